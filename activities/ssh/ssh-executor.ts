@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
+import { Client, type ClientChannel } from 'ssh2';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import type { Vault } from '../../db/vault.js';
+import type { Logger } from '../../config/logger.js';
+import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } from '../remote/executor.js';
+import { pinHostKey, resolveHostTarget, type HostTarget } from '../remote/host-targets.js';
+
+/** OpenSSH-style fingerprint of a raw public key blob: `SHA256:<base64 without padding>`. */
+export function sshFingerprint(keyBlob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')}`;
+}
+
+interface PooledConnection {
+  client: Client;
+  fingerprint: string;
+  idleTimer?: NodeJS.Timeout;
+  active: number;
+}
+
+export interface SshExecutorDeps {
+  em: SqlEntityManager;
+  vault: Vault;
+  logger?: Logger;
+  connectTimeoutMs?: number;
+  /** Pooled connections close after this long without use. */
+  idleMs?: number;
+}
+
+/**
+ * RemoteExecutor over SSH (ssh2): one pooled connection per host, a channel per command,
+ * Nagle off, host key pinned on first contact and enforced afterwards.
+ */
+export class SshExecutor implements RemoteExecutor {
+  private readonly pool = new Map<string, Promise<PooledConnection>>();
+  private readonly connectTimeoutMs: number;
+  private readonly idleMs: number;
+
+  constructor(private readonly deps: SshExecutorDeps) {
+    this.connectTimeoutMs = deps.connectTimeoutMs ?? 10_000;
+    this.idleMs = deps.idleMs ?? 60_000;
+  }
+
+  async exec(hostId: string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    const conn = await this.acquire(hostId);
+    conn.active++;
+    if (conn.idleTimer) clearTimeout(conn.idleTimer);
+    try {
+      return await runCommand(conn.client, command, opts);
+    } finally {
+      conn.active--;
+      if (conn.active === 0) {
+        conn.idleTimer = setTimeout(() => this.evict(hostId), this.idleMs);
+        conn.idleTimer.unref();
+      }
+    }
+  }
+
+  /** Opens a connection with explicit settings (no DB): used to verify a freshly created login. */
+  async verifyLogin(target: Omit<HostTarget, 'hostId' | 'os' | 'winrmPort' | 'winrmHttps'>, command = 'true'): Promise<ExecResult> {
+    const { client } = await this.open({ ...target, hostId: '(verify)', os: 'linux', winrmPort: null, winrmHttps: false }, false);
+    try {
+      return await runCommand(client, command, { timeoutMs: this.connectTimeoutMs });
+    } finally {
+      client.end();
+    }
+  }
+
+  evict(hostId: string): void {
+    const p = this.pool.get(hostId);
+    this.pool.delete(hostId);
+    p?.then((c) => c.client.end()).catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    for (const id of [...this.pool.keys()]) this.evict(id);
+  }
+
+  private acquire(hostId: string): Promise<PooledConnection> {
+    let p = this.pool.get(hostId);
+    if (!p) {
+      p = (async () => {
+        const target = await resolveHostTarget(this.deps.em, this.deps.vault, hostId);
+        return this.open(target, true);
+      })();
+      this.pool.set(hostId, p);
+      p.then(
+        (c) => {
+          const drop = () => {
+            if (this.pool.get(hostId) === p) this.pool.delete(hostId);
+          };
+          c.client.once('close', drop);
+          c.client.once('error', drop);
+        },
+        () => {
+          if (this.pool.get(hostId) === p) this.pool.delete(hostId);
+        },
+      );
+    }
+    return p;
+  }
+
+  private open(target: HostTarget, pin: boolean): Promise<PooledConnection> {
+    return new Promise((resolve, reject) => {
+      const client = new Client();
+      let fingerprint = '';
+      let keyMismatch: string | null = null;
+      let settled = false;
+      const fail = (err: RemoteError) => {
+        if (settled) return;
+        settled = true;
+        client.end();
+        reject(err);
+      };
+      const sock: Socket = netConnect({ host: target.address, port: target.port });
+      sock.setNoDelay(true);
+      sock.once('error', (err: NodeJS.ErrnoException) => {
+        fail(new RemoteError('HostUnreachable', `cannot reach ${target.address}:${target.port}: ${err.code ?? err.message}`));
+      });
+      client.once('ready', () => {
+        if (settled) return;
+        settled = true;
+        resolve({ client, fingerprint, active: 0 });
+      });
+      client.on('error', (err: Error & { level?: string }) => {
+        if (keyMismatch) {
+          fail(new RemoteError('HostKeyMismatch', keyMismatch));
+        } else if (err.level === 'client-authentication') {
+          fail(new RemoteError('AuthenticationFailed', `authentication failed for ${target.username}@${target.address}:${target.port}`));
+        } else if (/timed out/i.test(err.message)) {
+          fail(new RemoteError('ConnectTimeout', `timed out connecting to ${target.address}:${target.port}`));
+        } else {
+          fail(new RemoteError('HostUnreachable', `SSH to ${target.address}:${target.port} failed: ${err.message}`));
+        }
+      });
+      client.connect({
+        sock,
+        username: target.username,
+        password: target.password,
+        privateKey: target.privateKey,
+        readyTimeout: this.connectTimeoutMs,
+        keepaliveInterval: 15_000,
+        keepaliveCountMax: 3,
+        tryKeyboard: false,
+        hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+          fingerprint = sshFingerprint(key);
+          const expected = target.pinnedFingerprint;
+          if (expected) {
+            if (expected !== fingerprint) {
+              keyMismatch = `host key of ${target.address}:${target.port} changed: pinned ${expected}, presented ${fingerprint}`;
+              verify(false);
+            } else verify(true);
+            return;
+          }
+          if (!pin) return verify(true);
+          pinHostKey(this.deps.em, target.hostId, fingerprint).then(
+            (pinned) => {
+              if (pinned !== fingerprint) {
+                keyMismatch = `host key of ${target.address}:${target.port} changed: pinned ${pinned}, presented ${fingerprint}`;
+                verify(false);
+              } else {
+                this.deps.logger?.info({ hostId: target.hostId, fingerprint }, 'pinned SSH host key on first contact');
+                verify(true);
+              }
+            },
+            () => verify(false),
+          );
+        },
+      } as Parameters<Client['connect']>[0]);
+    });
+  }
+}
+
+function runCommand(client: Client, command: string, opts: ExecOptions): Promise<ExecResult> {
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
+      if (err) return reject(new RemoteError('HostUnreachable', `cannot open a channel: ${err.message}`));
+      const out: Buffer[] = [];
+      const errOut: Buffer[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      let timedOut = false;
+      const abort = () => {
+        timedOut = true;
+        stream.signal('KILL');
+        stream.close();
+      };
+      if (opts.timeoutMs) timer = setTimeout(abort, opts.timeoutMs);
+      opts.signal?.addEventListener('abort', abort, { once: true });
+      stream.on('data', (d: Buffer) => {
+        out.push(d);
+        opts.onOutput?.({ stream: 'stdout', data: d.toString('utf8') });
+      });
+      stream.stderr.on('data', (d: Buffer) => {
+        errOut.push(d);
+        opts.onOutput?.({ stream: 'stderr', data: d.toString('utf8') });
+      });
+      let exitCode: number | null = null;
+      stream.on('exit', (code: number | null) => {
+        exitCode = code;
+      });
+      stream.on('close', () => {
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', abort);
+        if (timedOut) {
+          return reject(new RemoteError('CommandTimeout', `command did not finish within ${opts.timeoutMs} ms`));
+        }
+        resolve({
+          exitCode: exitCode ?? -1,
+          stdout: Buffer.concat(out).toString('utf8'),
+          stderr: Buffer.concat(errOut).toString('utf8'),
+          durationMs: Math.round(performance.now() - started),
+        });
+      });
+      if (opts.stdin !== undefined) stream.end(opts.stdin);
+      else stream.end();
+    });
+  });
+}

@@ -1,0 +1,28 @@
+import express, { type Express } from 'express';
+import type { AppDeps } from './deps.js';
+import { OpenAPIRegistry } from './openapi.js';
+import { authenticate } from './middleware/auth.js';
+import { errorHandler, notFoundHandler, requestId } from './middleware/errors.js';
+import { systemRoutes } from './routes/system/handler.js';
+import { hostRoutes } from './routes/hosts/handler.js';
+
+/** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  app.set('query parser', 'simple');
+  const registry = new OpenAPIRegistry();
+
+  app.use(requestId);
+  app.use(express.json({ limit: '5mb' }));
+  app.use(authenticate(deps.em));
+
+  app.use(hostRoutes(deps, registry));
+  // Registered last so the OpenAPI document sees every route above.
+  app.use(systemRoutes(deps, registry));
+
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
+
+extendZodWithOpenApi(z);
+
+export { z };
+
+export function envelope<T extends z.ZodType>(data: T) {
+  return z.object({ code: z.literal(0), message: z.string(), data });
+}
+
+export function paginated<T extends z.ZodType>(item: T) {
+  return z.object({ items: z.array(item), total: z.number().int(), page: z.number().int(), page_size: z.number().int(), pages: z.number().int() });
+}
+
+export const ErrorEnvelope = z
+  .object({
+    code: z.number().int().openapi({ example: 40001 }),
+    message: z.string(),
+    data: z.unknown().nullable(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    request_id: z.string().optional(),
+  })
+  .openapi('Error');
+
+export function generateOpenApi(registry: OpenAPIRegistry) {
+  return new OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: '3.1.0',
+    info: {
+      title: 'Hostflow API',
+      version: '0.1.0',
+      description:
+        'Operations platform for fleets of remote machines. Every response is an envelope `{code, message, data}`; ' +
+        'errors use codes 40001 (validation, naming the field), 40101, 40301, 40401, 40901, 50001. ' +
+        'Authenticate with `Authorization: Bearer <api token>`.',
+    },
+    servers: [{ url: '/' }],
+  });
+}
+
+export { OpenAPIRegistry };

@@ -1,0 +1,90 @@
+import type { Request, Response, Router, RequestHandler } from 'express';
+import type { z } from 'zod';
+import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
+import { ErrorEnvelope, envelope, type OpenAPIRegistry } from './openapi.js';
+import { validationError, forbidden, unauthenticated } from './errors.js';
+import type { Role } from '../db/entities/index.js';
+import type { AuthedUser } from './middleware/auth.js';
+
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType> {
+  method: Method;
+  /** Express path, e.g. `/api/v1/hosts/:id`. */
+  path: string;
+  summary: string;
+  tags: string[];
+  /** Roles allowed; `'public'` skips authentication; `'any'` needs any authenticated user. */
+  auth: Role[] | 'public' | 'any';
+  params?: P;
+  query?: Q;
+  body?: B;
+  response: R;
+  status?: number;
+  handler: (ctx: {
+    params: z.infer<P>;
+    query: z.infer<Q>;
+    body: z.infer<B>;
+    user: AuthedUser | undefined;
+    req: Request;
+    res: Response;
+  }) => Promise<z.input<R>>;
+}
+
+function zodIssuesToFields(err: z.ZodError, where: string) {
+  return err.issues.map((i) => ({ field: i.path.map(String).join('.') || where, message: i.message }));
+}
+
+/**
+ * Declares one endpoint: registers its OpenAPI description from the same zod schemas that
+ * validate it, and wires validate → authorize → handler → envelope.
+ */
+export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(
+  router: Router,
+  registry: OpenAPIRegistry,
+  spec: RouteSpec<P, Q, B, R>,
+): void {
+  const openapiPath = spec.path.replace(/:(\w+)/g, '{$1}');
+  const doc: RouteConfig = {
+    method: spec.method,
+    path: openapiPath,
+    summary: spec.summary,
+    tags: spec.tags,
+    security: spec.auth === 'public' ? [] : [{ bearerAuth: [] }],
+    request: {
+      ...(spec.params ? { params: spec.params as never } : {}),
+      ...(spec.query ? { query: spec.query as never } : {}),
+      ...(spec.body ? { body: { content: { 'application/json': { schema: spec.body } } } } : {}),
+    },
+    responses: {
+      [spec.status ?? 200]: { description: 'OK', content: { 'application/json': { schema: envelope(spec.response) } } },
+      400: { description: 'Validation failed (code 40001)', content: { 'application/json': { schema: ErrorEnvelope } } },
+      ...(spec.auth === 'public' ? {} : { 401: { description: 'Unauthenticated (40101)', content: { 'application/json': { schema: ErrorEnvelope } } } }),
+      ...(Array.isArray(spec.auth) ? { 403: { description: 'Forbidden (40301)', content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
+    },
+  };
+  registry.registerPath(doc);
+
+  const handler: RequestHandler = async (req, res) => {
+    const user = req.user;
+    if (spec.auth !== 'public') {
+      if (!user) throw unauthenticated();
+      if (Array.isArray(spec.auth) && !spec.auth.some((r) => user.roles.includes(r))) {
+        throw forbidden(`requires role ${spec.auth.join(' or ')}`);
+      }
+    }
+    const parse = <S extends z.ZodType | undefined>(schema: S, value: unknown, where: string) => {
+      if (!schema) return undefined;
+      const r = schema.safeParse(value ?? (where === 'body' ? {} : value));
+      if (!r.success) throw validationError(zodIssuesToFields(r.error, where));
+      return r.data;
+    };
+    const params = parse(spec.params, req.params, 'params');
+    const query = parse(spec.query, req.query, 'query');
+    const body = parse(spec.body, req.body, 'body');
+    const data = await spec.handler({ params, query, body, user, req, res } as never);
+    if (res.headersSent) return;
+    res.status(spec.status ?? 200).json({ code: 0, message: 'ok', data: data ?? null });
+  };
+  router[spec.method](spec.path, handler);
+}

@@ -1,0 +1,68 @@
+import { z } from '../../openapi.js';
+import { HOST_OS, HOST_STATUSES } from '../../../db/entities/index.js';
+import { PageQuery } from '../../pagination.js';
+
+const slug = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and hyphens, 1-63 chars');
+const address = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a hostname or IP address');
+
+export const HostCreate = z
+  .object({
+    name: z.string().min(1).max(200),
+    slug: slug.optional().openapi({ description: 'Defaults to a slug of the name' }),
+    address,
+    port: z.number().int().min(1).max(65535).default(22),
+    os: z.enum(HOST_OS).default('linux'),
+    username: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a valid login name'),
+    password: z.string().min(1).max(1024).optional().openapi({ description: 'Write-only: stored encrypted, never returned' }),
+    private_key: z.string().min(1).max(16384).optional().openapi({ description: 'Write-only: OpenSSH/PEM private key, stored encrypted' }),
+    site: z.string().max(100).optional(),
+    group: z.string().max(100).optional(),
+    tags: z.array(z.string().min(1).max(50)).max(50).default([]),
+    winrm_port: z.number().int().min(1).max(65535).optional(),
+    winrm_https: z.boolean().default(true),
+  })
+  .refine((h) => h.password || h.private_key, { path: ['password'], message: 'password or private_key is required' })
+  .openapi('HostCreate');
+
+export const Host = z
+  .object({
+    id: z.string().uuid(),
+    slug: z.string(),
+    name: z.string(),
+    address: z.string(),
+    port: z.number().int(),
+    os: z.enum(HOST_OS),
+    username: z.string(),
+    site: z.string().nullable(),
+    group: z.string().nullable(),
+    tags: z.array(z.string()),
+    status: z.enum(HOST_STATUSES),
+    host_key_fingerprint: z.string().nullable(),
+    has_credentials: z.boolean(),
+    last_seen_at: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi('Host');
+
+export const HostListQuery = PageQuery.extend({
+  status: z.enum(HOST_STATUSES).optional(),
+  group: z.string().optional(),
+  tag: z.string().optional(),
+  q: z.string().max(100).optional().openapi({ description: 'Substring of name, slug or address' }),
+});
+
+export const HostIdParams = z.object({ id: z.string().uuid('must be a host id (uuid)') });
+
+export const PingResult = z
+  .object({
+    workflow_id: z.string(),
+    run_id: z.string(),
+    reachable: z.boolean(),
+    latency_ms: z.number().nullable(),
+    error: z.object({ type: z.string(), message: z.string() }).nullable(),
+  })
+  .openapi('PingResult');

@@ -1,0 +1,53 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { env } from '../config/env.js';
+import { createLogger } from '../config/logger.js';
+import { openRuntime, type Runtime } from '../config/runtime.js';
+
+/** Listens with the runtime's dependencies; `close` stops accepting and drains open requests. */
+export async function startApi(rt: Runtime): Promise<{ server: Server; close: () => Promise<void> }> {
+  const app = createApp({
+    em: rt.db.em,
+    vault: rt.vault,
+    logger: rt.logger,
+    temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
+    checks: {
+      db: () => rt.db.ping(),
+      temporal: async () => {
+        await rt.temporal.connection.workflowService.getSystemInfo({});
+      },
+    },
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(rt.env.API_PORT, rt.env.API_HOST, (err?: Error) => (err ? reject(err) : resolve(s)));
+    s.once('error', reject);
+  });
+  server.keepAliveTimeout = 65_000;
+  return {
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+// Standalone API process: needs PostgreSQL (PGlite is single-process; `npm start` runs everything together).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const e = env();
+  const logger = createLogger({ level: e.LOG_LEVEL, name: 'api' });
+  if (!e.DATABASE_URL) {
+    logger.fatal('a standalone API process needs DATABASE_URL (PGlite is single-process: use `npm start` for the embedded setup)');
+    process.exit(1);
+  }
+  const rt = await openRuntime(e, logger);
+  const api = await startApi(rt);
+  logger.info({ url: `http://${e.API_HOST}:${e.API_PORT}` }, 'API listening');
+  const stop = async () => {
+    await api.close();
+    await rt.close();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}

@@ -1,0 +1,52 @@
+import { join } from 'node:path';
+import { Client, type Connection } from '@temporalio/client';
+import type { Env } from './env.js';
+import type { Logger } from './logger.js';
+import { connectClient, temporalSettings, type TemporalSettings } from './temporal.js';
+import { initORM, type Db } from '../db/orm.js';
+import { loadKeyring, Vault } from '../db/vault.js';
+import { SshExecutor } from '../activities/ssh/ssh-executor.js';
+
+/** The configured dependencies every process (API, worker, both) is built from. */
+export interface Runtime {
+  env: Env;
+  logger: Logger;
+  db: Db;
+  vault: Vault;
+  temporal: { settings: TemporalSettings; connection: Connection; client: Client };
+  remote: SshExecutor;
+  close(): Promise<void>;
+}
+
+export function dbTarget(env: Env) {
+  return env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { pgliteDir: join(env.DATA_DIR, 'pglite') };
+}
+
+export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
+  const vault = new Vault(await loadKeyring(env.HOSTFLOW_ENCRYPTION_KEYS, join(env.DATA_DIR, 'keys')));
+  const db = await initORM(dbTarget(env));
+  logger.info({ db: db.kind }, 'database ready, migrations applied');
+  const settings = await temporalSettings(env);
+  let connection: Connection;
+  try {
+    connection = await connectClient(settings);
+  } catch (err) {
+    await db.close();
+    throw new Error(`cannot connect to Temporal at ${settings.address}: ${(err as Error).message}`);
+  }
+  const client = new Client({ connection, namespace: settings.namespace });
+  const remote = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
+  return {
+    env,
+    logger,
+    db,
+    vault,
+    temporal: { settings, connection, client },
+    remote,
+    async close() {
+      await remote.close();
+      await connection.close();
+      await db.close();
+    },
+  };
+}

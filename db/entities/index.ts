@@ -1,0 +1,10 @@
+export * from './host.entity.js';
+export * from './host-credential.entity.js';
+export * from './user.entity.js';
+export * from './audit-event.entity.js';
+import { HostSchema } from './host.entity.js';
+import { HostCredentialSchema } from './host-credential.entity.js';
+import { UserSchema } from './user.entity.js';
+import { AuditEventSchema } from './audit-event.entity.js';
+
+export const ALL_ENTITIES = [HostSchema, HostCredentialSchema, UserSchema, AuditEventSchema];

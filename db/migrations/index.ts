@@ -1,0 +1,8 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261125062610 } from './Migration20261125062610.js';
+
+/** Every migration, in order. `npm run migration:create` generates one and adds it here. */
+export const migrationsList: MigrationObject[] = [
+  { name: 'Migration20261125062610', class: Migration20261125062610 },
+  // (new migrations above)
+];

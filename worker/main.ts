@@ -1,0 +1,44 @@
+import { createActivities } from '../activities/index.js';
+import { env } from '../config/env.js';
+import { createLogger } from '../config/logger.js';
+import { connectWorker, ensureSearchAttributes } from '../config/temporal.js';
+import { openRuntime, type Runtime } from '../config/runtime.js';
+import { createWorker } from './create-worker.js';
+import type { Worker } from '@temporalio/worker';
+
+/** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
+export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: Promise<void> }> {
+  await ensureSearchAttributes(rt.temporal.connection, rt.temporal.settings.namespace);
+  const connection = await connectWorker(rt.temporal.settings);
+  const worker = await createWorker({
+    connection,
+    namespace: rt.temporal.settings.namespace,
+    taskQueue: rt.temporal.settings.taskQueue,
+    activities: createActivities({ em: rt.db.em, remote: rt.remote, logger: rt.logger }),
+    shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
+  });
+  const run = worker.run().finally(() => connection.close());
+  rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');
+  return { worker, run };
+}
+
+// Standalone worker process (scale out by running more). Needs PostgreSQL: embedded PGlite can
+// only be opened by one process, which `npm start` runs with the API and worker together.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const e = env();
+  const logger = createLogger({ level: e.LOG_LEVEL, name: 'worker' });
+  if (!e.DATABASE_URL) {
+    logger.fatal('a standalone worker needs DATABASE_URL (PGlite is single-process: use `npm start` for the embedded setup)');
+    process.exit(1);
+  }
+  const rt = await openRuntime(e, logger);
+  const { worker, run } = await startWorker(rt);
+  const stop = () => {
+    logger.info('shutting down worker: in-flight activities get SHUTDOWN_GRACE_MS to finish');
+    worker.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await run;
+  await rt.close();
+}

@@ -1,0 +1,3 @@
+// The workflow bundle entry: re-exports every workflow. Function names are workflow type names
+// (part of the storage format): never rename one that may have running executions.
+export { hostPing } from './host-ping.workflow.js';
