@@ -1,9 +1,5 @@
 import { z } from 'zod';
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const port = z.coerce.number().int().min(0).max(65535);
 
 /** Every environment variable the platform reads, in one place. */

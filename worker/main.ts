@@ -3,12 +3,13 @@ import { env } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { connectWorker, ensureSearchAttributes } from '../config/temporal.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
-import { createWorker } from './create-worker.js';
+import { createWorker, installWorkerRuntime } from './create-worker.js';
 import type { Worker } from '@temporalio/worker';
 
 /** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
 export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: Promise<void> }> {
   await ensureSearchAttributes(rt.temporal.connection, rt.temporal.settings.namespace);
+  installWorkerRuntime();
   const connection = await connectWorker(rt.temporal.settings);
   const worker = await createWorker({
     connection,

@@ -1,0 +1,50 @@
+// Starts the real servers the suite talks to, once per `npm test`: a Temporal dev server (the CLI
+// built from its Go module), a PostgreSQL server, and the workflow bundle. Nothing is mocked.
+import { mkdtemp, writeFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import type { TestProject } from 'vitest/node';
+import { ensureTemporalCli, startDevServer } from '../scripts/temporal-cli.js';
+import { bundleWorkflows } from '../worker/create-worker.js';
+import { startPostgres } from './helpers/postgres.js';
+import { ensureTemporalTestServerResolved } from './helpers/time-skipping.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    temporalAddress: string;
+    postgresUrl: string;
+    workflowBundlePath: string;
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export default async function setup(project: TestProject) {
+  const dir = await mkdtemp(join(tmpdir(), 'hostflow-test-'));
+  const log = (l: string) => process.stderr.write(`[global-setup] ${l}\n`);
+  const [cli, pg] = await Promise.all([ensureTemporalCli({ log }), startPostgres(), ensureTemporalTestServerResolved()]).then(
+    ([c, p]) => [c, p] as const,
+  );
+  const temporal = await startDevServer({ cli, port: await freePort(), uiPort: null });
+  const bundle = await bundleWorkflows();
+  const bundlePath = join(dir, 'workflow-bundle.js');
+  await writeFile(bundlePath, bundle.code);
+  project.provide('temporalAddress', temporal.address);
+  project.provide('postgresUrl', pg.url);
+  project.provide('workflowBundlePath', bundlePath);
+  return async () => {
+    await temporal.stop();
+    await pg.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+}

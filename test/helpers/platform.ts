@@ -1,0 +1,141 @@
+// The platform assembled for a test file against the real servers from global-setup:
+// a fresh database (PGlite in memory, or a new PostgreSQL database), a real Temporal client and
+// worker on a task queue of its own, and the real Express app listening on a free port.
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import { inject } from 'vitest';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { initORM, type Db } from '../../db/orm.js';
+import { Vault, generateKeyring } from '../../db/vault.js';
+import { UserSchema, type Role } from '../../db/entities/index.js';
+import { createApp } from '../../api/app.js';
+import { generateToken, hashToken } from '../../api/middleware/auth.js';
+import { createActivities } from '../../activities/index.js';
+import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
+import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
+import { createLogger } from '../../config/logger.js';
+import { createDatabase } from './postgres.js';
+
+export type DbKind = 'pglite' | 'postgres';
+export const DB_KINDS: DbKind[] = ['pglite', 'postgres'];
+
+export async function openTestDb(kind: DbKind): Promise<Db> {
+  if (kind === 'pglite') return initORM({ pgliteDir: 'memory://' });
+  const url = await createDatabase(inject('postgresUrl'), `hf_${randomBytes(6).toString('hex')}`);
+  return initORM({ databaseUrl: url });
+}
+
+export interface TestPlatform {
+  db: Db;
+  vault: Vault;
+  client: Client;
+  taskQueue: string;
+  remote: SshExecutor;
+  worker?: Worker;
+  baseUrl: string;
+  tokens: Record<'admin' | 'approver' | 'operator' | 'requester', string>;
+  users: Record<'admin' | 'approver' | 'operator' | 'requester', string>;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely typed JSON
+  api<T = any>(method: string, path: string, opts?: { body?: unknown; token?: string | null }): Promise<{ status: number; body: { code: number; message: string; data: T; errors?: Array<{ field: string; message: string }>; request_id?: string } }>;
+  close(): Promise<void>;
+}
+
+export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } = {}): Promise<TestPlatform> {
+  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const db = await openTestDb(opts.db ?? 'pglite');
+  const vault = new Vault(generateKeyring('test'));
+  const address = inject('temporalAddress');
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection });
+  const taskQueue = `test-${randomUUID()}`;
+  const remote = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
+
+  const roles: Record<keyof TestPlatform['tokens'], Role[]> = {
+    admin: ['admin', 'approver', 'operator'],
+    approver: ['approver'],
+    operator: ['operator'],
+    requester: ['requester'],
+  };
+  const tokens = {} as TestPlatform['tokens'];
+  const users = {} as TestPlatform['users'];
+  const em = db.em.fork();
+  for (const [name, r] of Object.entries(roles) as Array<[keyof TestPlatform['tokens'], Role[]]>) {
+    tokens[name] = generateToken();
+    users[name] = em.create(UserSchema, { username: name, roles: r, apiTokenHash: hashToken(tokens[name]) }).id;
+  }
+  await em.flush();
+
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  let workerConn: NativeConnection | undefined;
+  if (opts.worker !== false) {
+    installWorkerRuntime('WARN');
+    workerConn = await NativeConnection.connect({ address });
+    worker = await createWorker({
+      connection: workerConn,
+      namespace: 'default',
+      taskQueue,
+      activities: createActivities({ em: db.em, remote, logger }),
+      workflowBundle: { codePath: inject('workflowBundlePath') },
+      shutdownGraceTime: '5s',
+    });
+    workerRun = worker.run();
+  }
+
+  const app = createApp({
+    em: db.em,
+    vault,
+    logger,
+    temporal: { client, taskQueue },
+    checks: {
+      db: () => db.ping(),
+      temporal: async () => {
+        await connection.workflowService.getSystemInfo({});
+      },
+    },
+  });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as { port: number };
+  const baseUrl = `http://127.0.0.1:${port}`;
+
+  return {
+    db,
+    vault,
+    client,
+    taskQueue,
+    remote,
+    worker,
+    baseUrl,
+    tokens,
+    users,
+    async api(method, path, o = {}) {
+      const token = o.token === undefined ? tokens.admin : o.token;
+      const res = await fetch(baseUrl + path, {
+        method,
+        headers: {
+          ...(o.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: o.body === undefined ? undefined : typeof o.body === 'string' ? o.body : JSON.stringify(o.body),
+      });
+      return { status: res.status, body: (await res.json()) as never };
+    },
+    async close() {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      if (worker && workerRun) {
+        worker.shutdown();
+        await workerRun;
+        await workerConn?.close();
+      }
+      await remote.close();
+      await connection.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { startSshd, type SshTestHost } from '../helpers/sshd.js';
+import { HostSchema } from '../../db/entities/index.js';
+
+describe('host-ping: API → workflow → SSH activity against a real sshd', () => {
+  let p: TestPlatform;
+  let sshd: SshTestHost;
+  beforeAll(async () => {
+    [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
+  });
+  afterAll(async () => {
+    await p?.close();
+    await sshd?.stop();
+  });
+
+  const register = async (name: string, extra: Record<string, unknown>) => {
+    const r = await p.api('POST', '/api/v1/hosts', { body: { name, address: sshd.host, port: sshd.port, username: sshd.adminUser, ...extra } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    return r.body.data.id as string;
+  };
+
+  it('pings with a private key, pins the host key, and is findable by HostId in Temporal', async () => {
+    const id = await register('ping-key', { private_key: sshd.adminPrivateKey });
+    const r = await p.api('POST', `/api/v1/hosts/${id}/ping`);
+    expect(r.body.data).toMatchObject({ reachable: true, error: null });
+    expect(r.body.data.workflow_id).toMatch(new RegExp(`^host-ping/${id}/`));
+    const host = await p.db.em.fork().findOneOrFail(HostSchema, { id });
+    expect(host.hostKeyFingerprint).toBe(sshd.hostKeyFingerprintSha256);
+    expect(host.lastSeenAt).toBeInstanceOf(Date);
+    const desc = await p.client.workflow.getHandle(r.body.data.workflow_id).describe();
+    expect(desc.status.name).toBe('COMPLETED');
+    expect(desc.typedSearchAttributes.get({ name: 'HostId', type: 'KEYWORD' } as never)).toBe(id);
+  });
+
+  it('pings with a password', async () => {
+    const id = await register('ping-pw', { password: sshd.adminPassword });
+    const r = await p.api('POST', `/api/v1/hosts/${id}/ping`);
+    expect(r.body.data.reachable).toBe(true);
+  });
+
+  it('reports wrong credentials as AuthenticationFailed without retrying', async () => {
+    const id = await register('ping-bad', { password: 'definitely-wrong' });
+    const r = await p.api('POST', `/api/v1/hosts/${id}/ping`);
+    expect(r.body.data).toMatchObject({ reachable: false, error: { type: 'AuthenticationFailed' } });
+    const hist = await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory();
+    const attempts = hist.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts).toEqual([1]);
+  });
+
+  it('refuses a host whose key changed after pinning (HostKeyMismatch)', async () => {
+    const id = await register('ping-mitm', { private_key: sshd.adminPrivateKey });
+    expect((await p.api('POST', `/api/v1/hosts/${id}/ping`)).body.data.reachable).toBe(true);
+    await sshd.regenerateHostKey();
+    p.remote.evict(id);
+    const r = await p.api('POST', `/api/v1/hosts/${id}/ping`);
+    expect(r.body.data).toMatchObject({ reachable: false, error: { type: 'HostKeyMismatch' } });
+    expect(r.body.data.error.message).toContain('changed');
+  });
+});
