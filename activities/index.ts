@@ -1,20 +1,35 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import type { Transporter } from 'nodemailer';
 import type { RemoteExecutor } from './remote/executor.js';
+import type { LoginVerifier } from './remote/account-ops.js';
 import type { Logger } from '../config/logger.js';
+import type { Vault } from '../db/vault.js';
 import { createRemoteActivities } from './remote/remote.activities.js';
+import { createAccountActivities } from './remote/account.activities.js';
 import { createHostDbActivities } from './db/host.activities.js';
+import { createAccountOpeningDbActivities } from './db/account-opening.activities.js';
+import { createNotifyActivities } from './notify/notify.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
-  remote: RemoteExecutor;
+  vault: Vault;
   logger: Logger;
+  /** SSH executor (Linux hosts). */
+  ssh: RemoteExecutor & LoginVerifier;
+  /** WinRM executor (Windows hosts). */
+  winrm: RemoteExecutor & LoginVerifier;
+  mailer: Transporter | null;
+  mailFrom: string;
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */
 export function createActivities(deps: ActivityDeps) {
   return {
-    ...createRemoteActivities(deps),
+    ...createRemoteActivities({ ssh: deps.ssh, winrm: deps.winrm, em: deps.em }),
+    ...createAccountActivities(deps),
     ...createHostDbActivities(deps),
+    ...createAccountOpeningDbActivities(deps),
+    ...createNotifyActivities(deps),
   };
 }
 

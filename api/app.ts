@@ -5,6 +5,8 @@ import { authenticate } from './middleware/auth.js';
 import { errorHandler, notFoundHandler, requestId } from './middleware/errors.js';
 import { systemRoutes } from './routes/system/handler.js';
 import { hostRoutes } from './routes/hosts/handler.js';
+import { accountOpeningRoutes } from './routes/account-openings/handler.js';
+import { cloudUserRoutes } from './routes/cloud-users/handler.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(deps: AppDeps): Express {
@@ -19,6 +21,8 @@ export function createApp(deps: AppDeps): Express {
   app.use(authenticate(deps.em));
 
   app.use(hostRoutes(deps, registry));
+  app.use(accountOpeningRoutes(deps, registry));
+  app.use(cloudUserRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

@@ -11,6 +11,7 @@ export async function startApi(rt: Runtime): Promise<{ server: Server; close: ()
     vault: rt.vault,
     logger: rt.logger,
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
+    settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS },
     checks: {
       db: () => rt.db.ping(),
       temporal: async () => {

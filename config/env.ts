@@ -41,6 +41,12 @@ export const EnvSchema = z.object({
   /** Token for the seeded admin user; when unset one is generated into DATA_DIR/admin.token (0600). */
   HOSTFLOW_ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
 
+  /** SMTP server for email notifications, e.g. smtp://user:pass@mail:587. Unset: notifications are recorded as skipped. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  SMTP_FROM: z.string().min(3).default('Hostflow <hostflow@localhost>'),
+  /** Days an account opening request waits for a decision before it expires. */
+  ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
+
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(30_000),
 }).superRefine((v, ctx) => {

@@ -6,6 +6,8 @@ import { connectClient, temporalSettings, type TemporalSettings } from './tempor
 import { initORM, type Db } from '../db/orm.js';
 import { loadKeyring, Vault } from '../db/vault.js';
 import { SshExecutor } from '../activities/ssh/ssh-executor.js';
+import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
+import { createTransport, type Transporter } from 'nodemailer';
 
 /** The configured dependencies every process (API, worker, both) is built from. */
 export interface Runtime {
@@ -14,7 +16,9 @@ export interface Runtime {
   db: Db;
   vault: Vault;
   temporal: { settings: TemporalSettings; connection: Connection; client: Client };
-  remote: SshExecutor;
+  ssh: SshExecutor;
+  winrm: WinRmExecutor;
+  mailer: Transporter | null;
   close(): Promise<void>;
 }
 
@@ -35,16 +39,22 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
     throw new Error(`cannot connect to Temporal at ${settings.address}: ${(err as Error).message}`);
   }
   const client = new Client({ connection, namespace: settings.namespace });
-  const remote = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
+  const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
+  const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
+  const mailer = env.SMTP_URL ? createTransport(env.SMTP_URL) : null;
   return {
     env,
     logger,
     db,
     vault,
     temporal: { settings, connection, client },
-    remote,
+    ssh,
+    winrm,
+    mailer,
     async close() {
-      await remote.close();
+      await ssh.close();
+      await winrm.close();
+      mailer?.close();
       await connection.close();
       await db.close();
     },

@@ -15,7 +15,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, remote: rt.remote, logger: rt.logger }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
   });
   const run = worker.run().finally(() => connection.close());

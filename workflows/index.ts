@@ -1,3 +1,5 @@
 // The workflow bundle entry: re-exports every workflow. Function names are workflow type names
 // (part of the storage format): never rename one that may have running executions.
 export { hostPing } from './host-ping.workflow.js';
+export { accountOpening } from './account-opening.workflow.js';
+export { hostAccountOperation } from './host-account.workflow.js';

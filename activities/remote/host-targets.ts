@@ -21,6 +21,11 @@ export function credentialContext(hostId: string, kind: string): string {
   return `host-credential:${hostId}:${kind}`;
 }
 
+/** AAD for a host account's password: bound to the account and its password version. */
+export function hostAccountSecretContext(accountId: string, version: number): string {
+  return `host-account:${accountId}:v${version}`;
+}
+
 /** Resolves a host id into connection settings, decrypting its credentials. */
 export async function resolveHostTarget(em: SqlEntityManager, vault: Vault, hostId: string): Promise<HostTarget> {
   const fork = em.fork();

@@ -2,9 +2,23 @@ export * from './host.entity.js';
 export * from './host-credential.entity.js';
 export * from './user.entity.js';
 export * from './audit-event.entity.js';
+export * from './account-opening-request.entity.js';
+export * from './host-account.entity.js';
+export * from './notification.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
 import { AuditEventSchema } from './audit-event.entity.js';
+import { AccountOpeningRequestSchema } from './account-opening-request.entity.js';
+import { HostAccountSchema } from './host-account.entity.js';
+import { NotificationSchema } from './notification.entity.js';
 
-export const ALL_ENTITIES = [HostSchema, HostCredentialSchema, UserSchema, AuditEventSchema];
+export const ALL_ENTITIES = [
+  HostSchema,
+  HostCredentialSchema,
+  UserSchema,
+  AuditEventSchema,
+  AccountOpeningRequestSchema,
+  HostAccountSchema,
+  NotificationSchema,
+];

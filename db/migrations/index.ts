@@ -1,8 +1,10 @@
 import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261125064752_account_openings } from './Migration20261125064752_account_openings.js';
 import { Migration20261125062610 } from './Migration20261125062610.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125062610', class: Migration20261125062610 },
+  { name: 'Migration20261125064752_account_openings', class: Migration20261125064752_account_openings },
   // (new migrations above)
 ];

@@ -86,6 +86,7 @@ describe('50001', () => {
       vault: new Vault(generateKeyring()),
       logger: createLogger({ level: 'error', destination: { write: (l: string) => void lines.push(l) } }),
       temporal: { client: {} as never, taskQueue: 'x' },
+      settings: { accountOpeningExpiryDays: 7 },
       checks: { db: async () => undefined, temporal: async () => undefined },
     });
     const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });

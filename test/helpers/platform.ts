@@ -13,6 +13,8 @@ import { createApp } from '../../api/app.js';
 import { generateToken, hashToken } from '../../api/middleware/auth.js';
 import { createActivities } from '../../activities/index.js';
 import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
+import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
+import { createTransport, type Transporter } from 'nodemailer';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
 import { createLogger } from '../../config/logger.js';
 import { createDatabase } from './postgres.js';
@@ -31,7 +33,8 @@ export interface TestPlatform {
   vault: Vault;
   client: Client;
   taskQueue: string;
-  remote: SshExecutor;
+  ssh: SshExecutor;
+  winrm: WinRmExecutor;
   worker?: Worker;
   baseUrl: string;
   tokens: Record<'admin' | 'approver' | 'operator' | 'requester', string>;
@@ -41,7 +44,7 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
-export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; smtpUrl?: string; expiryDays?: number } = {}): Promise<TestPlatform> {
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const db = await openTestDb(opts.db ?? 'pglite');
   const vault = new Vault(generateKeyring('test'));
@@ -49,7 +52,9 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } 
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const taskQueue = `test-${randomUUID()}`;
-  const remote = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
+  const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
+  const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
+  const mailer: Transporter | null = opts.smtpUrl ? createTransport(opts.smtpUrl) : null;
 
   const roles: Record<keyof TestPlatform['tokens'], Role[]> = {
     admin: ['admin', 'approver', 'operator'],
@@ -76,7 +81,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } 
       connection: workerConn,
       namespace: 'default',
       taskQueue,
-      activities: createActivities({ em: db.em, remote, logger }),
+      activities: createActivities({ em: db.em, vault, logger, ssh, winrm, mailer, mailFrom: 'Hostflow <hostflow@test>' }),
       workflowBundle: { codePath: inject('workflowBundlePath') },
       shutdownGraceTime: '5s',
     });
@@ -88,6 +93,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } 
     vault,
     logger,
     temporal: { client, taskQueue },
+    settings: { accountOpeningExpiryDays: opts.expiryDays ?? 7 },
     checks: {
       db: () => db.ping(),
       temporal: async () => {
@@ -106,7 +112,8 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } 
     vault,
     client,
     taskQueue,
-    remote,
+    ssh,
+    winrm,
     worker,
     baseUrl,
     tokens,
@@ -133,7 +140,9 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean } 
         await workerRun;
         await workerConn?.close();
       }
-      await remote.close();
+      await ssh.close();
+      await winrm.close();
+      mailer?.close();
       await connection.close();
       await db.close();
     },

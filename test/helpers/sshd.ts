@@ -304,10 +304,11 @@ export function adminConnectConfig(h: Pick<SshTestHost, 'host' | 'port' | 'admin
 }
 
 /** Connects with ssh2 and turns Nagle off on the socket (saves ~40 ms per exec). */
-export async function sshConnect(cfg: ConnectConfig): Promise<Client> {
+export async function sshConnect(cfg: ConnectConfig, onSocket?: (sock: net.Socket) => void): Promise<Client> {
   const sock = await new Promise<net.Socket>((resolve, reject) => {
     const s = net.connect({ host: cfg.host ?? '127.0.0.1', port: cfg.port ?? 22 });
     s.setNoDelay(true);
+    onSocket?.(s);
     s.once('connect', () => {
       s.removeListener('error', reject);
       resolve(s);
@@ -352,22 +353,77 @@ export function shq(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+// One cached admin connection per host for sshExec(): a fresh ssh2 login costs ~45 ms, an exec
+// on an open connection ~5 ms. Sockets are unref'd while idle so they never keep a process alive.
+interface CachedConn {
+  client: Promise<Client>;
+  sock?: net.Socket;
+  inFlight: number;
+}
+const execConns = new Map<string, CachedConn>();
+const connKey = (h: { host: string; port: number; adminUser: string }) => `${h.adminUser}@${h.host}:${h.port}`;
+
+function dropExecConns(port: number): void {
+  for (const [key, cc] of execConns) {
+    if (key.endsWith(`:${port}`)) {
+      execConns.delete(key);
+      cc.client.then((c) => c.end()).catch(() => {});
+    }
+  }
+}
+
+function cachedClient(hostInfo: Pick<SshTestHost, 'host' | 'port' | 'adminUser' | 'adminPrivateKey'>): CachedConn {
+  const key = connKey(hostInfo);
+  let cc = execConns.get(key);
+  if (!cc) {
+    const entry: CachedConn = { inFlight: 0, client: Promise.resolve(undefined as unknown as Client) };
+    entry.client = sshConnect(adminConnectConfig(hostInfo), (sock) => (entry.sock = sock)).then(
+      (c) => {
+        c.on('close', () => {
+          if (execConns.get(key) === entry) execConns.delete(key);
+        });
+        if (entry.inFlight === 0) entry.sock?.unref();
+        return c;
+      },
+      (err: unknown) => {
+        if (execConns.get(key) === entry) execConns.delete(key);
+        throw err;
+      },
+    );
+    execConns.set(key, entry);
+    cc = entry;
+  }
+  return cc;
+}
+
 /**
- * Runs `command` on the test host over a fresh ssh2 connection as the admin user (key auth,
- * Nagle off). With `asUser` the command runs through `sudo -n -H -u <asUser> bash -c <command>`
- * (so 'root' works without a root login and any user works without knowing its password).
+ * Runs `command` on the test host as the admin user (key auth, Nagle off) over a cached ssh2
+ * connection per host. With `asUser` the command runs through
+ * `sudo -n -H -u <asUser> -- bash -c <command>` (so 'root' works without a root login and any
+ * user works without knowing its password).
  */
 export async function sshExec(
   hostInfo: Pick<SshTestHost, 'host' | 'port' | 'adminUser' | 'adminPrivateKey'>,
   command: string,
   asUser?: string,
 ): Promise<SshExecResult> {
-  const client = await sshConnect(adminConnectConfig(hostInfo));
-  try {
-    const cmd = asUser && asUser !== hostInfo.adminUser ? `sudo -n -H -u ${shq(asUser)} -- bash -c ${shq(command)}` : command;
-    return await execOn(client, cmd);
-  } finally {
-    client.end();
+  const cmd = asUser && asUser !== hostInfo.adminUser ? `sudo -n -H -u ${shq(asUser)} -- bash -c ${shq(command)}` : command;
+  for (let attempt = 0; ; attempt++) {
+    const cc = cachedClient(hostInfo);
+    cc.inFlight++;
+    cc.sock?.ref();
+    try {
+      const client = await cc.client;
+      cc.sock?.ref();
+      return await execOn(client, cmd);
+    } catch (err) {
+      // A stale cached connection (daemon restarted, session killed): retry once on a fresh one.
+      if (execConns.get(connKey(hostInfo)) === cc) execConns.delete(connKey(hostInfo));
+      cc.client.then((c) => c.end()).catch(() => {});
+      if (attempt >= 1) throw err;
+    } finally {
+      if (--cc.inFlight === 0) cc.sock?.unref();
+    }
   }
 }
 
@@ -423,10 +479,13 @@ async function stopDaemon(st: HostState): Promise<void> {
 /** Starts sshd and waits until the admin user can log in. Returns false when the port was taken. */
 async function launchDaemon(st: HostState, h: SshTestHost, configFile: string, logFile: string): Promise<void> {
   await rm(logFile, { force: true });
-  const child = spawn(SSHD, ['-D', '-f', configFile, '-E', logFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // stdio ignored (sshd -E logs everything, including bind errors, to logFile) and unref'd, so a
+  // host somebody forgot to stop() does not keep the test process alive; the exit safety net
+  // kills it.
+  const child = spawn(SSHD, ['-D', '-f', configFile, '-E', logFile], { stdio: 'ignore' });
+  child.unref();
   st.daemon = child;
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   let exited = false;
   child.once('exit', () => (exited = true));
   child.once('error', (e) => {
@@ -436,7 +495,7 @@ async function launchDaemon(st: HostState, h: SshTestHost, configFile: string, l
 
   const deadline = Date.now() + READY_TIMEOUT_MS;
   const fail = (why: string): never => {
-    throw new Error(`sshd test host on 127.0.0.1:${h.port} not ready: ${why}\n--- sshd stderr ---\n${stderr.trim()}\n--- ${logFile} (tail) ---\n${tail(logFile)}`);
+    throw new Error(`sshd test host on 127.0.0.1:${h.port} not ready: ${why}\n${stderr ? `spawn error: ${stderr}` : ''}\n--- ${logFile} (tail) ---\n${tail(logFile)}`);
   };
 
   // 1) port accepts TCP
@@ -477,9 +536,11 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshTestHos
   liveHosts.add(st);
 
   let stopped = false;
+  let port = 0; // mirrors h.port (h is built later; stop() may run from the error path before that)
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    if (port) dropExecConns(port);
     await stopDaemon(st);
     await deleteUsers(st);
     for (const f of st.sudoersFiles) await rm(f, { force: true });
@@ -549,6 +610,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshTestHos
       logTail: (lines = 30) => tail(logFile, lines),
       regenerateHostKey: async () => {
         if (stopped) throw new Error('regenerateHostKey() after stop()');
+        dropExecConns(h.port);
         await stopDaemon(st);
         const k = await generateHostKey(dir);
         h.hostKeyFingerprintSha256 = k.fingerprint;
@@ -570,7 +632,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshTestHos
 
     // Free-port race with parallel test files: retry with a new port when bind fails.
     for (let attempt = 0; ; attempt++) {
-      h.port = await freePort();
+      h.port = port = await freePort();
       await writeConfig(h.port);
       try {
         await launchDaemon(st, h, configFile, logFile);

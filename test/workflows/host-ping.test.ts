@@ -52,7 +52,7 @@ describe('host-ping: API → workflow → SSH activity against a real sshd', () 
     const id = await register('ping-mitm', { private_key: sshd.adminPrivateKey });
     expect((await p.api('POST', `/api/v1/hosts/${id}/ping`)).body.data.reachable).toBe(true);
     await sshd.regenerateHostKey();
-    p.remote.evict(id);
+    p.ssh.evict(id);
     const r = await p.api('POST', `/api/v1/hosts/${id}/ping`);
     expect(r.body.data).toMatchObject({ reachable: false, error: { type: 'HostKeyMismatch' } });
     expect(r.body.data.error.message).toContain('changed');

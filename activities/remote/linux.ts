@@ -1,0 +1,582 @@
+/**
+ * Command builders for Linux hosts: pure functions from validated values to one command line for
+ * `RemoteExecutor.exec` (SSH runs it with the admin's login shell, which must be POSIX: sh, bash,
+ * dash or zsh).
+ *
+ * How values reach the host: every script below is a constant (no value is ever spliced into
+ * script text). The command is `[sudo -n] sh -c '<constant script>' <name> '<arg1>' '<arg2>' ...`:
+ * values are positional parameters, each validated (validation.ts) and POSIX single-quoted (`shq`),
+ * and the script only uses them as "$1"-style quoted expansions and `--`-terminated arguments.
+ * Secrets (passwords) and key material go through stdin (`ExecOptions.stdin`), never through argv.
+ *
+ * Privilege: the SSH user is a non-root admin with passwordless sudo. Builders that change the
+ * system run the whole script as root with `sudo -n sh -c ...` (`-n`: fail instead of prompting; a
+ * sudo failure shows as exit 1 with `sudo:` on stderr). Read-only builders (userExists, userGroups,
+ * listUserProcesses) run as the admin. authorized_keys edits run as the target user
+ * (`sudo -n -u <user>`), so a symlink planted in the user's home cannot redirect a root write.
+ *
+ * Results: exit codes in `LINUX_EXIT`; scripts print `HOSTFLOW_*` marker lines on stdout saying what
+ * they found or changed (so check-then-act activities can report it), parsed by `parseMarkers`.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import {
+  InvalidInputError,
+  fullName as fullNameSchema,
+  linuxGroupName,
+  linuxUsername,
+  loginShell,
+  markerRef,
+  password as passwordSchema,
+  sshKeyFingerprint,
+  sshPublicKey,
+  validate,
+  validateList,
+} from './validation.js';
+
+/** Exit codes the scripts use (chosen to match useradd/usermod/userdel where those have one). */
+export const LINUX_EXIT = {
+  OK: 0,
+  /** userExists only: the user does not exist. */
+  NOT_FOUND: 1,
+  /** The stdin given to the script is not what it expects. */
+  BAD_INPUT: 2,
+  /** One or more groups do not exist (a `HOSTFLOW_MISSING_GROUP <name>` line each). */
+  MISSING_GROUP: 3,
+  /** The login shell is not an executable on the host. */
+  MISSING_SHELL: 4,
+  /** getent failed for another reason than "not found" (NSS/LDAP trouble). */
+  LOOKUP_FAILED: 5,
+  /** The user does not exist (usermod/userdel use 6 too). */
+  NO_SUCH_USER: 6,
+  /** The user has no absolute home directory. */
+  NO_HOME: 7,
+  /** The user already exists (useradd uses 9 too). */
+  USER_EXISTS: 9,
+} as const;
+
+/** Where root records which accounts the platform created: one file per username, mode 0600, content = request/allocation id. */
+export const LINUX_MARKER_DIR = '/var/lib/hostflow/accounts';
+
+// ---------------------------------------------------------------------------------------------
+// Quoting
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * POSIX shell single-quoting: the result is one word whose value is exactly `value`, with no
+ * expansion of any kind (`'` becomes `'\''`). NUL cannot be passed through argv and is refused.
+ */
+export function shq(value: string): string {
+  if (typeof value !== 'string') throw new TypeError('shq: value must be a string');
+  if (value.includes('\0')) throw new InvalidInputError('value', 'value must not contain a NUL character');
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+/** `sh -c '<script>' <name> <args...>`, every argument quoted. */
+function sh(name: string, script: string, args: readonly string[]): string {
+  return ['sh', '-c', shq(script), shq(name), ...args.map(shq)].join(' ');
+}
+
+/** The same, run as root through passwordless sudo. */
+function sudoSh(name: string, script: string, args: readonly string[]): string {
+  return `sudo -n ${sh(name, script, args)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Script fragments (constants only; values are "$1"...)
+// ---------------------------------------------------------------------------------------------
+
+const REQUIRE_USER = String.raw`if ! getent passwd "$user" >/dev/null; then
+  printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+  exit ${LINUX_EXIT.NO_SUCH_USER}
+fi`;
+
+/** Groups are "$@": print every missing one, then exit 3 if any. */
+const REQUIRE_GROUPS = String.raw`missing=0
+for g in "$@"; do
+  if ! getent group "$g" >/dev/null; then
+    printf 'HOSTFLOW_MISSING_GROUP %s\n' "$g"
+    missing=1
+  fi
+done
+if [ "$missing" -ne 0 ]; then
+  exit ${LINUX_EXIT.MISSING_GROUP}
+fi`;
+
+const MARKER_FILE = `${LINUX_MARKER_DIR}/"$user"`;
+
+/** Atomically writes "$ref" to the marker file (directory and file readable by root only). */
+const WRITE_MARKER = String.raw`(
+  umask 077
+  mkdir -p -- ${LINUX_MARKER_DIR}
+  printf '%s\n' "$ref" > ${LINUX_MARKER_DIR}/."$user".tmp
+  mv -f -- ${LINUX_MARKER_DIR}/."$user".tmp ${MARKER_FILE}
+)`;
+
+// ---------------------------------------------------------------------------------------------
+// Accounts
+// ---------------------------------------------------------------------------------------------
+
+/** Exit 0 if the user exists, 1 if not (5 if the lookup itself failed). Runs as the admin. */
+export function userExists(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`user=$1
+getent passwd "$user" >/dev/null
+rc=$?
+case $rc in
+  0) exit 0 ;;
+  2) exit ${LINUX_EXIT.NOT_FOUND} ;;
+  *) printf 'getent failed with exit code %s\n' "$rc" >&2
+     exit ${LINUX_EXIT.LOOKUP_FAILED} ;;
+esac`;
+  return sh('hostflow-user-exists', script, [user]);
+}
+
+export interface CreateLinuxUserInput {
+  username: string;
+  fullName: string;
+  /** Supplementary groups; they must exist already (nothing is created implicitly). */
+  groups?: readonly string[];
+  /** Login shell, default /bin/bash; must be executable on the host. */
+  shell?: string;
+  /**
+   * When given, the platform marker is written (before useradd, removed again if useradd fails),
+   * so a crash between the two cannot leave a platform-created account without its marker.
+   */
+  markerRef?: string;
+}
+
+/**
+ * `useradd -m -s <shell> -c <gecos> [-G g1,g2] -- <username>` as root, after checking that the user
+ * does not exist (exit 9, `HOSTFLOW_USER_EXISTS`), every group exists (exit 3, one
+ * `HOSTFLOW_MISSING_GROUP <name>` line each) and the shell is executable (exit 4). Prints
+ * `HOSTFLOW_USER_CREATED <name>` on success.
+ *
+ * The account is left without a usable password (`!` in /etc/shadow: locked, and with
+ * `UsePAM no` sshd refuses even key logins) until `setPassword` runs.
+ * If /home/<name> is left over from an earlier account, useradd keeps it as it is (and warns).
+ */
+export function createUser(input: CreateLinuxUserInput): string {
+  const user = validate(linuxUsername, input.username, 'username');
+  const gecos = validate(fullNameSchema, input.fullName, 'fullName');
+  const groups = validateList(linuxGroupName, input.groups ?? [], 'groups');
+  const shell = validate(loginShell, input.shell ?? '/bin/bash', 'shell');
+  const ref = input.markerRef === undefined ? '' : validate(markerRef, input.markerRef, 'markerRef');
+  const script = String.raw`set -eu
+user=$1 gecos=$2 shell=$3 ref=$4
+shift 4
+if getent passwd "$user" >/dev/null; then
+  printf 'HOSTFLOW_USER_EXISTS %s\n' "$user"
+  exit ${LINUX_EXIT.USER_EXISTS}
+fi
+${REQUIRE_GROUPS}
+if [ ! -x "$shell" ]; then
+  printf 'HOSTFLOW_MISSING_SHELL %s\n' "$shell"
+  exit ${LINUX_EXIT.MISSING_SHELL}
+fi
+groups=
+for g in "$@"; do
+  groups=\${groups:+$groups,}$g
+done
+if [ -n "$ref" ]; then
+  ${WRITE_MARKER}
+fi
+rc=0
+if [ -n "$groups" ]; then
+  useradd -m -s "$shell" -c "$gecos" -G "$groups" -- "$user" || rc=$?
+else
+  useradd -m -s "$shell" -c "$gecos" -- "$user" || rc=$?
+fi
+if [ "$rc" -ne 0 ]; then
+  if [ -n "$ref" ]; then
+    rm -f -- ${MARKER_FILE}
+  fi
+  exit "$rc"
+fi
+printf 'HOSTFLOW_USER_CREATED %s\n' "$user"`;
+  return sudoSh('hostflow-create-user', script, [user, gecos, shell, ref, ...groups]);
+}
+
+/** A command whose input (secret or bulky) must be passed as `ExecOptions.stdin`. */
+export interface StdinCommand<S> {
+  script: string;
+  stdin: S;
+}
+
+/**
+ * Sets a password with `chpasswd` as root. The password never appears in the command line or the
+ * process list: the caller passes `stdin(password)` (one line `username:password`) as
+ * `ExecOptions.stdin`. The script refuses a stdin line for another user (exit 2) and a missing user
+ * (exit 6); prints `HOSTFLOW_PASSWORD_SET <name>`. Setting a password also unlocks the `!` left by
+ * createUser.
+ */
+export function setPassword(username: string): StdinCommand<(password: string) => string> {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+${REQUIRE_USER}
+line=
+IFS= read -r line || true
+case $line in
+  "$user":?*) ;;
+  *) echo 'hostflow-set-password: stdin must be one line "<username>:<password>" for this user' >&2
+     exit ${LINUX_EXIT.BAD_INPUT} ;;
+esac
+printf '%s\n' "$line" | chpasswd
+printf 'HOSTFLOW_PASSWORD_SET %s\n' "$user"`;
+  return {
+    script: sudoSh('hostflow-set-password', script, [user]),
+    stdin: (password: string) => `${user}:${validate(passwordSchema, password, 'password')}\n`,
+  };
+}
+
+/**
+ * `usermod -aG g1,g2 -- <username>` as root, idempotent: prints `HOSTFLOW_ALREADY_MEMBER <g>` or
+ * `HOSTFLOW_ADDED_GROUP <g>` per group; exit 3 (and nothing changed) if a group is missing, 6 if the
+ * user is missing.
+ */
+export function addToGroups(username: string, groups: readonly string[]): string {
+  const user = validate(linuxUsername, username, 'username');
+  const gs = validateList(linuxGroupName, groups, 'groups');
+  const script = String.raw`set -eu
+user=$1
+shift
+${REQUIRE_USER}
+${REQUIRE_GROUPS}
+current=$(id -nG -- "$user")
+add=
+for g in "$@"; do
+  if printf '%s\n' $current | grep -Fxq -- "$g"; then
+    printf 'HOSTFLOW_ALREADY_MEMBER %s\n' "$g"
+  else
+    add=\${add:+$add,}$g
+  fi
+done
+if [ -n "$add" ]; then
+  usermod -aG "$add" -- "$user"
+  printf '%s\n' "$add" | tr ',' '\n' | while IFS= read -r g; do
+    printf 'HOSTFLOW_ADDED_GROUP %s\n' "$g"
+  done
+fi`;
+  return sudoSh('hostflow-add-to-groups', script, [user, ...gs]);
+}
+
+/**
+ * Locks the password and expires the account (`usermod -L -e 1`): with the expiry, sshd refuses key
+ * logins as well. Running processes are untouched (see killUserProcesses). Prints `HOSTFLOW_LOCKED`.
+ */
+export function lockUser(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+${REQUIRE_USER}
+usermod -L -e 1 -- "$user"
+printf 'HOSTFLOW_LOCKED %s\n' "$user"`;
+  return sudoSh('hostflow-lock-user', script, [user]);
+}
+
+/** Undoes lockUser (`usermod -U -e ''`). An account that never had a password stays without one. */
+export function unlockUser(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+${REQUIRE_USER}
+usermod -U -e '' -- "$user"
+printf 'HOSTFLOW_UNLOCKED %s\n' "$user"`;
+  return sudoSh('hostflow-unlock-user', script, [user]);
+}
+
+/**
+ * `userdel [-r] -- <username>` as root, then removes the platform marker. Idempotent: a missing
+ * user prints `HOSTFLOW_NO_SUCH_USER <name>` and exits 0. userdel refuses (exit 8) while the user
+ * has processes: run killUserProcesses first. Prints `HOSTFLOW_USER_DELETED <name>`.
+ */
+export function deleteUser(username: string, opts: { removeHome: boolean }): string {
+  const user = validate(linuxUsername, username, 'username');
+  const removeHome = validate(z.boolean(), opts.removeHome, 'removeHome');
+  const script = String.raw`set -eu
+user=$1 remove_home=$2
+if getent passwd "$user" >/dev/null; then
+  if [ "$remove_home" = yes ]; then
+    userdel -r -- "$user"
+  else
+    userdel -- "$user"
+  fi
+  printf 'HOSTFLOW_USER_DELETED %s\n' "$user"
+else
+  printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+fi
+rm -f -- ${MARKER_FILE}`;
+  return sudoSh('hostflow-delete-user', script, [user, removeHome ? 'yes' : 'no']);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes and groups
+// ---------------------------------------------------------------------------------------------
+
+export type KillSignal = 'TERM' | 'KILL';
+
+/**
+ * `pkill -<signal> -u <username>` as root. "No process matched" (pkill exit 1) is success and prints
+ * `HOSTFLOW_NO_PROCESSES`; otherwise `HOSTFLOW_SIGNALLED`. A missing user prints
+ * `HOSTFLOW_NO_SUCH_USER` and exits 0 (nothing can run as them).
+ */
+export function killUserProcesses(username: string, signal: KillSignal): string {
+  const user = validate(linuxUsername, username, 'username');
+  const sig = validate(z.enum(['TERM', 'KILL'], 'signal must be TERM or KILL'), signal, 'signal');
+  const script = String.raw`set -eu
+user=$1 sig=$2
+if ! getent passwd "$user" >/dev/null; then
+  printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+  exit 0
+fi
+rc=0
+pkill "-$sig" -u "$user" || rc=$?
+case $rc in
+  0) printf 'HOSTFLOW_SIGNALLED %s\n' "$sig" ;;
+  1) echo 'HOSTFLOW_NO_PROCESSES' ;;
+  *) exit "$rc" ;;
+esac`;
+  return sudoSh('hostflow-kill-user-processes', script, [user, sig]);
+}
+
+/** `ps -o pid=,comm= -u <username>` as the admin: one `<pid> <command>` line per process (none: empty, exit 0). */
+export function listUserProcesses(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+${REQUIRE_USER}
+ps -o pid=,comm= -u "$user" || [ "$?" -eq 1 ]`;
+  return sh('hostflow-list-user-processes', script, [user]);
+}
+
+/** `id -nG -- <username>` as the admin: the user's group names on one line, space-separated. */
+export function userGroups(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+${REQUIRE_USER}
+id -nG -- "$user"`;
+  return sh('hostflow-user-groups', script, [user]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Platform marker: "was this account created by the platform?"
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Reads `${LINUX_MARKER_DIR}/<username>` as root. Prints `HOSTFLOW_MARKER <ref>` or
+ * `HOSTFLOW_NO_MARKER`; exit 0 either way (see parseMarkerOutput). A user that exists without a
+ * marker was not created by the platform (origin `pre-existing`).
+ */
+export function readMarker(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+if [ -f ${MARKER_FILE} ]; then
+  printf 'HOSTFLOW_MARKER %s\n' "$(head -n 1 -- ${MARKER_FILE})"
+else
+  echo 'HOSTFLOW_NO_MARKER'
+fi`;
+  return sudoSh('hostflow-read-marker', script, [user]);
+}
+
+/** Writes the marker atomically (directory 0700, file 0600, owned by root). Prints `HOSTFLOW_MARKER_WRITTEN`. */
+export function writeMarker(username: string, ref: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const r = validate(markerRef, ref, 'ref');
+  const script = String.raw`set -eu
+user=$1 ref=$2
+${WRITE_MARKER}
+printf 'HOSTFLOW_MARKER_WRITTEN %s\n' "$user"`;
+  return sudoSh('hostflow-write-marker', script, [user, r]);
+}
+
+/** Removes the marker (idempotent). Prints `HOSTFLOW_MARKER_REMOVED` or `HOSTFLOW_NO_MARKER`. */
+export function removeMarker(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = String.raw`set -eu
+user=$1
+if [ -e ${MARKER_FILE} ]; then
+  rm -f -- ${MARKER_FILE}
+  echo 'HOSTFLOW_MARKER_REMOVED'
+else
+  echo 'HOSTFLOW_NO_MARKER'
+fi`;
+  return sudoSh('hostflow-remove-marker', script, [user]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// authorized_keys (~/.ssh/authorized_keys; hosts with another AuthorizedKeysFile are not supported)
+// ---------------------------------------------------------------------------------------------
+
+export interface ParsedSshKey {
+  type: string;
+  blob: string;
+  comment: string;
+  /** `SHA256:...` exactly as `ssh-keygen -l` prints it. */
+  fingerprint: string;
+}
+
+/** Validates one public key line and computes its fingerprint (the blob must decode and name its own type). */
+export function parseSshPublicKey(line: string, field = 'key'): ParsedSshKey {
+  const key = validate(sshPublicKey, line, field);
+  const [type = '', blob = '', ...rest] = key.split(' ');
+  const raw = Buffer.from(blob, 'base64');
+  const typeLen = raw.length >= 4 ? raw.readUInt32BE(0) : -1;
+  if (raw.toString('base64').replace(/=+$/, '') !== blob.replace(/=+$/, '') || raw.subarray(4, 4 + typeLen).toString('latin1') !== type) {
+    throw new InvalidInputError(field, `${field}: SSH public key data is not a valid ${type} key`);
+  }
+  const fingerprint = `SHA256:${createHash('sha256').update(raw).digest('base64').replace(/=+$/, '')}`;
+  return { type, blob, comment: rest.join(' '), fingerprint };
+}
+
+/** Outer part (as the admin): find the home directory, then run `inner` as the user. */
+function asUserInHome(name: string, inner: string, user: string): string {
+  const script = String.raw`set -eu
+user=$1
+entry=$(getent passwd "$user") || {
+  printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+  exit ${LINUX_EXIT.NO_SUCH_USER}
+}
+home=$(printf '%s\n' "$entry" | cut -d: -f6)
+case $home in
+  /*) ;;
+  *) printf 'HOSTFLOW_NO_HOME %s\n' "$user"
+     exit ${LINUX_EXIT.NO_HOME} ;;
+esac
+exec sudo -n -u "$user" -- sh -c ${shq(inner)} ${shq(name)} "$home"`;
+  return sh(name, script, [user]);
+}
+
+/**
+ * Appends keys to the user's ~/.ssh/authorized_keys, as the user (creates ~/.ssh 0700 and the file
+ * 0600 if needed). Idempotent: a key whose type and data already appear on a line (whatever its
+ * options or comment) is not added again; other lines are untouched. Keys go through stdin. Prints
+ * `HOSTFLOW_KEY_ADDED <i>` / `HOSTFLOW_KEY_PRESENT <i>` (index into `keys`).
+ */
+export function addAuthorizedKeys(username: string, keys: readonly string[]): StdinCommand<string> {
+  const user = validate(linuxUsername, username, 'username');
+  if (!Array.isArray(keys) || keys.length === 0) throw new InvalidInputError('keys', 'keys: at least one key is required');
+  if (keys.length > 100) throw new InvalidInputError('keys', 'keys: at most 100 keys at once');
+  const parsed = keys.map((k, i) => parseSshPublicKey(k, `keys[${i}]`));
+  const inner = String.raw`set -eu
+home=$1
+umask 077
+dir=$home/.ssh
+file=$dir/authorized_keys
+if [ ! -d "$dir" ]; then
+  mkdir -- "$dir"
+fi
+chmod 700 -- "$dir"
+if [ ! -e "$file" ]; then
+  : > "$file"
+fi
+chmod 600 -- "$file"
+i=0
+while IFS= read -r key || [ -n "$key" ]; do
+  type=\${key%% *}
+  rest=\${key#* }
+  blob=\${rest%% *}
+  if awk -v t="$type" -v b="$blob" '{ for (n = 1; n < NF; n++) if ($n == t && $(n + 1) == b) { found = 1; exit } } END { exit !found }' "$file"; then
+    printf 'HOSTFLOW_KEY_PRESENT %s\n' "$i"
+  else
+    if [ -s "$file" ] && [ -n "$(tail -c 1 -- "$file")" ]; then
+      printf '\n' >> "$file"
+    fi
+    printf '%s\n' "$key" >> "$file"
+    printf 'HOSTFLOW_KEY_ADDED %s\n' "$i"
+  fi
+  i=$((i + 1))
+done`;
+  return {
+    script: asUserInHome('hostflow-add-authorized-keys', inner, user),
+    stdin: parsed.map((k) => [k.type, k.blob, k.comment].filter(Boolean).join(' ') + '\n').join(''),
+  };
+}
+
+/**
+ * Removes every authorized_keys line whose key matches one of `fingerprintsOrKeys` (`SHA256:...`
+ * fingerprints or public key lines, compared by fingerprint, so options and comments do not
+ * matter), as the user, by rewriting the file atomically; the file is untouched when nothing
+ * matches. Fingerprints go through stdin. Prints `HOSTFLOW_KEY_REMOVED <fingerprint>` per line.
+ */
+export function removeAuthorizedKeys(username: string, fingerprintsOrKeys: readonly string[]): StdinCommand<string> {
+  const user = validate(linuxUsername, username, 'username');
+  if (!Array.isArray(fingerprintsOrKeys) || fingerprintsOrKeys.length === 0) {
+    throw new InvalidInputError('fingerprintsOrKeys', 'fingerprintsOrKeys: at least one fingerprint or key is required');
+  }
+  if (fingerprintsOrKeys.length > 100) throw new InvalidInputError('fingerprintsOrKeys', 'fingerprintsOrKeys: at most 100 at once');
+  const fps = fingerprintsOrKeys.map((v, i) =>
+    typeof v === 'string' && v.startsWith('SHA256:')
+      ? validate(sshKeyFingerprint, v, `fingerprintsOrKeys[${i}]`)
+      : parseSshPublicKey(v, `fingerprintsOrKeys[${i}]`).fingerprint,
+  );
+  const inner = String.raw`set -eu
+home=$1
+file=$home/.ssh/authorized_keys
+fps=$(cat)
+if [ ! -f "$file" ]; then
+  echo 'HOSTFLOW_NO_AUTHORIZED_KEYS'
+  exit 0
+fi
+tmp=$(mktemp -- "$home/.ssh/.authorized_keys.XXXXXX")
+removed=0
+while IFS= read -r line || [ -n "$line" ]; do
+  fp=
+  case $line in
+    ''|'#'*) ;;
+    *) fp=$(printf '%s\n' "$line" | ssh-keygen -lf /dev/stdin 2>/dev/null | awk '{ print $2 }') || fp= ;;
+  esac
+  if [ -n "$fp" ] && printf '%s\n' "$fps" | grep -Fxq -- "$fp"; then
+    printf 'HOSTFLOW_KEY_REMOVED %s\n' "$fp"
+    removed=$((removed + 1))
+  else
+    printf '%s\n' "$line" >> "$tmp"
+  fi
+done < "$file"
+if [ "$removed" -gt 0 ]; then
+  chmod 600 -- "$tmp"
+  mv -f -- "$tmp" "$file"
+else
+  rm -f -- "$tmp"
+fi`;
+  return {
+    script: asUserInHome('hostflow-remove-authorized-keys', inner, user),
+    stdin: [...new Set(fps)].map((f) => `${f}\n`).join(''),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output parsing
+// ---------------------------------------------------------------------------------------------
+
+/** `HOSTFLOW_<WORD> [rest]` lines of a script's stdout, in order. */
+export function parseMarkers(stdout: string): { marker: string; value: string }[] {
+  const out: { marker: string; value: string }[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^HOSTFLOW_([A-Z_]+)(?: (.*))?$/.exec(line.replace(/\r$/, ''));
+    if (m) out.push({ marker: m[1] ?? '', value: m[2] ?? '' });
+  }
+  return out;
+}
+
+/** readMarker's stdout → the stored reference, or null when there is no marker. */
+export function parseMarkerOutput(stdout: string): string | null {
+  const m = parseMarkers(stdout).find((x) => x.marker === 'MARKER');
+  return m ? m.value : null;
+}
+
+/** listUserProcesses's stdout → processes. */
+export function parseProcessList(stdout: string): { pid: number; comm: string }[] {
+  return stdout
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), comm: (m[2] ?? '').trim() }));
+}
+
+/** userGroups's stdout → group names. */
+export function parseGroups(stdout: string): string[] {
+  return stdout.split(/\s+/).filter(Boolean);
+}

@@ -1,0 +1,370 @@
+import { Router } from 'express';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { WorkflowIdConflictPolicy } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { AppDeps } from '../../deps.js';
+import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { defineRoute } from '../../route.js';
+import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { pageOffsets, pageResult } from '../../pagination.js';
+import { rethrowMapped } from '../../temporal-errors.js';
+import type { AuthedUser } from '../../middleware/auth.js';
+import {
+  AccountOpeningRequestSchema,
+  HostAccountSchema,
+  HostSchema,
+  type AccountOpeningRequest,
+} from '../../../db/entities/index.js';
+import { recordAudit } from '../../../db/audit.js';
+import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
+import { usernameSchemaFor, groupSchemaFor } from '../../../activities/remote/validation.js';
+import { HostIdKey, RequesterKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
+import {
+  approveUpdate,
+  rejectUpdate,
+  withdrawUpdate,
+  stateQuery,
+  type accountOpening,
+} from '../../../workflows/account-opening.workflow.js';
+import {
+  AccountOpening,
+  AccountOpeningCreate,
+  AccountOpeningListQuery,
+  ApproveBody,
+  BatchApproveBody,
+  BatchRejectBody,
+  BatchResult,
+  IdParams,
+  RejectBody,
+  RevealResult,
+  Stats,
+} from './schema.js';
+
+const isDecider = (u: AuthedUser) => u.roles.includes('approver') || u.roles.includes('admin');
+
+export function toAccountOpeningDto(r: AccountOpeningRequest): z.input<typeof AccountOpening> {
+  return {
+    id: r.id,
+    status: r.status,
+    applicant: { id: r.applicant.id, username: r.applicant.username },
+    contact_email: r.contactEmail,
+    contact_phone: r.contactPhone ?? null,
+    username: r.username,
+    full_name: r.fullName,
+    user_email: r.userEmail ?? null,
+    description: r.description ?? null,
+    host: { id: r.host.id, slug: r.host.slug, os: r.host.os },
+    groups: r.groups,
+    is_admin: r.isAdmin,
+    approved_by: r.approvedBy?.id ?? null,
+    decided_at: r.decidedAt?.toISOString() ?? null,
+    approval_notes: r.approvalNotes ?? null,
+    reject_reason: r.rejectReason ?? null,
+    result_message: r.resultMessage ?? null,
+    failure_type: r.failureType ?? null,
+    host_account_id: r.hostAccountId ?? null,
+    workflow_id: r.workflowId,
+    expires_at: r.expiresAt.toISOString(),
+    created_at: r.createdAt.toISOString(),
+  };
+}
+
+export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+  const r = Router();
+  const tags = ['account-openings'];
+  const expiryMs = deps.settings.accountOpeningExpiryDays * 24 * 3600 * 1000;
+
+  const load = async (id: string, user: AuthedUser) => {
+    const row = await deps.em.fork().findOne(AccountOpeningRequestSchema, { id }, { populate: ['host', 'applicant'] });
+    if (!row) throw notFound('account opening request');
+    if (!isDecider(user) && !user.roles.includes('operator') && row.applicant.id !== user.id) throw notFound('account opening request');
+    return row;
+  };
+  const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
+  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, result: 'success' | 'failure' = 'success') => {
+    const em = deps.em.fork();
+    recordAudit(em, { actor: user.username, action, targetType: 'account-opening', targetId: id, ip: req.ip, requestId: req.requestId, detail, result });
+    await em.flush();
+  };
+
+  const startWorkflow = async (row: AccountOpeningRequest, mode: 'decide' | 'process') => {
+    await deps.temporal.client.workflow.start<typeof accountOpening>('accountOpening', {
+      workflowId: row.workflowId,
+      taskQueue: deps.temporal.taskQueue,
+      args: [{ requestId: row.id, applicantId: row.applicant.id, mode, decisionTimeoutMs: expiryMs }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      typedSearchAttributes: new TypedSearchAttributes([
+        { key: HostIdKey, value: row.host.id },
+        { key: RequesterKey, value: row.applicant.username },
+        { key: LifecycleStatusKey, value: mode === 'decide' ? 'pending' : 'provisioning' },
+      ]),
+      memo: { host: row.host.slug, username: row.username },
+    });
+  };
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings',
+    summary: 'Submit an account opening request (waits for an approver)',
+    tags,
+    auth: 'any',
+    body: AccountOpeningCreate,
+    response: AccountOpening,
+    status: 201,
+    handler: async ({ body, user, req }) => {
+      const em = deps.em.fork();
+      const host = await em.findOne(HostSchema, { id: body.host_id });
+      if (!host) throw validationError([{ field: 'host_id', message: 'host does not exist' }]);
+      if (host.status !== 'online') throw validationError([{ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` }]);
+      const errors: Array<{ field: string; message: string }> = [];
+      const u = usernameSchemaFor(host.os).safeParse(body.username);
+      if (!u.success) errors.push({ field: 'username', message: u.error.issues[0]!.message });
+      body.groups.forEach((g, i) => {
+        const gr = groupSchemaFor(host.os).safeParse(g);
+        if (!gr.success) errors.push({ field: `groups.${i}`, message: gr.error.issues[0]!.message });
+      });
+      if (errors.length) throw validationError(errors);
+      const row = em.create(AccountOpeningRequestSchema, {
+        applicant: user!.id,
+        contactEmail: body.contact_email,
+        contactPhone: body.contact_phone ?? null,
+        username: body.username,
+        fullName: body.full_name,
+        userEmail: body.user_email ?? null,
+        description: body.description ?? null,
+        host,
+        groups: [...new Set(body.groups)],
+        isAdmin: body.is_admin,
+        workflowId: '',
+        expiresAt: new Date(Date.now() + expiryMs),
+      });
+      row.workflowId = `account-opening/${row.id}`;
+      recordAudit(em, { actor: user!.username, action: 'account-opening.submit', targetType: 'account-opening', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { host: host.slug, username: body.username } });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (err instanceof UniqueConstraintViolationException) {
+          throw conflict(`an open request for ${body.username} on ${host.slug} already exists`);
+        }
+        throw err;
+      }
+      await em.populate(row, ['applicant']);
+      try {
+        await startWorkflow(row, 'decide');
+      } catch (err) {
+        // Nothing half-done: without its workflow the request must not exist.
+        await deps.em.fork().nativeDelete(AccountOpeningRequestSchema, { id: row.id });
+        rethrowMapped(err);
+      }
+      return toAccountOpeningDto(row);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/account-openings',
+    summary: 'List account opening requests (requesters see their own)',
+    tags,
+    auth: 'any',
+    query: AccountOpeningListQuery,
+    response: z.object({ items: z.array(AccountOpening), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
+    handler: async ({ query, user }) => {
+      const where: Record<string, unknown> = {};
+      if (query.status) where.status = query.status;
+      if (query.host_id) where.host = query.host_id;
+      if (query.username) where.username = query.username;
+      if (query.mine === 'true' || (!isDecider(user!) && !user!.roles.includes('operator'))) where.applicant = user!.id;
+      const [rows, total] = await deps.em.fork().findAndCount(AccountOpeningRequestSchema, where, {
+        ...pageOffsets(query),
+        orderBy: { createdAt: 'desc', id: 'asc' },
+        populate: ['host', 'applicant'],
+      });
+      return pageResult(rows.map(toAccountOpeningDto), total, query);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/account-openings/stats',
+    summary: 'Counts by status, per host, and submissions per day over the last 30 days',
+    tags,
+    auth: ['admin', 'approver', 'operator'],
+    response: Stats,
+    handler: async () => {
+      const conn = deps.em.fork().getConnection();
+      const byStatus = await conn.execute<Array<{ status: string; n: string }>>('select status, count(*) as n from account_opening_requests group by status');
+      const byHost = await conn.execute<Array<{ host_id: string; slug: string; n: string }>>(
+        'select r.host_id, h.slug, count(*) as n from account_opening_requests r join hosts h on h.id = r.host_id group by r.host_id, h.slug order by n desc limit 50',
+      );
+      const days = await conn.execute<Array<{ day: string; n: string }>>(
+        "select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, count(*) as n from account_opening_requests where created_at >= now() - interval '30 days' group by 1 order by 1",
+      );
+      return {
+        by_status: Object.fromEntries(byStatus.map((x) => [x.status, Number(x.n)])),
+        by_host: byHost.map((x) => ({ host_id: x.host_id, slug: x.slug, total: Number(x.n) })),
+        last_30_days: days.map((x) => ({ day: x.day, submitted: Number(x.n) })),
+      };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/account-openings/:id',
+    summary: 'Get a request, with the live workflow state when it is running',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: AccountOpening,
+    handler: async ({ params, user }) => {
+      const row = await load(params.id, user!);
+      let live: unknown;
+      try {
+        live = await deps.temporal.client.workflow.getHandle(row.workflowId).query(stateQuery);
+      } catch {
+        live = undefined;
+      }
+      return { ...toAccountOpeningDto(row), live };
+    },
+  });
+
+  const decide = async (id: string, user: AuthedUser, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+    const row = await load(id, user);
+    const handle = deps.temporal.client.workflow.getHandle(row.workflowId);
+    try {
+      if (kind === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
+      else if (kind === 'reject') await handle.executeUpdate(rejectUpdate, { args: [{ actor: actorOf(user), reason: payload.reason! }] });
+      else await handle.executeUpdate(withdrawUpdate, { args: [{ actor: actorOf(user) }] });
+    } catch (err) {
+      await audit(user, `account-opening.${kind}`, id, req, { error: (err as Error).message }, 'failure');
+      rethrowMapped(err);
+    }
+    await audit(user, `account-opening.${kind}`, id, req, kind === 'reject' ? { reason: payload.reason } : payload.notes ? { notes: payload.notes } : undefined);
+    const status = kind === 'approve' ? 'approved' : kind === 'reject' ? 'rejected' : 'withdrawn';
+    return { ...toAccountOpeningDto(row), status } as z.input<typeof AccountOpening>;
+  };
+
+  // Batch routes first: `/batch/...` must not be taken for `/:id/...`.
+  const batch = async (ids: string[], user: AuthedUser, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+    const results = [];
+    for (const id of [...new Set(ids)]) {
+      try {
+        const dto = await decide(id, user, kind, payload, req);
+        results.push({ id, ok: true, code: 0, message: 'ok', status: dto.status });
+      } catch (err) {
+        const e = err as { code?: number; message?: string };
+        results.push({ id, ok: false, code: typeof e.code === 'number' && e.code >= 40000 ? e.code : 50001, message: e.code && e.code >= 40000 ? (e.message ?? 'error') : 'internal error' });
+      }
+    }
+    return { results, succeeded: results.filter((x) => x.ok).length, failed: results.filter((x) => !x.ok).length };
+  };
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/batch/approve',
+    summary: 'Approve many requests; per-item results',
+    tags,
+    auth: ['approver', 'admin'],
+    body: BatchApproveBody,
+    response: BatchResult,
+    handler: ({ body, user, req }) => batch(body.ids, user!, 'approve', body, req),
+  });
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/batch/reject',
+    summary: 'Reject many requests with one reason; per-item results',
+    tags,
+    auth: ['approver', 'admin'],
+    body: BatchRejectBody,
+    response: BatchResult,
+    handler: ({ body, user, req }) => batch(body.ids, user!, 'reject', body, req),
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/:id/approve',
+    summary: 'Approve a pending request (approver, not the applicant); provisioning starts',
+    tags,
+    auth: ['approver', 'admin'],
+    params: IdParams,
+    body: ApproveBody,
+    response: AccountOpening,
+    handler: ({ params, body, user, req }) => decide(params.id, user!, 'approve', body, req),
+  });
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/:id/reject',
+    summary: 'Reject a pending request with a reason',
+    tags,
+    auth: ['approver', 'admin'],
+    params: IdParams,
+    body: RejectBody,
+    response: AccountOpening,
+    handler: ({ params, body, user, req }) => decide(params.id, user!, 'reject', body, req),
+  });
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/:id/withdraw',
+    summary: 'The applicant withdraws a pending request',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: AccountOpening,
+    handler: ({ params, user, req }) => decide(params.id, user!, 'withdraw', {}, req),
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/:id/process',
+    summary: 'Re-run provisioning of a failed request (idempotent: same account, no second password)',
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    response: AccountOpening,
+    status: 202,
+    handler: async ({ params, user, req }) => {
+      const row = await load(params.id, user!);
+      if (row.status !== 'failed') throw conflict(`request is ${row.status}; only failed requests can be re-processed`);
+      try {
+        await startWorkflow(row, 'process');
+      } catch (err) {
+        rethrowMapped(err);
+      }
+      await audit(user!, 'account-opening.process', row.id, req);
+      return { ...toAccountOpeningDto(row), status: 'provisioning' as const };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/account-openings/:id/credentials/reveal',
+    summary: 'Reveal the new account password, once; afterwards it is gone (an admin can reset it)',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: RevealResult,
+    handler: async ({ params, user, req }) => {
+      const row = await load(params.id, user!);
+      if (row.applicant.id !== user!.id) throw forbidden('only the applicant can reveal the password');
+      if (row.status !== 'done' || !row.hostAccountId) throw conflict(`request is ${row.status}; there is no password to reveal`);
+      const em = deps.em.fork();
+      // Atomically take the secret: a concurrent second reveal finds nothing.
+      const taken = await em.getConnection().execute<Array<{ secret_ciphertext: string }>>(
+        `with old as (select id, secret_ciphertext from host_accounts where id = ? and secret_ciphertext is not null for update)
+         update host_accounts h set secret_ciphertext = null, secret_key_id = null, secret_revealed_at = now(), updated_at = now()
+           from old where h.id = old.id
+           returning old.secret_ciphertext`,
+        [row.hostAccountId],
+      );
+      const ct = taken[0]?.secret_ciphertext;
+      if (!ct) {
+        await audit(user!, 'account-opening.reveal', row.id, req, { reason: 'already revealed' }, 'failure');
+        throw conflict('the password was already revealed; ask an admin to reset it');
+      }
+      const account = await em.findOneOrFail(HostAccountSchema, { id: row.hostAccountId });
+      const password = deps.vault.decrypt(ct, hostAccountSecretContext(account.id, account.secretVersion));
+      await audit(user!, 'account-opening.reveal', row.id, req);
+      return { host: row.host.slug, address: row.host.address, port: row.host.port, username: account.username, password, revealed_at: new Date().toISOString() };
+    },
+  });
+
+  return r;
+}

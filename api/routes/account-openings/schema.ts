@@ -1,0 +1,75 @@
+import { z } from '../../openapi.js';
+import { REQUEST_STATUSES } from '../../../db/entities/index.js';
+import { PageQuery } from '../../pagination.js';
+
+const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
+
+export const AccountOpeningCreate = z
+  .object({
+    host_id: z.string().uuid('must be a host id (uuid)'),
+    username: z.string().min(1).max(64).openapi({ description: 'OS login name; rules depend on the host OS' }),
+    full_name: noControl(100).min(1),
+    contact_email: z.string().email(),
+    contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').optional(),
+    user_email: z.string().email().optional(),
+    description: noControl(200).optional(),
+    groups: z.array(z.string().min(1).max(256)).max(20).default([]),
+    is_admin: z.boolean().default(false),
+  })
+  .openapi('AccountOpeningCreate');
+
+export const AccountOpening = z
+  .object({
+    id: z.string().uuid(),
+    status: z.enum(REQUEST_STATUSES),
+    applicant: z.object({ id: z.string(), username: z.string() }),
+    contact_email: z.string(),
+    contact_phone: z.string().nullable(),
+    username: z.string(),
+    full_name: z.string(),
+    user_email: z.string().nullable(),
+    description: z.string().nullable(),
+    host: z.object({ id: z.string(), slug: z.string(), os: z.string() }),
+    groups: z.array(z.string()),
+    is_admin: z.boolean(),
+    approved_by: z.string().nullable().openapi({ description: 'User id of the approver / rejecter' }),
+    decided_at: z.string().nullable(),
+    approval_notes: z.string().nullable(),
+    reject_reason: z.string().nullable(),
+    result_message: z.string().nullable(),
+    failure_type: z.string().nullable(),
+    host_account_id: z.string().nullable(),
+    workflow_id: z.string(),
+    expires_at: z.string(),
+    created_at: z.string(),
+    live: z.unknown().optional().openapi({ description: 'Live workflow state (query), on the detail endpoint' }),
+  })
+  .openapi('AccountOpening');
+
+export const AccountOpeningListQuery = PageQuery.extend({
+  status: z.enum(REQUEST_STATUSES).optional(),
+  host_id: z.string().uuid().optional(),
+  username: z.string().max(64).optional(),
+  mine: z.enum(['true', 'false']).optional().openapi({ description: 'Only my own requests (always true for requesters)' }),
+});
+
+export const IdParams = z.object({ id: z.string().uuid('must be a request id (uuid)') });
+export const ApproveBody = z.object({ notes: noControl(1000).optional() }).openapi('ApproveBody');
+export const RejectBody = z.object({ reason: noControl(1000).trim().min(1, 'a reason is required') }).openapi('RejectBody');
+export const BatchApproveBody = z.object({ ids: z.array(z.string().uuid()).min(1).max(100), notes: noControl(1000).optional() });
+export const BatchRejectBody = z.object({ ids: z.array(z.string().uuid()).min(1).max(100), reason: noControl(1000).trim().min(1, 'a reason is required') });
+export const BatchResult = z.object({
+  results: z.array(z.object({ id: z.string(), ok: z.boolean(), code: z.number(), message: z.string(), status: z.string().optional() })),
+  succeeded: z.number(),
+  failed: z.number(),
+});
+
+export const RevealResult = z
+  .object({ host: z.string(), address: z.string(), port: z.number(), username: z.string(), password: z.string(), revealed_at: z.string() })
+  .openapi('RevealedCredentials', { description: 'Returned exactly once; afterwards the password is gone from the platform.' });
+
+export const Stats = z.object({
+  by_status: z.record(z.string(), z.number()),
+  by_host: z.array(z.object({ host_id: z.string(), slug: z.string(), total: z.number() })),
+  last_30_days: z.array(z.object({ day: z.string(), submitted: z.number() })),
+});

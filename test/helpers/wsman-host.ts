@@ -1,0 +1,960 @@
+// STAND-IN for a Windows host: a WS-Management (WinRM) server that speaks the real protocol; Windows cannot run here.
+/**
+ * `startWsManHost()` listens on 127.0.0.1:<random port> at `/wsman` (HTTP, or HTTPS with a
+ * self-signed certificate made by the `openssl` CLI) and answers the Windows Remote Shell messages
+ * of [MS-WSMV]: Create shell → Command → Send (stdin) → Receive → Signal → Delete, with Basic auth
+ * against its local user store (wrong password or disabled account → 401; an account outside
+ * Administrators / Remote Management Users → 500 w:AccessDenied, as on Windows).
+ *
+ * It does NOT run PowerShell. A command must be `powershell.exe ... -EncodedCommand <base64 UTF-16LE>`;
+ * the decoded script is interpreted statement by statement (newline or `;`), and only this small,
+ * explicit set is understood, with arguments that are literal single-quoted strings ('' escapes ')
+ * or `$HostflowStdin` — never evaluated, so an injection attempt shows up as a literal value:
+ *
+ *   Get-LocalUser -Name '<n>'              Get-LocalGroupMember -Group '<g>'
+ *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force)
+ *                 [-FullName '<f>'] [-Description '<d>'] [-PasswordNeverExpires] [-AccountNeverExpires]
+ *   Set-LocalUser -Name '<n>' [-Password (...)] [-FullName '<f>'] [-Description '<d>']
+ *   Enable-LocalUser / Disable-LocalUser / Remove-LocalUser -Name '<n>'
+ *   Add-LocalGroupMember / Remove-LocalGroupMember -Group '<g>' -Member '<n>'
+ *   Write-Output '<text>'   Write-Error '<text>'   Start-Sleep -Seconds <n> | -Milliseconds <n>   exit <n>
+ *   $ProgressPreference = '...'   $ErrorActionPreference = 'Stop'|'Continue'|'SilentlyContinue'
+ *   $HostflowStdin = [string]::Join("`n", @($input))      (reads stdin sent with WS-Man Send)
+ *   any statement may end in `| Out-Null`; `-ErrorAction Stop|SilentlyContinue|Continue` is accepted
+ *
+ * Anything else writes "unsupported cmdlet in stand-in: ..." to stderr and exits 1, so a test fails
+ * loudly instead of passing silently. PowerShell's behaviour that is mirrored: errors are
+ * non-terminating unless ErrorAction is Stop; error records go to stderr as CLIXML (as powershell.exe
+ * does with -EncodedCommand over WinRM); without `exit`, the exit code is 1 if the last statement
+ * failed, else 0; output is UTF-8 only if the shell asked for code page 65001 (else non-ASCII → '?');
+ * Windows' default password complexity rule; user names are case-insensitive.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { XMLParser } from 'fast-xml-parser';
+
+export interface LocalUser {
+  name: string;
+  fullName: string;
+  description: string;
+  enabled: boolean;
+  /** `sha256:<salt hex>:<hash hex>` */
+  passwordHash: string;
+  passwordNeverExpires: boolean;
+  /** Group names, as Windows spells them. */
+  groups: Set<string>;
+}
+
+export interface WsManCommandRecord {
+  user: string;
+  shellId: string;
+  commandId: string;
+  commandLine: string;
+  /** The decoded PowerShell script (empty if the command was not -EncodedCommand). */
+  script: string;
+  options: Record<string, string>;
+  /** Everything sent to stdin (UTF-8). */
+  stdin: string;
+  exitCode?: number;
+}
+
+export interface WsManRequestRecord {
+  action: string;
+  /** Authenticated user, or null when refused. */
+  user: string | null;
+  status: number;
+}
+
+export interface WsManHostOptions {
+  adminUser?: string;
+  adminPassword?: string;
+  https?: boolean;
+  computerName?: string;
+  /** Windows lets only Administrators and Remote Management Users open shells. Default true. */
+  enforceRemoteGroups?: boolean;
+  minPasswordLength?: number;
+}
+
+export interface WsManHost {
+  host: '127.0.0.1';
+  port: number;
+  https: boolean;
+  url: string;
+  computerName: string;
+  adminUser: string;
+  adminPassword: string;
+  /** HTTPS only: the certificate in use and its fingerprint (`SHA256:` base64 of the DER, no padding). */
+  certPem?: string;
+  certFingerprint?: string;
+  /** Local users keyed by lower-cased name. */
+  users: Map<string, LocalUser>;
+  /** Local groups: name → member user names. */
+  groups: Map<string, Set<string>>;
+  /** Every command started, with its decoded script. */
+  commands: WsManCommandRecord[];
+  /** Every SOAP request received. */
+  requests: WsManRequestRecord[];
+  /** ShellIds not deleted yet. */
+  openShells(): string[];
+  /** Would this local user log in with this password (exists, enabled, password right)? */
+  checkPassword(name: string, password: string): boolean;
+  /** Adds a local user directly (a pre-existing account). */
+  addUser(name: string, password: string, groups?: string[]): LocalUser;
+  /** HTTPS only: switches to a fresh self-signed certificate and drops idle connections. */
+  regenerateCertificate(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const NS_S = 'http://www.w3.org/2003/05/soap-envelope';
+const NS_A = 'http://schemas.xmlsoap.org/ws/2004/08/addressing';
+const NS_W = 'http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd';
+const NS_RSP = 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell';
+const NS_X = 'http://schemas.xmlsoap.org/ws/2004/09/transfer';
+const NS_F = 'http://schemas.microsoft.com/wbem/wsman/1/wsmanfault';
+const ACTION = {
+  create: `${NS_X}/Create`,
+  delete: `${NS_X}/Delete`,
+  command: `${NS_RSP}/Command`,
+  send: `${NS_RSP}/Send`,
+  receive: `${NS_RSP}/Receive`,
+  signal: `${NS_RSP}/Signal`,
+};
+const RESOURCE_CMD = 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd';
+const DEFAULT_GROUPS = ['Administrators', 'Users', 'Remote Desktop Users', 'Remote Management Users'];
+const REMOTE_GROUPS = ['administrators', 'remote management users'];
+const STDIN_PRELUDE = '$HostflowStdin = [string]::Join("`n", @($input))';
+
+const parser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  removeNSPrefix: true,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  textNodeName: '#text',
+  isArray: (name) => ['Stream', 'Selector', 'Option', 'Arguments'].includes(name),
+});
+
+type Node = Record<string, unknown>;
+const obj = (v: unknown): Node => (v && typeof v === 'object' ? (v as Node) : {});
+const text = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'object' && v ? String((v as Node)['#text'] ?? '') : '');
+const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
+
+function hashPassword(pw: string): string {
+  const salt = randomBytes(8).toString('hex');
+  return `sha256:${salt}:${createHash('sha256').update(salt + pw).digest('hex')}`;
+}
+function passwordMatches(hash: string, pw: string): boolean {
+  const [, salt, hex] = hash.split(':');
+  const want = Buffer.from(hex ?? '', 'hex');
+  const got = createHash('sha256').update((salt ?? '') + pw).digest();
+  return want.length === got.length && timingSafeEqual(want, got);
+}
+
+async function selfSignedCert(): Promise<{ key: string; cert: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'wsman-cert-'));
+  try {
+    await promisify(execFile)('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2',
+      '-subj', '/CN=WIN-STANDIN', '-addext', 'subjectAltName=IP:127.0.0.1',
+    ]);
+    return { key: await readFile(join(dir, 'key.pem'), 'utf8'), cert: await readFile(join(dir, 'cert.pem'), 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const fingerprintOf = (pem: string) =>
+  `SHA256:${createHash('sha256').update(new X509Certificate(pem).raw).digest('base64').replace(/=+$/, '')}`;
+
+// ------------------------------------------------------------------------------------------
+// shells and commands
+
+interface RunningCommand {
+  record: WsManCommandRecord;
+  out: Array<{ stream: 'stdout' | 'stderr'; data: Buffer }>;
+  done: boolean;
+  exitCode: number;
+  /** Done + End streams have been delivered. */
+  finished: boolean;
+  consoleStdin: boolean;
+  stdin: Buffer[];
+  stdinEnded: boolean;
+  abort: AbortController;
+  waiters: Set<() => void>;
+}
+
+interface Shell {
+  id: string;
+  owner: string;
+  codepage: number;
+  commands: Map<string, RunningCommand>;
+}
+
+function notify(c: RunningCommand) {
+  for (const w of [...c.waiters]) w();
+}
+
+/** Thrown inside the interpreter to stop the script. */
+class ScriptExit {
+  constructor(public readonly code: number) {}
+}
+
+// ------------------------------------------------------------------------------------------
+// the PowerShell subset
+
+type Tok =
+  | { t: 'str'; v: string }
+  | { t: 'var'; v: string }
+  | { t: 'param'; v: string }
+  | { t: 'word'; v: string }
+  | { t: 'paren'; v: string }
+  | { t: 'pipe' };
+
+class Unsupported extends Error {}
+
+/** Splits a script into statements at newlines and `;` outside quotes and parentheses. */
+export function splitStatements(script: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quote: "'" | '"' | null = null;
+  let depth = 0;
+  for (let i = 0; i < script.length; i++) {
+    const ch = script[i]!;
+    if (quote) {
+      cur += ch;
+      if (quote === '"' && ch === '`' && i + 1 < script.length) cur += script[++i];
+      else if (ch === quote) quote = null;
+      continue;
+    }
+    if (ch === "'" || ch === '"') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    if ((ch === '\n' || ch === ';' || ch === '\r') && depth === 0) {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  if (quote || depth !== 0) throw new Unsupported(`unbalanced quotes or parentheses: ${script.slice(0, 200)}`);
+  if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+function tokenize(stmt: string): Tok[] {
+  const toks: Tok[] = [];
+  let i = 0;
+  while (i < stmt.length) {
+    const ch = stmt[i]!;
+    if (/\s/.test(ch)) {
+      i++;
+    } else if (ch === "'") {
+      let v = '';
+      i++;
+      for (;;) {
+        if (i >= stmt.length) throw new Unsupported(`unterminated string in: ${stmt}`);
+        if (stmt[i] === "'") {
+          if (stmt[i + 1] === "'") {
+            v += "'";
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        v += stmt[i++];
+      }
+      toks.push({ t: 'str', v });
+    } else if (ch === '"') {
+      throw new Unsupported(`double-quoted (expanding) strings are not supported: ${stmt}`);
+    } else if (ch === '$') {
+      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(stmt.slice(i));
+      if (!m) throw new Unsupported(stmt);
+      toks.push({ t: 'var', v: m[1]! });
+      i += m[0].length;
+    } else if (ch === '(') {
+      let depth = 0;
+      let j = i;
+      let q = false;
+      for (; j < stmt.length; j++) {
+        const c = stmt[j]!;
+        if (c === "'") q = !q;
+        if (q) continue;
+        if (c === '(') depth++;
+        if (c === ')' && --depth === 0) break;
+      }
+      toks.push({ t: 'paren', v: stmt.slice(i + 1, j).trim() });
+      i = j + 1;
+    } else if (ch === '|') {
+      toks.push({ t: 'pipe' });
+      i++;
+    } else if (ch === '-' && /[A-Za-z]/.test(stmt[i + 1] ?? '')) {
+      const m = /^-([A-Za-z]+)/.exec(stmt.slice(i))!;
+      toks.push({ t: 'param', v: m[1]! });
+      i += m[0].length;
+    } else {
+      const m = /^[^\s'"$()|;]+/.exec(stmt.slice(i));
+      if (!m) throw new Unsupported(stmt);
+      toks.push({ t: 'word', v: m[0] });
+      i += m[0].length;
+    }
+  }
+  return toks;
+}
+
+type Value = string | boolean | { secure: string };
+
+interface Invocation {
+  name: string;
+  params: Map<string, Value>;
+  positional: Value[];
+  outNull: boolean;
+}
+
+interface ScriptScope {
+  vars: Map<string, string>;
+  errorActionStop: boolean;
+}
+
+const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'int' | 'bool' | 'erroraction'>> = {
+  'get-localuser': { name: 'string' },
+  'new-localuser': { name: 'string', password: 'secure', fullname: 'string', description: 'string', passwordneverexpires: 'switch', accountneverexpires: 'switch' },
+  'set-localuser': { name: 'string', password: 'secure', fullname: 'string', description: 'string', passwordneverexpires: 'bool' },
+  'enable-localuser': { name: 'string' },
+  'disable-localuser': { name: 'string' },
+  'remove-localuser': { name: 'string' },
+  'add-localgroupmember': { group: 'string', member: 'string' },
+  'remove-localgroupmember': { group: 'string', member: 'string' },
+  'get-localgroupmember': { group: 'string' },
+  'write-output': {},
+  'write-error': { message: 'string' },
+  'start-sleep': { seconds: 'int', milliseconds: 'int' },
+};
+
+function parseInvocation(stmt: string, scope: ScriptScope): Invocation {
+  const toks = tokenize(stmt);
+  const head = toks[0];
+  if (!head || head.t !== 'word') throw new Unsupported(stmt);
+  let end = toks.length;
+  let outNull = false;
+  const pipeAt = toks.findIndex((t) => t.t === 'pipe');
+  if (pipeAt >= 0) {
+    const rest = toks.slice(pipeAt + 1);
+    if (rest.length !== 1 || rest[0]!.t !== 'word' || rest[0]!.v.toLowerCase() !== 'out-null') throw new Unsupported(stmt);
+    outNull = true;
+    end = pipeAt;
+  }
+  const name = head.v.toLowerCase();
+  const spec = PARAMS[name];
+  if (!spec) throw new Unsupported(stmt);
+  const params = new Map<string, Value>();
+  const positional: Value[] = [];
+  const value = (t: Tok): Value => {
+    if (t.t === 'str') return t.v;
+    if (t.t === 'var') {
+      const n = t.v.toLowerCase();
+      if (n === 'true') return true;
+      if (n === 'false') return false;
+      const v = scope.vars.get(n);
+      if (v === undefined) throw new Unsupported(`undefined variable $${t.v} in: ${stmt}`);
+      return v;
+    }
+    if (t.t === 'paren') {
+      const inner = tokenize(t.v);
+      const [cmd, arg, ...flags] = inner;
+      const flagSet = flags.map((f) => (f.t === 'param' ? f.v.toLowerCase() : '?')).sort().join(',');
+      if (cmd?.t === 'word' && cmd.v.toLowerCase() === 'convertto-securestring' && arg && flagSet === 'asplaintext,force') {
+        const plain = value(arg);
+        if (typeof plain !== 'string') throw new Unsupported(stmt);
+        return { secure: plain };
+      }
+      throw new Unsupported(stmt);
+    }
+    if (t.t === 'word') return t.v;
+    throw new Unsupported(stmt);
+  };
+  for (let i = 1; i < end; i++) {
+    const t = toks[i]!;
+    if (t.t !== 'param') {
+      positional.push(value(t));
+      continue;
+    }
+    const p = t.v.toLowerCase();
+    if (p === 'erroraction') {
+      const v = toks[++i];
+      if (v?.t !== 'word' || !['stop', 'continue', 'silentlycontinue'].includes(v.v.toLowerCase())) throw new Unsupported(stmt);
+      params.set('erroraction', v.v.toLowerCase());
+      continue;
+    }
+    const kind = spec[p];
+    if (!kind) throw new Unsupported(stmt);
+    if (kind === 'switch') {
+      params.set(p, true);
+      continue;
+    }
+    const next = toks[++i];
+    if (!next || next.t === 'param' || next.t === 'pipe') throw new Unsupported(stmt);
+    const v = value(next);
+    if (kind === 'string' && typeof v !== 'string') throw new Unsupported(stmt);
+    if (kind === 'secure' && (typeof v !== 'object' || !('secure' in v))) throw new Unsupported(stmt);
+    if (kind === 'bool' && typeof v !== 'boolean') throw new Unsupported(stmt);
+    if (kind === 'int' && (typeof v !== 'string' || !/^\d+$/.test(v) || next.t !== 'word')) throw new Unsupported(stmt);
+    params.set(p, v);
+  }
+  return { name, params, positional, outNull };
+}
+
+/** Windows' default complexity rule: 3 of 4 character classes, not containing the account name. */
+function passwordOk(name: string, pw: string, minLength: number): boolean {
+  if (pw.length < minLength) return false;
+  const classes = [/[A-Z]/, /[a-z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(pw)).length;
+  if (classes < 3) return false;
+  if (name.length >= 3 && pw.toLowerCase().includes(name.toLowerCase())) return false;
+  return true;
+}
+
+const INVALID_NAME = /["/\\[\]:;|=,+*?<>@]/;
+
+// ------------------------------------------------------------------------------------------
+
+export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsManHost> {
+  const adminUser = opts.adminUser ?? 'Administrator';
+  const adminPassword = opts.adminPassword ?? `Adm!${randomBytes(9).toString('base64url')}`;
+  const computerName = opts.computerName ?? 'WIN-STANDIN';
+  const enforceRemoteGroups = opts.enforceRemoteGroups ?? true;
+  const minPasswordLength = opts.minPasswordLength ?? 8;
+  const useHttps = opts.https ?? false;
+
+  const users = new Map<string, LocalUser>();
+  const groups = new Map<string, Set<string>>(DEFAULT_GROUPS.map((g) => [g, new Set<string>()]));
+  const commands: WsManCommandRecord[] = [];
+  const requests: WsManRequestRecord[] = [];
+  const shells = new Map<string, Shell>();
+
+  const findGroup = (g: string) => [...groups.keys()].find((k) => k.toLowerCase() === g.toLowerCase());
+  const getUser = (n: string) => users.get(n.toLowerCase());
+  const addToGroup = (u: LocalUser, g: string) => {
+    groups.get(g)!.add(u.name);
+    u.groups.add(g);
+  };
+  const addUser = (name: string, password: string, userGroups: string[] = []): LocalUser => {
+    const u: LocalUser = {
+      name,
+      fullName: '',
+      description: '',
+      enabled: true,
+      passwordHash: hashPassword(password),
+      passwordNeverExpires: false,
+      groups: new Set(),
+    };
+    users.set(name.toLowerCase(), u);
+    for (const g of ['Users', ...userGroups]) addToGroup(u, findGroup(g) ?? (groups.set(g, new Set()), g));
+    return u;
+  };
+  addUser(adminUser, adminPassword, ['Administrators']);
+  const checkPassword = (name: string, password: string) => {
+    const u = getUser(name);
+    return !!u && u.enabled && passwordMatches(u.passwordHash, password);
+  };
+
+  // --- interpreter -------------------------------------------------------------------------
+
+  async function interpret(cmd: RunningCommand, shell: Shell): Promise<void> {
+    const utf8 = shell.codepage === 65001;
+    const emit = (stream: 'stdout' | 'stderr', s: string) => {
+      const data = utf8 ? Buffer.from(s, 'utf8') : Buffer.from(s.replace(/[^\x00-\x7f]/g, '?'), 'latin1');
+      cmd.out.push({ stream, data });
+      notify(cmd);
+    };
+    let clixmlStarted = false;
+    const writeError = (cmdlet: string, message: string, action: string | undefined, scope: ScriptScope) => {
+      const stop = action === 'stop' || (action === undefined && scope.errorActionStop);
+      if (action !== 'silentlycontinue') {
+        if (!clixmlStarted) {
+          emit('stderr', '#< CLIXML\r\n');
+          clixmlStarted = true;
+        }
+        const line = `${cmdlet} : ${message}\r\n`.replace(/[&<>"']/g, (c) => esc(c)).replace(/\r/g, '_x000D_').replace(/\n/g, '_x000A_');
+        emit('stderr', `<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">${line}</S></Objs>`);
+      }
+      if (stop) throw new ScriptExit(1);
+      return false;
+    };
+    const sleep = (ms: number) =>
+      new Promise<void>((resolve, reject) => {
+        const t = setTimeout(resolve, ms);
+        cmd.abort.signal.addEventListener('abort', () => (clearTimeout(t), reject(new ScriptExit(-1))), { once: true });
+      });
+    const readStdin = () =>
+      new Promise<string>((resolve, reject) => {
+        if (cmd.consoleStdin) return resolve(''); // a console, not a pipe: $input is empty
+        const check = () => {
+          if (!cmd.stdinEnded) return;
+          cmd.waiters.delete(check);
+          resolve(Buffer.concat(cmd.stdin).toString('utf8').split(/\r?\n/).filter((l, i, a) => i < a.length - 1 || l !== '').join('\n'));
+        };
+        cmd.waiters.add(check);
+        cmd.abort.signal.addEventListener('abort', () => reject(new ScriptExit(-1)), { once: true });
+        check();
+      });
+
+    const scope: ScriptScope = { vars: new Map(), errorActionStop: false };
+    let lastOk = true;
+    try {
+      const m = /(?:^|\s)-(?:EncodedCommand|enc|e|ec)\s+([A-Za-z0-9+/=]+)/i.exec(cmd.record.commandLine);
+      const exe = /^"?(?:[A-Za-z]:\\[^"]*\\)?(powershell(?:\.exe)?)"?\s/i.exec(cmd.record.commandLine);
+      if (!exe || !m) {
+        emit('stderr', `unsupported cmdlet in stand-in: command line is not powershell.exe -EncodedCommand: ${cmd.record.commandLine.slice(0, 200)}\r\n`);
+        throw new ScriptExit(1);
+      }
+      if (cmd.record.options.WINRS_SKIP_CMD_SHELL !== 'TRUE' && cmd.record.commandLine.length > 8191) {
+        emit('stderr', 'The command line is too long.\r\n'); // cmd.exe's limit
+        throw new ScriptExit(1);
+      }
+      if (cmd.record.commandLine.length > 32767) throw new ScriptExit(1);
+      const script = Buffer.from(m[1]!, 'base64').toString('utf16le');
+      cmd.record.script = script;
+      let statements: string[];
+      try {
+        statements = splitStatements(script);
+      } catch (err) {
+        emit('stderr', `unsupported cmdlet in stand-in: ${(err as Error).message}\r\n`);
+        throw new ScriptExit(1);
+      }
+      for (const stmt of statements) {
+        if (stmt.startsWith('#')) continue;
+        try {
+          lastOk = await runStatement(stmt, scope);
+        } catch (err) {
+          if (err instanceof Unsupported) {
+            emit('stderr', `unsupported cmdlet in stand-in: ${stmt}\r\n`);
+            throw new ScriptExit(1);
+          }
+          throw err;
+        }
+      }
+      cmd.exitCode = lastOk ? 0 : 1;
+    } catch (err) {
+      if (err instanceof ScriptExit) cmd.exitCode = err.code;
+      else {
+        emit('stderr', `stand-in internal error: ${(err as Error).stack ?? String(err)}\r\n`);
+        cmd.exitCode = 1;
+      }
+    }
+    cmd.record.exitCode = cmd.exitCode;
+    cmd.done = true;
+    notify(cmd);
+
+    async function runStatement(stmt: string, sc: ScriptScope): Promise<boolean> {
+      if (stmt === STDIN_PRELUDE) {
+        sc.vars.set('hostflowstdin', await readStdin());
+        return true;
+      }
+      const assign = /^\$(ProgressPreference|ErrorActionPreference)\s*=\s*'(\w+)'$/i.exec(stmt);
+      if (assign) {
+        if (assign[1]!.toLowerCase() === 'erroractionpreference') {
+          const v = assign[2]!.toLowerCase();
+          if (!['stop', 'continue', 'silentlycontinue'].includes(v)) throw new Unsupported(stmt);
+          sc.errorActionStop = v === 'stop';
+        }
+        return true;
+      }
+      const exit = /^exit(?:\s+(-?\d+))?$/i.exec(stmt);
+      if (exit) throw new ScriptExit(exit[1] ? Number(exit[1]) : lastOk ? 0 : 1);
+
+      const inv = parseInvocation(stmt, sc);
+      const p = (k: string) => inv.params.get(k);
+      const str = (k: string) => p(k) as string | undefined;
+      const ea = str('erroraction');
+      const out = (line: string) => {
+        if (!inv.outNull) emit('stdout', `${line}\r\n`);
+      };
+      const fail = (cmdlet: string, msg: string) => writeError(cmdlet, msg, ea, sc);
+      const userJson = (u: LocalUser) =>
+        JSON.stringify({ Name: u.name, Enabled: u.enabled, FullName: u.fullName, Description: u.description, PasswordNeverExpires: u.passwordNeverExpires });
+      const needUser = (): LocalUser | undefined => {
+        const n = str('name');
+        if (n === undefined) throw new Unsupported(stmt);
+        return getUser(n);
+      };
+
+      switch (inv.name) {
+        case 'write-output': {
+          if (inv.positional.length !== 1 || typeof inv.positional[0] !== 'string') throw new Unsupported(stmt);
+          out(inv.positional[0]);
+          return true;
+        }
+        case 'write-error': {
+          const msg = str('message') ?? inv.positional[0];
+          if (typeof msg !== 'string') throw new Unsupported(stmt);
+          return fail('Write-Error', msg);
+        }
+        case 'start-sleep': {
+          const s = str('seconds') ?? (typeof inv.positional[0] === 'string' ? inv.positional[0] : undefined);
+          const ms = str('milliseconds');
+          if (s === undefined && ms === undefined) throw new Unsupported(stmt);
+          await sleep(ms !== undefined ? Number(ms) : Number(s) * 1000);
+          return true;
+        }
+        case 'get-localuser': {
+          const u = needUser();
+          if (!u) return fail('Get-LocalUser', `User ${str('name')} was not found.`);
+          out(userJson(u));
+          return true;
+        }
+        case 'new-localuser': {
+          const name = str('name');
+          const pw = p('password') as { secure: string } | undefined;
+          if (name === undefined || !pw) throw new Unsupported(stmt);
+          if (getUser(name)) return fail('New-LocalUser', `User ${name} already exists.`);
+          if (!name.trim() || name.length > 20 || INVALID_NAME.test(name) || /^\.+$/.test(name)) {
+            return fail('New-LocalUser', `The name ${name} is invalid.`);
+          }
+          if (!passwordOk(name, pw.secure, minPasswordLength)) {
+            return fail(
+              'New-LocalUser',
+              'Unable to update the password. The value provided for the new password does not meet the length, complexity, or history requirements of the domain.',
+            );
+          }
+          const u = addUser(name, pw.secure);
+          u.fullName = str('fullname') ?? '';
+          u.description = str('description') ?? '';
+          u.passwordNeverExpires = p('passwordneverexpires') === true;
+          out(userJson(u));
+          return true;
+        }
+        case 'set-localuser': {
+          const u = needUser();
+          if (!u) return fail('Set-LocalUser', `User ${str('name')} was not found.`);
+          const pw = p('password') as { secure: string } | undefined;
+          if (pw) {
+            if (!passwordOk(u.name, pw.secure, minPasswordLength)) {
+              return fail(
+                'Set-LocalUser',
+                'Unable to update the password. The value provided for the new password does not meet the length, complexity, or history requirements of the domain.',
+              );
+            }
+            u.passwordHash = hashPassword(pw.secure);
+          }
+          if (str('fullname') !== undefined) u.fullName = str('fullname')!;
+          if (str('description') !== undefined) u.description = str('description')!;
+          if (p('passwordneverexpires') !== undefined) u.passwordNeverExpires = p('passwordneverexpires') === true;
+          return true;
+        }
+        case 'enable-localuser':
+        case 'disable-localuser': {
+          const cmdlet = inv.name === 'enable-localuser' ? 'Enable-LocalUser' : 'Disable-LocalUser';
+          const u = needUser();
+          if (!u) return fail(cmdlet, `User ${str('name')} was not found.`);
+          u.enabled = inv.name === 'enable-localuser';
+          return true;
+        }
+        case 'remove-localuser': {
+          const u = needUser();
+          if (!u) return fail('Remove-LocalUser', `User ${str('name')} was not found.`);
+          users.delete(u.name.toLowerCase());
+          for (const members of groups.values()) members.delete(u.name);
+          return true;
+        }
+        case 'add-localgroupmember':
+        case 'remove-localgroupmember': {
+          const cmdlet = inv.name === 'add-localgroupmember' ? 'Add-LocalGroupMember' : 'Remove-LocalGroupMember';
+          const g = str('group');
+          const n = str('member');
+          if (g === undefined || n === undefined) throw new Unsupported(stmt);
+          const group = findGroup(g);
+          if (!group) return fail(cmdlet, `Group ${g} was not found.`);
+          const u = getUser(n.replace(new RegExp(`^${computerName}\\\\`, 'i'), ''));
+          if (!u) return fail(cmdlet, `Principal ${n} was not found.`);
+          const members = groups.get(group)!;
+          if (inv.name === 'add-localgroupmember') {
+            if (members.has(u.name)) return fail(cmdlet, `${computerName}\\${u.name} is already a member of group ${group}.`);
+            addToGroup(u, group);
+          } else {
+            if (!members.has(u.name)) return fail(cmdlet, `Principal ${n} is not a member of group ${group}.`);
+            members.delete(u.name);
+            u.groups.delete(group);
+          }
+          return true;
+        }
+        case 'get-localgroupmember': {
+          const g = str('group');
+          if (g === undefined) throw new Unsupported(stmt);
+          const group = findGroup(g);
+          if (!group) return fail('Get-LocalGroupMember', `Group ${g} was not found.`);
+          for (const member of groups.get(group)!) {
+            out(JSON.stringify({ Name: `${computerName}\\${member}`, ObjectClass: 'User', PrincipalSource: 'Local' }));
+          }
+          return true;
+        }
+        default:
+          throw new Unsupported(stmt);
+      }
+    }
+  }
+
+  // --- SOAP ----------------------------------------------------------------------------------
+
+  const envelope = (action: string, relatesTo: string, body: string) =>
+    `<?xml version="1.0" encoding="UTF-8"?>` +
+    `<s:Envelope xml:lang="en-US" xmlns:s="${NS_S}" xmlns:a="${NS_A}" xmlns:x="${NS_X}" xmlns:w="${NS_W}" xmlns:rsp="${NS_RSP}">` +
+    `<s:Header><a:Action>${action}</a:Action><a:MessageID>uuid:${randomUUID().toUpperCase()}</a:MessageID>` +
+    `<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To><a:RelatesTo>${esc(relatesTo)}</a:RelatesTo></s:Header>` +
+    `<s:Body>${body}</s:Body></s:Envelope>`;
+
+  class Fault {
+    constructor(
+      public readonly status: number,
+      public readonly code: 'Sender' | 'Receiver',
+      public readonly subcode: string,
+      public readonly wsmanCode: string,
+      public readonly message: string,
+    ) {}
+    xml(relatesTo: string) {
+      return envelope(
+        'http://schemas.dmtf.org/wbem/wsman/1/wsman/fault',
+        relatesTo,
+        `<s:Fault><s:Code><s:Value>s:${this.code}</s:Value><s:Subcode><s:Value>w:${this.subcode}</s:Value></s:Subcode></s:Code>` +
+          `<s:Reason><s:Text xml:lang="en-US">${esc(this.message)}</s:Text></s:Reason>` +
+          `<s:Detail><f:WSManFault xmlns:f="${NS_F}" Code="${this.wsmanCode}" Machine="${computerName}"><f:Message>${esc(this.message)}</f:Message></f:WSManFault></s:Detail></s:Fault>`,
+      );
+    }
+  }
+
+  const shellOf = (header: Node, user: string): Shell => {
+    const sel = ((obj(header.SelectorSet).Selector as unknown[] | undefined) ?? []).map(obj).find((s) => s['@_Name'] === 'ShellId');
+    const shell = sel ? shells.get(text(sel)) : undefined;
+    if (!shell || shell.owner.toLowerCase() !== user.toLowerCase()) {
+      throw new Fault(500, 'Sender', 'InvalidSelectors', '2150858843', `The request for the Windows Remote Shell with ShellId ${sel ? text(sel) : '(none)'} failed because the shell was not found on the server.`);
+    }
+    return shell;
+  };
+  const optionsOf = (header: Node): Record<string, string> =>
+    Object.fromEntries(((obj(header.OptionSet).Option as unknown[] | undefined) ?? []).map(obj).map((o) => [String(o['@_Name']), text(o)]));
+  const commandOf = (shell: Shell, id: string): RunningCommand => {
+    const c = shell.commands.get(id);
+    if (!c) throw new Fault(500, 'Sender', 'InvalidParameter', '2150858843', `The command ${id} was not found in shell ${shell.id}.`);
+    return c;
+  };
+
+  async function handleReceive(shell: Shell, header: Node, body: Node): Promise<string> {
+    const ds = obj(obj(body.Receive).DesiredStream);
+    const c = commandOf(shell, String(ds['@_CommandId'] ?? ''));
+    const timeoutS = Number(/PT([\d.]+)S/.exec(text(header.OperationTimeout))?.[1] ?? '60');
+    if (!c.out.length && !c.done) {
+      const ready = await new Promise<boolean>((resolve) => {
+        const w = () => {
+          if (!c.out.length && !c.done) return;
+          c.waiters.delete(w);
+          clearTimeout(t);
+          resolve(true);
+        };
+        const t = setTimeout(() => (c.waiters.delete(w), resolve(false)), timeoutS * 1000);
+        c.waiters.add(w);
+      });
+      if (!ready) {
+        throw new Fault(500, 'Receiver', 'TimedOut', '2150858793', 'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.');
+      }
+    }
+    const chunks = c.out.splice(0);
+    let xmlStreams = chunks
+      .map((ch) => `<rsp:Stream Name="${ch.stream}" CommandId="${c.record.commandId}">${ch.data.toString('base64')}</rsp:Stream>`)
+      .join('');
+    let state = `<rsp:CommandState CommandId="${c.record.commandId}" State="${NS_RSP}/CommandState/Running"></rsp:CommandState>`;
+    if (c.done) {
+      xmlStreams +=
+        `<rsp:Stream Name="stdout" CommandId="${c.record.commandId}" End="true"></rsp:Stream>` +
+        `<rsp:Stream Name="stderr" CommandId="${c.record.commandId}" End="true"></rsp:Stream>`;
+      state = `<rsp:CommandState CommandId="${c.record.commandId}" State="${NS_RSP}/CommandState/Done"><rsp:ExitCode>${c.exitCode}</rsp:ExitCode></rsp:CommandState>`;
+      c.finished = true;
+    }
+    return `<rsp:ReceiveResponse>${xmlStreams}${state}</rsp:ReceiveResponse>`;
+  }
+
+  async function handle(user: string, xmlText: string): Promise<{ action: string; relatesTo: string; body: string; responseAction: string }> {
+    const env = obj(obj(parser.parse(xmlText)).Envelope);
+    const header = obj(env.Header);
+    const body = obj(env.Body);
+    const action = text(header.Action);
+    const relatesTo = text(header.MessageID);
+    const resource = text(header.ResourceURI);
+    const reply = (responseAction: string, b: string) => ({ action, relatesTo, body: b, responseAction });
+    if (resource !== RESOURCE_CMD) {
+      throw new Fault(500, 'Sender', 'DestinationUnreachable', '2150858770', `The WS-Management service cannot process the request because the resource URI ${resource} is not supported.`);
+    }
+    switch (action) {
+      case ACTION.create: {
+        const o = optionsOf(header);
+        const shell: Shell = { id: randomUUID().toUpperCase(), owner: user, codepage: Number(o.WINRS_CODEPAGE ?? 437), commands: new Map() };
+        shells.set(shell.id, shell);
+        return reply(
+          `${NS_X}/CreateResponse`,
+          `<x:ResourceCreated><a:Address>http://127.0.0.1:${port}/wsman</a:Address><a:ReferenceParameters>` +
+            `<w:ResourceURI>${RESOURCE_CMD}</w:ResourceURI><w:SelectorSet><w:Selector Name="ShellId">${shell.id}</w:Selector></w:SelectorSet>` +
+            `</a:ReferenceParameters></x:ResourceCreated>` +
+            `<rsp:Shell><rsp:ShellId>${shell.id}</rsp:ShellId><rsp:ResourceUri>${RESOURCE_CMD}</rsp:ResourceUri><rsp:Owner>${esc(user)}</rsp:Owner>` +
+            `<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>`,
+        );
+      }
+      case ACTION.command: {
+        const shell = shellOf(header, user);
+        const cl = obj(body.CommandLine);
+        const commandLine = [text(cl.Command), ...((cl.Arguments as unknown[] | undefined) ?? []).map(text)].join(' ').trim();
+        const options = optionsOf(header);
+        const record: WsManCommandRecord = { user, shellId: shell.id, commandId: randomUUID().toUpperCase(), commandLine, script: '', options, stdin: '' };
+        const c: RunningCommand = {
+          record,
+          out: [],
+          done: false,
+          exitCode: 0,
+          finished: false,
+          consoleStdin: options.WINRS_CONSOLEMODE_STDIN !== 'FALSE',
+          stdin: [],
+          stdinEnded: false,
+          abort: new AbortController(),
+          waiters: new Set(),
+        };
+        shell.commands.set(record.commandId, c);
+        commands.push(record);
+        void interpret(c, shell);
+        return reply(`${NS_RSP}/CommandResponse`, `<rsp:CommandResponse><rsp:CommandId>${record.commandId}</rsp:CommandId></rsp:CommandResponse>`);
+      }
+      case ACTION.send: {
+        const shell = shellOf(header, user);
+        for (const s of ((obj(body.Send).Stream as unknown[] | undefined) ?? []).map(obj)) {
+          const c = commandOf(shell, String(s['@_CommandId'] ?? ''));
+          const data = Buffer.from(text(s), 'base64');
+          c.stdin.push(data);
+          c.record.stdin += data.toString('utf8');
+          if (s['@_End'] === 'true') c.stdinEnded = true;
+          notify(c);
+        }
+        return reply(`${NS_RSP}/SendResponse`, `<rsp:SendResponse/>`);
+      }
+      case ACTION.receive: {
+        const shell = shellOf(header, user);
+        return reply(`${NS_RSP}/ReceiveResponse`, await handleReceive(shell, header, body));
+      }
+      case ACTION.signal: {
+        const shell = shellOf(header, user);
+        const sig = obj(body.Signal);
+        const c = commandOf(shell, String(sig['@_CommandId'] ?? ''));
+        if (!c.done) {
+          c.abort.abort();
+          c.exitCode = -1;
+        }
+        return reply(`${NS_RSP}/SignalResponse`, `<rsp:SignalResponse/>`);
+      }
+      case ACTION.delete: {
+        const shell = shellOf(header, user);
+        for (const c of shell.commands.values()) if (!c.done) c.abort.abort();
+        shells.delete(shell.id);
+        return reply(`${NS_X}/DeleteResponse`, '');
+      }
+      default:
+        throw new Fault(500, 'Sender', 'ActionNotSupported', '2150858775', `The action ${action} is not supported by the service.`);
+    }
+  }
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => {
+      void (async () => {
+        const xmlText = Buffer.concat(parts).toString('utf8');
+        const actionGuess = /<(?:\w+:)?Action[^>]*>([^<]+)</.exec(xmlText)?.[1] ?? '';
+        if (req.url !== '/wsman' || req.method !== 'POST') {
+          res.writeHead(404).end();
+          return;
+        }
+        const auth = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+        const decoded = auth ? Buffer.from(auth[1]!, 'base64').toString('utf8') : '';
+        const colon = decoded.indexOf(':');
+        const user = colon > 0 ? decoded.slice(0, colon) : '';
+        if (!auth || colon <= 0 || !checkPassword(user, decoded.slice(colon + 1))) {
+          requests.push({ action: actionGuess, user: null, status: 401 });
+          res.writeHead(401, { 'WWW-Authenticate': ['Negotiate', 'Basic realm="WSMAN"'], 'Content-Length': 0 }).end();
+          return;
+        }
+        const account = getUser(user)!;
+        try {
+          if (enforceRemoteGroups && ![...account.groups].some((g) => REMOTE_GROUPS.includes(g.toLowerCase()))) {
+            throw new Fault(500, 'Sender', 'AccessDenied', '5', 'Access is denied.');
+          }
+          const r = await handle(account.name, xmlText);
+          requests.push({ action: r.action, user: account.name, status: 200 });
+          const out = Buffer.from(envelope(r.responseAction, r.relatesTo, r.body), 'utf8');
+          res.writeHead(200, { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': out.length }).end(out);
+        } catch (err) {
+          if (!(err instanceof Fault)) {
+            requests.push({ action: actionGuess, user: account.name, status: 500 });
+            res.writeHead(500).end(String(err));
+            return;
+          }
+          requests.push({ action: actionGuess, user: account.name, status: err.status });
+          const relatesTo = /<(?:\w+:)?MessageID>([^<]+)</.exec(xmlText)?.[1] ?? '';
+          const out = Buffer.from(err.xml(relatesTo), 'utf8');
+          res.writeHead(err.status, { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': out.length }).end(out);
+        }
+      })();
+    });
+  };
+
+  let certPem: string | undefined;
+  let server: http.Server | https.Server;
+  if (useHttps) {
+    const { key, cert } = await selfSignedCert();
+    certPem = cert;
+    server = https.createServer({ key, cert }, onRequest);
+  } else {
+    server = http.createServer(onRequest);
+  }
+  server.keepAliveTimeout = 120_000; // HTTP.sys idle connection timeout
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const handle_: WsManHost = {
+    host: '127.0.0.1',
+    port,
+    https: useHttps,
+    url: `${useHttps ? 'https' : 'http'}://127.0.0.1:${port}/wsman`,
+    computerName,
+    adminUser,
+    adminPassword,
+    certPem,
+    certFingerprint: certPem ? fingerprintOf(certPem) : undefined,
+    users,
+    groups,
+    commands,
+    requests,
+    openShells: () => [...shells.keys()],
+    checkPassword,
+    addUser,
+    async regenerateCertificate() {
+      if (!useHttps) throw new Error('regenerateCertificate: the stand-in runs plain HTTP');
+      const { key, cert } = await selfSignedCert();
+      (server as https.Server).setSecureContext({ key, cert });
+      handle_.certPem = cert;
+      handle_.certFingerprint = fingerprintOf(cert);
+      server.closeIdleConnections();
+    },
+    async stop() {
+      for (const shell of shells.values()) for (const c of shell.commands.values()) c.abort.abort();
+      shells.clear();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  return handle_;
+}

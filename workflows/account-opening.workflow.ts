@@ -1,0 +1,207 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { remoteRetry } from './shared/policies.js';
+import { LifecycleStatusKey } from './shared/search-attributes.js';
+
+/**
+ * account-opening/<requestId>: request → decision (approve / reject / withdraw, or expiry) →
+ * provision the OS account on the host → verify by logging in as it → done.
+ * A failed run ends with status `failed`; `process` starts the same id again in `process` mode,
+ * which skips the decision and re-runs provisioning idempotently.
+ */
+export interface AccountOpeningInput {
+  requestId: string;
+  applicantId: string;
+  mode: 'decide' | 'process';
+  /** How long the request waits for a decision before it expires. */
+  decisionTimeoutMs: number;
+}
+
+export interface Actor {
+  id: string;
+  username: string;
+  roles: string[];
+}
+
+export type AccountOpeningPhase = 'pending' | 'approved' | 'provisioning' | 'done' | 'failed' | 'rejected' | 'withdrawn' | 'expired';
+
+export interface AccountOpeningState {
+  phase: AccountOpeningPhase;
+  decidedBy?: string;
+  decidedAt?: string;
+  expiresAt: string;
+  step?: string;
+  error?: { type: string; message: string };
+  hostAccountId?: string;
+}
+
+export const approveUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor; notes?: string }]>('approve');
+export const rejectUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor; reason: string }]>('reject');
+export const withdrawUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor }]>('withdraw');
+export const stateQuery = defineQuery<AccountOpeningState>('state');
+
+const db = proxyActivities<Pick<Activities, 'setRequestStatus' | 'notify'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumInterval: '30 seconds' },
+});
+const remote = proxyActivities<Pick<Activities, 'provisionAccount' | 'verifyAccountLogin' | 'rollbackAccount'>>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: remoteRetry,
+});
+
+export async function accountOpening(input: AccountOpeningInput): Promise<AccountOpeningState> {
+  const started = new Date(workflowInfo().startTime).getTime();
+  const state: AccountOpeningState = {
+    phase: input.mode === 'process' ? 'approved' : 'pending',
+    expiresAt: new Date(started + input.decisionTimeoutMs).toISOString(),
+  };
+  setHandler(stateQuery, () => state);
+
+  let notes: string | null = null;
+  let reason: string | null = null;
+  const requirePending = () => {
+    if (state.phase !== 'pending') throw ApplicationFailure.create({ type: 'NotPending', message: `request is ${state.phase}, not pending` });
+  };
+  setHandler(
+    approveUpdate,
+    ({ actor, notes: n }) => {
+      state.phase = 'approved';
+      state.decidedBy = actor.id;
+      state.decidedAt = new Date().toISOString();
+      notes = n?.trim() || null;
+      return state;
+    },
+    {
+      validator: ({ actor }) => {
+        requirePending();
+        if (!actor.roles.includes('approver') && !actor.roles.includes('admin')) throw forbidden('approving needs the approver role');
+        if (actor.id === input.applicantId) throw forbidden('an applicant cannot approve their own request');
+      },
+    },
+  );
+  setHandler(
+    rejectUpdate,
+    ({ actor, reason: r }) => {
+      state.phase = 'rejected';
+      state.decidedBy = actor.id;
+      state.decidedAt = new Date().toISOString();
+      reason = r.trim();
+      return state;
+    },
+    {
+      validator: ({ actor, reason }) => {
+        requirePending();
+        if (!actor.roles.includes('approver') && !actor.roles.includes('admin')) throw forbidden('rejecting needs the approver role');
+        if (actor.id === input.applicantId) throw forbidden('an applicant cannot decide their own request');
+        if (!reason || !reason.trim()) throw ApplicationFailure.create({ type: 'Invalid', message: 'reason: a reason is required to reject' });
+      },
+    },
+  );
+  setHandler(
+    withdrawUpdate,
+    () => {
+      state.phase = 'withdrawn';
+      state.decidedAt = new Date().toISOString();
+      return state;
+    },
+    {
+      validator: ({ actor }) => {
+        requirePending();
+        if (actor.id !== input.applicantId) throw forbidden('only the applicant can withdraw a request');
+      },
+    },
+  );
+
+  if (input.mode === 'decide') {
+    const decided = await condition(() => state.phase !== 'pending', input.decisionTimeoutMs);
+    if (!decided) {
+      state.phase = 'expired';
+      await db.setRequestStatus(input.requestId, { status: 'expired', resultMessage: 'no decision before the request expired' });
+      await db.notify({
+        eventKey: `account-opening/${input.requestId}/expired`,
+        userId: input.applicantId,
+        subject: 'Your account request expired',
+        body: 'Your account opening request received no decision in time and has expired. You can submit it again.',
+      });
+      return publish(state);
+    }
+    // Mirror the decision durably (the API may be gone by now).
+    await db.setRequestStatus(input.requestId, {
+      status: state.phase as 'approved' | 'rejected' | 'withdrawn',
+      approvedById: state.phase === 'withdrawn' ? null : (state.decidedBy ?? null),
+      decidedAt: state.decidedAt ?? null,
+      approvalNotes: notes,
+      rejectReason: reason,
+    });
+    if (state.phase === 'rejected' || state.phase === 'withdrawn') {
+      if (state.phase === 'rejected') {
+        await db.notify({
+          eventKey: `account-opening/${input.requestId}/rejected`,
+          userId: input.applicantId,
+          subject: 'Your account request was rejected',
+          body: `Your account opening request was rejected. Reason: ${reason}`,
+        });
+      }
+      return publish(state);
+    }
+  }
+
+  // Approved: provision. Everything below is idempotent and safe to re-run (`process`).
+  state.phase = 'provisioning';
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
+  await db.setRequestStatus(input.requestId, { status: 'provisioning', resultMessage: null, failureType: null });
+  try {
+    state.step = 'create-account';
+    const provisioned = await remote.provisionAccount(input.requestId);
+    state.hostAccountId = provisioned.hostAccountId;
+    state.step = 'verify-login';
+    await remote.verifyAccountLogin(provisioned.hostAccountId);
+    state.phase = 'done';
+    state.step = undefined;
+    await db.setRequestStatus(input.requestId, {
+      status: 'done',
+      hostAccountId: provisioned.hostAccountId,
+      resultMessage: provisioned.preExisting ? 'account already existed (created by this request earlier); verified' : 'account created and login verified',
+    });
+    await db.notify({
+      eventKey: `account-opening/${input.requestId}/done`,
+      userId: input.applicantId,
+      subject: 'Your account is ready',
+      body: 'Your account has been created. Reveal its password once in Hostflow (POST /api/v1/account-openings/<id>/credentials/reveal).',
+    });
+    return publish(state);
+  } catch (err) {
+    const cause = (err as { cause?: { type?: string; message?: string } }).cause;
+    state.phase = 'failed';
+    state.error = { type: cause?.type ?? 'Unknown', message: cause?.message ?? (err as Error).message };
+    // Saga: undo a half-created account (only one this request created), whatever happens to us.
+    await CancellationScope.nonCancellable(async () => {
+      const rb = await remote.rollbackAccount(input.requestId);
+      await db.setRequestStatus(input.requestId, {
+        status: 'failed',
+        failureType: state.error!.type,
+        resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rb.removed ? ' (half-created account rolled back)' : ''}`,
+      });
+    });
+    return publish(state);
+  }
+}
+
+const forbidden = (message: string) => ApplicationFailure.create({ type: 'Forbidden', message });
+
+function publish(state: AccountOpeningState): AccountOpeningState {
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: state.phase }]);
+  return state;
+}
+
