@@ -86,13 +86,18 @@ function sudoSh(name: string, script: string, args: readonly string[]): string {
 // Script fragments (constants only; values are "$1"...)
 // ---------------------------------------------------------------------------------------------
 
-const REQUIRE_USER = String.raw`if ! getent passwd "$user" >/dev/null; then
+/** Raw template for shell text: backslashes stay as written; `\${` yields a literal shell `${`. */
+function shText(strings: TemplateStringsArray, ...constants: (string | number)[]): string {
+  return String.raw(strings, ...constants).replaceAll('\\${', '${');
+}
+
+const REQUIRE_USER = shText`if ! getent passwd "$user" >/dev/null; then
   printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
   exit ${LINUX_EXIT.NO_SUCH_USER}
 fi`;
 
 /** Groups are "$@": print every missing one, then exit 3 if any. */
-const REQUIRE_GROUPS = String.raw`missing=0
+const REQUIRE_GROUPS = shText`missing=0
 for g in "$@"; do
   if ! getent group "$g" >/dev/null; then
     printf 'HOSTFLOW_MISSING_GROUP %s\n' "$g"
@@ -106,7 +111,7 @@ fi`;
 const MARKER_FILE = `${LINUX_MARKER_DIR}/"$user"`;
 
 /** Atomically writes "$ref" to the marker file (directory and file readable by root only). */
-const WRITE_MARKER = String.raw`(
+const WRITE_MARKER = shText`(
   umask 077
   mkdir -p -- ${LINUX_MARKER_DIR}
   printf '%s\n' "$ref" > ${LINUX_MARKER_DIR}/."$user".tmp
@@ -120,7 +125,7 @@ const WRITE_MARKER = String.raw`(
 /** Exit 0 if the user exists, 1 if not (5 if the lookup itself failed). Runs as the admin. */
 export function userExists(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`user=$1
+  const script = shText`user=$1
 getent passwd "$user" >/dev/null
 rc=$?
 case $rc in
@@ -162,7 +167,7 @@ export function createUser(input: CreateLinuxUserInput): string {
   const groups = validateList(linuxGroupName, input.groups ?? [], 'groups');
   const shell = validate(loginShell, input.shell ?? '/bin/bash', 'shell');
   const ref = input.markerRef === undefined ? '' : validate(markerRef, input.markerRef, 'markerRef');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1 gecos=$2 shell=$3 ref=$4
 shift 4
 if getent passwd "$user" >/dev/null; then
@@ -212,7 +217,7 @@ export interface StdinCommand<S> {
  */
 export function setPassword(username: string): StdinCommand<(password: string) => string> {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 ${REQUIRE_USER}
 line=
@@ -238,15 +243,14 @@ printf 'HOSTFLOW_PASSWORD_SET %s\n' "$user"`;
 export function addToGroups(username: string, groups: readonly string[]): string {
   const user = validate(linuxUsername, username, 'username');
   const gs = validateList(linuxGroupName, groups, 'groups');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 shift
 ${REQUIRE_USER}
 ${REQUIRE_GROUPS}
-current=$(id -nG -- "$user")
 add=
 for g in "$@"; do
-  if printf '%s\n' $current | grep -Fxq -- "$g"; then
+  if id -nG -- "$user" | tr ' ' '\n' | grep -Fxq -- "$g"; then
     printf 'HOSTFLOW_ALREADY_MEMBER %s\n' "$g"
   else
     add=\${add:+$add,}$g
@@ -267,7 +271,7 @@ fi`;
  */
 export function lockUser(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 ${REQUIRE_USER}
 usermod -L -e 1 -- "$user"
@@ -278,7 +282,7 @@ printf 'HOSTFLOW_LOCKED %s\n' "$user"`;
 /** Undoes lockUser (`usermod -U -e ''`). An account that never had a password stays without one. */
 export function unlockUser(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 ${REQUIRE_USER}
 usermod -U -e '' -- "$user"
@@ -294,7 +298,7 @@ printf 'HOSTFLOW_UNLOCKED %s\n' "$user"`;
 export function deleteUser(username: string, opts: { removeHome: boolean }): string {
   const user = validate(linuxUsername, username, 'username');
   const removeHome = validate(z.boolean(), opts.removeHome, 'removeHome');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1 remove_home=$2
 if getent passwd "$user" >/dev/null; then
   if [ "$remove_home" = yes ]; then
@@ -324,7 +328,7 @@ export type KillSignal = 'TERM' | 'KILL';
 export function killUserProcesses(username: string, signal: KillSignal): string {
   const user = validate(linuxUsername, username, 'username');
   const sig = validate(z.enum(['TERM', 'KILL'], 'signal must be TERM or KILL'), signal, 'signal');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1 sig=$2
 if ! getent passwd "$user" >/dev/null; then
   printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
@@ -343,7 +347,7 @@ esac`;
 /** `ps -o pid=,comm= -u <username>` as the admin: one `<pid> <command>` line per process (none: empty, exit 0). */
 export function listUserProcesses(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 ${REQUIRE_USER}
 ps -o pid=,comm= -u "$user" || [ "$?" -eq 1 ]`;
@@ -353,7 +357,7 @@ ps -o pid=,comm= -u "$user" || [ "$?" -eq 1 ]`;
 /** `id -nG -- <username>` as the admin: the user's group names on one line, space-separated. */
 export function userGroups(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 ${REQUIRE_USER}
 id -nG -- "$user"`;
@@ -371,7 +375,7 @@ id -nG -- "$user"`;
  */
 export function readMarker(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 if [ -f ${MARKER_FILE} ]; then
   printf 'HOSTFLOW_MARKER %s\n' "$(head -n 1 -- ${MARKER_FILE})"
@@ -385,7 +389,7 @@ fi`;
 export function writeMarker(username: string, ref: string): string {
   const user = validate(linuxUsername, username, 'username');
   const r = validate(markerRef, ref, 'ref');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1 ref=$2
 ${WRITE_MARKER}
 printf 'HOSTFLOW_MARKER_WRITTEN %s\n' "$user"`;
@@ -395,7 +399,7 @@ printf 'HOSTFLOW_MARKER_WRITTEN %s\n' "$user"`;
 /** Removes the marker (idempotent). Prints `HOSTFLOW_MARKER_REMOVED` or `HOSTFLOW_NO_MARKER`. */
 export function removeMarker(username: string): string {
   const user = validate(linuxUsername, username, 'username');
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 if [ -e ${MARKER_FILE} ]; then
   rm -f -- ${MARKER_FILE}
@@ -433,7 +437,7 @@ export function parseSshPublicKey(line: string, field = 'key'): ParsedSshKey {
 
 /** Outer part (as the admin): find the home directory, then run `inner` as the user. */
 function asUserInHome(name: string, inner: string, user: string): string {
-  const script = String.raw`set -eu
+  const script = shText`set -eu
 user=$1
 entry=$(getent passwd "$user") || {
   printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
@@ -460,7 +464,7 @@ export function addAuthorizedKeys(username: string, keys: readonly string[]): St
   if (!Array.isArray(keys) || keys.length === 0) throw new InvalidInputError('keys', 'keys: at least one key is required');
   if (keys.length > 100) throw new InvalidInputError('keys', 'keys: at most 100 keys at once');
   const parsed = keys.map((k, i) => parseSshPublicKey(k, `keys[${i}]`));
-  const inner = String.raw`set -eu
+  const inner = shText`set -eu
 home=$1
 umask 077
 dir=$home/.ssh
@@ -512,7 +516,7 @@ export function removeAuthorizedKeys(username: string, fingerprintsOrKeys: reado
       ? validate(sshKeyFingerprint, v, `fingerprintsOrKeys[${i}]`)
       : parseSshPublicKey(v, `fingerprintsOrKeys[${i}]`).fingerprint,
   );
-  const inner = String.raw`set -eu
+  const inner = shText`set -eu
 home=$1
 file=$home/.ssh/authorized_keys
 fps=$(cat)

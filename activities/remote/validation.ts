@@ -157,6 +157,18 @@ export const sshKeyFingerprint = z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+export type TargetOs = 'linux' | 'windows';
+
+/** The username schema for a host's OS (API validation of requests uses the same rules as the builders). */
+export function usernameSchemaFor(os: TargetOs): z.ZodType<string> {
+  return os === 'windows' ? windowsUsername : linuxUsername;
+}
+
+/** The group name schema for a host's OS. */
+export function groupSchemaFor(os: TargetOs): z.ZodType<string> {
+  return os === 'windows' ? windowsGroupName : linuxGroupName;
+}
+
 /** A value was refused before anything ran. Non-retryable. */
 export class InvalidInputError extends Error {
   override name = 'InvalidInputError';

@@ -21,10 +21,12 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
 
   it('serves an OpenAPI 3.1 document generated from the zod schemas, and a docs page', async () => {
     const res = await fetch(`${p.baseUrl}/api/openapi.json`);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>> };
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { requestBody?: unknown }>>; components: { schemas: Record<string, { properties?: Record<string, unknown>; required?: string[] }> } };
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/v1/hosts', '/api/v1/hosts/{id}', '/api/v1/hosts/{id}/ping']));
-    expect(JSON.stringify(doc.paths['/api/v1/hosts']!.post!.requestBody)).toContain('"address"');
+    expect(JSON.stringify(doc.paths['/api/v1/hosts']!.post!.requestBody)).toContain('#/components/schemas/HostCreate');
+    expect(Object.keys(doc.components.schemas.HostCreate!.properties!)).toEqual(expect.arrayContaining(['address', 'port', 'password', 'private_key']));
+    expect(doc.components.schemas.HostCreate!.required).toEqual(expect.arrayContaining(['name', 'address', 'username']));
     const docs = await fetch(`${p.baseUrl}/api/docs/`);
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger-ui');

@@ -17,6 +17,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { installWorkerRuntime } from '../../worker/create-worker.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -40,6 +41,7 @@ export function ensureTemporalTestServerResolved(): Promise<void> {
 
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   await ensureTemporalTestServerResolved();
+  installWorkerRuntime('WARN');
   return TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEMPORAL_TEST_SERVER_SCRIPT } },
   });

@@ -1,0 +1,128 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Host } from '../../db/entities/index.js';
+import type { ExecResult, RemoteExecutor } from './executor.js';
+import type { SshExecutor } from '../ssh/ssh-executor.js';
+import type { WinRmExecutor } from '../winrm/winrm-executor.js';
+import * as linux from './linux.js';
+import * as windows from './windows.js';
+
+/** Executors that can also open a one-off session with explicit credentials (to verify a new login). */
+export type LoginVerifier = Pick<SshExecutor, 'verifyLogin'> | Pick<WinRmExecutor, 'verifyLogin'>;
+
+/** OS-neutral account operations on one host, built from the quoted command builders. */
+export interface AccountOps {
+  exists(username: string): Promise<boolean>;
+  /** The platform marker (reference of the request that created the account), or null. Windows keeps none: the DB row is the record. */
+  readMarker(username: string): Promise<string | null>;
+  create(input: { username: string; fullName: string; description: string; password: string; ref: string }): Promise<void>;
+  setPassword(username: string, password: string): Promise<void>;
+  addGroups(username: string, groups: string[]): Promise<void>;
+  setEnabled(username: string, enabled: boolean): Promise<void>;
+  remove(username: string): Promise<void>;
+  verifyLogin(host: Host, username: string, password: string): Promise<{ groups: string[] }>;
+}
+
+function check(r: ExecResult, what: string, okCodes: number[] = [0]): ExecResult {
+  if (okCodes.includes(r.exitCode)) return r;
+  const markers = linux.parseMarkers(r.stdout);
+  const missing = markers.filter((m) => m.marker === 'MISSING_GROUP').map((m) => m.value);
+  if (missing.length) throw ApplicationFailure.nonRetryable(`${what}: group(s) ${missing.join(', ')} do not exist on the host`, 'MissingGroup');
+  if (markers.some((m) => m.marker === 'USER_EXISTS')) throw ApplicationFailure.nonRetryable(`${what}: the user already exists`, 'AccountExistsNotManaged');
+  const detail = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 500);
+  if (/sudo:/.test(r.stderr)) throw ApplicationFailure.nonRetryable(`${what}: the platform's login lacks passwordless sudo (${detail})`, 'PermissionDenied');
+  // Unknown failures may be transient (package manager lock, NSS hiccup): let Temporal retry.
+  throw ApplicationFailure.retryable(`${what} failed (exit ${r.exitCode}): ${detail}`, 'RemoteCommandFailed');
+}
+
+export function linuxAccountOps(ssh: SshExecutor, hostId: string): AccountOps {
+  const run = (cmd: string, stdin?: string) => ssh.exec(hostId, cmd, { timeoutMs: 60_000, stdin });
+  return {
+    async exists(username) {
+      const r = await run(linux.userExists(username));
+      return check(r, 'user lookup', [0, linux.LINUX_EXIT.NOT_FOUND]).exitCode === 0;
+    },
+    async readMarker(username) {
+      return linux.parseMarkerOutput(check(await run(linux.readMarker(username)), 'marker lookup').stdout);
+    },
+    async create({ username, fullName, password, ref }) {
+      check(await run(linux.createUser({ username, fullName, markerRef: ref })), `useradd ${username}`);
+      const pw = linux.setPassword(username);
+      check(await run(pw.script, pw.stdin(password)), `set password of ${username}`);
+    },
+    async setPassword(username, password) {
+      const pw = linux.setPassword(username);
+      check(await run(pw.script, pw.stdin(password)), `set password of ${username}`);
+    },
+    async addGroups(username, groups) {
+      if (groups.length) check(await run(linux.addToGroups(username, groups)), `add ${username} to groups`);
+    },
+    async setEnabled(username, enabled) {
+      check(await run(enabled ? linux.unlockUser(username) : linux.lockUser(username)), `${enabled ? 'unlock' : 'lock'} ${username}`);
+      if (!enabled) check(await run(linux.killUserProcesses(username, 'KILL')), `end sessions of ${username}`);
+    },
+    async remove(username) {
+      check(await run(linux.killUserProcesses(username, 'KILL')), `stop processes of ${username}`);
+      check(await run(linux.deleteUser(username, { removeHome: true })), `delete ${username}`);
+    },
+    async verifyLogin(host, username, password) {
+      let r: ExecResult;
+      try {
+        r = await ssh.verifyLogin({ address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un; id -nG');
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+      }
+      const [who, groups = ''] = r.stdout.trim().split('\n');
+      if (r.exitCode !== 0 || who !== username) throw ApplicationFailure.nonRetryable(`logged in but the session is not ${username} (${who})`, 'LoginVerificationFailed');
+      return { groups: groups.trim().split(/\s+/).filter(Boolean) };
+    },
+  };
+}
+
+export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): AccountOps {
+  const run = (script: string, stdin?: string) => winrm.exec(hostId, script, { timeoutMs: 60_000, stdin });
+  return {
+    async exists(username) {
+      const r = await run(windows.userExists(username));
+      return check(r, 'user lookup', [0, windows.WINDOWS_EXIT.NOT_FOUND]).exitCode === 0;
+    },
+    async readMarker() {
+      return null;
+    },
+    async create({ username, fullName, description, password }) {
+      check(await run(windows.createUser({ username, fullName, description: description.slice(0, 48), password })), `New-LocalUser ${username}`);
+    },
+    async setPassword(username, password) {
+      check(await run(windows.setPassword(username, password)), `set password of ${username}`);
+    },
+    async addGroups(username, groups) {
+      if (groups.length) check(await run(windows.addToGroups(username, groups)), `add ${username} to groups`);
+    },
+    async setEnabled(username, enabled) {
+      check(await run(enabled ? windows.enableUser(username) : windows.disableUser(username)), `${enabled ? 'enable' : 'disable'} ${username}`);
+    },
+    async remove(username) {
+      check(await run(windows.deleteUser(username)), `delete ${username}`);
+    },
+    async verifyLogin(host, username, password) {
+      let r: ExecResult;
+      try {
+        r = await winrm.verifyLogin(
+          { address: host.address, username, password, winrmPort: host.winrmPort ?? null, winrmHttps: host.winrmHttps, pinnedFingerprint: host.hostKeyFingerprint ?? null },
+          "Write-Output 'HOSTFLOW_LOGIN_OK'",
+        );
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+      }
+      if (r.exitCode !== 0 || !r.stdout.includes('HOSTFLOW_LOGIN_OK')) throw ApplicationFailure.nonRetryable(`login as ${username} did not run a command`, 'LoginVerificationFailed');
+      // Group membership is read with the admin session (a new non-admin user cannot list groups).
+      const groups: string[] = [];
+      const check2 = await run(windows.userGroups ? windows.userGroups(username) : windows.userExists(username));
+      for (const m of linux.parseMarkers(check2.stdout)) if (m.marker === 'MEMBER_OF') groups.push(m.value);
+      return { groups };
+    },
+  };
+}
+
+export function accountOpsFor(os: Host['os'], executor: RemoteExecutor, hostId: string): AccountOps {
+  return os === 'windows' ? windowsAccountOps(executor as WinRmExecutor, hostId) : linuxAccountOps(executor as SshExecutor, hostId);
+}

@@ -1,0 +1,208 @@
+/**
+ * Command builders for Windows hosts: pure functions from validated values to PowerShell scripts,
+ * which the WinRM executor sends with `powershell -EncodedCommand`.
+ *
+ * Every value is validated (validation.ts) and embedded only as a single-quoted literal (`psq`),
+ * where PowerShell performs no expansion at all ($, backtick, (), ; are plain characters). Scripts
+ * put one statement per line and use these cmdlet forms, which the WS-Man stand-in test host parses:
+ *
+ *   $ErrorActionPreference = 'Stop'
+ *   $user = Get-LocalUser -Name '<n>' -ErrorAction SilentlyContinue
+ *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force) -FullName '<f>' [-Description '<d>'] [-PasswordNeverExpires]
+ *   Get-LocalGroup -Name '<g>' -ErrorAction SilentlyContinue
+ *   Add-LocalGroupMember -Group '<g>' -Member '<n>'     (inside try/catch [MemberExistsException])
+ *   Disable-LocalUser -Name '<n>' / Enable-LocalUser -Name '<n>' / Remove-LocalUser -Name '<n>'
+ *   Set-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force)
+ *   Write-Output 'HOSTFLOW_<WORD> <value>' / exit <code>
+ *
+ * Names given to -Name/-Group/-Member cannot contain the wildcard characters * ? [ ] (the
+ * validators refuse them), so every lookup is an exact match.
+ *
+ * Results: exit codes in `WINDOWS_EXIT` (an uncaught error exits 1), `HOSTFLOW_*` lines on stdout
+ * (parse with `parseMarkers` from linux.ts).
+ */
+import { z } from 'zod';
+import {
+  InvalidInputError,
+  fullName as fullNameSchema,
+  password as passwordSchema,
+  validate,
+  validateList,
+  windowsGroupName,
+  windowsUserDescription,
+  windowsUsername,
+} from './validation.js';
+
+export const WINDOWS_EXIT = {
+  OK: 0,
+  /** userExists only: the user does not exist (also what an uncaught error gives: check stdout). */
+  NOT_FOUND: 1,
+  MISSING_GROUP: 3,
+  NO_SUCH_USER: 6,
+  USER_EXISTS: 9,
+} as const;
+
+/** Characters PowerShell's tokenizer treats as a single quote: ' ‘ ’ ‚ ‛ */
+const PS_SINGLE_QUOTES = /['\u2018\u2019\u201A\u201B]/g;
+
+/**
+ * PowerShell single-quoted literal whose value is exactly `value`. Inside such a literal the only
+ * special characters are the five single-quote variants, each escaped by doubling it (what
+ * PowerShell's own CodeGeneration.EscapeSingleQuotedStringContent does). NUL is refused.
+ */
+export function psq(value: string): string {
+  if (typeof value !== 'string') throw new TypeError('psq: value must be a string');
+  if (value.includes('\0')) throw new InvalidInputError('value', 'value must not contain a NUL character');
+  return `'${value.replace(PS_SINGLE_QUOTES, (q) => q + q)}'`;
+}
+
+const HEADER = "$ErrorActionPreference = 'Stop'";
+
+const say = (marker: string, value?: string) => `Write-Output ${psq(value === undefined ? `HOSTFLOW_${marker}` : `HOSTFLOW_${marker} ${value}`)}`;
+
+function requireUser(name: string, indent = ''): string[] {
+  return [
+    `if ($null -eq (Get-LocalUser -Name ${psq(name)} -ErrorAction SilentlyContinue)) {`,
+    `  ${say('NO_SUCH_USER', name)}`,
+    `  exit ${WINDOWS_EXIT.NO_SUCH_USER}`,
+    '}',
+  ].map((l) => indent + l);
+}
+
+const secure = (password: string) => `(ConvertTo-SecureString ${psq(password)} -AsPlainText -Force)`;
+
+const lines = (...ls: (string | string[])[]) => ls.flat().join('\n') + '\n';
+
+/** Exit 0 and `HOSTFLOW_USER_EXISTS` if the local user exists, exit 1 and `HOSTFLOW_NO_SUCH_USER` if not. */
+export function userExists(username: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  return lines(
+    HEADER,
+    `$user = Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue`,
+    'if ($null -eq $user) {',
+    `  ${say('NO_SUCH_USER', n)}`,
+    `  exit ${WINDOWS_EXIT.NOT_FOUND}`,
+    '}',
+    say('USER_EXISTS', n),
+    'exit 0',
+  );
+}
+
+export interface CreateWindowsUserInput {
+  username: string;
+  fullName: string;
+  /** At most 48 characters (New-LocalUser's limit); omitted from the command when empty. */
+  description?: string;
+  password: string;
+  passwordNeverExpires?: boolean;
+}
+
+/**
+ * `New-LocalUser` after checking the user does not exist (exit 9, `HOSTFLOW_USER_EXISTS`). Prints
+ * `HOSTFLOW_USER_CREATED <name>`.
+ *
+ * The password is a literal inside this script. The script travels base64-encoded
+ * (-EncodedCommand) over the authenticated WinRM channel, never through workflow history or logs
+ * of this platform: callers must not log the script. On the host, administrators can see it in the
+ * powershell.exe command line (process auditing) and in script block logging if that is enabled.
+ */
+export function createUser(input: CreateWindowsUserInput): string {
+  const n = validate(windowsUsername, input.username, 'username');
+  const f = validate(fullNameSchema, input.fullName, 'fullName');
+  const d = validate(windowsUserDescription, input.description ?? '', 'description');
+  const p = validate(passwordSchema, input.password, 'password');
+  const never = validate(z.boolean(), input.passwordNeverExpires ?? false, 'passwordNeverExpires');
+  let cmd = `New-LocalUser -Name ${psq(n)} -Password ${secure(p)} -FullName ${psq(f)}`;
+  if (d !== '') cmd += ` -Description ${psq(d)}`;
+  if (never) cmd += ' -PasswordNeverExpires';
+  return lines(
+    HEADER,
+    `if ($null -ne (Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue)) {`,
+    `  ${say('USER_EXISTS', n)}`,
+    `  exit ${WINDOWS_EXIT.USER_EXISTS}`,
+    '}',
+    cmd,
+    say('USER_CREATED', n),
+  );
+}
+
+/**
+ * `Add-LocalGroupMember` per group, idempotent ("already a member" prints
+ * `HOSTFLOW_ALREADY_MEMBER <g>`, otherwise `HOSTFLOW_ADDED_GROUP <g>`). Checks first that the user
+ * (exit 6) and every group (exit 3, `HOSTFLOW_MISSING_GROUP <g>` each) exist, so nothing changes
+ * when one is missing.
+ */
+export function addToGroups(username: string, groups: readonly string[]): string {
+  const n = validate(windowsUsername, username, 'username');
+  const gs = validateList(windowsGroupName, groups, 'groups');
+  const checks = gs.flatMap((g) => [
+    `if ($null -eq (Get-LocalGroup -Name ${psq(g)} -ErrorAction SilentlyContinue)) {`,
+    `  ${say('MISSING_GROUP', g)}`,
+    '  $missing = $true',
+    '}',
+  ]);
+  const adds = gs.flatMap((g) => [
+    'try {',
+    `  Add-LocalGroupMember -Group ${psq(g)} -Member ${psq(n)}`,
+    `  ${say('ADDED_GROUP', g)}`,
+    '}',
+    'catch [Microsoft.PowerShell.Commands.MemberExistsException] {',
+    `  ${say('ALREADY_MEMBER', g)}`,
+    '}',
+  ]);
+  return lines(
+    HEADER,
+    requireUser(n),
+    '$missing = $false',
+    checks,
+    'if ($missing) {',
+    `  exit ${WINDOWS_EXIT.MISSING_GROUP}`,
+    '}',
+    adds,
+  );
+}
+
+/** `Disable-LocalUser` (exit 6 if missing). Prints `HOSTFLOW_DISABLED <name>`. */
+export function disableUser(username: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  return lines(HEADER, requireUser(n), `Disable-LocalUser -Name ${psq(n)}`, say('DISABLED', n));
+}
+
+/** `Enable-LocalUser` (exit 6 if missing). Prints `HOSTFLOW_ENABLED <name>`. */
+export function enableUser(username: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  return lines(HEADER, requireUser(n), `Enable-LocalUser -Name ${psq(n)}`, say('ENABLED', n));
+}
+
+/** `Set-LocalUser -Password` (exit 6 if missing). Same secrecy notes as createUser. Prints `HOSTFLOW_PASSWORD_SET <name>`. */
+export function setPassword(username: string, password: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  const p = validate(passwordSchema, password, 'password');
+  return lines(HEADER, requireUser(n), `Set-LocalUser -Name ${psq(n)} -Password ${secure(p)}`, say('PASSWORD_SET', n));
+}
+
+/**
+ * `Remove-LocalUser`, idempotent: a missing user prints `HOSTFLOW_NO_SUCH_USER <name>` and exits 0.
+ * With `removeProfile`, the user's profile (C:\Users\<name>, registry hive) is deleted first via
+ * Win32_UserProfile; it fails while the user is logged on. Prints `HOSTFLOW_USER_DELETED <name>`.
+ */
+export function deleteUser(username: string, opts: { removeProfile?: boolean } = {}): string {
+  const n = validate(windowsUsername, username, 'username');
+  const removeProfile = validate(z.boolean(), opts.removeProfile ?? false, 'removeProfile');
+  return lines(
+    HEADER,
+    `$user = Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue`,
+    'if ($null -eq $user) {',
+    `  ${say('NO_SUCH_USER', n)}`,
+    '  exit 0',
+    '}',
+    removeProfile
+      ? [
+          '$sid = $user.SID.Value',
+          'Get-CimInstance -ClassName Win32_UserProfile | Where-Object { $_.SID -eq $sid } | Remove-CimInstance',
+        ]
+      : [],
+    `Remove-LocalUser -Name ${psq(n)}`,
+    say('USER_DELETED', n),
+  );
+}
