@@ -328,6 +328,8 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
       } catch (err) {
         rethrowMapped(err);
       }
+      // Mirror at once (the workflow sets it too) so a reader never sees the stale `failed`.
+      await deps.em.fork().nativeUpdate(AccountOpeningRequestSchema, { id: row.id, status: 'failed' }, { status: 'provisioning' });
       await audit(user!, 'account-opening.process', row.id, req);
       return { ...toAccountOpeningDto(row), status: 'provisioning' as const };
     },

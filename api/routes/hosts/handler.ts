@@ -12,7 +12,8 @@ import { recordAudit } from '../../../db/audit.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostListQuery, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostListQuery, HostStatusChange, PingResult } from './schema.js';
+import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
 export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof Host> {
@@ -125,6 +126,34 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const em = deps.em.fork();
       const host = await em.findOne(HostSchema, { id: params.id });
       if (!host) throw notFound('host');
+      const creds = await em.count(HostCredentialSchema, { host: host.id });
+      return toHostDto(host, creds > 0);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/status',
+    summary: 'Change a host status by hand (transitions are validated; onboarding does this automatically)',
+    tags: ['hosts'],
+    auth: ['admin', 'operator'],
+    params: HostIdParams,
+    body: HostStatusChange,
+    response: Host,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const host = await em.findOne(HostSchema, { id: params.id });
+      if (!host) throw notFound('host');
+      const from = host.status;
+      try {
+        assertTransition(from, body.status);
+      } catch (err) {
+        if (err instanceof HostTransitionError) throw conflict(err.message);
+        throw err;
+      }
+      host.status = body.status;
+      recordAudit(em, { actor: user!.username, action: 'host.status', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { from, to: body.status, reason: body.reason ?? null } });
+      await em.flush();
       const creds = await em.count(HostCredentialSchema, { host: host.id });
       return toHostDto(host, creds > 0);
     },

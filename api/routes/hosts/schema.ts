@@ -66,3 +66,7 @@ export const PingResult = z
     error: z.object({ type: z.string(), message: z.string() }).nullable(),
   })
   .openapi('PingResult');
+
+export const HostStatusChange = z
+  .object({ status: z.enum(HOST_STATUSES), reason: z.string().max(500).optional() })
+  .openapi('HostStatusChange');

@@ -1,0 +1,30 @@
+import type { Client } from '@temporalio/client';
+
+/**
+ * Every event of every workflow run on a task queue, as one JSON string per run: for asserting
+ * that no secret ever entered Temporal history (arguments, results, updates, heartbeats, failures).
+ */
+export async function allHistories(client: Client, taskQueue: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) {
+    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    out.set(`${wf.workflowId}/${wf.runId}`, JSON.stringify(history));
+  }
+  return out;
+}
+
+/** Payloads in history are base64 protobuf JSON: decode them so a plain-text search sees their content. */
+export function decodedHistoryText(json: string): string {
+  return json.replace(/"data":"([A-Za-z0-9+/=]+)"/g, (_m, b64: string) => `"data":${JSON.stringify(Buffer.from(b64, 'base64').toString('utf8'))}`);
+}
+
+export async function assertNoSecretsInHistory(client: Client, taskQueue: string, secrets: string[]): Promise<number> {
+  const histories = await allHistories(client, taskQueue);
+  for (const [id, json] of histories) {
+    const text = json + decodedHistoryText(json);
+    for (const s of secrets) {
+      if (s && text.includes(s)) throw new Error(`secret found in history of ${id}`);
+    }
+  }
+  return histories.size;
+}

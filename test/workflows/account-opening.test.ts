@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Client as SshClient } from 'ssh2';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+import { assertNoSecretsInHistory } from '../helpers/history.js';
+import { AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
+import { generateToken, hashToken } from '../../api/middleware/auth.js';
+
+/** Logs in over SSH with a password and runs a command, as a customer would. */
+function loginWithPassword(h: SshTestHost, username: string, password: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = new SshClient();
+    c.on('ready', () => {
+      c.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        let out = '';
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        stream.on('close', () => {
+          c.end();
+          resolve(out.trim());
+        });
+      });
+    });
+    c.on('error', reject);
+    c.connect({ host: h.host, port: h.port, username, password, readyTimeout: 5000 });
+  });
+}
+
+describe('account opening on a Linux host (real Temporal, real sshd)', () => {
+  let p: TestPlatform;
+  let sshd: SshTestHost;
+  let hostId: string;
+  const created: string[] = [];
+  const uname = (prefix: string) => {
+    const n = `${prefix}${randomBytes(3).toString('hex')}`;
+    created.push(n);
+    return n;
+  };
+  const waitFor = async (id: string, statuses: string[]) => {
+    const deadline = Date.now() + 45_000;
+    for (;;) {
+      const r = await p.api('GET', `/api/v1/account-openings/${id}`);
+      if (statuses.includes(r.body.data.status)) return r.body.data;
+      if (Date.now() > deadline) throw new Error(`request ${id} stuck in ${r.body.data.status}: ${r.body.data.result_message}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  };
+  const submit = (body: Record<string, unknown>, token = p.tokens.requester) =>
+    p.api('POST', '/api/v1/account-openings', { token, body: { host_id: hostId, full_name: 'Test User', contact_email: 'req@example.com', ...body } });
+
+  beforeAll(async () => {
+    [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    hostId = h.body.data.id;
+    expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
+    expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);
+  });
+  afterAll(async () => {
+    for (const u of created) await sshExec(sshd, `sudo -n pkill -KILL -u ${u}; sudo -n userdel -r -f ${u}; sudo -n rm -f /var/lib/hostflow/accounts/${u}`).catch(() => undefined);
+    await p?.close();
+    await sshd?.stop();
+  });
+
+  let revealed = '';
+  let firstUsername = '';
+  it('submit → approve → account created with groups, login verified → applicant reveals once and logs in', async () => {
+    const username = uname('al');
+    firstUsername = username;
+    const res = await submit({ username, groups: ['users'], is_admin: true });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body.data).toMatchObject({ status: 'pending', username, workflow_id: `account-opening/${res.body.data.id}` });
+    const id = res.body.data.id;
+
+    const dup = await submit({ username });
+    expect([dup.status, dup.body.code]).toEqual([409, 40901]);
+
+    const selfApprove = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.requester });
+    expect(selfApprove.status).toBe(403);
+
+    const ok = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver, body: { notes: 'welcome' } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    const again = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver });
+    expect([again.status, again.body.code]).toEqual([409, 40901]);
+
+    const done = await waitFor(id, ['done', 'failed']);
+    expect(done.status, done.result_message).toBe('done');
+    expect(done).toMatchObject({ approved_by: p.users.approver, approval_notes: 'welcome' });
+
+    const groups = (await sshExec(sshd, `id -nG ${username}`)).stdout.trim().split(/\s+/);
+    expect(groups).toEqual(expect.arrayContaining(['users', 'sudo']));
+
+    const notMine = await p.api('POST', `/api/v1/account-openings/${id}/credentials/reveal`, { token: p.tokens.admin });
+    expect(notMine.status).toBe(403);
+    const rev = await p.api('POST', `/api/v1/account-openings/${id}/credentials/reveal`, { token: p.tokens.requester });
+    expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    revealed = rev.body.data.password;
+    expect(revealed).toMatch(/^.{20}$/);
+    expect(await loginWithPassword(sshd, username, revealed, 'id -un')).toBe(username);
+    const second = await p.api('POST', `/api/v1/account-openings/${id}/credentials/reveal`, { token: p.tokens.requester });
+    expect([second.status, second.body.code]).toEqual([409, 40901]);
+
+    const account = await p.db.em.fork().findOneOrFail(HostAccountSchema, { host: hostId, username });
+    expect(account).toMatchObject({ origin: 'platform-created', status: 'active', secretCiphertext: null });
+    const actions = (await p.db.em.fork().find(AuditEventSchema, { targetId: id })).map((a) => `${a.action}:${a.result}`);
+    expect(actions).toEqual(expect.arrayContaining(['account-opening.submit:success', 'account-opening.approve:success', 'account-opening.reveal:success', 'account-opening.reveal:failure']));
+  });
+
+  it('validates fields against the OS rules and never executes payloads', async () => {
+    for (const bad of ["'; rm -rf / #", '$(reboot)', '`reboot`', 'a\nreboot', 'Root']) {
+      const r = await submit({ username: bad });
+      expect([r.status, r.body.errors?.[0]?.field], bad).toEqual([400, 'username']);
+    }
+    const r = await submit({ username: uname('gx'), groups: ['$(reboot)'] });
+    expect(r.body.errors?.[0]?.field).toBe('groups.0');
+    const nl = await submit({ username: uname('nx'), full_name: 'Eve\nreboot' });
+    expect(nl.body.errors?.[0]?.field).toBe('full_name');
+
+    const username = uname('pl');
+    const marker = `/tmp/hostflow-pwned-${randomBytes(4).toString('hex')}`;
+    const payload = `$(touch ${marker}) \`touch ${marker}\``;
+    const res = await submit({ username, full_name: payload });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve`, { token: p.tokens.approver });
+    expect((await waitFor(res.body.data.id, ['done', 'failed'])).status).toBe('done');
+    expect((await sshExec(sshd, `getent passwd ${username} | cut -d: -f5`)).stdout.trim()).toBe(payload);
+    expect((await sshExec(sshd, `test -e ${marker}; echo $?`)).stdout.trim()).toBe('1');
+  });
+
+  it('reject needs a reason and the approver role; withdraw is the applicant’s', async () => {
+    const a = await submit({ username: uname('rj') });
+    const noReason = await p.api('POST', `/api/v1/account-openings/${a.body.data.id}/reject`, { token: p.tokens.approver, body: {} });
+    expect([noReason.status, noReason.body.errors?.[0]?.field]).toEqual([400, 'reason']);
+    const rej = await p.api('POST', `/api/v1/account-openings/${a.body.data.id}/reject`, { token: p.tokens.approver, body: { reason: 'not needed' } });
+    expect(rej.status).toBe(200);
+    expect(await waitFor(a.body.data.id, ['rejected'])).toMatchObject({ reject_reason: 'not needed' });
+
+    const b = await submit({ username: uname('wd') });
+    const byOther = await p.api('POST', `/api/v1/account-openings/${b.body.data.id}/withdraw`, { token: p.tokens.approver });
+    expect(byOther.status).toBe(403);
+    expect((await p.api('POST', `/api/v1/account-openings/${b.body.data.id}/withdraw`, { token: p.tokens.requester })).status).toBe(200);
+    await waitFor(b.body.data.id, ['withdrawn']);
+    // The (host, username) is free again once a request is closed.
+    expect((await submit({ username: created.at(-1)! })).status).toBe(201);
+  });
+
+  it('an approver cannot approve their own request (the Update validator refuses; nothing enters history)', async () => {
+    const em = p.db.em.fork();
+    const token = generateToken();
+    em.create(UserSchema, { username: `appr-${randomBytes(3).toString('hex')}`, roles: ['approver', 'requester'], apiTokenHash: hashToken(token) });
+    await em.flush();
+    const r = await submit({ username: uname('sa') }, token);
+    const self = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token });
+    expect([self.status, self.body.code]).toEqual([403, 40301]);
+    const hist = await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory();
+    expect(hist.events!.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(false);
+  });
+
+  it('a failed request rolls back its half-created account; re-process is idempotent', async () => {
+    const username = uname('fx');
+    const group = `hfg${randomBytes(3).toString('hex')}`;
+    const r = await submit({ username, groups: [group] });
+    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    const failed = await waitFor(r.body.data.id, ['failed', 'done']);
+    expect(failed).toMatchObject({ status: 'failed', failure_type: 'MissingGroup' });
+    expect(failed.result_message).toContain(group);
+    expect((await sshExec(sshd, `getent passwd ${username} >/dev/null; echo $?`)).stdout.trim()).toBe('2');
+
+    await sshExec(sshd, `sudo -n groupadd ${group}`);
+    try {
+      const again = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/process`, { token: p.tokens.operator });
+      expect(again.status, JSON.stringify(again.body)).toBe(202);
+      expect((await waitFor(r.body.data.id, ['done', 'failed'])).status).toBe('done');
+      const twice = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/process`, { token: p.tokens.operator });
+      expect(twice.status).toBe(409);
+      expect(await p.db.em.fork().count(HostAccountSchema, { host: hostId, username })).toBe(1);
+      expect((await sshExec(sshd, `getent passwd ${username} | wc -l`)).stdout.trim()).toBe('1');
+    } finally {
+      await sshExec(sshd, `sudo -n groupdel ${group}`).catch(() => undefined);
+    }
+  });
+
+  it('refuses a user that exists on the host but was not created by the platform', async () => {
+    const username = uname('px');
+    await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
+    const r = await submit({ username });
+    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    const f = await waitFor(r.body.data.id, ['failed', 'done']);
+    expect(f).toMatchObject({ status: 'failed', failure_type: 'AccountExistsNotManaged' });
+    expect((await sshExec(sshd, `getent passwd ${username} >/dev/null; echo $?`)).stdout.trim()).toBe('0');
+  });
+
+  it('lists, filters, counts, and manages cloud users (disable, reset, delete)', async () => {
+    const list = await p.api('GET', '/api/v1/account-openings?status=done&page_size=50', { token: p.tokens.approver });
+    expect(list.body.data.total).toBeGreaterThanOrEqual(2);
+    const mine = await p.api('GET', '/api/v1/account-openings', { token: p.tokens.operator });
+    expect(mine.status).toBe(200);
+    const stats = await p.api('GET', '/api/v1/account-openings/stats', { token: p.tokens.approver });
+    expect(stats.body.data.by_status.done).toBeGreaterThanOrEqual(2);
+    expect(stats.body.data.by_host[0].host_id).toBe(hostId);
+
+    const users = await p.api('GET', `/api/v1/cloud-users?host_id=${hostId}&status=active`);
+    const acct = users.body.data.items.find((u: { username: string }) => u.username === firstUsername);
+    expect(acct.password_available).toBe(false);
+    const dis = await p.api('POST', `/api/v1/cloud-users/${acct.id}/disable`);
+    expect(dis.body.data.status, JSON.stringify(dis.body)).toBe('disabled');
+    expect(await loginWithPassword(sshd, acct.username, revealed, 'true').then(() => 'in', () => 'refused')).toBe('refused');
+    expect((await p.api('POST', `/api/v1/cloud-users/${acct.id}/enable`)).body.data.status).toBe('active');
+    expect((await p.api('POST', `/api/v1/cloud-users/${acct.id}/reset-password`)).status).toBe(200);
+    const reloaded = await p.db.em.fork().findOneOrFail(HostAccountSchema, { id: acct.id });
+    expect(reloaded.secretCiphertext).toBeTruthy();
+    expect(await loginWithPassword(sshd, acct.username, revealed, 'true').then(() => 'in', () => 'refused')).toBe('refused');
+    const del = await p.api('DELETE', `/api/v1/cloud-users/${acct.id}`);
+    expect(del.body.data.status).toBe('deleted');
+    expect((await sshExec(sshd, `getent passwd ${acct.username} >/dev/null; echo $?`)).stdout.trim()).toBe('2');
+    const batch = await p.api('POST', '/api/v1/cloud-users/batch/disable', { body: { ids: [acct.id, '00000000-0000-4000-8000-000000000000'] } });
+    expect(batch.body.data).toMatchObject({ succeeded: 0, failed: 2 });
+  });
+
+  it('no password or private key entered any workflow history', async () => {
+    const n = await assertNoSecretsInHistory(p.client, p.taskQueue, [revealed, sshd.adminPrivateKey.split('\n')[1]!, sshd.adminPassword]);
+    expect(n).toBeGreaterThan(5);
+  });
+});
