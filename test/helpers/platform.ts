@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { initORM, type Db } from '../../db/orm.js';
-import { Vault, generateKeyring } from '../../db/vault.js';
+import { Vault, generateKeyring, type Keyring } from '../../db/vault.js';
 import { UserSchema, type Role } from '../../db/entities/index.js';
 import { createApp } from '../../api/app.js';
 import { generateToken, hashToken } from '../../api/middleware/auth.js';
@@ -31,6 +31,7 @@ export async function openTestDb(kind: DbKind): Promise<Db> {
 export interface TestPlatform {
   db: Db;
   vault: Vault;
+  keyring: Keyring;
   client: Client;
   taskQueue: string;
   ssh: SshExecutor;
@@ -47,7 +48,8 @@ export interface TestPlatform {
 export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; smtpUrl?: string; expiryDays?: number } = {}): Promise<TestPlatform> {
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const db = await openTestDb(opts.db ?? 'pglite');
-  const vault = new Vault(generateKeyring('test'));
+  const keyring = generateKeyring('test');
+  const vault = new Vault(keyring);
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
@@ -110,6 +112,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
   return {
     db,
     vault,
+    keyring,
     client,
     taskQueue,
     ssh,

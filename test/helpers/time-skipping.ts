@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { installWorkerRuntime } from '../../worker/create-worker.js';
+import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -42,7 +43,14 @@ export function ensureTemporalTestServerResolved(): Promise<void> {
 export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   await ensureTemporalTestServerResolved();
   installWorkerRuntime('WARN');
-  return TestWorkflowEnvironment.createTimeSkipping({
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEMPORAL_TEST_SERVER_SCRIPT } },
   });
+  // The platform's workflows carry custom search attributes: register them as on a real cluster.
+  // (The Java test server implements AddSearchAttributes but not ListSearchAttributes.)
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(ALL_SEARCH_ATTRIBUTES.map((k) => [k.name, 2 /* KEYWORD */])),
+  });
+  return env;
 }

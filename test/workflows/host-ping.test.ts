@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, type SshTestHost } from '../helpers/sshd.js';
-import { HostSchema } from '../../db/entities/index.js';
+import { HostSchema, HostCredentialSchema } from '../../db/entities/index.js';
+import { Vault, generateKeyring, parseKeyring, formatKeyring } from '../../db/vault.js';
+import { rotateSecrets } from '../../db/rotate-secrets.js';
+import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
 
 describe('host-ping: API → workflow → SSH activity against a real sshd', () => {
   let p: TestPlatform;
@@ -46,6 +49,22 @@ describe('host-ping: API → workflow → SSH activity against a real sshd', () 
     const hist = await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory();
     const attempts = hist.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(attempts).toEqual([1]);
+  });
+
+  it('key rotation re-encrypts every credential and keeps hosts reachable', async () => {
+    const id = await register('ping-rotate', { password: sshd.adminPassword });
+    const rotated = new Vault(parseKeyring(`${formatKeyring(generateKeyring('k2'))},${formatKeyring(p.keyring)}`));
+    const r = await rotateSecrets(p.db.em, rotated);
+    expect(r.hostCredentials).toBeGreaterThanOrEqual(1);
+    const rows = await p.db.em.fork().find(HostCredentialSchema, {});
+    expect(new Set(rows.map((c) => c.keyId))).toEqual(new Set(['k2']));
+    const exec = new SshExecutor({ em: p.db.em, vault: rotated });
+    try {
+      expect((await exec.exec(id, 'echo ok')).stdout.trim()).toBe('ok');
+    } finally {
+      await exec.close();
+    }
+    expect((await rotateSecrets(p.db.em, rotated)).hostCredentials).toBe(0);
   });
 
   it('refuses a host whose key changed after pinning (HostKeyMismatch)', async () => {
