@@ -7,6 +7,7 @@ import { systemRoutes } from './routes/system/handler.js';
 import { hostRoutes } from './routes/hosts/handler.js';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
 import { cloudUserRoutes } from './routes/cloud-users/handler.js';
+import { userRoutes } from './routes/users/handler.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(deps: AppDeps): Express {
@@ -20,6 +21,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '5mb' }));
   app.use(authenticate(deps.em));
 
+  app.use(userRoutes(deps, registry));
   app.use(hostRoutes(deps, registry));
   app.use(accountOpeningRoutes(deps, registry));
   app.use(cloudUserRoutes(deps, registry));

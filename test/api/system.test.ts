@@ -72,6 +72,16 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     expect([dup.status, dup.body.code]).toEqual([409, 40901]);
   });
 
+  it('creates users whose token works once shown, and only admins may', async () => {
+    const made = await p.api('POST', '/api/v1/users', { body: { username: 'carol', roles: ['requester'] } });
+    expect(made.status).toBe(201);
+    const token = made.body.data.api_token as string;
+    expect((await p.api('GET', '/api/v1/hosts', { token })).status).toBe(200);
+    expect((await p.api('POST', '/api/v1/users', { token, body: { username: 'dave', roles: ['admin'] } })).status).toBe(403);
+    expect(JSON.stringify((await p.api('GET', '/api/v1/users')).body)).not.toContain(token);
+    expect((await p.api('POST', '/api/v1/users', { body: { username: 'carol', roles: ['requester'] } })).status).toBe(409);
+  });
+
   it('never returns credentials', async () => {
     const r = await p.api('POST', '/api/v1/hosts', { body: { name: 'secretive', address: '127.0.0.1', username: 'u', password: 'Sup3r-Secret-pw' } });
     const text = JSON.stringify(r.body) + JSON.stringify((await p.api('GET', `/api/v1/hosts/${r.body.data.id}`)).body) + JSON.stringify((await p.api('GET', '/api/v1/hosts')).body);

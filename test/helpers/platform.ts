@@ -73,22 +73,8 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
   }
   await em.flush();
 
-  let worker: Worker | undefined;
-  let workerRun: Promise<void> | undefined;
-  let workerConn: NativeConnection | undefined;
-  if (opts.worker !== false) {
-    installWorkerRuntime('WARN');
-    workerConn = await NativeConnection.connect({ address });
-    worker = await createWorker({
-      connection: workerConn,
-      namespace: 'default',
-      taskQueue,
-      activities: createActivities({ em: db.em, vault, logger, ssh, winrm, mailer, mailFrom: 'Hostflow <hostflow@test>' }),
-      workflowBundle: { codePath: inject('workflowBundlePath') },
-      shutdownGraceTime: '5s',
-    });
-    workerRun = worker.run();
-  }
+  let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue });
 
   const app = createApp({
     em: db.em,
@@ -117,7 +103,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
     taskQueue,
     ssh,
     winrm,
-    worker,
+    worker: worker?.worker,
     baseUrl,
     tokens,
     users,
@@ -138,11 +124,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
         server.close(() => r());
         server.closeAllConnections();
       });
-      if (worker && workerRun) {
-        worker.shutdown();
-        await workerRun;
-        await workerConn?.close();
-      }
+      await worker?.stop();
       await ssh.close();
       await winrm.close();
       mailer?.close();
@@ -150,4 +132,40 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
       await db.close();
     },
   };
+}
+
+/** A real worker (bundle from global setup) on the given task queue with the platform's dependencies. */
+export async function startPlatformWorker(d: {
+  db: Db;
+  vault: Vault;
+  ssh: SshExecutor;
+  winrm: WinRmExecutor;
+  mailer: Transporter | null;
+  logger: ReturnType<typeof createLogger>;
+  taskQueue: string;
+}): Promise<{ worker: Worker; stop(): Promise<void> }> {
+  installWorkerRuntime('WARN');
+  const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  const worker = await createWorker({
+    connection,
+    namespace: 'default',
+    taskQueue: d.taskQueue,
+    activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>' }),
+    workflowBundle: { codePath: inject('workflowBundlePath') },
+    shutdownGraceTime: '5s',
+  });
+  const run = worker.run();
+  return {
+    worker,
+    async stop() {
+      worker.shutdown();
+      await run;
+      await connection.close();
+    },
+  };
+}
+
+/** Starts another worker for a running test platform (e.g. after killing one). */
+export function startWorkerFor(p: TestPlatform) {
+  return startPlatformWorker({ db: p.db, vault: p.vault, ssh: p.ssh, winrm: p.winrm, mailer: null, logger: createLogger({ level: 'silent' }), taskQueue: p.taskQueue });
 }
