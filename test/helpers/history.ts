@@ -28,3 +28,30 @@ export async function assertNoSecretsInHistory(client: Client, taskQueue: string
   }
   return histories.size;
 }
+
+/**
+ * Saves one history per (workflow type, final phase) from a task queue into `dir`, for replay
+ * tests. Run a suite with CAPTURE_HISTORIES=1 to refresh them after an intended change.
+ */
+export async function captureHistories(client: Client, taskQueue: string, dir: string): Promise<string[]> {
+  const { writeFile, mkdir } = await import('node:fs/promises');
+  const { execFileSync } = await import('node:child_process');
+  const { temporalCliPath } = await import('../../scripts/temporal-cli.js');
+  const { inject } = await import('vitest');
+  await mkdir(dir, { recursive: true });
+  const seen = new Set<string>();
+  const written: string[] = [];
+  for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Completed"` })) {
+    const handle = client.workflow.getHandle(wf.workflowId, wf.runId);
+    const result = (await handle.result().catch(() => undefined)) as { phase?: string } | undefined;
+    const key = `${wf.type}-${result?.phase ?? 'completed'}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const file = `${dir}/${key}.json`;
+    // The CLI writes the canonical proto3 JSON that Worker.runReplayHistory reads.
+    const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', wf.workflowId, '-r', wf.runId, '--output', 'json']);
+    await writeFile(file, json);
+    written.push(file);
+  }
+  return written;
+}

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client as SshClient } from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
-import { assertNoSecretsInHistory } from '../helpers/history.js';
+import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
 import { AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
 import { generateToken, hashToken } from '../../api/middleware/auth.js';
 
@@ -220,5 +220,6 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
   it('no password or private key entered any workflow history', async () => {
     const n = await assertNoSecretsInHistory(p.client, p.taskQueue, [revealed, sshd.adminPrivateKey.split('\n')[1]!, sshd.adminPassword]);
     expect(n).toBeGreaterThan(5);
+    if (process.env.CAPTURE_HISTORIES) await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
   });
 });
