@@ -27,7 +27,7 @@ export default tseslint.config(
           paths: nodeBuiltins.map((name) => ({ name, message: 'Node built-ins are not allowed in workflow code (determinism).' })),
           patterns: [
             { group: ['../activities/*', '../../activities/*'], allowTypeImports: true, message: 'Import activities only as types and call them via proxyActivities.' },
-            { group: ['**/db/**', '**/api/**', '**/config/**'], message: 'Workflow code may not touch the DB, API or config.' },
+            { group: ['**/db/**', '**/api/**', '**/config/**'], allowTypeImports: true, message: 'Workflow code may not touch the DB, API or config (types only).' },
           ],
         },
       ],

@@ -9,6 +9,8 @@ import { createAccountActivities } from './remote/account.activities.js';
 import { createHostDbActivities } from './db/host.activities.js';
 import { createAccountOpeningDbActivities } from './db/account-opening.activities.js';
 import { createNotifyActivities } from './notify/notify.activities.js';
+import { createOnboardingActivities } from './remote/onboarding.activities.js';
+import { createOnboardingDbActivities } from './db/onboarding.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -20,6 +22,8 @@ export interface ActivityDeps {
   winrm: RemoteExecutor & LoginVerifier;
   mailer: Transporter | null;
   mailFrom: string;
+  /** Base domain for generated remote-access domains. */
+  baseDomain: string;
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */
@@ -30,6 +34,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createHostDbActivities(deps),
     ...createAccountOpeningDbActivities(deps),
     ...createNotifyActivities(deps),
+    ...createOnboardingActivities(deps),
+    ...createOnboardingDbActivities(deps),
   };
 }
 

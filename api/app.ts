@@ -8,6 +8,9 @@ import { hostRoutes } from './routes/hosts/handler.js';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
 import { cloudUserRoutes } from './routes/cloud-users/handler.js';
 import { userRoutes } from './routes/users/handler.js';
+import { onboardingRoutes } from './routes/onboarding/handler.js';
+import { hostGroupRoutes } from './routes/host-groups/handler.js';
+import { envTemplateRoutes } from './routes/env-templates/handler.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(deps: AppDeps): Express {
@@ -22,7 +25,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(authenticate(deps.em));
 
   app.use(userRoutes(deps, registry));
+  // Onboarding first: `/hosts/onboard` must not be taken for `/hosts/:id`.
+  app.use(onboardingRoutes(deps, registry));
   app.use(hostRoutes(deps, registry));
+  app.use(hostGroupRoutes(deps, registry));
+  app.use(envTemplateRoutes(deps, registry));
   app.use(accountOpeningRoutes(deps, registry));
   app.use(cloudUserRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.

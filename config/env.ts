@@ -47,6 +47,12 @@ export const EnvSchema = z.object({
   /** Days an account opening request waits for a decision before it expires. */
   ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
 
+  /** Public domains of hosts are `<slug>.<REMOTE_ACCESS_BASE_DOMAIN>` unless overridden. */
+  REMOTE_ACCESS_BASE_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'must be a DNS domain').default('hosts.hostflow.local'),
+  /** Interval of the `host-recheck` Temporal Schedule (re-collects facts, marks unreachable hosts offline). */
+  HOST_RECHECK_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 15m, 1h, 30s').default('15m'),
+  HOST_RECHECK_OFFLINE_AFTER: z.coerce.number().int().min(1).default(3),
+
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(30_000),
 }).superRefine((v, ctx) => {

@@ -4,6 +4,7 @@ import { createLogger } from '../config/logger.js';
 import { connectWorker, ensureSearchAttributes } from '../config/temporal.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { createWorker, installWorkerRuntime } from './create-worker.js';
+import { ensureSchedules } from './schedules.js';
 import type { Worker } from '@temporalio/worker';
 
 /** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
@@ -15,9 +16,10 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
   });
+  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER });
   const run = worker.run().finally(() => connection.close());
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');
   return { worker, run };

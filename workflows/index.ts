@@ -3,3 +3,6 @@
 export { hostPing } from './host-ping.workflow.js';
 export { accountOpening } from './account-opening.workflow.js';
 export { hostAccountOperation } from './host-account.workflow.js';
+export { hostOnboarding } from './host-onboarding.workflow.js';
+export { hostOnboardingBatch } from './host-onboarding-batch.workflow.js';
+export { hostRecheck } from './host-recheck.workflow.js';

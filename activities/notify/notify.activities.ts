@@ -9,6 +9,8 @@ export interface NotifyInput {
   eventKey: string;
   userId?: string;
   email?: string;
+  /** Every active user with this role and an email address (e.g. operational alerts to admins). */
+  role?: 'admin' | 'operator';
   subject: string;
   body: string;
 }
@@ -30,6 +32,14 @@ export interface NotifyDeps {
 export function createNotifyActivities(deps: NotifyDeps) {
   return {
     async notify(input: NotifyInput): Promise<NotifyResult> {
+      if (input.role) {
+        const users = await deps.em.fork().find(UserSchema, { email: { $ne: null }, disabledAt: null });
+        const targets = users.filter((u) => u.roles.includes(input.role!));
+        const results = [];
+        for (const u of targets) results.push(await this.notify({ ...input, role: undefined, userId: u.id }));
+        if (results.some((r) => r.status === 'sent')) return { status: 'sent' };
+        return { status: results.length ? results[0]!.status : 'skipped', detail: results.length ? undefined : `no ${input.role} has an email address` };
+      }
       const em = deps.em.fork();
       let to = input.email;
       if (!to && input.userId) to = (await em.findOne(UserSchema, { id: input.userId }))?.email ?? undefined;

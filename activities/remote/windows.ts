@@ -4,16 +4,23 @@
  *
  * Every value is validated (validation.ts) and embedded only as a single-quoted literal (`psq`),
  * where PowerShell performs no expansion at all ($, backtick, (), ; are plain characters). Scripts
- * put one statement per line and use these cmdlet forms, which the WS-Man stand-in test host parses:
+ * put one statement per line and keep to a small grammar, so the WS-Man stand-in test host can
+ * interpret them without running PowerShell:
  *
- *   $ErrorActionPreference = 'Stop'
- *   $user = Get-LocalUser -Name '<n>' -ErrorAction SilentlyContinue
+ *   $ErrorActionPreference = 'Stop'                                  (first line)
  *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force) -FullName '<f>' [-Description '<d>'] [-PasswordNeverExpires]
- *   Get-LocalGroup -Name '<g>' -ErrorAction SilentlyContinue
- *   Add-LocalGroupMember -Group '<g>' -Member '<n>'     (inside try/catch [MemberExistsException])
- *   Disable-LocalUser -Name '<n>' / Enable-LocalUser -Name '<n>' / Remove-LocalUser -Name '<n>'
  *   Set-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force)
- *   Write-Output 'HOSTFLOW_<WORD> <value>' / exit <code>
+ *   Add-LocalGroupMember -Group '<g>' -Member '<n>'
+ *   Disable-LocalUser -Name '<n>'   Enable-LocalUser -Name '<n>'   Remove-LocalUser -Name '<n>'
+ *   Write-Output '<text>'   exit <n>
+ *   guards:  if ($null -eq (Get-LocalUser -Name '<n>' -ErrorAction SilentlyContinue)) {   ...   }
+ *            if ($null -ne (Get-LocalUser -Name '<n>' -ErrorAction SilentlyContinue)) {   ...   }
+ *            if ($null -eq (Get-LocalGroup -Name '<g>' -ErrorAction SilentlyContinue)) {  ...   }
+ *   idempotent add:  try {  Add-LocalGroupMember ...  Write-Output ...  }
+ *                    catch [Microsoft.PowerShell.Commands.MemberExistsException] {  Write-Output ...  }
+ *
+ * Only userGroups (foreach over Get-LocalGroup) and deleteUser's removeProfile option (CIM) go
+ * beyond this grammar.
  *
  * Names given to -Name/-Group/-Member cannot contain the wildcard characters * ? [ ] (the
  * validators refuse them), so every lookup is an exact match.
@@ -60,13 +67,13 @@ const HEADER = "$ErrorActionPreference = 'Stop'";
 
 const say = (marker: string, value?: string) => `Write-Output ${psq(value === undefined ? `HOSTFLOW_${marker}` : `HOSTFLOW_${marker} ${value}`)}`;
 
-function requireUser(name: string, indent = ''): string[] {
+function requireUser(name: string): string[] {
   return [
     `if ($null -eq (Get-LocalUser -Name ${psq(name)} -ErrorAction SilentlyContinue)) {`,
     `  ${say('NO_SUCH_USER', name)}`,
     `  exit ${WINDOWS_EXIT.NO_SUCH_USER}`,
     '}',
-  ].map((l) => indent + l);
+  ];
 }
 
 const secure = (password: string) => `(ConvertTo-SecureString ${psq(password)} -AsPlainText -Force)`;
@@ -78,8 +85,7 @@ export function userExists(username: string): string {
   const n = validate(windowsUsername, username, 'username');
   return lines(
     HEADER,
-    `$user = Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue`,
-    'if ($null -eq $user) {',
+    `if ($null -eq (Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue)) {`,
     `  ${say('NO_SUCH_USER', n)}`,
     `  exit ${WINDOWS_EXIT.NOT_FOUND}`,
     '}',
@@ -129,8 +135,8 @@ export function createUser(input: CreateWindowsUserInput): string {
 /**
  * `Add-LocalGroupMember` per group, idempotent ("already a member" prints
  * `HOSTFLOW_ALREADY_MEMBER <g>`, otherwise `HOSTFLOW_ADDED_GROUP <g>`). Checks first that the user
- * (exit 6) and every group (exit 3, `HOSTFLOW_MISSING_GROUP <g>` each) exist, so nothing changes
- * when one is missing.
+ * (exit 6) and every group exist (exit 3 with `HOSTFLOW_MISSING_GROUP <g>` for the first missing
+ * one), so nothing changes when one is missing.
  */
 export function addToGroups(username: string, groups: readonly string[]): string {
   const n = validate(windowsUsername, username, 'username');
@@ -138,7 +144,7 @@ export function addToGroups(username: string, groups: readonly string[]): string
   const checks = gs.flatMap((g) => [
     `if ($null -eq (Get-LocalGroup -Name ${psq(g)} -ErrorAction SilentlyContinue)) {`,
     `  ${say('MISSING_GROUP', g)}`,
-    '  $missing = $true',
+    `  exit ${WINDOWS_EXIT.MISSING_GROUP}`,
     '}',
   ]);
   const adds = gs.flatMap((g) => [
@@ -150,16 +156,7 @@ export function addToGroups(username: string, groups: readonly string[]): string
     `  ${say('ALREADY_MEMBER', g)}`,
     '}',
   ]);
-  return lines(
-    HEADER,
-    requireUser(n),
-    '$missing = $false',
-    checks,
-    'if ($missing) {',
-    `  exit ${WINDOWS_EXIT.MISSING_GROUP}`,
-    '}',
-    adds,
-  );
+  return lines(HEADER, requireUser(n), checks, adds);
 }
 
 /** `Disable-LocalUser` (exit 6 if missing). Prints `HOSTFLOW_DISABLED <name>`. */
@@ -191,18 +188,47 @@ export function deleteUser(username: string, opts: { removeProfile?: boolean } =
   const removeProfile = validate(z.boolean(), opts.removeProfile ?? false, 'removeProfile');
   return lines(
     HEADER,
-    `$user = Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue`,
-    'if ($null -eq $user) {',
+    `if ($null -eq (Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue)) {`,
     `  ${say('NO_SUCH_USER', n)}`,
     '  exit 0',
     '}',
     removeProfile
       ? [
-          '$sid = $user.SID.Value',
+          `$sid = (Get-LocalUser -Name ${psq(n)}).SID.Value`,
           'Get-CimInstance -ClassName Win32_UserProfile | Where-Object { $_.SID -eq $sid } | Remove-CimInstance',
         ]
       : [],
     `Remove-LocalUser -Name ${psq(n)}`,
     say('USER_DELETED', n),
+  );
+}
+
+/**
+ * The local groups the user belongs to: one `HOSTFLOW_MEMBER_OF <group>` line each (members are
+ * compared by SID). A group whose members cannot be listed (Get-LocalGroupMember fails on orphaned
+ * SIDs) prints `HOSTFLOW_GROUP_UNREADABLE <group>` instead of failing the whole lookup. Exit 6 if the
+ * user is missing.
+ */
+export function userGroups(username: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  return lines(
+    HEADER,
+    `$user = Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue`,
+    'if ($null -eq $user) {',
+    `  ${say('NO_SUCH_USER', n)}`,
+    `  exit ${WINDOWS_EXIT.NO_SUCH_USER}`,
+    '}',
+    'foreach ($group in Get-LocalGroup) {',
+    '  try {',
+    '    $members = @(Get-LocalGroupMember -Group $group)',
+    '  }',
+    '  catch {',
+    "    Write-Output ('HOSTFLOW_GROUP_UNREADABLE ' + $group.Name)",
+    '    continue',
+    '  }',
+    '  if (@($members | Where-Object { $_.SID.Value -eq $user.SID.Value }).Count -gt 0) {',
+    "    Write-Output ('HOSTFLOW_MEMBER_OF ' + $group.Name)",
+    '  }',
+    '}',
   );
 }

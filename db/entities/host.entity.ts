@@ -36,6 +36,14 @@ export const HostSchema = defineEntity({
     winrmPort: p.integer().nullable(),
     winrmHttps: p.boolean().default(true),
     facts: p.json<HostFacts>().nullable(),
+    /** What the operator expects to find (onboarding asks a human to confirm when facts differ). */
+    expectedGpu: p.json<{ model?: string; count?: number }>().nullable(),
+    /** Environment template to apply during onboarding (id of an EnvTemplate version). */
+    templateId: p.uuid().nullable(),
+    /** Tenant (customer) that owns the host, if any. */
+    ownerTenant: p.string().length(100).nullable(),
+    /** Consecutive failed periodic re-checks; offline after a threshold. */
+    recheckFailures: p.integer().default(0),
     lastSeenAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),

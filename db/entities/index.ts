@@ -5,6 +5,10 @@ export * from './audit-event.entity.js';
 export * from './account-opening-request.entity.js';
 export * from './host-account.entity.js';
 export * from './notification.entity.js';
+export * from './host-group.entity.js';
+export * from './env-template.entity.js';
+export * from './remote-access.entity.js';
+export * from './onboarding-step.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -12,6 +16,10 @@ import { AuditEventSchema } from './audit-event.entity.js';
 import { AccountOpeningRequestSchema } from './account-opening-request.entity.js';
 import { HostAccountSchema } from './host-account.entity.js';
 import { NotificationSchema } from './notification.entity.js';
+import { HostGroupSchema } from './host-group.entity.js';
+import { EnvTemplateSchema } from './env-template.entity.js';
+import { RemoteAccessSchema } from './remote-access.entity.js';
+import { OnboardingStepSchema } from './onboarding-step.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -21,4 +29,8 @@ export const ALL_ENTITIES = [
   AccountOpeningRequestSchema,
   HostAccountSchema,
   NotificationSchema,
+  HostGroupSchema,
+  EnvTemplateSchema,
+  RemoteAccessSchema,
+  OnboardingStepSchema,
 ];

@@ -150,7 +150,7 @@ export async function startPlatformWorker(d: {
     connection,
     namespace: 'default',
     taskQueue: d.taskQueue,
-    activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>' }),
+    activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test' }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     shutdownGraceTime: '5s',
   });

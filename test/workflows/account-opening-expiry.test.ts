@@ -50,6 +50,7 @@ describe('account opening decision timeout (time-skipping test server)', () => {
         winrm: new WinRmExecutor({ em: db.em, vault }),
         mailer: createTransport(smtp.url),
         mailFrom: 'hostflow@test',
+        baseDomain: 'hosts.test',
       }),
     });
     run = worker.run();

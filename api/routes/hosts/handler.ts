@@ -1,18 +1,21 @@
-import { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound } from '../../errors.js';
+import { conflict, notFound, validationError } from '../../errors.js';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import type { Vault } from '../../../db/vault.js';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { pageOffsets, pageResult } from '../../pagination.js';
-import { HostSchema, HostCredentialSchema, type Host as HostRow } from '../../../db/entities/index.js';
+import { HostSchema, HostCredentialSchema, HostGroupSchema, type Host as HostRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostListQuery, HostStatusChange, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostStatusChange, PingResult } from './schema.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
@@ -29,6 +32,10 @@ export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof H
     group: h.group ?? null,
     tags: h.tags,
     status: h.status,
+    facts: h.facts ?? null,
+    expected_gpu: h.expectedGpu ?? null,
+    template_id: h.templateId ?? null,
+    owner_tenant: h.ownerTenant ?? null,
     host_key_fingerprint: h.hostKeyFingerprint ?? null,
     has_credentials: hasCredentials,
     last_seen_at: h.lastSeenAt?.toISOString() ?? null,
@@ -39,8 +46,81 @@ export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof H
 export const slugify = (name: string) =>
   name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'host';
 
+/** Stages a host and its encrypted credentials in `em` (flushed by the caller, atomically). */
+export function stageHost(em: SqlEntityManager, vault: Vault, body: z.infer<typeof HostCreate>) {
+  const host = em.create(HostSchema, {
+    slug: body.slug ?? slugify(body.name),
+    name: body.name,
+    address: body.address,
+    port: body.port,
+    os: body.os,
+    username: body.username,
+    site: body.site ?? null,
+    group: body.group ?? null,
+    tags: body.tags,
+    winrmPort: body.winrm_port ?? null,
+    winrmHttps: body.winrm_https,
+    expectedGpu: body.expected_gpu ?? null,
+    templateId: body.template_id ?? null,
+    ownerTenant: body.owner_tenant ?? null,
+  });
+  const secrets: Array<[kind: 'password' | 'private-key' | 'winrm-password', value: string | undefined]> = [
+    [body.os === 'windows' ? 'winrm-password' : 'password', body.password],
+    ['private-key', body.private_key],
+  ];
+  for (const [kind, value] of secrets) {
+    if (!value) continue;
+    const { ciphertext, keyId } = vault.encrypt(value, credentialContext(host.id, kind));
+    em.create(HostCredentialSchema, { host, kind, ciphertext, keyId });
+  }
+  return host;
+}
+
+async function assertGroupsExist(em: SqlEntityManager, hosts: Array<{ group?: string }>, rowOffset?: number) {
+  const names = [...new Set(hosts.map((h) => h.group).filter((g): g is string => Boolean(g)))];
+  if (!names.length) return;
+  const found = new Set((await em.find(HostGroupSchema, { name: { $in: names } })).map((g) => g.name));
+  const errors = hosts.flatMap((h, i) => (h.group && !found.has(h.group) ? [{ field: rowOffset === undefined ? 'group' : `hosts.${i + rowOffset}.group`, message: `host group "${h.group}" does not exist` }] : []));
+  if (errors.length) throw validationError(errors);
+}
+
+/** text/csv → `{ hosts: [...] }` with typed columns; a malformed CSV is a 40001 naming its line. */
+const csvToHosts: RequestHandler = (req, _res, next) => {
+  if (typeof req.body !== 'string') return next();
+  let records: Array<Record<string, string>>;
+  try {
+    records = parseCsv(req.body, { columns: true, skip_empty_lines: true, trim: true, bom: true });
+  } catch (err) {
+    throw validationError([{ field: 'body', message: `CSV: ${(err as Error).message}` }]);
+  }
+  const num = (v?: string) => (v === undefined || v === '' ? undefined : Number(v));
+  const str = (v?: string) => (v === undefined || v === '' ? undefined : v);
+  req.body = {
+    hosts: records.map((c) => ({
+      name: str(c.name),
+      slug: str(c.slug),
+      address: str(c.address),
+      port: num(c.port),
+      os: str(c.os),
+      username: str(c.username),
+      password: str(c.password),
+      private_key: str(c.private_key)?.replace(/\\n/g, '\n'),
+      site: str(c.site),
+      group: str(c.group),
+      tags: str(c.tags)?.split(';').map((t) => t.trim()).filter(Boolean),
+      winrm_port: num(c.winrm_port),
+      winrm_https: c.winrm_https ? c.winrm_https === 'true' : undefined,
+      expected_gpu: c.expected_gpu_model || c.expected_gpu_count ? { model: str(c.expected_gpu_model), count: num(c.expected_gpu_count) } : undefined,
+      template_id: str(c.template_id),
+      owner_tenant: str(c.owner_tenant),
+    })),
+  };
+  next();
+};
+
 export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
+  r.post('/api/v1/hosts/import', express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
 
   defineRoute(r, registry, {
     method: 'post',
@@ -53,28 +133,8 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     status: 201,
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
-      const host = em.create(HostSchema, {
-        slug: body.slug ?? slugify(body.name),
-        name: body.name,
-        address: body.address,
-        port: body.port,
-        os: body.os,
-        username: body.username,
-        site: body.site ?? null,
-        group: body.group ?? null,
-        tags: body.tags,
-        winrmPort: body.winrm_port ?? null,
-        winrmHttps: body.winrm_https,
-      });
-      const secrets: Array<[kind: 'password' | 'private-key' | 'winrm-password', value: string | undefined]> = [
-        [body.os === 'windows' ? 'winrm-password' : 'password', body.password],
-        ['private-key', body.private_key],
-      ];
-      for (const [kind, value] of secrets) {
-        if (!value) continue;
-        const { ciphertext, keyId } = deps.vault.encrypt(value, credentialContext(host.id, kind));
-        em.create(HostCredentialSchema, { host, kind, ciphertext, keyId });
-      }
+      await assertGroupsExist(em, [body]);
+      const host = stageHost(em, deps.vault, body);
       recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { slug: host.slug, address: host.address } });
       try {
         await em.flush();
@@ -83,6 +143,47 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         throw err;
       }
       return toHostDto(host, true);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/import',
+    summary: 'Bulk import hosts from JSON ({hosts:[...]}) or CSV (text/csv, header row): all or nothing',
+    tags: ['hosts'],
+    auth: ['admin', 'operator'],
+    body: HostImport,
+    response: HostImportResult,
+    status: 201,
+    handler: async ({ body, user, req }) => {
+      const rows = body.hosts;
+      const errors: Array<{ field: string; message: string }> = [];
+      const parsed: Array<z.infer<typeof HostCreate>> = [];
+      rows.forEach((row, i) => {
+        const r = HostCreate.safeParse(row);
+        if (r.success) parsed.push(r.data);
+        else for (const issue of r.error.issues) errors.push({ field: `hosts.${i}.${issue.path.join('.') || 'row'}`, message: issue.message });
+      });
+      const slugs = new Map<string, number>();
+      parsed.forEach((h, i) => {
+        const slug = h.slug ?? slugify(h.name);
+        if (slugs.has(slug)) errors.push({ field: `hosts.${i}.slug`, message: `duplicate slug "${slug}" (also row ${slugs.get(slug)})` });
+        else slugs.set(slug, i);
+      });
+      if (errors.length) throw validationError(errors, `${new Set(errors.map((e) => e.field.split('.')[1])).size} of ${rows.length} rows are invalid; nothing was imported`);
+      const em = deps.em.fork();
+      await assertGroupsExist(em, parsed, 0);
+      const taken = await em.find(HostSchema, { slug: { $in: [...slugs.keys()] } }, { fields: ['slug'] });
+      if (taken.length) throw validationError(taken.map((t) => ({ field: `hosts.${slugs.get(t.slug)}.slug`, message: `slug "${t.slug}" already exists` })), 'some slugs already exist; nothing was imported');
+      const hosts = parsed.map((h) => stageHost(em, deps.vault, h));
+      recordAudit(em, { actor: user!.username, action: 'host.import', targetType: 'host', targetId: `${hosts.length} hosts`, ip: req.ip, requestId: req.requestId, detail: { slugs: hosts.map((h) => h.slug) } });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (err instanceof UniqueConstraintViolationException) throw conflict('a host with one of these slugs was created meanwhile; nothing was imported');
+        throw err;
+      }
+      return { imported: hosts.length, ids: hosts.map((h) => h.id) };
     },
   });
 
@@ -100,6 +201,14 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       if (query.status) where.status = query.status;
       if (query.group) where.group = query.group;
       if (query.tag) where.tags = { $contains: [query.tag] };
+      if (query.gpu_model) {
+        // facts.gpus[*].model contains the substring (jsonb path query, same on PGlite and PostgreSQL).
+        const ids = await em.getConnection().execute<Array<{ id: string }>>(
+          `select id from hosts where jsonb_path_exists(facts, '$.gpus[*].model ? (@ like_regex $m flag "i")', jsonb_build_object('m', ?::text))`,
+          [query.gpu_model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')],
+        );
+        where.id = { $in: ids.map((r) => r.id) };
+      }
       if (query.q) {
         const like = `%${query.q.replace(/[%_\\]/g, '\\$&')}%`;
         where.$or = [{ name: { $ilike: like } }, { slug: { $ilike: like } }, { address: { $ilike: like } }];

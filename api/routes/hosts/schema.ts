@@ -24,6 +24,9 @@ export const HostCreate = z
     tags: z.array(z.string().min(1).max(50)).max(50).default([]),
     winrm_port: z.number().int().min(1).max(65535).optional(),
     winrm_https: z.boolean().default(true),
+    expected_gpu: z.object({ model: z.string().max(100).optional(), count: z.number().int().min(0).max(64).optional() }).optional(),
+    template_id: z.string().uuid().optional().openapi({ description: 'Environment template version applied at onboarding' }),
+    owner_tenant: z.string().max(100).optional(),
   })
   .refine((h) => h.password || h.private_key, { path: ['password'], message: 'password or private_key is required' })
   .openapi('HostCreate');
@@ -41,6 +44,10 @@ export const Host = z
     group: z.string().nullable(),
     tags: z.array(z.string()),
     status: z.enum(HOST_STATUSES),
+    facts: z.unknown().nullable(),
+    expected_gpu: z.object({ model: z.string().optional(), count: z.number().optional() }).nullable(),
+    template_id: z.string().nullable(),
+    owner_tenant: z.string().nullable(),
     host_key_fingerprint: z.string().nullable(),
     has_credentials: z.boolean(),
     last_seen_at: z.string().nullable(),
@@ -52,6 +59,7 @@ export const HostListQuery = PageQuery.extend({
   status: z.enum(HOST_STATUSES).optional(),
   group: z.string().optional(),
   tag: z.string().optional(),
+  gpu_model: z.string().max(100).optional().openapi({ description: 'Substring of a GPU model in the collected facts' }),
   q: z.string().max(100).optional().openapi({ description: 'Substring of name, slug or address' }),
 });
 
@@ -70,3 +78,7 @@ export const PingResult = z
 export const HostStatusChange = z
   .object({ status: z.enum(HOST_STATUSES), reason: z.string().max(500).optional() })
   .openapi('HostStatusChange');
+
+/** Bulk import: JSON `{hosts:[...]}` or `text/csv` with a header row (tags separated by `;`). */
+export const HostImport = z.object({ hosts: z.array(z.unknown()).min(1).max(5000) }).openapi('HostImport');
+export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });

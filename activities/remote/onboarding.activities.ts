@@ -1,0 +1,175 @@
+import { connect } from 'node:net';
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import { EnvTemplateSchema, HostSchema, RemoteAccessSchema, type Host } from '../../db/entities/index.js';
+import type { Logger } from '../../config/logger.js';
+import type { RemoteExecutor } from './executor.js';
+import { classified } from './failures.js';
+import { LINUX_FACTS_COMMAND, WINDOWS_FACTS_SCRIPT, compareExpectedGpus, parseLinuxFacts, parseWindowsFacts } from './facts.js';
+import { nginxSnippet, planRemoteAccess, type RemoteAccessSpec } from './remote-access.js';
+import { checkNginxSnippet } from './nginx-check.js';
+
+export interface OnboardingDeps {
+  em: SqlEntityManager;
+  logger: Logger;
+  ssh: RemoteExecutor;
+  winrm: RemoteExecutor;
+  baseDomain: string;
+}
+
+/** Heartbeat details of applyTemplate: the steps already done, so a retry resumes after them. */
+interface TemplateProgress {
+  done: string[];
+}
+
+/** The remote steps of host onboarding. Each is idempotent: re-running it converges, never duplicates. */
+export function createOnboardingActivities(deps: OnboardingDeps) {
+  const exec = (host: Host, cmd: string, opts: Parameters<RemoteExecutor['exec']>[2] = {}) =>
+    (host.os === 'windows' ? deps.winrm : deps.ssh).exec(host.id, cmd, { timeoutMs: 60_000, ...opts });
+  const load = (em: SqlEntityManager, hostId: string) => em.findOneOrFail(HostSchema, { id: hostId });
+
+  return {
+    /** Reachable with the stored credentials; pins the host key (SSH) or certificate (WinRM) on first contact. */
+    async onboardConnect(hostId: string): Promise<{ fingerprint: string | null }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const host = await load(em, hostId);
+        const r = await exec(host, host.os === 'windows' ? 'exit 0' : 'true', { timeoutMs: 20_000 });
+        if (r.exitCode !== 0) throw ApplicationFailure.retryable(`login works but a no-op exited ${r.exitCode}`, 'RemoteCommandFailed');
+        await em.refresh(host);
+        return { fingerprint: host.hostKeyFingerprint ?? null };
+      });
+    },
+
+    /** lscpu / meminfo / lsblk / nvidia-smi in one round trip (CIM on Windows); stores the facts. */
+    async collectHostFacts(hostId: string): Promise<{ cpuCores: number | null; memoryBytes: number | null; gpuCount: number; gpuDifferences: string[] }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const host = await load(em, hostId);
+        const r = await exec(host, host.os === 'windows' ? WINDOWS_FACTS_SCRIPT : LINUX_FACTS_COMMAND, { timeoutMs: 60_000 });
+        if (r.exitCode !== 0) throw ApplicationFailure.retryable(`facts command exited ${r.exitCode}: ${r.stderr.slice(0, 300)}`, 'RemoteCommandFailed');
+        const facts = host.os === 'windows' ? parseWindowsFacts(r.stdout) : parseLinuxFacts(r.stdout);
+        facts.collectedAt = new Date().toISOString();
+        host.facts = facts;
+        host.lastSeenAt = new Date();
+        await em.flush();
+        const cmp = compareExpectedGpus(facts, host.expectedGpu ?? undefined);
+        return { cpuCores: facts.cpu?.cores ?? null, memoryBytes: facts.memoryBytes ?? null, gpuCount: facts.gpus?.length ?? 0, gpuDifferences: cmp.differences };
+      });
+    },
+
+    /**
+     * Applies an environment template: for each step, `check` first (exit 0 = already in place),
+     * else `command`. Output streams into heartbeats; a retried attempt resumes after the last
+     * step recorded in the heartbeat details instead of starting again.
+     */
+    async applyEnvTemplate(hostId: string, templateId: string): Promise<{ applied: string[]; skipped: string[] }> {
+      return classified(async () => {
+        const ctx = Context.current();
+        const em = deps.em.fork();
+        const host = await load(em, hostId);
+        const template = await em.findOne(EnvTemplateSchema, { id: templateId });
+        if (!template) throw ApplicationFailure.nonRetryable(`environment template ${templateId} does not exist`, 'InvalidInput');
+        if (template.os !== host.os) throw ApplicationFailure.nonRetryable(`template ${template.name} v${template.version} is for ${template.os}, host is ${host.os}`, 'InvalidInput');
+        const progress: TemplateProgress = { done: [...(((ctx.info.heartbeatDetails as TemplateProgress | undefined)?.done) ?? [])] };
+        const applied: string[] = [];
+        const skipped: string[] = [];
+        for (const step of template.steps) {
+          if (progress.done.includes(step.name)) {
+            skipped.push(step.name);
+            continue;
+          }
+          ctx.heartbeat(progress);
+          const check = await exec(host, step.check, { timeoutMs: 60_000, signal: ctx.cancellationSignal });
+          if (check.exitCode === 0) {
+            skipped.push(step.name);
+          } else {
+            let tail = '';
+            const r = await exec(host, step.command, {
+              timeoutMs: (step.timeoutS ?? 1800) * 1000,
+              signal: ctx.cancellationSignal,
+              onOutput: ({ data }) => {
+                tail = (tail + data).slice(-500);
+                ctx.heartbeat({ ...progress, step: step.name, output: tail });
+              },
+            });
+            if (r.exitCode !== 0) {
+              throw ApplicationFailure.nonRetryable(`template step "${step.name}" exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(-500)}`, 'TemplateStepFailed');
+            }
+            const recheck = await exec(host, step.check, { timeoutMs: 60_000 });
+            if (recheck.exitCode !== 0) throw ApplicationFailure.nonRetryable(`template step "${step.name}" ran but its check still fails`, 'TemplateStepFailed');
+            applied.push(step.name);
+          }
+          progress.done.push(step.name);
+          ctx.heartbeat(progress);
+        }
+        host.templateId = template.id;
+        await em.flush();
+        return { applied, skipped };
+      });
+    },
+
+    /** Plans domain + ports, saves them (unique domain+port → non-retryable conflict), renders and checks the nginx snippet. */
+    async configureRemoteAccess(hostId: string, spec: RemoteAccessSpec): Promise<{ entries: number; domain: string | null; nginxValidated: boolean }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const host = await load(em, hostId);
+        const plan = planRemoteAccess(host, spec, deps.baseDomain);
+        await em.nativeDelete(RemoteAccessSchema, { host: hostId });
+        for (const e of plan) em.create(RemoteAccessSchema, { host, ...e });
+        try {
+          await em.flush();
+        } catch (err) {
+          if (err instanceof UniqueConstraintViolationException) {
+            throw ApplicationFailure.nonRetryable(`remote access clash: ${plan.map((e) => `${e.publicDomain}:${e.publicPort}`).join(', ')} is already used by another host`, 'RemoteAccessConflict');
+          }
+          throw err;
+        }
+        const check = await checkNginxSnippet(nginxSnippet(host, plan));
+        if (!check.ok) throw ApplicationFailure.nonRetryable(check.message, 'NginxConfigInvalid');
+        return { entries: plan.length, domain: plan[0]?.publicDomain ?? null, nginxValidated: check.validated };
+      });
+    },
+
+    /** Logs in again (a fresh session) and checks that every enabled service port answers. */
+    async verifyHost(hostId: string): Promise<{ checked: string[] }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const host = await load(em, hostId);
+        (host.os === 'windows' ? deps.winrm : deps.ssh).evict(hostId);
+        const r = await exec(host, host.os === 'windows' ? 'exit 0' : 'true', { timeoutMs: 20_000 });
+        if (r.exitCode !== 0) throw ApplicationFailure.retryable('login check failed', 'RemoteCommandFailed');
+        const entries = await em.find(RemoteAccessSchema, { host: hostId, enabled: true, protocol: { $in: ['vnc', 'rdp'] } });
+        const checked = ['login'];
+        for (const e of entries) {
+          await tcpReachable(host.address, e.targetPort, 5000).catch((err: Error) => {
+            throw ApplicationFailure.retryable(`${e.protocol} port ${e.targetPort} on ${host.address} is not reachable: ${err.message}`, 'PortUnreachable');
+          });
+          checked.push(`${e.protocol}:${e.targetPort}`);
+        }
+        return { checked };
+      });
+    },
+  };
+}
+
+function tcpReachable(host: string, port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    const t = setTimeout(() => {
+      s.destroy();
+      reject(new Error('timed out'));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(t);
+      s.end();
+      resolve();
+    });
+    s.once('error', (err) => {
+      clearTimeout(t);
+      reject(err);
+    });
+  });
+}

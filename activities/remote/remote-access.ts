@@ -1,0 +1,67 @@
+import type { RemoteProtocol } from '../../db/entities/index.js';
+
+/** Default public ports for well-known services (seed 001 §3.5): 22→2222, 5900→15900, 3389→13389. */
+export const DEFAULT_PORT_MAP: Readonly<Record<number, number>> = { 22: 2222, 5900: 15900, 3389: 13389 };
+const HTTP_PORTS = new Set([6006, 8888, 8080, 3000, 7860]);
+
+export interface RemoteAccessSpec {
+  enabled: boolean;
+  /** Overrides `<slug>.<base_domain>`. */
+  domain?: string;
+  /** Services to expose by protocol; default: ssh for Linux, rdp for Windows. */
+  protocols?: Array<'ssh' | 'vnc' | 'rdp'>;
+  /** Extra target ports (e.g. 6006 TensorBoard, 8888 Jupyter). */
+  extraPorts?: number[];
+  /** Public port overrides, by target port. */
+  publicPorts?: Record<string, number>;
+}
+
+export interface PlannedEntry {
+  protocol: RemoteProtocol;
+  publicDomain: string;
+  publicPort: number;
+  targetPort: number;
+}
+
+const TARGET_PORT: Record<'ssh' | 'vnc' | 'rdp', number> = { ssh: 22, vnc: 5900, rdp: 3389 };
+
+/** Domain and port plan for a host; pure (uniqueness is enforced by the DB on save). */
+export function planRemoteAccess(host: { slug: string; os: 'linux' | 'windows'; port: number }, spec: RemoteAccessSpec, baseDomain: string): PlannedEntry[] {
+  if (!spec.enabled) return [];
+  const domain = (spec.domain ?? `${host.slug}.${baseDomain}`).toLowerCase();
+  const protocols = spec.protocols ?? (host.os === 'windows' ? ['rdp'] : ['ssh']);
+  const entries: PlannedEntry[] = [];
+  for (const proto of protocols) {
+    const target = proto === 'ssh' ? host.port : TARGET_PORT[proto];
+    entries.push({ protocol: proto, publicDomain: domain, targetPort: target, publicPort: spec.publicPorts?.[String(target)] ?? DEFAULT_PORT_MAP[TARGET_PORT[proto]]! });
+  }
+  for (const port of spec.extraPorts ?? []) {
+    entries.push({ protocol: HTTP_PORTS.has(port) ? 'http' : 'tcp', publicDomain: domain, targetPort: port, publicPort: spec.publicPorts?.[String(port)] ?? DEFAULT_PORT_MAP[port] ?? 10000 + port });
+  }
+  return entries;
+}
+
+/**
+ * The nginx configuration for a host's entries: TCP services in a `stream` block (one listener per
+ * public port: TCP has no host name to route on), HTTP services in `http` server blocks routed by
+ * `server_name`. Values are validated before they reach here (domain and address charset, ports).
+ */
+export function nginxSnippet(host: { slug: string; address: string }, entries: PlannedEntry[]): { stream: string; http: string } {
+  const safe = (s: string) => {
+    if (!/^[A-Za-z0-9.:[\]-]+$/.test(s)) throw new Error(`unsafe value for nginx config: ${s}`);
+    return s;
+  };
+  const upstream = (port: number) => `${safe(host.address.includes(':') && !host.address.startsWith('[') ? `[${host.address}]` : host.address)}:${port}`;
+  const tcp = entries.filter((e) => e.protocol !== 'http');
+  const http = entries.filter((e) => e.protocol === 'http');
+  const stream = tcp
+    .map((e) => `# ${safe(host.slug)} ${e.protocol}: ${safe(e.publicDomain)}:${e.publicPort} -> ${e.targetPort}\nserver {\n    listen ${e.publicPort};\n    proxy_connect_timeout 10s;\n    proxy_timeout 1h;\n    proxy_pass ${upstream(e.targetPort)};\n}\n`)
+    .join('\n');
+  const httpConf = http
+    .map(
+      (e) =>
+        `# ${safe(host.slug)} http: ${safe(e.publicDomain)}:${e.publicPort} -> ${e.targetPort}\nserver {\n    listen ${e.publicPort};\n    server_name ${safe(e.publicDomain)};\n    location / {\n        proxy_pass http://${upstream(e.targetPort)};\n        proxy_http_version 1.1;\n        proxy_set_header Upgrade $http_upgrade;\n        proxy_set_header Connection "upgrade";\n        proxy_set_header Host $host;\n    }\n}\n`,
+    )
+    .join('\n');
+  return { stream, http: httpConf };
+}

@@ -1,0 +1,143 @@
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { OnboardingStepName } from '../db/entities/onboarding-step.entity.js';
+import type { RemoteAccessSpec } from '../activities/remote/remote-access.js';
+import { remoteRetry } from './shared/policies.js';
+import { HostStatusKey } from './shared/search-attributes.js';
+
+/**
+ * host-onboarding/<hostId>: connect → collect facts → (confirm facts) → apply template →
+ * configure remote access → verify → online. Each step is an idempotent activity whose status is
+ * mirrored to the DB and shown by the `progress` query. A failure leaves the host `failed` with
+ * the step and error readable; a retry starts a new run `fromStep` = the failed step.
+ */
+export const ONBOARDING_ORDER: readonly OnboardingStepName[] = ['connect', 'collect-facts', 'confirm-facts', 'apply-template', 'configure-remote-access', 'verify', 'mark-online'];
+
+export interface OnboardingInput {
+  hostId: string;
+  fromStep?: OnboardingStepName;
+  templateId?: string | null;
+  remoteAccess?: RemoteAccessSpec | null;
+  /** How long to wait for a human to confirm facts that differ from what was expected. */
+  confirmTimeoutMs?: number;
+}
+
+export type StepState = 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'waiting';
+
+export interface OnboardingProgress {
+  hostId: string;
+  current: OnboardingStepName | null;
+  steps: Record<OnboardingStepName, StepState>;
+  result: 'running' | 'online' | 'failed';
+  failedStep?: OnboardingStepName;
+  error?: { type: string; message: string };
+  gpuDifferences?: string[];
+}
+
+export const progressQuery = defineQuery<OnboardingProgress>('progress');
+export const confirmFactsUpdate = defineUpdate<OnboardingProgress, [{ accept: boolean; actor: string; note?: string }]>('confirm-facts');
+
+const db = proxyActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>({ startToCloseTimeout: '30 seconds' });
+const remote = proxyActivities<Pick<Activities, 'onboardConnect' | 'collectHostFacts' | 'configureRemoteAccess' | 'verifyHost'>>({
+  startToCloseTimeout: '3 minutes',
+  retry: remoteRetry,
+});
+const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { ...remoteRetry, maximumAttempts: 3 },
+});
+
+export async function hostOnboarding(input: OnboardingInput): Promise<OnboardingProgress> {
+  const start = input.fromStep ? ONBOARDING_ORDER.indexOf(input.fromStep) : 0;
+  const progress: OnboardingProgress = {
+    hostId: input.hostId,
+    current: null,
+    steps: Object.fromEntries(ONBOARDING_ORDER.map((s, i) => [s, i < start ? 'done' : 'pending'])) as OnboardingProgress['steps'],
+    result: 'running',
+  };
+  let decision: { accept: boolean } | undefined;
+  setHandler(progressQuery, () => progress);
+  setHandler(
+    confirmFactsUpdate,
+    (d) => {
+      decision = d;
+      return progress;
+    },
+    {
+      validator: (_d) => {
+        if (progress.steps['confirm-facts'] !== 'waiting') throw ApplicationFailure.create({ type: 'NotPending', message: 'onboarding is not waiting for a facts confirmation' });
+      },
+    },
+  );
+
+  const setStatus = async (status: 'onboarding' | 'online' | 'failed') => {
+    await db.setHostStatus(input.hostId, status);
+    upsertSearchAttributes([{ key: HostStatusKey, value: status }]);
+  };
+
+  await setStatus('onboarding');
+  for (const step of ONBOARDING_ORDER.slice(start)) {
+    progress.current = step;
+    try {
+      const outcome = await runStep(step);
+      progress.steps[step] = outcome.skipped ? 'skipped' : 'done';
+      await db.setOnboardingStep(input.hostId, step, outcome.skipped ? 'skipped' : 'done', { detail: outcome.detail ?? null });
+    } catch (err) {
+      const cause = (err as { cause?: { type?: string; message?: string } }).cause;
+      progress.steps[step] = 'failed';
+      progress.failedStep = step;
+      progress.error = { type: cause?.type ?? (err as { type?: string }).type ?? 'Error', message: cause?.message ?? (err as Error).message };
+      progress.result = 'failed';
+      progress.current = null;
+      await db.setOnboardingStep(input.hostId, step, 'failed', { error: `${progress.error.type}: ${progress.error.message}` });
+      await setStatus('failed');
+      return progress;
+    }
+  }
+  progress.current = null;
+  progress.result = 'online';
+  return progress;
+
+  async function runStep(step: OnboardingStepName): Promise<{ skipped?: boolean; detail?: Record<string, unknown> }> {
+    progress.steps[step] = 'running';
+    await db.setOnboardingStep(input.hostId, step, 'running');
+    switch (step) {
+      case 'connect':
+        return { detail: await remote.onboardConnect(input.hostId) };
+      case 'collect-facts': {
+        const r = await remote.collectHostFacts(input.hostId);
+        progress.gpuDifferences = r.gpuDifferences;
+        return { detail: r };
+      }
+      case 'confirm-facts': {
+        if (!progress.gpuDifferences?.length) return { skipped: true };
+        progress.steps[step] = 'waiting';
+        await db.setOnboardingStep(input.hostId, step, 'waiting', { detail: { differences: progress.gpuDifferences } });
+        const answered = await condition(() => decision !== undefined, input.confirmTimeoutMs ?? 7 * 24 * 3600 * 1000);
+        if (!answered) throw ApplicationFailure.nonRetryable('nobody confirmed the differing facts in time', 'ConfirmationTimeout');
+        if (!decision!.accept) throw ApplicationFailure.nonRetryable(`facts rejected: ${progress.gpuDifferences.join('; ')}`, 'FactsRejected');
+        return { detail: { accepted: true } };
+      }
+      case 'apply-template':
+        if (!input.templateId) return { skipped: true };
+        return { detail: await template.applyEnvTemplate(input.hostId, input.templateId) };
+      case 'configure-remote-access':
+        if (!input.remoteAccess?.enabled) return { skipped: true };
+        return { detail: await remote.configureRemoteAccess(input.hostId, input.remoteAccess) };
+      case 'verify':
+        return { detail: await remote.verifyHost(input.hostId) };
+      case 'mark-online':
+        await setStatus('online');
+        return {};
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+/**
+ * Run by the Temporal Schedule `host-recheck`: re-collects facts of online/offline hosts; a host
+ * that fails `offlineAfter` consecutive checks goes offline, one that answers again comes back.
+ * Status changes are notified (the notifications issue adds channels; email now).
+ */
+const db = proxyActivities<Pick<Activities, 'listRecheckHosts' | 'recordRecheck' | 'notify'>>({ startToCloseTimeout: '30 seconds' });
+const remote = proxyActivities<Pick<Activities, 'collectHostFacts'>>({
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 1 },
+});
+
+export async function hostRecheck(input: { offlineAfter?: number; concurrency?: number } = {}): Promise<{ checked: number; failed: number; changed: string[] }> {
+  const ids = await db.listRecheckHosts();
+  const threshold = input.offlineAfter ?? 3;
+  const changed: string[] = [];
+  let failed = 0;
+  const limit = input.concurrency ?? 20;
+  for (let i = 0; i < ids.length; i += limit) {
+    await Promise.all(
+      ids.slice(i, i + limit).map(async (hostId) => {
+        let ok = true;
+        try {
+          await remote.collectHostFacts(hostId);
+        } catch {
+          ok = false;
+          failed++;
+        }
+        const r = await db.recordRecheck(hostId, ok, threshold);
+        if (r.changed) {
+          changed.push(`${hostId}:${r.status}`);
+          await db.notify({
+            eventKey: `host-recheck/${hostId}/${r.status}/${r.failures}/${new Date().toISOString().slice(0, 13)}`,
+            role: 'admin',
+            subject: `Host ${hostId} is ${r.status}`,
+            body: r.status === 'offline' ? `Host ${hostId} failed ${r.failures} consecutive checks and is now offline.` : `Host ${hostId} answers again and is back online.`,
+          });
+        }
+      }),
+    );
+  }
+  return { checked: ids.length, failed, changed };
+}
