@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+import { HostSchema, HostCredentialSchema, OnboardingStepSchema } from '../../db/entities/index.js';
+
+const csvEscape = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+
+describe('host inventory and onboarding (real Temporal, real sshd hosts)', () => {
+  let p: TestPlatform;
+  let a: SshTestHost;
+  let b: SshTestHost;
+  const waitBatch = async (batchId: string) => {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const r = await p.api('GET', `/api/v1/hosts/onboard/${batchId}`);
+      if (r.body.data?.done) return r.body.data;
+      if (Date.now() > deadline) throw new Error(`batch stuck: ${JSON.stringify(r.body.data)}`);
+      await new Promise((res) => setTimeout(res, 300));
+    }
+  };
+  const waitHost = async (id: string, statuses: string[]) => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const r = await p.api('GET', `/api/v1/hosts/${id}/onboarding`);
+      if (statuses.includes(r.body.data.host_status) && !r.body.data.steps.some((s: { status: string }) => s.status === 'running')) return r.body.data;
+      if (Date.now() > deadline) throw new Error(`host stuck: ${JSON.stringify(r.body.data)}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  };
+
+  beforeAll(async () => {
+    [p, a, b] = await Promise.all([startTestPlatform(), startSshd(), startSshd()]);
+    expect((await p.api('POST', '/api/v1/host-groups', { body: { name: 'gpu-cluster-1' } })).status).toBe(201);
+  });
+  afterAll(async () => {
+    await p?.close();
+    await a?.stop();
+    await b?.stop();
+  });
+
+  const csvRow = (name: string, h: SshTestHost, extra: Partial<Record<'password' | 'group' | 'tags' | 'port', string>> = {}) =>
+    [name, h.host, extra.port ?? String(h.port), 'linux', h.adminUser, extra.password ?? h.adminPassword, extra.group ?? 'gpu-cluster-1', extra.tags ?? 'a100;rack-3'].map(csvEscape).join(',');
+  const header = 'name,address,port,os,username,password,group,tags';
+
+  it('CSV import is all-or-nothing: 3 bad rows of 100 import nothing and are all named', async () => {
+    const rows = Array.from({ length: 100 }, (_, i) => csvRow(`bulk-${i}`, a));
+    rows[10] = csvRow('bulk-10', a, { port: '99999' });
+    rows[42] = csvRow('bulk-42', a, { group: 'no-such-group' }).replace('gpu-cluster-1', 'gpu-cluster-1');
+    rows[42] = ['bulk-42', 'bad host!', String(a.port), 'linux', a.adminUser, 'x', 'gpu-cluster-1', ''].join(',');
+    rows[77] = ['bulk-77', a.host, String(a.port), 'solaris', a.adminUser, 'x', 'gpu-cluster-1', ''].join(',');
+    const res = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'text/csv' }, body: [header, ...rows].join('\n') });
+    const body = (await res.json()) as { code: number; message: string; errors: Array<{ field: string }> };
+    expect([res.status, body.code]).toEqual([400, 40001]);
+    expect(new Set(body.errors.map((e) => e.field.split('.').slice(0, 2).join('.')))).toEqual(new Set(['hosts.10', 'hosts.42', 'hosts.77']));
+    expect(body.errors.map((e) => e.field)).toEqual(expect.arrayContaining(['hosts.10.port', 'hosts.42.address', 'hosts.77.os']));
+    expect(body.message).toContain('3 of 100');
+    expect(await p.db.em.fork().count(HostSchema, {})).toBe(0);
+  });
+
+  let ids: string[] = [];
+  let badId: string;
+  it('imports 21 hosts (CSV), onboards them in one batch: 20 online, the one that refuses auth fails alone', async () => {
+    const rows = Array.from({ length: 20 }, (_, i) => csvRow(`node-${String(i).padStart(2, '0')}`, i % 2 ? b : a));
+    rows.push(csvRow('node-badauth', a, { password: 'wrong-password' }));
+    const res = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'text/csv' }, body: [header, ...rows].join('\n') });
+    const body = (await res.json()) as { data: { imported: number; ids: string[] } };
+    expect(res.status, JSON.stringify(body)).toBe(201);
+    expect(body.data.imported).toBe(21);
+    ids = body.data.ids.slice(0, 20);
+    badId = body.data.ids[20]!;
+    const stored = await p.db.em.fork().getConnection().execute('select ciphertext from host_credentials');
+    expect(JSON.stringify(stored)).not.toContain(a.adminPassword);
+
+    const started = await p.api('POST', '/api/v1/hosts/onboard', { body: { host_ids: body.data.ids, concurrency: 10, remote_access: { enabled: true, extra_ports: [8888] } } });
+    expect(started.status, JSON.stringify(started.body)).toBe(202);
+    const result = await waitBatch(started.body.data.batch_id);
+    expect(result.online).toHaveLength(20);
+    expect(result.failed).toEqual([expect.objectContaining({ hostId: badId, step: 'connect' })]);
+
+    const list = await p.api('GET', '/api/v1/hosts?status=online&group=gpu-cluster-1&tag=a100&page_size=50');
+    expect(list.body.data.total).toBe(20);
+    const one = (await p.api('GET', `/api/v1/hosts/${ids[0]}`)).body.data;
+    expect(one.facts.cpu.cores).toBeGreaterThan(0);
+    expect(one.host_key_fingerprint).toBe(a.hostKeyFingerprintSha256);
+    const bad = await p.api('GET', `/api/v1/hosts/${badId}/onboarding`);
+    expect(bad.body.data.host_status).toBe('failed');
+    expect(bad.body.data.steps.find((s: { step: string }) => s.step === 'connect')).toMatchObject({ status: 'failed', error: expect.stringContaining('AuthenticationFailed') });
+
+    const ra = await p.api('GET', `/api/v1/hosts/${ids[0]}/remote-access`);
+    expect(ra.body.data.entries).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ protocol: 'ssh', public_domain: 'node-00.hosts.test', public_port: 2222, target_port: a.port }),
+        expect.objectContaining({ protocol: 'http', public_port: 8888 + 10000 === 18888 ? 18888 : 18888, target_port: 8888 }),
+      ]),
+    );
+    expect(ra.body.data.nginx.stream).toContain(`proxy_pass 127.0.0.1:${a.port};`);
+    expect(ra.body.data.nginx.http).toContain('server_name node-00.hosts.test;');
+    const desc = await p.client.workflow.getHandle(`host-onboarding/${ids[0]}`).describe();
+    expect(desc.typedSearchAttributes.get({ name: 'HostStatus', type: 'KEYWORD' } as never)).toBe('online');
+  });
+
+  it('retry resumes at the failed step without re-running the earlier ones', async () => {
+    const flag = `/tmp/hostflow-tpl-${Date.now()}`;
+    const tpl = await p.api('POST', '/api/v1/env-templates', {
+      body: { name: 'needs-flag', steps: [{ name: 'marker', check: `test -e ${flag}.done`, command: `test -e ${flag} && touch ${flag}.done` }] },
+    });
+    expect(tpl.status, JSON.stringify(tpl.body)).toBe(201);
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'templated', address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey, template_id: tpl.body.data.id } });
+    const id = h.body.data.id;
+    await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
+    const failed = await waitHost(id, ['failed']);
+    expect(failed.steps.find((s: { step: string }) => s.step === 'apply-template')).toMatchObject({ status: 'failed', error: expect.stringContaining('TemplateStepFailed') });
+    const before = await p.db.em.fork().find(OnboardingStepSchema, { host: id, step: { $in: ['connect', 'collect-facts'] } });
+
+    await sshExec(a, `touch ${flag}`);
+    const retry = await p.api('POST', `/api/v1/hosts/${id}/onboarding/retry`, { body: {} });
+    expect(retry.body.data).toMatchObject({ from_step: 'apply-template' });
+    const done = await waitHost(id, ['online']);
+    expect(done.steps.find((s: { step: string }) => s.step === 'apply-template')).toMatchObject({ status: 'done', attempts: 2 });
+    const after = await p.db.em.fork().find(OnboardingStepSchema, { host: id, step: { $in: ['connect', 'collect-facts'] } });
+    for (const s of after) {
+      const prev = before.find((x) => x.step === s.step)!;
+      expect(s.attempts).toBe(1);
+      expect(s.startedAt!.getTime()).toBe(prev.startedAt!.getTime());
+    }
+    await sshExec(a, `rm -f ${flag} ${flag}.done`);
+  });
+
+  it('a domain+port clash fails remote-access configuration with a readable error', async () => {
+    const make = async (name: string) => (await p.api('POST', '/api/v1/hosts', { body: { name, address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey } })).body.data.id as string;
+    const [x, y] = [await make('clash-x'), await make('clash-y')];
+    await p.api('POST', `/api/v1/hosts/${x}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
+    await waitHost(x, ['online']);
+    await p.api('POST', `/api/v1/hosts/${y}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
+    const r = await waitHost(y, ['failed']);
+    expect(r.steps.find((s: { step: string }) => s.step === 'configure-remote-access').error).toMatch(/RemoteAccessConflict.*shared\.example\.com:2222/);
+  });
+
+  it('the periodic re-check marks an unreachable host offline after N failures, and back online', async () => {
+    const id = ids[1]!; // on sshd b
+    await p.db.em.fork().nativeUpdate(HostCredentialSchema, { host: id }, { ciphertext: p.vault.encrypt('nope', `host-credential:${id}:password`).ciphertext });
+    p.ssh.evict(id);
+    for (let i = 0; i < 2; i++) await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-test-${Date.now()}-${i}`, args: [{ offlineAfter: 2 }] });
+    expect((await p.db.em.fork().findOneOrFail(HostSchema, { id })).status).toBe('offline');
+  });
+});
