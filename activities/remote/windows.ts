@@ -3,24 +3,29 @@
  * which the WinRM executor sends with `powershell -EncodedCommand`.
  *
  * Every value is validated (validation.ts) and embedded only as a single-quoted literal (`psq`),
- * where PowerShell performs no expansion at all ($, backtick, (), ; are plain characters). Scripts
- * put one statement per line and keep to a small grammar, so the WS-Man stand-in test host can
- * interpret them without running PowerShell:
+ * where PowerShell performs no expansion at all ($, backtick, (), ; are plain characters). Secrets
+ * are never in a script (the script is in powershell.exe's command line on the host): they go
+ * through stdin, which the WinRM executor reads into `$HostflowStdin` (see STDIN_PRELUDE in
+ * winrm-executor.ts), and builders that need one return `{ script, stdin(secret) }`. Scripts put one
+ * statement per line and keep to a small grammar, which the WS-Man stand-in test host
+ * (test/helpers/wsman-host.ts) interprets without running PowerShell:
  *
  *   $ErrorActionPreference = 'Stop'                                  (first line)
- *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force) -FullName '<f>' [-Description '<d>'] [-PasswordNeverExpires]
- *   Set-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force)
+ *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force) -FullName '<f>' [-Description '<d>'] [-PasswordNeverExpires]
+ *   Set-LocalUser -Name '<n>' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force)
  *   Add-LocalGroupMember -Group '<g>' -Member '<n>'
  *   Disable-LocalUser -Name '<n>'   Enable-LocalUser -Name '<n>'   Remove-LocalUser -Name '<n>'
- *   Write-Output '<text>'   exit <n>
+ *   Write-Output '<text>'   Write-Output ('<text>' + $g.Name)   exit <n>
  *   guards:  if ($null -eq (Get-LocalUser -Name '<n>' -ErrorAction SilentlyContinue)) {   ...   }
  *            if ($null -ne (Get-LocalUser -Name '<n>' -ErrorAction SilentlyContinue)) {   ...   }
  *            if ($null -eq (Get-LocalGroup -Name '<g>' -ErrorAction SilentlyContinue)) {  ...   }
  *   idempotent add:  try {  Add-LocalGroupMember ...  Write-Output ...  }
  *                    catch [Microsoft.PowerShell.Commands.MemberExistsException] {  Write-Output ...  }
+ *   membership:  foreach ($g in Get-LocalGroup) {
+ *                  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member '<n>' -ErrorAction SilentlyContinue)) { ... }
+ *                }
  *
- * Only userGroups (foreach over Get-LocalGroup) and deleteUser's removeProfile option (CIM) go
- * beyond this grammar.
+ * Only deleteUser's removeProfile option (CIM) goes beyond this grammar.
  *
  * Names given to -Name/-Group/-Member cannot contain the wildcard characters * ? [ ] (the
  * validators refuse them), so every lookup is an exact match.
@@ -29,6 +34,7 @@
  * (parse with `parseMarkers` from linux.ts).
  */
 import { z } from 'zod';
+import type { StdinCommand } from './linux.js';
 import {
   InvalidInputError,
   fullName as fullNameSchema,
@@ -76,7 +82,11 @@ function requireUser(name: string): string[] {
   ];
 }
 
-const secure = (password: string) => `(ConvertTo-SecureString ${psq(password)} -AsPlainText -Force)`;
+/** The password read from stdin (never a literal: the script is visible in the host's process list). */
+const SECURE_FROM_STDIN = '(ConvertTo-SecureString $HostflowStdin -AsPlainText -Force)';
+
+/** What the caller sends as stdin for a script using SECURE_FROM_STDIN: the validated password, as is. */
+const passwordStdin = (password: string) => validate(passwordSchema, password, 'password');
 
 const lines = (...ls: (string | string[])[]) => ls.flat().join('\n') + '\n';
 
@@ -99,7 +109,6 @@ export interface CreateWindowsUserInput {
   fullName: string;
   /** At most 48 characters (New-LocalUser's limit); omitted from the command when empty. */
   description?: string;
-  password: string;
   passwordNeverExpires?: boolean;
 }
 
@@ -107,21 +116,19 @@ export interface CreateWindowsUserInput {
  * `New-LocalUser` after checking the user does not exist (exit 9, `HOSTFLOW_USER_EXISTS`). Prints
  * `HOSTFLOW_USER_CREATED <name>`.
  *
- * The password is a literal inside this script. The script travels base64-encoded
- * (-EncodedCommand) over the authenticated WinRM channel, never through workflow history or logs
- * of this platform: callers must not log the script. On the host, administrators can see it in the
- * powershell.exe command line (process auditing) and in script block logging if that is enabled.
+ * The password is not in the script: pass `stdin(password)` as `ExecOptions.stdin` (it travels in
+ * the WS-Man Send stream and is read into `$HostflowStdin`). Without stdin, ConvertTo-SecureString
+ * gets $null, fails, and no user is created.
  */
-export function createUser(input: CreateWindowsUserInput): string {
+export function createUser(input: CreateWindowsUserInput): StdinCommand<(password: string) => string> {
   const n = validate(windowsUsername, input.username, 'username');
   const f = validate(fullNameSchema, input.fullName, 'fullName');
   const d = validate(windowsUserDescription, input.description ?? '', 'description');
-  const p = validate(passwordSchema, input.password, 'password');
   const never = validate(z.boolean(), input.passwordNeverExpires ?? false, 'passwordNeverExpires');
-  let cmd = `New-LocalUser -Name ${psq(n)} -Password ${secure(p)} -FullName ${psq(f)}`;
+  let cmd = `New-LocalUser -Name ${psq(n)} -Password ${SECURE_FROM_STDIN} -FullName ${psq(f)}`;
   if (d !== '') cmd += ` -Description ${psq(d)}`;
   if (never) cmd += ' -PasswordNeverExpires';
-  return lines(
+  const script = lines(
     HEADER,
     `if ($null -ne (Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue)) {`,
     `  ${say('USER_EXISTS', n)}`,
@@ -130,6 +137,7 @@ export function createUser(input: CreateWindowsUserInput): string {
     cmd,
     say('USER_CREATED', n),
   );
+  return { script, stdin: passwordStdin };
 }
 
 /**
@@ -171,11 +179,14 @@ export function enableUser(username: string): string {
   return lines(HEADER, requireUser(n), `Enable-LocalUser -Name ${psq(n)}`, say('ENABLED', n));
 }
 
-/** `Set-LocalUser -Password` (exit 6 if missing). Same secrecy notes as createUser. Prints `HOSTFLOW_PASSWORD_SET <name>`. */
-export function setPassword(username: string, password: string): string {
+/**
+ * `Set-LocalUser -Password` (exit 6 if missing), the password read from stdin as in createUser:
+ * pass `stdin(password)` as `ExecOptions.stdin`. Prints `HOSTFLOW_PASSWORD_SET <name>`.
+ */
+export function setPassword(username: string): StdinCommand<(password: string) => string> {
   const n = validate(windowsUsername, username, 'username');
-  const p = validate(passwordSchema, password, 'password');
-  return lines(HEADER, requireUser(n), `Set-LocalUser -Name ${psq(n)} -Password ${secure(p)}`, say('PASSWORD_SET', n));
+  const script = lines(HEADER, requireUser(n), `Set-LocalUser -Name ${psq(n)} -Password ${SECURE_FROM_STDIN}`, say('PASSWORD_SET', n));
+  return { script, stdin: passwordStdin };
 }
 
 /**
@@ -204,31 +215,23 @@ export function deleteUser(username: string, opts: { removeProfile?: boolean } =
 }
 
 /**
- * The local groups the user belongs to: one `HOSTFLOW_MEMBER_OF <group>` line each (members are
- * compared by SID). A group whose members cannot be listed (Get-LocalGroupMember fails on orphaned
- * SIDs) prints `HOSTFLOW_GROUP_UNREADABLE <group>` instead of failing the whole lookup. Exit 6 if the
- * user is missing.
+ * The local groups the user belongs to: one `HOSTFLOW_MEMBER_OF <group>` line each (exit 0), or
+ * exit 6 with `HOSTFLOW_NO_SUCH_USER <name>`. `-Member` resolves the name to the user's SID, so a
+ * group lists the user only if that very account is a member. A group whose members Windows cannot
+ * read (Get-LocalGroupMember fails on orphaned SIDs) is either left out or fails the script: both
+ * fail closed (a verification that expects the group reports it missing).
  */
 export function userGroups(username: string): string {
   const n = validate(windowsUsername, username, 'username');
   return lines(
     HEADER,
-    `$user = Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue`,
-    'if ($null -eq $user) {',
-    `  ${say('NO_SUCH_USER', n)}`,
-    `  exit ${WINDOWS_EXIT.NO_SUCH_USER}`,
-    '}',
-    'foreach ($group in Get-LocalGroup) {',
-    '  try {',
-    '    $members = @(Get-LocalGroupMember -Group $group)',
-    '  }',
-    '  catch {',
-    "    Write-Output ('HOSTFLOW_GROUP_UNREADABLE ' + $group.Name)",
-    '    continue',
-    '  }',
-    '  if (@($members | Where-Object { $_.SID.Value -eq $user.SID.Value }).Count -gt 0) {',
-    "    Write-Output ('HOSTFLOW_MEMBER_OF ' + $group.Name)",
+    requireUser(n),
+    'foreach ($g in Get-LocalGroup) {',
+    `  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member ${psq(n)} -ErrorAction SilentlyContinue)) {`,
+    "    Write-Output ('HOSTFLOW_MEMBER_OF ' + $g.Name)",
     '  }',
     '}',
+    // Explicit: the last lookup may have failed (not a member), which would make the exit code 1.
+    'exit 0',
   );
 }
