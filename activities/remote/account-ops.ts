@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Host } from '../../db/entities/index.js';
-import type { ExecResult, RemoteExecutor } from './executor.js';
+import { RemoteError, type ExecResult, type RemoteExecutor } from './executor.js';
 import type { SshExecutor } from '../ssh/ssh-executor.js';
 import type { WinRmExecutor } from '../winrm/winrm-executor.js';
 import * as linux from './linux.js';
@@ -89,10 +89,13 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
       return null;
     },
     async create({ username, fullName, description, password }) {
-      check(await run(windows.createUser({ username, fullName, description: description.slice(0, 48), password })), `New-LocalUser ${username}`);
+      // The password goes through stdin (WS-Man Send), never into the script / command line.
+      const c = windows.createUser({ username, fullName, description: description.slice(0, 48) });
+      check(await run(c.script, c.stdin(password)), `New-LocalUser ${username}`);
     },
     async setPassword(username, password) {
-      check(await run(windows.setPassword(username, password)), `set password of ${username}`);
+      const c = windows.setPassword(username);
+      check(await run(c.script, c.stdin(password)), `set password of ${username}`);
     },
     async addGroups(username, groups) {
       if (groups.length) check(await run(windows.addToGroups(username, groups)), `add ${username} to groups`);
@@ -104,20 +107,25 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
       check(await run(windows.deleteUser(username)), `delete ${username}`);
     },
     async verifyLogin(host, username, password) {
-      let r: ExecResult;
       try {
-        r = await winrm.verifyLogin(
+        const r = await winrm.verifyLogin(
           { address: host.address, username, password, winrmPort: host.winrmPort ?? null, winrmHttps: host.winrmHttps, pinnedFingerprint: host.hostKeyFingerprint ?? null },
           "Write-Output 'HOSTFLOW_LOGIN_OK'",
         );
+        if (r.exitCode !== 0 || !r.stdout.includes('HOSTFLOW_LOGIN_OK')) throw ApplicationFailure.nonRetryable(`login as ${username} did not run a command`, 'LoginVerificationFailed');
       } catch (err) {
-        throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+        // WinRM lets only Administrators (and, depending on policy, Remote Management Users) open a
+        // shell; an RDP account gets w:AccessDenied (HTTP 500) — which the service sends only after
+        // the password was accepted and the account found enabled (otherwise HTTP 401).
+        const accessDenied = err instanceof RemoteError && err.type === 'AuthenticationFailed' && err.details?.faultSubcode === 'AccessDenied';
+        if (!accessDenied) {
+          if (err instanceof ApplicationFailure) throw err;
+          throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+        }
       }
-      if (r.exitCode !== 0 || !r.stdout.includes('HOSTFLOW_LOGIN_OK')) throw ApplicationFailure.nonRetryable(`login as ${username} did not run a command`, 'LoginVerificationFailed');
       // Group membership is read with the admin session (a new non-admin user cannot list groups).
-      const groups: string[] = [];
-      const check2 = await run(windows.userGroups ? windows.userGroups(username) : windows.userExists(username));
-      for (const m of linux.parseMarkers(check2.stdout)) if (m.marker === 'MEMBER_OF') groups.push(m.value);
+      const r = check(await run(windows.userGroups(username)), `groups of ${username}`);
+      const groups = linux.parseMarkers(r.stdout).filter((m) => m.marker === 'MEMBER_OF').map((m) => m.value);
       return { groups };
     },
   };

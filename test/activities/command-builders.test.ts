@@ -411,42 +411,61 @@ describe('Linux builders: every payload in every field is refused or stays one i
 
 const W = 'BenignUser';
 const WP = 'BenignPass#1';
+/** A builder whose password goes through stdin, with `v` as the password. */
+const viaStdin = (c: { script: string; stdin: (p: string) => string }, v: string): Built => ({ script: c.script, stdin: c.stdin(v) });
 const windowsCases: Case[] = [
   { label: 'userExists', field: 'username', benign: W, build: (v) => windows.userExists(v) },
-  ...(['username', 'fullName', 'description', 'password'] as const).map((field): Case => {
-    const base = { username: W, fullName: 'Benign Name', description: 'Benign desc', password: WP, passwordNeverExpires: true };
-    return { label: 'createUser', field, benign: base[field], build: (v) => windows.createUser({ ...base, [field]: v }) };
+  ...(['username', 'fullName', 'description'] as const).map((field): Case => {
+    const base = { username: W, fullName: 'Benign Name', description: 'Benign desc', passwordNeverExpires: true };
+    return { label: 'createUser', field, benign: base[field], build: (v) => viaStdin(windows.createUser({ ...base, [field]: v }), WP) };
   }),
+  {
+    label: 'createUser',
+    field: 'password',
+    benign: WP,
+    build: (v) => viaStdin(windows.createUser({ username: W, fullName: 'Benign Name', description: 'Benign desc', passwordNeverExpires: true }), v),
+  },
   { label: 'addToGroups', field: 'username', benign: W, build: (v) => windows.addToGroups(v, ['Benign Group', 'Users']) },
   { label: 'addToGroups', field: 'groups[0]', benign: 'Benign Group', build: (v) => windows.addToGroups(W, [v, 'Users']) },
   { label: 'disableUser', field: 'username', benign: W, build: (v) => windows.disableUser(v) },
   { label: 'enableUser', field: 'username', benign: W, build: (v) => windows.enableUser(v) },
-  { label: 'setPassword', field: 'username', benign: W, build: (v) => windows.setPassword(v, WP) },
-  { label: 'setPassword', field: 'password', benign: WP, build: (v) => windows.setPassword(W, v) },
+  { label: 'setPassword', field: 'username', benign: W, build: (v) => viaStdin(windows.setPassword(v), WP) },
+  { label: 'setPassword', field: 'password', benign: WP, build: (v) => viaStdin(windows.setPassword(W), v) },
   { label: 'deleteUser', field: 'username', benign: W, build: (v) => windows.deleteUser(v, { removeProfile: true }) },
   { label: 'userGroups', field: 'username', benign: W, build: (v) => windows.userGroups(v) },
 ];
 
-describe('Windows builders: every payload in every field is refused or stays inside one literal', () => {
+describe('Windows builders: every payload in every field is refused or stays inside one literal (or stdin)', () => {
   const matrix = windowsCases.flatMap((c) => PAYLOADS.map((p) => [`${c.label}.${c.field} ← ${JSON.stringify(p)}`, c, p] as const));
 
   it.each(matrix)('%s', (_label, c, p) => {
-    let script: string;
+    let built: Built;
     try {
-      script = cmdOf(c.build(p));
+      built = c.build(p);
     } catch (err) {
       expect(err).toBeInstanceOf(InvalidInputError);
       expect((err as InvalidInputError).field).toBe(c.field);
       expect((err as Error).message.startsWith(`${c.field}: `)).toBe(true);
       return;
     }
-    const benign = psTokenize(cmdOf(c.build(c.benign)));
+    const script = cmdOf(built);
+    const benignBuilt = c.build(c.benign);
+    if (c.field === 'password') {
+      // Secrets travel only as stdin: the script is the benign one, byte for byte, without the value.
+      expect(script).toBe(cmdOf(benignBuilt));
+      expect(script).not.toContain(p);
+      expect(psTokenize(script).literals.some((l) => l.includes(p))).toBe(false);
+      expect(stdinOf(built)).toBe(p);
+      return;
+    }
+    const benign = psTokenize(cmdOf(benignBuilt));
     const got = psTokenize(script);
     // Same code around the literals, statement for statement ...
     expect(got.skeleton).toBe(benign.skeleton);
     // ... and each literal is the benign one with the value swapped, so the payload is data.
     expect(got.literals).toEqual(benign.literals.map((l) => l.replaceAll(c.benign, () => p)));
     expect(got.literals.some((l) => l.includes(p))).toBe(true);
+    expect(stdinOf(built)).toBe(stdinOf(benignBuilt));
   });
 });
 
@@ -455,15 +474,15 @@ describe('Windows builders: every payload in every field is refused or stays ins
 // ---------------------------------------------------------------------------------------------
 
 describe('PowerShell script shapes', () => {
-  it('createUser uses the New-LocalUser form on one line', () => {
-    const s = windows.createUser({ username: "O'Brien", fullName: 'Seán O’Brien', description: 'GPU box', password: "p'w$(x)`1", passwordNeverExpires: true });
-    const lines = s.trimEnd().split('\n');
+  it('createUser uses the New-LocalUser form on one line, the password read from stdin', () => {
+    const c = windows.createUser({ username: "O'Brien", fullName: 'Seán O’Brien', description: 'GPU box', passwordNeverExpires: true });
+    const lines = c.script.trimEnd().split('\n');
     expect(lines[0]).toBe("$ErrorActionPreference = 'Stop'");
     expect(lines).toContain(
-      "New-LocalUser -Name 'O''Brien' -Password (ConvertTo-SecureString 'p''w$(x)`1' -AsPlainText -Force) -FullName 'Seán O’’Brien' -Description 'GPU box' -PasswordNeverExpires",
+      "New-LocalUser -Name 'O''Brien' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force) -FullName 'Seán O’’Brien' -Description 'GPU box' -PasswordNeverExpires",
     );
-    expect(windows.createUser({ username: 'bob', fullName: 'Bob', password: 'Secret#123' })).toContain(
-      "New-LocalUser -Name 'bob' -Password (ConvertTo-SecureString 'Secret#123' -AsPlainText -Force) -FullName 'Bob'\n",
+    expect(windows.createUser({ username: 'bob', fullName: 'Bob' }).script).toContain(
+      "New-LocalUser -Name 'bob' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force) -FullName 'Bob'\n",
     );
   });
 
@@ -480,39 +499,52 @@ describe('PowerShell script shapes', () => {
     expect(windows.disableUser('bob')).toContain("\nDisable-LocalUser -Name 'bob'\n");
     expect(windows.enableUser('bob')).toContain("\nEnable-LocalUser -Name 'bob'\n");
     expect(windows.deleteUser('bob')).toContain("\nRemove-LocalUser -Name 'bob'\n");
-    expect(windows.setPassword('bob', 'Secret#123')).toContain("\nSet-LocalUser -Name 'bob' -Password (ConvertTo-SecureString 'Secret#123' -AsPlainText -Force)\n");
+    expect(windows.setPassword('bob').script).toContain("\nSet-LocalUser -Name 'bob' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force)\n");
     expect(windows.userExists('bob')).toContain("\nif ($null -eq (Get-LocalUser -Name 'bob' -ErrorAction SilentlyContinue)) {\n");
-    expect(windows.userGroups('bob')).toContain("Write-Output ('HOSTFLOW_MEMBER_OF ' + $group.Name)");
+    expect(windows.userGroups('bob')).toContain("\n  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member 'bob' -ErrorAction SilentlyContinue)) {\n");
+    expect(windows.userGroups('bob')).toContain("Write-Output ('HOSTFLOW_MEMBER_OF ' + $g.Name)");
     // Every script: the Stop preference first, then one statement per line (no `;` separators).
-    for (const s of [windows.userExists('bob'), windows.addToGroups('bob', ['Users']), windows.userGroups('bob'), windows.deleteUser('bob', { removeProfile: true })]) {
+    const all = [
+      windows.userExists('bob'),
+      windows.createUser({ username: 'bob', fullName: 'Bob' }).script,
+      windows.setPassword('bob').script,
+      windows.addToGroups('bob', ['Users']),
+      windows.userGroups('bob'),
+      windows.deleteUser('bob', { removeProfile: true }),
+    ];
+    for (const s of all) {
       expect(s.split('\n')[0]).toBe("$ErrorActionPreference = 'Stop'");
       expect(psTokenize(s).skeleton).not.toContain(';');
     }
   });
 
-  it('keeps to the small grammar documented in windows.ts (userGroups and removeProfile excepted)', () => {
+  it('keeps to the small grammar documented in windows.ts (removeProfile excepted)', () => {
     const grammar = [
       /^\$ErrorActionPreference = <S>$/,
-      /^New-LocalUser -Name <S> -Password \(ConvertTo-SecureString <S> -AsPlainText -Force\) -FullName <S>( -Description <S>)?( -PasswordNeverExpires)?$/,
-      /^Set-LocalUser -Name <S> -Password \(ConvertTo-SecureString <S> -AsPlainText -Force\)$/,
+      /^New-LocalUser -Name <S> -Password \(ConvertTo-SecureString \$HostflowStdin -AsPlainText -Force\) -FullName <S>( -Description <S>)?( -PasswordNeverExpires)?$/,
+      /^Set-LocalUser -Name <S> -Password \(ConvertTo-SecureString \$HostflowStdin -AsPlainText -Force\)$/,
       /^Add-LocalGroupMember -Group <S> -Member <S>$/,
       /^(Disable|Enable|Remove)-LocalUser -Name <S>$/,
       /^Write-Output <S>$/,
+      /^Write-Output \(<S> \+ \$g\.Name\)$/,
       /^exit \d+$/,
       /^if \(\$null -(eq|ne) \(Get-Local(User|Group) -Name <S> -ErrorAction SilentlyContinue\)\) \{$/,
+      /^if \(\$null -ne \(Get-LocalGroupMember -Group \$g\.Name -Member <S> -ErrorAction SilentlyContinue\)\) \{$/,
+      /^foreach \(\$g in Get-LocalGroup\) \{$/,
       /^\}$/,
       /^try \{$/,
       /^catch \[Microsoft\.PowerShell\.Commands\.MemberExistsException\] \{$/,
     ];
     const scripts = [
       windows.userExists('bob'),
-      windows.createUser({ username: 'bob', fullName: 'Bob', description: 'd', password: 'Secret#123', passwordNeverExpires: true }),
-      windows.createUser({ username: 'bob', fullName: 'Bob', password: 'Secret#123' }),
+      windows.createUser({ username: 'bob', fullName: 'Bob', description: 'd', passwordNeverExpires: true }).script,
+      windows.createUser({ username: 'bob', fullName: 'Bob' }).script,
       windows.addToGroups('bob', ['Users', 'Remote Desktop Users']),
       windows.disableUser('bob'),
       windows.enableUser('bob'),
-      windows.setPassword('bob', 'Secret#123'),
+      windows.setPassword('bob').script,
       windows.deleteUser('bob'),
+      windows.userGroups('bob'),
     ];
     for (const s of scripts) {
       for (const line of psTokenize(s).skeleton.split('\n').map((l) => l.trim()).filter(Boolean)) {
@@ -522,17 +554,25 @@ describe('PowerShell script shapes', () => {
   });
 
   it('refuses a description longer than New-LocalUser allows', () => {
-    expect(() => windows.createUser({ username: 'bob', fullName: 'Bob', password: 'Secret#123', description: 'x'.repeat(49) })).toThrow(
+    expect(() => windows.createUser({ username: 'bob', fullName: 'Bob', description: 'x'.repeat(49) })).toThrow(
       'description: description of a Windows account must be at most 48 characters',
     );
   });
 
-  it('puts the password in the script only as the ConvertTo-SecureString literal', () => {
+  it('never puts the password in the script: it is the stdin, validated', () => {
     const pw = "Zz9'‘quoted’$(x)";
-    const t = psTokenize(windows.setPassword('bob', pw));
-    expect(t.literals.filter((l) => l === pw)).toHaveLength(1);
-    expect(t.skeleton).toContain('-Password (ConvertTo-SecureString <S> -AsPlainText -Force)');
-    expect(t.skeleton).not.toContain('Zz9');
+    for (const c of [windows.setPassword('bob'), windows.createUser({ username: 'bob', fullName: 'Bob' })]) {
+      expect(c.stdin(pw)).toBe(pw);
+      expect(c.script).not.toContain(pw);
+      expect(c.script).not.toContain('Zz9');
+      expect(psTokenize(c.script).literals).not.toContain(pw);
+      expect(psTokenize(c.script).skeleton).toContain('-Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force)');
+      for (const bad of ['short1!', 'line\nbreak#1A', 'x'.repeat(128)]) {
+        expect(() => c.stdin(bad)).toThrow(InvalidInputError);
+      }
+    }
+    // The script does not depend on the password at all.
+    expect(windows.setPassword('bob').script).toBe(windows.setPassword('bob').script);
   });
 });
 

@@ -7,26 +7,41 @@
  * Administrators / Remote Management Users → 500 w:AccessDenied, as on Windows).
  *
  * It does NOT run PowerShell. A command must be `powershell.exe ... -EncodedCommand <base64 UTF-16LE>`;
- * the decoded script is interpreted statement by statement (newline or `;`), and only this small,
- * explicit set is understood, with arguments that are literal single-quoted strings ('' escapes ')
- * or `$HostflowStdin` — never evaluated, so an injection attempt shows up as a literal value:
+ * the decoded script is split into statements (newline or `;`), checked as a whole against a small,
+ * explicit subset, then interpreted. Arguments are literal single-quoted strings (a doubled quote
+ * escapes one; PowerShell's other single quotes ‘ ’ ‚ ‛ count as quotes too), `$HostflowStdin`, or
+ * `$v.Name` of a variable holding a user/group — never evaluated, so an injection attempt shows up as
+ * a literal value:
  *
- *   Get-LocalUser -Name '<n>'              Get-LocalGroupMember -Group '<g>'
- *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>' -AsPlainText -Force)
+ *   Get-LocalUser -Name '<n>'   Get-LocalGroup [-Name '<g>']   Get-LocalGroupMember -Group '<g>' [-Member '<n>']
+ *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString '<p>'|$HostflowStdin -AsPlainText -Force)
  *                 [-FullName '<f>'] [-Description '<d>'] [-PasswordNeverExpires] [-AccountNeverExpires]
  *   Set-LocalUser -Name '<n>' [-Password (...)] [-FullName '<f>'] [-Description '<d>']
  *   Enable-LocalUser / Disable-LocalUser / Remove-LocalUser -Name '<n>'
  *   Add-LocalGroupMember / Remove-LocalGroupMember -Group '<g>' -Member '<n>'
- *   Write-Output '<text>'   Write-Error '<text>'   Start-Sleep -Seconds <n> | -Milliseconds <n>   exit <n>
+ *   Write-Output '<text>' | ('<text>' + $v.Name)   Write-Error '<text>'
+ *   Start-Sleep -Seconds <n> | -Milliseconds <n>   exit <n>
  *   $ProgressPreference = '...'   $ErrorActionPreference = 'Stop'|'Continue'|'SilentlyContinue'
  *   $HostflowStdin = [string]::Join("`n", @($input))      (reads stdin sent with WS-Man Send)
+ *   $v = $true | $false | <Get-Local* call>
  *   any statement may end in `| Out-Null`; `-ErrorAction Stop|SilentlyContinue|Continue` is accepted
  *
- * Anything else writes "unsupported cmdlet in stand-in: ..." to stderr and exits 1, so a test fails
- * loudly instead of passing silently. PowerShell's behaviour that is mirrored: errors are
- * non-terminating unless ErrorAction is Stop; error records go to stderr as CLIXML (as powershell.exe
- * does with -EncodedCommand over WinRM); without `exit`, the exit code is 1 if the last statement
- * failed, else 0; output is UTF-8 only if the shell asked for code page 65001 (else non-ASCII → '?');
+ * and these blocks (header on its own line ending in `{`, `}` alone on its line; no else/elseif):
+ *
+ *   if (<condition>) {        condition: $null -eq|-ne (<Get-Local* call>)   $null -eq|-ne $v   $v
+ *   try {   ...   }
+ *   catch [Microsoft.PowerShell.Commands.MemberExistsException] {   ...   }
+ *   foreach ($v in <Get-Local* call>) {
+ *
+ * Anything else writes "unsupported <cmdlet|block|condition|syntax|variable> in stand-in: ..." to
+ * stderr and exits 1 before the first statement runs (except a variable used before it is set,
+ * found when reached), so a test fails loudly instead of passing silently. PowerShell's behaviour
+ * that is mirrored: errors are non-terminating unless ErrorAction is Stop; a terminating error is
+ * handled by a catch for its exception type, else ends the script; error records go to stderr as
+ * CLIXML (as powershell.exe does with -EncodedCommand over WinRM); without `exit`, the exit code is
+ * 1 if the last command (including a lookup in a condition) failed, else 0; an unset variable is
+ * $null in a condition; output is UTF-8 only if the shell asked for code page 65001 (else
+ * non-ASCII → '?');
  * Windows' default password complexity rule; user names are case-insensitive.
  */
 import { execFile } from 'node:child_process';
@@ -207,18 +222,38 @@ class ScriptExit {
   constructor(public readonly code: number) {}
 }
 
+/**
+ * A terminating PowerShell error (the error action was Stop): handled by a `catch` for its
+ * exception type, else it ends the script with exit 1 and its error record on stderr.
+ */
+class PsError {
+  constructor(
+    public readonly cmdlet: string,
+    public readonly message: string,
+    public readonly exceptionType: string,
+  ) {}
+}
+
 // ------------------------------------------------------------------------------------------
 // the PowerShell subset
 
 type Tok =
   | { t: 'str'; v: string }
-  | { t: 'var'; v: string }
+  | { t: 'var'; v: string; prop?: string }
   | { t: 'param'; v: string }
   | { t: 'word'; v: string }
   | { t: 'paren'; v: string }
   | { t: 'pipe' };
 
-class Unsupported extends Error {}
+/** Anything outside the subset: the script fails with "unsupported <what> in stand-in: <text>" and exit 1. */
+class Unsupported extends Error {
+  constructor(text: string, what: 'cmdlet' | 'syntax' | 'block' | 'condition' | 'variable' = 'cmdlet') {
+    super(`unsupported ${what} in stand-in: ${text}`);
+  }
+}
+
+/** The characters PowerShell's tokenizer treats as a single quote: ' ‘ ’ ‚ ‛ */
+const isQuote = (c: string | undefined) => c === "'" || c === '\u2018' || c === '\u2019' || c === '\u201A' || c === '\u201B';
 
 /** Splits a script into statements at newlines and `;` outside quotes and parentheses. */
 export function splitStatements(script: string): string[] {
@@ -228,13 +263,22 @@ export function splitStatements(script: string): string[] {
   let depth = 0;
   for (let i = 0; i < script.length; i++) {
     const ch = script[i]!;
-    if (quote) {
+    if (quote === '"') {
       cur += ch;
-      if (quote === '"' && ch === '`' && i + 1 < script.length) cur += script[++i];
-      else if (ch === quote) quote = null;
+      if (ch === '`' && i + 1 < script.length) cur += script[++i];
+      else if (ch === '"') quote = null;
       continue;
     }
-    if (ch === "'" || ch === '"') quote = ch;
+    if (quote) {
+      cur += ch;
+      if (isQuote(ch)) {
+        if (isQuote(script[i + 1])) cur += script[++i];
+        else quote = null;
+      }
+      continue;
+    }
+    if (isQuote(ch)) quote = "'";
+    else if (ch === '"') quote = '"';
     else if (ch === '(') depth++;
     else if (ch === ')') depth--;
     if ((ch === '\n' || ch === ';' || ch === '\r') && depth === 0) {
@@ -244,8 +288,28 @@ export function splitStatements(script: string): string[] {
     }
     cur += ch;
   }
-  if (quote || depth !== 0) throw new Unsupported(`unbalanced quotes or parentheses: ${script.slice(0, 200)}`);
+  if (quote || depth !== 0) throw new Unsupported(`unbalanced quotes or parentheses: ${script.slice(0, 200)}`, 'syntax');
   if (cur.trim()) out.push(cur.trim());
+  return out;
+}
+
+/** The statement with its quoted strings removed (to look for braces outside them). */
+function outsideQuotes(stmt: string): string {
+  let out = '';
+  for (let i = 0; i < stmt.length; i++) {
+    const ch = stmt[i]!;
+    if (isQuote(ch)) {
+      for (i++; i < stmt.length; i++) {
+        if (!isQuote(stmt[i])) continue;
+        if (isQuote(stmt[i + 1])) i++;
+        else break;
+      }
+    } else if (ch === '"') {
+      for (i++; i < stmt.length && stmt[i] !== '"'; i++) if (stmt[i] === '`') i++;
+    } else {
+      out += ch;
+    }
+  }
   return out;
 }
 
@@ -256,14 +320,15 @@ function tokenize(stmt: string): Tok[] {
     const ch = stmt[i]!;
     if (/\s/.test(ch)) {
       i++;
-    } else if (ch === "'") {
+    } else if (isQuote(ch)) {
+      // As PowerShell: inside '...', a quote character followed by another yields the second one.
       let v = '';
       i++;
       for (;;) {
-        if (i >= stmt.length) throw new Unsupported(`unterminated string in: ${stmt}`);
-        if (stmt[i] === "'") {
-          if (stmt[i + 1] === "'") {
-            v += "'";
+        if (i >= stmt.length) throw new Unsupported(`unterminated string in: ${stmt}`, 'syntax');
+        if (isQuote(stmt[i])) {
+          if (isQuote(stmt[i + 1])) {
+            v += stmt[i + 1];
             i += 2;
             continue;
           }
@@ -274,11 +339,11 @@ function tokenize(stmt: string): Tok[] {
       }
       toks.push({ t: 'str', v });
     } else if (ch === '"') {
-      throw new Unsupported(`double-quoted (expanding) strings are not supported: ${stmt}`);
+      throw new Unsupported(`double-quoted (expanding) strings are not supported: ${stmt}`, 'syntax');
     } else if (ch === '$') {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(stmt.slice(i));
+      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?/.exec(stmt.slice(i));
       if (!m) throw new Unsupported(stmt);
-      toks.push({ t: 'var', v: m[1]! });
+      toks.push(m[2] ? { t: 'var', v: m[1]!, prop: m[2] } : { t: 'var', v: m[1]! });
       i += m[0].length;
     } else if (ch === '(') {
       let depth = 0;
@@ -286,7 +351,7 @@ function tokenize(stmt: string): Tok[] {
       let q = false;
       for (; j < stmt.length; j++) {
         const c = stmt[j]!;
-        if (c === "'") q = !q;
+        if (isQuote(c)) q = !q;
         if (q) continue;
         if (c === '(') depth++;
         if (c === ')' && --depth === 0) break;
@@ -301,7 +366,7 @@ function tokenize(stmt: string): Tok[] {
       toks.push({ t: 'param', v: m[1]! });
       i += m[0].length;
     } else {
-      const m = /^[^\s'"$()|;]+/.exec(stmt.slice(i));
+      const m = /^[^\s'‘’‚‛"$()|;]+/.exec(stmt.slice(i));
       if (!m) throw new Unsupported(stmt);
       toks.push({ t: 'word', v: m[0] });
       i += m[0].length;
@@ -310,6 +375,9 @@ function tokenize(stmt: string): Tok[] {
   return toks;
 }
 
+/** What the Get-Local* cmdlets return (rendered as one JSON line each when printed). */
+type PsObj = { kind: 'user'; user: LocalUser } | { kind: 'group'; name: string } | { kind: 'member'; name: string };
+type VarValue = string | boolean | null | PsObj;
 type Value = string | boolean | { secure: string };
 
 interface Invocation {
@@ -320,12 +388,14 @@ interface Invocation {
 }
 
 interface ScriptScope {
-  vars: Map<string, string>;
+  vars: Map<string, VarValue>;
   errorActionStop: boolean;
 }
 
 const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'int' | 'bool' | 'erroraction'>> = {
   'get-localuser': { name: 'string' },
+  'get-localgroup': { name: 'string' },
+  'get-localgroupmember': { group: 'string', member: 'string' },
   'new-localuser': { name: 'string', password: 'secure', fullname: 'string', description: 'string', passwordneverexpires: 'switch', accountneverexpires: 'switch' },
   'set-localuser': { name: 'string', password: 'secure', fullname: 'string', description: 'string', passwordneverexpires: 'bool' },
   'enable-localuser': { name: 'string' },
@@ -333,13 +403,19 @@ const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'in
   'remove-localuser': { name: 'string' },
   'add-localgroupmember': { group: 'string', member: 'string' },
   'remove-localgroupmember': { group: 'string', member: 'string' },
-  'get-localgroupmember': { group: 'string' },
   'write-output': {},
   'write-error': { message: 'string' },
   'start-sleep': { seconds: 'int', milliseconds: 'int' },
 };
 
-function parseInvocation(stmt: string, scope: ScriptScope): Invocation {
+/** The lookups whose result a condition, an assignment or a foreach may use. */
+const GET_CMDLETS = new Set(['get-localuser', 'get-localgroup', 'get-localgroupmember']);
+
+/**
+ * Parses one cmdlet call. With `scope` null (the check before the script runs) variables are not
+ * looked up, only their use is checked.
+ */
+function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
   const toks = tokenize(stmt);
   const head = toks[0];
   if (!head || head.t !== 'word') throw new Unsupported(stmt);
@@ -357,26 +433,40 @@ function parseInvocation(stmt: string, scope: ScriptScope): Invocation {
   if (!spec) throw new Unsupported(stmt);
   const params = new Map<string, Value>();
   const positional: Value[] = [];
+  const variable = (t: Extract<Tok, { t: 'var' }>): Value => {
+    const n = t.v.toLowerCase();
+    if (!t.prop && (n === 'true' || n === 'false')) return n === 'true';
+    if (n === 'null' || n === 'true' || n === 'false' || n === 'input') throw new Unsupported(stmt);
+    if (t.prop && t.prop.toLowerCase() !== 'name') throw new Unsupported(`property $${t.v}.${t.prop} (only .Name) in: ${stmt}`, 'variable');
+    if (!scope) return '';
+    const v = scope.vars.get(n);
+    if (v === undefined) throw new Unsupported(`undefined variable $${t.v} in: ${stmt}`, 'variable');
+    if (t.prop) {
+      if (v === null || typeof v !== 'object') throw new Unsupported(`$${t.v} holds no object with a Name in: ${stmt}`, 'variable');
+      return v.kind === 'user' ? v.user.name : v.name;
+    }
+    if (v === null || typeof v === 'object') throw new Unsupported(`$${t.v} is not a string (use $${t.v}.Name) in: ${stmt}`, 'variable');
+    return v;
+  };
   const value = (t: Tok): Value => {
     if (t.t === 'str') return t.v;
-    if (t.t === 'var') {
-      const n = t.v.toLowerCase();
-      if (n === 'true') return true;
-      if (n === 'false') return false;
-      const v = scope.vars.get(n);
-      if (v === undefined) throw new Unsupported(`undefined variable $${t.v} in: ${stmt}`);
-      return v;
-    }
+    if (t.t === 'var') return variable(t);
     if (t.t === 'paren') {
       const inner = tokenize(t.v);
       const [cmd, arg, ...flags] = inner;
-      const flagSet = flags.map((f) => (f.t === 'param' ? f.v.toLowerCase() : '?')).sort().join(',');
-      if (cmd?.t === 'word' && cmd.v.toLowerCase() === 'convertto-securestring' && arg && flagSet === 'asplaintext,force') {
+      if (cmd?.t === 'word' && cmd.v.toLowerCase() === 'convertto-securestring') {
+        const flagSet = flags.map((f) => (f.t === 'param' ? f.v.toLowerCase() : '?')).sort().join(',');
+        if (!arg || (arg.t !== 'str' && arg.t !== 'var') || flagSet !== 'asplaintext,force') throw new Unsupported(stmt);
         const plain = value(arg);
         if (typeof plain !== 'string') throw new Unsupported(stmt);
         return { secure: plain };
       }
-      throw new Unsupported(stmt);
+      // String concatenation: ('<text>' + $v.Name [+ ...])
+      const concat = inner.length % 2 === 1 && inner.every((x, k) => (k % 2 ? x.t === 'word' && x.v === '+' : x.t === 'str' || x.t === 'var'));
+      if (!concat) throw new Unsupported(stmt);
+      const parts = inner.filter((_, k) => k % 2 === 0).map(value);
+      if (parts.some((x) => typeof x !== 'string')) throw new Unsupported(stmt);
+      return parts.join('');
     }
     if (t.t === 'word') return t.v;
     throw new Unsupported(stmt);
@@ -412,6 +502,125 @@ function parseInvocation(stmt: string, scope: ScriptScope): Invocation {
   return { name, params, positional, outNull };
 }
 
+// --- blocks ---------------------------------------------------------------------------------
+// One header per line (`if (...) {`, `try {`, `catch [...] {`, `foreach (...) {`) and `}` alone on
+// its line; no else/elseif, no one-line blocks. The whole script is checked before it runs.
+
+type Cond =
+  | { k: 'call'; ne: boolean; call: string } //  $null -eq|-ne (<Get-Local* call>)
+  | { k: 'null-var'; ne: boolean; name: string } //  $null -eq|-ne $v
+  | { k: 'var'; name: string }; //  $v
+
+type Block = ScriptNode[];
+type ScriptNode =
+  | { k: 'stmt'; stmt: string }
+  | { k: 'if'; cond: Cond; body: Block }
+  | { k: 'try'; body: Block; catchType: string; handler: Block }
+  | { k: 'foreach'; name: string; source: string; body: Block };
+
+const IF_RE = /^if\s*\((.*)\)\s*\{$/is;
+const TRY_RE = /^try\s*\{$/i;
+const CATCH_RE = /^catch\s*\[\s*(Microsoft\.PowerShell\.Commands\.MemberExistsException)\s*\]\s*\{$/i;
+const FOREACH_RE = /^foreach\s*\(\s*\$([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)\)\s*\{$/is;
+const PREF_RE = /^\$(ProgressPreference|ErrorActionPreference)\s*=\s*'(\w+)'$/i;
+const EXIT_RE = /^exit(?:\s+(-?\d+))?$/i;
+const ASSIGN_RE = /^\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$/s;
+const RESERVED_VARS = new Set(['null', 'true', 'false', 'input', 'hostflowstdin', 'erroractionpreference', 'progresspreference']);
+
+function parsePreference(stmt: string): { name: string; value: string } | null {
+  const m = PREF_RE.exec(stmt);
+  if (!m) return null;
+  const name = m[1]!.toLowerCase();
+  const value = m[2]!.toLowerCase();
+  if (name === 'erroractionpreference' && !['stop', 'continue', 'silentlycontinue'].includes(value)) throw new Unsupported(stmt);
+  return { name, value };
+}
+
+/** `$v = $true | $false | <Get-Local* call>` */
+function parseAssignment(stmt: string): { name: string; literal?: boolean; call?: string } | null {
+  const m = ASSIGN_RE.exec(stmt);
+  if (!m) return null;
+  const name = m[1]!.toLowerCase();
+  if (RESERVED_VARS.has(name)) throw new Unsupported(stmt, 'variable');
+  const rhs = m[2]!.trim();
+  if (/^\$(true|false)$/i.test(rhs)) return { name, literal: rhs.toLowerCase() === '$true' };
+  checkLookup(rhs, 'variable', stmt);
+  return { name, call: rhs };
+}
+
+/** A Get-LocalUser / Get-LocalGroup / Get-LocalGroupMember call, as used in conditions, assignments and foreach. */
+function checkLookup(call: string, what: 'condition' | 'block' | 'variable', context: string): void {
+  let inv: Invocation;
+  try {
+    inv = parseInvocation(call, null);
+  } catch {
+    throw new Unsupported(context, what);
+  }
+  if (!GET_CMDLETS.has(inv.name) || inv.outNull || inv.positional.length) throw new Unsupported(context, what);
+}
+
+const COND_RESERVED = new Set(['null', 'true', 'false', 'input']);
+
+function parseCondition(c: string): Cond {
+  let m = /^\$null\s+-(eq|ne)\s+\((.*)\)$/is.exec(c);
+  if (m) {
+    checkLookup(m[2]!.trim(), 'condition', c);
+    return { k: 'call', ne: m[1]!.toLowerCase() === 'ne', call: m[2]!.trim() };
+  }
+  m = /^\$null\s+-(eq|ne)\s+\$([A-Za-z_][A-Za-z0-9_]*)$/i.exec(c);
+  if (m && !COND_RESERVED.has(m[2]!.toLowerCase())) return { k: 'null-var', ne: m[1]!.toLowerCase() === 'ne', name: m[2]!.toLowerCase() };
+  m = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(c);
+  if (m && !COND_RESERVED.has(m[1]!.toLowerCase())) return { k: 'var', name: m[1]!.toLowerCase() };
+  throw new Unsupported(c, 'condition');
+}
+
+/** Checks a simple statement without running it (so nothing runs when any part is outside the subset). */
+function checkStatement(stmt: string): void {
+  if (stmt === STDIN_PRELUDE || parsePreference(stmt) || EXIT_RE.test(stmt) || parseAssignment(stmt)) return;
+  parseInvocation(stmt, null);
+}
+
+/** Statements → block tree; throws Unsupported for anything outside the subset. */
+export function compileScript(statements: string[]): Block {
+  let i = 0;
+  const block = (nested: boolean): Block => {
+    const nodes: Block = [];
+    for (;;) {
+      const s = statements[i];
+      if (s === undefined) {
+        if (nested) throw new Unsupported('a block is not closed with }', 'block');
+        return nodes;
+      }
+      i++;
+      if (s === '}') {
+        if (!nested) throw new Unsupported('} without an open block', 'block');
+        return nodes;
+      }
+      if (s.startsWith('#')) continue;
+      let m: RegExpExecArray | null;
+      if ((m = IF_RE.exec(s))) {
+        nodes.push({ k: 'if', cond: parseCondition(m[1]!.trim()), body: block(true) });
+      } else if (TRY_RE.test(s)) {
+        const body = block(true);
+        const c = CATCH_RE.exec(statements[i] ?? '');
+        if (!c) throw new Unsupported(`try without catch [Microsoft.PowerShell.Commands.MemberExistsException] { (found: ${statements[i] ?? 'end of script'})`, 'block');
+        i++;
+        nodes.push({ k: 'try', body, catchType: c[1]!, handler: block(true) });
+      } else if ((m = FOREACH_RE.exec(s))) {
+        const source = m[2]!.trim();
+        checkLookup(source, 'block', s);
+        nodes.push({ k: 'foreach', name: m[1]!.toLowerCase(), source, body: block(true) });
+      } else if (/[{}]/.test(outsideQuotes(s))) {
+        throw new Unsupported(s, 'block');
+      } else {
+        checkStatement(s);
+        nodes.push({ k: 'stmt', stmt: s });
+      }
+    }
+  };
+  return block(false);
+}
+
 /** Windows' default complexity rule: 3 of 4 character classes, not containing the account name. */
 function passwordOk(name: string, pw: string, minLength: number): boolean {
   if (pw.length < minLength) return false;
@@ -441,6 +650,8 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
 
   const findGroup = (g: string) => [...groups.keys()].find((k) => k.toLowerCase() === g.toLowerCase());
   const getUser = (n: string) => users.get(n.toLowerCase());
+  /** `WIN-STANDIN\bob` → `bob` (a member given with the computer name). */
+  const withoutComputer = (n: string) => n.replace(new RegExp(`^${computerName}\\\\`, 'i'), '');
   const addToGroup = (u: LocalUser, g: string) => {
     groups.get(g)!.add(u.name);
     u.groups.add(g);
@@ -475,18 +686,13 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       notify(cmd);
     };
     let clixmlStarted = false;
-    const writeError = (cmdlet: string, message: string, action: string | undefined, scope: ScriptScope) => {
-      const stop = action === 'stop' || (action === undefined && scope.errorActionStop);
-      if (action !== 'silentlycontinue') {
-        if (!clixmlStarted) {
-          emit('stderr', '#< CLIXML\r\n');
-          clixmlStarted = true;
-        }
-        const line = `${cmdlet} : ${message}\r\n`.replace(/[&<>"']/g, (c) => esc(c)).replace(/\r/g, '_x000D_').replace(/\n/g, '_x000A_');
-        emit('stderr', `<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">${line}</S></Objs>`);
+    const errorRecord = (cmdlet: string, message: string) => {
+      if (!clixmlStarted) {
+        emit('stderr', '#< CLIXML\r\n');
+        clixmlStarted = true;
       }
-      if (stop) throw new ScriptExit(1);
-      return false;
+      const line = `${cmdlet} : ${message}\r\n`.replace(/[&<>"']/g, (c) => esc(c)).replace(/\r/g, '_x000D_').replace(/\n/g, '_x000A_');
+      emit('stderr', `<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04"><S S="Error">${line}</S></Objs>`);
     };
     const sleep = (ms: number) =>
       new Promise<void>((resolve, reject) => {
@@ -505,8 +711,18 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
         cmd.abort.signal.addEventListener('abort', () => reject(new ScriptExit(-1)), { once: true });
         check();
       });
+    const render = (o: string | PsObj): string => {
+      if (typeof o === 'string') return o;
+      if (o.kind === 'user') {
+        const u = o.user;
+        return JSON.stringify({ Name: u.name, Enabled: u.enabled, FullName: u.fullName, Description: u.description, PasswordNeverExpires: u.passwordNeverExpires });
+      }
+      if (o.kind === 'group') return JSON.stringify({ Name: o.name, Description: '' });
+      return JSON.stringify({ Name: o.name, ObjectClass: 'User', PrincipalSource: 'Local' });
+    };
 
     const scope: ScriptScope = { vars: new Map(), errorActionStop: false };
+    /** `$?` of the last command: without `exit`, the script's exit code is 1 when it is false. */
     let lastOk = true;
     try {
       const m = /(?:^|\s)-(?:EncodedCommand|enc|e|ec)\s+([A-Za-z0-9+/=]+)/i.exec(cmd.record.commandLine);
@@ -522,24 +738,19 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       if (cmd.record.commandLine.length > 32767) throw new ScriptExit(1);
       const script = Buffer.from(m[1]!, 'base64').toString('utf16le');
       cmd.record.script = script;
-      let statements: string[];
       try {
-        statements = splitStatements(script);
+        // Checked as a whole first: a script with anything outside the subset changes nothing.
+        await runBlock(compileScript(splitStatements(script)));
       } catch (err) {
-        emit('stderr', `unsupported cmdlet in stand-in: ${(err as Error).message}\r\n`);
-        throw new ScriptExit(1);
-      }
-      for (const stmt of statements) {
-        if (stmt.startsWith('#')) continue;
-        try {
-          lastOk = await runStatement(stmt, scope);
-        } catch (err) {
-          if (err instanceof Unsupported) {
-            emit('stderr', `unsupported cmdlet in stand-in: ${stmt}\r\n`);
-            throw new ScriptExit(1);
-          }
-          throw err;
+        if (err instanceof Unsupported) {
+          emit('stderr', `${err.message}\r\n`);
+          throw new ScriptExit(1);
         }
+        if (err instanceof PsError) {
+          errorRecord(err.cmdlet, err.message);
+          throw new ScriptExit(1);
+        }
+        throw err;
       }
       cmd.exitCode = lastOk ? 0 : 1;
     } catch (err) {
@@ -553,49 +764,114 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     cmd.done = true;
     notify(cmd);
 
-    async function runStatement(stmt: string, sc: ScriptScope): Promise<boolean> {
-      if (stmt === STDIN_PRELUDE) {
-        sc.vars.set('hostflowstdin', await readStdin());
-        return true;
-      }
-      const assign = /^\$(ProgressPreference|ErrorActionPreference)\s*=\s*'(\w+)'$/i.exec(stmt);
-      if (assign) {
-        if (assign[1]!.toLowerCase() === 'erroractionpreference') {
-          const v = assign[2]!.toLowerCase();
-          if (!['stop', 'continue', 'silentlycontinue'].includes(v)) throw new Unsupported(stmt);
-          sc.errorActionStop = v === 'stop';
+    async function runBlock(nodes: Block): Promise<void> {
+      for (const node of nodes) {
+        switch (node.k) {
+          case 'stmt':
+            lastOk = await runStatement(node.stmt);
+            break;
+          case 'if':
+            if (await condition(node.cond)) await runBlock(node.body);
+            break;
+          case 'try':
+            try {
+              await runBlock(node.body);
+            } catch (err) {
+              if (!(err instanceof PsError) || err.exceptionType.toLowerCase() !== node.catchType.toLowerCase()) throw err;
+              lastOk = true;
+              await runBlock(node.handler);
+            }
+            break;
+          case 'foreach': {
+            const r = await lookup(node.source);
+            for (const o of r.objs) {
+              scope.vars.set(node.name, o);
+              await runBlock(node.body);
+            }
+            break;
+          }
         }
+      }
+    }
+
+    async function condition(c: Cond): Promise<boolean> {
+      if (c.k === 'call') {
+        const r = await lookup(c.call);
+        const isNull = r.objs.length === 0;
+        return c.ne ? !isNull : isNull;
+      }
+      const v = scope.vars.get(c.name) ?? null; // an unset variable is $null, as in PowerShell
+      if (c.k === 'null-var') return c.ne ? v !== null : v === null;
+      return v !== null && v !== false && v !== '';
+    }
+
+    /** A Get-Local* call whose output is used, not printed. */
+    async function lookup(stmt: string): Promise<{ ok: boolean; objs: Array<string | PsObj> }> {
+      const inv = parseInvocation(stmt, scope);
+      const objs: Array<string | PsObj> = [];
+      lastOk = await invoke(inv, stmt, objs);
+      return { ok: lastOk, objs };
+    }
+
+    async function runStatement(stmt: string): Promise<boolean> {
+      if (stmt === STDIN_PRELUDE) {
+        scope.vars.set('hostflowstdin', await readStdin());
         return true;
       }
-      const exit = /^exit(?:\s+(-?\d+))?$/i.exec(stmt);
+      const pref = parsePreference(stmt);
+      if (pref) {
+        if (pref.name === 'erroractionpreference') scope.errorActionStop = pref.value === 'stop';
+        return true;
+      }
+      const exit = EXIT_RE.exec(stmt);
       if (exit) throw new ScriptExit(exit[1] ? Number(exit[1]) : lastOk ? 0 : 1);
+      const assign = parseAssignment(stmt);
+      if (assign) {
+        if (assign.literal !== undefined) {
+          scope.vars.set(assign.name, assign.literal);
+          return true;
+        }
+        const r = await lookup(assign.call!);
+        if (r.objs.length > 1) throw new Unsupported(`assigning more than one object: ${stmt}`, 'variable');
+        scope.vars.set(assign.name, r.objs[0] ?? null);
+        return r.ok;
+      }
+      const inv = parseInvocation(stmt, scope);
+      const objs: Array<string | PsObj> = [];
+      const ok = await invoke(inv, stmt, objs);
+      if (!inv.outNull) for (const o of objs) emit('stdout', `${render(o)}\r\n`);
+      return ok;
+    }
 
-      const inv = parseInvocation(stmt, sc);
+    /** Runs one cmdlet; its output objects go to `out`. False when it wrote a (non-terminating) error. */
+    async function invoke(inv: Invocation, stmt: string, out: Array<string | PsObj>): Promise<boolean> {
       const p = (k: string) => inv.params.get(k);
       const str = (k: string) => p(k) as string | undefined;
       const ea = str('erroraction');
-      const out = (line: string) => {
-        if (!inv.outNull) emit('stdout', `${line}\r\n`);
+      const fail = (cmdlet: string, message: string, exception: string): false => {
+        const stop = ea === 'stop' || (ea === undefined && scope.errorActionStop);
+        if (stop) throw new PsError(cmdlet, message, `Microsoft.PowerShell.Commands.${exception}`);
+        if (ea !== 'silentlycontinue') errorRecord(cmdlet, message);
+        return false;
       };
-      const fail = (cmdlet: string, msg: string) => writeError(cmdlet, msg, ea, sc);
-      const userJson = (u: LocalUser) =>
-        JSON.stringify({ Name: u.name, Enabled: u.enabled, FullName: u.fullName, Description: u.description, PasswordNeverExpires: u.passwordNeverExpires });
       const needUser = (): LocalUser | undefined => {
         const n = str('name');
         if (n === undefined) throw new Unsupported(stmt);
         return getUser(n);
       };
+      const INVALID_PASSWORD =
+        'Unable to update the password. The value provided for the new password does not meet the length, complexity, or history requirements of the domain.';
 
       switch (inv.name) {
         case 'write-output': {
           if (inv.positional.length !== 1 || typeof inv.positional[0] !== 'string') throw new Unsupported(stmt);
-          out(inv.positional[0]);
+          out.push(inv.positional[0]);
           return true;
         }
         case 'write-error': {
           const msg = str('message') ?? inv.positional[0];
           if (typeof msg !== 'string') throw new Unsupported(stmt);
-          return fail('Write-Error', msg);
+          return fail('Write-Error', msg, 'WriteErrorException');
         }
         case 'start-sleep': {
           const s = str('seconds') ?? (typeof inv.positional[0] === 'string' ? inv.positional[0] : undefined);
@@ -606,42 +882,59 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
         }
         case 'get-localuser': {
           const u = needUser();
-          if (!u) return fail('Get-LocalUser', `User ${str('name')} was not found.`);
-          out(userJson(u));
+          if (!u) return fail('Get-LocalUser', `User ${str('name')} was not found.`, 'UserNotFoundException');
+          out.push({ kind: 'user', user: u });
+          return true;
+        }
+        case 'get-localgroup': {
+          const g = str('name');
+          if (g === undefined) {
+            for (const name of groups.keys()) out.push({ kind: 'group', name });
+            return true;
+          }
+          const group = findGroup(g);
+          if (!group) return fail('Get-LocalGroup', `Group ${g} was not found.`, 'GroupNotFoundException');
+          out.push({ kind: 'group', name: group });
+          return true;
+        }
+        case 'get-localgroupmember': {
+          const g = str('group');
+          if (g === undefined) throw new Unsupported(stmt);
+          const group = findGroup(g);
+          if (!group) return fail('Get-LocalGroupMember', `Group ${g} was not found.`, 'GroupNotFoundException');
+          const members = groups.get(group)!;
+          const m = str('member');
+          if (m === undefined) {
+            for (const member of members) out.push({ kind: 'member', name: `${computerName}\\${member}` });
+            return true;
+          }
+          const u = getUser(withoutComputer(m));
+          if (!u || !members.has(u.name)) return fail('Get-LocalGroupMember', `Principal ${m} was not found.`, 'PrincipalNotFoundException');
+          out.push({ kind: 'member', name: `${computerName}\\${u.name}` });
           return true;
         }
         case 'new-localuser': {
           const name = str('name');
           const pw = p('password') as { secure: string } | undefined;
           if (name === undefined || !pw) throw new Unsupported(stmt);
-          if (getUser(name)) return fail('New-LocalUser', `User ${name} already exists.`);
+          if (getUser(name)) return fail('New-LocalUser', `User ${name} already exists.`, 'UserExistsException');
           if (!name.trim() || name.length > 20 || INVALID_NAME.test(name) || /^\.+$/.test(name)) {
-            return fail('New-LocalUser', `The name ${name} is invalid.`);
+            return fail('New-LocalUser', `The name ${name} is invalid.`, 'InvalidNameException');
           }
-          if (!passwordOk(name, pw.secure, minPasswordLength)) {
-            return fail(
-              'New-LocalUser',
-              'Unable to update the password. The value provided for the new password does not meet the length, complexity, or history requirements of the domain.',
-            );
-          }
+          if (!passwordOk(name, pw.secure, minPasswordLength)) return fail('New-LocalUser', INVALID_PASSWORD, 'InvalidPasswordException');
           const u = addUser(name, pw.secure);
           u.fullName = str('fullname') ?? '';
           u.description = str('description') ?? '';
           u.passwordNeverExpires = p('passwordneverexpires') === true;
-          out(userJson(u));
+          out.push({ kind: 'user', user: u });
           return true;
         }
         case 'set-localuser': {
           const u = needUser();
-          if (!u) return fail('Set-LocalUser', `User ${str('name')} was not found.`);
+          if (!u) return fail('Set-LocalUser', `User ${str('name')} was not found.`, 'UserNotFoundException');
           const pw = p('password') as { secure: string } | undefined;
           if (pw) {
-            if (!passwordOk(u.name, pw.secure, minPasswordLength)) {
-              return fail(
-                'Set-LocalUser',
-                'Unable to update the password. The value provided for the new password does not meet the length, complexity, or history requirements of the domain.',
-              );
-            }
+            if (!passwordOk(u.name, pw.secure, minPasswordLength)) return fail('Set-LocalUser', INVALID_PASSWORD, 'InvalidPasswordException');
             u.passwordHash = hashPassword(pw.secure);
           }
           if (str('fullname') !== undefined) u.fullName = str('fullname')!;
@@ -653,13 +946,13 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
         case 'disable-localuser': {
           const cmdlet = inv.name === 'enable-localuser' ? 'Enable-LocalUser' : 'Disable-LocalUser';
           const u = needUser();
-          if (!u) return fail(cmdlet, `User ${str('name')} was not found.`);
+          if (!u) return fail(cmdlet, `User ${str('name')} was not found.`, 'UserNotFoundException');
           u.enabled = inv.name === 'enable-localuser';
           return true;
         }
         case 'remove-localuser': {
           const u = needUser();
-          if (!u) return fail('Remove-LocalUser', `User ${str('name')} was not found.`);
+          if (!u) return fail('Remove-LocalUser', `User ${str('name')} was not found.`, 'UserNotFoundException');
           users.delete(u.name.toLowerCase());
           for (const members of groups.values()) members.delete(u.name);
           return true;
@@ -671,27 +964,17 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
           const n = str('member');
           if (g === undefined || n === undefined) throw new Unsupported(stmt);
           const group = findGroup(g);
-          if (!group) return fail(cmdlet, `Group ${g} was not found.`);
-          const u = getUser(n.replace(new RegExp(`^${computerName}\\\\`, 'i'), ''));
-          if (!u) return fail(cmdlet, `Principal ${n} was not found.`);
+          if (!group) return fail(cmdlet, `Group ${g} was not found.`, 'GroupNotFoundException');
+          const u = getUser(withoutComputer(n));
+          if (!u) return fail(cmdlet, `Principal ${n} was not found.`, 'PrincipalNotFoundException');
           const members = groups.get(group)!;
           if (inv.name === 'add-localgroupmember') {
-            if (members.has(u.name)) return fail(cmdlet, `${computerName}\\${u.name} is already a member of group ${group}.`);
+            if (members.has(u.name)) return fail(cmdlet, `${computerName}\\${u.name} is already a member of group ${group}.`, 'MemberExistsException');
             addToGroup(u, group);
           } else {
-            if (!members.has(u.name)) return fail(cmdlet, `Principal ${n} is not a member of group ${group}.`);
+            if (!members.has(u.name)) return fail(cmdlet, `Principal ${n} is not a member of group ${group}.`, 'MemberNotFoundException');
             members.delete(u.name);
             u.groups.delete(group);
-          }
-          return true;
-        }
-        case 'get-localgroupmember': {
-          const g = str('group');
-          if (g === undefined) throw new Unsupported(stmt);
-          const group = findGroup(g);
-          if (!group) return fail('Get-LocalGroupMember', `Group ${g} was not found.`);
-          for (const member of groups.get(group)!) {
-            out(JSON.stringify({ Name: `${computerName}\\${member}`, ObjectClass: 'User', PrincipalSource: 'Local' }));
           }
           return true;
         }
