@@ -7,10 +7,13 @@ export const HOST_OS = ['linux', 'windows'] as const;
 export type HostOs = (typeof HOST_OS)[number];
 
 export interface HostFacts {
-  cpu?: { model: string; cores: number };
+  cpu?: { model: string; cores: number; sockets?: number; threadsPerCore?: number };
   memoryBytes?: number;
-  disks?: Array<{ name: string; sizeBytes: number }>;
-  gpus?: Array<{ model: string; memoryMiB: number; driver?: string; cuda?: string }>;
+  disks?: Array<{ name: string; sizeBytes: number; model?: string; rotational?: boolean }>;
+  gpus?: Array<{ index: number; model: string; memoryMiB: number; driver: string; uuid?: string }>;
+  cuda?: string;
+  os?: { name: string; version: string; kernel: string };
+  hostname?: string;
   collectedAt?: string;
 }
 

@@ -30,8 +30,8 @@ describe('worker crash during provisioning (PostgreSQL, real Temporal, real sshd
     await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } });
     await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } });
 
-    const tsx = fileURLToPath(new URL('../../node_modules/.bin/tsx', import.meta.url));
-    child = spawn(tsx, [fileURLToPath(new URL('../fixtures/worker-process.ts', import.meta.url))], {
+    // node itself with tsx's loader (not the tsx launcher), so SIGKILL hits the worker process.
+    child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/worker-process.ts', import.meta.url))], {
       env: {
         ...process.env,
         HF_DATABASE_URL: p.db.orm.config.get('clientUrl') as string,
@@ -58,6 +58,7 @@ describe('worker crash during provisioning (PostgreSQL, real Temporal, real sshd
     }
     child.kill('SIGKILL');
     await new Promise((res) => child!.once('exit', res));
+    const killedAt = Date.now();
 
     // A new worker takes over; Temporal retries the interrupted activity after its timeout.
     const w = await startWorkerFor(p);
@@ -67,6 +68,11 @@ describe('worker crash during provisioning (PostgreSQL, real Temporal, real sshd
     } finally {
       await w.stop();
     }
+    // The interrupted attempt really was interrupted: the activity ran again on the new worker.
+    const hist = await p.client.workflow.getHandle(`account-opening/${r.body.data.id}`).fetchHistory();
+    const provisionAttempts = hist.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 0);
+    expect(Math.max(...provisionAttempts)).toBeGreaterThanOrEqual(2);
+    expect(Date.now() - killedAt).toBeGreaterThan(1000);
     const accounts = await p.db.em.fork().find(HostAccountSchema, { username });
     expect(accounts).toHaveLength(1);
     expect(accounts[0]!.secretVersion).toBe(1);
