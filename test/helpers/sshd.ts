@@ -466,7 +466,9 @@ async function stopDaemon(st: HostState): Promise<void> {
     const exited = new Promise<void>((r) => d.once('exit', () => r()));
     killPids([d.pid], 'SIGTERM');
     killPids(children, 'SIGKILL');
-    const timedOut = await Promise.race([exited.then(() => false), sleep(3000).then(() => true)]);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), 3000)))]);
+    clearTimeout(timer);
     if (timedOut) {
       killPids([d.pid], 'SIGKILL');
       await exited;
@@ -476,7 +478,7 @@ async function stopDaemon(st: HostState): Promise<void> {
   }
 }
 
-/** Starts sshd and waits until the admin user can log in. Returns false when the port was taken. */
+/** Starts sshd and waits (≤10 s) until the admin user can log in; throws with the sshd log tail otherwise. */
 async function launchDaemon(st: HostState, h: SshTestHost, configFile: string, logFile: string): Promise<void> {
   await rm(logFile, { force: true });
   // stdio ignored (sshd -E logs everything, including bind errors, to logFile) and unref'd, so a

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+import { fileURLToPath } from 'node:url';
 import { HostSchema, HostCredentialSchema, OnboardingStepSchema } from '../../db/entities/index.js';
 
 const csvEscape = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
@@ -9,6 +10,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   let p: TestPlatform;
   let a: SshTestHost;
   let b: SshTestHost;
+  let gpu: SshTestHost;
   const waitBatch = async (batchId: string) => {
     const deadline = Date.now() + 120_000;
     for (;;) {
@@ -29,13 +31,21 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   };
 
   beforeAll(async () => {
-    [p, a, b] = await Promise.all([startTestPlatform(), startSshd(), startSshd()]);
+    // The GPU host: a fake nvidia-smi (real output format) first on PATH for SSH sessions.
+    const fakeBin = fileURLToPath(new URL('../fixtures/bin', import.meta.url));
+    [p, a, b, gpu] = await Promise.all([
+      startTestPlatform(),
+      startSshd(),
+      startSshd(),
+      startSshd({ extraConfig: `SetEnv PATH=${fakeBin}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` }),
+    ]);
     expect((await p.api('POST', '/api/v1/host-groups', { body: { name: 'gpu-cluster-1' } })).status).toBe(201);
   });
   afterAll(async () => {
     await p?.close();
     await a?.stop();
     await b?.stop();
+    await gpu?.stop();
   });
 
   const csvRow = (name: string, h: SshTestHost, extra: Partial<Record<'password' | 'group' | 'tags' | 'port', string>> = {}) =>
@@ -142,5 +152,49 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     p.ssh.evict(id);
     for (let i = 0; i < 2; i++) await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-test-${Date.now()}-${i}`, args: [{ offlineAfter: 2 }] });
     expect((await p.db.em.fork().findOneOrFail(HostSchema, { id })).status).toBe('offline');
+    await p.db.em.fork().nativeUpdate(HostCredentialSchema, { host: id }, { ciphertext: p.vault.encrypt(b.adminPassword, `host-credential:${id}:password`).ciphertext });
+    await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-test-${Date.now()}-back`, args: [{ offlineAfter: 2 }] });
+    expect((await p.db.em.fork().findOneOrFail(HostSchema, { id })).status).toBe('online');
+  });
+
+  it('collects GPU facts; differing GPUs wait for a human, who confirms; GPU filter finds the host', async () => {
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'gpu-box', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey, expected_gpu: { model: 'H100', count: 8 } } });
+    const id = h.body.data.id;
+    await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
+    const deadline = Date.now() + 30_000;
+    let waiting;
+    for (;;) {
+      waiting = (await p.api('GET', `/api/v1/hosts/${id}/onboarding`)).body.data;
+      if (waiting.steps.some((s: { step: string; status: string }) => s.step === 'confirm-facts' && s.status === 'waiting')) break;
+      if (Date.now() > deadline) throw new Error(JSON.stringify(waiting));
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(waiting.live.gpuDifferences).toEqual(['expected 8 GPUs, found 2', 'expected H100, found NVIDIA A100-SXM4-80GB, NVIDIA A100-SXM4-80GB']);
+    const facts = (await p.api('GET', `/api/v1/hosts/${id}`)).body.data.facts;
+    expect(facts.gpus).toEqual([
+      expect.objectContaining({ index: 0, model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, driver: '535.129.03' }),
+      expect.objectContaining({ index: 1, model: 'NVIDIA A100-SXM4-80GB' }),
+    ]);
+    expect(facts.cuda).toBe('12.2');
+    const ok = await p.api('POST', `/api/v1/hosts/${id}/onboarding/confirm-facts`, { body: { accept: true } });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    await waitHost(id, ['online']);
+    const again = await p.api('POST', `/api/v1/hosts/${id}/onboarding/confirm-facts`, { body: { accept: true } });
+    expect(again.body.code).toBe(40901);
+    const found = await p.api('GET', '/api/v1/hosts?gpu_model=a100');
+    expect(found.body.data.items.map((x: { id: string }) => x.id)).toEqual([id]);
+  });
+
+  it('a host whose key changes after onboarding fails its re-checks (HostKeyMismatch) and goes offline', async () => {
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'rekeyed', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey } });
+    const id = h.body.data.id;
+    await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
+    await waitHost(id, ['online']);
+    await gpu.regenerateHostKey();
+    p.ssh.evict(id);
+    await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-rekey-${Date.now()}`, args: [{ offlineAfter: 1 }] });
+    const host = await p.db.em.fork().findOneOrFail(HostSchema, { id });
+    expect(host.status).toBe('offline');
+    expect(host.hostKeyFingerprint).not.toBe(gpu.hostKeyFingerprintSha256);
   });
 });

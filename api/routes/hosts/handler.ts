@@ -202,10 +202,11 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       if (query.group) where.group = query.group;
       if (query.tag) where.tags = { $contains: [query.tag] };
       if (query.gpu_model) {
-        // facts.gpus[*].model contains the substring (jsonb path query, same on PGlite and PostgreSQL).
+        // facts.gpus[*].model contains the substring, case-insensitive (same SQL on PGlite and PostgreSQL;
+        // jsonpath like_regex only takes literal patterns, so the array is unnested instead).
         const ids = await em.getConnection().execute<Array<{ id: string }>>(
-          `select id from hosts where jsonb_path_exists(facts, '$.gpus[*].model ? (@ like_regex $m flag "i")', jsonb_build_object('m', ?::text))`,
-          [query.gpu_model.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')],
+          `select h.id from hosts h where exists (select 1 from jsonb_array_elements(coalesce(h.facts->'gpus', '[]'::jsonb)) g where g->>'model' ilike ?)`,
+          [`%${query.gpu_model.replace(/[%_\\]/g, '\\$&')}%`],
         );
         where.id = { $in: ids.map((r) => r.id) };
       }
