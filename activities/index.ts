@@ -11,13 +11,16 @@ import { createAccountOpeningDbActivities } from './db/account-opening.activitie
 import { createNotifyActivities } from './notify/notify.activities.js';
 import { createOnboardingActivities } from './remote/onboarding.activities.js';
 import { createOnboardingDbActivities } from './db/onboarding.activities.js';
+import { createAllocationRemoteActivities } from './remote/allocation.activities.js';
+import { createAllocationDbActivities } from './db/allocation.activities.js';
+import type { SshExecutor } from './ssh/ssh-executor.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
   vault: Vault;
   logger: Logger;
   /** SSH executor (Linux hosts). */
-  ssh: RemoteExecutor & LoginVerifier;
+  ssh: RemoteExecutor & Pick<SshExecutor, 'verifyLogin'>;
   /** WinRM executor (Windows hosts). */
   winrm: RemoteExecutor & LoginVerifier;
   mailer: Transporter | null;
@@ -36,6 +39,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createNotifyActivities(deps),
     ...createOnboardingActivities(deps),
     ...createOnboardingDbActivities(deps),
+    ...createAllocationRemoteActivities(deps),
+    ...createAllocationDbActivities(deps),
   };
 }
 

@@ -11,6 +11,9 @@ import { userRoutes } from './routes/users/handler.js';
 import { onboardingRoutes } from './routes/onboarding/handler.js';
 import { hostGroupRoutes } from './routes/host-groups/handler.js';
 import { envTemplateRoutes } from './routes/env-templates/handler.js';
+import { customerRoutes } from './routes/customers/handler.js';
+import { sshKeyRoutes } from './routes/ssh-keys/handler.js';
+import { allocationRoutes } from './routes/allocations/handler.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(deps: AppDeps): Express {
@@ -32,6 +35,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(envTemplateRoutes(deps, registry));
   app.use(accountOpeningRoutes(deps, registry));
   app.use(cloudUserRoutes(deps, registry));
+  app.use(customerRoutes(deps, registry));
+  app.use(sshKeyRoutes(deps, registry));
+  app.use(allocationRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

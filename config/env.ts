@@ -46,6 +46,10 @@ export const EnvSchema = z.object({
   SMTP_FROM: z.string().min(3).default('Hostflow <hostflow@localhost>'),
   /** Days an account opening request waits for a decision before it expires. */
   ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
+  /** Default buffer between a lease's end and the reclaim of its host (per allocation overridable). */
+  LEASE_BUFFER_DAYS: z.coerce.number().min(0).max(90).default(3),
+  /** Default time running tasks get, after a notice, before reclaim stops them. */
+  RECLAIM_GRACE_MINUTES: z.coerce.number().min(0).max(7 * 24 * 60).default(60),
 
   /** Public domains of hosts are `<slug>.<REMOTE_ACCESS_BASE_DOMAIN>` unless overridden. */
   REMOTE_ACCESS_BASE_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'must be a DNS domain').default('hosts.hostflow.local'),

@@ -22,7 +22,7 @@ export interface AccountOps {
   verifyLogin(host: Host, username: string, password: string): Promise<{ groups: string[] }>;
 }
 
-function check(r: ExecResult, what: string, okCodes: number[] = [0]): ExecResult {
+export function check(r: ExecResult, what: string, okCodes: number[] = [0]): ExecResult {
   if (okCodes.includes(r.exitCode)) return r;
   const markers = linux.parseMarkers(r.stdout);
   const missing = markers.filter((m) => m.marker === 'MISSING_GROUP').map((m) => m.value);
@@ -34,7 +34,7 @@ function check(r: ExecResult, what: string, okCodes: number[] = [0]): ExecResult
   throw ApplicationFailure.retryable(`${what} failed (exit ${r.exitCode}): ${detail}`, 'RemoteCommandFailed');
 }
 
-export function linuxAccountOps(ssh: SshExecutor, hostId: string): AccountOps {
+export function linuxAccountOps(ssh: RemoteExecutor & Pick<SshExecutor, 'verifyLogin'>, hostId: string): AccountOps {
   const run = (cmd: string, stdin?: string) => ssh.exec(hostId, cmd, { timeoutMs: 60_000, stdin });
   return {
     async exists(username) {

@@ -364,6 +364,136 @@ id -nG -- "$user"`;
   return sh('hostflow-user-groups', script, [user]);
 }
 
+/**
+ * What is still running for a user, as root (reclaim's task check). One line per finding:
+ * `HOSTFLOW_PROC <pid> <comm>` (every process of the user), `HOSTFLOW_GPU <pid> <name>` (GPU
+ * compute apps of the user, from `nvidia-smi --query-compute-apps` when nvidia-smi exists),
+ * `HOSTFLOW_CONTAINER <id> <image>` (running containers when docker is installed: on a rented host
+ * every container is the tenant's), `HOSTFLOW_SESSION <tty>` (logged-in sessions from `who`).
+ * tmux/screen servers show as PROC lines with their command name. A missing user prints
+ * `HOSTFLOW_NO_SUCH_USER` and exits 0 (nothing can run as them).
+ */
+export function runningTasks(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = shText`set -u
+user=$1
+if ! getent passwd "$user" >/dev/null; then
+  printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+  exit 0
+fi
+uid=$(id -u -- "$user")
+ps -o pid=,comm= -u "$uid" 2>/dev/null | while read -r pid comm; do
+  printf 'HOSTFLOW_PROC %s %s\n' "$pid" "$comm"
+done
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader 2>/dev/null | while IFS=', ' read -r pid name; do
+    case $pid in
+      ''|*[!0-9]*) continue ;;
+    esac
+    owner=$(ps -o uid= -p "$pid" 2>/dev/null | tr -d ' ')
+    if [ "$owner" = "$uid" ]; then
+      printf 'HOSTFLOW_GPU %s %s\n' "$pid" "$name"
+    fi
+  done
+fi
+if command -v docker >/dev/null 2>&1; then
+  docker ps --format '{{.ID}} {{.Image}}' 2>/dev/null | while read -r id image; do
+    printf 'HOSTFLOW_CONTAINER %s %s\n' "$id" "$image"
+  done
+fi
+who 2>/dev/null | awk -v u="$user" '$1 == u { print "HOSTFLOW_SESSION " $2 }'
+exit 0`;
+  return sudoSh('hostflow-running-tasks', script, [user]);
+}
+
+/** Parsed `runningTasks` output. */
+export interface RunningTasks {
+  userExists: boolean;
+  /** Processes of the user other than their SSH connection handlers. */
+  processes: { pid: number; comm: string }[];
+  /** `sshd` processes of the user: open SSH connections (with nothing else running they hold no work). */
+  sshConnections: number;
+  gpuProcesses: { pid: number; name: string }[];
+  containers: { id: string; image: string }[];
+  sessions: string[];
+}
+
+export function parseRunningTasks(stdout: string): RunningTasks {
+  const out: RunningTasks = { userExists: true, processes: [], sshConnections: 0, gpuProcesses: [], containers: [], sessions: [] };
+  for (const { marker, value } of parseMarkers(stdout)) {
+    const [a = '', ...rest] = value.split(' ');
+    if (marker === 'NO_SUCH_USER') out.userExists = false;
+    else if (marker === 'PROC' && /^\d+$/.test(a)) {
+      const comm = rest.join(' ');
+      if (comm === 'sshd') out.sshConnections += 1;
+      else out.processes.push({ pid: Number(a), comm });
+    }
+    else if (marker === 'GPU' && /^\d+$/.test(a)) out.gpuProcesses.push({ pid: Number(a), name: rest.join(' ') });
+    else if (marker === 'CONTAINER') out.containers.push({ id: a, image: rest.join(' ') });
+    else if (marker === 'SESSION') out.sessions.push(value);
+  }
+  return out;
+}
+
+/**
+ * Removes what a user leaves outside their home, as root, idempotently: their crontab, and files
+ * they own under /tmp, /var/tmp and /dev/shm (same filesystem only, no symlink following). The home
+ * directory goes with `deleteUser(..., { removeHome: true })`. Prints `HOSTFLOW_CRONTAB_REMOVED`
+ * or `HOSTFLOW_NO_CRONTAB`, then `HOSTFLOW_TMP_REMOVED <count>`. A missing user is fine (exit 0):
+ * files are matched by uid, which the caller passes when the account is already gone.
+ */
+export function cleanupUserLeftovers(username: string, uid?: number): string {
+  const user = validate(linuxUsername, username, 'username');
+  const u = uid === undefined ? '' : String(validate(z.number().int().min(1000).max(4294967294), uid, 'uid'));
+  const script = shText`set -u
+user=$1 uid=$2
+if [ -z "$uid" ]; then
+  uid=$(id -u -- "$user" 2>/dev/null || true)
+fi
+if [ -f /var/spool/cron/crontabs/"$user" ]; then
+  crontab -r -u "$user" 2>/dev/null || rm -f -- /var/spool/cron/crontabs/"$user"
+  echo 'HOSTFLOW_CRONTAB_REMOVED'
+else
+  echo 'HOSTFLOW_NO_CRONTAB'
+fi
+count=0
+if [ -n "$uid" ]; then
+  for d in /tmp /var/tmp /dev/shm; do
+    [ -d "$d" ] || continue
+    n=$(find "$d" -xdev -mindepth 1 -uid "$uid" -print 2>/dev/null | wc -l)
+    find "$d" -xdev -depth -mindepth 1 -uid "$uid" -delete 2>/dev/null || true
+    count=$((count + n))
+  done
+fi
+printf 'HOSTFLOW_TMP_REMOVED %s\n' "$count"
+exit 0`;
+  return sudoSh('hostflow-cleanup-user-leftovers', script, [user, u]);
+}
+
+/** `id -u -- <username>` as the admin (exit 6 with `HOSTFLOW_NO_SUCH_USER` if missing). */
+export function userUid(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const script = shText`set -eu
+user=$1
+${REQUIRE_USER}
+id -u -- "$user"`;
+  return sh('hostflow-user-uid', script, [user]);
+}
+
+/** Fingerprints of the user's authorized_keys lines, as the user: `HOSTFLOW_KEY <fingerprint>` each. */
+export function listAuthorizedKeys(username: string): string {
+  const user = validate(linuxUsername, username, 'username');
+  const inner = shText`set -eu
+home=$1
+file=$home/.ssh/authorized_keys
+if [ ! -f "$file" ]; then
+  echo 'HOSTFLOW_NO_AUTHORIZED_KEYS'
+  exit 0
+fi
+ssh-keygen -lf "$file" 2>/dev/null | awk '{ print "HOSTFLOW_KEY " $2 }' || true`;
+  return asUserInHome('hostflow-list-authorized-keys', inner, user);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Platform marker: "was this account created by the platform?"
 // ---------------------------------------------------------------------------------------------

@@ -51,7 +51,8 @@ export class SshExecutor implements RemoteExecutor {
     } finally {
       conn.active--;
       if (conn.active === 0) {
-        conn.idleTimer = setTimeout(() => this.evict(hostId), this.idleMs);
+        // Closes this connection only: by then the pool may hold a newer one for the host.
+        conn.idleTimer = setTimeout(() => this.closeIdle(hostId, conn), this.idleMs);
         conn.idleTimer.unref();
       }
     }
@@ -71,6 +72,26 @@ export class SshExecutor implements RemoteExecutor {
     const p = this.pool.get(hostId);
     this.pool.delete(hostId);
     p?.then((c) => c.client.end()).catch(() => undefined);
+  }
+
+  private closeIdle(hostId: string, conn: PooledConnection): void {
+    if (conn.active > 0) return;
+    const pooled = this.pool.get(hostId);
+    if (!pooled) {
+      conn.client.end();
+      return;
+    }
+    void pooled.then(
+      (current) => {
+        if (current === conn && conn.active === 0) {
+          if (this.pool.get(hostId) === pooled) this.pool.delete(hostId);
+          conn.client.end();
+        } else if (current !== conn) {
+          conn.client.end();
+        }
+      },
+      () => undefined,
+    );
   }
 
   async close(): Promise<void> {

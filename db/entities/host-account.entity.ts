@@ -34,6 +34,8 @@ export const HostAccountSchema = defineEntity({
     /** The reset operation that produced the current password (a retried reset re-applies it). */
     lastResetOpId: p.string().length(200).nullable(),
     createdFromRequestId: p.uuid().nullable(),
+    /** Set for a customer's account made by an allocation (marker `allocation/<id>` on the host). */
+    createdFromAllocationId: p.uuid().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

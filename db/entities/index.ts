@@ -9,6 +9,9 @@ export * from './host-group.entity.js';
 export * from './env-template.entity.js';
 export * from './remote-access.entity.js';
 export * from './onboarding-step.entity.js';
+export * from './customer.entity.js';
+export * from './ssh-key.entity.js';
+export * from './allocation.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -20,6 +23,9 @@ import { HostGroupSchema } from './host-group.entity.js';
 import { EnvTemplateSchema } from './env-template.entity.js';
 import { RemoteAccessSchema } from './remote-access.entity.js';
 import { OnboardingStepSchema } from './onboarding-step.entity.js';
+import { CustomerSchema } from './customer.entity.js';
+import { SshKeySchema } from './ssh-key.entity.js';
+import { AllocationSchema, AllocationStepSchema, LeaseEventSchema } from './allocation.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -33,4 +39,9 @@ export const ALL_ENTITIES = [
   EnvTemplateSchema,
   RemoteAccessSchema,
   OnboardingStepSchema,
+  CustomerSchema,
+  SshKeySchema,
+  AllocationSchema,
+  AllocationStepSchema,
+  LeaseEventSchema,
 ];

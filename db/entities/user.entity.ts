@@ -18,6 +18,14 @@ export const UserSchema = defineEntity({
     roles: p.json<Role[]>().default('[]'),
     apiTokenHash: p.string().length(64).nullable().unique(),
     disabledAt: p.datetime().nullable(),
+    /** Set for a customer's people (role `customer`). */
+    customerId: p.uuid().nullable().index(),
+    fullName: p.string().length(100).nullable(),
+    /** IANA time zone for dates in messages (e.g. lease reminders); UTC when unset. */
+    timezone: p.string().length(64).nullable(),
+    /** scrypt hash of a login password (customer users get a generated one, flagged must-change). */
+    passwordHash: p.string().length(200).nullable(),
+    mustChangePassword: p.boolean().default(false),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });

@@ -1,4 +1,5 @@
 import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
 import { Migration20261125071214_hosts_onboarding } from './Migration20261125071214_hosts_onboarding.js';
 import { Migration20261125064752_account_openings } from './Migration20261125064752_account_openings.js';
 import { Migration20261125062610 } from './Migration20261125062610.js';
@@ -8,5 +9,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125062610', class: Migration20261125062610 },
   { name: 'Migration20261125064752_account_openings', class: Migration20261125064752_account_openings },
   { name: 'Migration20261125071214_hosts_onboarding', class: Migration20261125071214_hosts_onboarding },
+  { name: 'Migration20261125103511_customers_allocations', class: Migration20261125103511_customers_allocations },
   // (new migrations above)
 ];

@@ -337,6 +337,10 @@ const linuxCases: Case[] = [
   { label: 'killUserProcesses', field: 'username', benign: U, build: (v) => linux.killUserProcesses(v, 'TERM') },
   { label: 'killUserProcesses', field: 'signal', benign: 'KILL', build: (v) => linux.killUserProcesses(U, v as linux.KillSignal) },
   { label: 'listUserProcesses', field: 'username', benign: U, build: (v) => linux.listUserProcesses(v) },
+  { label: 'runningTasks', field: 'username', benign: U, build: (v) => linux.runningTasks(v) },
+  { label: 'cleanupUserLeftovers', field: 'username', benign: U, build: (v) => linux.cleanupUserLeftovers(v) },
+  { label: 'userUid', field: 'username', benign: U, build: (v) => linux.userUid(v) },
+  { label: 'listAuthorizedKeys', field: 'username', benign: U, build: (v) => linux.listAuthorizedKeys(v) },
   { label: 'userGroups', field: 'username', benign: U, build: (v) => linux.userGroups(v) },
   { label: 'readMarker', field: 'username', benign: U, build: (v) => linux.readMarker(v) },
   { label: 'writeMarker', field: 'username', benign: U, build: (v) => linux.writeMarker(v, 'benign-ref') },
@@ -681,6 +685,22 @@ describe('Linux scripts on a stub host', () => {
     expect(gone.status).toBe(0);
     expect(gone.stdout).toBe('HOSTFLOW_NO_SUCH_USER alice\n');
     expect(stub.run(linux.lockUser('alice'), { users: [] }).status).toBe(linux.LINUX_EXIT.NO_SUCH_USER);
+  });
+
+  it('parseRunningTasks separates work from SSH connection handlers and reads GPU apps, containers and sessions', () => {
+    const t = linux.parseRunningTasks(
+      ['HOSTFLOW_PROC 10 sshd', 'HOSTFLOW_PROC 11 python3', 'HOSTFLOW_PROC 12 tmux: server', 'HOSTFLOW_GPU 11 /usr/bin/python3', 'HOSTFLOW_CONTAINER abc123 pytorch/pytorch:2.3', 'HOSTFLOW_SESSION pts/3', 'noise'].join('\n'),
+    );
+    expect(t).toEqual({
+      userExists: true,
+      processes: [{ pid: 11, comm: 'python3' }, { pid: 12, comm: 'tmux: server' }],
+      sshConnections: 1,
+      gpuProcesses: [{ pid: 11, name: '/usr/bin/python3' }],
+      containers: [{ id: 'abc123', image: 'pytorch/pytorch:2.3' }],
+      sessions: ['pts/3'],
+    });
+    expect(linux.parseRunningTasks('HOSTFLOW_NO_SUCH_USER bob\n').userExists).toBe(false);
+    expect(() => linux.cleanupUserLeftovers(U, 0)).toThrow(/uid/);
   });
 
   it('killUserProcesses tolerates "no process matched" and passes other failures on', () => {

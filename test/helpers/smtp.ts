@@ -12,6 +12,8 @@ export async function startSmtp(): Promise<{ url: string; messages: ReceivedMail
   const messages: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
+    // No reverse DNS of 127.0.0.1 (the sandbox has no resolver: each lookup would wait for a timeout).
+    disableReverseLookup: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
     onData(stream, session, callback) {

@@ -1,0 +1,181 @@
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Transporter } from 'nodemailer';
+import {
+  AllocationSchema,
+  AllocationStepSchema,
+  HostSchema,
+  HOLDING_ALLOCATION_STATUSES,
+  type AllocationStatus,
+  type LeaseEventKind,
+} from '../../db/entities/index.js';
+import { canTransition } from '../../db/host-status.js';
+import { connectionSummary, connectionSummaryText } from '../../db/connection-summary.js';
+import { createNotifyActivities } from '../notify/notify.activities.js';
+import { formatInZone } from '../notify/format.js';
+import type { Logger } from '../../config/logger.js';
+
+export interface AllocationDbDeps {
+  em: SqlEntityManager;
+  logger: Logger;
+  mailer: Transporter | null;
+  mailFrom: string;
+}
+
+export interface LeaseEventInput {
+  allocationId: string;
+  kind: LeaseEventKind;
+  /** Workflow times (ms since epoch): when it was due, when it fired, and the lease end it refers to. */
+  dueAtMs: number;
+  firedAtMs: number;
+  endsAtMs: number;
+  bufferEndsAtMs?: number;
+}
+
+const DAYS: Partial<Record<LeaseEventKind, number>> = { 'reminder-7d': 7, 'reminder-3d': 3, 'reminder-1d': 1 };
+
+/** Allocation, lease and reclaim mirrors in the DB, and their notifications. */
+export function createAllocationDbActivities(deps: AllocationDbDeps) {
+  const { notify } = createNotifyActivities(deps);
+  return {
+    async setAllocationStep(
+      allocationId: string,
+      phase: 'allocate' | 'reclaim',
+      step: string,
+      position: number,
+      status: 'pending' | 'running' | 'done' | 'failed' | 'skipped' | 'waiting',
+      extra: { error?: string | null; detail?: Record<string, unknown> | null } = {},
+    ): Promise<void> {
+      const em = deps.em.fork();
+      let row = await em.findOne(AllocationStepSchema, { allocation: allocationId, phase, step });
+      if (!row) row = em.create(AllocationStepSchema, { allocation: allocationId, phase, step, position });
+      row.status = status;
+      if (status === 'running') {
+        row.attempts += 1;
+        row.startedAt = new Date();
+        row.finishedAt = null;
+        row.error = null;
+      }
+      if (status === 'done' || status === 'failed' || status === 'skipped') row.finishedAt = new Date();
+      if (extra.error !== undefined) row.error = extra.error?.slice(0, 2000) ?? null;
+      if (extra.detail !== undefined) row.detail = extra.detail;
+      await em.flush();
+    },
+
+    /** Steps of a phase already done (a retry resumes after them). */
+    async doneAllocationSteps(allocationId: string, phase: 'allocate' | 'reclaim'): Promise<string[]> {
+      const rows = await deps.em.fork().find(AllocationStepSchema, { allocation: allocationId, phase, status: { $in: ['done', 'skipped'] } });
+      return rows.map((r) => r.step);
+    },
+
+    async setAllocationStatus(
+      allocationId: string,
+      status: AllocationStatus,
+      extra: { failedStep?: string | null; error?: string | null; endsAtMs?: number; terminateReason?: string | null; onlyFrom?: AllocationStatus[] } = {},
+    ): Promise<void> {
+      const em = deps.em.fork();
+      const a = await em.findOneOrFail(AllocationSchema, { id: allocationId });
+      if (extra.onlyFrom && !extra.onlyFrom.includes(a.status)) return;
+      a.status = status;
+      if (extra.failedStep !== undefined) a.failedStep = extra.failedStep;
+      if (extra.error !== undefined) a.error = extra.error?.slice(0, 2000) ?? null;
+      if (extra.endsAtMs !== undefined) a.endsAt = new Date(extra.endsAtMs);
+      if (extra.terminateReason !== undefined) a.terminateReason = extra.terminateReason;
+      if (status === 'reclaimed') a.reclaimedAt = new Date();
+      await em.flush();
+    },
+
+    /** Whether the allocation still holds its host (the host lock releases itself when not). */
+    async allocationHoldsHost(allocationId: string): Promise<boolean> {
+      const a = await deps.em.fork().findOne(AllocationSchema, { id: allocationId });
+      return !!a && HOLDING_ALLOCATION_STATUSES.includes(a.status);
+    },
+
+    async allocationTemplate(allocationId: string): Promise<string | null> {
+      const a = await deps.em.fork().findOneOrFail(AllocationSchema, { id: allocationId }, { populate: ['host'] });
+      return a.host.templateId ?? null;
+    },
+
+    /**
+     * A lease event, exactly once per (allocation, kind): the row's unique key records it; the
+     * notification is exactly-once per (event key, recipient, channel) in notify. A retry after a
+     * crash between the two finishes the send instead of skipping or repeating it.
+     */
+    async recordLeaseEvent(input: LeaseEventInput): Promise<{ recorded: boolean; notification: string }> {
+      const em = deps.em.fork();
+      const a = await em.findOneOrFail(AllocationSchema, { id: input.allocationId }, { populate: ['host', 'customerUser'] });
+      const inserted = await em.getConnection().execute<Array<{ id: string }>>(
+        `insert into lease_events (id, allocation_id, kind, due_at, fired_at, lease_ends_at, created_at)
+         values (gen_random_uuid(), ?, ?, ?, ?, ?, now()) on conflict (allocation_id, kind) do nothing returning id`,
+        [a.id, input.kind, new Date(input.dueAtMs), new Date(input.firedAtMs), new Date(input.endsAtMs)],
+      );
+      const tz = a.customerUser.timezone;
+      const end = formatInZone(new Date(input.endsAtMs), tz);
+      let subject: string;
+      let body: string;
+      const days = DAYS[input.kind];
+      if (days !== undefined) {
+        subject = `Your lease of ${a.host.name} ends in ${days} day${days > 1 ? 's' : ''}`;
+        body = `Your lease of host ${a.host.name} (${a.host.slug}) ends on ${end}.\nAsk your account manager to extend it, or save your data before then.\n\nAllocation: ${a.id}`;
+      } else if (input.kind === 'ended') {
+        const bufferEnd = formatInZone(new Date(input.bufferEndsAtMs ?? input.endsAtMs), tz);
+        subject = `Your lease of ${a.host.name} has ended: final notice`;
+        body = `Your lease of host ${a.host.name} (${a.host.slug}) ended on ${end}.\nThe host will be reclaimed on ${bufferEnd}: your account, keys and files on it will be deleted. Save your data before then.\n\nAllocation: ${a.id}`;
+      } else {
+        subject = `${a.host.name} is being reclaimed`;
+        body = `Host ${a.host.name} (${a.host.slug}) is being reclaimed now. Allocation: ${a.id}`;
+      }
+      const n = await notify({ eventKey: `lease/${a.id}/${input.kind}`, userId: a.customerUser.id, subject, body });
+      await em.getConnection().execute('update lease_events set notification = ? where allocation_id = ? and kind = ?', [n.status === 'duplicate' ? 'sent' : n.status, a.id, input.kind]);
+      return { recorded: inserted.length > 0, notification: n.status };
+    },
+
+    async sendConnectionSummary(allocationId: string): Promise<{ notification: string }> {
+      const em = deps.em.fork();
+      const s = await connectionSummary(em, allocationId);
+      if (!s) throw ApplicationFailure.nonRetryable(`allocation ${allocationId} does not exist`, 'NotFound');
+      const a = await em.findOneOrFail(AllocationSchema, { id: allocationId });
+      const n = await notify({ eventKey: `allocation/${allocationId}/connection-summary`, userId: a.customerUser.id, subject: `Your host ${s.host.name} is ready`, body: connectionSummaryText(s) });
+      return { notification: n.status };
+    },
+
+    async notifyRunningTasks(allocationId: string, sample: string[], graceEndsAtMs: number): Promise<{ notification: string }> {
+      const em = deps.em.fork();
+      const a = await em.findOneOrFail(AllocationSchema, { id: allocationId }, { populate: ['host', 'customerUser'] });
+      const when = formatInZone(new Date(graceEndsAtMs), a.customerUser.timezone);
+      const n = await notify({
+        eventKey: `reclaim/${allocationId}/tasks-running`,
+        userId: a.customerUser.id,
+        subject: `Tasks still running on ${a.host.name}: they will be stopped on ${when}`,
+        body: `Host ${a.host.name} (${a.host.slug}) is being reclaimed, but tasks of yours are still running:\n${sample.map((s) => `  ${s}`).join('\n')}\n\nThey will be stopped (SIGTERM, then SIGKILL) on ${when}.`,
+      });
+      return { notification: n.status };
+    },
+
+    /** Reclaim finished: allocation reclaimed, host back in the pool (`online`). */
+    async finishReclaim(allocationId: string): Promise<void> {
+      const em = deps.em.fork();
+      const a = await em.findOneOrFail(AllocationSchema, { id: allocationId }, { populate: ['host'] });
+      a.status = 'reclaimed';
+      a.reclaimedAt = new Date();
+      a.failedStep = null;
+      a.error = null;
+      const host = await em.findOneOrFail(HostSchema, { id: a.host.id });
+      if (host.status !== 'online' && canTransition(host.status, 'online')) host.status = 'online';
+      await em.flush();
+    },
+
+    /** Reclaim failed at `step`: the host goes to `maintenance` so nobody allocates it half-cleaned. */
+    async failReclaim(allocationId: string, step: string, error: string): Promise<void> {
+      const em = deps.em.fork();
+      const a = await em.findOneOrFail(AllocationSchema, { id: allocationId }, { populate: ['host'] });
+      a.status = 'reclaim-failed';
+      a.failedStep = step;
+      a.error = error.slice(0, 2000);
+      const host = await em.findOneOrFail(HostSchema, { id: a.host.id });
+      if (host.status !== 'maintenance' && canTransition(host.status, 'maintenance')) host.status = 'maintenance';
+      await em.flush();
+      deps.logger.warn({ allocationId, step }, 'reclaim failed; host in maintenance');
+    },
+  };
+}

@@ -1,0 +1,346 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import ssh2 from 'ssh2';
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import { AllocationSchema, HostAccountSchema, SshKeySchema, type Allocation, type HostAccount } from '../../db/entities/index.js';
+import type { Vault } from '../../db/vault.js';
+import type { Logger } from '../../config/logger.js';
+import type { SshExecutor } from '../ssh/ssh-executor.js';
+import type { RemoteExecutor } from './executor.js';
+import { classified } from './failures.js';
+import { generatePassword } from './passwords.js';
+import { hostAccountSecretContext } from './host-targets.js';
+import { check, linuxAccountOps } from './account-ops.js';
+import * as linux from './linux.js';
+
+export interface AllocationRemoteDeps {
+  em: SqlEntityManager;
+  vault: Vault;
+  logger: Logger;
+  ssh: RemoteExecutor & Pick<SshExecutor, 'verifyLogin'>;
+}
+
+/** The marker an allocation writes on the host for the customer's account. */
+export const allocationRef = (allocationId: string) => `allocation/${allocationId}`;
+
+const heartbeat = (details: unknown) => {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // not inside an activity
+  }
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface TaskReport {
+  userExists: boolean;
+  /** Processes other than SSH connection handlers (those are in `sshConnections`). */
+  processes: number;
+  sshConnections: number;
+  gpuProcesses: number;
+  containers: number;
+  sessions: number;
+  /** Up to 20 process descriptions (`pid comm`), for the notice and the progress API. */
+  sample: string[];
+}
+
+/**
+ * Remote side of allocation and reclaim (Linux hosts over SSH). Every activity is idempotent:
+ * it looks at the host first and only changes what is not yet as wanted, so a retry or a re-run
+ * after a crash finishes the job instead of failing on its own earlier half.
+ */
+export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
+  const load = async (em: SqlEntityManager, allocationId: string) => {
+    const a = await em.findOne(AllocationSchema, { id: allocationId }, { populate: ['host', 'customerUser'] });
+    if (!a) throw ApplicationFailure.nonRetryable(`allocation ${allocationId} does not exist`, 'NotFound');
+    if (a.host.os !== 'linux') throw ApplicationFailure.nonRetryable(`host ${a.host.slug} is ${a.host.os}: allocation supports Linux hosts`, 'InvalidInput');
+    return a;
+  };
+  const run = (hostId: string, cmd: string, stdin?: string, timeoutMs = 60_000) => deps.ssh.exec(hostId, cmd, { timeoutMs, stdin });
+  const passwordOf = (a: HostAccount) => (a.secretCiphertext ? deps.vault.decrypt(a.secretCiphertext, hostAccountSecretContext(a.id, a.secretVersion)) : null);
+
+  /** Refuses to touch an OS account the platform did not create for this allocation. */
+  const assertOurs = async (a: Allocation): Promise<boolean> => {
+    const ops = linuxAccountOps(deps.ssh, a.host.id);
+    if (!(await ops.exists(a.osUsername))) return false;
+    const marker = await ops.readMarker(a.osUsername);
+    if (marker !== allocationRef(a.id)) {
+      throw ApplicationFailure.nonRetryable(
+        `user ${a.osUsername} on ${a.host.slug} was not created by this allocation (marker: ${marker ?? 'none'}); not touching it`,
+        'AccountExistsNotManaged',
+      );
+    }
+    return true;
+  };
+
+  const tasksOf = async (hostId: string, username: string): Promise<TaskReport> => {
+    const t = linux.parseRunningTasks(check(await run(hostId, linux.runningTasks(username)), `task check for ${username}`).stdout);
+    return {
+      userExists: t.userExists,
+      processes: t.processes.length,
+      sshConnections: t.sshConnections,
+      gpuProcesses: t.gpuProcesses.length,
+      containers: t.containers.length,
+      sessions: t.sessions.length,
+      sample: [...t.gpuProcesses.map((g) => `gpu ${g.pid} ${g.name}`), ...t.processes.map((p) => `${p.pid} ${p.comm}`), ...t.containers.map((c) => `container ${c.id} ${c.image}`)].slice(0, 20),
+    };
+  };
+
+  return {
+    /**
+     * Removes accounts that earlier allocations of this host left behind (their reclaim was
+     * skipped or failed): only accounts whose on-host marker names that allocation.
+     */
+    async cleanPreviousTenant(allocationId: string): Promise<{ removed: string[] }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        const leftovers = await em.find(HostAccountSchema, {
+          host: a.host.id,
+          createdFromAllocationId: { $ne: null, $nin: [a.id] },
+          status: { $ne: 'deleted' },
+        });
+        const ops = linuxAccountOps(deps.ssh, a.host.id);
+        const removed: string[] = [];
+        for (const acc of leftovers) {
+          heartbeat({ cleaning: acc.username });
+          if (await ops.exists(acc.username)) {
+            const marker = await ops.readMarker(acc.username);
+            if (marker !== allocationRef(acc.createdFromAllocationId!)) {
+              throw ApplicationFailure.nonRetryable(`leftover account ${acc.username} has marker ${marker ?? 'none'}; refusing to delete it`, 'AccountExistsNotManaged');
+            }
+            check(await run(a.host.id, linux.cleanupUserLeftovers(acc.username)), `clean leftovers of ${acc.username}`);
+            await ops.remove(acc.username);
+            removed.push(acc.username);
+          }
+          acc.status = 'deleted';
+          acc.secretCiphertext = null;
+          acc.secretKeyId = null;
+        }
+        await em.flush();
+        return { removed };
+      });
+    },
+
+    /**
+     * Creates the customer's OS account (marker `allocation/<id>`) with a new password, or, on a
+     * re-run, finds the one this allocation made and re-applies the same stored password.
+     */
+    async createCustomerAccount(allocationId: string): Promise<{ hostAccountId: string; createdNow: boolean }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        const ops = linuxAccountOps(deps.ssh, a.host.id);
+        let account = await em.findOne(HostAccountSchema, { host: a.host.id, username: a.osUsername });
+        if (account && account.status !== 'deleted' && account.createdFromAllocationId !== a.id) {
+          throw ApplicationFailure.nonRetryable(`account ${a.osUsername} on ${a.host.slug} is already managed by the platform for something else`, 'AccountExistsNotManaged');
+        }
+        const exists = await assertOurs(a);
+        if (!account || account.status === 'deleted') {
+          if (account) {
+            em.remove(account);
+            await em.flush();
+          }
+          account = em.create(HostAccountSchema, {
+            host: a.host,
+            username: a.osUsername,
+            fullName: a.customerUser.fullName ?? a.customerUser.username,
+            email: a.customerUser.email ?? null,
+            description: `allocation ${a.id}`,
+            origin: 'platform-created',
+            status: 'provisioning',
+            groups: [],
+            ownerUserId: a.customerUser.id,
+            createdFromAllocationId: a.id,
+            secretVersion: 1,
+          });
+          const enc = deps.vault.encrypt(generatePassword(), hostAccountSecretContext(account.id, 1));
+          account.secretCiphertext = enc.ciphertext;
+          account.secretKeyId = enc.keyId;
+          await em.flush();
+        }
+        let password = passwordOf(account);
+        if (!password) {
+          account.secretVersion += 1;
+          const enc = deps.vault.encrypt(generatePassword(), hostAccountSecretContext(account.id, account.secretVersion));
+          account.secretCiphertext = enc.ciphertext;
+          account.secretKeyId = enc.keyId;
+          account.secretRevealedAt = null;
+          await em.flush();
+          password = passwordOf(account)!;
+        }
+        if (!exists) {
+          await ops.create({ username: a.osUsername, fullName: account.fullName ?? a.osUsername, description: '', password, ref: allocationRef(a.id) });
+        } else {
+          await ops.setPassword(a.osUsername, password);
+        }
+        account.status = 'active';
+        a.hostAccountId = account.id;
+        await em.flush();
+        return { hostAccountId: account.id, createdNow: !exists };
+      });
+    },
+
+    /** Adds the customer user's active keys to the account's authorized_keys (no duplicates, other lines untouched). */
+    async injectCustomerKeys(allocationId: string): Promise<{ added: number; present: number; fingerprints: string[] }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        const keys = await em.find(SshKeySchema, { user: a.customerUser.id, revokedAt: null }, { orderBy: { createdAt: 'asc' } });
+        if (!keys.length) return { added: 0, present: 0, fingerprints: [] };
+        const cmd = linux.addAuthorizedKeys(a.osUsername, keys.map((k) => k.publicKey));
+        const r = check(await run(a.host.id, cmd.script, cmd.stdin), `add keys for ${a.osUsername}`);
+        const markers = linux.parseMarkers(r.stdout);
+        return {
+          added: markers.filter((m) => m.marker === 'KEY_ADDED').length,
+          present: markers.filter((m) => m.marker === 'KEY_PRESENT').length,
+          fingerprints: keys.map((k) => k.fingerprint),
+        };
+      });
+    },
+
+    /**
+     * Proves key login works for the account: a throwaway ed25519 key is added, used to log in over
+     * SSH (checking `id -un`), and removed; then every customer key must be in authorized_keys as
+     * sshd reads it. The throwaway private key lives only in this function's memory, so a copy of
+     * its public half left behind by a crash grants nothing.
+     */
+    async verifyCustomerLogin(allocationId: string): Promise<{ verified: true; keys: number }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `hostflow-verify-${a.id}` });
+        const pub = pair.public.trim();
+        const add = linux.addAuthorizedKeys(a.osUsername, [pub]);
+        check(await run(a.host.id, add.script, add.stdin), `add verification key for ${a.osUsername}`);
+        try {
+          let out;
+          try {
+            out = await deps.ssh.verifyLogin({ address: a.host.address, port: a.host.port, username: a.osUsername, privateKey: pair.private, pinnedFingerprint: a.host.hostKeyFingerprint ?? null }, 'id -un');
+          } catch (err) {
+            throw ApplicationFailure.nonRetryable(`key login as ${a.osUsername} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+          }
+          if (out.exitCode !== 0 || out.stdout.trim() !== a.osUsername) {
+            throw ApplicationFailure.nonRetryable(`logged in but the session is not ${a.osUsername}`, 'LoginVerificationFailed');
+          }
+        } finally {
+          const rm = linux.removeAuthorizedKeys(a.osUsername, [pub]);
+          await run(a.host.id, rm.script, rm.stdin).catch(() => undefined);
+        }
+        const listed = linux.parseMarkers(check(await run(a.host.id, linux.listAuthorizedKeys(a.osUsername)), `list keys of ${a.osUsername}`).stdout)
+          .filter((m) => m.marker === 'KEY')
+          .map((m) => m.value);
+        const keys = await em.find(SshKeySchema, { user: a.customerUser.id, revokedAt: null });
+        const missing = keys.filter((k) => !listed.includes(k.fingerprint));
+        if (missing.length) throw ApplicationFailure.nonRetryable(`keys ${missing.map((k) => k.fingerprint).join(', ')} are not in authorized_keys`, 'LoginVerificationFailed');
+        return { verified: true, keys: keys.length };
+      });
+    },
+
+    /** Reclaim step 1: what still runs for the customer (processes, GPU apps, containers, sessions). */
+    async checkRunningTasks(allocationId: string): Promise<TaskReport> {
+      return classified(async () => {
+        const a = await load(deps.em.fork(), allocationId);
+        return tasksOf(a.host.id, a.osUsername);
+      });
+    },
+
+    /** SIGTERM, wait up to `termWaitMs` for them to exit, then SIGKILL; returns what is left (should be nothing). */
+    async stopCustomerTasks(allocationId: string, termWaitMs = 10_000): Promise<{ signalled: string[]; remaining: TaskReport }> {
+      return classified(async () => {
+        const a = await load(deps.em.fork(), allocationId);
+        const signalled: string[] = [];
+        let report = await tasksOf(a.host.id, a.osUsername);
+        if (!report.userExists) return { signalled, remaining: report };
+        if (report.processes || report.sshConnections) {
+          check(await run(a.host.id, linux.killUserProcesses(a.osUsername, 'TERM')), `SIGTERM processes of ${a.osUsername}`);
+          signalled.push('TERM');
+          const until = Date.now() + termWaitMs;
+          while (Date.now() < until) {
+            heartbeat({ waiting: 'TERM' });
+            await sleep(500);
+            report = await tasksOf(a.host.id, a.osUsername);
+            if (!report.processes) break;
+          }
+        }
+        if (report.processes) {
+          check(await run(a.host.id, linux.killUserProcesses(a.osUsername, 'KILL')), `SIGKILL processes of ${a.osUsername}`);
+          signalled.push('KILL');
+          await sleep(300);
+          report = await tasksOf(a.host.id, a.osUsername);
+        }
+        if (report.processes) throw ApplicationFailure.retryable(`${report.processes} process(es) of ${a.osUsername} survived SIGKILL: ${report.sample.join(', ')}`, 'TasksStillRunning');
+        return { signalled, remaining: report };
+      });
+    },
+
+    /** Removes the customer's keys (all keys of theirs the platform knows, revoked ones too) from the account. */
+    async revokeCustomerKeys(allocationId: string): Promise<{ removed: number; skipped?: string }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        if (!(await assertOurs(a))) return { removed: 0, skipped: 'account is gone' };
+        const keys = await em.find(SshKeySchema, { user: a.customerUser.id });
+        if (!keys.length) return { removed: 0 };
+        const cmd = linux.removeAuthorizedKeys(a.osUsername, [...new Set(keys.map((k) => k.fingerprint))]);
+        const r = check(await run(a.host.id, cmd.script, cmd.stdin), `remove keys of ${a.osUsername}`);
+        return { removed: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_REMOVED').length };
+      });
+    },
+
+    /** Locks the password and expires the account so nothing new can log in while cleanup runs. */
+    async lockCustomerAccount(allocationId: string): Promise<{ locked: boolean }> {
+      return classified(async () => {
+        const a = await load(deps.em.fork(), allocationId);
+        if (!(await assertOurs(a))) return { locked: false };
+        check(await run(a.host.id, linux.lockUser(a.osUsername)), `lock ${a.osUsername}`);
+        return { locked: true };
+      });
+    },
+
+    /** Crontab and files in /tmp, /var/tmp, /dev/shm owned by the customer's uid. */
+    async cleanCustomerLeftovers(allocationId: string): Promise<{ crontabRemoved: boolean; tmpFilesRemoved: number }> {
+      return classified(async () => {
+        const a = await load(deps.em.fork(), allocationId);
+        if (!(await assertOurs(a))) return { crontabRemoved: false, tmpFilesRemoved: 0 };
+        const r = check(await run(a.host.id, linux.cleanupUserLeftovers(a.osUsername), undefined, 300_000), `clean leftovers of ${a.osUsername}`);
+        const m = linux.parseMarkers(r.stdout);
+        return { crontabRemoved: m.some((x) => x.marker === 'CRONTAB_REMOVED'), tmpFilesRemoved: Number(m.find((x) => x.marker === 'TMP_REMOVED')?.value ?? 0) };
+      });
+    },
+
+    /** Kills what is left, deletes the account with its home directory, wipes the stored password. */
+    async deleteCustomerAccount(allocationId: string): Promise<{ deleted: boolean }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        let deleted = false;
+        if (await assertOurs(a)) {
+          await linuxAccountOps(deps.ssh, a.host.id).remove(a.osUsername);
+          deleted = true;
+        }
+        const account = await em.findOne(HostAccountSchema, { host: a.host.id, username: a.osUsername, createdFromAllocationId: a.id });
+        if (account) {
+          account.status = 'deleted';
+          account.secretCiphertext = null;
+          account.secretKeyId = null;
+          await em.flush();
+        }
+        return { deleted };
+      });
+    },
+
+    /** Nothing of the customer is left: no account, no processes, no platform marker. */
+    async verifyReclaimClean(allocationId: string): Promise<{ clean: true }> {
+      return classified(async () => {
+        const a = await load(deps.em.fork(), allocationId);
+        const ops = linuxAccountOps(deps.ssh, a.host.id);
+        if (await ops.exists(a.osUsername)) throw ApplicationFailure.retryable(`account ${a.osUsername} still exists on ${a.host.slug}`, 'NotClean');
+        const marker = await ops.readMarker(a.osUsername);
+        if (marker !== null) throw ApplicationFailure.retryable(`platform marker for ${a.osUsername} still present`, 'NotClean');
+        return { clean: true };
+      });
+    },
+  };
+}

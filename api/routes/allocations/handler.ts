@@ -1,0 +1,520 @@
+import { Router } from 'express';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { AppDeps } from '../../deps.js';
+import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { defineRoute } from '../../route.js';
+import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
+import { rethrowMapped } from '../../temporal-errors.js';
+import type { AuthedUser } from '../../middleware/auth.js';
+import {
+  ALLOCATION_STATUSES,
+  AllocationSchema,
+  AllocationStepSchema,
+  CustomerSchema,
+  HostAccountSchema,
+  HostSchema,
+  LeaseEventSchema,
+  UserSchema,
+  type Allocation as AllocationRow,
+} from '../../../db/entities/index.js';
+import { recordAudit } from '../../../db/audit.js';
+import { connectionSummary } from '../../../db/connection-summary.js';
+import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
+import { linuxUsername } from '../../../activities/remote/validation.js';
+import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
+import type { allocation } from '../../../workflows/allocation.workflow.js';
+import type { hostLock } from '../../../workflows/host-lock.workflow.js';
+import { releaseSignal } from '../../../workflows/host-lock.workflow.js';
+import { extendUpdate, leaseStateQuery, returnEarlyUpdate, terminateUpdate, type LeaseState } from '../../../workflows/lease.workflow.js';
+import { forceUpdate, reclaimProgressQuery, type reclaim } from '../../../workflows/reclaim.workflow.js';
+import type { StepsProgress } from '../../../workflows/shared/steps.js';
+
+const iso = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-31T18:00:00+08:00' });
+
+const Allocation = z
+  .object({
+    id: z.string().uuid(),
+    status: z.enum(ALLOCATION_STATUSES),
+    host: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+    customer: z.object({ id: z.string(), code: z.string(), name: z.string() }),
+    customer_user: z.object({ id: z.string(), username: z.string() }),
+    os_username: z.string(),
+    starts_at: z.string(),
+    ends_at: z.string(),
+    buffer_days: z.number(),
+    grace_minutes: z.number(),
+    failed_step: z.string().nullable(),
+    error: z.string().nullable(),
+    terminate_reason: z.string().nullable(),
+    notes: z.string().nullable(),
+    reclaimed_at: z.string().nullable(),
+    workflow_ids: z.object({ allocation: z.string(), lease: z.string(), reclaim: z.string(), host_lock: z.string() }),
+    created_by: z.string(),
+    created_at: z.string(),
+  })
+  .openapi('Allocation');
+
+const AllocationCreate = z
+  .object({
+    host_id: z.string().uuid('must be a host id (uuid)'),
+    customer_id: z.string().uuid('must be a customer id (uuid)'),
+    customer_user_id: z.string().uuid('must be a user id (uuid)').openapi({ description: 'The customer user whose account and SSH keys go on the host' }),
+    starts_at: iso.optional().openapi({ description: 'Default: now' }),
+    ends_at: iso,
+    buffer_days: z.number().min(0).max(90).optional(),
+    grace_minutes: z.number().min(0).max(7 * 24 * 60).optional(),
+    os_username: z.string().optional().openapi({ description: "OS login name on the host; default: the customer user's username" }),
+    notes: z.string().max(1000).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
+  })
+  .openapi('AllocationCreate');
+
+const Step = z.object({ phase: z.string(), step: z.string(), status: z.string(), attempts: z.number(), started_at: z.string().nullable(), finished_at: z.string().nullable(), error: z.string().nullable(), detail: z.record(z.string(), z.unknown()).nullable() });
+const Progress = z
+  .object({
+    allocation_id: z.string(),
+    status: z.enum(ALLOCATION_STATUSES),
+    steps: z.array(Step),
+    lease: z.object({ phase: z.string(), ends_at: z.string(), buffer_ends_at: z.string().nullable(), next: z.object({ kind: z.string(), at: z.string() }).nullable(), sent: z.array(z.string()), skipped: z.array(z.string()) }).nullable(),
+    lease_events: z.array(z.object({ kind: z.string(), due_at: z.string(), fired_at: z.string(), notification: z.string().nullable() })),
+    reclaim: z.object({ current: z.string().nullable(), result: z.string() }).nullable(),
+  })
+  .openapi('AllocationProgress');
+const IdParams = z.object({ id: z.string().uuid('must be an allocation id (uuid)') });
+
+const toDto = (a: AllocationRow): z.input<typeof Allocation> => ({
+  id: a.id,
+  status: a.status,
+  host: { id: a.host.id, slug: a.host.slug, name: a.host.name },
+  customer: { id: a.customer.id, code: a.customer.code, name: a.customer.name },
+  customer_user: { id: a.customerUser.id, username: a.customerUser.username },
+  os_username: a.osUsername,
+  starts_at: a.startsAt.toISOString(),
+  ends_at: a.endsAt.toISOString(),
+  buffer_days: a.bufferSeconds / 86_400,
+  grace_minutes: a.graceSeconds / 60,
+  failed_step: a.failedStep ?? null,
+  error: a.error ?? null,
+  terminate_reason: a.terminateReason ?? null,
+  notes: a.notes ?? null,
+  reclaimed_at: a.reclaimedAt?.toISOString() ?? null,
+  workflow_ids: { allocation: `allocation/${a.id}`, lease: `lease/${a.id}`, reclaim: `reclaim/${a.id}`, host_lock: `host-lock/${a.host.id}` },
+  created_by: a.createdBy,
+  created_at: a.createdAt.toISOString(),
+});
+
+const isStaff = (u: AuthedUser) => u.roles.includes('admin') || u.roles.includes('operator');
+const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
+
+/** Allocations: a host rented to a customer (allocation → lease → reclaim workflows). */
+export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+  const r = Router();
+  const tags = ['allocations'];
+  const client = deps.temporal.client;
+  const taskQueue = deps.temporal.taskQueue;
+
+  /** Loads an allocation the caller may see: staff see all; a customer user sees their customer's. */
+  const load = async (id: string, user: AuthedUser) => {
+    const em = deps.em.fork();
+    const a = await em.findOne(AllocationSchema, { id }, { populate: ['host', 'customer', 'customerUser'] });
+    if (!a) throw notFound('allocation');
+    if (!isStaff(user) && !user.roles.includes('approver')) {
+      const me = await em.findOne(UserSchema, { id: user.id });
+      if (!me?.customerId || me.customerId !== a.customer.id) throw notFound('allocation');
+    }
+    return a;
+  };
+  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>) => {
+    const em = deps.em.fork();
+    recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail });
+    await em.flush();
+  };
+  const searchAttributes = (a: { hostId: string; customerId: string }, status: string) =>
+    new TypedSearchAttributes([
+      { key: HostIdKey, value: a.hostId },
+      { key: CustomerIdKey, value: a.customerId },
+      { key: LifecycleStatusKey, value: status },
+    ]);
+  const startReclaim = async (a: AllocationRow, done: string[]) => {
+    await client.workflow.start<typeof reclaim>('reclaim', {
+      workflowId: `reclaim/${a.id}`,
+      taskQueue,
+      args: [{ allocationId: a.id, hostId: a.host.id, graceMs: a.graceSeconds * 1000, done }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: searchAttributes({ hostId: a.host.id, customerId: a.customer.id }, 'reclaiming'),
+    });
+  };
+  const leaseState = async (id: string): Promise<LeaseState | null> => {
+    try {
+      return await client.workflow.getHandle(`lease/${id}`).query(leaseStateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  };
+  const leaseUpdate = async <A>(id: string, run: (h: ReturnType<typeof client.workflow.getHandle>) => Promise<A>): Promise<A> => {
+    try {
+      return await run(client.workflow.getHandle(`lease/${id}`));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw conflict('this allocation has no running lease (not active yet, or already over)');
+      return rethrowMapped(err, 'lease');
+    }
+  };
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations',
+    summary: 'Allocate a host to a customer for a term (one active allocation per host: a second one is 409)',
+    tags,
+    auth: ['admin', 'operator'],
+    body: AllocationCreate,
+    response: Allocation,
+    status: 201,
+    handler: async ({ body, user, req }) => {
+      const em = deps.em.fork();
+      const errors: Array<{ field: string; message: string }> = [];
+      const [host, customer, cu] = await Promise.all([
+        em.findOne(HostSchema, { id: body.host_id }),
+        em.findOne(CustomerSchema, { id: body.customer_id }),
+        em.findOne(UserSchema, { id: body.customer_user_id }),
+      ]);
+      if (!host) errors.push({ field: 'host_id', message: 'host does not exist' });
+      else if (host.os !== 'linux') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.os}; allocation supports Linux hosts for now` });
+      else if (host.status !== 'online') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` });
+      if (!customer) errors.push({ field: 'customer_id', message: 'customer does not exist' });
+      if (!cu) errors.push({ field: 'customer_user_id', message: 'user does not exist' });
+      else if (customer && cu.customerId !== customer.id) errors.push({ field: 'customer_user_id', message: `user ${cu.username} does not belong to customer ${customer.code}` });
+      const osUsername = body.os_username ?? cu?.username ?? '';
+      const u = linuxUsername.safeParse(osUsername);
+      if (!u.success) errors.push({ field: 'os_username', message: u.error.issues[0]?.message ?? 'invalid' });
+      const now = Date.now();
+      const startsAt = body.starts_at ? Date.parse(body.starts_at) : now;
+      const endsAt = Date.parse(body.ends_at);
+      if (endsAt <= Math.max(now, startsAt)) errors.push({ field: 'ends_at', message: 'must be after starts_at and in the future' });
+      if (startsAt < now - 60_000) errors.push({ field: 'starts_at', message: 'must not be in the past' });
+      if (errors.length) throw validationError(errors);
+
+      const bufferDays = body.buffer_days ?? deps.settings.leaseBufferDays ?? 3;
+      const graceMinutes = body.grace_minutes ?? deps.settings.reclaimGraceMinutes ?? 60;
+      const row = em.create(AllocationSchema, {
+        host: host!,
+        customer: customer!,
+        customerUser: cu!,
+        osUsername,
+        startsAt: new Date(startsAt),
+        endsAt: new Date(endsAt),
+        bufferSeconds: Math.round(bufferDays * 86_400),
+        graceSeconds: Math.round(graceMinutes * 60),
+        status: 'pending',
+        notes: body.notes ?? null,
+        createdBy: user!.username,
+      });
+
+      // 1. The per-host lock: of concurrent requests, exactly one starts host-lock/<hostId>.
+      const lockId = `host-lock/${host!.id}`;
+      try {
+        await client.workflow.start<typeof hostLock>('hostLock', {
+          workflowId: lockId,
+          taskQueue,
+          args: [{ hostId: host!.id, allocationId: row.id }],
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host!.id }]),
+          memo: { allocationId: row.id },
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`host_id: host ${host!.slug} is already allocated`);
+        throw err;
+      }
+      const releaseLock = () => client.workflow.getHandle(lockId).signal(releaseSignal, { allocationId: row.id }).catch(() => undefined);
+      // 2. The database's partial unique index: one holding allocation per host.
+      recordAudit(em, { actor: user!.username, action: 'allocation.create', targetType: 'allocation', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { host: host!.slug, customer: customer!.code, ends_at: body.ends_at } });
+      try {
+        await em.flush();
+      } catch (err) {
+        await releaseLock();
+        if (err instanceof UniqueConstraintViolationException) throw conflict(`host_id: host ${host!.slug} is already allocated`);
+        throw err;
+      }
+      // 3. The lifecycle.
+      try {
+        await client.workflow.start<typeof allocation>('allocation', {
+          workflowId: `allocation/${row.id}`,
+          taskQueue,
+          args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000 }],
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          typedSearchAttributes: searchAttributes({ hostId: host!.id, customerId: customer!.id }, 'pending'),
+          memo: { host: host!.slug, customer: customer!.code },
+        });
+      } catch (err) {
+        row.status = 'cancelled';
+        row.error = 'the allocation workflow could not be started';
+        await em.flush();
+        await releaseLock();
+        throw err;
+      }
+      return toDto(row);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations',
+    summary: 'List allocations (customers see their own)',
+    tags,
+    auth: 'any',
+    query: PageQuery.extend({ status: z.enum(ALLOCATION_STATUSES).optional(), customer_id: z.string().uuid().optional(), host_id: z.string().uuid().optional() }),
+    response: z.object({ items: z.array(Allocation), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
+    handler: async ({ query, user }) => {
+      const em = deps.em.fork();
+      const where: Record<string, unknown> = {};
+      if (query.status) where.status = query.status;
+      if (query.host_id) where.host = query.host_id;
+      if (query.customer_id) where.customer = query.customer_id;
+      if (!isStaff(user!) && !user!.roles.includes('approver')) {
+        const me = await em.findOne(UserSchema, { id: user!.id });
+        if (!me?.customerId) return pageResult([], 0, query);
+        where.customer = me.customerId;
+      }
+      const [rows, total] = await em.findAndCount(AllocationSchema, where, { ...pageOffsets(query), populate: ['host', 'customer', 'customerUser'], orderBy: { createdAt: 'desc', id: 'asc' } });
+      return pageResult(rows.map(toDto), total, query);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id',
+    summary: 'One allocation',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: Allocation,
+    handler: async ({ params, user }) => toDto(await load(params.id, user!)),
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/extend',
+    summary: 'Extend the lease: remaining reminders move; sent ones are not sent again; a lease in its buffer period becomes active again',
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    body: z.object({ ends_at: iso }),
+    response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
+    handler: async ({ params, body, user, req }) => {
+      await load(params.id, user!);
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(user!) }] }));
+      await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt });
+      return { phase: s.phase, ends_at: s.endsAt, next: s.next };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/return',
+    summary: 'Return the host early: straight to the buffer period (default) or to reclaim now',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    body: z.object({ mode: z.enum(['buffer', 'reclaim']).default('buffer') }),
+    response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
+    handler: async ({ params, body, user, req }) => {
+      const a = await load(params.id, user!);
+      if (!isStaff(user!) && a.customerUser.id !== user!.id) throw forbidden('only the customer user of this allocation, an admin or an operator can return it');
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: body.mode, actor: actorOf(user!) }] }));
+      await audit(user!, 'allocation.return', params.id, req, { mode: body.mode });
+      return { phase: s.phase, ends_at: s.endsAt, next: s.next };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/terminate',
+    summary: 'Terminate the lease now (admin, with a reason): no buffer period, reclaim starts',
+    tags,
+    auth: ['admin'],
+    params: IdParams,
+    body: z.object({ reason: z.string().min(1).max(1000) }),
+    response: z.object({ phase: z.string(), ends_at: z.string() }),
+    handler: async ({ params, body, user, req }) => {
+      await load(params.id, user!);
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(user!) }] }));
+      await audit(user!, 'allocation.terminate', params.id, req, { reason: body.reason });
+      return { phase: s.phase, ends_at: s.endsAt };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/reclaim',
+    summary: 'Reclaim now: ends a running lease, cleans up a failed allocation, or retries a failed reclaim from its failed step',
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    response: Allocation,
+    handler: async ({ params, user, req }) => {
+      const a = await load(params.id, user!);
+      if (a.status === 'reclaimed' || a.status === 'cancelled') throw conflict(`allocation is ${a.status}`);
+      if (a.status === 'reclaiming') throw conflict('reclaim is already running');
+      if (a.status === 'active' || a.status === 'buffer') {
+        await leaseUpdate(a.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: 'reclaim', actor: actorOf(user!) }] }));
+      } else {
+        if (a.status === 'pending' || a.status === 'provisioning') {
+          const running = await client.workflow.getHandle(`allocation/${a.id}`).describe().then((d) => d.status.name === 'RUNNING', () => false);
+          if (running) throw conflict('the allocation is still being provisioned; wait for it to finish or fail');
+        }
+        const done = a.status === 'reclaim-failed' ? (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'reclaim', status: { $in: ['done', 'skipped'] } })).map((s) => s.step) : [];
+        const em = deps.em.fork();
+        const row = await em.findOneOrFail(AllocationSchema, { id: a.id });
+        row.status = 'reclaiming';
+        await em.flush();
+        try {
+          await startReclaim(a, done);
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('reclaim is already running');
+          throw err;
+        }
+      }
+      await audit(user!, 'allocation.reclaim', a.id, req, { from: a.status });
+      return toDto(await load(a.id, user!));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/reclaim/force',
+    summary: 'Skip the grace period of a running reclaim: stop the customer’s tasks now (admin)',
+    tags,
+    auth: ['admin'],
+    params: IdParams,
+    response: z.object({ forced: z.boolean() }),
+    handler: async ({ params, user, req }) => {
+      await load(params.id, user!);
+      try {
+        await client.workflow.getHandle(`reclaim/${params.id}`).executeUpdate(forceUpdate, { args: [{ actor: actorOf(user!) }] });
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw conflict('no reclaim is running for this allocation');
+        rethrowMapped(err, 'reclaim');
+      }
+      await audit(user!, 'allocation.reclaim.force', params.id, req);
+      return { forced: true };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/retry',
+    summary: 'Retry failed provisioning from the failed step',
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    response: Allocation,
+    handler: async ({ params, user, req }) => {
+      const a = await load(params.id, user!);
+      if (a.status !== 'failed') throw conflict(`allocation is ${a.status}, not failed`);
+      const done = (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'allocate', status: { $in: ['done', 'skipped'] } })).map((s) => s.step);
+      try {
+        await client.workflow.start<typeof allocation>('allocation', {
+          workflowId: `allocation/${a.id}`,
+          taskQueue,
+          args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done }],
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: searchAttributes({ hostId: a.host.id, customerId: a.customer.id }, 'provisioning'),
+        });
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('the allocation is already being provisioned');
+        throw err;
+      }
+      await audit(user!, 'allocation.retry', a.id, req, { from: a.failedStep });
+      return toDto(a);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/progress',
+    summary: 'Steps of provisioning and reclaim, the lease phase and its next event, and lease events so far',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: Progress,
+    handler: async ({ params, user }) => {
+      const a = await load(params.id, user!);
+      const em = deps.em.fork();
+      const [steps, events, lease] = await Promise.all([
+        em.find(AllocationStepSchema, { allocation: a.id }, { orderBy: { phase: 'asc', position: 'asc' } }),
+        em.find(LeaseEventSchema, { allocation: a.id }, { orderBy: { firedAt: 'asc' } }),
+        leaseState(a.id).catch(() => null),
+      ]);
+      let reclaimState: StepsProgress | null = null;
+      if (a.status === 'reclaiming') reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      return {
+        allocation_id: a.id,
+        status: a.status,
+        steps: steps.map((s) => ({
+          phase: s.phase,
+          step: s.step,
+          status: s.status,
+          attempts: s.attempts,
+          started_at: s.startedAt?.toISOString() ?? null,
+          finished_at: s.finishedAt?.toISOString() ?? null,
+          error: s.error ?? null,
+          detail: s.detail ?? null,
+        })),
+        lease: lease ? { phase: lease.phase, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
+        lease_events: events.map((e) => ({ kind: e.kind, due_at: e.dueAt.toISOString(), fired_at: e.firedAt.toISOString(), notification: e.notification ?? null })),
+        reclaim: reclaimState ? { current: reclaimState.current, result: reclaimState.result } : null,
+      };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/connection-summary',
+    summary: 'How the customer connects: host or public domain and port, account, host key and key fingerprints (no secret)',
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: z.record(z.string(), z.unknown()),
+    handler: async ({ params, user }) => {
+      await load(params.id, user!);
+      const s = await connectionSummary(deps.em.fork(), params.id);
+      return s as unknown as Record<string, unknown>;
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/credentials/reveal',
+    summary: "Reveal the customer account's password, once (the customer user); afterwards it is gone",
+    tags,
+    auth: 'any',
+    params: IdParams,
+    response: z.object({ host: z.string(), address: z.string(), port: z.number(), username: z.string(), password: z.string(), revealed_at: z.string() }),
+    handler: async ({ params, user, req }) => {
+      const a = await load(params.id, user!);
+      if (a.customerUser.id !== user!.id) throw forbidden('only the customer user of this allocation can reveal its password');
+      if (!a.hostAccountId || !['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; there is no password to reveal`);
+      const em = deps.em.fork();
+      const taken = await em.getConnection().execute<Array<{ secret_ciphertext: string }>>(
+        `with old as (select id, secret_ciphertext from host_accounts where id = ? and secret_ciphertext is not null for update)
+         update host_accounts h set secret_ciphertext = null, secret_key_id = null, secret_revealed_at = now(), updated_at = now()
+           from old where h.id = old.id
+           returning old.secret_ciphertext`,
+        [a.hostAccountId],
+      );
+      const ct = taken[0]?.secret_ciphertext;
+      if (!ct) throw conflict('the password was already revealed; use your SSH key, or ask an admin to reset it');
+      const account = await em.findOneOrFail(HostAccountSchema, { id: a.hostAccountId });
+      const password = deps.vault.decrypt(ct, hostAccountSecretContext(account.id, account.secretVersion));
+      await audit(user!, 'allocation.reveal', a.id, req);
+      return { host: a.host.slug, address: a.host.address, port: a.host.port, username: account.username, password, revealed_at: new Date().toISOString() };
+    },
+  });
+
+  return r;
+}

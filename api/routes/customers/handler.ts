@@ -1,0 +1,190 @@
+import { Router } from 'express';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { AppDeps } from '../../deps.js';
+import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { defineRoute } from '../../route.js';
+import { conflict, notFound } from '../../errors.js';
+import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
+import { generateToken, hashToken } from '../../middleware/auth.js';
+import { CustomerSchema, UserSchema, type Customer as CustomerRow, type User } from '../../../db/entities/index.js';
+import { recordAudit } from '../../../db/audit.js';
+import { hashPassword } from '../../../db/password-hash.js';
+import { generatePassword } from '../../../activities/remote/passwords.js';
+import { isTimeZone } from '../../../activities/notify/format.js';
+
+const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+
+const Customer = z
+  .object({
+    id: z.string().uuid(),
+    name: z.string(),
+    code: z.string(),
+    contact_name: z.string().nullable(),
+    contact_email: z.string().nullable(),
+    contact_phone: z.string().nullable(),
+    notes: z.string().nullable(),
+    created_at: z.string(),
+  })
+  .openapi('Customer');
+const CustomerCreate = z
+  .object({
+    name: noControl(200).min(1),
+    code: z.string().regex(/^[a-z][a-z0-9-]{1,31}$/, '2-32 lowercase letters, digits or "-", starting with a letter'),
+    contact_name: noControl(100).optional(),
+    contact_email: z.string().email().optional(),
+    contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').optional(),
+    notes: noControl(1000).optional(),
+  })
+  .openapi('CustomerCreate');
+const CustomerUser = z
+  .object({ id: z.string().uuid(), username: z.string(), email: z.string().nullable(), full_name: z.string().nullable(), timezone: z.string().nullable(), must_change_password: z.boolean(), created_at: z.string() })
+  .openapi('CustomerUser');
+const CustomerUserCreate = z
+  .object({
+    username: z.string().regex(/^[a-z_][a-z0-9_-]{1,31}$/, '2-32 characters: lowercase letters, digits, "_" or "-", not starting with a digit (it is also their OS login name)'),
+    email: z.string().email(),
+    full_name: noControl(100).min(1).optional(),
+    timezone: z.string().refine(isTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai').optional(),
+  })
+  .openapi('CustomerUserCreate');
+const CustomerUserCreated = CustomerUser.extend({
+  initial_password: z.string().openapi({ description: 'Generated; shown once; must be changed at first login' }),
+  api_token: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
+});
+const IdParams = z.object({ id: z.string().uuid('must be a customer id (uuid)') });
+
+const toDto = (c: CustomerRow) => ({
+  id: c.id,
+  name: c.name,
+  code: c.code,
+  contact_name: c.contactName ?? null,
+  contact_email: c.contactEmail ?? null,
+  contact_phone: c.contactPhone ?? null,
+  notes: c.notes ?? null,
+  created_at: c.createdAt.toISOString(),
+});
+const toUserDto = (u: User) => ({
+  id: u.id,
+  username: u.username,
+  email: u.email ?? null,
+  full_name: u.fullName ?? null,
+  timezone: u.timezone ?? null,
+  must_change_password: u.mustChangePassword,
+  created_at: u.createdAt.toISOString(),
+});
+
+/** Customers (companies renting hosts) and their users. */
+export function customerRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+  const r = Router();
+  const tags = ['customers'];
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/customers',
+    summary: 'Create a customer',
+    tags,
+    auth: ['admin', 'operator'],
+    body: CustomerCreate,
+    response: Customer,
+    status: 201,
+    handler: async ({ body, user, req }) => {
+      const em = deps.em.fork();
+      const row = em.create(CustomerSchema, {
+        name: body.name,
+        code: body.code,
+        contactName: body.contact_name ?? null,
+        contactEmail: body.contact_email ?? null,
+        contactPhone: body.contact_phone ?? null,
+        notes: body.notes ?? null,
+      });
+      recordAudit(em, { actor: user!.username, action: 'customer.create', targetType: 'customer', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { code: row.code } });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (err instanceof UniqueConstraintViolationException) throw conflict(`code: a customer with code ${body.code} already exists`);
+        throw err;
+      }
+      return toDto(row);
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/customers',
+    summary: 'List customers',
+    tags,
+    auth: ['admin', 'operator', 'approver'],
+    query: PageQuery.extend({ q: z.string().max(100).optional() }),
+    response: z.object({ items: z.array(Customer), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
+    handler: async ({ query }) => {
+      const like = query.q ? `%${query.q.replace(/[%_\\]/g, '\\$&')}%` : undefined;
+      const where = like ? { $or: [{ name: { $ilike: like } }, { code: { $ilike: like } }] } : {};
+      const [rows, total] = await deps.em.fork().findAndCount(CustomerSchema, where, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
+      return pageResult(rows.map(toDto), total, query);
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/customers/:id',
+    summary: 'One customer',
+    tags,
+    auth: ['admin', 'operator', 'approver'],
+    params: IdParams,
+    response: Customer,
+    handler: async ({ params }) => {
+      const c = await deps.em.fork().findOne(CustomerSchema, { id: params.id });
+      if (!c) throw notFound('customer');
+      return toDto(c);
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/customers/:id/users',
+    summary: "Add a user to a customer: a generated initial password (must be changed) and an API token, each shown once",
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    body: CustomerUserCreate,
+    response: CustomerUserCreated,
+    status: 201,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const c = await em.findOne(CustomerSchema, { id: params.id });
+      if (!c) throw notFound('customer');
+      const initialPassword = generatePassword();
+      const token = generateToken();
+      const row = em.create(UserSchema, {
+        username: body.username,
+        email: body.email,
+        fullName: body.full_name ?? null,
+        timezone: body.timezone ?? null,
+        roles: ['customer'],
+        customerId: c.id,
+        apiTokenHash: hashToken(token),
+        passwordHash: await hashPassword(initialPassword),
+        mustChangePassword: true,
+      });
+      recordAudit(em, { actor: user!.username, action: 'customer.user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { customer: c.code, username: row.username } });
+      try {
+        await em.flush();
+      } catch (err) {
+        if (err instanceof UniqueConstraintViolationException) throw conflict(`username: ${body.username} is taken`);
+        throw err;
+      }
+      return { ...toUserDto(row), initial_password: initialPassword, api_token: token };
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/customers/:id/users',
+    summary: "A customer's users",
+    tags,
+    auth: ['admin', 'operator', 'approver'],
+    params: IdParams,
+    query: PageQuery,
+    response: z.object({ items: z.array(CustomerUser), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
+    handler: async ({ params, query }) => {
+      const [rows, total] = await deps.em.fork().findAndCount(UserSchema, { customerId: params.id }, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
+      return pageResult(rows.map(toUserDto), total, query);
+    },
+  });
+  return r;
+}

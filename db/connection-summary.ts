@@ -1,0 +1,60 @@
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import { AllocationSchema, RemoteAccessSchema, SshKeySchema } from './entities/index.js';
+
+export interface ConnectionSummary {
+  allocation_id: string;
+  host: { slug: string; name: string };
+  /** Where to connect: the public entry from remote-access settings when SSH is published, else the host itself. */
+  connect: { host: string; port: number; via: 'remote-access' | 'direct' };
+  username: string;
+  host_key_fingerprint: string | null;
+  key_fingerprints: string[];
+  ssh_command: string;
+  password: 'reveal once via POST /api/v1/allocations/:id/credentials/reveal' | 'revealed' | 'none';
+  other_ports: Array<{ protocol: string; public: string; target_port: number }>;
+  ends_at: string;
+}
+
+/** What a customer needs to connect to an allocated host. Contains no secret. */
+export async function connectionSummary(em: SqlEntityManager, allocationId: string): Promise<ConnectionSummary | null> {
+  const a = await em.findOne(AllocationSchema, { id: allocationId }, { populate: ['host', 'customerUser'] });
+  if (!a) return null;
+  const access = await em.find(RemoteAccessSchema, { host: a.host.id, enabled: true }, { orderBy: { publicPort: 'asc' } });
+  const sshEntry = access.find((r) => r.protocol === 'ssh' && r.targetPort === a.host.port);
+  const connect = sshEntry
+    ? { host: sshEntry.publicDomain, port: sshEntry.publicPort, via: 'remote-access' as const }
+    : { host: a.host.address, port: a.host.port, via: 'direct' as const };
+  const keys = await em.find(SshKeySchema, { user: a.customerUser.id, revokedAt: null }, { orderBy: { createdAt: 'asc' } });
+  const account = a.hostAccountId
+    ? await em.getConnection().execute<Array<{ has: boolean; revealed: boolean }>>(
+        'select secret_ciphertext is not null as has, secret_revealed_at is not null as revealed from host_accounts where id = ?',
+        [a.hostAccountId],
+      )
+    : [];
+  return {
+    allocation_id: a.id,
+    host: { slug: a.host.slug, name: a.host.name },
+    connect,
+    username: a.osUsername,
+    host_key_fingerprint: a.host.hostKeyFingerprint ?? null,
+    key_fingerprints: keys.map((k) => k.fingerprint),
+    ssh_command: `ssh -p ${connect.port} ${a.osUsername}@${connect.host}`,
+    password: account[0]?.has ? 'reveal once via POST /api/v1/allocations/:id/credentials/reveal' : account[0]?.revealed ? 'revealed' : 'none',
+    other_ports: access.filter((r) => r !== sshEntry).map((r) => ({ protocol: r.protocol, public: `${r.publicDomain}:${r.publicPort}`, target_port: r.targetPort })),
+    ends_at: a.endsAt.toISOString(),
+  };
+}
+
+export function connectionSummaryText(s: ConnectionSummary): string {
+  return [
+    `Your host ${s.host.name} (${s.host.slug}) is ready.`,
+    '',
+    `  Connect:   ${s.ssh_command}`,
+    `  Account:   ${s.username}`,
+    `  Host key:  ${s.host_key_fingerprint ?? '(not pinned yet)'} — check it on first connection`,
+    `  Your keys: ${s.key_fingerprints.length ? s.key_fingerprints.join(', ') : 'none registered (use the password)'}`,
+    `  Password:  ${s.password === 'none' ? 'none' : 'reveal it once in Hostflow (POST /api/v1/allocations/' + s.allocation_id + '/credentials/reveal)'}`,
+    ...s.other_ports.map((p) => `  ${p.protocol.toUpperCase()}: ${p.public} → port ${p.target_port}`),
+    `  Lease ends: ${s.ends_at} (UTC)`,
+  ].join('\n');
+}

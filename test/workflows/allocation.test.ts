@@ -1,0 +1,299 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { Client as SshClient, utils as ssh2Utils } from 'ssh2';
+import { startTestPlatform, type DbKind, type TestPlatform } from '../helpers/platform.js';
+import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+import { startSmtp } from '../helpers/smtp.js';
+import { assertNoSecretsInHistory } from '../helpers/history.js';
+import { createActivities } from '../../activities/index.js';
+import { createLogger } from '../../config/logger.js';
+
+/** Logs in with a private key and runs a command, as the customer would. */
+function loginWithKey(h: SshTestHost, username: string, privateKey: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = new SshClient();
+    c.on('ready', () => {
+      c.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        let out = '';
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        stream.stderr.on('data', () => undefined);
+        stream.on('close', () => {
+          c.end();
+          resolve(out.trim());
+        });
+      });
+    });
+    c.on('error', reject);
+    c.connect({ host: h.host, port: h.port, username, privateKey, readyTimeout: 5000 });
+  });
+}
+
+const keyPair = (type: 'ed25519' | 'ecdsa', comment: string) =>
+  type === 'ed25519' ? ssh2Utils.generateKeyPairSync('ed25519', { comment }) : ssh2Utils.generateKeyPairSync('ecdsa', { bits: 256, comment });
+
+/** Waits until the allocation is reclaimed and its last step is recorded. */
+async function reclaimed(p: TestPlatform, id: string, timeoutMs = 90_000) {
+  return until(
+    `allocation ${id} reclaimed`,
+    async () => {
+      const a = (await p.api('GET', `/api/v1/allocations/${id}`)).body.data;
+      if (a.status === 'reclaim-failed') throw new Error(`reclaim failed at ${a.failed_step}: ${a.error}`);
+      if (a.status !== 'reclaimed') return null;
+      const steps = (await p.api('GET', `/api/v1/allocations/${id}/progress`)).body.data.steps;
+      return steps.some((s: { step: string; status: string }) => s.step === 'release-host' && s.status === 'done') ? a : null;
+    },
+    timeoutMs,
+  );
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface World {
+  p: TestPlatform;
+  sshd: SshTestHost;
+  smtp: Awaited<ReturnType<typeof startSmtp>>;
+  hostId: string;
+  customerId: string;
+  user: { id: string; username: string; token: string };
+}
+
+async function setUpWorld(db: DbKind): Promise<World> {
+  const smtp = await startSmtp();
+  const [p, sshd] = await Promise.all([startTestPlatform({ db, smtpUrl: smtp.url }), startSshd()]);
+  const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'gpu-rental-1', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+  expect(h.status, JSON.stringify(h.body)).toBe(201);
+  const hostId = h.body.data.id;
+  expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
+  expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);
+  const code = `c${randomBytes(3).toString('hex')}`;
+  const c = await p.api('POST', '/api/v1/customers', { body: { name: 'Acme AI', code, contact_email: 'ops@acme.test' } });
+  expect(c.status, JSON.stringify(c.body)).toBe(201);
+  const username = `cu${randomBytes(3).toString('hex')}`;
+  const u = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username, email: `${username}@acme.test`, full_name: 'Ana Customer', timezone: 'Asia/Shanghai' } });
+  expect(u.status, JSON.stringify(u.body)).toBe(201);
+  return { p, sshd, smtp, hostId, customerId: c.body.data.id, user: { id: u.body.data.id, username, token: u.body.data.api_token } };
+}
+
+async function tearDown(w: World | undefined, osUsers: string[]) {
+  if (!w) return;
+  for (const u of osUsers) await sshExec(w.sshd, `sudo -n pkill -KILL -u ${u}; sudo -n userdel -r -f ${u}; sudo -n rm -f /var/lib/hostflow/accounts/${u}`).catch(() => undefined);
+  await w.p.close();
+  await w.sshd.stop();
+  await w.smtp.stop();
+}
+
+describe('allocation → lease → reclaim on a real sshd host', () => {
+  let w: World;
+  const keys = [keyPair('ed25519', 'ana@laptop'), keyPair('ecdsa', 'ana@workstation')];
+  beforeAll(async () => {
+    w = await setUpWorld('pglite');
+  });
+  afterAll(() => tearDown(w, [w?.user.username]));
+
+  let allocationId = '';
+  let rev0 = '';
+  it('customer users and SSH keys: generated must-change password, validated keys, duplicates rejected', async () => {
+    const { p, user } = w;
+    const again = await p.api('POST', `/api/v1/customers/${w.customerId}/users`, { body: { username: 'x', email: 'nope' } });
+    expect(again.status).toBe(400);
+    expect(again.body.errors!.map((e) => e.field).sort()).toEqual(['email', 'username']);
+
+    for (const k of keys) {
+      const r = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: k.public } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      expect(r.body.data.fingerprint).toMatch(/^SHA256:/);
+    }
+    const dup = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: keys[0]!.public } });
+    expect([dup.status, dup.body.code]).toEqual([409, 40901]);
+    const bad = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: 'ssh-ed25519 AAAAnotbase64!! x' } });
+    expect([bad.status, bad.body.errors?.[0]?.field]).toEqual([400, 'public_key']);
+    const weak = ssh2Utils.generateKeyPairSync('rsa', { bits: 1024 });
+    const w1 = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: weak.public } });
+    expect(w1.status).toBe(400);
+    expect(w1.body.errors![0]!.message).toMatch(/at least 2048 bits \(this one has 1024\)/);
+  });
+
+  it('allocates: account created, two keys injected, key login verified, connection summary mailed; the customer logs in with each key', async () => {
+    const { p, user, sshd } = w;
+    const endsAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const res = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: endsAt, buffer_days: 1, grace_minutes: 60 } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    allocationId = res.body.data.id;
+    expect(res.body.data.workflow_ids.lease).toBe(`lease/${allocationId}`);
+
+    const second = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: endsAt } });
+    expect([second.status, second.body.code]).toEqual([409, 40901]);
+
+    const active = await until('allocation active', async () => {
+      const r = await p.api('GET', `/api/v1/allocations/${allocationId}`);
+      if (r.body.data.status === 'failed') throw new Error(`allocation failed at ${r.body.data.failed_step}: ${r.body.data.error}`);
+      return r.body.data.status === 'active' ? r.body.data : null;
+    });
+    expect(active.os_username).toBe(user.username);
+    for (const k of keys) expect(await loginWithKey(sshd, user.username, k.private, 'id -un')).toBe(user.username);
+
+    const progress = await p.api('GET', `/api/v1/allocations/${allocationId}/progress`, { token: user.token });
+    expect(progress.status).toBe(200);
+    expect(progress.body.data.steps.filter((s: { phase: string }) => s.phase === 'allocate').map((s: { step: string; status: string }) => `${s.step}:${s.status}`)).toEqual([
+      'clean-previous:done',
+      'create-account:done',
+      'inject-keys:done',
+      'verify-login:done',
+      'send-summary:done',
+    ]);
+    const lease = await until('lease running', async () => (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.lease);
+    expect(lease.phase).toBe('active');
+    expect(lease.next.kind).toBe('reminder-7d');
+    expect(Math.abs(Date.parse(lease.next.at) - (Date.parse(endsAt) - 7 * 86_400_000))).toBeLessThan(1000);
+
+    const summary = await p.api('GET', `/api/v1/allocations/${allocationId}/connection-summary`, { token: user.token });
+    expect(summary.body.data).toMatchObject({ username: user.username, connect: { host: '127.0.0.1', port: sshd.port, via: 'direct' }, host_key_fingerprint: sshd.hostKeyFingerprintSha256 });
+    expect(summary.body.data.key_fingerprints).toHaveLength(2);
+    const mail = w.smtp.messages.find((m) => m.raw.includes('is ready'));
+    expect(mail?.to).toEqual([`${user.username}@acme.test`]);
+
+    // The password: revealed once, by the customer user only; it logs in.
+    expect((await p.api('POST', `/api/v1/allocations/${allocationId}/credentials/reveal`)).status).toBe(403);
+    const rev = await p.api('POST', `/api/v1/allocations/${allocationId}/credentials/reveal`, { token: user.token });
+    expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    expect(rev.body.data.password.length).toBeGreaterThanOrEqual(16);
+    rev0 = rev.body.data.password;
+    expect((await p.api('POST', `/api/v1/allocations/${allocationId}/credentials/reveal`, { token: user.token })).status).toBe(409);
+
+    // Extending moves the next reminder.
+    const newEnd = new Date(Date.parse(endsAt) + 10 * 86_400_000).toISOString();
+    const ext = await p.api('POST', `/api/v1/allocations/${allocationId}/extend`, { body: { ends_at: newEnd } });
+    expect(ext.status, JSON.stringify(ext.body)).toBe(200);
+    expect(ext.body.data.next.at).toBe(new Date(Date.parse(newEnd) - 7 * 86_400_000).toISOString());
+    const earlier = await p.api('POST', `/api/v1/allocations/${allocationId}/extend`, { body: { ends_at: endsAt } });
+    expect([earlier.status, earlier.body.errors?.[0]?.field]).toEqual([400, 'ends_at']);
+    expect((await p.api('POST', `/api/v1/allocations/${allocationId}/extend`, { token: user.token, body: { ends_at: newEnd } })).status).toBe(403);
+  });
+
+  it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', async () => {
+    const { p, user, sshd } = w;
+    // The customer leaves a process running and files behind.
+    await loginWithKey(sshd, user.username, keys[0]!.private, 'setsid nohup sleep 1000 >/dev/null 2>&1 < /dev/null & echo started');
+    await loginWithKey(sshd, user.username, keys[0]!.private, 'echo data > /tmp/ana-leftover && echo x > ~/model.bin');
+    expect((await sshExec(sshd, `pgrep -u ${user.username} -x sleep`)).stdout.trim()).not.toBe('');
+
+    // The customer returns the host: straight to reclaim.
+    const ret = await p.api('POST', `/api/v1/allocations/${allocationId}/return`, { token: user.token, body: { mode: 'reclaim' } });
+    expect(ret.status, JSON.stringify(ret.body)).toBe(200);
+    const waiting = await until('reclaim waiting for the grace period', async () => {
+      const r = await p.api('GET', `/api/v1/allocations/${allocationId}/progress`);
+      const s = r.body.data.steps.find((x: { phase: string; step: string }) => x.phase === 'reclaim' && x.step === 'stop-tasks');
+      return s?.status === 'waiting' ? s : null;
+    });
+    expect(waiting.detail.running.join(' ')).toMatch(/sleep/);
+    expect(w.smtp.messages.some((m) => m.raw.includes('Tasks still running'))).toBe(true);
+    expect((await p.api('POST', `/api/v1/allocations/${allocationId}/reclaim/force`, { token: p.tokens.operator })).status).toBe(403);
+    const f = await p.api('POST', `/api/v1/allocations/${allocationId}/reclaim/force`);
+    expect(f.status, JSON.stringify(f.body)).toBe(200);
+
+    const done = await reclaimed(p, allocationId);
+    expect(done.reclaimed_at).toBeTruthy();
+    const steps = (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
+    expect(steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`)).toEqual([
+      'check-tasks:done',
+      'stop-tasks:done',
+      'revoke-keys:done',
+      'lock-account:done',
+      'clean-leftovers:done',
+      'delete-account:done',
+      'restore-template:skipped',
+      'verify-clean:done',
+      'release-host:done',
+    ]);
+    expect((await sshExec(sshd, `getent passwd ${user.username} || echo gone`)).stdout.trim()).toBe('gone');
+    expect((await sshExec(sshd, 'pgrep -x -f "sleep 1000" || echo none')).stdout.trim()).toBe('none');
+    expect((await sshExec(sshd, 'ls /tmp/ana-leftover 2>/dev/null || echo none')).stdout.trim()).toBe('none');
+    expect((await sshExec(sshd, `ls -d /home/${user.username} 2>/dev/null || echo none`)).stdout.trim()).toBe('none');
+    await expect(loginWithKey(sshd, user.username, keys[1]!.private, 'true')).rejects.toThrow();
+    const host = await p.api('GET', `/api/v1/hosts/${w.hostId}`);
+    expect(host.body.data.status).toBe('online');
+    const lock = await p.client.workflow.getHandle(`host-lock/${w.hostId}`).describe();
+    expect(lock.status.name).toBe('COMPLETED');
+    const password = rev0;
+    const scanned = await assertNoSecretsInHistory(p.client, p.taskQueue, [keys[0]!.private, keys[1]!.private, password]);
+    expect(scanned).toBeGreaterThanOrEqual(4);
+  });
+
+  it('a reclaim re-run after a crash mid-cleanup (keys revoked, account already deleted) finishes without errors', async () => {
+    const { p, user } = w;
+    const res = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: new Date(Date.now() + 5 * 86_400_000).toISOString(), grace_minutes: 0 } });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    const id = res.body.data.id;
+    await until('active', async () => (await p.api('GET', `/api/v1/allocations/${id}`)).body.data.status === 'active');
+    // What an earlier reclaim attempt did before its worker died: the cleanup activities ran, nothing was recorded.
+    const acts = createActivities({ em: p.db.em, vault: p.vault, logger: createLogger({ level: 'silent' }), ssh: p.ssh, winrm: p.winrm, mailer: null, mailFrom: 'x@test', baseDomain: 'hosts.test' });
+    await acts.revokeCustomerKeys(id);
+    await acts.lockCustomerAccount(id);
+    await acts.cleanCustomerLeftovers(id);
+    await acts.deleteCustomerAccount(id);
+
+    const r = await p.api('POST', `/api/v1/allocations/${id}/reclaim`);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await reclaimed(p, id);
+    const steps = (await p.api('GET', `/api/v1/allocations/${id}/progress`)).body.data.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
+    expect(steps.map((s: { step: string; status: string; attempts: number }) => `${s.step}:${s.status}:${s.attempts}`)).toEqual([
+      'check-tasks:done:1',
+      'stop-tasks:skipped:1',
+      'revoke-keys:done:1',
+      'lock-account:done:1',
+      'clean-leftovers:done:1',
+      'delete-account:done:1',
+      'restore-template:skipped:1',
+      'verify-clean:done:1',
+      'release-host:done:1',
+    ]);
+  });
+});
+
+describe('one active allocation per host, on PostgreSQL', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await setUpWorld('postgres');
+  });
+  afterAll(() => tearDown(w, [w?.user.username]));
+
+  it('20 concurrent allocation requests for one host: exactly one succeeds, 19 get 40901', { timeout: 180_000 }, async () => {
+    const { p, user } = w;
+    const endsAt = new Date(Date.now() + 7 * 86_400_000).toISOString();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: endsAt } })),
+    );
+    const statuses = results.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s === 201)).toHaveLength(1);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(19);
+    expect(results.filter((r) => r.status === 409).every((r) => r.body.code === 40901)).toBe(true);
+    const rows = await p.db.em.fork().getConnection().execute('select status from allocations where host_id = ?', [w.hostId]);
+    expect(rows).toHaveLength(1);
+    const winner = results.find((r) => r.status === 201)!.body.data.id;
+    await until('active', async () => {
+      const a = (await p.api('GET', `/api/v1/allocations/${winner}`)).body.data;
+      if (a.status === 'failed') throw new Error(`allocation failed at ${a.failed_step}: ${a.error}`);
+      return a.status === 'active';
+    });
+    // Reclaim frees the host (and its lock) for the next customer.
+    expect((await p.api('POST', `/api/v1/allocations/${winner}/terminate`, { body: { reason: 'test over' } })).status).toBe(200);
+    await reclaimed(p, winner).catch(async (e) => {
+      console.log('T progress', JSON.stringify((await p.api('GET', `/api/v1/allocations/${winner}/progress`)).body.data, null, 1));
+      throw e;
+    });
+    const next = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: endsAt } });
+    expect(next.status, JSON.stringify(next.body)).toBe(201);
+    await until('active', async () => (await p.api('GET', `/api/v1/allocations/${next.body.data.id}`)).body.data.status === 'active');
+    expect((await p.api('POST', `/api/v1/allocations/${next.body.data.id}/terminate`, { body: { reason: 'test over' } })).status).toBe(200);
+    await reclaimed(p, next.body.data.id);
+  });
+});

@@ -1,0 +1,98 @@
+import {
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  proxyActivities,
+  defineQuery,
+  setHandler,
+  sleep,
+  startChild,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { remoteRetry } from './shared/policies.js';
+import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
+import { runSteps, type StepsProgress } from './shared/steps.js';
+import { lease } from './lease.workflow.js';
+
+/**
+ * allocation/<allocationId>: (wait for the start) → clean leftovers of a previous tenant → create
+ * the customer's OS account with a new password → inject their SSH keys → verify key login →
+ * send the connection summary → active, and start `lease/<allocationId>`, which owns the rest of
+ * the term. A failed step leaves the allocation `failed` with the step named; a retry resumes there.
+ */
+export const ALLOCATION_STEPS = ['clean-previous', 'create-account', 'inject-keys', 'verify-login', 'send-summary'] as const;
+export type AllocationStepName = (typeof ALLOCATION_STEPS)[number];
+
+export interface AllocationInput {
+  allocationId: string;
+  hostId: string;
+  customerId: string;
+  startsAtMs: number;
+  endsAtMs: number;
+  bufferMs: number;
+  graceMs: number;
+  /** Steps already done by an earlier run (retry). */
+  done?: string[];
+}
+
+export const allocationProgressQuery = defineQuery<StepsProgress>('progress');
+
+const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'setAllocationStatus' | 'sendConnectionSummary'>>({ startToCloseTimeout: '30 seconds' });
+const remote = proxyActivities<Pick<Activities, 'cleanPreviousTenant' | 'createCustomerAccount' | 'injectCustomerKeys' | 'verifyCustomerLogin'>>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: remoteRetry,
+});
+
+export async function allocation(input: AllocationInput): Promise<StepsProgress> {
+  const progress: StepsProgress = { phase: 'allocate', current: null, steps: {}, result: 'running' };
+  setHandler(allocationProgressQuery, () => progress);
+
+  const wait = input.startsAtMs - Date.now();
+  if (wait > 0) await sleep(wait);
+
+  await db.setAllocationStatus(input.allocationId, 'provisioning', { failedStep: null, error: null });
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
+  const ok = await runSteps(progress, ALLOCATION_STEPS, input.done ?? [], {
+    record: (step, position, status, extra) => db.setAllocationStep(input.allocationId, 'allocate', step, position, status, extra),
+    run: async (step) => {
+      switch (step) {
+        case 'clean-previous':
+          return { detail: await remote.cleanPreviousTenant(input.allocationId) };
+        case 'create-account':
+          return { detail: await remote.createCustomerAccount(input.allocationId) };
+        case 'inject-keys': {
+          const r = await remote.injectCustomerKeys(input.allocationId);
+          return { skipped: r.fingerprints.length === 0, detail: r };
+        }
+        case 'verify-login':
+          return { detail: await remote.verifyCustomerLogin(input.allocationId) };
+        case 'send-summary':
+          return { detail: await db.sendConnectionSummary(input.allocationId) };
+      }
+    },
+  });
+  if (!ok) {
+    await db.setAllocationStatus(input.allocationId, 'failed', { failedStep: progress.failedStep ?? null, error: progress.error ? `${progress.error.type}: ${progress.error.message}` : null });
+    upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'failed' }]);
+    return progress;
+  }
+  // The lease owns the rest of the term; it outlives this workflow (ABANDON).
+  await startChild(lease, {
+    workflowId: `lease/${input.allocationId}`,
+    args: [{ allocationId: input.allocationId, hostId: input.hostId, customerId: input.customerId, endsAtMs: input.endsAtMs, bufferMs: input.bufferMs, graceMs: input.graceMs }],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: [
+      { key: HostIdKey, value: input.hostId },
+      { key: CustomerIdKey, value: input.customerId },
+      { key: LifecycleStatusKey, value: 'active' },
+    ],
+  });
+  // Active only once the lease runs, so extend / return / terminate find it.
+  // (Unless the lease already moved on: a term shorter than provisioning.)
+  await db.setAllocationStatus(input.allocationId, 'active', { failedStep: null, error: null, onlyFrom: ['provisioning'] });
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'active' }]);
+  progress.result = 'done';
+  return progress;
+}

@@ -1,0 +1,35 @@
+import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+/**
+ * host-lock/<hostId>: a host is held by at most one allocation. The API starts this workflow with
+ * the id-conflict policy FAIL before it records an allocation, so of N concurrent requests for
+ * one host exactly one gets the lock (the others get 409, as does the DB's partial unique index).
+ * Reclaim releases it with the `release` signal naming its allocation. If the allocation never
+ * came to exist (the API died between the two steps) or no longer holds the host, the lock lets
+ * go by itself at its next check.
+ */
+export interface HostLockInput {
+  hostId: string;
+  allocationId: string;
+}
+
+export const releaseSignal = defineSignal<[{ allocationId: string }]>('release');
+export const holderQuery = defineQuery<{ allocationId: string; released: boolean }>('holder');
+
+const db = proxyActivities<Pick<Activities, 'allocationHoldsHost'>>({ startToCloseTimeout: '30 seconds' });
+
+export async function hostLock(input: HostLockInput): Promise<{ allocationId: string; releasedBy: 'signal' | 'stale' }> {
+  let released = false;
+  setHandler(releaseSignal, ({ allocationId }) => {
+    if (allocationId === input.allocationId) released = true;
+  });
+  setHandler(holderQuery, () => ({ allocationId: input.allocationId, released }));
+  // First check soon (a creation that never finished), then once a day.
+  let wait: string = '5 minutes';
+  for (;;) {
+    if (await condition(() => released, wait)) return { allocationId: input.allocationId, releasedBy: 'signal' };
+    if (!(await db.allocationHoldsHost(input.allocationId))) return { allocationId: input.allocationId, releasedBy: 'stale' };
+    wait = '1 day';
+  }
+}

@@ -1,0 +1,245 @@
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import type { LeaseEventKind } from '../db/entities/allocation.entity.js';
+import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
+import { reclaim } from './reclaim.workflow.js';
+
+/**
+ * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
+ * each; at the end sends the final notice and enters the buffer period; when the buffer is over,
+ * starts `reclaim/<allocationId>` and finishes.
+ *
+ * Reminders are exactly-once per (allocation, kind): the workflow's own `sent` set, and a unique
+ * key in the DB (recordLeaseEvent). A reminder whose moment has already passed when the lease
+ * starts (or when its end moves) is skipped, never sent late in a burst; one whose timer fires
+ * late because workers were down is still sent. Extending recomputes the remaining reminders;
+ * reminders already sent are not sent again. Long leases continue-as-new with their state.
+ */
+export const REMINDERS: ReadonlyArray<readonly [LeaseEventKind, number]> = [
+  ['reminder-7d', 7],
+  ['reminder-3d', 3],
+  ['reminder-1d', 1],
+];
+const DAY = 86_400_000;
+
+export type LeasePhase = 'active' | 'buffer' | 'reclaiming';
+
+export interface LeaseInput {
+  allocationId: string;
+  hostId: string;
+  customerId: string;
+  endsAtMs: number;
+  bufferMs: number;
+  graceMs: number;
+  /** State carried across continue-as-new. */
+  carried?: { phase: LeasePhase; sent: string[]; skipped: string[]; bufferEndsAtMs: number | null; terminateReason: string | null };
+}
+
+export interface LeaseState {
+  phase: LeasePhase;
+  endsAt: string;
+  bufferEndsAt: string | null;
+  next: { kind: string; at: string } | null;
+  sent: string[];
+  skipped: string[];
+  terminateReason: string | null;
+}
+
+export interface LeaseActor {
+  id: string;
+  username: string;
+  roles: string[];
+}
+
+export const extendUpdate = defineUpdate<LeaseState, [{ endsAt: string; actor: LeaseActor }]>('extend');
+export const returnEarlyUpdate = defineUpdate<LeaseState, [{ mode: 'buffer' | 'reclaim'; actor: LeaseActor }]>('return-early');
+export const terminateUpdate = defineUpdate<LeaseState, [{ reason: string; actor: LeaseActor }]>('terminate');
+export const leaseStateQuery = defineQuery<LeaseState>('state');
+
+const db = proxyActivities<Pick<Activities, 'recordLeaseEvent' | 'setAllocationStatus'>>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumInterval: '5 minutes' },
+});
+
+/** Keeps history well below the suggested limit over a term of months. */
+const MAX_HISTORY_EVENTS = 2_000;
+
+export async function lease(input: LeaseInput): Promise<LeaseState> {
+  let endsAtMs = input.endsAtMs;
+  let phase: LeasePhase = input.carried?.phase ?? 'active';
+  let bufferEndsAtMs: number | null = input.carried?.bufferEndsAtMs ?? null;
+  let terminateReason: string | null = input.carried?.terminateReason ?? null;
+  const sent = new Set<string>(input.carried?.sent ?? []);
+  const skipped = new Set<string>(input.carried?.skipped ?? []);
+  let wake = false;
+  let dirty = false;
+
+  /** Reminders not sent whose moment is already past are skipped; future ones are pending. */
+  const recompute = () => {
+    const now = Date.now();
+    for (const [kind, days] of REMINDERS) {
+      if (sent.has(kind)) continue;
+      if (endsAtMs - days * DAY <= now) skipped.add(kind);
+      else skipped.delete(kind);
+    }
+  };
+  const nextEvent = (): { kind: LeaseEventKind | 'end' | 'reclaim'; at: number } | null => {
+    if (phase === 'reclaiming') return null;
+    if (phase === 'buffer') return { kind: 'reclaim', at: bufferEndsAtMs ?? Date.now() };
+    const pending = REMINDERS.filter(([k]) => !sent.has(k) && !skipped.has(k)).map(([k, d]) => ({ kind: k, at: endsAtMs - d * DAY }));
+    pending.sort((a, b) => a.at - b.at);
+    return pending[0] ?? { kind: 'end', at: endsAtMs };
+  };
+  const state = (): LeaseState => {
+    const n = nextEvent();
+    return {
+      phase,
+      endsAt: new Date(endsAtMs).toISOString(),
+      bufferEndsAt: bufferEndsAtMs === null ? null : new Date(bufferEndsAtMs).toISOString(),
+      next: n ? { kind: n.kind, at: new Date(n.at).toISOString() } : null,
+      sent: [...sent],
+      skipped: [...skipped],
+      terminateReason,
+    };
+  };
+  const changed = () => {
+    wake = true;
+    dirty = true;
+  };
+
+  setHandler(leaseStateQuery, state);
+  setHandler(
+    extendUpdate,
+    ({ endsAt }) => {
+      endsAtMs = Date.parse(endsAt);
+      if (phase === 'buffer') {
+        phase = 'active';
+        bufferEndsAtMs = null;
+      }
+      recompute();
+      changed();
+      return state();
+    },
+    {
+      validator: ({ endsAt, actor }) => {
+        if (!actor.roles.includes('admin') && !actor.roles.includes('operator')) throw forbidden('extending a lease needs the admin or operator role');
+        if (phase === 'reclaiming') throw notActive('the lease is over and the host is being reclaimed');
+        const t = Date.parse(endsAt);
+        if (!Number.isFinite(t)) throw invalid('ends_at: not a date');
+        if (t <= endsAtMs) throw invalid(`ends_at: must be later than the current end ${new Date(endsAtMs).toISOString()}`);
+        if (t <= Date.now()) throw invalid('ends_at: must be in the future');
+      },
+    },
+  );
+  setHandler(
+    returnEarlyUpdate,
+    ({ mode }) => {
+      if (mode === 'reclaim') {
+        phase = 'reclaiming';
+      } else {
+        endsAtMs = Date.now();
+        recompute();
+      }
+      changed();
+      return state();
+    },
+    {
+      validator: ({ mode }) => {
+        if (phase === 'reclaiming') throw notActive('the host is already being reclaimed');
+        if (mode === 'buffer' && phase !== 'active') throw notActive('the lease has already ended; return it with mode "reclaim" to reclaim now');
+      },
+    },
+  );
+  setHandler(
+    terminateUpdate,
+    ({ reason }) => {
+      terminateReason = reason.trim();
+      phase = 'reclaiming';
+      changed();
+      return state();
+    },
+    {
+      validator: ({ reason, actor }) => {
+        if (!actor.roles.includes('admin')) throw forbidden('terminating a lease needs the admin role');
+        if (!reason || !reason.trim()) throw invalid('reason: a reason is required');
+        if (phase === 'reclaiming') throw notActive('the host is already being reclaimed');
+      },
+    },
+  );
+
+  if (!input.carried) recompute();
+
+  for (;;) {
+    if (dirty) {
+      dirty = false;
+      if (phase !== 'reclaiming') await db.setAllocationStatus(input.allocationId, phase, { endsAtMs });
+    }
+    if (phase === 'reclaiming') break;
+    const info = workflowInfo();
+    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) {
+      await condition(allHandlersFinished);
+      return continueAsNew<typeof lease>({
+        ...input,
+        endsAtMs,
+        carried: { phase, sent: [...sent], skipped: [...skipped], bufferEndsAtMs, terminateReason },
+      });
+    }
+    const ev = nextEvent()!;
+    const delay = ev.at - Date.now();
+    if (delay > 0 && (await condition(() => wake, delay))) {
+      wake = false;
+      continue;
+    }
+    wake = false;
+    if (ev.kind === 'end') {
+      phase = 'buffer';
+      bufferEndsAtMs = endsAtMs + input.bufferMs;
+      await db.setAllocationStatus(input.allocationId, 'buffer', { endsAtMs });
+      await db.recordLeaseEvent({ allocationId: input.allocationId, kind: 'ended', dueAtMs: ev.at, firedAtMs: Date.now(), endsAtMs, bufferEndsAtMs });
+      upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'buffer' }]);
+    } else if (ev.kind === 'reclaim') {
+      phase = 'reclaiming';
+    } else {
+      await db.recordLeaseEvent({ allocationId: input.allocationId, kind: ev.kind, dueAtMs: ev.at, firedAtMs: Date.now(), endsAtMs });
+      sent.add(ev.kind);
+    }
+  }
+
+  await db.setAllocationStatus(input.allocationId, 'reclaiming', { endsAtMs, terminateReason });
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
+  try {
+    await startChild(reclaim, {
+      workflowId: `reclaim/${input.allocationId}`,
+      args: [{ allocationId: input.allocationId, hostId: input.hostId, graceMs: input.graceMs }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: HostIdKey, value: input.hostId },
+        { key: CustomerIdKey, value: input.customerId },
+        { key: LifecycleStatusKey, value: 'reclaiming' },
+      ],
+    });
+  } catch (err) {
+    // An admin already started the reclaim through the API: nothing more to do.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  }
+  await condition(allHandlersFinished);
+  return state();
+}
+
+const forbidden = (message: string) => ApplicationFailure.create({ type: 'Forbidden', message });
+const invalid = (message: string) => ApplicationFailure.create({ type: 'Invalid', message });
+const notActive = (message: string) => ApplicationFailure.create({ type: 'NotPending', message });

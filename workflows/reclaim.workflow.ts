@@ -1,0 +1,134 @@
+import {
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { TaskReport } from '../activities/remote/allocation.activities.js';
+import { remoteRetry } from './shared/policies.js';
+import { LifecycleStatusKey } from './shared/search-attributes.js';
+import { runSteps, type StepsProgress } from './shared/steps.js';
+import { releaseSignal } from './host-lock.workflow.js';
+
+/**
+ * reclaim/<allocationId>: check what the customer still runs → (notify, wait the grace period or
+ * an admin's `force`, then SIGTERM → SIGKILL) → revoke keys → lock the account → remove crontab and
+ * temp files → delete the account and its home → restore the environment template → verify
+ * nothing is left → allocation `reclaimed`, host `online`, host lock released.
+ * Every step is idempotent; a failure leaves the host in `maintenance` with the step named, and a
+ * retry (`POST /allocations/:id/reclaim`) resumes at that step.
+ */
+export const RECLAIM_STEPS = ['check-tasks', 'stop-tasks', 'revoke-keys', 'lock-account', 'clean-leftovers', 'delete-account', 'restore-template', 'verify-clean', 'release-host'] as const;
+export type ReclaimStepName = (typeof RECLAIM_STEPS)[number];
+
+export interface ReclaimInput {
+  allocationId: string;
+  hostId: string;
+  /** How long running tasks get before they are stopped. */
+  graceMs: number;
+  /** Steps done by an earlier run (retry). */
+  done?: string[];
+}
+
+export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
+export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[] } }]>('force');
+
+const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'failReclaim' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate'>>({
+  startToCloseTimeout: '1 minute',
+});
+const remote = proxyActivities<
+  Pick<Activities, 'checkRunningTasks' | 'stopCustomerTasks' | 'revokeCustomerKeys' | 'lockCustomerAccount' | 'cleanCustomerLeftovers' | 'deleteCustomerAccount' | 'verifyReclaimClean'>
+>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: remoteRetry,
+});
+const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { ...remoteRetry, maximumAttempts: 3 },
+});
+
+export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
+  const progress: StepsProgress = { phase: 'reclaim', current: null, steps: {}, result: 'running' };
+  let forced = false;
+  let tasks: TaskReport | undefined;
+  setHandler(reclaimProgressQuery, () => progress);
+  setHandler(
+    forceUpdate,
+    ({ actor }) => {
+      forced = true;
+      progress.detail = { ...progress.detail, forcedBy: actor.username };
+      return progress;
+    },
+    {
+      validator: ({ actor }) => {
+        if (!actor.roles.includes('admin')) throw ApplicationFailure.create({ type: 'Forbidden', message: 'forcing a reclaim needs the admin role' });
+        const s = progress.steps['stop-tasks'];
+        if (s !== undefined && s !== 'pending' && s !== 'waiting') throw ApplicationFailure.create({ type: 'NotPending', message: 'reclaim is past the grace period' });
+      },
+    },
+  );
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
+
+  const busy = (t: TaskReport) => t.processes + t.gpuProcesses + t.sessions > 0;
+  const ok = await runSteps(progress, RECLAIM_STEPS, input.done ?? [], {
+    record: (step, position, status, extra) => db.setAllocationStep(input.allocationId, 'reclaim', step, position, status, extra),
+    run: async (step) => {
+      switch (step) {
+        case 'check-tasks':
+          tasks = await remote.checkRunningTasks(input.allocationId);
+          return { detail: tasks };
+        case 'stop-tasks': {
+          tasks ??= await remote.checkRunningTasks(input.allocationId);
+          if (!busy(tasks)) return { skipped: true, detail: { reason: 'nothing running' } };
+          if (!forced) {
+            const graceEndsAtMs = Date.now() + input.graceMs;
+            await db.notifyRunningTasks(input.allocationId, tasks.sample, graceEndsAtMs);
+            progress.steps['stop-tasks'] = 'waiting';
+            await db.setAllocationStep(input.allocationId, 'reclaim', step, 1, 'waiting', { detail: { graceEndsAt: new Date(graceEndsAtMs).toISOString(), running: tasks.sample } });
+            await condition(() => forced, input.graceMs);
+            progress.steps['stop-tasks'] = 'running';
+          }
+          return { detail: { ...(await remote.stopCustomerTasks(input.allocationId)), forced } };
+        }
+        case 'revoke-keys':
+          return { detail: await remote.revokeCustomerKeys(input.allocationId) };
+        case 'lock-account':
+          return { detail: await remote.lockCustomerAccount(input.allocationId) };
+        case 'clean-leftovers':
+          return { detail: await remote.cleanCustomerLeftovers(input.allocationId) };
+        case 'delete-account':
+          return { detail: await remote.deleteCustomerAccount(input.allocationId) };
+        case 'restore-template': {
+          const templateId = await db.allocationTemplate(input.allocationId);
+          if (!templateId) return { skipped: true, detail: { reason: 'host has no environment template' } };
+          return { detail: await template.applyEnvTemplate(input.hostId, templateId) };
+        }
+        case 'verify-clean':
+          return { detail: await remote.verifyReclaimClean(input.allocationId) };
+        case 'release-host':
+          await db.finishReclaim(input.allocationId);
+          try {
+            await getExternalWorkflowHandle(`host-lock/${input.hostId}`).signal(releaseSignal, { allocationId: input.allocationId });
+          } catch {
+            // No lock running (released already, or it let go as stale): nothing to release.
+          }
+          return {};
+      }
+    },
+  });
+  if (!ok) {
+    await db.failReclaim(input.allocationId, progress.failedStep!, `${progress.error!.type}: ${progress.error!.message}`);
+    upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaim-failed' }]);
+    return progress;
+  }
+  progress.result = 'done';
+  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaimed' }]);
+  return progress;
+}
