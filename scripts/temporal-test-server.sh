@@ -122,8 +122,36 @@ resolve() {
 
 require_tool java openjdk-17-jre-headless
 
+CDS_ARCHIVE="${CACHE_DIR}/classes.jsa"
+JAVA_BASE_OPTS=(-XX:+UseSerialGC -XX:TieredStopAtLevel=1)
+
+# A class-data-sharing archive of the server's classes, made once by starting the server and
+# stopping it (the JVM writes the archive at exit): later JVMs map it instead of loading and
+# verifying thousands of classes, which roughly halves start-up. Best effort: without it the server
+# still starts, more slowly.
+make_cds_archive() {
+  [[ -s "$CDS_ARCHIVE" ]] && return 0
+  local port=$(( 20000 + RANDOM % 20000 )) waited=0 pid
+  java "${JAVA_BASE_OPTS[@]}" -XX:ArchiveClassesAtExit="${CDS_ARCHIVE}.tmp.$$" -cp "$(<"$CLASSPATH_FILE")" "$MAIN_CLASS" "$port" >/dev/null 2>&1 &
+  pid=$!
+  until (exec 3<>"/dev/tcp/127.0.0.1/${port}") 2>/dev/null; do
+    sleep 0.2
+    waited=$((waited + 1))
+    if (( waited > 300 )) || ! kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+      rm -f "${CDS_ARCHIVE}.tmp.$$"
+      log "could not make the class-data-sharing archive (continuing without it)"
+      return 0
+    fi
+  done
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [[ -s "${CDS_ARCHIVE}.tmp.$$" ]]; then mv -f "${CDS_ARCHIVE}.tmp.$$" "$CDS_ARCHIVE"; else rm -f "${CDS_ARCHIVE}.tmp.$$"; fi
+}
+
 if [[ "${1:-}" == "--resolve-only" ]]; then
   resolve
+  make_cds_archive
   printf '%s\n' "$CACHE_DIR"
   exit 0
 fi
@@ -135,6 +163,8 @@ fi
 resolve
 
 # Fast JVM startup matters: the SDK gives the server only ~5 s to accept connections.
+default_opts="${JAVA_BASE_OPTS[*]} -Xshare:auto"
+[[ -s "$CDS_ARCHIVE" ]] && default_opts+=" -XX:SharedArchiveFile=${CDS_ARCHIVE}"
 # shellcheck disable=SC2086
-exec java ${TEMPORAL_TEST_SERVER_JAVA_OPTS:--XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto} \
+exec java ${TEMPORAL_TEST_SERVER_JAVA_OPTS:-$default_opts} \
   -cp "$(<"$CLASSPATH_FILE")" "$MAIN_CLASS" "$@"
