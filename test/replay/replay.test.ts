@@ -8,7 +8,7 @@ const dir = fileURLToPath(new URL('./histories/', import.meta.url));
 
 /**
  * Workflow code must stay compatible with the histories of runs already in flight. These recorded
- * histories (refresh with CAPTURE_HISTORIES=1 npx vitest run test/workflows/account-opening.test.ts
+ * histories (refresh with CAPTURE_HISTORIES=1 npx vitest run test/workflows/account-opening.test.ts or allocation.test.ts
  * after an *intended* change, guarded by patched()) are replayed against today's bundle.
  */
 describe('replay recorded histories against the current workflow code', async () => {

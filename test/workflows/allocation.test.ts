@@ -4,7 +4,7 @@ import { Client as SshClient, utils as ssh2Utils } from 'ssh2';
 import { startTestPlatform, type DbKind, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { startSmtp } from '../helpers/smtp.js';
-import { assertNoSecretsInHistory } from '../helpers/history.js';
+import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
 import { createActivities } from '../../activities/index.js';
 import { createLogger } from '../../config/logger.js';
 
@@ -256,6 +256,8 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       'verify-clean:done:1',
       'release-host:done:1',
     ]);
+    // Refresh the replay fixtures (test/replay) with: CAPTURE_HISTORIES=1 npx vitest run test/workflows/allocation.test.ts
+    if (process.env.CAPTURE_HISTORIES) await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
   });
 });
 
