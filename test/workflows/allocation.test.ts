@@ -33,7 +33,7 @@ const keyPair = (type: 'ed25519' | 'ecdsa', comment: string) =>
   type === 'ed25519' ? ssh2Utils.generateKeyPairSync('ed25519', { comment }) : ssh2Utils.generateKeyPairSync('ecdsa', { bits: 256, comment });
 
 /** Waits until the allocation is reclaimed and its last step is recorded. */
-async function reclaimed(p: TestPlatform, id: string, timeoutMs = 90_000) {
+async function reclaimed(p: TestPlatform, id: string, timeoutMs = 60_000) {
   return until(
     `allocation ${id} reclaimed`,
     async () => {
@@ -44,17 +44,43 @@ async function reclaimed(p: TestPlatform, id: string, timeoutMs = 90_000) {
       return steps.some((s: { step: string; status: string }) => s.step === 'release-host' && s.status === 'done') ? a : null;
     },
     timeoutMs,
+    () => diagnose(p, id),
   );
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 45_000, explain?: () => Promise<unknown>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
     if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const state = explain ? await explain().catch((err: Error) => `(could not explain: ${err.message})`) : undefined;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `\n${JSON.stringify(state, null, 2)}` : ''}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Where an allocation stands: its row, its steps, and its workflows with their pending activities (for timeouts). */
+async function diagnose(p: TestPlatform, id: string, hostId?: string) {
+  const row = (await p.api('GET', `/api/v1/allocations/${id}`)).body.data;
+  const steps = (await p.api('GET', `/api/v1/allocations/${id}/progress`)).body.data?.steps;
+  const workflows: Record<string, unknown> = {};
+  for (const wid of [`allocation/${id}`, `lease/${id}`, `reclaim/${id}`, ...(hostId ? [`host-lock/${hostId}`] : [])]) {
+    try {
+      const d = await p.client.workflow.getHandle(wid).describe();
+      const raw = d.raw.pendingActivities ?? [];
+      workflows[wid] = {
+        status: d.status.name,
+        historyLength: d.historyLength,
+        pendingActivities: raw.map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, lastFailure: a.lastFailure?.message })),
+        pendingWorkflowTask: d.raw.pendingWorkflowTask ? { state: d.raw.pendingWorkflowTask.state, attempt: d.raw.pendingWorkflowTask.attempt } : null,
+      };
+    } catch (err) {
+      workflows[wid] = (err as Error).message;
+    }
+  }
+  return { status: row?.status, failed_step: row?.failed_step, error: row?.error, steps, workflows };
 }
 
 interface World {
@@ -122,7 +148,8 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     expect(w1.body.errors![0]!.message).toMatch(/at least 2048 bits \(this one has 1024\)/);
   });
 
-  it('allocates: account created, two keys injected, key login verified, connection summary mailed; the customer logs in with each key', async () => {
+  // Generous test timeouts (remote steps retry with back-off on a loaded CI machine); each wait explains itself when it times out.
+  it('allocates: account created, two keys injected, key login verified, connection summary mailed; the customer logs in with each key', { timeout: 120_000 }, async () => {
     const { p, user, sshd } = w;
     const endsAt = new Date(Date.now() + 30 * 86_400_000).toISOString();
     const res = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: endsAt, buffer_days: 1, grace_minutes: 60 } });
@@ -137,7 +164,7 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       const r = await p.api('GET', `/api/v1/allocations/${allocationId}`);
       if (r.body.data.status === 'failed') throw new Error(`allocation failed at ${r.body.data.failed_step}: ${r.body.data.error}`);
       return r.body.data.status === 'active' ? r.body.data : null;
-    });
+    }, undefined, () => diagnose(p, allocationId, w.hostId));
     expect(active.os_username).toBe(user.username);
     for (const k of keys) expect(await loginWithKey(sshd, user.username, k.private, 'id -un')).toBe(user.username);
 
@@ -179,7 +206,7 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     expect((await p.api('POST', `/api/v1/allocations/${allocationId}/extend`, { token: user.token, body: { ends_at: newEnd } })).status).toBe(403);
   });
 
-  it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', async () => {
+  it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', { timeout: 120_000 }, async () => {
     const { p, user, sshd } = w;
     // The customer leaves a process running and files behind.
     await loginWithKey(sshd, user.username, keys[0]!.private, 'setsid nohup sleep 1000 >/dev/null 2>&1 < /dev/null & echo started');
@@ -193,7 +220,7 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       const r = await p.api('GET', `/api/v1/allocations/${allocationId}/progress`);
       const s = r.body.data.steps.find((x: { phase: string; step: string }) => x.phase === 'reclaim' && x.step === 'stop-tasks');
       return s?.status === 'waiting' ? s : null;
-    });
+    }, undefined, () => diagnose(p, allocationId, w.hostId));
     expect(waiting.detail.running.join(' ')).toMatch(/sleep/);
     expect(w.smtp.messages.some((m) => m.raw.includes('Tasks still running'))).toBe(true);
     expect((await p.api('POST', `/api/v1/allocations/${allocationId}/reclaim/force`, { token: p.tokens.operator })).status).toBe(403);
@@ -228,12 +255,12 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     expect(scanned).toBeGreaterThanOrEqual(4);
   });
 
-  it('a reclaim re-run after a crash mid-cleanup (keys revoked, account already deleted) finishes without errors', async () => {
+  it('a reclaim re-run after a crash mid-cleanup (keys revoked, account already deleted) finishes without errors', { timeout: 120_000 }, async () => {
     const { p, user } = w;
     const res = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: new Date(Date.now() + 5 * 86_400_000).toISOString(), grace_minutes: 0 } });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     const id = res.body.data.id;
-    await until('active', async () => (await p.api('GET', `/api/v1/allocations/${id}`)).body.data.status === 'active');
+    await until('active', async () => (await p.api('GET', `/api/v1/allocations/${id}`)).body.data.status === 'active', undefined, () => diagnose(p, id, w.hostId));
     // What an earlier reclaim attempt did before its worker died: the cleanup activities ran, nothing was recorded.
     const acts = createActivities({ em: p.db.em, vault: p.vault, logger: createLogger({ level: 'silent' }), ssh: p.ssh, winrm: p.winrm, mailer: null, mailFrom: 'x@test', baseDomain: 'hosts.test' });
     await acts.revokeCustomerKeys(id);
@@ -285,16 +312,13 @@ describe('one active allocation per host, on PostgreSQL', () => {
       const a = (await p.api('GET', `/api/v1/allocations/${winner}`)).body.data;
       if (a.status === 'failed') throw new Error(`allocation failed at ${a.failed_step}: ${a.error}`);
       return a.status === 'active';
-    });
+    }, undefined, () => diagnose(p, winner, w.hostId));
     // Reclaim frees the host (and its lock) for the next customer.
     expect((await p.api('POST', `/api/v1/allocations/${winner}/terminate`, { body: { reason: 'test over' } })).status).toBe(200);
-    await reclaimed(p, winner).catch(async (e) => {
-      console.log('T progress', JSON.stringify((await p.api('GET', `/api/v1/allocations/${winner}/progress`)).body.data, null, 1));
-      throw e;
-    });
+    await reclaimed(p, winner);
     const next = await p.api('POST', '/api/v1/allocations', { body: { host_id: w.hostId, customer_id: w.customerId, customer_user_id: user.id, ends_at: endsAt } });
     expect(next.status, JSON.stringify(next.body)).toBe(201);
-    await until('active', async () => (await p.api('GET', `/api/v1/allocations/${next.body.data.id}`)).body.data.status === 'active');
+    await until('active', async () => (await p.api('GET', `/api/v1/allocations/${next.body.data.id}`)).body.data.status === 'active', undefined, () => diagnose(p, next.body.data.id, w.hostId));
     expect((await p.api('POST', `/api/v1/allocations/${next.body.data.id}/terminate`, { body: { reason: 'test over' } })).status).toBe(200);
     await reclaimed(p, next.body.data.id);
   });
