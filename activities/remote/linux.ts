@@ -460,8 +460,7 @@ count=0
 if [ -n "$uid" ]; then
   for d in /tmp /var/tmp /dev/shm; do
     [ -d "$d" ] || continue
-    n=$(find "$d" -xdev -mindepth 1 -uid "$uid" -print 2>/dev/null | wc -l)
-    find "$d" -xdev -depth -mindepth 1 -uid "$uid" -delete 2>/dev/null || true
+    n=$(find "$d" -xdev -depth -mindepth 1 -uid "$uid" -print -delete 2>/dev/null | wc -l)
     count=$((count + n))
   done
 fi
