@@ -25,8 +25,8 @@ import { reclaim } from './reclaim.workflow.js';
  *
  * Reminders are exactly-once per (allocation, kind): the workflow's own `sent` set, and a unique
  * key in the DB (recordLeaseEvent). A reminder whose moment has already passed when the lease
- * starts (or when its end moves) is skipped, never sent late in a burst; one whose timer fires
- * late because workers were down is still sent. Extending recomputes the remaining reminders;
+ * is started (or when its end moves) is skipped, never sent late in a burst; one that falls due
+ * while workers are down or behind (even before the lease's first task ran) is still sent. Extending recomputes the remaining reminders;
  * reminders already sent are not sent again. Long leases continue-as-new with their state.
  */
 export const REMINDERS: ReadonlyArray<readonly [LeaseEventKind, number]> = [
@@ -88,9 +88,13 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
   let wake = false;
   let dirty = false;
 
-  /** Reminders not sent whose moment is already past are skipped; future ones are pending. */
-  const recompute = () => {
-    const now = Date.now();
+  /**
+   * Reminders not sent whose moment is before `now` are skipped; later ones are pending. On start,
+   * `now` is when the lease was started, not when a worker first ran it: a reminder that fell due
+   * while the first task waited for a worker is sent late, not skipped. (`workflowInfo().startTime`
+   * is the Started event's time; the SDK's `runStartTime` is the first task's.)
+   */
+  const recompute = (now = Date.now()) => {
     for (const [kind, days] of REMINDERS) {
       if (sent.has(kind)) continue;
       if (endsAtMs - days * DAY <= now) skipped.add(kind);
@@ -181,7 +185,7 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     },
   );
 
-  if (!input.carried) recompute();
+  if (!input.carried) recompute(workflowInfo().startTime.getTime());
 
   for (;;) {
     if (dirty) {

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { createTransport } from 'nodemailer';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.js';
@@ -184,6 +185,45 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
     await handle.result();
     expect((await eventsOf(id)).map((e) => e.kind)).toEqual(['reminder-1d', 'ended']);
     expect(mailsOf(id)).toHaveLength(2);
+  });
+
+  it('a reminder that falls due before any worker ran the lease is sent late, not skipped (dev server, real clock)', async () => {
+    // On the dev server: the time-skipping server cannot leave a started workflow without a worker while time passes.
+    const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
+    const client = new Client({ connection });
+    const queue = `lease-late-${randomUUID()}`;
+    const em = db.em.fork();
+    const h = em.create(HostSchema, { slug: `lh-${randomUUID().slice(0, 8)}`, name: 'GPU box 8', address: '127.0.0.1', port: 1, os: 'linux', username: 'x', status: 'online' });
+    const endMs = Date.now() + 7 * DAY + 2_000; // the 7-day reminder is due in 2 s
+    const a = em.create(AllocationSchema, { host: h, customer: customerId, customerUser: userId, osUsername: 'ana', startsAt: new Date(), endsAt: new Date(endMs), bufferSeconds: 3 * 86_400, graceSeconds: 60, status: 'active', createdBy: 'test' });
+    await em.flush();
+    const handle = await client.workflow.start<typeof lease>('lease', {
+      workflowId: `lease/${a.id}`,
+      taskQueue: queue,
+      args: [{ allocationId: a.id, hostId: h.id, customerId, endsAtMs: endMs, bufferMs: 3 * DAY, graceMs: 60_000 }],
+    });
+    await new Promise((r) => setTimeout(r, 4_000)); // no worker yet: the first task waits past the reminder's moment
+    const late = await Worker.create({ connection, taskQueue: queue, workflowBundle: { codePath: inject('workflowBundlePath') }, activities });
+    try {
+      await late.runUntil(async () => {
+        let s = await handle.query(leaseStateQuery);
+        for (let i = 0; i < 150 && s.sent.length === 0 && s.skipped.length === 0; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          s = await handle.query(leaseStateQuery);
+        }
+        expect(s.sent).toEqual(['reminder-7d']);
+        expect(s.skipped).toEqual([]);
+        expect(s.next?.kind).toBe('reminder-3d');
+        await handle.terminate('test done');
+      });
+    } finally {
+      await connection.close();
+    }
+    const events = await eventsOf(a.id);
+    expect(events.map((e) => e.kind)).toEqual(['reminder-7d']);
+    expect(events[0]!.dueAt).toBe(endMs - 7 * DAY);
+    expect(events[0]!.firedAt).toBeGreaterThan(events[0]!.dueAt);
+    expect(mailsOf(a.id)).toHaveLength(1);
   });
 
   it('a worker restarted mid-lease sends no duplicate; a replayed reminder activity sends nothing twice', async () => {
