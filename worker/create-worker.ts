@@ -32,6 +32,8 @@ export interface CreateWorkerOptions {
   /** How long in-flight activities get to finish on shutdown before they are cancelled. */
   shutdownGraceTime?: string | number;
   maxConcurrentActivityTaskExecutions?: number;
+  /** Workflows kept in memory between tasks (SDK default when unset: grows with the heap). */
+  maxCachedWorkflows?: number;
 }
 
 export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
@@ -43,5 +45,6 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     workflowBundle: o.workflowBundle ?? (await bundleWorkflows()),
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions ?? 200,
+    ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
   });
 }

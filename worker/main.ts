@@ -18,6 +18,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     taskQueue: rt.temporal.settings.taskQueue,
     activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
+    maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
   await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER });
   const run = worker.run().finally(() => connection.close());
