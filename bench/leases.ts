@@ -382,10 +382,18 @@ async function main(): Promise<void> {
     const r7 = perKind.rows.find((r) => r.kind === 'reminder-7d');
     const others = perKind.rows.filter((r) => r.kind !== 'reminder-7d');
     const n = notif.rows[0]!;
-    const exact = Number(r7?.rows ?? 0) === N && Number(r7?.allocations ?? 0) === N && Number(r7?.sent ?? 0) === N && smtp!.messages.length === N && mailAllocations.size === N && dupMails === 0 && others.length === 0 && Number(n.rows) === N && Number(n.keys) === N;
+    const recordedOnce = Number(r7?.rows ?? 0) === N && Number(r7?.allocations ?? 0) === N && Number(r7?.sent ?? 0) === N && others.length === 0 && Number(n.rows) === N && Number(n.keys) === N;
+    const mailedOnce = smtp!.messages.length === N && mailAllocations.size === N && dupMails === 0;
+    const exact = recordedOnce && mailedOnce;
     console.log(`exactly    lease_events reminder-7d: ${r7?.rows ?? 0} rows for ${r7?.allocations ?? 0} allocations, ${r7?.sent ?? 0} sent; other kinds: ${others.length ? others.map((o) => `${o.kind} ${o.rows}`).join(', ') : 'none'}`);
     console.log(`once       notifications: ${n.rows} rows, ${n.keys} event keys, ${n.sent} sent; SMTP received ${smtp!.messages.length} mails for ${mailAllocations.size} allocations, ${dupMails} allocations mailed twice, ${dupIds} Message-IDs seen twice`);
     console.log(`           every reminder exactly once: ${exact ? 'yes' : 'NO'}`);
+    if (!exact) {
+      console.log(`           recorded exactly once: ${recordedOnce ? 'yes' : 'NO'}; mailed exactly once: ${mailedOnce ? 'yes' : 'NO'}`);
+      if (recordedOnce && killed && mailAllocations.size === N && dupMails > 0 && dupIds === dupMails) {
+        console.log(`           the ${dupMails} second cop${dupMails === 1 ? 'y' : 'ies'} carr${dupMails === 1 ? 'ies' : 'y'} the first's Message-ID: sent, then the worker was killed before it recorded the send, and the retry sent again (mail systems drop a repeated Message-ID)`);
+      }
+    }
     console.log(`total bench time ${secs(performance.now() - benchStarted)} s (setup included)`);
   } finally {
     if (worker && worker.child.exitCode === null) {
