@@ -10,3 +10,4 @@ export { hostLock } from './host-lock.workflow.js';
 export { allocation } from './allocation.workflow.js';
 export { lease } from './lease.workflow.js';
 export { reclaim } from './reclaim.workflow.js';
+export { sshKeyRevoke } from './ssh-key-revoke.workflow.js';

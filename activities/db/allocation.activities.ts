@@ -6,6 +6,7 @@ import {
   AllocationStepSchema,
   HostSchema,
   HOLDING_ALLOCATION_STATUSES,
+  SshKeySchema,
   type AllocationStatus,
   type LeaseEventKind,
 } from '../../db/entities/index.js';
@@ -38,6 +39,15 @@ const DAYS: Partial<Record<LeaseEventKind, number>> = { 'reminder-7d': 7, 'remin
 export function createAllocationDbActivities(deps: AllocationDbDeps) {
   const { notify } = createNotifyActivities(deps);
   return {
+    /** Allocations of the key's owner that hold a host (and so may have the key in authorized_keys). */
+    async allocationsOfKeyOwner(keyId: string): Promise<Array<{ allocationId: string; hostId: string }>> {
+      const em = deps.em.fork();
+      const key = await em.findOne(SshKeySchema, { id: keyId });
+      if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
+      const rows = await em.find(AllocationSchema, { customerUser: key.user, status: { $in: [...HOLDING_ALLOCATION_STATUSES] } }, { fields: ['id', 'host'], orderBy: { createdAt: 'asc' } });
+      return rows.map((a) => ({ allocationId: a.id, hostId: a.host.id }));
+    },
+
     async setAllocationStep(
       allocationId: string,
       phase: 'allocate' | 'reclaim',

@@ -192,6 +192,15 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const cmd = linux.addAuthorizedKeys(a.osUsername, keys.map((k) => k.publicKey));
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `add keys for ${a.osUsername}`);
         const markers = linux.parseMarkers(r.stdout);
+        // A key revoked while this ran (after the read above) may just have been added: read again, take it off.
+        // (A revoked key added again since is active under a new row: its fingerprint stays.)
+        const now = await deps.em.fork().find(SshKeySchema, { user: a.customerUser.id }, { fields: ['fingerprint', 'revokedAt'] });
+        const active = new Set(now.filter((k) => !k.revokedAt).map((k) => k.fingerprint));
+        const revoked = [...new Set(now.filter((k) => k.revokedAt && !active.has(k.fingerprint)).map((k) => k.fingerprint))];
+        if (revoked.length) {
+          const rm = linux.removeAuthorizedKeys(a.osUsername, revoked);
+          check(await run(a.host.id, rm.script, rm.stdin), `remove revoked keys of ${a.osUsername}`);
+        }
         return {
           added: markers.filter((m) => m.marker === 'KEY_ADDED').length,
           present: markers.filter((m) => m.marker === 'KEY_PRESENT').length,
@@ -285,6 +294,26 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         if (!keys.length) return { removed: 0 };
         const cmd = linux.removeAuthorizedKeys(a.osUsername, [...new Set(keys.map((k) => k.fingerprint))]);
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `remove keys of ${a.osUsername}`);
+        return { removed: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_REMOVED').length };
+      });
+    },
+
+    /**
+     * Takes one revoked key off the allocation's account now (`ssh-key-revoke` workflow). No account
+     * yet, or already gone: nothing to do (allocation never adds a revoked key).
+     */
+    async removeRevokedKey(allocationId: string, keyId: string): Promise<{ removed: number; skipped?: string }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        const key = await em.findOne(SshKeySchema, { id: keyId });
+        if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
+        if (!key.revokedAt) throw ApplicationFailure.nonRetryable(`ssh key ${key.fingerprint} is not revoked`, 'InvalidInput');
+        const again = await em.findOne(SshKeySchema, { user: key.user, fingerprint: key.fingerprint, revokedAt: null });
+        if (again) return { removed: 0, skipped: 'the same key was added again since' };
+        if (!(await assertOurs(a))) return { removed: 0, skipped: 'no account on the host' };
+        const cmd = linux.removeAuthorizedKeys(a.osUsername, [key.fingerprint]);
+        const r = check(await run(a.host.id, cmd.script, cmd.stdin), `remove key ${key.fingerprint} of ${a.osUsername}`);
         return { removed: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_REMOVED').length };
       });
     },

@@ -588,6 +588,16 @@ exec sudo -n -u "$user" -- sh -c ${shq(inner)} ${shq(name)} "$home"`;
  * options or comment) is not added again; other lines are untouched. Keys go through stdin. Prints
  * `HOSTFLOW_KEY_ADDED <i>` / `HOSTFLOW_KEY_PRESENT <i>` (index into `keys`).
  */
+/**
+ * Serialises edits of one user's authorized_keys (adding keys appends; removing rewrites the file
+ * from a read of it: run at the same time, one could undo the other). Held until the script
+ * exits; skipped where flock(1) is missing.
+ */
+const LOCK_AUTHORIZED_KEYS = `if command -v flock >/dev/null 2>&1; then
+  exec 9>>"$dir/.hostflow-authorized_keys.lock"
+  flock -w 60 9
+fi`;
+
 export function addAuthorizedKeys(username: string, keys: readonly string[]): StdinCommand<string> {
   const user = validate(linuxUsername, username, 'username');
   if (!Array.isArray(keys) || keys.length === 0) throw new InvalidInputError('keys', 'keys: at least one key is required');
@@ -602,6 +612,7 @@ if [ ! -d "$dir" ]; then
   mkdir -- "$dir"
 fi
 chmod 700 -- "$dir"
+${LOCK_AUTHORIZED_KEYS}
 if [ ! -e "$file" ]; then
   : > "$file"
 fi
@@ -653,6 +664,8 @@ if [ ! -f "$file" ]; then
   echo 'HOSTFLOW_NO_AUTHORIZED_KEYS'
   exit 0
 fi
+dir=$home/.ssh
+${LOCK_AUTHORIZED_KEYS}
 tmp=$(mktemp -- "$home/.ssh/.authorized_keys.XXXXXX")
 removed=0
 while IFS= read -r line || [ -n "$line" ]; do

@@ -767,6 +767,31 @@ describe('Linux scripts on a stub host', () => {
     expect(readFileSync(file, 'utf8')).toBe('# managed by hand\n');
   });
 
+  it('authorized keys: an add and a removal running at the same time both take effect (flock)', () => {
+    const home = join(stub.root, 'home', 'alice');
+    mkdirSync(join(home, '.ssh'), { recursive: true });
+    const file = join(home, '.ssh', 'authorized_keys');
+    const add = linux.addAuthorizedKeys('alice', [`${KEY2} me@laptop`]);
+    const rm = linux.removeAuthorizedKeys('alice', [KEY1_FP]);
+    writeFileSync(join(stub.root, 'add.in'), add.stdin);
+    writeFileSync(join(stub.root, 'rm.in'), rm.stdin);
+    // Widen the window: the removal has read the file and waits 0.3 s before its atomic rename;
+    // the add starts 0.1 s after it. Unserialised, the rename would drop the added key.
+    const slowMv = join(stub.root, 'bin', 'mv');
+    writeFileSync(slowMv, '#!/bin/sh\nsleep 0.3\nexec /bin/mv "$@"\n');
+    chmodSync(slowMv, 0o755);
+    try {
+      for (let i = 0; i < 3; i++) {
+        writeFileSync(file, `${KEY1} old\n`);
+        const r = stub.run(`(${rm.script}) < "$HF_ROOT/rm.in" > /dev/null & sleep 0.1; (${add.script}) < "$HF_ROOT/add.in" > /dev/null & wait`, { users: ['alice'] });
+        expect(r.status, r.stderr).toBe(0);
+        expect(readFileSync(file, 'utf8'), `round ${i}`).toBe(`${KEY2} me@laptop\n`);
+      }
+    } finally {
+      rmSync(slowMv);
+    }
+  });
+
   it('authorized keys: refuses malformed keys and reports a missing user', () => {
     expect(() => linux.addAuthorizedKeys('alice', ['ssh-dss AAAAB3NzaC1kc3M='])).toThrow(/^keys\[0\]: SSH public key must be one line/);
     expect(() => linux.addAuthorizedKeys('alice', ['ssh-ed25519 AAAAB3NzaC1yc2EAAAADAQABAAAAgQDsjbTRvSWc'])).toThrow(/is not a valid ssh-ed25519 key/);

@@ -7,6 +7,7 @@ import { startSmtp } from '../helpers/smtp.js';
 import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
 import { createActivities } from '../../activities/index.js';
 import { createLogger } from '../../config/logger.js';
+import type { sshKeyRevoke } from '../../workflows/ssh-key-revoke.workflow.js';
 
 /** Logs in with a private key and runs a command, as the customer would. */
 function loginWithKey(h: SshTestHost, username: string, privateKey: string, command: string): Promise<string> {
@@ -204,6 +205,29 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     const earlier = await p.api('POST', `/api/v1/allocations/${allocationId}/extend`, { body: { ends_at: endsAt } });
     expect([earlier.status, earlier.body.errors?.[0]?.field]).toEqual([400, 'ends_at']);
     expect((await p.api('POST', `/api/v1/allocations/${allocationId}/extend`, { token: user.token, body: { ends_at: newEnd } })).status).toBe(403);
+  });
+
+  it('revoking a key takes it off the host now (ssh-key-revoke workflow); the other key still logs in; a second DELETE is harmless', { timeout: 120_000 }, async () => {
+    const { p, user, sshd } = w;
+    const list = await p.api('GET', `/api/v1/ssh-keys?user_id=${user.id}`);
+    const second = list.body.data.items.find((k: { comment: string }) => k.comment === 'ana@workstation');
+    expect(second, JSON.stringify(list.body)).toBeDefined();
+    expect(await loginWithKey(sshd, user.username, keys[1]!.private, 'id -un')).toBe(user.username);
+
+    const del = await p.api('DELETE', `/api/v1/ssh-keys/${second.id}`, { token: user.token });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    expect(del.body.data.revoked_at).not.toBeNull();
+    const first = await p.client.workflow.getHandle<typeof sshKeyRevoke>(`ssh-key-revoke/${second.id}`).result();
+    expect(first.hosts).toEqual([{ allocationId, hostId: w.hostId, removed: 1 }]);
+    await expect(loginWithKey(sshd, user.username, keys[1]!.private, 'true')).rejects.toThrow();
+    expect(await loginWithKey(sshd, user.username, keys[0]!.private, 'id -un')).toBe(user.username);
+
+    const again = await p.api('DELETE', `/api/v1/ssh-keys/${second.id}`, { token: user.token });
+    expect(again.status, JSON.stringify(again.body)).toBe(200);
+    const rerun = await p.client.workflow.getHandle<typeof sshKeyRevoke>(`ssh-key-revoke/${second.id}`).result();
+    expect(rerun.hosts).toEqual([{ allocationId, hostId: w.hostId, removed: 0 }]);
+    const active = await p.api('GET', `/api/v1/ssh-keys?user_id=${user.id}`);
+    expect(active.body.data.items.map((k: { comment: string }) => k.comment)).toEqual(['ana@laptop']);
   });
 
   it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', { timeout: 120_000 }, async () => {

@@ -10,6 +10,8 @@ import { SshKeySchema, UserSchema, type SshKey as SshKeyRow } from '../../../db/
 import { recordAudit } from '../../../db/audit.js';
 import { parseSshPublicKey } from '../../../activities/remote/linux.js';
 import { InvalidInputError } from '../../../activities/remote/validation.js';
+import type { sshKeyRevoke } from '../../../workflows/ssh-key-revoke.workflow.js';
+import { rethrowMapped } from '../../temporal-errors.js';
 
 const SshKey = z
   .object({
@@ -136,7 +138,7 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   defineRoute(r, registry, {
     method: 'delete',
     path: '/api/v1/ssh-keys/:id',
-    summary: 'Revoke a key (kept for the audit trail; hosts lose it at the next allocation or reclaim)',
+    summary: 'Revoke a key (kept for the audit trail); the hosts of its owner\'s allocations lose it now (workflow ssh-key-revoke/<id>)',
     tags,
     auth: 'any',
     params: z.object({ id: z.string().uuid() }),
@@ -147,8 +149,20 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       if (!k || (k.user.id !== user!.id && !isStaff(user!))) throw notFound('ssh key');
       if (!k.revokedAt) {
         k.revokedAt = new Date();
-        recordAudit(em, { actor: user!.username, action: 'ssh-key.revoke', targetType: 'user', targetId: k.user.id, ip: req.ip, requestId: req.requestId, detail: { fingerprint: k.fingerprint } });
+        recordAudit(em, { actor: user!.username, action: 'ssh-key.revoke', targetType: 'user', targetId: k.user.id, ip: req.ip, requestId: req.requestId, detail: { fingerprint: k.fingerprint, workflowId: `ssh-key-revoke/${k.id}` } });
         await em.flush();
+      }
+      // Revoked in the DB first (no allocation adds it again), then off the hosts. If Temporal cannot
+      // take the start, the error says so and DELETE again starts it (a running one is reused).
+      try {
+        await deps.temporal.client.workflow.start<typeof sshKeyRevoke>('sshKeyRevoke', {
+          workflowId: `ssh-key-revoke/${k.id}`,
+          taskQueue: deps.temporal.taskQueue,
+          args: [{ keyId: k.id }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        });
+      } catch (err) {
+        rethrowMapped(err);
       }
       return toDto(k);
     },

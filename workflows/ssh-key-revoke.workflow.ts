@@ -1,0 +1,46 @@
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+
+const db = proxyActivities<Pick<Activities, 'allocationsOfKeyOwner'>>({ startToCloseTimeout: '30 seconds' });
+const remote = proxyActivities<Pick<Activities, 'removeRevokedKey'>>({
+  startToCloseTimeout: '2 minutes',
+  // An offline host is retried for about an hour (reclaim removes every key of the customer anyway).
+  retry: { initialInterval: '5 seconds', maximumInterval: '5 minutes', maximumAttempts: 20, nonRetryableErrorTypes: ['AuthenticationFailed', 'HostKeyMismatch', 'AccountExistsNotManaged', 'NotFound', 'InvalidInput'] },
+});
+
+export interface SshKeyRevokeHost {
+  allocationId: string;
+  hostId: string;
+  removed: number;
+  skipped?: string;
+  error?: string;
+}
+
+export interface SshKeyRevokeResult {
+  hosts: SshKeyRevokeHost[];
+}
+
+/**
+ * ssh-key-revoke/<keyId>: a revoked key leaves the hosts of its owner's allocations now, not at
+ * the next reclaim. One activity per allocation, in parallel; a host that cannot be reached is
+ * reported by name and the run fails so the Web UI shows it (the DB already says "revoked", so no
+ * allocation adds the key again).
+ */
+export async function sshKeyRevoke(input: { keyId: string }): Promise<SshKeyRevokeResult> {
+  const targets = await db.allocationsOfKeyOwner(input.keyId);
+  const hosts = await Promise.all(
+    targets.map(async (t): Promise<SshKeyRevokeHost> => {
+      try {
+        return { ...t, ...(await remote.removeRevokedKey(t.allocationId, input.keyId)) };
+      } catch (err) {
+        const cause = (err as { cause?: Error }).cause ?? (err as Error);
+        return { ...t, removed: 0, error: cause.message };
+      }
+    }),
+  );
+  const failed = hosts.filter((h) => h.error);
+  if (failed.length) {
+    throw ApplicationFailure.nonRetryable(`key not removed from ${failed.length} host(s): ${failed.map((h) => `${h.hostId}: ${h.error}`).join('; ')}`, 'KeyRevokeIncomplete', hosts);
+  }
+  return { hosts };
+}
