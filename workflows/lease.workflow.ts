@@ -26,8 +26,9 @@ import { reclaim } from './reclaim.workflow.js';
  * Reminders are exactly-once per (allocation, kind): the workflow's own `sent` set, and a unique
  * key in the DB (recordLeaseEvent). A reminder whose moment has already passed when the lease
  * is started (or when its end moves) is skipped, never sent late in a burst; one that falls due
- * while workers are down or behind (even before the lease's first task ran) is still sent. Extending recomputes the remaining reminders;
- * reminders already sent are not sent again. Long leases continue-as-new with their state.
+ * while workers are down or behind (even before the lease's first task ran) is still sent.
+ * Extending recomputes the remaining reminders; reminders already sent are not sent again. Long
+ * leases continue-as-new with their state.
  */
 export const REMINDERS: ReadonlyArray<readonly [LeaseEventKind, number]> = [
   ['reminder-7d', 7],
