@@ -47,6 +47,7 @@ import { freePort } from '../test/helpers/sshd.js';
 import { startSmtp } from '../test/helpers/smtp.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../workflows/shared/search-attributes.js';
 import type { lease } from '../workflows/lease.workflow.js';
+import { cleanUpOnExit } from './exit.js';
 
 const N = Number(process.env.BENCH_LEASES ?? 10_000);
 const KILL_WORKER = process.env.BENCH_KILL_WORKER === '1';
@@ -73,13 +74,7 @@ function cleanupSync(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   if (benchDir) rmSync(benchDir, { recursive: true, force: true });
 }
-process.on('exit', cleanupSync);
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-  process.on(sig, () => {
-    log(`${sig}: cleaning up`);
-    process.exit(code);
-  });
-}
+cleanUpOnExit(cleanupSync);
 
 interface WorkerProc {
   child: ChildProcess;
@@ -193,6 +188,7 @@ async function main(): Promise<void> {
       (async () => {
         const cli = await ensureTemporalCli({ log });
         temporal = await startDevServer({ cli, port: await freePort(), uiPort: null, dbFile: temporalDb });
+        children.add(temporal.process); // killed on Ctrl-C too
       })(),
     ]);
     const failed = setup.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -60,6 +60,7 @@ import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
 import type { hostOnboardingBatch } from '../workflows/host-onboarding-batch.workflow.js';
 import { createDatabase, startPostgres, type TestPostgres } from '../test/helpers/postgres.js';
 import { adminConnectConfig, execOn, freePort, sshConnect, startSshd, type SshTestHost } from '../test/helpers/sshd.js';
+import { cleanUpOnExit } from './exit.js';
 
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -113,15 +114,7 @@ function cleanupSync(): void {
   if (benchDir) rmSync(benchDir, { recursive: true, force: true });
 }
 
-// Installed first, so that it runs before the helpers' signal handlers: exiting runs every
-// 'exit' handler (ours and the sshd/PostgreSQL helpers' synchronous cleanups).
-process.on('exit', cleanupSync);
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
-  process.on(sig, () => {
-    log(`${sig}: cleaning up`);
-    process.exit(code);
-  });
-}
+cleanUpOnExit(cleanupSync);
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {

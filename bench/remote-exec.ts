@@ -68,6 +68,7 @@ import { createLogger } from '../config/logger.js';
 import { TEMPORAL_CLI_VERSION, cacheDir, ensureTemporalCli, startDevServer, type DevServer } from '../scripts/temporal-cli.js';
 import { createDatabase, startPostgres } from '../test/helpers/postgres.js';
 import { adminConnectConfig, execOn, freePort, sshConnect, startSshd, type SshTestHost } from '../test/helpers/sshd.js';
+import { cleanUpOnExit } from './exit.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const EXEC_WARMUP = 20;
@@ -170,13 +171,7 @@ function exitCleanup(): void {
   if (devServerProcess && devServerProcess.exitCode === null && devServerProcess.signalCode === null) devServerProcess.kill('SIGKILL');
   if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
 }
-process.on('exit', exitCleanup);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(sig, () => {
-    log(`${sig}: cleaning up`);
-    process.exit(128 + (os.constants.signals[sig] ?? 1)); // 'exit' handlers (ours and the helpers') clean up
-  });
-}
+cleanUpOnExit(exitCleanup);
 
 async function removeOsUser(u: string): Promise<void> {
   await run('pkill', ['-KILL', '-u', u]);

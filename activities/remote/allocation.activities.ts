@@ -60,6 +60,13 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
   const run = (hostId: string, cmd: string, stdin?: string, timeoutMs = 60_000) => deps.ssh.exec(hostId, cmd, { timeoutMs, stdin });
   const passwordOf = (a: HostAccount) => (a.secretCiphertext ? deps.vault.decrypt(a.secretCiphertext, hostAccountSecretContext(a.id, a.secretVersion)) : null);
 
+  /** Fingerprints of the user's revoked keys, less any added again since (active under a new row). */
+  const revokedFingerprints = async (userId: string): Promise<string[]> => {
+    const rows = await deps.em.fork().find(SshKeySchema, { user: userId }, { fields: ['fingerprint', 'revokedAt'] });
+    const active = new Set(rows.filter((k) => !k.revokedAt).map((k) => k.fingerprint));
+    return [...new Set(rows.filter((k) => k.revokedAt && !active.has(k.fingerprint)).map((k) => k.fingerprint))];
+  };
+
   /** Refuses to touch an OS account the platform did not create for this allocation. */
   const assertOurs = async (a: Allocation): Promise<boolean> => {
     const ops = linuxAccountOps(deps.ssh, a.host.id);
@@ -193,10 +200,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `add keys for ${a.osUsername}`);
         const markers = linux.parseMarkers(r.stdout);
         // A key revoked while this ran (after the read above) may just have been added: read again, take it off.
-        // (A revoked key added again since is active under a new row: its fingerprint stays.)
-        const now = await deps.em.fork().find(SshKeySchema, { user: a.customerUser.id }, { fields: ['fingerprint', 'revokedAt'] });
-        const active = new Set(now.filter((k) => !k.revokedAt).map((k) => k.fingerprint));
-        const revoked = [...new Set(now.filter((k) => k.revokedAt && !active.has(k.fingerprint)).map((k) => k.fingerprint))];
+        const revoked = await revokedFingerprints(a.customerUser.id);
         if (revoked.length) {
           const rm = linux.removeAuthorizedKeys(a.osUsername, revoked);
           check(await run(a.host.id, rm.script, rm.stdin), `remove revoked keys of ${a.osUsername}`);
@@ -309,8 +313,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const key = await em.findOne(SshKeySchema, { id: keyId });
         if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
         if (!key.revokedAt) throw ApplicationFailure.nonRetryable(`ssh key ${key.fingerprint} is not revoked`, 'InvalidInput');
-        const again = await em.findOne(SshKeySchema, { user: key.user, fingerprint: key.fingerprint, revokedAt: null });
-        if (again) return { removed: 0, skipped: 'the same key was added again since' };
+        if (!(await revokedFingerprints(key.user.id)).includes(key.fingerprint)) return { removed: 0, skipped: 'the same key was added again since' };
         if (!(await assertOurs(a))) return { removed: 0, skipped: 'no account on the host' };
         const cmd = linux.removeAuthorizedKeys(a.osUsername, [key.fingerprint]);
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `remove key ${key.fingerprint} of ${a.osUsername}`);

@@ -583,12 +583,6 @@ exec sudo -n -u "$user" -- sh -c ${shq(inner)} ${shq(name)} "$home"`;
 }
 
 /**
- * Appends keys to the user's ~/.ssh/authorized_keys, as the user (creates ~/.ssh 0700 and the file
- * 0600 if needed). Idempotent: a key whose type and data already appear on a line (whatever its
- * options or comment) is not added again; other lines are untouched. Keys go through stdin. Prints
- * `HOSTFLOW_KEY_ADDED <i>` / `HOSTFLOW_KEY_PRESENT <i>` (index into `keys`).
- */
-/**
  * Serialises edits of one user's authorized_keys (adding keys appends; removing rewrites the file
  * from a read of it: run at the same time, one could undo the other). Held until the script
  * exits; skipped where flock(1) is missing.
@@ -598,6 +592,12 @@ const LOCK_AUTHORIZED_KEYS = `if command -v flock >/dev/null 2>&1; then
   flock -w 60 9
 fi`;
 
+/**
+ * Appends keys to the user's ~/.ssh/authorized_keys, as the user (creates ~/.ssh 0700 and the file
+ * 0600 if needed). Idempotent: a key whose type and data already appear on a line (whatever its
+ * options or comment) is not added again; other lines are untouched. Keys go through stdin. Prints
+ * `HOSTFLOW_KEY_ADDED <i>` / `HOSTFLOW_KEY_PRESENT <i>` (index into `keys`).
+ */
 export function addAuthorizedKeys(username: string, keys: readonly string[]): StdinCommand<string> {
   const user = validate(linuxUsername, username, 'username');
   if (!Array.isArray(keys) || keys.length === 0) throw new InvalidInputError('keys', 'keys: at least one key is required');
