@@ -12,6 +12,7 @@ export * from './onboarding-step.entity.js';
 export * from './customer.entity.js';
 export * from './ssh-key.entity.js';
 export * from './allocation.entity.js';
+export * from './password-token.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -26,6 +27,7 @@ import { OnboardingStepSchema } from './onboarding-step.entity.js';
 import { CustomerSchema } from './customer.entity.js';
 import { SshKeySchema } from './ssh-key.entity.js';
 import { AllocationSchema, AllocationStepSchema, LeaseEventSchema } from './allocation.entity.js';
+import { PasswordTokenSchema } from './password-token.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -44,4 +46,5 @@ export const ALL_ENTITIES = [
   AllocationSchema,
   AllocationStepSchema,
   LeaseEventSchema,
+  PasswordTokenSchema,
 ];
