@@ -13,6 +13,9 @@ export * from './customer.entity.js';
 export * from './ssh-key.entity.js';
 export * from './allocation.entity.js';
 export * from './password-token.entity.js';
+export * from './department.entity.js';
+export * from './registration.entity.js';
+export * from './role-grant.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -28,6 +31,9 @@ import { CustomerSchema } from './customer.entity.js';
 import { SshKeySchema } from './ssh-key.entity.js';
 import { AllocationSchema, AllocationStepSchema, LeaseEventSchema } from './allocation.entity.js';
 import { PasswordTokenSchema } from './password-token.entity.js';
+import { DepartmentSchema } from './department.entity.js';
+import { RegistrationSchema, RegistrationTokenSchema } from './registration.entity.js';
+import { RoleGrantSchema } from './role-grant.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -47,4 +53,8 @@ export const ALL_ENTITIES = [
   AllocationStepSchema,
   LeaseEventSchema,
   PasswordTokenSchema,
+  DepartmentSchema,
+  RegistrationSchema,
+  RegistrationTokenSchema,
+  RoleGrantSchema,
 ];

@@ -26,6 +26,8 @@ export const UserSchema = defineEntity({
     /** scrypt hash of a login password (customer users get a generated one, flagged must-change). */
     passwordHash: p.string().length(200).nullable(),
     mustChangePassword: p.boolean().default(false),
+    /** Department the user belongs to (set by registration / invitation). */
+    departmentId: p.uuid().nullable().index(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
