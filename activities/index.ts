@@ -13,6 +13,8 @@ import { createOnboardingActivities } from './remote/onboarding.activities.js';
 import { createOnboardingDbActivities } from './db/onboarding.activities.js';
 import { createAllocationRemoteActivities } from './remote/allocation.activities.js';
 import { createAllocationDbActivities } from './db/allocation.activities.js';
+import { createRegistrationDbActivities } from './db/registration.activities.js';
+import { createRegistrationMailActivities } from './notify/registration-mail.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
 
 export interface ActivityDeps {
@@ -27,6 +29,8 @@ export interface ActivityDeps {
   mailFrom: string;
   /** Base domain for generated remote-access domains. */
   baseDomain: string;
+  /** Base URL links in emails point to (PUBLIC_BASE_URL); default http://127.0.0.1:3000. */
+  publicBaseUrl?: string;
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */
@@ -41,6 +45,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createOnboardingDbActivities(deps),
     ...createAllocationRemoteActivities(deps),
     ...createAllocationDbActivities(deps),
+    ...createRegistrationDbActivities(deps),
+    ...createRegistrationMailActivities(deps),
   };
 }
 

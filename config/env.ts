@@ -46,6 +46,10 @@ export const EnvSchema = z.object({
   SMTP_FROM: z.string().min(3).default('Hostflow <hostflow@localhost>'),
   /** Days an account opening request waits for a decision before it expires. */
   ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
+  /** Base URL of the web front end: links in emails (verify, resubmit, set password) point here. */
+  PUBLIC_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
+  /** Days each waiting step of a registration (verify, department review, changes, role approval) may take; reviewers are reminded at half-time. */
+  REGISTRATION_STEP_DAYS: z.coerce.number().positive().max(90).default(7),
   /** Default buffer between a lease's end and the reclaim of its host (per allocation overridable). */
   LEASE_BUFFER_DAYS: z.coerce.number().min(0).max(90).default(3),
   /** Default time running tasks get, after a notice, before reclaim stops them. */

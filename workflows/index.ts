@@ -11,3 +11,5 @@ export { allocation } from './allocation.workflow.js';
 export { lease } from './lease.workflow.js';
 export { reclaim } from './reclaim.workflow.js';
 export { sshKeyRevoke } from './ssh-key-revoke.workflow.js';
+export { userRegistration } from './user-registration.workflow.js';
+export { roleGrant } from './role-grant.workflow.js';

@@ -1,0 +1,195 @@
+// Emails of the registration and role-grant lifecycles, through the same SMTP path and the same
+// exactly-once table as notify.activities.ts: one row per (event key, recipient, channel); a row
+// already `sent` (or `skipped`) is never sent again. Links carrying a token are made here, inside
+// the activity, so the token never enters workflow history; the stored body has it redacted.
+import type { SqlEntityManager } from '@mikro-orm/sql';
+import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import type { Transporter } from 'nodemailer';
+import { DepartmentSchema, NotificationSchema, RegistrationSchema, RoleGrantSchema, UserSchema } from '../../db/entities/index.js';
+import { issueRegistrationToken } from '../../db/registration-tokens.js';
+import { issuePasswordToken } from '../../api/routes/auth/password-tokens.js';
+import type { Logger } from '../../config/logger.js';
+import { formatInZone } from './format.js';
+
+export interface RegistrationMailDeps {
+  em: SqlEntityManager;
+  logger: Logger;
+  mailer: Transporter | null;
+  mailFrom: string;
+  /** Where links in emails point (PUBLIC_BASE_URL). */
+  publicBaseUrl?: string;
+}
+
+export interface MailResult {
+  sent: number;
+  skipped: number;
+  duplicate: number;
+}
+
+interface Mail {
+  eventKey: string;
+  to: string;
+  subject: string;
+  /** Called only when the mail is really going out (so a token is issued only then). */
+  render: () => Promise<{ text: string; stored: string }>;
+}
+
+/** Sends one mail exactly once per (event key, recipient). */
+export async function sendOnce(deps: RegistrationMailDeps, mail: Mail): Promise<'sent' | 'skipped' | 'duplicate'> {
+  const em = deps.em.fork();
+  let row = await em.findOne(NotificationSchema, { eventKey: mail.eventKey, recipient: mail.to, channel: 'email' });
+  if (row && (row.status === 'sent' || row.status === 'skipped')) return 'duplicate';
+  if (!row) {
+    row = em.create(NotificationSchema, { eventKey: mail.eventKey, recipient: mail.to, channel: 'email', subject: mail.subject, body: '(not rendered yet)' });
+    try {
+      await em.flush();
+    } catch (err) {
+      if (err instanceof UniqueConstraintViolationException) return 'duplicate';
+      throw err;
+    }
+  }
+  if (!deps.mailer) {
+    row.status = 'skipped';
+    row.detail = 'no email channel configured (SMTP_URL unset)';
+    row.body = '(not rendered: no email channel)';
+    await em.flush();
+    return 'skipped';
+  }
+  const { text, stored } = await mail.render();
+  row.body = stored;
+  await em.flush();
+  // A retry after a crash between sending and recording re-renders (a fresh link for token mails),
+  // so the Message-ID carries the row's attempt time: the newest mail is the one whose link works.
+  await deps.mailer.sendMail({
+    from: deps.mailFrom,
+    to: mail.to,
+    subject: mail.subject,
+    text,
+    messageId: `<${mail.eventKey.replace(/[^A-Za-z0-9.-]/g, '.')}.${Date.now()}@hostflow>`,
+  });
+  row.status = 'sent';
+  row.sentAt = new Date();
+  await em.flush();
+  deps.logger.info({ eventKey: mail.eventKey }, 'notification sent');
+  return 'sent';
+}
+
+const tally = (results: Array<'sent' | 'skipped' | 'duplicate'>): MailResult => ({
+  sent: results.filter((r) => r === 'sent').length,
+  skipped: results.filter((r) => r === 'skipped').length,
+  duplicate: results.filter((r) => r === 'duplicate').length,
+});
+
+const plain = (text: string) => ({ text, stored: text });
+
+export type RegistrationReviewEvent = 'department-review' | 'department-reminder' | 'role-approval' | 'role-reminder';
+export type RegistrationApplicantEvent = 'rejected' | 'expired' | 'verified';
+
+export function createRegistrationMailActivities(deps: RegistrationMailDeps) {
+  const base = (deps.publicBaseUrl ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const load = (id: string) => deps.em.fork().findOneOrFail(RegistrationSchema, { id });
+
+  /** The verification link (after submit) or the resubmission link (after "return for changes"). */
+  async function sendRegistrationLinkMail(input: { registrationId: string; purpose: 'verify' | 'resubmit'; round: number; ttlMs: number }): Promise<MailResult> {
+    const reg = await load(input.registrationId);
+    const verify = input.purpose === 'verify';
+    const result = await sendOnce(deps, {
+      eventKey: `user-registration/${reg.id}/${input.purpose}/${input.round}`,
+      to: reg.email,
+      subject: verify ? 'Confirm your email address for Hostflow' : 'Your Hostflow registration needs changes',
+      render: async () => {
+        const { token, expiresAt } = await issueRegistrationToken(deps.em, { registrationId: reg.id, purpose: input.purpose, ttlMs: input.ttlMs });
+        const link = (t: string) => (verify ? `${base}/register/verify?token=${t}` : `${base}/register/${reg.id}/edit?token=${t}`);
+        const body = (t: string) =>
+          verify
+            ? `Hello ${reg.fullName ?? ''},\n\nconfirm your email address to send your registration for review:\n\n${link(t)}\n\n` +
+              `(API: POST ${base}/api/v1/registrations/verify {"token": "${t}"})\n\nThe link works once, until ${expiresAt.toISOString()}.`
+            : `Hello ${reg.fullName ?? ''},\n\nthe reviewer of your registration asked for changes:\n\n${reg.departmentComment ?? ''}\n\n` +
+              `Correct your registration here:\n\n${link(t)}\n\n(API: PUT ${base}/api/v1/registrations/${reg.id} {"token": "${t}", ...})\n\n` +
+              `The link works once, until ${expiresAt.toISOString()}.`;
+        return { text: body(token), stored: body('<redacted>') };
+      },
+    });
+    return tally([result]);
+  }
+
+  /** Tells the reviewers of the current step that a registration waits for them (or reminds them). */
+  async function notifyRegistrationReviewers(input: { registrationId: string; event: RegistrationReviewEvent; round: number }): Promise<MailResult> {
+    const em = deps.em.fork();
+    const reg = await em.findOneOrFail(RegistrationSchema, { id: input.registrationId });
+    let reviewers: Array<{ email?: string | null }>;
+    if (input.event.startsWith('department')) {
+      const dept = reg.departmentId ? await em.findOne(DepartmentSchema, { id: reg.departmentId }) : null;
+      reviewers = dept?.admins.length ? await em.find(UserSchema, { id: { $in: dept.admins }, disabledAt: null }) : [];
+    } else {
+      reviewers = (await em.find(UserSchema, { disabledAt: null })).filter((u) => u.roles.includes('admin'));
+    }
+    const emails = [...new Set(reviewers.map((u) => u.email?.toLowerCase()).filter((e): e is string => !!e && e !== reg.email))];
+    const reminder = input.event.endsWith('reminder');
+    const stage = input.event.startsWith('department') ? 'department review' : 'role approval';
+    const subject = `${reminder ? 'Reminder: ' : ''}registration of ${reg.fullName ?? reg.email} waits for ${stage}`;
+    const deadline = reg.deadlineAt ? ` It expires at ${reg.deadlineAt.toISOString()}.` : '';
+    const text =
+      `${reg.fullName ?? ''} <${reg.email}> asks for the roles ${reg.requestedRoles.join(', ')}.\nReason: ${reg.reason ?? '-'}\n\n` +
+      `Review it: ${base}/registrations/${reg.id} (API: GET ${base}/api/v1/registrations/${reg.id}).${deadline}`;
+    const results: Array<'sent' | 'skipped' | 'duplicate'> = [];
+    for (const to of emails) {
+      results.push(await sendOnce(deps, { eventKey: `user-registration/${reg.id}/${input.event}/${input.round}`, to, subject, render: async () => plain(text) }));
+    }
+    return tally(results);
+  }
+
+  /** Tells the applicant that the registration was rejected or expired. */
+  async function notifyRegistrationApplicant(input: { registrationId: string; event: RegistrationApplicantEvent }): Promise<MailResult> {
+    const reg = await load(input.registrationId);
+    const text =
+      input.event === 'rejected'
+        ? `Your Hostflow registration was rejected.\nReason: ${reg.roleComment ?? reg.departmentComment ?? '-'}`
+        : input.event === 'expired'
+          ? 'Your Hostflow registration was not completed in time and has expired. You can register again.'
+          : 'Your email address is confirmed; your registration now waits for the review of your department.';
+    const subject = input.event === 'rejected' ? 'Your Hostflow registration was rejected' : input.event === 'expired' ? 'Your Hostflow registration expired' : 'Your Hostflow registration is under review';
+    return tally([await sendOnce(deps, { eventKey: `user-registration/${reg.id}/${input.event}`, to: reg.email, subject, render: async () => plain(text) })]);
+  }
+
+  /** The activation email: a set-password link (single-use, 7 days) for the user created at activation. */
+  async function sendActivationMail(input: { registrationId: string }): Promise<MailResult> {
+    const em = deps.em.fork();
+    const reg = await em.findOneOrFail(RegistrationSchema, { id: input.registrationId });
+    if (!reg.userId) throw new Error(`registration ${reg.id} has no user yet`);
+    const user = await em.findOneOrFail(UserSchema, { id: reg.userId });
+    const result = await sendOnce(deps, {
+      eventKey: `user-registration/${reg.id}/activation`,
+      to: reg.email,
+      subject: 'Your Hostflow account is ready: set your password',
+      render: async () => {
+        const { token, expiresAt } = await issuePasswordToken(deps.em, { userId: user.id, purpose: 'activation', ttlMinutes: 7 * 24 * 60 });
+        const body = (t: string) =>
+          `Hello ${user.fullName ?? user.username},\n\nyour Hostflow account "${user.username}" is active with the roles ${user.roles.join(', ') || '(none)'}.\n` +
+          `Set your password here (the link works once, until ${expiresAt.toISOString()}):\n\n${base}/set-password?token=${t}\n\n` +
+          `Then log in with the username ${user.username}.`;
+        return { text: body(token), stored: body('<redacted>') };
+      },
+    });
+    return tally([result]);
+  }
+
+  /** Role-grant mails to the grantee: the reminder a day before the end (per end moment), and the end. */
+  async function notifyRoleGrant(input: { grantId: string; event: 'reminder' | 'expired' | 'revoked'; untilMs: number }): Promise<MailResult> {
+    const em = deps.em.fork();
+    const grant = await em.findOneOrFail(RoleGrantSchema, { id: input.grantId });
+    const user = await em.findOne(UserSchema, { id: grant.userId });
+    if (!user?.email) return { sent: 0, skipped: 1, duplicate: 0 };
+    const until = formatInZone(new Date(input.untilMs), user.timezone);
+    const [subject, text] =
+      input.event === 'reminder'
+        ? [`Your role ${grant.role} ends tomorrow`, `Your time-bound role "${grant.role}" ends at ${until}. Ask an admin to extend it if you still need it.`]
+        : input.event === 'expired'
+          ? [`Your role ${grant.role} has ended`, `Your time-bound role "${grant.role}" ended at ${until} and was removed from your account.`]
+          : [`Your role ${grant.role} was revoked`, `Your time-bound role "${grant.role}" was revoked. Reason: ${grant.revokeReason ?? '-'}`];
+    const key = input.event === 'reminder' ? `role-grant/${grant.id}/reminder/${input.untilMs}` : `role-grant/${grant.id}/${input.event}`;
+    return tally([await sendOnce(deps, { eventKey: key, to: user.email.toLowerCase(), subject, render: async () => plain(text) })]);
+  }
+
+  return { sendRegistrationLinkMail, notifyRegistrationReviewers, notifyRegistrationApplicant, sendActivationMail, notifyRoleGrant };
+}
