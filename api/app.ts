@@ -14,6 +14,9 @@ import { envTemplateRoutes } from './routes/env-templates/handler.js';
 import { customerRoutes } from './routes/customers/handler.js';
 import { sshKeyRoutes } from './routes/ssh-keys/handler.js';
 import { allocationRoutes } from './routes/allocations/handler.js';
+import { departmentRoutes } from './routes/departments/handler.js';
+import { registrationRoutes } from './routes/registrations/handler.js';
+import { roleGrantRoutes } from './routes/role-grants/handler.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(deps: AppDeps): Express {
@@ -38,6 +41,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(customerRoutes(deps, registry));
   app.use(sshKeyRoutes(deps, registry));
   app.use(allocationRoutes(deps, registry));
+  // Departments first: `/registrations/departments` must not be taken for `/registrations/:id`.
+  app.use(departmentRoutes(deps, registry));
+  app.use(registrationRoutes(deps, registry));
+  app.use(roleGrantRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

@@ -9,7 +9,7 @@ export interface AppDeps {
   vault: Vault;
   logger: Logger;
   temporal: { client: Client; taskQueue: string };
-  settings: { accountOpeningExpiryDays: number; leaseBufferDays?: number; reclaimGraceMinutes?: number };
+  settings: { accountOpeningExpiryDays: number; leaseBufferDays?: number; reclaimGraceMinutes?: number; registrationStepDays?: number };
   /** Readiness probes: each throws when its dependency is unreachable. */
   checks: { db: () => Promise<void>; temporal: () => Promise<void> };
 }

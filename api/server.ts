@@ -11,7 +11,7 @@ export async function startApi(rt: Runtime): Promise<{ server: Server; close: ()
     vault: rt.vault,
     logger: rt.logger,
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
-    settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES },
+    settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),
       temporal: async () => {

@@ -36,7 +36,7 @@ export const RegistrationSchema = defineEntity({
     grantedRoles: p.json<string[]>().nullable(),
     reason: p.string().length(1000).nullable(),
     username: p.string().length(64).nullable(),
-    status: p.enum(() => [...REGISTRATION_STATUSES]).index(),
+    status: p.enum(REGISTRATION_STATUSES).index(),
     /** Review round: 1, then +1 per resubmission after "return for changes". */
     round: p.integer().default(1),
     invitedBy: p.uuid().nullable(),

@@ -19,7 +19,7 @@ export const RoleGrantSchema = defineEntity({
     until: p.datetime(),
     reason: p.string().length(1000),
     grantedBy: p.uuid(),
-    status: p.enum(() => [...ROLE_GRANT_STATUSES]).default('active'),
+    status: p.enum(ROLE_GRANT_STATUSES).default('active'),
     revokedBy: p.uuid().nullable(),
     revokeReason: p.string().length(1000).nullable(),
     endedAt: p.datetime().nullable(),
