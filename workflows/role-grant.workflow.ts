@@ -126,7 +126,7 @@ export async function roleGrant(input: RoleGrantInput): Promise<RoleGrantState> 
 
   const r = revoke as { by: string; reason: string } | null;
   const status = r ? 'revoked' : 'expired';
-  const { ended } = await db.endRoleGrant({ grantId: input.grantId, status, ...(r ? { actorId: r.by, reason: r.reason } : {}) });
+  const { ended } = await db.endRoleGrant({ grantId: input.grantId, status, atMs: Date.now(), ...(r ? { actorId: r.by, reason: r.reason } : {}) });
   final = status;
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: status }]);
   if (ended) await db.notifyRoleGrant({ grantId: input.grantId, event: status, untilMs });

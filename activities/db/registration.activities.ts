@@ -89,13 +89,14 @@ export function createRegistrationDbActivities(deps: { em: SqlEntityManager }) {
    * Ends a time-bound grant exactly once: the row leaves `active` and the role leaves the user in
    * one transaction; a second call (retry, or expiry racing a revoke) changes nothing.
    */
-  async function endRoleGrant(input: { grantId: string; status: 'expired' | 'revoked'; actorId?: string; reason?: string }): Promise<{ ended: boolean }> {
+  async function endRoleGrant(input: { grantId: string; status: 'expired' | 'revoked'; atMs: number; actorId?: string; reason?: string }): Promise<{ ended: boolean }> {
     const em = deps.em.fork();
     return em.transactional(async (tx) => {
       const grant = await tx.findOneOrFail(RoleGrantSchema, { id: input.grantId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (grant.status !== 'active') return { ended: false };
       grant.status = input.status;
-      grant.endedAt = new Date();
+      // The workflow's clock: the moment the timer fired (or the revoke was handled).
+      grant.endedAt = new Date(input.atMs);
       if (input.status === 'revoked') {
         grant.revokedBy = input.actorId ?? null;
         grant.revokeReason = input.reason ?? null;

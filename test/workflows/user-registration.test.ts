@@ -1,0 +1,233 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotificationSchema, RegistrationSchema, UserSchema } from '../../db/entities/index.js';
+import { consumePasswordToken } from '../../api/routes/auth/password-tokens.js';
+import type { RegistrationState } from '../../workflows/user-registration.workflow.js';
+import { PUBLIC_BASE, startHarness, type Harness, type Mail } from './registration-harness.js';
+
+describe('user-registration workflow through the API (time-skipping server, real SMTP)', () => {
+  let h: Harness;
+  let admin: { id: string; token: string; email: string };
+  let admin2: { id: string; token: string; email: string };
+  let deptAdmin: { id: string; token: string; email: string };
+  let outsider: { id: string; token: string; email: string };
+  let dept: string;
+  let otherDept: string;
+  const secrets: string[] = [];
+  const workflowIds: string[] = [];
+
+  beforeAll(async () => {
+    h = await startHarness('registration');
+    admin = await h.user('root', ['admin'], 'root@example.com');
+    admin2 = await h.user('root2', ['admin'], 'root2@example.com');
+    deptAdmin = await h.user('dana', ['operator'], 'dana@example.com');
+    outsider = await h.user('otto', ['operator'], 'otto@example.com');
+    dept = await h.department('GPU Research', [deptAdmin.id]);
+    otherDept = await h.department('Finance', [outsider.id]);
+  }, 120_000);
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  const to = (email: string) => (m: Mail) => m.to === email;
+  const tokenIn = (text: string, prefix: 'rt' | 'pt') => {
+    const m = new RegExp(`token=(${prefix}_[A-Za-z0-9_-]+)`).exec(text);
+    if (!m) throw new Error(`no ${prefix} token link in: ${text}`);
+    secrets.push(m[1]!);
+    return m[1]!;
+  };
+  const row = (email: string) => h.db.em.fork().findOne(RegistrationSchema, { email });
+  const statusIs = (email: string, status: string) => h.until(async () => ((await row(email))?.status === status ? (await row(email))! : null), `${email} ${status}`);
+
+  /** Submits, reads the verification mail, verifies; returns the registration id. */
+  const registerAndVerify = async (email: string, roles = ['operator', 'requester']) => {
+    const sub = await h.api('POST', '/api/v1/registrations', null, { email, full_name: 'New Person', phone: '+86 138 0000 0000', department_id: dept, requested_roles: roles, reason: 'joins the GPU team' });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(202);
+    const mail = await h.waitForMail((m) => m.to === email && m.subject.includes('Confirm'), `verify mail to ${email}`);
+    expect(mail.text).toContain(`${PUBLIC_BASE}/register/verify?token=`);
+    const token = tokenIn(mail.text, 'rt');
+    const v = await h.api('POST', '/api/v1/registrations/verify', null, { token });
+    expect(v.status, JSON.stringify(v.body)).toBe(200);
+    workflowIds.push(`user-registration/${v.body.data.id}`);
+    await statusIs(email, 'pending_department_review');
+    return { id: v.body.data.id as string, verifyToken: token };
+  };
+
+  it('happy path: submit → verify → department review → role approval (fewer roles) → activation with a working set-password link', async () => {
+    const email = 'new.person@example.com';
+    const { id, verifyToken } = await registerAndVerify(email);
+    // The link works once.
+    const again = await h.api('POST', '/api/v1/registrations/verify', null, { token: verifyToken });
+    expect([again.status, again.body.code, again.body.errors?.[0]?.field]).toEqual([400, 40001, 'token']);
+    // The same address again: the same answer, and no second registration or mail.
+    const dup = await h.api('POST', '/api/v1/registrations', null, { email, full_name: 'X', department_id: dept, requested_roles: ['operator'], reason: 'again' });
+    expect(dup.status).toBe(202);
+    expect(await h.db.em.fork().count(RegistrationSchema, { email })).toBe(1);
+
+    // The department admin is told, and sees it in the queue; an admin of another department does not.
+    await h.waitForMail((m) => m.to === deptAdmin.email && m.subject.includes('department review') && !m.subject.startsWith('Reminder'), 'review request');
+    const queue = await h.api('GET', '/api/v1/registrations', deptAdmin.token);
+    expect(queue.body.data.items.map((r: { id: string }) => r.id)).toContain(id);
+    const other = await h.api('GET', '/api/v1/registrations', outsider.token);
+    expect(other.body.data.items.map((r: { id: string }) => r.id)).not.toContain(id);
+    expect((await h.api('GET', `/api/v1/registrations/${id}`, outsider.token)).status).toBe(404);
+    const wrongDept = await h.api('POST', `/api/v1/registrations/${id}/department-review`, outsider.token, { decision: 'approve' });
+    expect(wrongDept.status).toBe(404);
+    const notDeptAdmin = await h.api('POST', `/api/v1/registrations/${id}/department-review`, admin.token, { decision: 'approve' });
+    expect([notDeptAdmin.status, notDeptAdmin.body.code]).toEqual([403, 40301]);
+    // Role approval before the department review: not its turn.
+    const early = await h.api('POST', `/api/v1/registrations/${id}/role-approval`, admin.token, { decision: 'approve' });
+    expect([early.status, early.body.code]).toEqual([409, 40901]);
+
+    const dr = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'approve', comment: 'known to us' });
+    expect(dr.status, JSON.stringify(dr.body)).toBe(200);
+    expect(dr.body.data.status).toBe('pending_role_approval');
+    await statusIs(email, 'pending_role_approval');
+    await h.waitForMail((m) => m.to === admin.email && m.subject.includes('role approval'), 'role approval request');
+    const adminQueue = await h.api('GET', '/api/v1/registrations', admin.token);
+    expect(adminQueue.body.data.items.map((r: { id: string }) => r.id)).toContain(id);
+
+    // More roles than requested: refused by the validator, naming the field.
+    const more = await h.api('POST', `/api/v1/registrations/${id}/role-approval`, admin.token, { decision: 'approve', roles: ['operator', 'admin'] });
+    expect([more.status, more.body.code, more.body.errors?.[0]?.field]).toEqual([400, 40001, 'roles']);
+    const ok = await h.api('POST', `/api/v1/registrations/${id}/role-approval`, admin.token, { decision: 'approve', roles: ['operator'], comment: 'operator is enough' });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+
+    const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
+    expect(result.status).toBe('activated');
+    expect(result.grantedRoles).toEqual(['operator']);
+    const reg = (await row(email))!;
+    expect(reg.status).toBe('activated');
+    const user = await h.db.em.fork().findOneOrFail(UserSchema, { id: reg.userId! });
+    expect([user.username, user.roles, user.mustChangePassword, user.passwordHash ?? null, user.departmentId]).toEqual(['new.person', ['operator'], true, null, dept]);
+
+    const activation = await h.waitForMail((m) => m.to === email && m.subject.includes('set your password'), 'activation mail');
+    expect(activation.text).toContain(`${PUBLIC_BASE}/set-password?token=`);
+    const pt = tokenIn(activation.text, 'pt');
+    expect(await consumePasswordToken(h.db.em, pt, 'activation')).toBe(user.id);
+    expect(await consumePasswordToken(h.db.em, pt, 'activation')).toBeNull();
+    // Stored notifications never hold a token.
+    const stored = await h.db.em.fork().find(NotificationSchema, { eventKey: { $like: `user-registration/${id}/%` } });
+    expect(stored.length).toBeGreaterThanOrEqual(4);
+    for (const n of stored) for (const s of secrets) expect(n.body).not.toContain(s);
+    // Exactly once: one verification mail and one activation mail to the applicant.
+    const mine = (await h.mails()).filter(to(email));
+    expect(mine.map((m) => m.subject).sort()).toEqual(['Confirm your email address for Hostflow', 'Your Hostflow account is ready: set your password']);
+  });
+
+  it('department rejection ends it with a reason mailed to the applicant', async () => {
+    const email = 'rejected@example.com';
+    const { id } = await registerAndVerify(email);
+    const noReason = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'reject' });
+    expect([noReason.status, noReason.body.errors?.[0]?.field]).toEqual([400, 'comment']);
+    const rej = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'reject', comment: 'not one of ours' });
+    expect(rej.status).toBe(200);
+    const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
+    expect(result.status).toBe('rejected');
+    const mail = await h.waitForMail((m) => m.to === email && m.subject.includes('rejected'), 'rejection mail');
+    expect(mail.text).toContain('not one of ours');
+    const reg = (await row(email))!;
+    expect([reg.status, reg.departmentReviewedBy, reg.userId ?? null]).toEqual(['rejected', deptAdmin.id, null]);
+    const late = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'approve' });
+    expect([late.status, late.body.code]).toEqual([409, 40901]);
+  });
+
+  it('return for changes → resubmit with the mailed link (new department) → reviewed again → activated', async () => {
+    const email = 'fixme@example.com';
+    const { id } = await registerAndVerify(email, ['requester']);
+    const ret = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'return', comment: 'you belong to Finance' });
+    expect(ret.body.data.status).toBe('changes_requested');
+    const mail = await h.waitForMail((m) => m.to === email && m.subject.includes('needs changes'), 'resubmit mail');
+    expect(mail.text).toContain('you belong to Finance');
+    expect(mail.text).toContain(`${PUBLIC_BASE}/register/${id}/edit?token=`);
+    const token = tokenIn(mail.text, 'rt');
+    const fields = { full_name: 'Fixed Person', department_id: otherDept, requested_roles: ['requester', 'operator'], reason: 'moved to Finance' };
+    const wrong = await h.api('PUT', `/api/v1/registrations/${id}`, null, { ...fields, token: 'rt_not-the-token-at-all' });
+    expect([wrong.status, wrong.body.errors?.[0]?.field]).toEqual([400, 'token']);
+    const badDept = await h.api('PUT', `/api/v1/registrations/${id}`, null, { ...fields, department_id: '00000000-0000-4000-8000-000000000000', token });
+    expect([badDept.status, badDept.body.errors?.[0]?.field]).toEqual([400, 'department_id']);
+    const put = await h.api('PUT', `/api/v1/registrations/${id}`, null, { ...fields, token });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    const reused = await h.api('PUT', `/api/v1/registrations/${id}`, null, { ...fields, token });
+    expect(reused.status).toBeGreaterThanOrEqual(400);
+    const reg = await h.until(async () => {
+      const r = await row(email);
+      return r?.status === 'pending_department_review' && r.round === 2 ? r : null;
+    }, 'round 2');
+    expect([reg.fullName, reg.departmentId, reg.requestedRoles]).toEqual(['Fixed Person', otherDept, ['requester', 'operator']]);
+    // Now the Finance admin reviews; the first department's admin no longer may.
+    const old = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'approve' });
+    expect(old.status).toBe(404);
+    expect((await h.api('POST', `/api/v1/registrations/${id}/department-review`, outsider.token, { decision: 'approve' })).status).toBe(200);
+    expect((await h.api('POST', `/api/v1/registrations/${id}/role-approval`, admin.token, { decision: 'approve' })).status).toBe(200);
+    const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
+    expect([result.status, result.round, result.grantedRoles]).toEqual(['activated', 2, ['requester', 'operator']]);
+    tokenIn((await h.waitForMail((m) => m.to === email && m.subject.includes('set your password'), 'activation')).text, 'pt');
+  });
+
+  it('nobody approves their own registration (same email as the applicant, or the invited user)', async () => {
+    const email = 'sneaky@example.com';
+    const { id } = await registerAndVerify(email, ['operator']);
+    // The applicant turns out to hold an admin account with the same address and administers the department.
+    const sneaky = await h.user('sneaky', ['admin'], 'Sneaky@Example.com');
+    const em = h.db.em.fork();
+    await em.getConnection().execute(`update departments set admins = admins || ?::jsonb where id = ?`, [JSON.stringify([sneaky.id]), dept]);
+    const self = await h.api('POST', `/api/v1/registrations/${id}/department-review`, sneaky.token, { decision: 'approve' });
+    expect([self.status, self.body.code, self.body.message]).toEqual([403, 40301, 'nobody reviews their own registration']);
+    expect((await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'approve' })).status).toBe(200);
+    await statusIs(email, 'pending_role_approval');
+    const selfRoles = await h.api('POST', `/api/v1/registrations/${id}/role-approval`, sneaky.token, { decision: 'approve' });
+    expect([selfRoles.status, selfRoles.body.code]).toEqual([403, 40301]);
+    // Refused before it entered history: the registration still waits, and another admin can decide.
+    expect((await h.api('POST', `/api/v1/registrations/${id}/role-approval`, admin2.token, { decision: 'reject', comment: 'has an account already' })).status).toBe(200);
+    expect(((await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState).status).toBe('rejected');
+    // Accepted Updates only: verify-email, the department approval, the rejection; not the two refused ones.
+    const hist = JSON.stringify(await h.env.client.workflow.getHandle(`user-registration/${id}`).fetchHistory());
+    expect(hist.match(/workflowExecutionUpdateAcceptedEventAttributes/g)?.length).toBe(3);
+
+    // Invitations: an admin cannot invite their own address.
+    const selfInvite = await h.api('POST', '/api/v1/invitations', admin.token, { email: admin.email, roles: ['operator'], department_id: dept });
+    expect([selfInvite.status, selfInvite.body.code]).toEqual([403, 40301]);
+  });
+
+  it('invitation starts at activation: the invited user gets a working set-password link', async () => {
+    const inv = await h.api('POST', '/api/v1/invitations', admin.token, { email: 'invited@example.com', roles: ['requester'], department_id: dept, full_name: 'Invited One' });
+    expect(inv.status, JSON.stringify(inv.body)).toBe(201);
+    workflowIds.push(inv.body.data.workflow_id);
+    const result = (await h.env.client.workflow.getHandle(inv.body.data.workflow_id).result()) as RegistrationState;
+    expect(result.status).toBe('activated');
+    const pt = tokenIn((await h.waitForMail(to('invited@example.com'), 'invitation')).text, 'pt');
+    expect(await consumePasswordToken(h.db.em, pt, 'activation')).toBe(result.userId);
+    const again = await h.api('POST', '/api/v1/invitations', admin.token, { email: 'invited@example.com', roles: ['requester'], department_id: dept });
+    expect([again.status, again.body.code]).toEqual([409, 40901]);
+  });
+
+  it('a step that waits too long reminds the reviewers at half-time and expires cleanly after 7 days', async () => {
+    const email = 'slow@example.com';
+    const { id } = await registerAndVerify(email);
+    await h.waitForMail((m) => m.to === deptAdmin.email && m.subject.includes('New Person') && m.text.includes(id), 'review request');
+    const reminders = async () => (await h.mails()).filter((m) => m.to === deptAdmin.email && m.subject.startsWith('Reminder') && m.text.includes(id));
+    await h.env.sleep('3 days');
+    expect(await reminders()).toHaveLength(0);
+    await h.env.sleep('1 day');
+    await h.until(async () => (await reminders()).length === 1, 'half-time reminder');
+    const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
+    expect(result.status).toBe('expired');
+    expect(await reminders()).toHaveLength(1);
+    const reg = (await row(email))!;
+    expect([reg.status, reg.deadlineAt ?? null]).toEqual(['expired', null]);
+    await h.waitForMail((m) => m.to === email && m.subject.includes('expired'), 'expiry mail');
+    const late = await h.api('POST', `/api/v1/registrations/${id}/department-review`, deptAdmin.token, { decision: 'approve' });
+    expect([late.status, late.body.code]).toEqual([409, 40901]);
+    // The address is free again.
+    expect((await h.api('POST', '/api/v1/registrations', null, { email, full_name: 'Slow', department_id: dept, requested_roles: ['operator'], reason: 'again' })).status).toBe(202);
+    await h.until(async () => (await h.db.em.fork().count(RegistrationSchema, { email })) === 2 || null, 'second registration');
+  });
+
+  it('no token (verify, resubmit, activation) is in any registration workflow history', async () => {
+    expect(secrets.length).toBeGreaterThanOrEqual(8);
+    await h.assertNoSecretsInHistories(workflowIds, secrets);
+    // The scan itself finds what is there.
+    const [first] = workflowIds;
+    await expect(h.assertNoSecretsInHistories([first!], [first!.split('/')[1]!])).rejects.toThrow(/secret found/);
+  });
+});
