@@ -164,7 +164,7 @@ describe('user-registration workflow through the API (time-skipping server, real
     tokenIn((await h.waitForMail((m) => m.to === email && m.subject.includes('set your password'), 'activation')).text, 'pt');
   });
 
-  it('nobody approves their own registration (same email as the applicant, or the invited user)', async () => {
+  it('nobody approves their own registration (a reviewer with the applicant\'s email), nor invites their own address', async () => {
     const email = 'sneaky@example.com';
     const { id } = await registerAndVerify(email, ['operator']);
     // The applicant turns out to hold an admin account with the same address and administers the department.
