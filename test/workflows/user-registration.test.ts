@@ -223,6 +223,34 @@ describe('user-registration workflow through the API (time-skipping server, real
     await h.until(async () => (await h.db.em.fork().count(RegistrationSchema, { email })) === 2 || null, 'second registration');
   });
 
+  it('departments: admins create, list and change them; names unique, parents without cycles, admins must exist', async () => {
+    const created = await h.api('POST', '/api/v1/departments', admin.token, { name: 'Ops', admins: [deptAdmin.id] });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const child = await h.api('POST', '/api/v1/departments', admin.token, { name: 'Ops / Night shift', parent_id: created.body.data.id });
+    expect([child.status, child.body.data.parent_id]).toEqual([201, created.body.data.id]);
+    expect((await h.api('POST', '/api/v1/departments', admin.token, { name: 'Ops' })).body.code).toBe(40901);
+    const ghost = await h.api('POST', '/api/v1/departments', admin.token, { name: 'Ghosts', admins: ['00000000-0000-4000-8000-000000000000'] });
+    expect([ghost.status, ghost.body.errors?.[0]?.field]).toEqual([400, 'admins.0']);
+    const cycle = await h.api('PATCH', `/api/v1/departments/${created.body.data.id}`, admin.token, { parent_id: child.body.data.id });
+    expect([cycle.status, cycle.body.errors?.[0]?.field]).toEqual([400, 'parent_id']);
+    const changed = await h.api('PATCH', `/api/v1/departments/${created.body.data.id}`, admin.token, { admins: [outsider.id, deptAdmin.id] });
+    expect(changed.body.data.admins).toEqual([outsider.id, deptAdmin.id]);
+    const list = await h.api('GET', '/api/v1/departments?name=ops', admin.token);
+    expect(list.body.data.items.map((d: { name: string }) => d.name)).toEqual(['Ops', 'Ops / Night shift']);
+    expect((await h.api('GET', '/api/v1/departments', deptAdmin.token)).status).toBe(403);
+    expect((await h.api('POST', '/api/v1/departments', deptAdmin.token, { name: 'Mine' })).status).toBe(403);
+    // The registration form lists departments without their admins, to anyone.
+    const pub = await h.api('GET', '/api/v1/registrations/departments', null);
+    expect(pub.status).toBe(200);
+    expect(pub.body.data.items.find((d: { name: string }) => d.name === 'Ops')).toEqual({ id: created.body.data.id, name: 'Ops', parent_id: null });
+    // Bad registration input is 40001 naming the field; an unknown department too.
+    const bad = await h.api('POST', '/api/v1/registrations', null, { email: 'not-an-email', full_name: '', department_id: dept, requested_roles: ['customer'], reason: 'x' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors!.map((e) => e.field).sort()).toEqual(['email', 'full_name', 'requested_roles.0']);
+    const noDept = await h.api('POST', '/api/v1/registrations', null, { email: 'x@example.com', full_name: 'X', department_id: '00000000-0000-4000-8000-000000000000', requested_roles: ['operator'], reason: 'x' });
+    expect([noDept.status, noDept.body.errors?.[0]?.field]).toEqual([400, 'department_id']);
+  });
+
   it('no token (verify, resubmit, activation) is in any registration workflow history', async () => {
     expect(secrets.length).toBeGreaterThanOrEqual(8);
     await h.assertNoSecretsInHistories(workflowIds, secrets);
