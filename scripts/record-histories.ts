@@ -11,7 +11,7 @@
  * Existing fixtures are never overwritten (they are histories of older code: exactly what replay
  * must keep accepting); a fixture name already taken gets `-<HEAD short hash>` appended.
  *
- * `--legacy` also records the lease as it was before commit 6586da7 (bundled from `git show`),
+ * `--only <name,…>` writes only the named fixtures. `--legacy` also records the lease as it was before commit 6586da7 (bundled from `git show`),
  * with a first task that ran after the 7-day reminder was due: the history the
  * `lease-skip-from-start` patch exists for. Run as root (the test host creates OS users).
  */
@@ -37,6 +37,7 @@ import { createActivities } from '../activities/index.js';
 import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import { createLogger } from '../config/logger.js';
+import { LifecycleStatusKey } from '../workflows/shared/search-attributes.js';
 import { startSshd, sshExec } from '../test/helpers/sshd.js';
 import { startSmtp } from '../test/helpers/smtp.js';
 import { bundleWithScratchWorkflow } from '../test/replay/scratch-bundle.js';
@@ -46,6 +47,9 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const OUT = path.join(ROOT, 'test/replay/histories');
 const DAY = 86_400_000;
 const legacy = process.argv.includes('--legacy');
+/** `--only a,b`: write only these fixtures (every lifecycle still runs: later ones build on earlier ones). */
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? new Set((process.argv[onlyArg + 1] ?? '').split(',')) : null;
 const log = (l: string) => process.stderr.write(`[record] ${l}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -143,6 +147,7 @@ async function main() {
       return workflowId;
     };
     const save = async (name: string, workflowId: string, runId?: string) => {
+      if (only && !only.has(name)) return;
       const desc = await client.workflow.getHandle(workflowId, runId).describe();
       if (desc.status.name === 'RUNNING') throw new Error(`${workflowId} is still running`);
       let file = path.join(OUT, `${name}.json`);
@@ -252,6 +257,25 @@ async function main() {
       await handle.result();
       await save('lease-continued-as-new', handle.workflowId, first);
       await save('lease-after-continue-as-new', handle.workflowId);
+    }
+
+    // --- A lease that ends, is extended in its buffer (patch lease-extend-race), then returned --
+    {
+      const end = Date.now() + 2_000;
+      const { a, h } = await leaseRow(end);
+      const handle = await client.workflow.start<typeof lease>('lease', {
+        workflowId: `lease/${a.id}`,
+        taskQueue,
+        args: [{ allocationId: a.id, hostId: h.id, customerId: customer.id, endsAtMs: end, bufferMs: DAY, graceMs: 60_000 }],
+        typedSearchAttributes: [{ key: LifecycleStatusKey, value: 'active' }],
+      });
+      await until('lease in its buffer', async () => (await handle.query(leaseStateQuery)).phase === 'buffer' && (await handle.describe()).typedSearchAttributes.get(LifecycleStatusKey) === 'buffer');
+      const actor = { id: 'rec', username: 'admin', roles: ['admin'] };
+      await handle.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(Date.now() + 30 * DAY).toISOString(), actor }] });
+      await until('lease active again', async () => (await handle.describe()).typedSearchAttributes.get(LifecycleStatusKey) === 'active');
+      await handle.executeUpdate(terminateUpdate, { args: [{ reason: 'recorded', actor }] });
+      await handle.result();
+      await save('lease-extended-in-buffer', handle.workflowId);
     }
 
     // --- The lease before commit 6586da7, its first task after the 7-day reminder was due ----
