@@ -55,7 +55,7 @@ describe('replay recorded histories against the current workflow code', async ()
     });
   }
 
-  it('a deliberately non-deterministic edit (a scratch copy of the lease with an extra activity call) is caught', { timeout: 120_000 }, async () => {
+  it('a deliberately non-deterministic edit (a scratch copy of the lease with an extra activity call) is caught', { timeout: 240_000 }, async () => {
     installWorkerRuntime('ERROR');
     const source = await readFile(`${root}workflows/lease.workflow.ts`, 'utf8');
     const anchor = '  for (;;) {\n    if (dirty) {';
