@@ -1,6 +1,10 @@
 // The API, a worker and a real SMTP server against the Java time-skipping test server and an
 // in-memory PGlite: what the registration and role-grant tests share.
 import type { Server } from 'node:http';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { inject } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -46,6 +50,11 @@ export interface Harness {
   until: <T>(fn: () => Promise<T | null | undefined | false>, what: string, ms?: number) => Promise<T>;
   /** Fails if any secret appears in the (decoded) history of one of these workflows. */
   assertNoSecretsInHistories: (workflowIds: string[], secrets: string[]) => Promise<void>;
+  /**
+   * With CAPTURE_HISTORIES=1, writes the run's history to test/replay/histories/<name>.json for the
+   * replay test (never overwriting one: recorded histories are the old runs replay protects).
+   */
+  captureHistory: (workflowId: string, name: string) => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -135,6 +144,12 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
         const text = json + decodedHistoryText(json);
         for (const s of secrets) if (s && text.includes(s)) throw new Error(`secret found in history of ${id}`);
       }
+    },
+    captureHistory: async (workflowId, name) => {
+      if (!process.env.CAPTURE_HISTORIES) return;
+      const file = fileURLToPath(new URL(`../replay/histories/${name}.json`, import.meta.url));
+      if (existsSync(file)) return;
+      await writeFile(file, historyToJSON(await env.client.workflow.getHandle(workflowId).fetchHistory()));
     },
     close: async () => {
       server.close();

@@ -65,6 +65,7 @@ describe('role-grant workflow: time-bound roles (time-skipping server, real SMTP
     await h.env.sleep('1 day');
     const result = await completed(g.workflow_id);
     expect(result.status).toBe('expired');
+    await h.captureHistory(g.workflow_id, 'roleGrant-expired');
     expect(await roles(ana.id)).toEqual(['requester']);
     const row = await h.db.em.fork().findOneOrFail(RoleGrantSchema, { id: g.id });
     expect(row.status).toBe('expired');
@@ -105,6 +106,7 @@ describe('role-grant workflow: time-bound roles (time-skipping server, real SMTP
     await h.env.sleep('2 days');
     const result = await completed(g.workflow_id);
     expect([result.status, result.until]).toEqual(['expired', new Date(newUntil).toISOString()]);
+    await h.captureHistory(g.workflow_id, 'roleGrant-extended');
     const row = await h.db.em.fork().findOneOrFail(RoleGrantSchema, { id: g.id });
     expect(row.until.getTime()).toBe(newUntil);
     expect(row.endedAt!.getTime() - newUntil).toBeGreaterThanOrEqual(0);
@@ -125,6 +127,7 @@ describe('role-grant workflow: time-bound roles (time-skipping server, real SMTP
     expect([again.status, again.body.code]).toEqual([409, 40901]);
     const result = await completed(g.workflow_id);
     expect(result.status).toBe('revoked');
+    await h.captureHistory(g.workflow_id, 'roleGrant-revoked');
     const row = await h.db.em.fork().findOneOrFail(RoleGrantSchema, { id: g.id });
     expect([row.status, row.revokedBy, row.revokeReason]).toEqual(['revoked', admin2.id, 'incident closed']);
     expect(row.endedAt!.getTime() - t0).toBeLessThan(DAY);

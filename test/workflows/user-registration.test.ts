@@ -95,6 +95,7 @@ describe('user-registration workflow through the API (time-skipping server, real
     const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
     expect(result.status).toBe('activated');
     expect(result.grantedRoles).toEqual(['operator']);
+    await h.captureHistory(`user-registration/${id}`, 'userRegistration-activated');
     const reg = (await row(email))!;
     expect(reg.status).toBe('activated');
     const user = await h.db.em.fork().findOneOrFail(UserSchema, { id: reg.userId! });
@@ -123,6 +124,7 @@ describe('user-registration workflow through the API (time-skipping server, real
     expect(rej.status).toBe(200);
     const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
     expect(result.status).toBe('rejected');
+    await h.captureHistory(`user-registration/${id}`, 'userRegistration-rejected');
     const mail = await h.waitForMail((m) => m.to === email && m.subject.includes('rejected'), 'rejection mail');
     expect(mail.text).toContain('not one of ours');
     const reg = (await row(email))!;
@@ -161,6 +163,7 @@ describe('user-registration workflow through the API (time-skipping server, real
     expect((await h.api('POST', `/api/v1/registrations/${id}/role-approval`, admin.token, { decision: 'approve' })).status).toBe(200);
     const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
     expect([result.status, result.round, result.grantedRoles]).toEqual(['activated', 2, ['requester', 'operator']]);
+    await h.captureHistory(`user-registration/${id}`, 'userRegistration-resubmitted');
     tokenIn((await h.waitForMail((m) => m.to === email && m.subject.includes('set your password'), 'activation')).text, 'pt');
   });
 
@@ -195,6 +198,7 @@ describe('user-registration workflow through the API (time-skipping server, real
     workflowIds.push(inv.body.data.workflow_id);
     const result = (await h.env.client.workflow.getHandle(inv.body.data.workflow_id).result()) as RegistrationState;
     expect(result.status).toBe('activated');
+    await h.captureHistory(inv.body.data.workflow_id, 'userRegistration-invitation');
     const pt = tokenIn((await h.waitForMail(to('invited@example.com'), 'invitation')).text, 'pt');
     expect(await consumePasswordToken(h.db.em, pt, 'activation')).toBe(result.userId);
     const again = await h.api('POST', '/api/v1/invitations', admin.token, { email: 'invited@example.com', roles: ['requester'], department_id: dept });
@@ -212,6 +216,7 @@ describe('user-registration workflow through the API (time-skipping server, real
     await h.until(async () => (await reminders()).length === 1, 'half-time reminder');
     const result = (await h.env.client.workflow.getHandle(`user-registration/${id}`).result()) as RegistrationState;
     expect(result.status).toBe('expired');
+    await h.captureHistory(`user-registration/${id}`, 'userRegistration-expired');
     expect(await reminders()).toHaveLength(1);
     const reg = (await row(email))!;
     expect([reg.status, reg.deadlineAt ?? null]).toEqual(['expired', null]);
