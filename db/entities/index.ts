@@ -13,6 +13,11 @@ export * from './customer.entity.js';
 export * from './ssh-key.entity.js';
 export * from './allocation.entity.js';
 export * from './password-token.entity.js';
+export * from './session.entity.js';
+export * from './api-key.entity.js';
+export * from './login-event.entity.js';
+export * from './password-history.entity.js';
+export * from './mfa.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -28,6 +33,11 @@ import { CustomerSchema } from './customer.entity.js';
 import { SshKeySchema } from './ssh-key.entity.js';
 import { AllocationSchema, AllocationStepSchema, LeaseEventSchema } from './allocation.entity.js';
 import { PasswordTokenSchema } from './password-token.entity.js';
+import { SessionSchema, RefreshTokenSchema } from './session.entity.js';
+import { ApiKeySchema } from './api-key.entity.js';
+import { LoginEventSchema, LoginLockSchema } from './login-event.entity.js';
+import { PasswordHistorySchema } from './password-history.entity.js';
+import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -47,4 +57,12 @@ export const ALL_ENTITIES = [
   AllocationStepSchema,
   LeaseEventSchema,
   PasswordTokenSchema,
+  SessionSchema,
+  RefreshTokenSchema,
+  ApiKeySchema,
+  LoginEventSchema,
+  LoginLockSchema,
+  PasswordHistorySchema,
+  RecoveryCodeSchema,
+  EmailCodeSchema,
 ];
