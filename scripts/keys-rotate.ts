@@ -13,7 +13,7 @@ const vault = new Vault(await loadKeyring(e.HOSTFLOW_ENCRYPTION_KEYS, join(e.DAT
 const db = await initORM(dbTarget(e));
 try {
   const r = await rotateSecrets(db.em, vault);
-  console.log(`active key ${vault.activeKeyId}: re-encrypted ${r.hostCredentials} host credentials and ${r.hostAccounts} account passwords (${r.unchanged} already current)`);
+  console.log(`active key ${vault.activeKeyId}: re-encrypted ${r.hostCredentials} host credentials, ${r.hostAccounts} account passwords and ${r.totpSeeds} TOTP seeds (${r.unchanged} already current)`);
 } finally {
   await db.close();
 }

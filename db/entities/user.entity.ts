@@ -38,3 +38,6 @@ export const UserSchema = defineEntity({
 });
 
 export type User = InferEntity<typeof UserSchema>;
+
+/** Vault context (AAD) of a user's TOTP seed. */
+export const userTotpContext = (userId: string) => `user-totp:${userId}`;

@@ -83,7 +83,7 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     const token = login.body.data.access_token as string;
     const blocked = await p.api('GET', '/api/v1/hosts', { token });
     expect([blocked.status, blocked.body.code]).toEqual([403, 40302]);
-    expect((await p.api('POST', '/api/v1/auth/password/change', { token, body: { current_password: initial, new_password: 'Carol-2nd-pass!' } })).status).toBe(200);
+    expect((await p.api('POST', '/api/v1/auth/password/change', { token, body: { current_password: initial, new_password: 'Second-Pass-2024!' } })).status).toBe(200);
     expect((await p.api('GET', '/api/v1/hosts', { token })).status).toBe(200);
     expect((await p.api('POST', '/api/v1/users', { token, body: { username: 'dave', roles: ['admin'] } })).status).toBe(403);
     expect(JSON.stringify((await p.api('GET', '/api/v1/users')).body)).not.toContain(initial);

@@ -1,4 +1,5 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import type { Logger } from '../../../config/logger.js';
 import { LoginEventSchema, type LoginEventKind } from '../../../db/entities/index.js';
 
 export interface LoginEventInput {
@@ -13,8 +14,9 @@ export interface LoginEventInput {
   at: Date;
 }
 
-/** Appends a login event on its own fork (it must survive the caller's error). Never holds a secret. */
-export async function recordLoginEvent(em: SqlEntityManager, e: LoginEventInput): Promise<void> {
+/** Appends a login event on its own fork (it must survive the caller's error) and logs it. Never holds a secret. */
+export async function recordLoginEvent(d: { logger?: Logger }, em: SqlEntityManager, e: LoginEventInput): Promise<void> {
+  d.logger?.[e.securityEvent ? 'warn' : 'info']({ event: e.kind, userId: e.userId ?? undefined, username: e.username ?? undefined, sessionId: e.sessionId ?? undefined, ip: e.ip ?? undefined, reason: e.reason ?? undefined }, 'auth event');
   const fork = em.fork();
   fork.create(LoginEventSchema, {
     kind: e.kind,

@@ -4,7 +4,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { Secret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import { EmailCodeSchema, RecoveryCodeSchema, SessionSchema, UserSchema, type User } from '../../../db/entities/index.js';
+import { EmailCodeSchema, RecoveryCodeSchema, SessionSchema, UserSchema, userTotpContext, type User } from '../../../db/entities/index.js';
 import type { AuthDeps } from '../../deps.js';
 import { conflict, unauthenticated, validationError } from '../../errors.js';
 import { codeHmac } from './tokens.js';
@@ -14,7 +14,7 @@ const PERIOD = 30;
 const EMAIL_CODE_MINUTES = 10;
 export const RECOVERY_CODE_COUNT = 10;
 
-export const totpContext = (userId: string) => `user-totp:${userId}`;
+const totpContext = userTotpContext;
 const totpFor = (user: Pick<User, 'username'>, base32: string) =>
   new TOTP({ issuer: 'Hostflow', label: user.username, algorithm: 'SHA1', digits: 6, period: PERIOD, secret: Secret.fromBase32(base32) });
 

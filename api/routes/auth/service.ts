@@ -86,7 +86,7 @@ export async function login(d: AuthDeps, input: { username: string; password: st
 
   const [ipLocked, acctLocked] = await Promise.all([isLocked(identity, em, 'ip', ip), isLocked(identity, em, 'account', acct)]);
   if (ipLocked || acctLocked) {
-    await recordLoginEvent(em, { ...ev, kind: 'login_locked', reason: ipLocked ? 'ip_locked' : 'account_locked' });
+    await recordLoginEvent(d, em, { ...ev, kind: 'login_locked', reason: ipLocked ? 'ip_locked' : 'account_locked' });
     throw loginLocked();
   }
 
@@ -94,7 +94,7 @@ export async function login(d: AuthDeps, input: { username: string; password: st
   const ok = u?.passwordHash ? await identity.hasher.verify(input.password, u.passwordHash) : await identity.hasher.verifyDummy(input.password);
   const fail = async (reason: string, kind: 'login_failure' | 'mfa_failure' = 'login_failure'): Promise<never> => {
     const [, a] = await Promise.all([recordFailure(identity, em, 'ip', ip), recordFailure(identity, em, 'account', acct)]);
-    await recordLoginEvent(em, { ...ev, kind, userId: u?.id, reason: a.locked ? `${reason}; account locked` : reason });
+    await recordLoginEvent(d, em, { ...ev, kind, userId: u?.id, reason: a.locked ? `${reason}; account locked` : reason });
     throw kind === 'mfa_failure' ? unauthenticated('invalid second-factor code') : badCredentials();
   };
   if (!u || !ok) return fail(u ? 'bad_password' : 'unknown_user');
@@ -108,7 +108,7 @@ export async function login(d: AuthDeps, input: { username: string; password: st
     if (!hasSecondFactorInput(input)) {
       if (u.mfaEmailEnabledAt && !u.totpEnabledAt) void sendEmailCode(d, u);
       await em.flush();
-      await recordLoginEvent(em, { ...ev, kind: 'mfa_required', userId: u.id });
+      await recordLoginEvent(d, em, { ...ev, kind: 'mfa_required', userId: u.id });
       throw secondFactorRequired(methods);
     }
     const method = await verifySecondFactor(d, em, u, input);
@@ -123,18 +123,18 @@ export async function login(d: AuthDeps, input: { username: string; password: st
   const max = identity.settings.maxSessions;
   if (live.length >= max) {
     if (identity.settings.sessionLimitPolicy === 'refuse') {
-      await recordLoginEvent(em, { ...ev, kind: 'login_failure', userId: u.id, reason: 'max_sessions' });
+      await recordLoginEvent(d, em, { ...ev, kind: 'login_failure', userId: u.id, reason: 'max_sessions' });
       throw conflict(`maximum of ${max} concurrent sessions reached: log out elsewhere first`);
     }
     for (const s of live.slice(0, live.length - max + 1)) {
       s.revokedAt = now;
       s.revokeReason = 'evicted';
-      await recordLoginEvent(em, { ...ev, kind: 'session_revoked', userId: u.id, sessionId: s.id, reason: 'evicted (max sessions)' });
+      await recordLoginEvent(d, em, { ...ev, kind: 'session_revoked', userId: u.id, sessionId: s.id, reason: 'evicted (max sessions)' });
     }
   }
   const s = em.create(SessionSchema, { userId: u.id, userAgent: client.userAgent?.slice(0, 255) ?? null, ip: client.ip, mfaAt, restricted, createdAt: now, lastSeenAt: now });
   const pair = await issueTokens(d, em, s);
-  await recordLoginEvent(em, { ...ev, kind: 'login_success', userId: u.id, sessionId: s.id, reason: mfaAt ? 'mfa' : null });
+  await recordLoginEvent(d, em, { ...ev, kind: 'login_success', userId: u.id, sessionId: s.id, reason: mfaAt ? 'mfa' : null });
   return pair;
 }
 
@@ -156,7 +156,7 @@ export async function refresh(d: AuthDeps, token: string, client: ClientInfo): P
     if (old) {
       const s = await em.findOne(SessionSchema, { id: old.sessionId });
       await em.nativeUpdate(SessionSchema, { id: old.sessionId, revokedAt: null }, { revokedAt: now, revokeReason: 'refresh_reuse' });
-      await recordLoginEvent(em, { kind: 'refresh_reuse', userId: s?.userId, sessionId: old.sessionId, ip: client.ip, userAgent: client.userAgent, reason: 'used refresh token presented again; session revoked', securityEvent: true, at: now });
+      await recordLoginEvent(d, em, { kind: 'refresh_reuse', userId: s?.userId, sessionId: old.sessionId, ip: client.ip, userAgent: client.userAgent, reason: 'used refresh token presented again; session revoked', securityEvent: true, at: now });
       recordAudit(em, { actor: s?.userId ?? 'unknown', action: 'security.refresh-token-reuse', targetType: 'session', targetId: old.sessionId, result: 'failure', ip: client.ip, detail: { revoked: true } });
       await em.flush();
     }
@@ -181,7 +181,7 @@ export async function logout(d: AuthDeps, principal: { id: string; sessionId?: s
   if (!principal.sessionId) throw validationError([{ field: 'authorization', message: 'logout ends a session; revoke an API key with DELETE /api/v1/api-keys/:id' }]);
   const em = d.em.fork();
   await em.nativeUpdate(SessionSchema, { id: principal.sessionId, revokedAt: null }, { revokedAt: d.identity.clock(), revokeReason: 'logout' });
-  await recordLoginEvent(em, { kind: 'logout', userId: principal.id, sessionId: principal.sessionId, ip: client.ip, userAgent: client.userAgent, at: d.identity.clock() });
+  await recordLoginEvent(d, em, { kind: 'logout', userId: principal.id, sessionId: principal.sessionId, ip: client.ip, userAgent: client.userAgent, at: d.identity.clock() });
 }
 
 /** Ends one session: the owner's own (`ownerId` given) or any (an admin kick-out). */
@@ -195,7 +195,7 @@ export async function revokeSession(d: AuthDeps, input: { sessionId: string; own
   }
   recordAudit(em, { actor: input.actor, action: input.reason === 'kicked' ? 'session.kick' : 'session.revoke', targetType: 'session', targetId: s.id, ip: client.ip, detail: { userId: s.userId } });
   await em.flush();
-  await recordLoginEvent(em, { kind: 'session_revoked', userId: s.userId, sessionId: s.id, ip: client.ip, reason: input.reason === 'kicked' ? `kicked by ${input.actor}` : 'revoked by owner', at: d.identity.clock() });
+  await recordLoginEvent(d, em, { kind: 'session_revoked', userId: s.userId, sessionId: s.id, ip: client.ip, reason: input.reason === 'kicked' ? `kicked by ${input.actor}` : 'revoked by owner', at: d.identity.clock() });
 }
 
 export async function changePassword(d: AuthDeps, principal: { id: string; sessionId?: string }, input: { current_password: string; new_password: string }, client: ClientInfo): Promise<void> {
@@ -211,7 +211,7 @@ export async function changePassword(d: AuthDeps, principal: { id: string; sessi
   await em.flush();
   if (principal.sessionId) await em.nativeUpdate(SessionSchema, { id: principal.sessionId }, { restricted: null });
   await revokeSessions(d, em, { userId: u.id, exceptId: principal.sessionId }, 'password_changed');
-  await recordLoginEvent(em, { kind: 'password_changed', userId: u.id, sessionId: principal.sessionId, ip: client.ip, userAgent: client.userAgent, at: d.identity.clock() });
+  await recordLoginEvent(d, em, { kind: 'password_changed', userId: u.id, sessionId: principal.sessionId, ip: client.ip, userAgent: client.userAgent, at: d.identity.clock() });
 }
 
 /**
@@ -234,7 +234,7 @@ export async function requestPasswordReset(d: AuthDeps, email: string, client: C
           `Open ${link}\nor POST {"token": "${token}", "new_password": "…"} to ${d.identity.publicBaseUrl}/api/v1/auth/password/reset/confirm\n\n` +
           `The link works once and expires in ${RESET_TTL_MINUTES} minutes. If you did not ask for it, ignore this message.`,
       });
-      await recordLoginEvent(em, { kind: 'password_reset_requested', userId: u.id, ip: client.ip, userAgent: client.userAgent, at: d.identity.clock() });
+      await recordLoginEvent(d, em, { kind: 'password_reset_requested', userId: u.id, ip: client.ip, userAgent: client.userAgent, at: d.identity.clock() });
     }
   };
   void work().catch((err: Error) => d.logger.error({ err: err.message }, 'password reset mail failed'));
@@ -263,7 +263,7 @@ export async function confirmPasswordReset(d: AuthDeps, input: { token: string; 
   await em.flush();
   await revokeSessions(d, em, { userId: u.id }, 'password_reset');
   await clearLock(em, 'account', accountSubject(u.username));
-  await recordLoginEvent(em, { kind: 'password_reset', userId: u.id, ip: client.ip, userAgent: client.userAgent, reason: row.purpose, at: now });
+  await recordLoginEvent(d, em, { kind: 'password_reset', userId: u.id, ip: client.ip, userAgent: client.userAgent, reason: row.purpose, at: now });
 }
 
 export const sessionDto = (s: Session, currentId?: string, username?: string) => ({

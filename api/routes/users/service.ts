@@ -9,7 +9,7 @@ import { applyPassword, assertPasswordPolicy, generateInitialPassword } from '..
 import { accountSubject, clearLock } from '../auth/locks.js';
 import { recordLoginEvent } from '../auth/events.js';
 
-type Deps = Pick<AuthDeps, 'em' | 'identity'>;
+type Deps = Pick<AuthDeps, 'em' | 'identity'> & Partial<Pick<AuthDeps, 'logger'>>;
 
 export interface UserCreateInput {
   username: string;
@@ -78,7 +78,7 @@ export async function unlockUser(d: Deps, ref: { id?: string; username?: string 
   const em = d.em.fork();
   const user = await findUser(em, ref);
   const wasLocked = await clearLock(em, 'account', accountSubject(user.username));
-  await recordLoginEvent(em, { kind: 'unlock', userId: user.id, username: user.username, reason: `by ${actor}`, at: d.identity.clock() });
+  await recordLoginEvent(d, em, { kind: 'unlock', userId: user.id, username: user.username, reason: `by ${actor}`, at: d.identity.clock() });
   return { user, wasLocked };
 }
 
