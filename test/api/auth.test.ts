@@ -204,8 +204,11 @@ describe.each(DB_KINDS)('identity on %s', (kind) => {
     p.clock.advance(14 * 60_000);
     expect((await call('GET', '/api/v1/auth/me', { token: s[1]!.access_token })).status).toBe(200);
     p.clock.advance(20 * 60_000);
-    expect((await call('GET', '/api/v1/auth/me', { token: s[2]!.access_token })).body.message).toMatch(/idle/);
+    const idle = await call('POST', '/api/v1/auth/refresh', { body: { refresh_token: s[2]!.refresh_token } });
+    expect([idle.status, idle.body.message]).toEqual([401, 'session ended (idle timeout)']);
     expect((await call('POST', '/api/v1/auth/refresh', { body: { refresh_token: s[3]!.refresh_token } })).status).toBe(401);
+    const listed = await p.api('GET', `/api/v1/sessions?user_id=${u.id}`);
+    expect(listed.body.data.items.map((x: { id: string }) => x.id)).toEqual([s[1]!.session_id]);
     // s[1]'s access token expired (15 min), but its refresh token renews it.
     expect((await call('GET', '/api/v1/auth/me', { token: s[1]!.access_token })).status).toBe(401);
     const renewed = tokensOf(await call('POST', '/api/v1/auth/refresh', { body: { refresh_token: s[1]!.refresh_token } }));
@@ -333,7 +336,7 @@ describe.each(DB_KINDS)('identity on %s', (kind) => {
     const again = await call('POST', '/api/v1/auth/password/reset/confirm', { body: { token: decodeURIComponent(token), new_password: 'Reset-pass-78!' } });
     expect([again.status, again.body.errors?.[0]?.field]).toEqual([400, 'token']);
     // An activation token (what the registration workflow issues) is accepted by the same endpoint.
-    const act = await issuePasswordToken(p.db.em, { userId: u.id, purpose: 'activation', ttlMinutes: 60 });
+    const act = await issuePasswordToken(p.db.em, { userId: u.id, purpose: 'activation', ttlMinutes: 60, now: p.clock.now() });
     secrets.push(act.token);
     expect((await call('POST', '/api/v1/auth/password/reset/confirm', { body: { token: act.token, new_password: 'Activated-pass-9!' } })).status).toBe(200);
     secrets.push('Activated-pass-9!');
