@@ -18,7 +18,7 @@ export interface Principal {
   /** A restricted principal may only lift the restriction (see RouteSpec.allowRestricted). */
   restricted?: SessionRestriction;
 }
-/** @deprecated name kept for existing imports; the same as Principal. */
+/** The name existing routes import; the same as Principal. */
 export type AuthedUser = Principal;
 
 declare module 'express-serve-static-core' {
