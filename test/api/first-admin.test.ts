@@ -39,7 +39,7 @@ describe('MFA required for roles (policy)', () => {
     const login = async (password: string, extra: object = {}) =>
       (await p.api('POST', '/api/v1/auth/login', { token: null, body: { username: 'opsy', password, ...extra } })).body;
     const first = await login(made.body.data.initial_password);
-    const change = await p.api('POST', '/api/v1/auth/password/change', { token: first.data.access_token, body: { current_password: made.body.data.initial_password, new_password: 'Opsy-pass-123!' } });
+    const change = await p.api('POST', '/api/v1/auth/password/change', { token: first.data.access_token, body: { current_password: made.body.data.initial_password, new_password: 'Second-factor-9!' } });
     expect(change.status).toBe(200);
     const t = first.data.access_token as string;
     const blocked = await p.api('GET', '/api/v1/hosts', { token: t });
