@@ -1,5 +1,5 @@
 import express, { type Express } from 'express';
-import type { AppDeps } from './deps.js';
+import { identityDefaults, type AppDeps, type AuthDeps } from './deps.js';
 import { OpenAPIRegistry } from './openapi.js';
 import { authenticate } from './middleware/auth.js';
 import { errorHandler, notFoundHandler, requestId } from './middleware/errors.js';
@@ -8,6 +8,8 @@ import { hostRoutes } from './routes/hosts/handler.js';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
 import { cloudUserRoutes } from './routes/cloud-users/handler.js';
 import { userRoutes } from './routes/users/handler.js';
+import { authRoutes, sessionRoutes } from './routes/auth/handler.js';
+import { apiKeyRoutes } from './routes/api-keys/handler.js';
 import { onboardingRoutes } from './routes/onboarding/handler.js';
 import { hostGroupRoutes } from './routes/host-groups/handler.js';
 import { envTemplateRoutes } from './routes/env-templates/handler.js';
@@ -19,7 +21,8 @@ import { registrationRoutes } from './routes/registrations/handler.js';
 import { roleGrantRoutes } from './routes/role-grants/handler.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
-export function createApp(deps: AppDeps): Express {
+export function createApp(appDeps: AppDeps): Express {
+  const deps: AppDeps & AuthDeps = { ...appDeps, identity: appDeps.identity ?? identityDefaults() };
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
@@ -28,8 +31,11 @@ export function createApp(deps: AppDeps): Express {
 
   app.use(requestId);
   app.use(express.json({ limit: '5mb' }));
-  app.use(authenticate(deps.em));
+  app.use(authenticate(deps));
 
+  app.use(authRoutes(deps, registry));
+  app.use(sessionRoutes(deps, registry));
+  app.use(apiKeyRoutes(deps, registry));
   app.use(userRoutes(deps, registry));
   // Onboarding first: `/hosts/onboard` must not be taken for `/hosts/:id`.
   app.use(onboardingRoutes(deps, registry));

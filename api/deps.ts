@@ -1,7 +1,25 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Client } from '@temporalio/client';
+import type { Transporter } from 'nodemailer';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from '../config/logger.js';
 import type { Vault } from '../db/vault.js';
+import { DEFAULT_AUTH_SETTINGS, type AuthSettings } from '../config/auth.js';
+import { PasswordHasher } from '../db/password-hash.js';
+
+/** What authentication and the identity services need (also built by the CLI, without Temporal). */
+export interface IdentityDeps {
+  settings: AuthSettings;
+  /** HS256 key for access tokens; also keys the HMACs of recovery and email codes. */
+  jwtKey: Uint8Array;
+  hasher: PasswordHasher;
+  /** Injectable clock (lockouts, idle timeout, token expiry, TOTP). */
+  clock: () => Date;
+  /** Password-reset and email-code messages; null when SMTP_URL is unset (then nothing is sent). */
+  mailer: Transporter | null;
+  mailFrom: string;
+  publicBaseUrl: string;
+}
 
 /** What the API needs; injected so tests build the app directly against real services. */
 export interface AppDeps {
@@ -12,4 +30,22 @@ export interface AppDeps {
   settings: { accountOpeningExpiryDays: number; leaseBufferDays?: number; reclaimGraceMinutes?: number; registrationStepDays?: number };
   /** Readiness probes: each throws when its dependency is unreachable. */
   checks: { db: () => Promise<void>; temporal: () => Promise<void> };
+  /** Identity settings and key; defaults (a per-process random key, seed-004 policy) when omitted. */
+  identity?: IdentityDeps;
 }
+
+/** Identity deps with defaults filled in. */
+export function identityDefaults(partial: Partial<IdentityDeps> = {}): IdentityDeps {
+  const settings = partial.settings ?? DEFAULT_AUTH_SETTINGS;
+  return {
+    settings,
+    jwtKey: partial.jwtKey ?? randomBytes(32),
+    hasher: partial.hasher ?? new PasswordHasher(settings.argon2),
+    clock: partial.clock ?? (() => new Date()),
+    mailer: partial.mailer ?? null,
+    mailFrom: partial.mailFrom ?? 'Hostflow <hostflow@localhost>',
+    publicBaseUrl: partial.publicBaseUrl ?? 'http://127.0.0.1:3000',
+  };
+}
+
+export type AuthDeps = Pick<AppDeps, 'em' | 'vault' | 'logger'> & { identity: IdentityDeps };

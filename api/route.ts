@@ -2,8 +2,8 @@ import type { Request, Response, Router, RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { ErrorEnvelope, envelope, type OpenAPIRegistry } from './openapi.js';
-import { validationError, forbidden, unauthenticated } from './errors.js';
-import type { Role } from '../db/entities/index.js';
+import { validationError, forbidden, unauthenticated, restrictedSession, stepUpRequired } from './errors.js';
+import type { Role, SessionRestriction } from '../db/entities/index.js';
 import type { AuthedUser } from './middleware/auth.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -16,6 +16,13 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   tags: string[];
   /** Roles allowed; `'public'` skips authentication; `'any'` needs any authenticated user. */
   auth: Role[] | 'public' | 'any';
+  /**
+   * Sensitive operation: a user with MFA enrolled needs an MFA check within the last
+   * AUTH_STEP_UP_MINUTES in this session (else 401 / 40103: step up via POST /auth/mfa/verify).
+   */
+  stepUp?: true;
+  /** Restricted sessions (must change password / must enrol MFA) may call only routes listing their restriction. */
+  allowRestricted?: SessionRestriction[];
   params?: P;
   query?: Q;
   body?: B;
@@ -69,8 +76,13 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     const user = req.user;
     if (spec.auth !== 'public') {
       if (!user) throw unauthenticated();
+      if (user.restricted && !spec.allowRestricted?.includes(user.restricted)) throw restrictedSession(user.restricted);
       if (Array.isArray(spec.auth) && !spec.auth.some((r) => user.roles.includes(r))) {
         throw forbidden(`requires role ${spec.auth.join(' or ')}`);
+      }
+      if (spec.stepUp && user.mfaEnrolled) {
+        const ctx = req.authContext!;
+        if (!user.mfaAt || ctx.now.getTime() - user.mfaAt.getTime() > ctx.stepUpMinutes * 60_000) throw stepUpRequired(ctx.stepUpMinutes);
       }
     }
     const parse = <S extends z.ZodType | undefined>(schema: S, value: unknown, where: string) => {

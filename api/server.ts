@@ -1,12 +1,31 @@
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
-import { env } from '../config/env.js';
+import { join } from 'node:path';
+import { env, publicBaseUrl } from '../config/env.js';
+import { authSettingsFromEnv, loadJwtKey } from '../config/auth.js';
+import { PasswordHasher } from '../db/password-hash.js';
+import type { IdentityDeps } from './deps.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 
 /** Listens with the runtime's dependencies; `close` stops accepting and drains open requests. */
+/** Identity deps from the configuration: settings, the JWT key (env or DATA_DIR/jwt.key), mail. */
+export async function identityFromRuntime(rt: Pick<Runtime, 'env' | 'mailer'>): Promise<IdentityDeps> {
+  const settings = authSettingsFromEnv(rt.env);
+  return {
+    settings,
+    jwtKey: await loadJwtKey(rt.env.HOSTFLOW_JWT_SECRET, join(rt.env.DATA_DIR, 'jwt.key')),
+    hasher: new PasswordHasher(settings.argon2),
+    clock: () => new Date(),
+    mailer: rt.mailer,
+    mailFrom: rt.env.SMTP_FROM,
+    publicBaseUrl: publicBaseUrl(rt.env),
+  };
+}
+
 export async function startApi(rt: Runtime): Promise<{ server: Server; close: () => Promise<void> }> {
   const app = createApp({
+    identity: await identityFromRuntime(rt),
     em: rt.db.em,
     vault: rt.vault,
     logger: rt.logger,

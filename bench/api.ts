@@ -40,7 +40,8 @@ import { initORM } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
 import { HostCredentialSchema, HostSchema, UserSchema, type HostFacts } from '../db/entities/index.js';
 import { createApp } from '../api/app.js';
-import { generateToken, hashToken } from '../api/middleware/auth.js';
+import { sha256 } from '../api/routes/auth/tokens.js';
+import { createApiKey } from '../api/routes/api-keys/service.js';
 import { credentialContext } from '../activities/remote/host-targets.js';
 import { createLogger } from '../config/logger.js';
 import { createDatabase, startPostgres } from '../test/helpers/postgres.js';
@@ -136,7 +137,8 @@ function loadOnce(job: LoadJob): Promise<LoadResult> {
 // ---------------------------------------------------------------------------------------
 // the bare server: Express 5 + pg, the platform's SQL, the platform's envelope
 
-const USER_SQL = `select "u0".* from "users" as "u0" where "u0"."api_token_hash" = $1 and "u0"."disabled_at" is null limit 1`;
+// What the platform's middleware reads for an API key: the key by its hash, then its enabled owner.
+const USER_SQL = `select "u0".* from "api_keys" as "k0" join "users" as "u0" on "u0"."id" = "k0"."user_id" where "k0"."key_hash" = $1 and "k0"."revoked_at" is null and "u0"."disabled_at" is null limit 1`;
 const COUNT_SQL = `select count(*) as "count" from "hosts" as "h0"`;
 const PAGE_SQL = `select "h0".* from "hosts" as "h0" order by "h0"."created_at" desc, "h0"."id" asc limit $1 offset $2`;
 const credsSql = (n: number) =>
@@ -176,7 +178,7 @@ function createBareApp(pool: pg.Pool): Express {
   app.get('/api/v1/hosts', async (req, res) => {
     const m = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '');
     if (!m) return fail(res, 401, 40101, 'authentication required');
-    const user = await pool.query(USER_SQL, [hashToken(m[1]!)]);
+    const user = await pool.query(USER_SQL, [sha256(m[1]!)]);
     if (!user.rowCount) return fail(res, 401, 40101, 'invalid or revoked token');
 
     const page = Number(req.query.page ?? 1);
@@ -303,9 +305,8 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     const vault = new Vault(generateKeyring('bench'));
-    const token = generateToken();
     const em = db.em.fork();
-    em.create(UserSchema, { username: 'bench', roles: ['admin'], apiTokenHash: hashToken(token) });
+    const benchUser = em.create(UserSchema, { username: 'bench', roles: ['admin'] });
     const t0 = Date.UTC(2026, 9, 1);
     for (let i = 0; i < HOSTS; i++) {
       const linux = i % 5 !== 4;
@@ -330,6 +331,7 @@ async function main(): Promise<void> {
       }
     }
     await em.flush();
+    const { key: token } = await createApiKey(db.em, { userId: benchUser.id, name: 'bench' });
 
     const platform = await listen(
       createApp({

@@ -52,7 +52,7 @@ import { initORM, type Db } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
 import { UserSchema, type Role } from '../db/entities/index.js';
 import { createApp } from '../api/app.js';
-import { generateToken, hashToken } from '../api/middleware/auth.js';
+import { createApiKey } from '../api/routes/api-keys/service.js';
 import { createRemoteActivities } from '../activities/remote/remote.activities.js';
 import { createAccountActivities } from '../activities/remote/account.activities.js';
 import { createAccountOpeningDbActivities } from '../activities/db/account-opening.activities.js';
@@ -413,11 +413,12 @@ async function main(): Promise<void> {
     const tokens = {} as Record<keyof typeof roles, string>;
     {
       const em = db.em.fork();
+      const ids = {} as Record<keyof typeof roles, string>;
       for (const [name, r] of Object.entries(roles) as Array<[keyof typeof roles, Role[]]>) {
-        tokens[name] = generateToken();
-        em.create(UserSchema, { username: name, roles: r, apiTokenHash: hashToken(tokens[name]) });
+        ids[name] = em.create(UserSchema, { username: name, roles: r }).id;
       }
       await em.flush();
+      for (const name of Object.keys(roles) as Array<keyof typeof roles>) tokens[name] = (await createApiKey(db.em, { userId: ids[name], name: 'bench' })).key;
     }
     const adminToken = tokens.admin;
 

@@ -38,16 +38,53 @@ export const EnvSchema = z.object({
    * When unset, a key is generated once into DATA_DIR/keys.json (mode 0600) for the embedded setup.
    */
   HOSTFLOW_ENCRYPTION_KEYS: z.string().optional(),
-  /** Token for the seeded admin user; when unset one is generated into DATA_DIR/admin.token (0600). */
-  HOSTFLOW_ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /**
+   * HS256 key for access tokens (at least 32 characters). When unset, one is generated once into
+   * DATA_DIR/jwt.key (mode 0600) for the embedded setup; set it explicitly when several API processes run.
+   */
+  HOSTFLOW_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Base URL of the API as users reach it, for links in emails (password reset, activation). Default http://127.0.0.1:<API_PORT>. */
+  PUBLIC_BASE_URL: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL').optional(),
+
+  // Identity policy. Defaults follow seed 004 (§8.1); seed 003's values are noted where they differ.
+  /** Access token lifetime (004: 15 min). */
+  AUTH_ACCESS_TOKEN_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(15),
+  /** Refresh token lifetime (004: 7 days); every refresh rotates it. */
+  AUTH_REFRESH_TOKEN_DAYS: z.coerce.number().min(1 / 24).max(90).default(7),
+  /** A session with no request for this long is logged out (003: 30 min). */
+  AUTH_IDLE_TIMEOUT_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(30),
+  /** Concurrent sessions per user (003: 3; 004: "N devices"). */
+  AUTH_MAX_SESSIONS: z.coerce.number().int().min(1).max(100).default(3),
+  /** What a login beyond AUTH_MAX_SESSIONS does: end the oldest session, or be refused. */
+  AUTH_SESSION_LIMIT_POLICY: z.enum(['evict-oldest', 'refuse']).default('evict-oldest'),
+  /** Failed logins before an account is locked (004: 5; 003: 3). */
+  AUTH_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(100).default(5),
+  /** Failed logins from one source IP (any usernames) before that IP is locked. */
+  AUTH_IP_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
+  /** Lock duration, and the window failures are counted in (004 and 003: 30 min). */
+  AUTH_LOCKOUT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  /** Roles whose users must enrol MFA before they can use anything but the enrolment routes (comma list; empty = none). */
+  AUTH_MFA_REQUIRED_ROLES: z.string().regex(/^[a-z,\s]*$/, 'must be a comma-separated list of roles').default(''),
+  /** How recent an MFA check must be for step-up operations (reveal a secret, force reclaim, terminate, unlock). */
+  AUTH_STEP_UP_MINUTES: z.coerce.number().int().min(1).max(60).default(5),
+  /** Password policy (004: at least 8 characters with lower, upper, digit and symbol; 003 the same). */
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(6).max(128).default(8),
+  /** Character classes a password needs: any of lower,upper,digit,symbol. */
+  PASSWORD_CHARACTER_CLASSES: z.string().regex(/^((lower|upper|digit|symbol)(,(lower|upper|digit|symbol))*)?$/, 'must be a comma list of lower, upper, digit, symbol').default('lower,upper,digit,symbol'),
+  /** A new password may not be one of the last N (stored as hashes). 0 disables the check. */
+  PASSWORD_HISTORY: z.coerce.number().int().min(0).max(24).default(5),
+  /** Days after which a password must be changed at next login (0 = never; 004: "定期更换"). */
+  PASSWORD_MAX_AGE_DAYS: z.coerce.number().int().min(0).max(3650).default(0),
+  /** argon2id parameters (OWASP: 19 MiB, 2 passes, 1 lane); hashes with other parameters are rehashed at login. */
+  ARGON2_MEMORY_KIB: z.coerce.number().int().min(1024).max(1024 * 1024).default(19456),
+  ARGON2_TIME_COST: z.coerce.number().int().min(1).max(20).default(2),
+  ARGON2_PARALLELISM: z.coerce.number().int().min(1).max(16).default(1),
 
   /** SMTP server for email notifications, e.g. smtp://user:pass@mail:587. Unset: notifications are recorded as skipped. */
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   SMTP_FROM: z.string().min(3).default('Hostflow <hostflow@localhost>'),
   /** Days an account opening request waits for a decision before it expires. */
   ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
-  /** Base URL of the web front end: links in emails (verify, resubmit, set password) point here. */
-  PUBLIC_BASE_URL: z.string().url().default('http://127.0.0.1:3000'),
   /** Days each waiting step of a registration (verify, department review, changes, role approval) may take; reviewers are reminded at half-time. */
   REGISTRATION_STEP_DAYS: z.coerce.number().positive().max(90).default(7),
   /** Default buffer between a lease's end and the reclaim of its host (per allocation overridable). */
@@ -113,3 +150,6 @@ export function env(): Env {
   }
   return cached;
 }
+
+/** Base URL for links in emails: PUBLIC_BASE_URL, else the local API address. */
+export const publicBaseUrl = (e: Env): string => (e.PUBLIC_BASE_URL ?? `http://127.0.0.1:${e.API_PORT}`).replace(/\/+$/, '');

@@ -1,10 +1,10 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { HostAccountSchema, HostCredentialSchema } from './entities/index.js';
+import { HostAccountSchema, HostCredentialSchema, UserSchema, userTotpContext } from './entities/index.js';
 import type { Vault } from './vault.js';
 import { credentialContext, hostAccountSecretContext } from '../activities/remote/host-targets.js';
 
 /** Re-encrypts every secret not yet under the vault's active key, in one transaction. */
-export async function rotateSecrets(em: SqlEntityManager, vault: Vault): Promise<{ hostCredentials: number; hostAccounts: number; unchanged: number }> {
+export async function rotateSecrets(em: SqlEntityManager, vault: Vault): Promise<{ hostCredentials: number; hostAccounts: number; totpSeeds: number; unchanged: number }> {
   return em.fork().transactional(async (tx) => {
     let hostCredentials = 0;
     let hostAccounts = 0;
@@ -27,6 +27,15 @@ export async function rotateSecrets(em: SqlEntityManager, vault: Vault): Promise
         hostAccounts++;
       }
     }
-    return { hostCredentials, hostAccounts, unchanged };
+    let totpSeeds = 0;
+    for (const u of await tx.find(UserSchema, { totpSecretCiphertext: { $ne: null } })) {
+      const next = vault.reencrypt(u.totpSecretCiphertext!, userTotpContext(u.id));
+      if (!next) unchanged++;
+      else {
+        u.totpSecretCiphertext = next.ciphertext;
+        totpSeeds++;
+      }
+    }
+    return { hostCredentials, hostAccounts, totpSeeds, unchanged };
   });
 }

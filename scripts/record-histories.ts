@@ -32,7 +32,7 @@ import { initORM } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
 import { AllocationSchema, CustomerSchema, HostAccountSchema, HostSchema, UserSchema, type Role } from '../db/entities/index.js';
 import { createApp } from '../api/app.js';
-import { generateToken, hashToken } from '../api/middleware/auth.js';
+import { createApiKey } from '../api/routes/api-keys/service.js';
 import { createActivities } from '../activities/index.js';
 import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
@@ -102,11 +102,10 @@ async function main() {
     const em0 = db.em.fork();
     const tokens: Record<string, string> = {};
     const roles: Record<string, Role[]> = { admin: ['admin', 'approver', 'operator'], approver: ['approver'], requester: ['requester'] };
-    for (const [name, r] of Object.entries(roles)) {
-      tokens[name] = generateToken();
-      em0.create(UserSchema, { username: name, roles: r, apiTokenHash: hashToken(tokens[name]) });
-    }
+    const ids: Record<string, string> = {};
+    for (const [name, r] of Object.entries(roles)) ids[name] = em0.create(UserSchema, { username: name, roles: r }).id;
     await em0.flush();
+    for (const name of Object.keys(roles)) tokens[name] = (await createApiKey(db.em, { userId: ids[name]!, name: 'record' })).key;
     const app = createApp({
       em: db.em,
       vault,

@@ -3,13 +3,13 @@
 // one worker and the HTTP API. Ctrl-C stops everything in order; the next start resumes.
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { env } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime } from '../config/runtime.js';
-import { bootstrapAdmin } from '../db/seeders/bootstrap-admin.js';
+import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
-import { startApi } from '../api/server.js';
+import { identityFromRuntime, startApi } from '../api/server.js';
 import { ensureTemporalCli, startDevServer, type DevServer } from './temporal-cli.js';
 
 const e = env();
@@ -49,7 +49,8 @@ try {
     });
   }
   const rt = await openRuntime(e, logger);
-  const admin = await bootstrapAdmin(rt.db.em, { token: e.HOSTFLOW_ADMIN_TOKEN, tokenFile: resolve(e.DATA_DIR, 'admin.token') });
+  // Embedded default, very first start: `admin` with a one-time password (PostgreSQL: `npx hostflow admin create`).
+  const firstAdmin = e.DATABASE_URL ? null : await ensureFirstAdmin({ em: rt.db.em, identity: await identityFromRuntime(rt) });
   const { worker, run } = await startWorker(rt);
   const api = await startApi(rt);
 
@@ -61,10 +62,17 @@ try {
       ready: `${base}/readyz`,
       temporalUi: devServer ? `http://localhost:${e.TEMPORAL_UI_PORT}` : '(existing cluster)',
       database: rt.db.kind,
-      adminToken: admin.tokenFile ? `cat ${admin.tokenFile}` : '(HOSTFLOW_ADMIN_TOKEN)',
     },
     'Hostflow is up',
   );
+  if (firstAdmin) {
+    // Straight to the terminal, never through the logger: shown once, must be changed at first login.
+    process.stdout.write(
+      `\n  First start: user "${firstAdmin.username}" was created with this one-time password (change it at first login):\n\n` +
+        `      ${firstAdmin.password}\n\n` +
+        `  Log in: curl -s -H 'content-type: application/json' -d '{"username":"admin","password":"<above>"}' ${base}/api/v1/auth/login\n\n`,
+    );
+  }
 
   const shutdown = async (signal: string) => {
     if (shuttingDown) {

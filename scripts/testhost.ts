@@ -1,14 +1,12 @@
 // `npm run testhost`: starts a throwaway local OpenSSH host (its own sshd on 127.0.0.1, an admin
 // user with passwordless sudo), registers it with the running platform and marks it online, then
 // waits. Ctrl-C stops the sshd and removes the users it created. Needs root (it creates OS users).
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { startSshd } from '../test/helpers/sshd.js';
 
 const api = process.env.HOSTFLOW_API ?? `http://127.0.0.1:${process.env.API_PORT ?? 3000}`;
-const token = process.env.HOSTFLOW_TOKEN ?? (await readFile(resolve(process.env.DATA_DIR ?? '.data', 'admin.token'), 'utf8').catch(() => '')).trim();
+const token = process.env.HOSTFLOW_TOKEN ?? '';
 if (!token) {
-  console.error('No admin token: start the platform with `npm start` first (it writes .data/admin.token), or set HOSTFLOW_TOKEN.');
+  console.error('Set HOSTFLOW_TOKEN to an admin or operator API key (POST /api/v1/api-keys, or `npx hostflow apikey create --user admin --name testhost`).');
   process.exit(1);
 }
 if (process.getuid?.() !== 0) {

@@ -1,5 +1,5 @@
 import { createActivities } from '../activities/index.js';
-import { env } from '../config/env.js';
+import { env, publicBaseUrl } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { connectWorker, ensureSearchAttributes } from '../config/temporal.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
@@ -16,7 +16,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: rt.env.PUBLIC_BASE_URL }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env) }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });

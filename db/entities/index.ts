@@ -16,6 +16,11 @@ export * from './password-token.entity.js';
 export * from './department.entity.js';
 export * from './registration.entity.js';
 export * from './role-grant.entity.js';
+export * from './session.entity.js';
+export * from './api-key.entity.js';
+export * from './login-event.entity.js';
+export * from './password-history.entity.js';
+export * from './mfa.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -34,6 +39,11 @@ import { PasswordTokenSchema } from './password-token.entity.js';
 import { DepartmentSchema } from './department.entity.js';
 import { RegistrationSchema, RegistrationTokenSchema } from './registration.entity.js';
 import { RoleGrantSchema } from './role-grant.entity.js';
+import { SessionSchema, RefreshTokenSchema } from './session.entity.js';
+import { ApiKeySchema } from './api-key.entity.js';
+import { LoginEventSchema, LoginLockSchema } from './login-event.entity.js';
+import { PasswordHistorySchema } from './password-history.entity.js';
+import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -57,4 +67,12 @@ export const ALL_ENTITIES = [
   RegistrationSchema,
   RegistrationTokenSchema,
   RoleGrantSchema,
+  SessionSchema,
+  RefreshTokenSchema,
+  ApiKeySchema,
+  LoginEventSchema,
+  LoginLockSchema,
+  PasswordHistorySchema,
+  RecoveryCodeSchema,
+  EmailCodeSchema,
 ];

@@ -5,8 +5,8 @@ export const ROLES = ['admin', 'approver', 'operator', 'requester', 'customer'] 
 export type Role = (typeof ROLES)[number];
 
 /**
- * A platform user. Until the identity issue lands, callers authenticate with a per-user API token;
- * only its SHA-256 is stored.
+ * A platform user. People log in with a password (argon2id) and optionally a second factor;
+ * automation uses API keys (api-key.entity.ts).
  */
 export const UserSchema = defineEntity({
   name: 'User',
@@ -16,20 +16,30 @@ export const UserSchema = defineEntity({
     username: p.string().length(64).unique(),
     email: p.string().length(255).nullable(),
     roles: p.json<Role[]>().default('[]'),
-    apiTokenHash: p.string().length(64).nullable().unique(),
     disabledAt: p.datetime().nullable(),
     /** Set for a customer's people (role `customer`). */
     customerId: p.uuid().nullable().index(),
     fullName: p.string().length(100).nullable(),
     /** IANA time zone for dates in messages (e.g. lease reminders); UTC when unset. */
     timezone: p.string().length(64).nullable(),
-    /** scrypt hash of a login password (customer users get a generated one, flagged must-change). */
+    /** argon2id hash of the login password (older scrypt hashes are migrated at the next login). */
     passwordHash: p.string().length(200).nullable(),
     mustChangePassword: p.boolean().default(false),
     /** Department the user belongs to (set by registration / invitation). */
     departmentId: p.uuid().nullable().index(),
+    passwordChangedAt: p.datetime().nullable(),
+    /** TOTP seed, encrypted with the Vault (context `user-totp:<id>`); pending until totpEnabledAt. */
+    totpSecretCiphertext: p.text().nullable(),
+    totpEnabledAt: p.datetime().nullable(),
+    /** Last accepted TOTP time step: a code is accepted once. */
+    totpLastStep: p.bigint('number').nullable(),
+    /** Email codes as second factor. */
+    mfaEmailEnabledAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
 
 export type User = InferEntity<typeof UserSchema>;
+
+/** Vault context (AAD) of a user's TOTP seed. */
+export const userTotpContext = (userId: string) => `user-totp:${userId}`;

@@ -72,13 +72,21 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     expect([dup.status, dup.body.code]).toEqual([409, 40901]);
   });
 
-  it('creates users whose token works once shown, and only admins may', async () => {
+  it('creates users with a one-time initial password that must be changed, and only admins may', async () => {
     const made = await p.api('POST', '/api/v1/users', { body: { username: 'carol', roles: ['requester'] } });
     expect(made.status).toBe(201);
-    const token = made.body.data.api_token as string;
+    const initial = made.body.data.initial_password as string;
+    expect(made.body.data).not.toHaveProperty('api_token');
+    const login = await p.api('POST', '/api/v1/auth/login', { token: null, body: { username: 'carol', password: initial } });
+    expect(login.status, JSON.stringify(login.body)).toBe(200);
+    expect(login.body.data.restricted).toBe('password_change');
+    const token = login.body.data.access_token as string;
+    const blocked = await p.api('GET', '/api/v1/hosts', { token });
+    expect([blocked.status, blocked.body.code]).toEqual([403, 40302]);
+    expect((await p.api('POST', '/api/v1/auth/password/change', { token, body: { current_password: initial, new_password: 'Second-Pass-2024!' } })).status).toBe(200);
     expect((await p.api('GET', '/api/v1/hosts', { token })).status).toBe(200);
     expect((await p.api('POST', '/api/v1/users', { token, body: { username: 'dave', roles: ['admin'] } })).status).toBe(403);
-    expect(JSON.stringify((await p.api('GET', '/api/v1/users')).body)).not.toContain(token);
+    expect(JSON.stringify((await p.api('GET', '/api/v1/users')).body)).not.toContain(initial);
     expect((await p.api('POST', '/api/v1/users', { body: { username: 'carol', roles: ['requester'] } })).status).toBe(409);
   });
 

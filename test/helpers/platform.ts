@@ -10,7 +10,9 @@ import { initORM, type Db } from '../../db/orm.js';
 import { Vault, generateKeyring, type Keyring } from '../../db/vault.js';
 import { UserSchema, type Role } from '../../db/entities/index.js';
 import { createApp } from '../../api/app.js';
-import { generateToken, hashToken } from '../../api/middleware/auth.js';
+import { createApiKey } from '../../api/routes/api-keys/service.js';
+import { identityDefaults, type IdentityDeps } from '../../api/deps.js';
+import { DEFAULT_AUTH_SETTINGS, type AuthSettings } from '../../config/auth.js';
 import { createActivities } from '../../activities/index.js';
 import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
@@ -38,15 +40,22 @@ export interface TestPlatform {
   winrm: WinRmExecutor;
   worker?: Worker;
   baseUrl: string;
+  /** API keys (Bearer credentials) of the four seeded users. */
   tokens: Record<'admin' | 'approver' | 'operator' | 'requester', string>;
+  /** Identity deps the app runs with: settings, key, hasher, the clock below. */
+  identity: IdentityDeps;
+  /** The injected clock: `clock.advance(ms)` moves the identity layer's time (lockouts, idle, TOTP). */
+  clock: { now(): Date; advance(ms: number): void; set(d: Date): void };
+  /** An API key for any user (e.g. one created through the API). */
+  tokenFor(userId: string): Promise<string>;
   users: Record<'admin' | 'approver' | 'operator' | 'requester', string>;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely typed JSON
   api<T = any>(method: string, path: string, opts?: { body?: unknown; token?: string | null }): Promise<{ status: number; body: { code: number; message: string; data: T; errors?: Array<{ field: string; message: string }>; request_id?: string } }>;
   close(): Promise<void>;
 }
 
-export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; smtpUrl?: string; expiryDays?: number } = {}): Promise<TestPlatform> {
-  const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; smtpUrl?: string; expiryDays?: number; auth?: Partial<AuthSettings>; logger?: ReturnType<typeof createLogger> } = {}): Promise<TestPlatform> {
+  const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const db = await openTestDb(opts.db ?? 'pglite');
   const keyring = generateKeyring('test');
   const vault = new Vault(keyring);
@@ -68,15 +77,30 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
   const users = {} as TestPlatform['users'];
   const em = db.em.fork();
   for (const [name, r] of Object.entries(roles) as Array<[keyof TestPlatform['tokens'], Role[]]>) {
-    tokens[name] = generateToken();
-    users[name] = em.create(UserSchema, { username: name, roles: r, apiTokenHash: hashToken(tokens[name]) }).id;
+    users[name] = em.create(UserSchema, { username: name, roles: r }).id;
   }
   await em.flush();
+  for (const name of Object.keys(roles) as Array<keyof TestPlatform['tokens']>) {
+    tokens[name] = (await createApiKey(db.em, { userId: users[name], name: 'test' })).key;
+  }
+  let offsetMs = 0;
+  const clock = {
+    now: () => new Date(Date.now() + offsetMs),
+    advance: (ms: number) => void (offsetMs += ms),
+    set: (d: Date) => void (offsetMs = d.getTime() - Date.now()),
+  };
+  const identity = identityDefaults({
+    settings: { ...DEFAULT_AUTH_SETTINGS, ...opts.auth },
+    clock: clock.now,
+    mailer,
+    mailFrom: 'Hostflow <hostflow@test>',
+  });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
   if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue });
 
   const app = createApp({
+    identity,
     em: db.em,
     vault,
     logger,
@@ -94,6 +118,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
   });
   const { port } = server.address() as { port: number };
   const baseUrl = `http://127.0.0.1:${port}`;
+  identity.publicBaseUrl = baseUrl;
 
   return {
     db,
@@ -107,6 +132,9 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
     baseUrl,
     tokens,
     users,
+    identity,
+    clock,
+    tokenFor: async (userId) => (await createApiKey(db.em, { userId, name: 'test' })).key,
     async api(method, path, o = {}) {
       const token = o.token === undefined ? tokens.admin : o.token;
       const res = await fetch(baseUrl + path, {

@@ -14,7 +14,7 @@ import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { createApp } from '../../api/app.js';
-import { generateToken, hashToken } from '../../api/middleware/auth.js';
+import { createApiKey } from '../../api/routes/api-keys/service.js';
 
 describe('account opening decision timeout (time-skipping test server)', () => {
   let env: TestWorkflowEnvironment;
@@ -24,7 +24,7 @@ describe('account opening decision timeout (time-skipping test server)', () => {
   let server: Server;
   let base: string;
   let smtp: Awaited<ReturnType<typeof startSmtp>>;
-  const tokens = { requester: generateToken(), approver: generateToken() };
+  const tokens = { requester: '', approver: '' };
   let hostId: string;
 
   beforeAll(async () => {
@@ -32,11 +32,13 @@ describe('account opening decision timeout (time-skipping test server)', () => {
     const vault = new Vault(generateKeyring('t'));
     const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     const em = db.em.fork();
-    em.create(UserSchema, { username: 'req', email: 'req@example.com', roles: ['requester'], apiTokenHash: hashToken(tokens.requester) });
-    em.create(UserSchema, { username: 'appr', roles: ['approver'], apiTokenHash: hashToken(tokens.approver) });
+    const req = em.create(UserSchema, { username: 'req', email: 'req@example.com', roles: ['requester'] });
+    const appr = em.create(UserSchema, { username: 'appr', roles: ['approver'] });
     // An unreachable host: provisioning after approval fails, which is not what these tests look at.
     hostId = em.create(HostSchema, { slug: 'unreachable', name: 'u', address: '127.0.0.1', port: 1, os: 'linux', username: 'x', status: 'online' }).id;
     await em.flush();
+    tokens.requester = (await createApiKey(db.em, { userId: req.id, name: 'test' })).key;
+    tokens.approver = (await createApiKey(db.em, { userId: appr.id, name: 'test' })).key;
     const taskQueue = 'expiry';
     worker = await Worker.create({
       connection: env.nativeConnection,

@@ -5,7 +5,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
 import { AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
-import { generateToken, hashToken } from '../../api/middleware/auth.js';
+import { createApiKey } from '../../api/routes/api-keys/service.js';
 
 /** Logs in over SSH with a password and runs a command, as a customer would. */
 function loginWithPassword(h: SshTestHost, username: string, password: string, command: string): Promise<string> {
@@ -146,9 +146,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
   it('an approver cannot approve their own request (the Update validator refuses; nothing enters history)', async () => {
     const em = p.db.em.fork();
-    const token = generateToken();
-    em.create(UserSchema, { username: `appr-${randomBytes(3).toString('hex')}`, roles: ['approver', 'requester'], apiTokenHash: hashToken(token) });
+    const selfApprover = em.create(UserSchema, { username: `appr-${randomBytes(3).toString('hex')}`, roles: ['approver', 'requester'] });
     await em.flush();
+    const { key: token } = await createApiKey(p.db.em, { userId: selfApprover.id, name: 'test' });
     const r = await submit({ username: uname('sa') }, token);
     const self = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token });
     expect([self.status, self.body.code]).toEqual([403, 40301]);

@@ -107,7 +107,7 @@ async function setUpWorld(db: DbKind): Promise<World> {
   const username = `cu${randomBytes(3).toString('hex')}`;
   const u = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username, email: `${username}@acme.test`, full_name: 'Ana Customer', timezone: 'Asia/Shanghai' } });
   expect(u.status, JSON.stringify(u.body)).toBe(201);
-  return { p, sshd, smtp, hostId, customerId: c.body.data.id, user: { id: u.body.data.id, username, token: u.body.data.api_token } };
+  return { p, sshd, smtp, hostId, customerId: c.body.data.id, user: { id: u.body.data.id, username, token: await p.tokenFor(u.body.data.id) } };
 }
 
 async function tearDown(w: World | undefined, osUsers: string[]) {

@@ -21,7 +21,7 @@ import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { createApp } from '../../api/app.js';
-import { generateToken, hashToken } from '../../api/middleware/auth.js';
+import { createApiKey } from '../../api/routes/api-keys/service.js';
 
 export const PUBLIC_BASE = 'https://hostflow.example.test';
 
@@ -123,10 +123,10 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
       return { status: res.status, body: (await res.json()) as never };
     },
     user: async (username, roles, email = `${username}@example.com`) => {
-      const token = generateToken();
       const em = db.em.fork();
-      const u = em.create(UserSchema, { username, email, roles, apiTokenHash: hashToken(token) });
+      const u = em.create(UserSchema, { username, email, roles });
       await em.flush();
+      const token = (await createApiKey(db.em, { userId: u.id, name: 'test' })).key;
       return { id: u.id, token, email };
     },
     department: async (name, admins) => {

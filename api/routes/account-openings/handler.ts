@@ -341,6 +341,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     summary: 'Reveal the new account password, once; afterwards it is gone (an admin can reset it)',
     tags,
     auth: 'any',
+    stepUp: true,
     params: IdParams,
     response: RevealResult,
     handler: async ({ params, user, req }) => {

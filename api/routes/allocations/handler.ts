@@ -336,6 +336,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     summary: 'Terminate the lease now (admin, with a reason): no buffer period, reclaim starts',
     tags,
     auth: ['admin'],
+    stepUp: true,
     params: IdParams,
     body: z.object({ reason: z.string().min(1).max(1000) }),
     response: z.object({ phase: z.string(), ends_at: z.string() }),
@@ -389,6 +390,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     summary: 'Skip the grace period of a running reclaim: stop the customer’s tasks now (admin)',
     tags,
     auth: ['admin'],
+    stepUp: true,
     params: IdParams,
     response: z.object({ forced: z.boolean() }),
     handler: async ({ params, user, req }) => {
@@ -493,6 +495,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     summary: "Reveal the customer account's password, once (the customer user); afterwards it is gone",
     tags,
     auth: 'any',
+    stepUp: true,
     params: IdParams,
     response: z.object({ host: z.string(), address: z.string(), port: z.number(), username: z.string(), password: z.string(), revealed_at: z.string() }),
     handler: async ({ params, user, req }) => {

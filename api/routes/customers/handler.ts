@@ -1,15 +1,13 @@
 import { Router } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import type { AppDeps } from '../../deps.js';
+import type { AppDeps, AuthDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, notFound } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
-import { generateToken, hashToken } from '../../middleware/auth.js';
 import { CustomerSchema, UserSchema, type Customer as CustomerRow, type User } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
-import { hashPassword } from '../../../db/password-hash.js';
-import { generatePassword } from '../../../activities/remote/passwords.js';
+import { createUser } from '../users/service.js';
 import { isTimeZone } from '../../../activities/notify/format.js';
 
 const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
@@ -49,7 +47,6 @@ const CustomerUserCreate = z
   .openapi('CustomerUserCreate');
 const CustomerUserCreated = CustomerUser.extend({
   initial_password: z.string().openapi({ description: 'Generated; shown once; must be changed at first login' }),
-  api_token: z.string().openapi({ description: 'Shown once; only its hash is stored' }),
 });
 const IdParams = z.object({ id: z.string().uuid('must be a customer id (uuid)') });
 
@@ -74,7 +71,7 @@ const toUserDto = (u: User) => ({
 });
 
 /** Customers (companies renting hosts) and their users. */
-export function customerRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
   const tags = ['customers'];
   defineRoute(r, registry, {
@@ -138,7 +135,7 @@ export function customerRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/customers/:id/users',
-    summary: "Add a user to a customer: a generated initial password (must be changed) and an API token, each shown once",
+    summary: "Add a user to a customer: a generated initial password, shown once, to be changed at first login",
     tags,
     auth: ['admin', 'operator'],
     params: IdParams,
@@ -149,27 +146,17 @@ export function customerRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router
       const em = deps.em.fork();
       const c = await em.findOne(CustomerSchema, { id: params.id });
       if (!c) throw notFound('customer');
-      const initialPassword = generatePassword();
-      const token = generateToken();
-      const row = em.create(UserSchema, {
+      const { user: row, initialPassword } = await createUser(deps, em, {
         username: body.username,
         email: body.email,
         fullName: body.full_name ?? null,
         timezone: body.timezone ?? null,
         roles: ['customer'],
         customerId: c.id,
-        apiTokenHash: hashToken(token),
-        passwordHash: await hashPassword(initialPassword),
-        mustChangePassword: true,
       });
       recordAudit(em, { actor: user!.username, action: 'customer.user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { customer: c.code, username: row.username } });
-      try {
-        await em.flush();
-      } catch (err) {
-        if (err instanceof UniqueConstraintViolationException) throw conflict(`username: ${body.username} is taken`);
-        throw err;
-      }
-      return { ...toUserDto(row), initial_password: initialPassword, api_token: token };
+      await em.flush();
+      return { ...toUserDto(row), initial_password: initialPassword };
     },
   });
   defineRoute(r, registry, {

@@ -1,15 +1,15 @@
 import { Router } from 'express';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import type { AppDeps } from '../../deps.js';
+import type { AppDeps, AuthDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
-import { generateToken, hashToken } from '../../middleware/auth.js';
 import { ROLES, UserSchema, type User as UserRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { createUser, unlockUser } from './service.js';
 
-const User = z.object({ id: z.string(), username: z.string(), email: z.string().nullable(), roles: z.array(z.enum(ROLES)), created_at: z.string() }).openapi('User');
+const User = z
+  .object({ id: z.string(), username: z.string(), email: z.string().nullable(), roles: z.array(z.enum(ROLES)), must_change_password: z.boolean(), disabled: z.boolean(), created_at: z.string() })
+  .openapi('User');
 const UserCreate = z
   .object({
     username: z.string().regex(/^[A-Za-z0-9_.-]{2,64}$/, '2-64 letters, digits, "_", "." or "-"'),
@@ -17,17 +17,25 @@ const UserCreate = z
     roles: z.array(z.enum(ROLES)).min(1),
   })
   .openapi('UserCreate');
-const UserCreated = User.extend({ api_token: z.string().openapi({ description: 'Shown once; only its hash is stored' }) });
+const UserCreated = User.extend({ initial_password: z.string().openapi({ description: 'Generated; shown once; must be changed at first login' }) });
 
-const toDto = (u: UserRow) => ({ id: u.id, username: u.username, email: u.email ?? null, roles: u.roles, created_at: u.createdAt.toISOString() });
+const toDto = (u: UserRow) => ({
+  id: u.id,
+  username: u.username,
+  email: u.email ?? null,
+  roles: u.roles,
+  must_change_password: u.mustChangePassword,
+  disabled: Boolean(u.disabledAt),
+  created_at: u.createdAt.toISOString(),
+});
 
-/** Platform users with API tokens: a temporary identity model until the identity issue lands. */
-export function userRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+/** Platform users. People log in with a password (+ MFA); automation uses API keys. */
+export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/users',
-    summary: 'Create a user; its API token is returned once',
+    summary: 'Create a user; a generated initial password is returned once (must be changed at first login)',
     tags: ['users'],
     auth: ['admin'],
     body: UserCreate,
@@ -35,16 +43,10 @@ export function userRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     status: 201,
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
-      const token = generateToken();
-      const row = em.create(UserSchema, { username: body.username, email: body.email ?? null, roles: [...new Set(body.roles)], apiTokenHash: hashToken(token) });
+      const { user: row, initialPassword } = await createUser(deps, em, { username: body.username, email: body.email ?? null, roles: body.roles });
       recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { username: row.username, roles: row.roles } });
-      try {
-        await em.flush();
-      } catch (err) {
-        if (err instanceof UniqueConstraintViolationException) throw conflict(`user ${body.username} already exists`);
-        throw err;
-      }
-      return { ...toDto(row), api_token: token };
+      await em.flush();
+      return { ...toDto(row), initial_password: initialPassword };
     },
   });
   defineRoute(r, registry, {
@@ -58,6 +60,23 @@ export function userRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     handler: async ({ query }) => {
       const [rows, total] = await deps.em.fork().findAndCount(UserSchema, {}, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/users/:id/unlock',
+    summary: "Clear a user's failed-login lock (step-up)",
+    tags: ['users'],
+    auth: ['admin'],
+    stepUp: true,
+    params: z.object({ id: z.string().uuid('must be a user id (uuid)') }),
+    response: z.object({ id: z.string(), username: z.string(), was_locked: z.boolean() }),
+    handler: async ({ params, user, req }) => {
+      const { user: u, wasLocked } = await unlockUser(deps, { id: params.id }, user!.username);
+      const em = deps.em.fork();
+      recordAudit(em, { actor: user!.username, action: 'user.unlock', targetType: 'user', targetId: u.id, ip: req.ip, requestId: req.requestId, detail: { wasLocked } });
+      await em.flush();
+      return { id: u.id, username: u.username, was_locked: wasLocked };
     },
   });
   return r;
