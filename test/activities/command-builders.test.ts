@@ -94,6 +94,7 @@ exit 1`,
     chpasswd: `${log}\ncat >> "$HF_ROOT/chpasswd.stdin"`,
     useradd: log,
     usermod: log,
+    chage: log,
     userdel: log,
     reboot: `${log}\necho INJECTED >> "$HF_ROOT/canary"`,
     'Remove-Item': `${log}\necho INJECTED >> "$HF_ROOT/canary"`,
@@ -312,6 +313,7 @@ const stdinOf = (b: Built, pw = 'StdinPass#123') =>
   typeof b === 'string' ? '' : typeof b.stdin === 'function' ? b.stdin(pw) : b.stdin;
 
 const U = 'benignusr';
+const ALLOC = '6f1c2a4e-0b7d-4c3e-9a51-2d8e7f6a1b90';
 const linuxCases: Case[] = [
   { label: 'userExists', field: 'username', benign: U, build: (v) => linux.userExists(v) },
   { label: 'createUser', field: 'username', benign: U, build: (v) => linux.createUser({ username: v, fullName: 'Benign Name', groups: ['benigngrp'] }) },
@@ -337,7 +339,13 @@ const linuxCases: Case[] = [
   { label: 'killUserProcesses', field: 'username', benign: U, build: (v) => linux.killUserProcesses(v, 'TERM') },
   { label: 'killUserProcesses', field: 'signal', benign: 'KILL', build: (v) => linux.killUserProcesses(U, v as linux.KillSignal) },
   { label: 'listUserProcesses', field: 'username', benign: U, build: (v) => linux.listUserProcesses(v) },
-  { label: 'runningTasks', field: 'username', benign: U, build: (v) => linux.runningTasks(v) },
+  { label: 'tenantFootprint', field: 'username', benign: U, build: (v) => linux.tenantFootprint({ username: v }) },
+  { label: 'tenantFootprint', field: 'allocationId', benign: ALLOC, build: (v) => linux.tenantFootprint({ username: U, allocationId: v }) },
+  { label: 'tenantFootprint', field: 'files', benign: 'everywhere', build: (v) => linux.tenantFootprint({ username: U, files: v as 'none' }) },
+  { label: 'endTenantActivity', field: 'username', benign: U, build: (v) => linux.endTenantActivity({ username: v, uid: 1500 }) },
+  { label: 'endTenantActivity', field: 'allocationId', benign: ALLOC, build: (v) => linux.endTenantActivity({ username: U, allocationId: v }) },
+  { label: 'removeTenantFiles', field: 'username', benign: U, build: (v) => linux.removeTenantFiles({ username: v, uid: 1500 }) },
+  { label: 'lockUser', field: 'username', benign: U, build: (v) => linux.lockUser(v, { expirePassword: true }) },
   { label: 'cleanupUserLeftovers', field: 'username', benign: U, build: (v) => linux.cleanupUserLeftovers(v) },
   { label: 'userUid', field: 'username', benign: U, build: (v) => linux.userUid(v) },
   { label: 'listAuthorizedKeys', field: 'username', benign: U, build: (v) => linux.listAuthorizedKeys(v) },
@@ -687,20 +695,74 @@ describe('Linux scripts on a stub host', () => {
     expect(stub.run(linux.lockUser('alice'), { users: [] }).status).toBe(linux.LINUX_EXIT.NO_SUCH_USER);
   });
 
-  it('parseRunningTasks separates work from SSH connection handlers and reads GPU apps, containers and sessions', () => {
-    const t = linux.parseRunningTasks(
-      ['HOSTFLOW_PROC 10 sshd', 'HOSTFLOW_PROC 11 python3', 'HOSTFLOW_PROC 12 tmux: server', 'HOSTFLOW_GPU 11 /usr/bin/python3', 'HOSTFLOW_CONTAINER abc123 pytorch/pytorch:2.3', 'HOSTFLOW_SESSION pts/3', 'noise'].join('\n'),
+  it('parseTenantFootprint separates work from SSH connection handlers and reads every category; footprintLeftovers names what is left by count', () => {
+    const f = linux.parseTenantFootprint(
+      [
+        'HOSTFLOW_UID 1500',
+        'HOSTFLOW_PROC 10 sshd',
+        'HOSTFLOW_PROC 11 python3',
+        'HOSTFLOW_PROC 12 tmux: server',
+        'HOSTFLOW_GPU 11 /usr/bin/python3',
+        'HOSTFLOW_CONTAINER abc123 1500 yes pytorch/pytorch:2.3',
+        'HOSTFLOW_CONTAINER def456 ? no nvidia/dcgm-exporter',
+        'HOSTFLOW_SESSION pts/3',
+        'HOSTFLOW_LINGER',
+        'HOSTFLOW_NO_SYSTEMD',
+        'HOSTFLOW_USER_UNIT_ENABLED train.service',
+        'HOSTFLOW_AT 7',
+        'HOSTFLOW_CRONTAB /var/spool/cron/crontabs/bob',
+        'HOSTFLOW_FILE /data/bob/x',
+        'HOSTFLOW_FILES 3 truncated',
+        'noise',
+      ].join('\n'),
     );
-    expect(t).toEqual({
+    expect(f).toMatchObject({
       userExists: true,
+      uid: 1500,
       processes: [{ pid: 11, comm: 'python3' }, { pid: 12, comm: 'tmux: server' }],
       sshConnections: 1,
       gpuProcesses: [{ pid: 11, name: '/usr/bin/python3' }],
-      containers: [{ id: 'abc123', image: 'pytorch/pytorch:2.3' }],
+      containers: [
+        { id: 'abc123', ownerUid: 1500, attributed: true, image: 'pytorch/pytorch:2.3' },
+        { id: 'def456', ownerUid: null, attributed: false, image: 'nvidia/dcgm-exporter' },
+      ],
       sessions: ['pts/3'],
+      linger: true,
+      enabledUserUnits: ['train.service'],
+      atJobs: ['7'],
+      crontabs: ['/var/spool/cron/crontabs/bob'],
+      files: { count: 3, status: 'truncated', sample: ['/data/bob/x'] },
+      unavailable: ['systemd'],
     });
-    expect(linux.parseRunningTasks('HOSTFLOW_NO_SUCH_USER bob\n').userExists).toBe(false);
+    expect(linux.footprintLeftovers(f)).toEqual({
+      account: 1, processes: 3, 'gpu-processes': 1, containers: 1, sessions: 1, linger: 1, 'user-units': 1, 'at-jobs': 1, crontab: 1, files: 3,
+    });
+    // A deleted user's at jobs show as "???" in atq: the spool files owned by the uid count.
+    const gone = linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID 1500\nHOSTFLOW_AT_FILE a0000201c8c799\nHOSTFLOW_FILES 0 complete\n');
+    expect(linux.footprintLeftovers(gone)).toEqual({ 'at-jobs': 1 });
+    expect(linux.footprintLeftovers(linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\n'))).toEqual({});
     expect(() => linux.cleanupUserLeftovers(U, 0)).toThrow(/uid/);
+    expect(() => linux.endTenantActivity({ username: U, uid: 0 })).toThrow(/^uid: /);
+    expect(() => linux.tenantFootprint({ username: U, uid: 999 })).toThrow(/^uid: /);
+    expect(() => linux.removeTenantFiles({ username: U, uid: 1.5 })).toThrow(/^uid: /);
+  });
+
+  it('tenantFootprint and endTenantActivity refuse system uids on the host too, and look by uid when the account is gone', () => {
+    // The stub host's getent says every listed user has uid 1000; with a known uid of 999 for a gone user the script refuses.
+    const sys = stub.run(linux.tenantFootprint({ username: 'bob' }).replace("uid=$2 alloc=$3", "uid=999 alloc=$3"), { users: [] });
+    expect(sys.stdout).toContain('HOSTFLOW_SYSTEM_UID 999');
+    expect(sys.status).toBe(linux.LINUX_EXIT.BAD_INPUT);
+    const gone = stub.run(linux.endTenantActivity({ username: 'bob' }), { users: [] });
+    expect([gone.status, gone.stdout]).toEqual([0, 'HOSTFLOW_NO_SUCH_USER bob\n']);
+    expect(stub.calls().some((a) => a[0] === 'pkill')).toBe(false);
+  });
+
+  it('lockUser with expirePassword also expires the password (chage -d 0)', () => {
+    stub.run(linux.lockUser('alice', { expirePassword: true }), { users: ['alice'] });
+    expect(stub.calls().filter((a) => a[0] === 'usermod' || a[0] === 'chage')).toEqual([
+      ['usermod', '-L', '-e', '1', '--', 'alice'],
+      ['chage', '-d', '0', '--', 'alice'],
+    ]);
   });
 
   it('killUserProcesses tolerates "no process matched" and passes other failures on', () => {
