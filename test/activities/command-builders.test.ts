@@ -512,7 +512,15 @@ describe('PowerShell script shapes', () => {
     expect(windows.enableUser('bob')).toContain("\nEnable-LocalUser -Name 'bob'\n");
     expect(windows.deleteUser('bob')).toContain("\nRemove-LocalUser -Name 'bob'\n");
     expect(windows.setPassword('bob').script).toContain("\nSet-LocalUser -Name 'bob' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force)\n");
-    expect(windows.userExists('bob')).toContain("\nif ($null -eq (Get-LocalUser -Name 'bob' -ErrorAction SilentlyContinue)) {\n");
+    // "Absent" only on Windows' own not-found error; nothing else is silenced.
+    expect(windows.userExists('bob')).toContain("\ntry {\n  $u = Get-LocalUser -Name 'bob'\n}\ncatch [Microsoft.PowerShell.Commands.UserNotFoundException] {\n  Write-Output 'HOSTFLOW_NO_SUCH_USER bob'\n  exit 1\n}\n");
+    expect(windows.userExists('bob')).not.toContain('SilentlyContinue');
+    expect(windows.deleteUser('bob', { removeProfile: true })).not.toContain('SilentlyContinue');
+    expect(windows.deleteUser('bob', { removeProfile: true })).toContain(
+      "\n$p = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $u.SID + '''')\nif ($null -ne $p) {\n  Remove-CimInstance -InputObject $p\n",
+    );
+    const del = windows.deleteUser('bob', { removeProfile: true });
+    expect(del.indexOf('Remove-CimInstance')).toBeLessThan(del.indexOf('Remove-LocalUser'));
     expect(windows.userGroups('bob')).toContain("\n  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member 'bob' -ErrorAction SilentlyContinue)) {\n");
     expect(windows.userGroups('bob')).toContain("Write-Output ('HOSTFLOW_MEMBER_OF ' + $g.Name)");
     // Every script: the Stop preference first, then one statement per line (no `;` separators).
@@ -530,7 +538,7 @@ describe('PowerShell script shapes', () => {
     }
   });
 
-  it('keeps to the small grammar documented in windows.ts (removeProfile excepted)', () => {
+  it('keeps to the small grammar documented in windows.ts', () => {
     const grammar = [
       /^\$ErrorActionPreference = <S>$/,
       /^New-LocalUser -Name <S> -Password \(ConvertTo-SecureString \$HostflowStdin -AsPlainText -Force\) -FullName <S>( -Description <S>)?( -PasswordNeverExpires)?$/,
@@ -545,7 +553,11 @@ describe('PowerShell script shapes', () => {
       /^foreach \(\$g in Get-LocalGroup\) \{$/,
       /^\}$/,
       /^try \{$/,
-      /^catch \[Microsoft\.PowerShell\.Commands\.MemberExistsException\] \{$/,
+      /^catch \[Microsoft\.PowerShell\.Commands\.(MemberExistsException|UserNotFoundException)\] \{$/,
+      /^\$u = Get-LocalUser -Name <S>$/,
+      /^\$p = Get-CimInstance -ClassName Win32_UserProfile -Filter \(<S> \+ \$u\.SID \+ <S>\)$/,
+      /^if \(\$null -ne \$p\) \{$/,
+      /^Remove-CimInstance -InputObject \$p$/,
     ];
     const scripts = [
       windows.userExists('bob'),
@@ -556,6 +568,7 @@ describe('PowerShell script shapes', () => {
       windows.enableUser('bob'),
       windows.setPassword('bob').script,
       windows.deleteUser('bob'),
+      windows.deleteUser('bob', { removeProfile: true }),
       windows.userGroups('bob'),
     ];
     for (const s of scripts) {
