@@ -770,6 +770,41 @@ describe('Linux scripts on a stub host', () => {
     expect(stub.calls().some((a) => a[0] === 'pkill')).toBe(false);
   });
 
+  it('containers: attributed by the hostflow.allocation label or by the uid of their main process; only those are removed', () => {
+    // This machine has no docker daemon: stub docker and ps for this case (three running containers).
+    const bin = join(stub.root, 'bin');
+    const psBefore = readFileSync(join(bin, 'ps'), 'utf8');
+    const log = psBefore.split('\n')[1];
+    writeFileSync(join(bin, 'docker'), `#!/bin/sh\n${log}\ncase $1 in\n  ps) printf 'c1\\nc2\\nc3\\n' ;;\n  inspect) case $4 in\n    c1) echo '910001|${ALLOC}|pytorch/pytorch:2.3' ;;\n    c2) echo '910002||user/trainer:1' ;;\n    c3) echo '910003||nvidia/dcgm-exporter' ;;\n  esac ;;\n  rm) exit 0 ;;\nesac\n`);
+    chmodSync(join(bin, 'docker'), 0o755);
+    writeFileSync(join(bin, 'ps'), `#!/bin/sh\n${log}\ncase "$*" in\n  '-o uid= -p 910001') echo '    0' ;;\n  '-o uid= -p 910002') echo ' 1000' ;;\n  '-o uid= -p 910003') echo '    0' ;;\nesac\n`);
+    try {
+      const f = stub.run(linux.tenantFootprint({ username: 'alice', allocationId: ALLOC }), { users: ['alice'] });
+      expect(f.status, f.stderr).toBe(0);
+      const parsed = linux.parseTenantFootprint(f.stdout);
+      expect(parsed.containers).toEqual([
+        { id: 'c1', ownerUid: 0, attributed: true, image: 'pytorch/pytorch:2.3' },
+        { id: 'c2', ownerUid: 1000, attributed: true, image: 'user/trainer:1' },
+        { id: 'c3', ownerUid: 0, attributed: false, image: 'nvidia/dcgm-exporter' },
+      ]);
+      expect(linux.footprintLeftovers(parsed)).toMatchObject({ containers: 2 });
+      // Another allocation's label does not make c1 this tenant's.
+      const other = linux.parseTenantFootprint(stub.run(linux.tenantFootprint({ username: 'alice', allocationId: '00000000-0000-4000-8000-000000000000' }), { users: ['alice'] }).stdout);
+      expect(other.containers.map((c) => c.attributed)).toEqual([false, true, false]);
+      stub.reset();
+      const end = stub.run(linux.endTenantActivity({ username: 'alice', allocationId: ALLOC }), { users: ['alice'] });
+      expect(end.status, end.stderr).toBe(0);
+      expect(linux.parseMarkers(end.stdout).filter((m) => m.marker === 'CONTAINER_REMOVED').map((m) => m.value)).toEqual(['c1', 'c2']);
+      expect(stub.calls().filter((a) => a[0] === 'docker' && a[1] === 'rm')).toEqual([
+        ['docker', 'rm', '-f', 'c1'],
+        ['docker', 'rm', '-f', 'c2'],
+      ]);
+    } finally {
+      rmSync(join(bin, 'docker'));
+      writeFileSync(join(bin, 'ps'), psBefore);
+    }
+  });
+
   it('lockUser with expirePassword also expires the password (chage -d 0)', () => {
     stub.run(linux.lockUser('alice', { expirePassword: true }), { users: ['alice'] });
     expect(stub.calls().filter((a) => a[0] === 'usermod' || a[0] === 'chage')).toEqual([
