@@ -152,6 +152,8 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
             if (marker !== allocationRef(acc.createdFromAllocationId!)) {
               throw ApplicationFailure.nonRetryable(`leftover account ${acc.username} has marker ${marker ?? 'none'}; refusing to delete it`, 'AccountExistsNotManaged');
             }
+            // As reclaim does: nothing of theirs may keep running or stay scheduled.
+            check(await run(a.host.id, linux.endTenantActivity({ username: acc.username, uid: acc.uid ?? undefined, allocationId: acc.createdFromAllocationId! }), undefined, 120_000), `end everything of ${acc.username}`);
             check(await run(a.host.id, linux.cleanupUserLeftovers(acc.username)), `clean leftovers of ${acc.username}`);
             await ops.remove(acc.username);
             removed.push(acc.username);
@@ -217,6 +219,9 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         } else {
           await ops.setPassword(a.osUsername, password);
         }
+        // The uid, so reclaim can still find what it left once the name is gone.
+        const uid = Number(check(await run(a.host.id, linux.userUid(a.osUsername)), `uid of ${a.osUsername}`).stdout.trim());
+        if (Number.isInteger(uid) && uid > 0) account.uid = uid;
         account.status = 'active';
         a.hostAccountId = account.id;
         await em.flush();
