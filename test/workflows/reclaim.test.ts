@@ -265,5 +265,15 @@ setsid nohup sh ~/respawn.sh >/dev/null 2>&1 < /dev/null & echo started`);
     expect(err).toMatchObject({ type: 'NotClean', nonRetryable: true });
     expect((err as Error).message).toBe(`gpu-reclaim-1 is not clean of ${username}: processes 1, files 1`);
     await sshExec(sshd, `sudo -n pkill -KILL -u ${uid}; sudo -n rm -rf ${dataDir}`);
+
+    // The replay fixture of a reclaim on the patched path (keys and login first, grace wait, force):
+    // CAPTURE_HISTORIES=1 npx vitest run test/workflows/reclaim.test.ts (never overwrites).
+    const fixture = fileURLToPath(new URL('../replay/histories/reclaim-lock-first.json', import.meta.url));
+    if (process.env.CAPTURE_HISTORIES && !existsSync(fixture)) {
+      const { temporalCliPath } = await import('../../scripts/temporal-cli.js');
+      const { execFileSync } = await import('node:child_process');
+      const { inject } = await import('vitest');
+      await writeFile(fixture, execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', `reclaim/${allocationId}`, '--output', 'json']));
+    }
   });
 });
