@@ -682,6 +682,8 @@ export function footprintLeftovers(f: TenantFootprint): Record<string, number> {
     'at-jobs': f.atJobs.length,
     crontab: f.crontabs.length,
     files: f.files.count,
+    // A scan cut short by its time bound could not tell: never "clean" on its word.
+    'files-scan-timed-out': f.files.status === 'timed-out' ? 1 : 0,
     home: f.leftoverHome ? 1 : 0,
   };
   return Object.fromEntries(Object.entries(all).filter(([, n]) => n > 0));

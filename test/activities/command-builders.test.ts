@@ -754,6 +754,7 @@ describe('Linux scripts on a stub host', () => {
     const gone = linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID 1500\nHOSTFLOW_AT_FILE a0000201c8c799\nHOSTFLOW_FILES 0 complete\n');
     expect(linux.footprintLeftovers(gone)).toEqual({ 'at-jobs': 1 });
     expect(linux.footprintLeftovers(linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\n'))).toEqual({});
+    expect(linux.footprintLeftovers(linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID 1500\nHOSTFLOW_FILES 0 timed-out\n'))).toEqual({ 'files-scan-timed-out': 1 });
     expect(() => linux.cleanupUserLeftovers(U, 0)).toThrow(/uid/);
     expect(() => linux.endTenantActivity({ username: U, uid: 0 })).toThrow(/^uid: /);
     expect(() => linux.tenantFootprint({ username: U, uid: 999 })).toThrow(/^uid: /);
