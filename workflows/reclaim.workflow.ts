@@ -4,6 +4,7 @@ import {
   defineQuery,
   defineUpdate,
   getExternalWorkflowHandle,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -16,14 +17,23 @@ import { runSteps, type StepsProgress } from './shared/steps.js';
 import { releaseSignal } from './host-lock.workflow.js';
 
 /**
- * reclaim/<allocationId>: check what the customer still runs → (notify, wait the grace period or
- * an admin's `force`, then SIGTERM → SIGKILL) → revoke keys → lock the account → remove crontab and
- * temp files → delete the account and its home → restore the environment template → verify
- * nothing is left → allocation `reclaimed`, host `online`, host lock released.
+ * reclaim/<allocationId>: check what the customer still has on the host → revoke keys → lock the
+ * account (password and account expired) → stop tasks (notify, wait the grace period or an admin's
+ * `force`, then SIGTERM, then end everything of the uid: crontab, at jobs, lingering / systemd
+ * user manager, attributed containers, SIGSTOP+SIGKILL until no process is left) → remove crontab,
+ * temp files and the uid's other files → delete the account and its home → restore the environment
+ * template → verify nothing of the uid is left → allocation `reclaimed`, host `online`, host lock
+ * released. Keys and login go first, so the tenant cannot log back in and respawn work between
+ * the steps.
  * Every step is idempotent; a failure leaves the host in `maintenance` with the step named, and a
  * retry (`POST /allocations/:id/reclaim`) resumes at that step.
  */
-export const RECLAIM_STEPS = ['check-tasks', 'stop-tasks', 'revoke-keys', 'lock-account', 'clean-leftovers', 'delete-account', 'restore-template', 'verify-clean', 'release-host'] as const;
+export const RECLAIM_STEPS = ['check-tasks', 'revoke-keys', 'lock-account', 'stop-tasks', 'clean-leftovers', 'delete-account', 'restore-template', 'verify-clean', 'release-host'] as const;
+/**
+ * The order before patch `reclaim-lock-before-stop` (tasks were stopped before keys and login were
+ * taken away): runs started by older code keep it when they replay.
+ */
+export const RECLAIM_STEPS_BEFORE_LOCK_FIRST = ['check-tasks', 'stop-tasks', 'revoke-keys', 'lock-account', 'clean-leftovers', 'delete-account', 'restore-template', 'verify-clean', 'release-host'] as const;
 export type ReclaimStepName = (typeof RECLAIM_STEPS)[number];
 
 export interface ReclaimInput {
@@ -74,10 +84,14 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
       },
     },
   );
+  // Keys and login go before tasks are stopped; stop-tasks always runs (it also removes crontab,
+  // at jobs and lingering, which need no grace); attributed containers count as running work.
+  const lockFirst = patched('reclaim-lock-before-stop');
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
 
-  const busy = (t: TaskReport) => t.processes + t.gpuProcesses + t.sessions > 0;
-  const ok = await runSteps(progress, RECLAIM_STEPS, input.done ?? [], {
+  const busy = (t: TaskReport) => t.processes + t.gpuProcesses + t.sessions + (lockFirst ? t.containers : 0) > 0;
+  const steps: readonly ReclaimStepName[] = lockFirst ? RECLAIM_STEPS : RECLAIM_STEPS_BEFORE_LOCK_FIRST;
+  const ok = await runSteps<ReclaimStepName>(progress, steps, input.done ?? [], {
     record: (step, position, status, extra) => db.setAllocationStep(input.allocationId, 'reclaim', step, position, status, extra),
     run: async (step) => {
       switch (step) {
@@ -86,12 +100,15 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
           return { detail: tasks };
         case 'stop-tasks': {
           tasks ??= await remote.checkRunningTasks(input.allocationId);
-          if (!busy(tasks)) return { skipped: true, detail: { reason: 'nothing running' } };
+          if (!busy(tasks)) {
+            if (!lockFirst) return { skipped: true, detail: { reason: 'nothing running' } };
+            return { detail: { ...(await remote.stopCustomerTasks(input.allocationId)), forced, reason: 'nothing running' } };
+          }
           if (!forced) {
             const graceEndsAtMs = Date.now() + input.graceMs;
             await db.notifyRunningTasks(input.allocationId, tasks.sample, graceEndsAtMs);
             progress.steps['stop-tasks'] = 'waiting';
-            await db.setAllocationStep(input.allocationId, 'reclaim', step, 1, 'waiting', { detail: { graceEndsAt: new Date(graceEndsAtMs).toISOString(), running: tasks.sample } });
+            await db.setAllocationStep(input.allocationId, 'reclaim', step, steps.indexOf(step), 'waiting', { detail: { graceEndsAt: new Date(graceEndsAtMs).toISOString(), running: tasks.sample } });
             await condition(() => forced, input.graceMs);
             progress.steps['stop-tasks'] = 'running';
           }

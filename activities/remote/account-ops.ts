@@ -82,8 +82,13 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
   const run = (script: string, stdin?: string) => winrm.exec(hostId, script, { timeoutMs: 60_000, stdin });
   return {
     async exists(username) {
+      // Only Windows' own "not found" means absent. An uncaught error also exits 1, but without the
+      // marker: could not tell, so nothing may be recorded as deleted or rolled back — retry.
       const r = await run(windows.userExists(username));
-      return check(r, 'user lookup', [0, windows.WINDOWS_EXIT.NOT_FOUND]).exitCode === 0;
+      const markers = linux.parseMarkers(r.stdout).map((m) => m.marker);
+      if (r.exitCode === 0 && markers.includes('USER_EXISTS')) return true;
+      if (r.exitCode === windows.WINDOWS_EXIT.NOT_FOUND && markers.includes('NO_SUCH_USER')) return false;
+      throw ApplicationFailure.retryable(`could not tell whether user ${username} exists on the host (lookup exit ${r.exitCode})`, 'AccountLookupFailed');
     },
     async readMarker() {
       return null;
@@ -104,7 +109,8 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
       check(await run(enabled ? windows.enableUser(username) : windows.disableUser(username)), `${enabled ? 'enable' : 'disable'} ${username}`);
     },
     async remove(username) {
-      check(await run(windows.deleteUser(username)), `delete ${username}`);
+      // Only platform-created accounts are removed: their profile (C:\Users\<name>) goes with them.
+      check(await run(windows.deleteUser(username, { removeProfile: true })), `delete ${username}`);
     },
     async verifyLogin(host, username, password) {
       try {

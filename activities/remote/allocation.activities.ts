@@ -35,12 +35,23 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface TaskReport {
   userExists: boolean;
+  /** The uid looked for (recorded on the account row, so a re-run can look after the name is gone). */
+  uid?: number | null;
   /** Processes other than SSH connection handlers (those are in `sshConnections`). */
   processes: number;
   sshConnections: number;
   gpuProcesses: number;
+  /** Running containers the platform attributes to the tenant (label or uid); all of them in `containerList`. */
   containers: number;
   sessions: number;
+  /** What else the tenant has on the host (counts by category, see linux.footprintLeftovers). */
+  scheduled?: { atJobs: number; crontab: number; linger: boolean; userUnits: number };
+  /** Files owned by the uid outside home and tmp (bounded scan). */
+  files?: { count: number; status: string };
+  /** Every running container with its owner where the runtime tells (`ownerUid` null = unknown). */
+  containerList?: { id: string; image: string; ownerUid: number | null; attributed: boolean }[];
+  /** What this host could not be asked (no systemd, no nvidia-smi, ...): reported, not skipped. */
+  notChecked?: string[];
   /** Up to 20 process descriptions (`pid comm`), for the notice and the progress API. */
   sample: string[];
 }
@@ -81,18 +92,42 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     return true;
   };
 
-  const tasksOf = async (hostId: string, username: string): Promise<TaskReport> => {
-    const t = linux.parseRunningTasks(check(await run(hostId, linux.runningTasks(username)), `task check for ${username}`).stdout);
-    return {
-      userExists: t.userExists,
-      processes: t.processes.length,
-      sshConnections: t.sshConnections,
-      gpuProcesses: t.gpuProcesses.length,
-      containers: t.containers.length,
-      sessions: t.sessions.length,
-      sample: [...t.gpuProcesses.map((g) => `gpu ${g.pid} ${g.name}`), ...t.processes.map((p) => `${p.pid} ${p.comm}`), ...t.containers.map((c) => `container ${c.id} ${c.image}`)].slice(0, 20),
-    };
+  /** The account row of this allocation (the uid it recorded lives there). */
+  const accountOf = (em: SqlEntityManager, a: Allocation) => em.findOne(HostAccountSchema, { host: a.host.id, username: a.osUsername, createdFromAllocationId: a.id });
+
+  /** What of the tenant is on the host; records the uid on the account row the first time it is seen. */
+  const footprintOf = async (a: Allocation, files: 'outside-home-tmp' | 'everywhere' | 'none'): Promise<linux.TenantFootprint> => {
+    const em = deps.em.fork();
+    const account = await accountOf(em, a);
+    const cmd = linux.tenantFootprint({ username: a.osUsername, uid: account?.uid ?? undefined, allocationId: a.id, files });
+    const f = linux.parseTenantFootprint(check(await run(a.host.id, cmd, undefined, 90_000), `footprint of ${a.osUsername}`).stdout);
+    if (account && f.userExists && f.uid !== null && account.uid !== f.uid) {
+      account.uid = f.uid;
+      await em.flush();
+    }
+    return f;
   };
+
+  const reportOf = (f: linux.TenantFootprint): TaskReport => ({
+    userExists: f.userExists,
+    uid: f.uid,
+    processes: f.processes.length,
+    sshConnections: f.sshConnections,
+    gpuProcesses: f.gpuProcesses.length,
+    containers: f.containers.filter((c) => c.attributed).length,
+    sessions: f.sessions.length,
+    scheduled: { atJobs: f.atJobs.length, crontab: f.crontabs.length, linger: f.linger, userUnits: f.userUnits.length + f.enabledUserUnits.length + (f.userManager ? 1 : 0) },
+    files: { count: f.files.count, status: f.files.status },
+    containerList: f.containers.slice(0, 20).map((c) => ({ id: c.id, image: c.image, ownerUid: c.ownerUid, attributed: c.attributed })),
+    notChecked: f.unavailable,
+    sample: [
+      ...f.gpuProcesses.map((g) => `gpu ${g.pid} ${g.name}`),
+      ...f.processes.map((p) => `${p.pid} ${p.comm}`),
+      ...f.containers.filter((c) => c.attributed).map((c) => `container ${c.id} ${c.image}`),
+    ].slice(0, 20),
+  });
+
+  const tasksOf = async (a: Allocation, files: 'outside-home-tmp' | 'none' = 'none'): Promise<TaskReport> => reportOf(await footprintOf(a, files));
 
   return {
     /**
@@ -117,6 +152,8 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
             if (marker !== allocationRef(acc.createdFromAllocationId!)) {
               throw ApplicationFailure.nonRetryable(`leftover account ${acc.username} has marker ${marker ?? 'none'}; refusing to delete it`, 'AccountExistsNotManaged');
             }
+            // As reclaim does: nothing of theirs may keep running or stay scheduled.
+            check(await run(a.host.id, linux.endTenantActivity({ username: acc.username, uid: acc.uid ?? undefined, allocationId: acc.createdFromAllocationId! }), undefined, 120_000), `end everything of ${acc.username}`);
             check(await run(a.host.id, linux.cleanupUserLeftovers(acc.username)), `clean leftovers of ${acc.username}`);
             await ops.remove(acc.username);
             removed.push(acc.username);
@@ -182,6 +219,9 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         } else {
           await ops.setPassword(a.osUsername, password);
         }
+        // The uid, so reclaim can still find what it left once the name is gone.
+        const uid = Number(check(await run(a.host.id, linux.userUid(a.osUsername)), `uid of ${a.osUsername}`).stdout.trim());
+        if (Number.isInteger(uid) && uid > 0) account.uid = uid;
         account.status = 'active';
         a.hostAccountId = account.id;
         await em.flush();
@@ -251,40 +291,61 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       });
     },
 
-    /** Reclaim step 1: what still runs for the customer (processes, GPU apps, containers, sessions). */
+    /**
+     * Reclaim step 1: what the customer still has on the host — processes (also re-parented ones),
+     * GPU apps, containers (with their owner), sessions, systemd user units and lingering, `at`
+     * jobs, crontab, files owned by the uid outside home and tmp.
+     */
     async checkRunningTasks(allocationId: string): Promise<TaskReport> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
-        return tasksOf(a.host.id, a.osUsername);
+        return tasksOf(a, 'outside-home-tmp');
       });
     },
 
-    /** SIGTERM, wait up to `termWaitMs` for them to exit, then SIGKILL; returns what is left (should be nothing). */
-    async stopCustomerTasks(allocationId: string, termWaitMs = 10_000): Promise<{ signalled: string[]; remaining: TaskReport }> {
+    /**
+     * SIGTERM, wait up to `termWaitMs` for them to exit; then end everything of the uid
+     * (linux.endTenantActivity: crontab, at jobs, lingering / systemd user manager, attributed
+     * containers, then SIGSTOP+SIGKILL of every process of the uid until none is left). Works by
+     * the recorded uid when the account is gone. Returns what is left (should be nothing).
+     */
+    async stopCustomerTasks(allocationId: string, termWaitMs = 10_000): Promise<{ signalled: string[]; ended?: Record<string, unknown>; remaining: TaskReport }> {
       return classified(async () => {
-        const a = await load(deps.em.fork(), allocationId);
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
         const signalled: string[] = [];
-        let report = await tasksOf(a.host.id, a.osUsername);
-        if (!report.userExists) return { signalled, remaining: report };
-        if (report.processes || report.sshConnections) {
+        let report = await tasksOf(a);
+        const uid = report.uid ?? (await accountOf(em, a))?.uid ?? undefined;
+        if (!report.userExists && uid === undefined) return { signalled, remaining: report };
+        if (report.userExists && (report.processes || report.sshConnections)) {
           check(await run(a.host.id, linux.killUserProcesses(a.osUsername, 'TERM')), `SIGTERM processes of ${a.osUsername}`);
           signalled.push('TERM');
           const until = Date.now() + termWaitMs;
           while (Date.now() < until) {
             heartbeat({ waiting: 'TERM' });
             await sleep(500);
-            report = await tasksOf(a.host.id, a.osUsername);
+            report = await tasksOf(a);
             if (!report.processes) break;
           }
         }
-        if (report.processes) {
-          check(await run(a.host.id, linux.killUserProcesses(a.osUsername, 'KILL')), `SIGKILL processes of ${a.osUsername}`);
-          signalled.push('KILL');
-          await sleep(300);
-          report = await tasksOf(a.host.id, a.osUsername);
+        heartbeat({ ending: 'everything of the uid' });
+        const r = check(await run(a.host.id, linux.endTenantActivity({ username: a.osUsername, uid, allocationId: a.id }), undefined, 120_000), `end everything of ${a.osUsername}`);
+        const m = linux.parseMarkers(r.stdout);
+        const ended = {
+          crontabRemoved: m.some((x) => x.marker === 'CRONTAB_REMOVED'),
+          atJobsRemoved: m.filter((x) => x.marker === 'AT_REMOVED').length,
+          lingerRemoved: m.some((x) => x.marker === 'LINGER_REMOVED'),
+          userManagerTerminated: m.some((x) => x.marker === 'USER_TERMINATED'),
+          containersRemoved: m.filter((x) => x.marker === 'CONTAINER_REMOVED').length,
+          killRounds: Number(m.find((x) => x.marker === 'KILL_ROUNDS')?.value ?? 0),
+          systemd: !m.some((x) => x.marker === 'NO_SYSTEMD'),
+        };
+        if (ended.killRounds) signalled.push('KILL');
+        report = await tasksOf(a);
+        if (report.processes || report.sshConnections || report.gpuProcesses) {
+          throw ApplicationFailure.retryable(`${report.processes + report.sshConnections} process(es) of ${a.osUsername} survived SIGKILL`, 'TasksStillRunning');
         }
-        if (report.processes) throw ApplicationFailure.retryable(`${report.processes} process(es) of ${a.osUsername} survived SIGKILL: ${report.sample.join(', ')}`, 'TasksStillRunning');
-        return { signalled, remaining: report };
+        return { signalled, ended, remaining: report };
       });
     },
 
@@ -321,24 +382,44 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       });
     },
 
-    /** Locks the password and expires the account so nothing new can log in while cleanup runs. */
+    /** Locks the password, expires the account and the password, so nothing new can log in while cleanup runs. */
     async lockCustomerAccount(allocationId: string): Promise<{ locked: boolean }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
         if (!(await assertOurs(a))) return { locked: false };
-        check(await run(a.host.id, linux.lockUser(a.osUsername)), `lock ${a.osUsername}`);
+        check(await run(a.host.id, linux.lockUser(a.osUsername, { expirePassword: true })), `lock ${a.osUsername}`);
         return { locked: true };
       });
     },
 
-    /** Crontab and files in /tmp, /var/tmp, /dev/shm owned by the customer's uid. */
-    async cleanCustomerLeftovers(allocationId: string): Promise<{ crontabRemoved: boolean; tmpFilesRemoved: number }> {
+    /**
+     * Crontab and files in /tmp, /var/tmp, /dev/shm owned by the customer's uid, then (bounded)
+     * every other file of that uid on the root filesystem outside its home (the home goes with the
+     * account).
+     */
+    async cleanCustomerLeftovers(allocationId: string): Promise<{ crontabRemoved: boolean; tmpFilesRemoved: number; otherFilesRemoved?: number; timedOut?: boolean }> {
       return classified(async () => {
-        const a = await load(deps.em.fork(), allocationId);
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
         if (!(await assertOurs(a))) return { crontabRemoved: false, tmpFilesRemoved: 0 };
+        heartbeat({ cleaning: 'tmp' });
         const r = check(await run(a.host.id, linux.cleanupUserLeftovers(a.osUsername), undefined, 300_000), `clean leftovers of ${a.osUsername}`);
         const m = linux.parseMarkers(r.stdout);
-        return { crontabRemoved: m.some((x) => x.marker === 'CRONTAB_REMOVED'), tmpFilesRemoved: Number(m.find((x) => x.marker === 'TMP_REMOVED')?.value ?? 0) };
+        const uid = (await footprintOf(a, 'none')).uid;
+        let otherFilesRemoved = 0;
+        let timedOut = false;
+        if (uid !== null) {
+          heartbeat({ cleaning: 'files of the uid' });
+          const f = linux.parseMarkers(check(await run(a.host.id, linux.removeTenantFiles({ username: a.osUsername, uid }), undefined, 90_000), `remove files of ${a.osUsername}`).stdout);
+          otherFilesRemoved = Number(f.find((x) => x.marker === 'FILES_REMOVED')?.value ?? 0);
+          timedOut = f.some((x) => x.marker === 'FILES_TIMED_OUT');
+        }
+        return {
+          crontabRemoved: m.some((x) => x.marker === 'CRONTAB_REMOVED'),
+          tmpFilesRemoved: Number(m.find((x) => x.marker === 'TMP_REMOVED')?.value ?? 0),
+          otherFilesRemoved,
+          timedOut,
+        };
       });
     },
 
@@ -363,15 +444,31 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       });
     },
 
-    /** Nothing of the customer is left: no account, no processes, no platform marker. */
-    async verifyReclaimClean(allocationId: string): Promise<{ clean: true }> {
+    /**
+     * Nothing of the customer is left: no account, no marker, no home, and nothing of the uid —
+     * processes, GPU apps, attributed containers, sessions, lingering / user units, at jobs,
+     * crontab, files anywhere on the root filesystem. Looked at up to `attempts` times (things
+     * that were just killed take a moment to go); then fails, non-retryable, naming each category
+     * left with its count (no names or paths: the message reaches history and the customer).
+     */
+    async verifyReclaimClean(allocationId: string, attempts = 3): Promise<{ clean: true; notChecked: string[]; filesScan: string }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
-        const ops = linuxAccountOps(deps.ssh, a.host.id);
-        if (await ops.exists(a.osUsername)) throw ApplicationFailure.retryable(`account ${a.osUsername} still exists on ${a.host.slug}`, 'NotClean');
-        const marker = await ops.readMarker(a.osUsername);
-        if (marker !== null) throw ApplicationFailure.retryable(`platform marker for ${a.osUsername} still present`, 'NotClean');
-        return { clean: true };
+        let left: Record<string, number> = {};
+        let f: linux.TenantFootprint | undefined;
+        for (let i = 0; i < attempts; i++) {
+          if (i) await sleep(2000);
+          heartbeat({ verifying: i + 1 });
+          f = await footprintOf(a, 'everywhere');
+          left = linux.footprintLeftovers(f);
+          if (!Object.keys(left).length) break;
+        }
+        if (f && f.uid === null && !f.userExists && (await linuxAccountOps(deps.ssh, a.host.id).readMarker(a.osUsername)) !== null) left = { ...left, marker: 1 };
+        if (Object.keys(left).length) {
+          const what = Object.entries(left).map(([k, n]) => `${k} ${n}`).join(', ');
+          throw ApplicationFailure.nonRetryable(`${a.host.slug} is not clean of ${a.osUsername}: ${what}`, 'NotClean');
+        }
+        return { clean: true, notChecked: f?.unavailable ?? [], filesScan: f?.files.status ?? 'not-scanned' };
       });
     },
   };

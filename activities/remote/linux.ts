@@ -267,16 +267,22 @@ fi`;
 
 /**
  * Locks the password and expires the account (`usermod -L -e 1`): with the expiry, sshd refuses key
- * logins as well. Running processes are untouched (see killUserProcesses). Prints `HOSTFLOW_LOCKED`.
+ * logins as well. With `expirePassword` (reclaim) the password is expired too (`chage -d 0`), so
+ * even a PAM stack that ignored the account expiry would demand a new password first. Running
+ * processes are untouched (see endTenantActivity). Prints `HOSTFLOW_LOCKED`.
  */
-export function lockUser(username: string): string {
+export function lockUser(username: string, opts: { expirePassword?: boolean } = {}): string {
   const user = validate(linuxUsername, username, 'username');
+  const expire = validate(z.boolean(), opts.expirePassword ?? false, 'expirePassword');
   const script = shText`set -eu
-user=$1
+user=$1 expire=$2
 ${REQUIRE_USER}
 usermod -L -e 1 -- "$user"
+if [ "$expire" = yes ]; then
+  chage -d 0 -- "$user"
+fi
 printf 'HOSTFLOW_LOCKED %s\n' "$user"`;
-  return sudoSh('hostflow-lock-user', script, [user]);
+  return sudoSh('hostflow-lock-user', script, [user, expire ? 'yes' : 'no']);
 }
 
 /** Undoes lockUser (`usermod -U -e ''`). An account that never had a password stays without one. */
@@ -364,29 +370,148 @@ id -nG -- "$user"`;
   return sh('hostflow-user-groups', script, [user]);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reclaim: what of a tenant is still on the host, and ending all of it
+// ---------------------------------------------------------------------------------------------
+
+/** Uids below this are system accounts: reclaim scripts refuse to touch them. */
+export const LINUX_MIN_TENANT_UID = 1000;
+const uidSchema = z.number().int().min(LINUX_MIN_TENANT_UID, `uid must be at least ${LINUX_MIN_TENANT_UID}`).max(4294967294);
+const allocationIdSchema = z.uuid('allocationId must be a UUID');
+const optionalUid = (uid: number | undefined) => (uid === undefined ? '' : String(validate(uidSchema, uid, 'uid')));
+
 /**
- * What is still running for a user, as root (reclaim's task check). One line per finding:
- * `HOSTFLOW_PROC <pid> <comm>` (every process of the user), `HOSTFLOW_GPU <pid> <name>` (GPU
- * compute apps of the user, from `nvidia-smi --query-compute-apps` when nvidia-smi exists),
- * `HOSTFLOW_CONTAINER <id> <image>` (running containers when docker is installed: on a rented host
- * every container is the tenant's), `HOSTFLOW_SESSION <tty>` (logged-in sessions from `who`).
- * tmux/screen servers show as PROC lines with their command name. A missing user prints
- * `HOSTFLOW_NO_SUCH_USER` and exits 0 (nothing can run as them).
+ * "$user" and (possibly empty) "$uid" → the account's uid, `exists=yes|no`, `home`. When the
+ * account exists its passwd uid wins (a different known uid prints `HOSTFLOW_UID_CHANGED <old>
+ * <new>`); when it is gone the caller's uid is used. Prints `HOSTFLOW_NO_SUCH_USER <name>` and/or
+ * `HOSTFLOW_UID <n>`; with no uid at all there is nothing to look for: exit 0. A uid below
+ * LINUX_MIN_TENANT_UID (a system account) is refused: exit 2.
  */
-export function runningTasks(username: string): string {
-  const user = validate(linuxUsername, username, 'username');
-  const script = shText`set -u
-user=$1
-if ! getent passwd "$user" >/dev/null; then
+const RESOLVE_TENANT = shText`exists=no
+home=
+if entry=$(getent passwd "$user"); then
+  exists=yes
+  puid=$(printf '%s\n' "$entry" | cut -d: -f3)
+  home=$(printf '%s\n' "$entry" | cut -d: -f6)
+  if [ -n "$uid" ] && [ "$uid" != "$puid" ]; then
+    printf 'HOSTFLOW_UID_CHANGED %s %s\n' "$uid" "$puid"
+  fi
+  uid=$puid
+else
   printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+fi
+if [ -z "$uid" ]; then
   exit 0
 fi
-uid=$(id -u -- "$user")
-ps -o pid=,comm= -u "$uid" 2>/dev/null | while read -r pid comm; do
-  printf 'HOSTFLOW_PROC %s %s\n' "$pid" "$comm"
+case $uid in
+  *[!0-9]*) exit ${LINUX_EXIT.BAD_INPUT} ;;
+esac
+if [ "$uid" -lt ${LINUX_MIN_TENANT_UID} ]; then
+  printf 'HOSTFLOW_SYSTEM_UID %s\n' "$uid"
+  exit ${LINUX_EXIT.BAD_INPUT}
+fi
+printf 'HOSTFLOW_UID %s\n' "$uid"`;
+
+/** Pids of "$uid" (effective or real uid; zombies left out: they run nothing). */
+const PIDS_OF_UID = shText`pids_of_uid() {
+  ps -e -o pid=,uid=,ruid=,stat= 2>/dev/null | awk -v u="$uid" '$4 !~ /^Z/ && ($2 == u || $3 == u) { print $1 }'
+}`;
+
+/**
+ * Running docker containers: "$id|$main_pid_uid|$attributed|$image" per line on stdout, where
+ * attributed = yes when the container carries the label `hostflow.allocation=<$alloc>` or its main
+ * process runs as "$uid" (rootless docker of the tenant, or `docker run --user <uid>`). Prints
+ * `HOSTFLOW_CONTAINER_RUNTIME_DOWN` when the docker CLI is there but its daemon does not answer.
+ */
+const LIST_CONTAINERS = shText`list_containers() {
+  command -v docker >/dev/null 2>&1 || return 0
+  if ! ids=$(docker ps -q 2>/dev/null); then
+    echo 'HOSTFLOW_CONTAINER_RUNTIME_DOWN' >&2
+    return 0
+  fi
+  for id in $ids; do
+    info=$(docker inspect -f '{{.State.Pid}}|{{index .Config.Labels "hostflow.allocation"}}|{{.Config.Image}}' "$id" 2>/dev/null) || continue
+    cpid=\${info%%|*}
+    rest=\${info#*|}
+    label=\${rest%%|*}
+    image=\${rest#*|}
+    owner=$(ps -o uid= -p "$cpid" 2>/dev/null | tr -d ' ')
+    attributed=no
+    if [ -n "$alloc" ] && [ "$label" = "$alloc" ]; then
+      attributed=yes
+    elif [ -n "$owner" ] && [ "$owner" = "$uid" ]; then
+      attributed=yes
+    fi
+    printf '%s|%s|%s|%s\n' "$id" "\${owner:-?}" "$attributed" "$image"
+  done
+}`;
+
+export interface TenantFootprintInput {
+  username: string;
+  /** The account's uid as recorded earlier: used when the account is gone already. */
+  uid?: number;
+  /** Containers labelled `hostflow.allocation=<allocationId>` count as the tenant's. */
+  allocationId?: string;
+  /**
+   * Files owned by the uid: `outside-home-tmp` (the task check: what the tenant left around the
+   * system), `everywhere` (verification after the account and its home are gone), `none`.
+   */
+  files?: 'outside-home-tmp' | 'everywhere' | 'none';
+  /** Bounds of the file scan: it stops after this many files or seconds (then says so). */
+  maxFiles?: number;
+  maxSeconds?: number;
+}
+
+/**
+ * Everything of one tenant that is still on the host, as root (reclaim's task check and its
+ * verification). One line per finding:
+ *
+ *   HOSTFLOW_UID <n>                       the uid looked for (see RESOLVE_TENANT)
+ *   HOSTFLOW_PROC <pid> <comm>             a live process whose effective or real uid is the tenant's
+ *                                          (re-parented daemons, nohup loops, at/cron children included)
+ *   HOSTFLOW_GPU <pid> <name>              a GPU compute app (`nvidia-smi --query-compute-apps`) of that uid
+ *   HOSTFLOW_CONTAINER <id> <owner uid|?> <yes|no> <image>   a running docker container; yes = attributed
+ *   HOSTFLOW_SESSION <tty>                 a login session (`who`)
+ *   HOSTFLOW_LINGER                        lingering enabled (/var/lib/systemd/linger/<user>)
+ *   HOSTFLOW_USER_MANAGER                  `user@<uid>.service` is active (systemd hosts)
+ *   HOSTFLOW_USER_UNIT <unit>              a running unit of that user manager
+ *   HOSTFLOW_USER_UNIT_ENABLED <unit>      a unit enabled in ~/.config/systemd/user (*.wants)
+ *   HOSTFLOW_AT <job>                      an `at` job of the user (atq as root lists everyone's)
+ *   HOSTFLOW_AT_FILE <name>                an at spool file owned by the uid (jobs of a deleted user)
+ *   HOSTFLOW_CRONTAB <path>                the user's crontab file
+ *   HOSTFLOW_FILE <path>                   up to 20 sample paths of files owned by the uid ...
+ *   HOSTFLOW_FILES <count> <complete|truncated|timed-out>   ... and their count
+ *   HOSTFLOW_HOME <path>                   the account is gone but /home/<user> is not
+ *   HOSTFLOW_MARKER_PRESENT                the platform marker of the user is still there
+ *
+ * and what could not be looked at (reported, never silently skipped): `HOSTFLOW_NO_SYSTEMD`,
+ * `HOSTFLOW_NO_GPU_TOOL`, `HOSTFLOW_NO_AT`, `HOSTFLOW_CONTAINER_RUNTIME_DOWN`.
+ *
+ * nvidia-smi is looked up on the admin's PATH (where driver installs put it; sudo's secure_path
+ * may not have it) before the rest runs as root. Exit 0 (also when the account is gone).
+ */
+export function tenantFootprint(input: TenantFootprintInput): string {
+  const user = validate(linuxUsername, input.username, 'username');
+  const uid = optionalUid(input.uid);
+  const alloc = input.allocationId === undefined ? '' : validate(allocationIdSchema, input.allocationId, 'allocationId');
+  const files = validate(z.enum(['outside-home-tmp', 'everywhere', 'none']), input.files ?? 'none', 'files');
+  const maxFiles = String(validate(z.number().int().min(1).max(1_000_000), input.maxFiles ?? 10_000, 'maxFiles'));
+  const maxSeconds = String(validate(z.number().int().min(1).max(3600), input.maxSeconds ?? 40, 'maxSeconds'));
+  const inner = shText`set -u
+user=$1 uid=$2 alloc=$3 scan=$4 maxfiles=$5 maxsecs=$6 smi=$7
+${RESOLVE_TENANT}
+${PIDS_OF_UID}
+${LIST_CONTAINERS}
+ps -e -o pid=,uid=,ruid=,stat=,comm= 2>/dev/null | while read -r pid euid ruid stat comm; do
+  case $stat in
+    Z*) continue ;;
+  esac
+  if [ "$euid" = "$uid" ] || [ "$ruid" = "$uid" ]; then
+    printf 'HOSTFLOW_PROC %s %s\n' "$pid" "$comm"
+  fi
 done
-if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi --query-compute-apps=pid,process_name --format=csv,noheader 2>/dev/null | while IFS=', ' read -r pid name; do
+if [ -n "$smi" ] && [ -x "$smi" ]; then
+  "$smi" --query-compute-apps=pid,process_name --format=csv,noheader 2>/dev/null | while IFS=', ' read -r pid name; do
     case $pid in
       ''|*[!0-9]*) continue ;;
     esac
@@ -395,44 +520,293 @@ if command -v nvidia-smi >/dev/null 2>&1; then
       printf 'HOSTFLOW_GPU %s %s\n' "$pid" "$name"
     fi
   done
+else
+  echo 'HOSTFLOW_NO_GPU_TOOL'
 fi
-if command -v docker >/dev/null 2>&1; then
-  docker ps --format '{{.ID}} {{.Image}}' 2>/dev/null | while read -r id image; do
-    printf 'HOSTFLOW_CONTAINER %s %s\n' "$id" "$image"
+list_containers 2>&1 | while IFS='|' read -r id owner attributed image; do
+  case $id in
+    HOSTFLOW_*) printf '%s\n' "$id" ;;
+    *) printf 'HOSTFLOW_CONTAINER %s %s %s %s\n' "$id" "$owner" "$attributed" "$image" ;;
+  esac
+done
+who 2>/dev/null | awk -v u="$user" '$1 == u { print "HOSTFLOW_SESSION " $2 }'
+if [ -e /var/lib/systemd/linger/"$user" ]; then
+  echo 'HOSTFLOW_LINGER'
+fi
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  if systemctl is-active --quiet "user@$uid.service" 2>/dev/null; then
+    echo 'HOSTFLOW_USER_MANAGER'
+    systemctl --user -M "$user@" list-units --type=service,timer,socket --state=active --no-legend --plain 2>/dev/null | awk '{ print "HOSTFLOW_USER_UNIT " $1 }'
+  fi
+else
+  echo 'HOSTFLOW_NO_SYSTEMD'
+fi
+if [ -n "$home" ] && [ -d "$home/.config/systemd/user" ]; then
+  find "$home/.config/systemd/user" -mindepth 2 -maxdepth 2 -path '*.wants/*' 2>/dev/null | while IFS= read -r f; do
+    printf 'HOSTFLOW_USER_UNIT_ENABLED %s\n' "\${f##*/}"
   done
 fi
-who 2>/dev/null | awk -v u="$user" '$1 == u { print "HOSTFLOW_SESSION " $2 }'
+if command -v atq >/dev/null 2>&1; then
+  atq 2>/dev/null | awk -v u="$user" -v id="$uid" '$NF == u || $NF == id { print "HOSTFLOW_AT " $1 }'
+else
+  echo 'HOSTFLOW_NO_AT'
+fi
+for d in /var/spool/cron/atjobs /var/spool/at; do
+  if [ -d "$d" ]; then
+    find "$d" -mindepth 1 -maxdepth 1 -type f -uid "$uid" ! -name '.*' 2>/dev/null | while IFS= read -r f; do
+      printf 'HOSTFLOW_AT_FILE %s\n' "\${f##*/}"
+    done
+  fi
+done
+for f in /var/spool/cron/crontabs/"$user" /var/spool/cron/"$user"; do
+  if [ -f "$f" ]; then
+    printf 'HOSTFLOW_CRONTAB %s\n' "$f"
+  fi
+done
+if [ "$exists" = no ] && [ -d /home/"$user" ]; then
+  printf 'HOSTFLOW_HOME /home/%s\n' "$user"
+fi
+if [ -e ${MARKER_FILE} ]; then
+  echo 'HOSTFLOW_MARKER_PRESENT'
+fi
+if [ "$scan" != none ]; then
+  set -- -path /proc -prune -o -path /sys -prune -o
+  if [ "$scan" = outside-home-tmp ]; then
+    set -- "$@" -path /tmp -prune -o -path /var/tmp -prune -o -path /dev/shm -prune -o
+    if [ -n "$home" ]; then
+      set -- "$@" -path "$home" -prune -o
+    fi
+  fi
+  rcf=$(mktemp)
+  { timeout "$maxsecs" find / -xdev "$@" -uid "$uid" -print 2>/dev/null; echo "$?" > "$rcf"; } | awk -v max="$maxfiles" '
+    { n++; if (n <= 20) { s = $0; gsub(/[^[:print:]]/, "?", s); print "HOSTFLOW_FILE " substr(s, 1, 300) } if (n >= max) { cut = 1; exit } }
+    END { printf "HOSTFLOW_FILES %d %s\n", n, (cut ? "truncated" : "complete") }' > "$rcf.out"
+  rc=$(cat "$rcf" 2>/dev/null || echo 0)
+  if [ "$rc" = 124 ]; then
+    sed 's/^\(HOSTFLOW_FILES [0-9]*\) complete$/\1 timed-out/' "$rcf.out"
+  else
+    cat "$rcf.out"
+  fi
+  rm -f -- "$rcf" "$rcf.out"
+fi
 exit 0`;
-  return sudoSh('hostflow-running-tasks', script, [user]);
+  const outer = shText`smi=$(command -v nvidia-smi 2>/dev/null || true)
+exec sudo -n sh -c ${shq(inner)} hostflow-tenant-footprint "$1" "$2" "$3" "$4" "$5" "$6" "$smi"`;
+  return sh('hostflow-tenant-footprint', outer, [user, uid, alloc, files, maxFiles, maxSeconds]);
 }
 
-/** Parsed `runningTasks` output. */
-export interface RunningTasks {
+/** Parsed `tenantFootprint` output. */
+export interface TenantFootprint {
   userExists: boolean;
-  /** Processes of the user other than their SSH connection handlers. */
+  uid: number | null;
+  /** Live processes of the uid other than its SSH connection handlers. */
   processes: { pid: number; comm: string }[];
-  /** `sshd` processes of the user: open SSH connections (with nothing else running they hold no work). */
+  /** `sshd` processes of the uid: open SSH connections. */
   sshConnections: number;
   gpuProcesses: { pid: number; name: string }[];
-  containers: { id: string; image: string }[];
+  containers: { id: string; ownerUid: number | null; attributed: boolean; image: string }[];
   sessions: string[];
+  linger: boolean;
+  userManager: boolean;
+  userUnits: string[];
+  enabledUserUnits: string[];
+  atJobs: string[];
+  crontabs: string[];
+  files: { count: number; status: 'complete' | 'truncated' | 'timed-out' | 'not-scanned'; sample: string[] };
+  leftoverHome: string | null;
+  marker: boolean;
+  /** What this host could not be asked (no systemd, no nvidia-smi, no atq, docker daemon down). */
+  unavailable: string[];
 }
 
-export function parseRunningTasks(stdout: string): RunningTasks {
-  const out: RunningTasks = { userExists: true, processes: [], sshConnections: 0, gpuProcesses: [], containers: [], sessions: [] };
+export function parseTenantFootprint(stdout: string): TenantFootprint {
+  const out: TenantFootprint = {
+    userExists: true, uid: null, processes: [], sshConnections: 0, gpuProcesses: [], containers: [], sessions: [], linger: false, userManager: false,
+    userUnits: [], enabledUserUnits: [], atJobs: [], crontabs: [], files: { count: 0, status: 'not-scanned', sample: [] }, leftoverHome: null, marker: false, unavailable: [],
+  };
+  const atFiles: string[] = [];
   for (const { marker, value } of parseMarkers(stdout)) {
     const [a = '', ...rest] = value.split(' ');
-    if (marker === 'NO_SUCH_USER') out.userExists = false;
-    else if (marker === 'PROC' && /^\d+$/.test(a)) {
-      const comm = rest.join(' ');
-      if (comm === 'sshd') out.sshConnections += 1;
-      else out.processes.push({ pid: Number(a), comm });
+    switch (marker) {
+      case 'NO_SUCH_USER': out.userExists = false; break;
+      case 'UID': if (/^\d+$/.test(a)) out.uid = Number(a); break;
+      case 'PROC':
+        if (!/^\d+$/.test(a)) break;
+        if (rest.join(' ') === 'sshd') out.sshConnections += 1;
+        else out.processes.push({ pid: Number(a), comm: rest.join(' ') });
+        break;
+      case 'GPU': if (/^\d+$/.test(a)) out.gpuProcesses.push({ pid: Number(a), name: rest.join(' ') }); break;
+      case 'CONTAINER': {
+        const [owner = '?', attributed = 'no', ...image] = rest;
+        out.containers.push({ id: a, ownerUid: /^\d+$/.test(owner) ? Number(owner) : null, attributed: attributed === 'yes', image: image.join(' ') });
+        break;
+      }
+      case 'SESSION': out.sessions.push(value); break;
+      case 'LINGER': out.linger = true; break;
+      case 'USER_MANAGER': out.userManager = true; break;
+      case 'USER_UNIT': out.userUnits.push(value); break;
+      case 'USER_UNIT_ENABLED': out.enabledUserUnits.push(value); break;
+      case 'AT': out.atJobs.push(value); break;
+      case 'AT_FILE': atFiles.push(value); break;
+      case 'CRONTAB': out.crontabs.push(value); break;
+      case 'FILE': out.files.sample.push(value); break;
+      case 'FILES': out.files.count = Number(a) || 0; out.files.status = rest[0] === 'truncated' || rest[0] === 'timed-out' ? rest[0] : 'complete'; break;
+      case 'HOME': out.leftoverHome = value; break;
+      case 'MARKER_PRESENT': out.marker = true; break;
+      case 'NO_SYSTEMD': out.unavailable.push('systemd'); break;
+      case 'NO_GPU_TOOL': out.unavailable.push('nvidia-smi'); break;
+      case 'NO_AT': out.unavailable.push('at'); break;
+      case 'CONTAINER_RUNTIME_DOWN': out.unavailable.push('docker daemon'); break;
     }
-    else if (marker === 'GPU' && /^\d+$/.test(a)) out.gpuProcesses.push({ pid: Number(a), name: rest.join(' ') });
-    else if (marker === 'CONTAINER') out.containers.push({ id: a, image: rest.join(' ') });
-    else if (marker === 'SESSION') out.sessions.push(value);
   }
+  // atq names a deleted user's jobs "???": the spool files (owned by the uid) still count.
+  if (atFiles.length > out.atJobs.length) out.atJobs = atFiles;
   return out;
+}
+
+/**
+ * What a footprint still holds, by category with counts (no names, paths or commands: safe for
+ * workflow history and the customer-visible error). Empty = clean. SSH connection handlers count
+ * as processes here: after reclaim nothing of the uid may run.
+ */
+export function footprintLeftovers(f: TenantFootprint): Record<string, number> {
+  const all: Record<string, number> = {
+    account: f.userExists ? 1 : 0,
+    marker: f.marker ? 1 : 0,
+    processes: f.processes.length + f.sshConnections,
+    'gpu-processes': f.gpuProcesses.length,
+    containers: f.containers.filter((c) => c.attributed).length,
+    sessions: f.sessions.length,
+    linger: f.linger ? 1 : 0,
+    'user-units': f.userUnits.length + (f.userManager ? 1 : 0) + f.enabledUserUnits.length,
+    'at-jobs': f.atJobs.length,
+    crontab: f.crontabs.length,
+    files: f.files.count,
+    // A scan cut short by its time bound could not tell: never "clean" on its word.
+    'files-scan-timed-out': f.files.status === 'timed-out' ? 1 : 0,
+    home: f.leftoverHome ? 1 : 0,
+  };
+  return Object.fromEntries(Object.entries(all).filter(([, n]) => n > 0));
+}
+
+/**
+ * Ends everything of a tenant, as root, idempotently (reclaim, after the account is locked):
+ * first what could start new processes — the crontab (`crontab -r -u`), `at` jobs (`atrm` for the
+ * user's jobs in `atq`, then spool files owned by the uid), lingering (`loginctl disable-linger`,
+ * the linger file), the systemd user manager (`loginctl terminate-user`, where systemd runs),
+ * docker containers attributed to the tenant (`docker rm -f`; see tenantFootprint) — then every
+ * process of the uid (effective or real): SIGSTOP all (a respawning loop cannot fork while
+ * stopped) and SIGKILL all, until none is left or 50 rounds passed. Markers:
+ * `HOSTFLOW_CRONTAB_REMOVED`, `HOSTFLOW_AT_REMOVED <job>`, `HOSTFLOW_LINGER_REMOVED`,
+ * `HOSTFLOW_USER_TERMINATED`, `HOSTFLOW_NO_SYSTEMD`, `HOSTFLOW_CONTAINER_REMOVED <id>`,
+ * `HOSTFLOW_KILL_ROUNDS <n>`, `HOSTFLOW_REMAINING <n>` (processes still alive: 0 = done).
+ * Works by uid when the account is gone already. Exit 0.
+ */
+export function endTenantActivity(input: { username: string; uid?: number; allocationId?: string }): string {
+  const user = validate(linuxUsername, input.username, 'username');
+  const uid = optionalUid(input.uid);
+  const alloc = input.allocationId === undefined ? '' : validate(allocationIdSchema, input.allocationId, 'allocationId');
+  const script = shText`set -u
+user=$1 uid=$2 alloc=$3
+${RESOLVE_TENANT}
+${PIDS_OF_UID}
+${LIST_CONTAINERS}
+if [ "$exists" = yes ] && command -v crontab >/dev/null 2>&1 && crontab -l -u "$user" >/dev/null 2>&1; then
+  crontab -r -u "$user" 2>/dev/null && echo 'HOSTFLOW_CRONTAB_REMOVED'
+fi
+for f in /var/spool/cron/crontabs/"$user" /var/spool/cron/"$user"; do
+  if [ -f "$f" ]; then
+    rm -f -- "$f"
+    echo 'HOSTFLOW_CRONTAB_REMOVED'
+  fi
+done
+if command -v atq >/dev/null 2>&1; then
+  for j in $(atq 2>/dev/null | awk -v u="$user" -v id="$uid" '$NF == u || $NF == id { print $1 }'); do
+    atrm "$j" 2>/dev/null && printf 'HOSTFLOW_AT_REMOVED %s\n' "$j"
+  done
+fi
+for d in /var/spool/cron/atjobs /var/spool/at; do
+  if [ -d "$d" ]; then
+    find "$d" -mindepth 1 -maxdepth 1 -type f -uid "$uid" ! -name '.*' 2>/dev/null | while IFS= read -r f; do
+      rm -f -- "$f" && printf 'HOSTFLOW_AT_REMOVED %s\n' "\${f##*/}"
+    done
+  fi
+done
+systemd=no
+if [ -d /run/systemd/system ] && command -v loginctl >/dev/null 2>&1; then
+  systemd=yes
+fi
+if [ -e /var/lib/systemd/linger/"$user" ]; then
+  if [ "$systemd" = yes ]; then
+    loginctl disable-linger "$user" 2>/dev/null || true
+  fi
+  rm -f -- /var/lib/systemd/linger/"$user"
+  echo 'HOSTFLOW_LINGER_REMOVED'
+fi
+if [ "$systemd" = yes ]; then
+  if loginctl terminate-user "$uid" 2>/dev/null; then
+    echo 'HOSTFLOW_USER_TERMINATED'
+  fi
+  systemctl stop "user@$uid.service" 2>/dev/null || true
+else
+  echo 'HOSTFLOW_NO_SYSTEMD'
+fi
+list_containers 2>/dev/null | while IFS='|' read -r id owner attributed image; do
+  if [ "$attributed" = yes ] && docker rm -f "$id" >/dev/null 2>&1; then
+    printf 'HOSTFLOW_CONTAINER_REMOVED %s\n' "$id"
+  fi
+done
+rounds=0
+while [ "$rounds" -lt 50 ]; do
+  if [ -z "$(pids_of_uid)" ]; then
+    break
+  fi
+  pkill -STOP -u "$uid" 2>/dev/null
+  pkill -STOP -U "$uid" 2>/dev/null
+  pkill -KILL -u "$uid" 2>/dev/null
+  pkill -KILL -U "$uid" 2>/dev/null
+  rounds=$((rounds + 1))
+  sleep 0.2
+done
+printf 'HOSTFLOW_KILL_ROUNDS %s\n' "$rounds"
+printf 'HOSTFLOW_REMAINING %s\n' "$(pids_of_uid | wc -l | tr -d ' ')"
+exit 0`;
+  return sudoSh('hostflow-end-tenant-activity', script, [user, uid, alloc]);
+}
+
+/**
+ * Files owned by the tenant's uid anywhere on the root filesystem outside its home (which
+ * `deleteUser` removes), as root: deleted (`find / -xdev -uid <n> -depth -delete`, no symlink
+ * following; a directory that still holds other users' files stays and shows in the verification).
+ * Only while the account exists with that very uid (so a uid handed to someone else since is never
+ * swept). Bounded by `maxSeconds`. Prints `HOSTFLOW_FILES_REMOVED <count>` and
+ * `HOSTFLOW_FILES_TIMED_OUT` when the bound cut it short.
+ */
+export function removeTenantFiles(input: { username: string; uid: number; maxSeconds?: number }): string {
+  const user = validate(linuxUsername, input.username, 'username');
+  const uid = String(validate(uidSchema, input.uid, 'uid'));
+  const maxSeconds = String(validate(z.number().int().min(1).max(3600), input.maxSeconds ?? 40, 'maxSeconds'));
+  const script = shText`set -u
+user=$1 want=$2 maxsecs=$3
+entry=$(getent passwd "$user") || {
+  printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+  exit 0
+}
+uid=$(printf '%s\n' "$entry" | cut -d: -f3)
+home=$(printf '%s\n' "$entry" | cut -d: -f6)
+if [ "$uid" != "$want" ] || [ "$uid" -lt ${LINUX_MIN_TENANT_UID} ]; then
+  printf 'HOSTFLOW_UID_CHANGED %s %s\n' "$want" "$uid"
+  exit ${LINUX_EXIT.BAD_INPUT}
+fi
+rcf=$(mktemp)
+n=$({ timeout "$maxsecs" find / -xdev -depth -uid "$uid" ! -path "$home" ! -path "$home/*" -print -delete 2>/dev/null; echo "$?" > "$rcf"; } | wc -l | tr -d ' ')
+printf 'HOSTFLOW_FILES_REMOVED %s\n' "$n"
+if [ "$(cat "$rcf")" = 124 ]; then
+  echo 'HOSTFLOW_FILES_TIMED_OUT'
+fi
+rm -f -- "$rcf"
+exit 0`;
+  return sudoSh('hostflow-remove-tenant-files', script, [user, uid, maxSeconds]);
 }
 
 /**

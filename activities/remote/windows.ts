@@ -21,11 +21,15 @@
  *            if ($null -eq (Get-LocalGroup -Name '<g>' -ErrorAction SilentlyContinue)) {  ...   }
  *   idempotent add:  try {  Add-LocalGroupMember ...  Write-Output ...  }
  *                    catch [Microsoft.PowerShell.Commands.MemberExistsException] {  Write-Output ...  }
+ *   exact lookup:    try {  $u = Get-LocalUser -Name '<n>'  }
+ *                    catch [Microsoft.PowerShell.Commands.UserNotFoundException] {  Write-Output ...  exit <n>  }
+ *                    (only "not found" means absent; any other error — access denied, RPC down —
+ *                    ends the script with exit 1 and no marker: the caller cannot tell, and retries)
+ *   profile:         $p = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $u.SID + '''')
+ *                    Remove-CimInstance -InputObject $p
  *   membership:  foreach ($g in Get-LocalGroup) {
  *                  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member '<n>' -ErrorAction SilentlyContinue)) { ... }
  *                }
- *
- * Only deleteUser's removeProfile option (CIM) goes beyond this grammar.
  *
  * Names given to -Name/-Group/-Member cannot contain the wildcard characters * ? [ ] (the
  * validators refuse them), so every lookup is an exact match.
@@ -90,18 +94,30 @@ const passwordStdin = (password: string) => validate(passwordSchema, password, '
 
 const lines = (...ls: (string | string[])[]) => ls.flat().join('\n') + '\n';
 
-/** Exit 0 and `HOSTFLOW_USER_EXISTS` if the local user exists, exit 1 and `HOSTFLOW_NO_SUCH_USER` if not. */
+/**
+ * `$u = Get-LocalUser -Name '<n>'` (Stop on error) with a catch for "not found" only, printing
+ * `HOSTFLOW_NO_SUCH_USER <name>` and exiting `exitCode`; any other failure is not caught.
+ */
+function lookupUser(name: string, exitCode: number): string[] {
+  return [
+    'try {',
+    `  $u = Get-LocalUser -Name ${psq(name)}`,
+    '}',
+    'catch [Microsoft.PowerShell.Commands.UserNotFoundException] {',
+    `  ${say('NO_SUCH_USER', name)}`,
+    `  exit ${exitCode}`,
+    '}',
+  ];
+}
+
+/**
+ * Exit 0 and `HOSTFLOW_USER_EXISTS` if the local user exists, exit 1 and `HOSTFLOW_NO_SUCH_USER`
+ * if Windows says it does not. Any other failure (access denied, the SAM/RPC unavailable) is an
+ * uncaught error: exit 1 with neither marker — "could not tell", never "absent".
+ */
 export function userExists(username: string): string {
   const n = validate(windowsUsername, username, 'username');
-  return lines(
-    HEADER,
-    `if ($null -eq (Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue)) {`,
-    `  ${say('NO_SUCH_USER', n)}`,
-    `  exit ${WINDOWS_EXIT.NOT_FOUND}`,
-    '}',
-    say('USER_EXISTS', n),
-    'exit 0',
-  );
+  return lines(HEADER, lookupUser(n, WINDOWS_EXIT.NOT_FOUND), say('USER_EXISTS', n), 'exit 0');
 }
 
 export interface CreateWindowsUserInput {
@@ -190,23 +206,27 @@ export function setPassword(username: string): StdinCommand<(password: string) =
 }
 
 /**
- * `Remove-LocalUser`, idempotent: a missing user prints `HOSTFLOW_NO_SUCH_USER <name>` and exits 0.
- * With `removeProfile`, the user's profile (C:\Users\<name>, registry hive) is deleted first via
- * Win32_UserProfile; it fails while the user is logged on. Prints `HOSTFLOW_USER_DELETED <name>`.
+ * `Remove-LocalUser`, idempotent: a user Windows reports as not found prints
+ * `HOSTFLOW_NO_SUCH_USER <name>` and exits 0 (any other lookup failure fails the script). With
+ * `removeProfile` (a platform-created account's deletion), the user's profile — C:\Users\<name>
+ * and its registry hive, the Win32_UserProfile with the user's SID — is deleted first
+ * (`HOSTFLOW_PROFILE_REMOVED <name>`; none yet, because the user never logged on: nothing to do).
+ * Removing a loaded profile (the user is logged on) fails the script and leaves the user in
+ * place, so a retry after the logoff finishes the job. Prints `HOSTFLOW_USER_DELETED <name>`.
  */
 export function deleteUser(username: string, opts: { removeProfile?: boolean } = {}): string {
   const n = validate(windowsUsername, username, 'username');
   const removeProfile = validate(z.boolean(), opts.removeProfile ?? false, 'removeProfile');
   return lines(
     HEADER,
-    `if ($null -eq (Get-LocalUser -Name ${psq(n)} -ErrorAction SilentlyContinue)) {`,
-    `  ${say('NO_SUCH_USER', n)}`,
-    '  exit 0',
-    '}',
+    lookupUser(n, 0),
     removeProfile
       ? [
-          `$sid = (Get-LocalUser -Name ${psq(n)}).SID.Value`,
-          'Get-CimInstance -ClassName Win32_UserProfile | Where-Object { $_.SID -eq $sid } | Remove-CimInstance',
+          "$p = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $u.SID + '''')",
+          'if ($null -ne $p) {',
+          '  Remove-CimInstance -InputObject $p',
+          `  ${say('PROFILE_REMOVED', n)}`,
+          '}',
         ]
       : [],
     `Remove-LocalUser -Name ${psq(n)}`,

@@ -36,6 +36,8 @@ export const HostAccountSchema = defineEntity({
     createdFromRequestId: p.uuid().nullable(),
     /** Set for a customer's account made by an allocation (marker `allocation/<id>` on the host). */
     createdFromAllocationId: p.uuid().nullable(),
+    /** The OS uid while the account existed (Linux): reclaim looks for what that uid left after the name is gone. */
+    uid: p.integer().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

@@ -94,6 +94,7 @@ exit 1`,
     chpasswd: `${log}\ncat >> "$HF_ROOT/chpasswd.stdin"`,
     useradd: log,
     usermod: log,
+    chage: log,
     userdel: log,
     reboot: `${log}\necho INJECTED >> "$HF_ROOT/canary"`,
     'Remove-Item': `${log}\necho INJECTED >> "$HF_ROOT/canary"`,
@@ -312,6 +313,7 @@ const stdinOf = (b: Built, pw = 'StdinPass#123') =>
   typeof b === 'string' ? '' : typeof b.stdin === 'function' ? b.stdin(pw) : b.stdin;
 
 const U = 'benignusr';
+const ALLOC = '6f1c2a4e-0b7d-4c3e-9a51-2d8e7f6a1b90';
 const linuxCases: Case[] = [
   { label: 'userExists', field: 'username', benign: U, build: (v) => linux.userExists(v) },
   { label: 'createUser', field: 'username', benign: U, build: (v) => linux.createUser({ username: v, fullName: 'Benign Name', groups: ['benigngrp'] }) },
@@ -337,7 +339,13 @@ const linuxCases: Case[] = [
   { label: 'killUserProcesses', field: 'username', benign: U, build: (v) => linux.killUserProcesses(v, 'TERM') },
   { label: 'killUserProcesses', field: 'signal', benign: 'KILL', build: (v) => linux.killUserProcesses(U, v as linux.KillSignal) },
   { label: 'listUserProcesses', field: 'username', benign: U, build: (v) => linux.listUserProcesses(v) },
-  { label: 'runningTasks', field: 'username', benign: U, build: (v) => linux.runningTasks(v) },
+  { label: 'tenantFootprint', field: 'username', benign: U, build: (v) => linux.tenantFootprint({ username: v }) },
+  { label: 'tenantFootprint', field: 'allocationId', benign: ALLOC, build: (v) => linux.tenantFootprint({ username: U, allocationId: v }) },
+  { label: 'tenantFootprint', field: 'files', benign: 'everywhere', build: (v) => linux.tenantFootprint({ username: U, files: v as 'none' }) },
+  { label: 'endTenantActivity', field: 'username', benign: U, build: (v) => linux.endTenantActivity({ username: v, uid: 1500 }) },
+  { label: 'endTenantActivity', field: 'allocationId', benign: ALLOC, build: (v) => linux.endTenantActivity({ username: U, allocationId: v }) },
+  { label: 'removeTenantFiles', field: 'username', benign: U, build: (v) => linux.removeTenantFiles({ username: v, uid: 1500 }) },
+  { label: 'lockUser', field: 'username', benign: U, build: (v) => linux.lockUser(v, { expirePassword: true }) },
   { label: 'cleanupUserLeftovers', field: 'username', benign: U, build: (v) => linux.cleanupUserLeftovers(v) },
   { label: 'userUid', field: 'username', benign: U, build: (v) => linux.userUid(v) },
   { label: 'listAuthorizedKeys', field: 'username', benign: U, build: (v) => linux.listAuthorizedKeys(v) },
@@ -504,7 +512,15 @@ describe('PowerShell script shapes', () => {
     expect(windows.enableUser('bob')).toContain("\nEnable-LocalUser -Name 'bob'\n");
     expect(windows.deleteUser('bob')).toContain("\nRemove-LocalUser -Name 'bob'\n");
     expect(windows.setPassword('bob').script).toContain("\nSet-LocalUser -Name 'bob' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force)\n");
-    expect(windows.userExists('bob')).toContain("\nif ($null -eq (Get-LocalUser -Name 'bob' -ErrorAction SilentlyContinue)) {\n");
+    // "Absent" only on Windows' own not-found error; nothing else is silenced.
+    expect(windows.userExists('bob')).toContain("\ntry {\n  $u = Get-LocalUser -Name 'bob'\n}\ncatch [Microsoft.PowerShell.Commands.UserNotFoundException] {\n  Write-Output 'HOSTFLOW_NO_SUCH_USER bob'\n  exit 1\n}\n");
+    expect(windows.userExists('bob')).not.toContain('SilentlyContinue');
+    expect(windows.deleteUser('bob', { removeProfile: true })).not.toContain('SilentlyContinue');
+    expect(windows.deleteUser('bob', { removeProfile: true })).toContain(
+      "\n$p = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $u.SID + '''')\nif ($null -ne $p) {\n  Remove-CimInstance -InputObject $p\n",
+    );
+    const del = windows.deleteUser('bob', { removeProfile: true });
+    expect(del.indexOf('Remove-CimInstance')).toBeLessThan(del.indexOf('Remove-LocalUser'));
     expect(windows.userGroups('bob')).toContain("\n  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member 'bob' -ErrorAction SilentlyContinue)) {\n");
     expect(windows.userGroups('bob')).toContain("Write-Output ('HOSTFLOW_MEMBER_OF ' + $g.Name)");
     // Every script: the Stop preference first, then one statement per line (no `;` separators).
@@ -522,7 +538,7 @@ describe('PowerShell script shapes', () => {
     }
   });
 
-  it('keeps to the small grammar documented in windows.ts (removeProfile excepted)', () => {
+  it('keeps to the small grammar documented in windows.ts', () => {
     const grammar = [
       /^\$ErrorActionPreference = <S>$/,
       /^New-LocalUser -Name <S> -Password \(ConvertTo-SecureString \$HostflowStdin -AsPlainText -Force\) -FullName <S>( -Description <S>)?( -PasswordNeverExpires)?$/,
@@ -537,7 +553,11 @@ describe('PowerShell script shapes', () => {
       /^foreach \(\$g in Get-LocalGroup\) \{$/,
       /^\}$/,
       /^try \{$/,
-      /^catch \[Microsoft\.PowerShell\.Commands\.MemberExistsException\] \{$/,
+      /^catch \[Microsoft\.PowerShell\.Commands\.(MemberExistsException|UserNotFoundException)\] \{$/,
+      /^\$u = Get-LocalUser -Name <S>$/,
+      /^\$p = Get-CimInstance -ClassName Win32_UserProfile -Filter \(<S> \+ \$u\.SID \+ <S>\)$/,
+      /^if \(\$null -ne \$p\) \{$/,
+      /^Remove-CimInstance -InputObject \$p$/,
     ];
     const scripts = [
       windows.userExists('bob'),
@@ -548,6 +568,7 @@ describe('PowerShell script shapes', () => {
       windows.enableUser('bob'),
       windows.setPassword('bob').script,
       windows.deleteUser('bob'),
+      windows.deleteUser('bob', { removeProfile: true }),
       windows.userGroups('bob'),
     ];
     for (const s of scripts) {
@@ -687,20 +708,110 @@ describe('Linux scripts on a stub host', () => {
     expect(stub.run(linux.lockUser('alice'), { users: [] }).status).toBe(linux.LINUX_EXIT.NO_SUCH_USER);
   });
 
-  it('parseRunningTasks separates work from SSH connection handlers and reads GPU apps, containers and sessions', () => {
-    const t = linux.parseRunningTasks(
-      ['HOSTFLOW_PROC 10 sshd', 'HOSTFLOW_PROC 11 python3', 'HOSTFLOW_PROC 12 tmux: server', 'HOSTFLOW_GPU 11 /usr/bin/python3', 'HOSTFLOW_CONTAINER abc123 pytorch/pytorch:2.3', 'HOSTFLOW_SESSION pts/3', 'noise'].join('\n'),
+  it('parseTenantFootprint separates work from SSH connection handlers and reads every category; footprintLeftovers names what is left by count', () => {
+    const f = linux.parseTenantFootprint(
+      [
+        'HOSTFLOW_UID 1500',
+        'HOSTFLOW_PROC 10 sshd',
+        'HOSTFLOW_PROC 11 python3',
+        'HOSTFLOW_PROC 12 tmux: server',
+        'HOSTFLOW_GPU 11 /usr/bin/python3',
+        'HOSTFLOW_CONTAINER abc123 1500 yes pytorch/pytorch:2.3',
+        'HOSTFLOW_CONTAINER def456 ? no nvidia/dcgm-exporter',
+        'HOSTFLOW_SESSION pts/3',
+        'HOSTFLOW_LINGER',
+        'HOSTFLOW_NO_SYSTEMD',
+        'HOSTFLOW_USER_UNIT_ENABLED train.service',
+        'HOSTFLOW_AT 7',
+        'HOSTFLOW_CRONTAB /var/spool/cron/crontabs/bob',
+        'HOSTFLOW_FILE /data/bob/x',
+        'HOSTFLOW_FILES 3 truncated',
+        'noise',
+      ].join('\n'),
     );
-    expect(t).toEqual({
+    expect(f).toMatchObject({
       userExists: true,
+      uid: 1500,
       processes: [{ pid: 11, comm: 'python3' }, { pid: 12, comm: 'tmux: server' }],
       sshConnections: 1,
       gpuProcesses: [{ pid: 11, name: '/usr/bin/python3' }],
-      containers: [{ id: 'abc123', image: 'pytorch/pytorch:2.3' }],
+      containers: [
+        { id: 'abc123', ownerUid: 1500, attributed: true, image: 'pytorch/pytorch:2.3' },
+        { id: 'def456', ownerUid: null, attributed: false, image: 'nvidia/dcgm-exporter' },
+      ],
       sessions: ['pts/3'],
+      linger: true,
+      enabledUserUnits: ['train.service'],
+      atJobs: ['7'],
+      crontabs: ['/var/spool/cron/crontabs/bob'],
+      files: { count: 3, status: 'truncated', sample: ['/data/bob/x'] },
+      unavailable: ['systemd'],
     });
-    expect(linux.parseRunningTasks('HOSTFLOW_NO_SUCH_USER bob\n').userExists).toBe(false);
+    expect(linux.footprintLeftovers(f)).toEqual({
+      account: 1, processes: 3, 'gpu-processes': 1, containers: 1, sessions: 1, linger: 1, 'user-units': 1, 'at-jobs': 1, crontab: 1, files: 3,
+    });
+    // A deleted user's at jobs show as "???" in atq: the spool files owned by the uid count.
+    const gone = linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID 1500\nHOSTFLOW_AT_FILE a0000201c8c799\nHOSTFLOW_FILES 0 complete\n');
+    expect(linux.footprintLeftovers(gone)).toEqual({ 'at-jobs': 1 });
+    expect(linux.footprintLeftovers(linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\n'))).toEqual({});
+    expect(linux.footprintLeftovers(linux.parseTenantFootprint('HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID 1500\nHOSTFLOW_FILES 0 timed-out\n'))).toEqual({ 'files-scan-timed-out': 1 });
     expect(() => linux.cleanupUserLeftovers(U, 0)).toThrow(/uid/);
+    expect(() => linux.endTenantActivity({ username: U, uid: 0 })).toThrow(/^uid: /);
+    expect(() => linux.tenantFootprint({ username: U, uid: 999 })).toThrow(/^uid: /);
+    expect(() => linux.removeTenantFiles({ username: U, uid: 1.5 })).toThrow(/^uid: /);
+  });
+
+  it('tenantFootprint and endTenantActivity refuse system uids on the host too, and look by uid when the account is gone', () => {
+    // The stub host's getent says every listed user has uid 1000; with a known uid of 999 for a gone user the script refuses.
+    const sys = stub.run(linux.tenantFootprint({ username: 'bob' }).replace("uid=$2 alloc=$3", "uid=999 alloc=$3"), { users: [] });
+    expect(sys.stdout).toContain('HOSTFLOW_SYSTEM_UID 999');
+    expect(sys.status).toBe(linux.LINUX_EXIT.BAD_INPUT);
+    const gone = stub.run(linux.endTenantActivity({ username: 'bob' }), { users: [] });
+    expect([gone.status, gone.stdout]).toEqual([0, 'HOSTFLOW_NO_SUCH_USER bob\n']);
+    expect(stub.calls().some((a) => a[0] === 'pkill')).toBe(false);
+  });
+
+  it('containers: attributed by the hostflow.allocation label or by the uid of their main process; only those are removed', () => {
+    // This machine has no docker daemon: stub docker and ps for this case (three running containers).
+    const bin = join(stub.root, 'bin');
+    const psBefore = readFileSync(join(bin, 'ps'), 'utf8');
+    const log = psBefore.split('\n')[1];
+    writeFileSync(join(bin, 'docker'), `#!/bin/sh\n${log}\ncase $1 in\n  ps) printf 'c1\\nc2\\nc3\\n' ;;\n  inspect) case $4 in\n    c1) echo '910001|${ALLOC}|pytorch/pytorch:2.3' ;;\n    c2) echo '910002||user/trainer:1' ;;\n    c3) echo '910003||nvidia/dcgm-exporter' ;;\n  esac ;;\n  rm) exit 0 ;;\nesac\n`);
+    chmodSync(join(bin, 'docker'), 0o755);
+    writeFileSync(join(bin, 'ps'), `#!/bin/sh\n${log}\ncase "$*" in\n  '-o uid= -p 910001') echo '    0' ;;\n  '-o uid= -p 910002') echo ' 1000' ;;\n  '-o uid= -p 910003') echo '    0' ;;\nesac\n`);
+    try {
+      const f = stub.run(linux.tenantFootprint({ username: 'alice', allocationId: ALLOC }), { users: ['alice'] });
+      expect(f.status, f.stderr).toBe(0);
+      const parsed = linux.parseTenantFootprint(f.stdout);
+      expect(parsed.containers).toEqual([
+        { id: 'c1', ownerUid: 0, attributed: true, image: 'pytorch/pytorch:2.3' },
+        { id: 'c2', ownerUid: 1000, attributed: true, image: 'user/trainer:1' },
+        { id: 'c3', ownerUid: 0, attributed: false, image: 'nvidia/dcgm-exporter' },
+      ]);
+      expect(linux.footprintLeftovers(parsed)).toMatchObject({ containers: 2 });
+      // Another allocation's label does not make c1 this tenant's.
+      const other = linux.parseTenantFootprint(stub.run(linux.tenantFootprint({ username: 'alice', allocationId: '00000000-0000-4000-8000-000000000000' }), { users: ['alice'] }).stdout);
+      expect(other.containers.map((c) => c.attributed)).toEqual([false, true, false]);
+      stub.reset();
+      const end = stub.run(linux.endTenantActivity({ username: 'alice', allocationId: ALLOC }), { users: ['alice'] });
+      expect(end.status, end.stderr).toBe(0);
+      expect(linux.parseMarkers(end.stdout).filter((m) => m.marker === 'CONTAINER_REMOVED').map((m) => m.value)).toEqual(['c1', 'c2']);
+      expect(stub.calls().filter((a) => a[0] === 'docker' && a[1] === 'rm')).toEqual([
+        ['docker', 'rm', '-f', 'c1'],
+        ['docker', 'rm', '-f', 'c2'],
+      ]);
+    } finally {
+      rmSync(join(bin, 'docker'));
+      writeFileSync(join(bin, 'ps'), psBefore);
+    }
+  });
+
+  it('lockUser with expirePassword also expires the password (chage -d 0)', () => {
+    stub.run(linux.lockUser('alice', { expirePassword: true }), { users: ['alice'] });
+    expect(stub.calls().filter((a) => a[0] === 'usermod' || a[0] === 'chage')).toEqual([
+      ['usermod', '-L', '-e', '1', '--', 'alice'],
+      ['chage', '-d', '0', '--', 'alice'],
+    ]);
   });
 
   it('killUserProcesses tolerates "no process matched" and passes other failures on', () => {

@@ -244,8 +244,36 @@ describe('Windows account activities against the WS-Man stand-in', () => {
     expect((await acts.verifyAccountLogin(accountId)).verified).toBe(true);
   });
 
-  it('deleteHostAccount removes the user from the host; the row stays, marked deleted, without its secret', async () => {
+  it('a lookup that fails for another reason than "not found" is "could not tell": the delete fails retryably (AccountLookupFailed), nothing is recorded', async () => {
+    const sid = ws.users.get('jdoe')!.sid;
+    ws.injectFault('Get-LocalUser', 'Access is denied.');
+    try {
+      const err = await failure(acts.deleteHostAccount(accountId));
+      expect([err.type, err.nonRetryable]).toEqual(['AccountLookupFailed', false]);
+      expect(err.message).not.toContain('Access is denied');
+      expect(ws.users.has('jdoe')).toBe(true);
+      expect(await accountRow(accountId)).toMatchObject({ status: 'active' });
+      // The delete script itself refuses to call a failed lookup "no such user" too.
+      const r = await winrm.exec(hostId, windows.deleteUser('jdoe', { removeProfile: true }));
+      expect(r.exitCode).toBe(1);
+      expect(r.stdout).not.toContain('HOSTFLOW_NO_SUCH_USER');
+    } finally {
+      ws.injectFault('Get-LocalUser', null);
+    }
+    expect(ws.users.get('jdoe')?.sid).toBe(sid);
+  });
+
+  it('deleteHostAccount removes the user and its profile (C:\\Users\\jdoe); a loaded profile (user logged on) fails it retryably, leaving the user; the row stays, marked deleted, without its secret', async () => {
+    const sid = ws.users.get('jdoe')!.sid;
+    ws.createProfile('jdoe', { loaded: true });
+    const busy = await failure(acts.deleteHostAccount(accountId));
+    expect([busy.type, busy.nonRetryable]).toEqual(['RemoteCommandFailed', false]);
+    expect(ws.users.has('jdoe')).toBe(true);
+    expect(ws.profiles.get(sid)?.localPath).toBe('C:\\Users\\jdoe');
+    expect(await accountRow(accountId)).toMatchObject({ status: 'active' });
+    ws.createProfile('jdoe', { loaded: false }); // logged off
     expect(await acts.deleteHostAccount(accountId)).toEqual({ status: 'deleted' });
+    expect(ws.profiles.has(sid)).toBe(false);
     expect(ws.users.has('jdoe')).toBe(false);
     for (const members of ws.groups.values()) expect(members.has('jdoe')).toBe(false);
     expect(await accountRow(accountId)).toMatchObject({ status: 'deleted', secretCiphertext: null });
@@ -351,7 +379,8 @@ describe('WS-Man stand-in: the block subset the builders use', () => {
     ['a generic catch', "try {\nWrite-Output 'x'\n}\ncatch {\n}", 'unsupported block in stand-in'],
     ['a one-line block', "if ($null -eq $a) { Write-Output 'x' }", 'unsupported block in stand-in'],
     ['a missing }', 'if ($null -eq $a) {', 'unsupported block in stand-in'],
-    ['deleteUser with removeProfile (CIM pipeline)', windows.deleteUser('blocky', { removeProfile: true }), 'unsupported variable in stand-in: $sid'],
+    ['a CIM pipeline', "Get-CimInstance -ClassName Win32_UserProfile | Where-Object { $_.Loaded } | Remove-CimInstance", 'unsupported'],
+    ['a CIM filter other than SID', "$p = Get-CimInstance -ClassName Win32_UserProfile -Filter ('Loaded = ''true''')", 'unsupported'],
     ['a double-quoted string', 'Write-Output "$(whoami)"', 'unsupported syntax in stand-in'],
   ])('refuses %s before running anything', async (_label, tail, message) => {
     const r = await run(`Remove-LocalUser -Name 'blocky'\n${tail}`);

@@ -19,18 +19,20 @@
  *   Set-LocalUser -Name '<n>' [-Password (...)] [-FullName '<f>'] [-Description '<d>']
  *   Enable-LocalUser / Disable-LocalUser / Remove-LocalUser -Name '<n>'
  *   Add-LocalGroupMember / Remove-LocalGroupMember -Group '<g>' -Member '<n>'
+ *   Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $v.SID + '''')   (a user's profile, or nothing)
+ *   Remove-CimInstance -InputObject $v     (deletes that profile: C:\Users\<name> and its hive; fails while loaded)
  *   Write-Output '<text>' | ('<text>' + $v.Name)   Write-Error '<text>'
  *   Start-Sleep -Seconds <n> | -Milliseconds <n>   exit <n>
  *   $ProgressPreference = '...'   $ErrorActionPreference = 'Stop'|'Continue'|'SilentlyContinue'
  *   $HostflowStdin = [string]::Join("`n", @($input))      (reads stdin sent with WS-Man Send)
- *   $v = $true | $false | <Get-Local* call>
+ *   $v = $true | $false | <Get-Local* or Get-CimInstance call>     ($v.Name, and $v.SID of a user, can be read)
  *   any statement may end in `| Out-Null`; `-ErrorAction Stop|SilentlyContinue|Continue` is accepted
  *
  * and these blocks (header on its own line ending in `{`, `}` alone on its line; no else/elseif):
  *
  *   if (<condition>) {        condition: $null -eq|-ne (<Get-Local* call>)   $null -eq|-ne $v   $v
  *   try {   ...   }
- *   catch [Microsoft.PowerShell.Commands.MemberExistsException] {   ...   }
+ *   catch [Microsoft.PowerShell.Commands.MemberExistsException|UserNotFoundException] {   ...   }
  *   foreach ($v in <Get-Local* call>) {
  *
  * Anything else writes "unsupported <cmdlet|block|condition|syntax|variable> in stand-in: ..." to
@@ -42,7 +44,10 @@
  * 1 if the last command (including a lookup in a condition) failed, else 0; an unset variable is
  * $null in a condition; output is UTF-8 only if the shell asked for code page 65001 (else
  * non-ASCII → '?');
- * Windows' default password complexity rule; user names are case-insensitive.
+ * Windows' default password complexity rule; user names are case-insensitive; every user has a SID;
+ * `Remove-LocalUser` leaves the user's profile behind (as Windows does), a profile exists once the
+ * user logged on (`createProfile`, e.g. an RDP logon). `injectFault` makes a cmdlet fail with
+ * another error than "not found" (access denied, RPC unavailable), to test "could not tell".
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate } from 'node:crypto';
@@ -65,6 +70,16 @@ export interface LocalUser {
   passwordNeverExpires: boolean;
   /** Group names, as Windows spells them. */
   groups: Set<string>;
+  /** `S-1-5-21-<machine>-<rid>` */
+  sid: string;
+}
+
+/** A user profile (Win32_UserProfile): C:\Users\<name> and the registry hive. */
+export interface UserProfile {
+  sid: string;
+  localPath: string;
+  /** Loaded while the user is logged on: then it cannot be deleted. */
+  loaded: boolean;
 }
 
 export interface WsManCommandRecord {
@@ -122,6 +137,12 @@ export interface WsManHost {
   checkPassword(name: string, password: string): boolean;
   /** Adds a local user directly (a pre-existing account). */
   addUser(name: string, password: string, groups?: string[]): LocalUser;
+  /** User profiles by SID (what Win32_UserProfile lists). Windows keeps them when the user is removed. */
+  profiles: Map<string, UserProfile>;
+  /** The user logged on (RDP, console): their profile exists from now on, loaded while `loaded`. */
+  createProfile(name: string, opts?: { loaded?: boolean }): UserProfile;
+  /** From now on `cmdlet` (e.g. 'Get-LocalUser') fails with `message` (not a "not found" error); null clears. */
+  injectFault(cmdlet: string, message: string | null): void;
   /** HTTPS only: switches to a fresh self-signed certificate and drops idle connections. */
   regenerateCertificate(): Promise<void>;
   stop(): Promise<void>;
@@ -376,9 +397,9 @@ function tokenize(stmt: string): Tok[] {
 }
 
 /** What the Get-Local* cmdlets return (rendered as one JSON line each when printed). */
-type PsObj = { kind: 'user'; user: LocalUser } | { kind: 'group'; name: string } | { kind: 'member'; name: string };
+type PsObj = { kind: 'user'; user: LocalUser } | { kind: 'group'; name: string } | { kind: 'member'; name: string } | { kind: 'profile'; profile: UserProfile };
 type VarValue = string | boolean | null | PsObj;
-type Value = string | boolean | { secure: string };
+type Value = string | boolean | { secure: string } | { obj: PsObj };
 
 interface Invocation {
   name: string;
@@ -392,7 +413,9 @@ interface ScriptScope {
   errorActionStop: boolean;
 }
 
-const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'int' | 'bool' | 'erroraction'>> = {
+const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'int' | 'bool' | 'erroraction' | 'object'>> = {
+  'get-ciminstance': { classname: 'string', filter: 'string' },
+  'remove-ciminstance': { inputobject: 'object' },
   'get-localuser': { name: 'string' },
   'get-localgroup': { name: 'string' },
   'get-localgroupmember': { group: 'string', member: 'string' },
@@ -409,7 +432,7 @@ const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'in
 };
 
 /** The lookups whose result a condition, an assignment or a foreach may use. */
-const GET_CMDLETS = new Set(['get-localuser', 'get-localgroup', 'get-localgroupmember']);
+const GET_CMDLETS = new Set(['get-localuser', 'get-localgroup', 'get-localgroupmember', 'get-ciminstance']);
 
 /**
  * Parses one cmdlet call. With `scope` null (the check before the script runs) variables are not
@@ -437,12 +460,18 @@ function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
     const n = t.v.toLowerCase();
     if (!t.prop && (n === 'true' || n === 'false')) return n === 'true';
     if (n === 'null' || n === 'true' || n === 'false' || n === 'input') throw new Unsupported(stmt);
-    if (t.prop && t.prop.toLowerCase() !== 'name') throw new Unsupported(`property $${t.v}.${t.prop} (only .Name) in: ${stmt}`, 'variable');
+    const prop = t.prop?.toLowerCase();
+    if (prop && prop !== 'name' && prop !== 'sid') throw new Unsupported(`property $${t.v}.${t.prop} (only .Name, .SID) in: ${stmt}`, 'variable');
     if (!scope) return '';
     const v = scope.vars.get(n);
     if (v === undefined) throw new Unsupported(`undefined variable $${t.v} in: ${stmt}`, 'variable');
     if (t.prop) {
       if (v === null || typeof v !== 'object') throw new Unsupported(`$${t.v} holds no object with a Name in: ${stmt}`, 'variable');
+      if (prop === 'sid') {
+        if (v.kind !== 'user') throw new Unsupported(`$${t.v} holds no user (for .SID) in: ${stmt}`, 'variable');
+        return v.user.sid;
+      }
+      if (v.kind === 'profile') throw new Unsupported(`$${t.v}.Name of a profile in: ${stmt}`, 'variable');
       return v.kind === 'user' ? v.user.name : v.name;
     }
     if (v === null || typeof v === 'object') throw new Unsupported(`$${t.v} is not a string (use $${t.v}.Name) in: ${stmt}`, 'variable');
@@ -486,6 +515,19 @@ function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
     }
     const kind = spec[p];
     if (!kind) throw new Unsupported(stmt);
+    if (kind === 'object') {
+      const v = toks[++i];
+      if (v?.t !== 'var' || v.prop) throw new Unsupported(stmt);
+      if (!scope) {
+        params.set(p, { obj: { kind: 'group', name: '' } });
+        continue;
+      }
+      const o = scope.vars.get(v.v.toLowerCase());
+      if (o === undefined) throw new Unsupported(`undefined variable $${v.v} in: ${stmt}`, 'variable');
+      if (o === null || typeof o !== 'object') throw new Unsupported(`$${v.v} holds no object in: ${stmt}`, 'variable');
+      params.set(p, { obj: o });
+      continue;
+    }
     if (kind === 'switch') {
       params.set(p, true);
       continue;
@@ -498,6 +540,14 @@ function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
     if (kind === 'bool' && typeof v !== 'boolean') throw new Unsupported(stmt);
     if (kind === 'int' && (typeof v !== 'string' || !/^\d+$/.test(v) || next.t !== 'word')) throw new Unsupported(stmt);
     params.set(p, v);
+  }
+  if (name === 'get-ciminstance') {
+    // Checked here, before anything runs: only the user-profile lookup by SID is understood.
+    const cls = params.get('classname');
+    const filter = params.get('filter');
+    if (typeof cls !== 'string' || cls.toLowerCase() !== 'win32_userprofile' || typeof filter !== 'string' || !/^SID = '[^']*'$/.test(filter)) {
+      throw new Unsupported(`Get-CimInstance other than -ClassName Win32_UserProfile -Filter "SID = '<sid>'" in: ${stmt}`);
+    }
   }
   return { name, params, positional, outNull };
 }
@@ -520,7 +570,7 @@ type ScriptNode =
 
 const IF_RE = /^if\s*\((.*)\)\s*\{$/is;
 const TRY_RE = /^try\s*\{$/i;
-const CATCH_RE = /^catch\s*\[\s*(Microsoft\.PowerShell\.Commands\.MemberExistsException)\s*\]\s*\{$/i;
+const CATCH_RE = /^catch\s*\[\s*(Microsoft\.PowerShell\.Commands\.(?:MemberExistsException|UserNotFoundException))\s*\]\s*\{$/i;
 const FOREACH_RE = /^foreach\s*\(\s*\$([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)\)\s*\{$/is;
 const PREF_RE = /^\$(ProgressPreference|ErrorActionPreference)\s*=\s*'(\w+)'$/i;
 const EXIT_RE = /^exit(?:\s+(-?\d+))?$/i;
@@ -603,7 +653,7 @@ export function compileScript(statements: string[]): Block {
       } else if (TRY_RE.test(s)) {
         const body = block(true);
         const c = CATCH_RE.exec(statements[i] ?? '');
-        if (!c) throw new Unsupported(`try without catch [Microsoft.PowerShell.Commands.MemberExistsException] { (found: ${statements[i] ?? 'end of script'})`, 'block');
+        if (!c) throw new Unsupported(`try without catch [Microsoft.PowerShell.Commands.MemberExistsException|UserNotFoundException] { (found: ${statements[i] ?? 'end of script'})`, 'block');
         i++;
         nodes.push({ k: 'try', body, catchType: c[1]!, handler: block(true) });
       } else if ((m = FOREACH_RE.exec(s))) {
@@ -630,6 +680,9 @@ function passwordOk(name: string, pw: string, minLength: number): boolean {
   return true;
 }
 
+/** 'get-localuser' → 'Get-LocalUser' (for error records). */
+const cmdletName = (n: string) => n.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase()).replace(/^(\w+-)Local(\w)/i, (_m, a: string, b: string) => `${a}Local${b.toUpperCase()}`);
+
 const INVALID_NAME = /["/\\[\]:;|=,+*?<>@]/;
 
 // ------------------------------------------------------------------------------------------
@@ -647,6 +700,10 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   const commands: WsManCommandRecord[] = [];
   const requests: WsManRequestRecord[] = [];
   const shells = new Map<string, Shell>();
+  const profiles = new Map<string, UserProfile>();
+  const faults = new Map<string, string>();
+  const machineSid = `S-1-5-21-${[0, 0, 0].map(() => randomBytes(4).readUInt32BE(0)).join('-')}`;
+  let nextRid = 1000;
 
   const findGroup = (g: string) => [...groups.keys()].find((k) => k.toLowerCase() === g.toLowerCase());
   const getUser = (n: string) => users.get(n.toLowerCase());
@@ -665,12 +722,21 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       passwordHash: hashPassword(password),
       passwordNeverExpires: false,
       groups: new Set(),
+      sid: `${machineSid}-${name.toLowerCase() === adminUser.toLowerCase() ? 500 : nextRid++}`,
     };
     users.set(name.toLowerCase(), u);
     for (const g of ['Users', ...userGroups]) addToGroup(u, findGroup(g) ?? (groups.set(g, new Set()), g));
     return u;
   };
   addUser(adminUser, adminPassword, ['Administrators']);
+  const createProfile = (name: string, o: { loaded?: boolean } = {}): UserProfile => {
+    const u = getUser(name);
+    if (!u) throw new Error(`createProfile: no user ${name}`);
+    const prof: UserProfile = profiles.get(u.sid) ?? { sid: u.sid, localPath: `C:\\Users\\${u.name}`, loaded: false };
+    prof.loaded = o.loaded ?? false;
+    profiles.set(u.sid, prof);
+    return prof;
+  };
   const checkPassword = (name: string, password: string) => {
     const u = getUser(name);
     return !!u && u.enabled && passwordMatches(u.passwordHash, password);
@@ -718,6 +784,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
         return JSON.stringify({ Name: u.name, Enabled: u.enabled, FullName: u.fullName, Description: u.description, PasswordNeverExpires: u.passwordNeverExpires });
       }
       if (o.kind === 'group') return JSON.stringify({ Name: o.name, Description: '' });
+      if (o.kind === 'profile') return JSON.stringify({ SID: o.profile.sid, LocalPath: o.profile.localPath, Loaded: o.profile.loaded });
       return JSON.stringify({ Name: o.name, ObjectClass: 'User', PrincipalSource: 'Local' });
     };
 
@@ -862,7 +929,26 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       const INVALID_PASSWORD =
         'Unable to update the password. The value provided for the new password does not meet the length, complexity, or history requirements of the domain.';
 
+      const fault = faults.get(inv.name);
+      if (fault !== undefined) return fail(cmdletName(inv.name), fault, 'UnauthorizedAccessException');
       switch (inv.name) {
+        case 'get-ciminstance': {
+          if (str('classname')?.toLowerCase() !== 'win32_userprofile') throw new Unsupported(stmt);
+          const m = /^SID = '([^']*)'$/.exec(str('filter') ?? '');
+          if (!m) throw new Unsupported(`filter other than SID = '<sid>' in: ${stmt}`);
+          const prof = profiles.get(m[1]!);
+          if (prof) out.push({ kind: 'profile', profile: prof });
+          return true;
+        }
+        case 'remove-ciminstance': {
+          const o = (p('inputobject') as { obj: PsObj } | undefined)?.obj;
+          if (!o || o.kind !== 'profile') throw new Unsupported(stmt);
+          if (o.profile.loaded) {
+            return fail('Remove-CimInstance', 'The process cannot access the file because it is being used by another process.', 'CimException');
+          }
+          profiles.delete(o.profile.sid);
+          return true;
+        }
         case 'write-output': {
           if (inv.positional.length !== 1 || typeof inv.positional[0] !== 'string') throw new Unsupported(stmt);
           out.push(inv.positional[0]);
@@ -1222,6 +1308,12 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     commands,
     requests,
     openShells: () => [...shells.keys()],
+    profiles,
+    createProfile,
+    injectFault(cmdlet, message) {
+      if (message === null) faults.delete(cmdlet.toLowerCase());
+      else faults.set(cmdlet.toLowerCase(), message);
+    },
     checkPassword,
     addUser,
     async regenerateCertificate() {

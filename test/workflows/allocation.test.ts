@@ -256,9 +256,9 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     const steps = (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
     expect(steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`)).toEqual([
       'check-tasks:done',
-      'stop-tasks:done',
       'revoke-keys:done',
       'lock-account:done',
+      'stop-tasks:done',
       'clean-leftovers:done',
       'delete-account:done',
       'restore-template:skipped',
@@ -298,9 +298,10 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     const steps = (await p.api('GET', `/api/v1/allocations/${id}/progress`)).body.data.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
     expect(steps.map((s: { step: string; status: string; attempts: number }) => `${s.step}:${s.status}:${s.attempts}`)).toEqual([
       'check-tasks:done:1',
-      'stop-tasks:skipped:1',
       'revoke-keys:done:1',
       'lock-account:done:1',
+      // Nothing running: no grace period, but stop-tasks still runs (it removes crontab, at jobs, lingering).
+      'stop-tasks:done:1',
       'clean-leftovers:done:1',
       'delete-account:done:1',
       'restore-template:skipped:1',
