@@ -14,6 +14,9 @@ import { envTemplateRoutes } from './routes/env-templates/handler.js';
 import { customerRoutes } from './routes/customers/handler.js';
 import { sshKeyRoutes } from './routes/ssh-keys/handler.js';
 import { allocationRoutes } from './routes/allocations/handler.js';
+import { roleRoutes } from './routes/roles/handler.js';
+import { RoleCache } from './authz/principal.js';
+import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(deps: AppDeps): Express {
@@ -22,6 +25,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   const registry = new OpenAPIRegistry();
+  const authz: AuthzContext = { em: deps.em, roles: deps.roleCache ?? new RoleCache(deps.em) };
+  app.locals.authz = authz;
 
   app.use(requestId);
   app.use(express.json({ limit: '5mb' }));
@@ -38,10 +43,16 @@ export function createApp(deps: AppDeps): Express {
   app.use(customerRoutes(deps, registry));
   app.use(sshKeyRoutes(deps, registry));
   app.use(allocationRoutes(deps, registry));
+  app.use(roleRoutes(deps, registry, authz.roles));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
+
+  app.locals.routeTable = routeTableOf(registry);
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
 }
+
+/** Every route declared with defineRoute in this app, with the permission it needs (the matrix test and docs:permissions read it). */
+export const routeTable = (app: Express): RouteEntry[] => app.locals.routeTable as RouteEntry[];

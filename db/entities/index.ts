@@ -13,6 +13,7 @@ export * from './customer.entity.js';
 export * from './ssh-key.entity.js';
 export * from './allocation.entity.js';
 export * from './password-token.entity.js';
+export * from './role.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -28,6 +29,7 @@ import { CustomerSchema } from './customer.entity.js';
 import { SshKeySchema } from './ssh-key.entity.js';
 import { AllocationSchema, AllocationStepSchema, LeaseEventSchema } from './allocation.entity.js';
 import { PasswordTokenSchema } from './password-token.entity.js';
+import { RoleSchema } from './role.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -47,4 +49,5 @@ export const ALL_ENTITIES = [
   AllocationStepSchema,
   LeaseEventSchema,
   PasswordTokenSchema,
+  RoleSchema,
 ];

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 
-export const ROLES = ['admin', 'approver', 'operator', 'requester', 'customer'] as const;
-export type Role = (typeof ROLES)[number];
+/** A role name: a row of the `roles` table (built-in names in api/authz/permissions.ts). */
+export type RoleName = string;
+/** @deprecated kept so existing callers compile: a role name. */
+export type Role = RoleName;
 
 /**
  * A platform user. Until the identity issue lands, callers authenticate with a per-user API token;
@@ -15,10 +17,11 @@ export const UserSchema = defineEntity({
     id: p.uuid().primary().onCreate(() => randomUUID()),
     username: p.string().length(64).unique(),
     email: p.string().length(255).nullable(),
-    roles: p.json<Role[]>().default('[]'),
+    /** Role names, each a row of `roles` (validated on write against the table). */
+    roles: p.json<RoleName[]>().default('[]'),
     apiTokenHash: p.string().length(64).nullable().unique(),
     disabledAt: p.datetime().nullable(),
-    /** Set for a customer's people (role `customer`). */
+    /** Set for a customer's people (roles `customer_owner` / `customer_member`): their tenant. */
     customerId: p.uuid().nullable().index(),
     fullName: p.string().length(100).nullable(),
     /** IANA time zone for dates in messages (e.g. lease reminders); UTC when unset. */

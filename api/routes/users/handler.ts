@@ -6,15 +6,17 @@ import { defineRoute } from '../../route.js';
 import { conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { generateToken, hashToken } from '../../middleware/auth.js';
-import { ROLES, UserSchema, type User as UserRow } from '../../../db/entities/index.js';
+import { UserSchema, type User as UserRow } from '../../../db/entities/index.js';
+import { assertRolesExist } from '../roles/service.js';
+import { pii } from '../../authz/mask.js';
 import { recordAudit } from '../../../db/audit.js';
 
-const User = z.object({ id: z.string(), username: z.string(), email: z.string().nullable(), roles: z.array(z.enum(ROLES)), created_at: z.string() }).openapi('User');
+const User = z.object({ id: z.string(), username: z.string(), email: pii(z.string().nullable(), 'email'), roles: z.array(z.string()), created_at: z.string() }).openapi('User');
 const UserCreate = z
   .object({
     username: z.string().regex(/^[A-Za-z0-9_.-]{2,64}$/, '2-64 letters, digits, "_", "." or "-"'),
     email: z.string().email().optional(),
-    roles: z.array(z.enum(ROLES)).min(1),
+    roles: z.array(z.string().max(64)).min(1).openapi({ description: 'Role names (GET /api/v1/roles)' }),
   })
   .openapi('UserCreate');
 const UserCreated = User.extend({ api_token: z.string().openapi({ description: 'Shown once; only its hash is stored' }) });
@@ -29,12 +31,13 @@ export function userRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/users',
     summary: 'Create a user; its API token is returned once',
     tags: ['users'],
-    auth: ['admin'],
+    permission: 'user.write',
     body: UserCreate,
     response: UserCreated,
     status: 201,
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
+      await assertRolesExist(em, body.roles);
       const token = generateToken();
       const row = em.create(UserSchema, { username: body.username, email: body.email ?? null, roles: [...new Set(body.roles)], apiTokenHash: hashToken(token) });
       recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { username: row.username, roles: row.roles } });
@@ -52,7 +55,7 @@ export function userRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/users',
     summary: 'List users',
     tags: ['users'],
-    auth: ['admin'],
+    permission: 'user.read',
     query: PageQuery,
     response: z.object({ items: z.array(User), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
     handler: async ({ query }) => {
