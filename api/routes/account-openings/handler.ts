@@ -5,10 +5,12 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, forbidden, validationError } from '../../errors.js';
 import { pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
+import type { Scope } from '../../authz/scope.js';
+import { assertNotSelf } from '../../authz/duties.js';
 import {
   AccountOpeningRequestSchema,
   HostAccountSchema,
@@ -40,7 +42,6 @@ import {
   Stats,
 } from './schema.js';
 
-const isDecider = (u: AuthedUser) => u.roles.includes('approver') || u.roles.includes('admin');
 
 export function toAccountOpeningDto(r: AccountOpeningRequest): z.input<typeof AccountOpening> {
   return {
@@ -74,12 +75,9 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   const tags = ['account-openings'];
   const expiryMs = deps.settings.accountOpeningExpiryDays * 24 * 3600 * 1000;
 
-  const load = async (id: string, user: AuthedUser) => {
-    const row = await deps.em.fork().findOne(AccountOpeningRequestSchema, { id }, { populate: ['host', 'applicant'] });
-    if (!row) throw notFound('account opening request');
-    if (!isDecider(user) && !user.roles.includes('operator') && row.applicant.id !== user.id) throw notFound('account opening request');
-    return row;
-  };
+  /** A request within the caller's row scope (staff with scope.all: any; others: their own), else 404. */
+  const load = (id: string, scope: Scope) =>
+    scope.find<AccountOpeningRequest>(deps.em.fork(), AccountOpeningRequestSchema, { id }, 'account opening request', { populate: ['host', 'applicant'] });
   const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
   const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, result: 'success' | 'failure' = 'success') => {
     const em = deps.em.fork();
@@ -168,13 +166,14 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.read',
     query: AccountOpeningListQuery,
     response: z.object({ items: z.array(AccountOpening), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query, user }) => {
+    handler: async ({ query, user, scope }) => {
       const where: Record<string, unknown> = {};
       if (query.status) where.status = query.status;
       if (query.host_id) where.host = query.host_id;
       if (query.username) where.username = query.username;
-      if (query.mine === 'true' || (!isDecider(user!) && !user!.roles.includes('operator'))) where.applicant = user!.id;
-      const [rows, total] = await deps.em.fork().findAndCount(AccountOpeningRequestSchema, where, {
+      if (query.mine === 'true') where.applicant = user!.id;
+      const em = deps.em.fork();
+      const [rows, total] = await em.findAndCount(AccountOpeningRequestSchema, (await scope.where(em, AccountOpeningRequestSchema, where)) as never, {
         ...pageOffsets(query),
         orderBy: { createdAt: 'desc', id: 'asc' },
         populate: ['host', 'applicant'],
@@ -215,8 +214,8 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.read',
     params: IdParams,
     response: AccountOpening,
-    handler: async ({ params, user }) => {
-      const row = await load(params.id, user!);
+    handler: async ({ params, scope }) => {
+      const row = await load(params.id, scope);
       let live: unknown;
       try {
         live = await deps.temporal.client.workflow.getHandle(row.workflowId).query(stateQuery);
@@ -227,8 +226,12 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     },
   });
 
-  const decide = async (id: string, user: AuthedUser, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
-    const row = await load(id, user);
+  const decide = async (id: string, user: AuthedUser, scope: Scope, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+    const row = await load(id, scope);
+    if (kind !== 'withdraw') assertNotSelf(user, row.applicant.id, 'account opening request');
+    else if (row.applicant.id !== user.id) throw forbidden('only the applicant can withdraw a request');
+    // The mirror says it is decided already: answer without asking the workflow (it would refuse too).
+    if (row.status !== 'pending') throw conflict(`request is ${row.status}, not pending`);
     const handle = deps.temporal.client.workflow.getHandle(row.workflowId);
     try {
       if (kind === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
@@ -244,11 +247,11 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   };
 
   // Batch routes first: `/batch/...` must not be taken for `/:id/...`.
-  const batch = async (ids: string[], user: AuthedUser, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+  const batch = async (ids: string[], user: AuthedUser, scope: Scope, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
     const results = [];
     for (const id of [...new Set(ids)]) {
       try {
-        const dto = await decide(id, user, kind, payload, req);
+        const dto = await decide(id, user, scope, kind, payload, req);
         results.push({ id, ok: true, code: 0, message: 'ok', status: dto.status });
       } catch (err) {
         const e = err as { code?: number; message?: string };
@@ -265,7 +268,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.approve',
     body: BatchApproveBody,
     response: BatchResult,
-    handler: ({ body, user, req }) => batch(body.ids, user!, 'approve', body, req),
+    handler: ({ body, user, req, scope }) => batch(body.ids, user!, scope, 'approve', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
@@ -275,7 +278,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.approve',
     body: BatchRejectBody,
     response: BatchResult,
-    handler: ({ body, user, req }) => batch(body.ids, user!, 'reject', body, req),
+    handler: ({ body, user, req, scope }) => batch(body.ids, user!, scope, 'reject', body, req),
   });
 
   defineRoute(r, registry, {
@@ -287,7 +290,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     params: IdParams,
     body: ApproveBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req }) => decide(params.id, user!, 'approve', body, req),
+    handler: ({ params, body, user, req, scope }) => decide(params.id, user!, scope, 'approve', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
@@ -298,7 +301,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     params: IdParams,
     body: RejectBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req }) => decide(params.id, user!, 'reject', body, req),
+    handler: ({ params, body, user, req, scope }) => decide(params.id, user!, scope, 'reject', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
@@ -308,7 +311,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.create',
     params: IdParams,
     response: AccountOpening,
-    handler: ({ params, user, req }) => decide(params.id, user!, 'withdraw', {}, req),
+    handler: ({ params, user, req, scope }) => decide(params.id, user!, scope, 'withdraw', {}, req),
   });
 
   defineRoute(r, registry, {
@@ -320,8 +323,8 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     params: IdParams,
     response: AccountOpening,
     status: 202,
-    handler: async ({ params, user, req }) => {
-      const row = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const row = await load(params.id, scope);
       if (row.status !== 'failed') throw conflict(`request is ${row.status}; only failed requests can be re-processed`);
       try {
         await startWorkflow(row, 'process');
@@ -343,8 +346,8 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'credential.reveal',
     params: IdParams,
     response: RevealResult,
-    handler: async ({ params, user, req }) => {
-      const row = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const row = await load(params.id, scope);
       if (row.applicant.id !== user!.id) throw forbidden('only the applicant can reveal the password');
       if (row.status !== 'done' || !row.hostAccountId) throw conflict(`request is ${row.status}; there is no password to reveal`);
       const em = deps.em.fork();

@@ -5,10 +5,11 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, forbidden, validationError } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
+import type { Scope } from '../../authz/scope.js';
 import {
   ALLOCATION_STATUSES,
   AllocationSchema,
@@ -105,7 +106,6 @@ const toDto = (a: AllocationRow): z.input<typeof Allocation> => ({
   created_at: a.createdAt.toISOString(),
 });
 
-const isStaff = (u: AuthedUser) => u.roles.includes('admin') || u.roles.includes('operator');
 const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
 
 /** Allocations: a host rented to a customer (allocation → lease → reclaim workflows). */
@@ -115,17 +115,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   const client = deps.temporal.client;
   const taskQueue = deps.temporal.taskQueue;
 
-  /** Loads an allocation the caller may see: staff see all; a customer user sees their customer's. */
-  const load = async (id: string, user: AuthedUser) => {
-    const em = deps.em.fork();
-    const a = await em.findOne(AllocationSchema, { id }, { populate: ['host', 'customer', 'customerUser'] });
-    if (!a) throw notFound('allocation');
-    if (!isStaff(user) && !user.roles.includes('approver')) {
-      const me = await em.findOne(UserSchema, { id: user.id });
-      if (!me?.customerId || me.customerId !== a.customer.id) throw notFound('allocation');
-    }
-    return a;
-  };
+  /** An allocation within the caller's row scope (staff: by host group; owner: the company's; member: their own), else 404. */
+  const load = (id: string, scope: Scope) =>
+    scope.find<AllocationRow>(deps.em.fork(), AllocationSchema, { id }, 'allocation', { populate: ['host', 'customer', 'customerUser'] });
   const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>) => {
     const em = deps.em.fork();
     recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail });
@@ -173,13 +165,14 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     body: AllocationCreate,
     response: Allocation,
     status: 201,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, scope }) => {
       const em = deps.em.fork();
       const errors: Array<{ field: string; message: string }> = [];
+      // Out-of-scope rows answer like missing ones (an East operator cannot allocate a West host).
       const [host, customer, cu] = await Promise.all([
-        em.findOne(HostSchema, { id: body.host_id }),
-        em.findOne(CustomerSchema, { id: body.customer_id }),
-        em.findOne(UserSchema, { id: body.customer_user_id }),
+        scope.where(em, HostSchema, { id: body.host_id }).then((w) => em.findOne(HostSchema, w as never)),
+        scope.where(em, CustomerSchema, { id: body.customer_id }).then((w) => em.findOne(CustomerSchema, w as never)),
+        scope.where(em, UserSchema, { id: body.customer_user_id }).then((w) => em.findOne(UserSchema, w as never)),
       ]);
       if (!host) errors.push({ field: 'host_id', message: 'host does not exist' });
       else if (host.os !== 'linux') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.os}; allocation supports Linux hosts for now` });
@@ -263,23 +256,18 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/allocations',
-    summary: 'List allocations (customers see their own)',
+    summary: 'List allocations within your scope (a customer owner: the company’s; a member: their own)',
     tags,
     permission: 'allocation.read',
     query: PageQuery.extend({ status: z.enum(ALLOCATION_STATUSES).optional(), customer_id: z.string().uuid().optional(), host_id: z.string().uuid().optional() }),
     response: z.object({ items: z.array(Allocation), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query, user }) => {
+    handler: async ({ query, scope }) => {
       const em = deps.em.fork();
       const where: Record<string, unknown> = {};
       if (query.status) where.status = query.status;
       if (query.host_id) where.host = query.host_id;
       if (query.customer_id) where.customer = query.customer_id;
-      if (!isStaff(user!) && !user!.roles.includes('approver')) {
-        const me = await em.findOne(UserSchema, { id: user!.id });
-        if (!me?.customerId) return pageResult([], 0, query);
-        where.customer = me.customerId;
-      }
-      const [rows, total] = await em.findAndCount(AllocationSchema, where, { ...pageOffsets(query), populate: ['host', 'customer', 'customerUser'], orderBy: { createdAt: 'desc', id: 'asc' } });
+      const [rows, total] = await em.findAndCount(AllocationSchema, (await scope.where(em, AllocationSchema, where)) as never, { ...pageOffsets(query), populate: ['host', 'customer', 'customerUser'], orderBy: { createdAt: 'desc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
     },
   });
@@ -292,7 +280,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.read',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user }) => toDto(await load(params.id, user!)),
+    handler: async ({ params, scope }) => toDto(await load(params.id, scope)),
   });
 
   defineRoute(r, registry, {
@@ -304,8 +292,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     params: IdParams,
     body: z.object({ ends_at: iso }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
-    handler: async ({ params, body, user, req }) => {
-      await load(params.id, user!);
+    handler: async ({ params, body, user, req, scope }) => {
+      await load(params.id, scope);
       const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(user!) }] }));
       await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
@@ -321,9 +309,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     params: IdParams,
     body: z.object({ mode: z.enum(['buffer', 'reclaim']).default('buffer') }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
-    handler: async ({ params, body, user, req }) => {
-      const a = await load(params.id, user!);
-      if (!isStaff(user!) && a.customerUser.id !== user!.id) throw forbidden('only the customer user of this allocation, an admin or an operator can return it');
+    handler: async ({ params, body, user, req, scope }) => {
+      await load(params.id, scope);
       const s = await leaseUpdate(params.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: body.mode, actor: actorOf(user!) }] }));
       await audit(user!, 'allocation.return', params.id, req, { mode: body.mode });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
@@ -339,8 +326,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     params: IdParams,
     body: z.object({ reason: z.string().min(1).max(1000) }),
     response: z.object({ phase: z.string(), ends_at: z.string() }),
-    handler: async ({ params, body, user, req }) => {
-      await load(params.id, user!);
+    handler: async ({ params, body, user, req, scope }) => {
+      await load(params.id, scope);
       const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(user!) }] }));
       await audit(user!, 'allocation.terminate', params.id, req, { reason: body.reason });
       return { phase: s.phase, ends_at: s.endsAt };
@@ -355,8 +342,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const a = await load(params.id, scope);
       if (a.status === 'reclaimed' || a.status === 'cancelled') throw conflict(`allocation is ${a.status}`);
       if (a.status === 'reclaiming') throw conflict('reclaim is already running');
       if (a.status === 'active' || a.status === 'buffer') {
@@ -379,7 +366,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         }
       }
       await audit(user!, 'allocation.reclaim', a.id, req, { from: a.status });
-      return toDto(await load(a.id, user!));
+      return toDto(await load(a.id, scope));
     },
   });
 
@@ -391,8 +378,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.terminate',
     params: IdParams,
     response: z.object({ forced: z.boolean() }),
-    handler: async ({ params, user, req }) => {
-      await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      await load(params.id, scope);
       try {
         await client.workflow.getHandle(`reclaim/${params.id}`).executeUpdate(forceUpdate, { args: [{ actor: actorOf(user!) }] });
       } catch (err) {
@@ -412,8 +399,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const a = await load(params.id, scope);
       if (a.status !== 'failed') throw conflict(`allocation is ${a.status}, not failed`);
       const done = (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'allocate', status: { $in: ['done', 'skipped'] } })).map((s) => s.step);
       try {
@@ -442,8 +429,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.read',
     params: IdParams,
     response: Progress,
-    handler: async ({ params, user }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, scope }) => {
+      const a = await load(params.id, scope);
       const em = deps.em.fork();
       const [steps, events, lease] = await Promise.all([
         em.find(AllocationStepSchema, { allocation: a.id }, { orderBy: { phase: 'asc', position: 'asc' } }),
@@ -480,8 +467,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'session.connect',
     params: IdParams,
     response: z.record(z.string(), z.unknown()),
-    handler: async ({ params, user }) => {
-      await load(params.id, user!);
+    handler: async ({ params, scope }) => {
+      await load(params.id, scope);
       const s = await connectionSummary(deps.em.fork(), params.id);
       return s as unknown as Record<string, unknown>;
     },
@@ -495,8 +482,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'credential.reveal',
     params: IdParams,
     response: z.object({ host: z.string(), address: z.string(), port: z.number(), username: z.string(), password: z.string(), revealed_at: z.string() }),
-    handler: async ({ params, user, req }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const a = await load(params.id, scope);
       if (a.customerUser.id !== user!.id) throw forbidden('only the customer user of this allocation can reveal its password');
       if (!a.hostAccountId || !['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; there is no password to reveal`);
       const em = deps.em.fork();

@@ -5,7 +5,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound, validationError } from '../../errors.js';
+import { conflict, validationError } from '../../errors.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from '../../../db/vault.js';
 import { parse as parseCsv } from 'csv-parse/sync';
