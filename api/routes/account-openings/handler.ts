@@ -10,6 +10,7 @@ import { pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
 import type { Scope } from '../../authz/scope.js';
+import type { Principal } from '../../authz/principal.js';
 import { assertNotSelf } from '../../authz/duties.js';
 import {
   AccountOpeningRequestSchema,
@@ -78,7 +79,8 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   /** A request within the caller's row scope (staff with scope.all: any; others: their own), else 404. */
   const load = (id: string, scope: Scope) =>
     scope.find<AccountOpeningRequest>(deps.em.fork(), AccountOpeningRequestSchema, { id }, 'account opening request', { populate: ['host', 'applicant'] });
-  const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
+  /** The Update's actor: who, and the permissions the API resolved (workflow validators check them). */
+const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>) => ({ id: u.id, username: u.username, roles: u.roles, permissions: [...u.permissions] });
   const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, result: 'success' | 'failure' = 'success') => {
     const em = deps.em.fork();
     recordAudit(em, { actor: user.username, action, targetType: 'account-opening', targetId: id, ip: req.ip, requestId: req.requestId, detail, result });
@@ -226,7 +228,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     },
   });
 
-  const decide = async (id: string, user: AuthedUser, scope: Scope, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+  const decide = async (id: string, user: Principal, scope: Scope, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
     const row = await load(id, scope);
     if (kind !== 'withdraw') assertNotSelf(user, row.applicant.id, 'account opening request');
     else if (row.applicant.id !== user.id) throw forbidden('only the applicant can withdraw a request');
@@ -247,7 +249,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   };
 
   // Batch routes first: `/batch/...` must not be taken for `/:id/...`.
-  const batch = async (ids: string[], user: AuthedUser, scope: Scope, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+  const batch = async (ids: string[], user: Principal, scope: Scope, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
     const results = [];
     for (const id of [...new Set(ids)]) {
       try {
@@ -268,7 +270,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.approve',
     body: BatchApproveBody,
     response: BatchResult,
-    handler: ({ body, user, req, scope }) => batch(body.ids, user!, scope, 'approve', body, req),
+    handler: ({ body, principal, req, scope }) => batch(body.ids, principal!, scope, 'approve', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
@@ -278,7 +280,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.approve',
     body: BatchRejectBody,
     response: BatchResult,
-    handler: ({ body, user, req, scope }) => batch(body.ids, user!, scope, 'reject', body, req),
+    handler: ({ body, principal, req, scope }) => batch(body.ids, principal!, scope, 'reject', body, req),
   });
 
   defineRoute(r, registry, {
@@ -290,7 +292,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     params: IdParams,
     body: ApproveBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req, scope }) => decide(params.id, user!, scope, 'approve', body, req),
+    handler: ({ params, body, principal, req, scope }) => decide(params.id, principal!, scope, 'approve', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
@@ -301,7 +303,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     params: IdParams,
     body: RejectBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req, scope }) => decide(params.id, user!, scope, 'reject', body, req),
+    handler: ({ params, body, principal, req, scope }) => decide(params.id, principal!, scope, 'reject', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
@@ -311,7 +313,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     permission: 'account_opening.create',
     params: IdParams,
     response: AccountOpening,
-    handler: ({ params, user, req, scope }) => decide(params.id, user!, scope, 'withdraw', {}, req),
+    handler: ({ params, principal, req, scope }) => decide(params.id, principal!, scope, 'withdraw', {}, req),
   });
 
   defineRoute(r, registry, {

@@ -10,6 +10,7 @@ import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
 import type { Scope } from '../../authz/scope.js';
+import type { Principal } from '../../authz/principal.js';
 import {
   ALLOCATION_STATUSES,
   AllocationSchema,
@@ -106,7 +107,8 @@ const toDto = (a: AllocationRow): z.input<typeof Allocation> => ({
   created_at: a.createdAt.toISOString(),
 });
 
-const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
+/** The Update's actor: who, and the permissions the API resolved (workflow validators check them). */
+const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>) => ({ id: u.id, username: u.username, roles: u.roles, permissions: [...u.permissions] });
 
 /** Allocations: a host rented to a customer (allocation → lease → reclaim workflows). */
 export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
@@ -292,9 +294,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     params: IdParams,
     body: z.object({ ends_at: iso }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
-    handler: async ({ params, body, user, req, scope }) => {
+    handler: async ({ params, body, user, req, scope, principal }) => {
       await load(params.id, scope);
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(user!) }] }));
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(principal!) }] }));
       await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
     },
@@ -309,9 +311,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     params: IdParams,
     body: z.object({ mode: z.enum(['buffer', 'reclaim']).default('buffer') }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
-    handler: async ({ params, body, user, req, scope }) => {
+    handler: async ({ params, body, user, req, scope, principal }) => {
       await load(params.id, scope);
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: body.mode, actor: actorOf(user!) }] }));
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: body.mode, actor: actorOf(principal!) }] }));
       await audit(user!, 'allocation.return', params.id, req, { mode: body.mode });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
     },
@@ -326,9 +328,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     params: IdParams,
     body: z.object({ reason: z.string().min(1).max(1000) }),
     response: z.object({ phase: z.string(), ends_at: z.string() }),
-    handler: async ({ params, body, user, req, scope }) => {
+    handler: async ({ params, body, user, req, scope, principal }) => {
       await load(params.id, scope);
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(user!) }] }));
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(principal!) }] }));
       await audit(user!, 'allocation.terminate', params.id, req, { reason: body.reason });
       return { phase: s.phase, ends_at: s.endsAt };
     },
@@ -342,12 +344,12 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req, scope }) => {
+    handler: async ({ params, user, req, scope, principal }) => {
       const a = await load(params.id, scope);
       if (a.status === 'reclaimed' || a.status === 'cancelled') throw conflict(`allocation is ${a.status}`);
       if (a.status === 'reclaiming') throw conflict('reclaim is already running');
       if (a.status === 'active' || a.status === 'buffer') {
-        await leaseUpdate(a.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: 'reclaim', actor: actorOf(user!) }] }));
+        await leaseUpdate(a.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: 'reclaim', actor: actorOf(principal!) }] }));
       } else {
         if (a.status === 'pending' || a.status === 'provisioning') {
           const running = await client.workflow.getHandle(`allocation/${a.id}`).describe().then((d) => d.status.name === 'RUNNING', () => false);
@@ -378,10 +380,10 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     permission: 'allocation.terminate',
     params: IdParams,
     response: z.object({ forced: z.boolean() }),
-    handler: async ({ params, user, req, scope }) => {
+    handler: async ({ params, user, req, scope, principal }) => {
       await load(params.id, scope);
       try {
-        await client.workflow.getHandle(`reclaim/${params.id}`).executeUpdate(forceUpdate, { args: [{ actor: actorOf(user!) }] });
+        await client.workflow.getHandle(`reclaim/${params.id}`).executeUpdate(forceUpdate, { args: [{ actor: actorOf(principal!) }] });
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw conflict('no reclaim is running for this allocation');
         rethrowMapped(err, 'reclaim');
