@@ -184,6 +184,17 @@ describe.each(DB_KINDS)('authorization on %s', (db) => {
     await user('roleadmin', ['role-admin']);
     expect((await p.api('PATCH', '/api/v1/roles/viewer', { ...as('roleadmin'), body: { permissions: ['*'] } })).status).toBe(403);
     expect((await p.api('PATCH', '/api/v1/roles/lister', { ...as('roleadmin'), body: { description: 'ok' } })).status).toBe(200);
+    // No escalation: nobody hands out permissions they do not hold, in a role or in a grant.
+    const escalate = await p.api('POST', '/api/v1/roles', { ...as('roleadmin'), body: { name: 'sneaky', parent: 'operator' } });
+    expect([escalate.status, escalate.body.message]).toEqual([403, expect.stringContaining('host.write')]);
+    expect((await p.api('PATCH', '/api/v1/roles/lister', { ...as('roleadmin'), body: { permissions: ['audit.export'] } })).status).toBe(403);
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: 'user-admin', permissions: ['user.write', 'host.read'] } })).status).toBe(201);
+    await user('useradmin', ['user-admin']);
+    expect((await p.api('POST', '/api/v1/users', { ...as('useradmin'), body: { username: 'wannabe', roles: ['admin'] } })).status).toBe(403);
+    expect((await p.api('POST', '/api/v1/users', { ...as('useradmin'), body: { username: 'fine', roles: ['lister'] } })).status).toBe(403);
+    expect((await p.api('POST', '/api/v1/users', { ...as('useradmin'), body: { username: 'fine', roles: ['matrix-none'] } })).status).toBe(400);
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: 'host-reader', permissions: ['host.read'] } })).status).toBe(201);
+    expect((await p.api('POST', '/api/v1/users', { ...as('useradmin'), body: { username: 'fine', roles: ['host-reader'] } })).status).toBe(201);
     expect((await p.api('DELETE', '/api/v1/roles/viewer')).status).toBe(409);
     expect((await p.api('DELETE', '/api/v1/roles/lister')).status).toBe(409); // still held
     expect((await p.api('POST', '/api/v1/roles', { body: { name: 'unused' } })).status).toBe(201);

@@ -5,7 +5,8 @@ import { HostGroupSchema, RoleSchema, UserSchema, type RoleRow } from '../../../
 import { recordAudit } from '../../../db/audit.js';
 import { conflict, forbidden, notFound, validationError, type FieldError } from '../../errors.js';
 import { ALL, isPermission } from '../../authz/permissions.js';
-import type { Principal, RoleCache } from '../../authz/principal.js';
+import { resolveRoles, type Principal, type RoleCache } from '../../authz/principal.js';
+import { assertWithinOwn } from '../../authz/duties.js';
 
 export interface RoleInput {
   name?: string;
@@ -24,6 +25,12 @@ interface Meta {
 }
 
 export const snapshot = (r: RoleRow) => ({ name: r.name, description: r.description, parent: r.parent ?? null, permissions: [...r.permissions], host_group_ids: [...r.hostGroupIds], builtin: r.builtin });
+
+/** The permissions a role would have (its own, expanded, plus its parent chain's) after a change. */
+async function effectiveAfter(em: SqlEntityManager, name: string, row: Pick<RoleRow, 'parent' | 'permissions' | 'hostGroupIds'>): Promise<Set<string>> {
+  const rows = (await em.find(RoleSchema, {})).filter((r) => r.name !== name);
+  return resolveRoles([...rows, { name, parent: row.parent ?? null, permissions: row.permissions, hostGroupIds: row.hostGroupIds }], new Map()).get(name)!.permissions;
+}
 
 async function validate(em: SqlEntityManager, name: string, input: RoleInput): Promise<void> {
   const errors: FieldError[] = [];
@@ -67,6 +74,7 @@ export async function createRole(deps: Deps, actor: Principal, input: RoleInput 
     hostGroupIds: [...new Set(input.host_group_ids ?? [])],
     builtin: false,
   });
+  assertWithinOwn(actor, await effectiveAfter(em, row.name, row), `role "${row.name}"`);
   recordAudit(em, { actor: actor.username, action: 'role.create', targetType: 'role', targetId: row.name, ip: meta.ip, requestId: meta.requestId, detail: { before: null, after: snapshot(row) } });
   await em.flush();
   deps.roles.invalidate();
@@ -86,6 +94,7 @@ export async function updateRole(deps: Deps, actor: Principal, name: string, inp
   if (input.parent !== undefined) row.parent = input.parent;
   if (input.permissions !== undefined) row.permissions = [...new Set(input.permissions)];
   if (input.host_group_ids !== undefined) row.hostGroupIds = [...new Set(input.host_group_ids)];
+  if (changesGrants) assertWithinOwn(actor, await effectiveAfter(em, row.name, row), `role "${row.name}"`);
   recordAudit(em, { actor: actor.username, action: 'role.update', targetType: 'role', targetId: row.name, ip: meta.ip, requestId: meta.requestId, detail: { before, after: snapshot(row) } });
   await em.flush();
   deps.roles.invalidate();
@@ -112,6 +121,12 @@ export async function unknownRoles(em: SqlEntityManager, names: string[]): Promi
   if (!names.length) return [];
   const found = new Set((await em.fork().find(RoleSchema, { name: { $in: names } }, { fields: ['name'] })).map((r) => r.name));
   return names.filter((n) => !found.has(n));
+}
+
+/** A role grant may not give the grantee permissions the granter lacks (403). */
+export async function assertCanGrant(cache: RoleCache, actor: Principal, names: string[]): Promise<void> {
+  const roles = await cache.roles();
+  assertWithinOwn(actor, names.flatMap((n) => [...(roles.get(n)?.permissions ?? [])]), `granting ${names.join(', ')}`);
 }
 
 /** Throws 40001 naming `field.N` for each role name that is not a row of `roles`. */

@@ -7,7 +7,8 @@ import { conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { generateToken, hashToken } from '../../middleware/auth.js';
 import { UserSchema, type User as UserRow } from '../../../db/entities/index.js';
-import { assertRolesExist } from '../roles/service.js';
+import { assertCanGrant, assertRolesExist } from '../roles/service.js';
+import type { AuthzContext } from '../../route.js';
 import { pii } from '../../authz/mask.js';
 import { recordAudit } from '../../../db/audit.js';
 
@@ -35,9 +36,10 @@ export function userRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     body: UserCreate,
     response: UserCreated,
     status: 201,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, principal }) => {
       const em = deps.em.fork();
       await assertRolesExist(em, body.roles);
+      await assertCanGrant((req.app.locals.authz as AuthzContext).roles, principal!, body.roles);
       const token = generateToken();
       const row = em.create(UserSchema, { username: body.username, email: body.email ?? null, roles: [...new Set(body.roles)], apiTokenHash: hashToken(token) });
       recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { username: row.username, roles: row.roles } });
