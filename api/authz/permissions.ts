@@ -56,7 +56,7 @@ export interface BuiltinRole {
 
 /**
  * The seeded roles (seed 001 §5, 002, 004 §2.1). A child role has its parent's permissions too.
- * The migration inserts this same list; `test/api/roles.test.ts` checks they agree.
+ * The migration inserts this same list; test/api/tenant-isolation.test.ts checks they agree.
  */
 export const BUILTIN_ROLES: BuiltinRole[] = [
   { name: 'admin', description: 'Platform administrator: everything', parent: null, permissions: [ALL] },

@@ -9,7 +9,8 @@ import type { Express } from 'express';
 import { DB_KINDS, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createApp, routeTable } from '../../api/app.js';
 import type { RouteEntry } from '../../api/route.js';
-import { effectivePermissions } from '../../api/authz/matrix.js';
+import { readFile } from 'node:fs/promises';
+import { effectivePermissions, permissionsMarkdown } from '../../api/authz/matrix.js';
 import { BUILTIN_ROLE_NAMES } from '../../api/authz/permissions.js';
 import { generateToken, hashToken } from '../../api/middleware/auth.js';
 import { createLogger } from '../../config/logger.js';
@@ -226,6 +227,10 @@ describe.each(DB_KINDS)('route × role matrix on %s', (db) => {
     expect(table.filter((r) => !r.permission), 'routes without a permission').toEqual([]);
     const missing = table.map((r) => `${r.method.toUpperCase()} ${r.path}`).filter((k) => !FIXTURES[k]);
     expect(missing, 'routes without a fixture in the matrix test: add one').toEqual([]);
+  });
+
+  it('docs/permissions.md is the table of this route table (npm run docs:permissions)', async () => {
+    expect(await readFile('docs/permissions.md', 'utf8'), 'docs/permissions.md is stale: run npm run docs:permissions').toBe(permissionsMarkdown(routeTable(app)));
   });
 
   it('a route without a declared permission stops the app from starting', async () => {
