@@ -6,6 +6,7 @@ import {
   continueAsNew,
   defineQuery,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -29,7 +30,14 @@ import { actorMay } from './shared/actor.js';
  * is started (or when its end moves) is skipped, never sent late in a burst; one that falls due
  * while workers are down or behind (even before the lease's first task ran) is still sent.
  * Extending recomputes the remaining reminders; reminders already sent are not sent again. Long
- * leases continue-as-new with their state.
+ * leases continue-as-new with their state (including a status write still owed to the DB).
+ *
+ * Patches (see the rule at the top of workflows/index.ts; ids are part of the storage format):
+ * - `lease-skip-from-start`: reminders on start are skipped relative to the Started event's time
+ *   (commit 6586da7), not the first task's. Runs without the marker keep the first-task clock.
+ * - `lease-extend-race`: an extend that lands while the lease enters its buffer wins: no final
+ *   notice for the end it moved, the `LifecycleStatus` search attribute follows the phase back to
+ *   `active`, and an extend arriving while the final notice is being sent waits for it.
  */
 export const REMINDERS: ReadonlyArray<readonly [LeaseEventKind, number]> = [
   ['reminder-7d', 7],
@@ -48,7 +56,17 @@ export interface LeaseInput {
   bufferMs: number;
   graceMs: number;
   /** State carried across continue-as-new. */
-  carried?: { phase: LeasePhase; sent: string[]; skipped: string[]; bufferEndsAtMs: number | null; terminateReason: string | null };
+  carried?: {
+    phase: LeasePhase;
+    sent: string[];
+    skipped: string[];
+    bufferEndsAtMs: number | null;
+    terminateReason: string | null;
+    /** The DB mirror still owes a status write (an Update landed just before continue-as-new). */
+    dirty?: boolean;
+  };
+  /** Continue-as-new once history is this long (default 2,000; tests lower it to exercise it). */
+  maxHistoryEvents?: number;
 }
 
 export interface LeaseState {
@@ -90,7 +108,12 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
   const sent = new Set<string>(input.carried?.sent ?? []);
   const skipped = new Set<string>(input.carried?.skipped ?? []);
   let wake = false;
-  let dirty = false;
+  let dirty = input.carried?.dirty ?? false;
+  /** Bumped by every Update that changes the lease: work started before it is stale if it moved. */
+  let changes = 0;
+  /** The final notice is being sent: an extend waits for it (then it is no longer stale). */
+  let noticeInFlight = false;
+  const raceFixed = () => patched('lease-extend-race');
 
   /**
    * Reminders not sent whose moment is before `now` are skipped; later ones are pending. On start,
@@ -127,12 +150,19 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
   const changed = () => {
     wake = true;
     dirty = true;
+    changes++;
   };
 
   setHandler(leaseStateQuery, state);
   setHandler(
     extendUpdate,
-    ({ endsAt }) => {
+    async ({ endsAt }) => {
+      // Only set on the patched path (lease-extend-race), so old histories never wait here.
+      if (noticeInFlight) {
+        await condition(() => !noticeInFlight);
+        if (Date.parse(endsAt) <= endsAtMs) throw invalid(`ends_at: must be later than the current end ${new Date(endsAtMs).toISOString()}`);
+        if (phase === 'reclaiming') throw notActive('the lease is over and the host is being reclaimed');
+      }
       endsAtMs = Date.parse(endsAt);
       if (phase === 'buffer') {
         phase = 'active';
@@ -189,21 +219,28 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     },
   );
 
-  if (!input.carried) recompute(workflowInfo().startTime.getTime());
+  if (!input.carried) recompute(patched('lease-skip-from-start') ? workflowInfo().startTime.getTime() : Date.now());
+  const maxHistoryEvents = input.maxHistoryEvents ?? MAX_HISTORY_EVENTS;
 
   for (;;) {
     if (dirty) {
       dirty = false;
-      if (phase !== 'reclaiming') await db.setAllocationStatus(input.allocationId, phase, { endsAtMs });
+      if (phase !== 'reclaiming') {
+        // The search attribute follows the phase (an extend during the buffer makes it active again).
+        if (workflowInfo().typedSearchAttributes.get(LifecycleStatusKey) !== phase && raceFixed()) upsertSearchAttributes([{ key: LifecycleStatusKey, value: phase }]);
+        await db.setAllocationStatus(input.allocationId, phase, { endsAtMs });
+      }
     }
     if (phase === 'reclaiming') break;
     const info = workflowInfo();
-    if (info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS) {
+    if (info.continueAsNewSuggested || info.historyLength > maxHistoryEvents) {
       await condition(allHandlersFinished);
+      // Everything an Update changed up to this point is carried, including a status write the
+      // DB mirror still owes (`dirty`): the next run makes it first.
       return continueAsNew<typeof lease>({
         ...input,
         endsAtMs,
-        carried: { phase, sent: [...sent], skipped: [...skipped], bufferEndsAtMs, terminateReason },
+        carried: { phase, sent: [...sent], skipped: [...skipped], bufferEndsAtMs, terminateReason, ...(dirty ? { dirty } : {}) },
       });
     }
     const ev = nextEvent()!;
@@ -212,8 +249,28 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
       wake = false;
       continue;
     }
+    // An Update delivered in the same task as the timer moved what `ev` was computed from.
+    if (wake && raceFixed()) {
+      wake = false;
+      continue;
+    }
     wake = false;
-    if (ev.kind === 'end') {
+    if (ev.kind === 'end' && raceFixed()) {
+      const before = changes;
+      phase = 'buffer';
+      bufferEndsAtMs = endsAtMs + input.bufferMs;
+      upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'buffer' }]);
+      await db.setAllocationStatus(input.allocationId, 'buffer', { endsAtMs });
+      // Extended while the status was written: the end moved, so no final notice for it; the
+      // loop's dirty write puts the mirror and the search attribute back to active.
+      if (changes !== before) continue;
+      noticeInFlight = true;
+      try {
+        await db.recordLeaseEvent({ allocationId: input.allocationId, kind: 'ended', dueAtMs: ev.at, firedAtMs: Date.now(), endsAtMs, bufferEndsAtMs });
+      } finally {
+        noticeInFlight = false;
+      }
+    } else if (ev.kind === 'end') {
       phase = 'buffer';
       bufferEndsAtMs = endsAtMs + input.bufferMs;
       await db.setAllocationStatus(input.allocationId, 'buffer', { endsAtMs });

@@ -31,7 +31,8 @@ export async function assertNoSecretsInHistory(client: Client, taskQueue: string
 
 /**
  * Saves one history per (workflow type, final phase) from a task queue into `dir`, for replay
- * tests. Run a suite with CAPTURE_HISTORIES=1 to refresh them after an intended change.
+ * tests, unless one of that name exists (run a suite with CAPTURE_HISTORIES=1 to add histories of
+ * new code; `npm run replay:record` records every workflow type).
  */
 export async function captureHistories(client: Client, taskQueue: string, dir: string): Promise<string[]> {
   const { writeFile, mkdir } = await import('node:fs/promises');
@@ -48,6 +49,9 @@ export async function captureHistories(client: Client, taskQueue: string, dir: s
     if (seen.has(key)) continue;
     seen.add(key);
     const file = `${dir}/${key}.json`;
+    // Never overwrite a recorded history: it is an older run, which replay must keep accepting.
+    const { existsSync } = await import('node:fs');
+    if (existsSync(file)) continue;
     // The CLI writes the canonical proto3 JSON that Worker.runReplayHistory reads.
     const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', wf.workflowId, '-r', wf.runId, '--output', 'json']);
     await writeFile(file, json);
