@@ -19,15 +19,21 @@ import { allocationRoutes } from './routes/allocations/handler.js';
 import { departmentRoutes } from './routes/departments/handler.js';
 import { registrationRoutes } from './routes/registrations/handler.js';
 import { roleGrantRoutes } from './routes/role-grants/handler.js';
+import { roleRoutes } from './routes/roles/handler.js';
+import { RoleCache } from './authz/principal.js';
+import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(appDeps: AppDeps): Express {
-  const deps: AppDeps & AuthDeps = { ...appDeps, identity: appDeps.identity ?? identityDefaults() };
+  const roleCache = appDeps.roleCache ?? new RoleCache(appDeps.em);
+  const deps: AppDeps & AuthDeps & { roleCache: RoleCache } = { ...appDeps, identity: appDeps.identity ?? identityDefaults(), roleCache };
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   app.set('query parser', 'simple');
   const registry = new OpenAPIRegistry();
+  const authz: AuthzContext = { em: deps.em, roles: roleCache };
+  app.locals.authz = authz;
 
   app.use(requestId);
   app.use(express.json({ limit: '5mb' }));
@@ -51,10 +57,16 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(departmentRoutes(deps, registry));
   app.use(registrationRoutes(deps, registry));
   app.use(roleGrantRoutes(deps, registry));
+  app.use(roleRoutes(deps, registry, authz.roles));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
+
+  app.locals.routeTable = routeTableOf(registry);
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
 }
+
+/** Every route declared with defineRoute in this app, with the permission it needs (the matrix test and docs:permissions read it). */
+export const routeTable = (app: Express): RouteEntry[] => app.locals.routeTable as RouteEntry[];

@@ -20,6 +20,7 @@ export interface IdentityDeps {
   mailFrom: string;
   publicBaseUrl: string;
 }
+import type { RoleCache } from './authz/principal.js';
 
 /** What the API needs; injected so tests build the app directly against real services. */
 export interface AppDeps {
@@ -32,6 +33,8 @@ export interface AppDeps {
   checks: { db: () => Promise<void>; temporal: () => Promise<void> };
   /** Identity settings and key; defaults (a per-process random key, seed-004 policy) when omitted. */
   identity?: IdentityDeps;
+  /** The roles table in memory; created by createApp when absent. */
+  roleCache?: RoleCache;
 }
 
 /** Identity deps with defaults filled in. */

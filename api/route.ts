@@ -1,12 +1,20 @@
 import type { Request, Response, Router, RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
+import type { SqlEntityManager } from '@mikro-orm/sql';
 import { ErrorEnvelope, envelope, type OpenAPIRegistry } from './openapi.js';
 import { validationError, forbidden, unauthenticated, restrictedSession, stepUpRequired } from './errors.js';
-import type { Role, SessionRestriction } from '../db/entities/index.js';
+import type { SessionRestriction } from '../db/entities/index.js';
 import type { AuthedUser } from './middleware/auth.js';
+import { isPermission, PERMISSIONS, type Permission } from './authz/permissions.js';
+import { can, resolvePrincipal, type Principal, type RoleCache } from './authz/principal.js';
+import { scopeFor, type Scope } from './authz/scope.js';
+import { maskBySchema } from './authz/mask.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** `'public'`: no authentication; `'authenticated'`: any logged-in principal; else the one permission the route needs. */
+export type RouteAccess = Permission | 'public' | 'authenticated';
 
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType> {
   method: Method;
@@ -14,8 +22,8 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   path: string;
   summary: string;
   tags: string[];
-  /** Roles allowed; `'public'` skips authentication; `'any'` needs any authenticated user. */
-  auth: Role[] | 'public' | 'any';
+  /** The one permission this route needs (api/authz/permissions.ts). */
+  permission: RouteAccess;
   /**
    * Sensitive operation: a user with MFA enrolled needs an MFA check within the last
    * AUTH_STEP_UP_MINUTES in this session (else 401 / 40103: step up via POST /auth/mfa/verify).
@@ -33,31 +41,69 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
     query: z.infer<Q>;
     body: z.infer<B>;
     user: AuthedUser | undefined;
+    /** The caller resolved against the roles table (undefined only on public routes without credentials). */
+    principal: Principal | undefined;
+    /** Row-scope helpers bound to the principal: every query of a scoped entity goes through them. */
+    scope: Scope;
     req: Request;
     res: Response;
   }) => Promise<z.input<R>>;
 }
 
+/** What createApp puts in `app.locals.authz` for defineRoute's check. */
+export interface AuthzContext {
+  em: SqlEntityManager;
+  roles: RoleCache;
+}
+
+/** The route table: every spec defineRoute registered, per registry (one registry per app). */
+export interface RouteEntry {
+  method: Method;
+  path: string;
+  summary: string;
+  permission: RouteAccess;
+  hasBody: boolean;
+}
+const tables = new WeakMap<OpenAPIRegistry, RouteEntry[]>();
+export const routeTableOf = (registry: OpenAPIRegistry): RouteEntry[] => tables.get(registry) ?? [];
+
 function zodIssuesToFields(err: z.ZodError, where: string) {
   return err.issues.map((i) => ({ field: i.path.map(String).join('.') || where, message: i.message }));
 }
 
+const describeAccess = (a: RouteAccess) =>
+  a === 'public' ? 'Access: public.' : a === 'authenticated' ? 'Access: any authenticated principal.' : `Permission: \`${a}\` (${PERMISSIONS[a]}).`;
+
+const noScope: Scope = scopeFor({ id: '', username: '', roles: [], customerId: null, mfaEnrolled: false, permissions: new Set(), rowScope: 'own', hostGroups: [] });
+
 /**
  * Declares one endpoint: registers its OpenAPI description from the same zod schemas that
- * validate it, and wires validate → authorize → handler → envelope.
+ * validate it, and wires authenticate → authorize (the one permission check) → validate →
+ * handler (row scope via ctx.scope) → mask PII → envelope. A route without a known permission
+ * throws here, so the app does not start.
  */
 export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType, R extends z.ZodType>(
   router: Router,
   registry: OpenAPIRegistry,
   spec: RouteSpec<P, Q, B, R>,
 ): void {
+  const access = spec.permission as RouteAccess | undefined;
+  if (!access || (access !== 'public' && access !== 'authenticated' && !isPermission(access))) {
+    throw new Error(`route ${spec.method.toUpperCase()} ${spec.path} declares no known permission (got ${JSON.stringify(access)})`);
+  }
+  const table = tables.get(registry) ?? [];
+  tables.set(registry, table);
+  table.push({ method: spec.method, path: spec.path, summary: spec.summary, permission: access, hasBody: Boolean(spec.body) });
+
   const openapiPath = spec.path.replace(/:(\w+)/g, '{$1}');
-  const doc: RouteConfig = {
+  const doc: RouteConfig & { 'x-permission': RouteAccess } = {
     method: spec.method,
     path: openapiPath,
     summary: spec.summary,
+    description: describeAccess(access),
+    'x-permission': access,
     tags: spec.tags,
-    security: spec.auth === 'public' ? [] : [{ bearerAuth: [] }],
+    security: access === 'public' ? [] : [{ bearerAuth: [] }],
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
@@ -66,20 +112,22 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     responses: {
       [spec.status ?? 200]: { description: 'OK', content: { 'application/json': { schema: envelope(spec.response) } } },
       400: { description: 'Validation failed (code 40001)', content: { 'application/json': { schema: ErrorEnvelope } } },
-      ...(spec.auth === 'public' ? {} : { 401: { description: 'Unauthenticated (40101)', content: { 'application/json': { schema: ErrorEnvelope } } } }),
-      ...(Array.isArray(spec.auth) ? { 403: { description: 'Forbidden (40301)', content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
+      ...(access === 'public' ? {} : { 401: { description: 'Unauthenticated (40101)', content: { 'application/json': { schema: ErrorEnvelope } } } }),
+      ...(access !== 'public' && access !== 'authenticated' ? { 403: { description: `Forbidden (40301): needs \`${access}\``, content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
+      ...(spec.params ? { 404: { description: 'Not found, or not in your scope (40401)', content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
     },
   };
   registry.registerPath(doc);
 
   const handler: RequestHandler = async (req, res) => {
     const user = req.user;
-    if (spec.auth !== 'public') {
-      if (!user) throw unauthenticated();
+    const authz = req.app.locals.authz as AuthzContext;
+    let principal: Principal | undefined;
+    if (user) principal = await resolvePrincipal(authz.roles, user);
+    if (access !== 'public') {
+      if (!principal || !user) throw unauthenticated();
       if (user.restricted && !spec.allowRestricted?.includes(user.restricted)) throw restrictedSession(user.restricted);
-      if (Array.isArray(spec.auth) && !spec.auth.some((r) => user.roles.includes(r))) {
-        throw forbidden(`requires role ${spec.auth.join(' or ')}`);
-      }
+      if (access !== 'authenticated' && !can(principal, access)) throw forbidden(`requires permission ${access}`);
       if (spec.stepUp && user.mfaEnrolled) {
         const ctx = req.authContext!;
         if (!user.mfaAt || ctx.now.getTime() - user.mfaAt.getTime() > ctx.stepUpMinutes * 60_000) throw stepUpRequired(ctx.stepUpMinutes);
@@ -94,9 +142,11 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     const params = parse(spec.params, req.params, 'params');
     const query = parse(spec.query, req.query, 'query');
     const body = parse(spec.body, req.body, 'body');
-    const data = await spec.handler({ params, query, body, user, req, res } as never);
+    const scope = principal ? scopeFor(principal) : noScope;
+    const data = await spec.handler({ params, query, body, user, principal, scope, req, res } as never);
     if (res.headersSent) return;
-    res.status(spec.status ?? 200).json({ code: 0, message: 'ok', data: data ?? null });
+    const out = principal && can(principal, 'pii.read') ? data : maskBySchema(spec.response, data);
+    res.status(spec.status ?? 200).json({ code: 0, message: 'ok', data: out ?? null });
   };
   router[spec.method](spec.path, handler);
 }

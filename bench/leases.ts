@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     const em = db!.em.fork();
     const customerId = em.create(CustomerSchema, { name: 'Bench Corp', code: `bench-${randomBytes(3).toString('hex')}` }).id;
     const users = Array.from({ length: 50 }, (_, i) =>
-      em.create(UserSchema, { username: `lease-user-${i}`, email: `lease-user-${i}@bench.test`, roles: ['customer'], customerId, timezone: TIMEZONES[i % TIMEZONES.length]! }).id,
+      em.create(UserSchema, { username: `lease-user-${i}`, email: `lease-user-${i}@bench.test`, roles: ['customer_member'], customerId, timezone: TIMEZONES[i % TIMEZONES.length]! }).id,
     );
     await em.flush();
     const placeholderEnd = new Date(Date.now() + 30 * DAY);

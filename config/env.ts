@@ -63,8 +63,8 @@ export const EnvSchema = z.object({
   AUTH_IP_LOCKOUT_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
   /** Lock duration, and the window failures are counted in (004 and 003: 30 min). */
   AUTH_LOCKOUT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
-  /** Roles whose users must enrol MFA before they can use anything but the enrolment routes (comma list; empty = none). */
-  AUTH_MFA_REQUIRED_ROLES: z.string().regex(/^[a-z,\s]*$/, 'must be a comma-separated list of roles').default(''),
+  /** Roles (names in the roles table, e.g. admin,customer_owner) whose users must enrol MFA before they can use anything but the enrolment routes (comma list; empty = none). */
+  AUTH_MFA_REQUIRED_ROLES: z.string().regex(/^[a-z0-9_.,\s-]*$/, 'must be a comma-separated list of role names').default(''),
   /** How recent an MFA check must be for step-up operations (reveal a secret, force reclaim, terminate, unlock). */
   AUTH_STEP_UP_MINUTES: z.coerce.number().int().min(1).max(60).default(5),
   /** Password policy (004: at least 8 characters with lower, upper, digit and symbol; 003 the same). */

@@ -201,6 +201,8 @@ async function main() {
     const customer = await must('customer', api('POST', '/api/v1/customers', { name: 'Record AI', code, contact_email: 'ops@record.test' }));
     const cuName = `cu${randomBytes(3).toString('hex')}`;
     const cu = await must('customer user', api('POST', `/api/v1/customers/${customer.id}/users`, { username: cuName, email: `${cuName}@record.test`, full_name: 'Rec Customer', timezone: 'UTC' }));
+    // Customer users get no token from the API any more (identity): an API key of theirs instead.
+    cu.api_token = (await createApiKey(db.em, { userId: cu.id, name: 'record' })).key;
     const keys = [ssh2.utils.generateKeyPairSync('ed25519', { comment: 'rec@one' }), ssh2.utils.generateKeyPairSync('ed25519', { comment: 'rec@two' })];
     const keyIds: string[] = [];
     for (const k of keys) keyIds.push((await must('ssh key', api('POST', '/api/v1/ssh-keys', { public_key: k.public }, cu.api_token))).id);

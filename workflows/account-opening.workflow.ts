@@ -12,6 +12,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import { remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
+import { actorMay } from './shared/actor.js';
 
 /**
  * account-opening/<requestId>: request → decision (approve / reject / withdraw, or expiry) →
@@ -31,6 +32,8 @@ export interface Actor {
   id: string;
   username: string;
   roles: string[];
+  /** Effective permissions (api/authz); absent in histories recorded before they existed. */
+  permissions?: string[];
 }
 
 export type AccountOpeningPhase = 'pending' | 'approved' | 'provisioning' | 'done' | 'failed' | 'rejected' | 'withdrawn' | 'expired';
@@ -85,7 +88,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     {
       validator: ({ actor }) => {
         requirePending();
-        if (!actor.roles.includes('approver') && !actor.roles.includes('admin')) throw forbidden('approving needs the approver role');
+        if (!actorMay(actor, 'account_opening.approve', ['approver', 'admin'])) throw forbidden('approving needs the account_opening.approve permission');
         if (actor.id === input.applicantId) throw forbidden('an applicant cannot approve their own request');
       },
     },
@@ -102,7 +105,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     {
       validator: ({ actor, reason }) => {
         requirePending();
-        if (!actor.roles.includes('approver') && !actor.roles.includes('admin')) throw forbidden('rejecting needs the approver role');
+        if (!actorMay(actor, 'account_opening.approve', ['approver', 'admin'])) throw forbidden('rejecting needs the account_opening.approve permission');
         if (actor.id === input.applicantId) throw forbidden('an applicant cannot decide their own request');
         if (!reason || !reason.trim()) throw ApplicationFailure.create({ type: 'Invalid', message: 'reason: a reason is required to reject' });
       },

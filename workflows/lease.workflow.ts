@@ -18,6 +18,7 @@ import type { Activities } from '../activities/index.js';
 import type { LeaseEventKind } from '../db/entities/allocation.entity.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
 import { reclaim } from './reclaim.workflow.js';
+import { actorMay } from './shared/actor.js';
 
 /**
  * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
@@ -82,6 +83,8 @@ export interface LeaseActor {
   id: string;
   username: string;
   roles: string[];
+  /** Effective permissions (api/authz); absent in histories recorded before they existed. */
+  permissions?: string[];
 }
 
 export const extendUpdate = defineUpdate<LeaseState, [{ endsAt: string; actor: LeaseActor }]>('extend');
@@ -171,7 +174,7 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     },
     {
       validator: ({ endsAt, actor }) => {
-        if (!actor.roles.includes('admin') && !actor.roles.includes('operator')) throw forbidden('extending a lease needs the admin or operator role');
+        if (!actorMay(actor, 'allocation.manage', ['admin', 'operator'])) throw forbidden('extending a lease needs the allocation.manage permission');
         if (phase === 'reclaiming') throw notActive('the lease is over and the host is being reclaimed');
         const t = Date.parse(endsAt);
         if (!Number.isFinite(t)) throw invalid('ends_at: not a date');
@@ -209,7 +212,7 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     },
     {
       validator: ({ reason, actor }) => {
-        if (!actor.roles.includes('admin')) throw forbidden('terminating a lease needs the admin role');
+        if (!actorMay(actor, 'allocation.terminate', ['admin'])) throw forbidden('terminating a lease needs the allocation.terminate permission');
         if (!reason || !reason.trim()) throw invalid('reason: a reason is required');
         if (phase === 'reclaiming') throw notActive('the host is already being reclaimed');
       },

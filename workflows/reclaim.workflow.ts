@@ -15,6 +15,7 @@ import { remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { releaseSignal } from './host-lock.workflow.js';
+import { actorMay } from './shared/actor.js';
 
 /**
  * reclaim/<allocationId>: check what the customer still has on the host → revoke keys → lock the
@@ -46,7 +47,7 @@ export interface ReclaimInput {
 }
 
 export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
-export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[] } }]>('force');
+export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[]; permissions?: string[] } }]>('force');
 
 const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'failReclaim' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate'>>({
   startToCloseTimeout: '1 minute',
@@ -78,7 +79,7 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
     },
     {
       validator: ({ actor }) => {
-        if (!actor.roles.includes('admin')) throw ApplicationFailure.create({ type: 'Forbidden', message: 'forcing a reclaim needs the admin role' });
+        if (!actorMay(actor, 'allocation.terminate', ['admin'])) throw ApplicationFailure.create({ type: 'Forbidden', message: 'forcing a reclaim needs the allocation.terminate permission' });
         const s = progress.steps['stop-tasks'];
         if (s !== undefined && s !== 'pending' && s !== 'waiting') throw ApplicationFailure.create({ type: 'NotPending', message: 'reclaim is past the grace period' });
       },

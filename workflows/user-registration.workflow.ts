@@ -10,6 +10,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { RegistrationPatch } from '../activities/db/registration.activities.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
+import { actorMay } from './shared/actor.js';
 
 /**
  * user-registration/<registrationId>: submit → email verification → department review (approve /
@@ -40,6 +41,8 @@ export interface RegistrationActor {
   username: string;
   email: string | null;
   roles: string[];
+  /** Effective permissions (api/authz); absent in histories recorded before they existed. */
+  permissions?: string[];
   /** Department ids this actor administers (resolved by the API from the departments table). */
   departments: string[];
 }
@@ -185,7 +188,7 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
     {
       validator: ({ actor, decision, roles, comment }) => {
         requireStatus('pending_role_approval');
-        if (!actor.roles.includes('admin')) throw forbidden('role approval needs the admin role');
+        if (!actorMay(actor, 'registration.approve_roles', ['admin'])) throw forbidden('role approval needs the registration.approve_roles permission');
         notSelf(actor);
         if (decision === 'reject' && !cleanComment(comment)) throw invalid('comment: a comment is required to reject');
         if (decision === 'approve' && roles) {

@@ -5,7 +5,8 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Transporter } from 'nodemailer';
-import { DepartmentSchema, NotificationSchema, RegistrationSchema, RoleGrantSchema, UserSchema } from '../../db/entities/index.js';
+import { DepartmentSchema, NotificationSchema, RegistrationSchema, RoleGrantSchema, RoleSchema, UserSchema } from '../../db/entities/index.js';
+import { resolveRoles } from '../../api/authz/principal.js';
 import { issueRegistrationToken } from '../../db/registration-tokens.js';
 import { issuePasswordToken } from '../../api/routes/auth/password-tokens.js';
 import type { Logger } from '../../config/logger.js';
@@ -122,7 +123,10 @@ export function createRegistrationMailActivities(deps: RegistrationMailDeps) {
       const dept = reg.departmentId ? await em.findOne(DepartmentSchema, { id: reg.departmentId }) : null;
       reviewers = dept?.admins.length ? await em.find(UserSchema, { id: { $in: dept.admins }, disabledAt: null }) : [];
     } else {
-      reviewers = (await em.find(UserSchema, { disabledAt: null })).filter((u) => u.roles.includes('admin'));
+      // Role approvers: whoever's roles grant registration.approve_roles (roles are data).
+      const roles = resolveRoles(await em.find(RoleSchema, {}), new Map());
+      const approves = (names: string[]) => names.some((n) => roles.get(n)?.permissions.has('registration.approve_roles'));
+      reviewers = (await em.find(UserSchema, { disabledAt: null })).filter((u) => approves(u.roles));
     }
     const emails = [...new Set(reviewers.map((u) => u.email?.toLowerCase()).filter((e): e is string => !!e && e !== reg.email))];
     const reminder = input.event.endsWith('reminder');

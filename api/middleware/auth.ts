@@ -4,8 +4,12 @@ import { unauthenticated } from '../errors.js';
 import type { AuthDeps } from '../deps.js';
 import { API_KEY_PREFIX, sha256, verifyAccessToken } from '../routes/auth/tokens.js';
 
-/** Who is calling: one shape for a session (JWT access token) and for an API key. */
-export interface Principal {
+/**
+ * Who is calling, as authentication sets it: one shape for a session (JWT access token) and for an
+ * API key (roles = the key's roles intersected with the owner's current ones). defineRoute resolves
+ * it against the roles table into the `Principal` (api/authz/principal.ts) handlers receive.
+ */
+export interface AuthedUser {
   id: string;
   username: string;
   roles: Role[];
@@ -18,12 +22,10 @@ export interface Principal {
   /** A restricted principal may only lift the restriction (see RouteSpec.allowRestricted). */
   restricted?: SessionRestriction;
 }
-/** The name existing routes import; the same as Principal. */
-export type AuthedUser = Principal;
 
 declare module 'express-serve-static-core' {
   interface Request {
-    user?: Principal;
+    user?: AuthedUser;
     requestId: string;
     /** Step-up window and the clock's now, set by authenticate for defineRoute. */
     authContext?: { stepUpMinutes: number; now: Date };

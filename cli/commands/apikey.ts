@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { withContext, print } from '../context.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../api/routes/api-keys/service.js';
-import { ROLES, UserSchema, type Role } from '../../db/entities/index.js';
+import { UserSchema } from '../../db/entities/index.js';
+import { unknownRoles } from '../../api/routes/roles/service.js';
 import { notFound, validationError } from '../../api/errors.js';
 
 export function apiKeyCommands(program: Command): void {
@@ -10,18 +11,18 @@ export function apiKeyCommands(program: Command): void {
     .description('create an API key (printed once; only its hash is stored)')
     .requiredOption('-u, --user <username>', 'owner')
     .requiredOption('-n, --name <name>', 'what the key is for')
-    .option('-r, --roles <roles>', `comma-separated subset of the owner's roles (${ROLES.join(', ')})`)
+    .option('-r, --roles <roles>', "comma-separated subset of the owner's roles (rows of the roles table)")
     .option('--expires <iso-date>', 'expiry, e.g. 2027-01-01T00:00:00Z')
     .action(async (o: { user: string; name: string; roles?: string; expires?: string }) =>
       withContext(async (ctx) => {
         const owner = await ctx.em.fork().findOne(UserSchema, { username: o.user });
         if (!owner) throw notFound(`user ${o.user}`);
         const roles = o.roles?.split(',').map((r) => r.trim()).filter(Boolean);
-        const bad = roles?.filter((r) => !(ROLES as readonly string[]).includes(r));
+        const bad = roles ? await unknownRoles(ctx.em, roles) : [];
         if (bad?.length) throw validationError([{ field: 'roles', message: `unknown roles: ${bad.join(', ')}` }]);
         const expiresAt = o.expires ? new Date(o.expires) : null;
         if (expiresAt && Number.isNaN(expiresAt.getTime())) throw validationError([{ field: 'expires', message: 'must be an ISO date' }]);
-        const { key, row } = await createApiKey(ctx.em, { userId: owner.id, name: o.name, roles: roles as Role[] | undefined, expiresAt });
+        const { key, row } = await createApiKey(ctx.em, { userId: owner.id, name: o.name, roles, expiresAt });
         print(`api key ${row.id} (${row.name}) for ${owner.username}, roles ${row.roles.join(', ')}${row.expiresAt ? `, expires ${row.expiresAt.toISOString()}` : ''}`);
         print(`key (shown once): ${key}`);
       }),

@@ -21,6 +21,7 @@ export * from './api-key.entity.js';
 export * from './login-event.entity.js';
 export * from './password-history.entity.js';
 export * from './mfa.entity.js';
+export * from './role.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -44,6 +45,7 @@ import { ApiKeySchema } from './api-key.entity.js';
 import { LoginEventSchema, LoginLockSchema } from './login-event.entity.js';
 import { PasswordHistorySchema } from './password-history.entity.js';
 import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
+import { RoleSchema } from './role.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -75,4 +77,5 @@ export const ALL_ENTITIES = [
   PasswordHistorySchema,
   RecoveryCodeSchema,
   EmailCodeSchema,
+  RoleSchema,
 ];

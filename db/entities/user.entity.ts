@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
 
-export const ROLES = ['admin', 'approver', 'operator', 'requester', 'customer'] as const;
-export type Role = (typeof ROLES)[number];
+/** A role name: a row of the `roles` table (built-in names in api/authz/permissions.ts). */
+export type RoleName = string;
+/** @deprecated kept so existing callers compile: a role name. */
+export type Role = RoleName;
 
 /**
  * A platform user. People log in with a password (argon2id) and optionally a second factor;
@@ -15,9 +17,10 @@ export const UserSchema = defineEntity({
     id: p.uuid().primary().onCreate(() => randomUUID()),
     username: p.string().length(64).unique(),
     email: p.string().length(255).nullable(),
-    roles: p.json<Role[]>().default('[]'),
+    /** Role names, each a row of `roles` (validated on write against the table). */
+    roles: p.json<RoleName[]>().default('[]'),
     disabledAt: p.datetime().nullable(),
-    /** Set for a customer's people (role `customer`). */
+    /** Set for a customer's people (roles `customer_owner` / `customer_member`): their tenant. */
     customerId: p.uuid().nullable().index(),
     fullName: p.string().length(100).nullable(),
     /** IANA time zone for dates in messages (e.g. lease reminders); UTC when unset. */

@@ -30,12 +30,12 @@ describe('first admin', () => {
 describe('MFA required for roles (policy)', () => {
   let p: TestPlatform;
   beforeAll(async () => {
-    p = await startTestPlatform({ worker: false, auth: { mfaRequiredRoles: ['customer'] } });
+    p = await startTestPlatform({ worker: false, auth: { mfaRequiredRoles: ['auditor'] } });
   });
   afterAll(() => p?.close());
 
   it('a user with such a role can only enrol until a second factor is confirmed', async () => {
-    const made = await p.api('POST', '/api/v1/users', { body: { username: 'opsy', roles: ['customer', 'requester'] } });
+    const made = await p.api('POST', '/api/v1/users', { body: { username: 'opsy', roles: ['auditor', 'requester'] } });
     const login = async (password: string, extra: object = {}) =>
       (await p.api('POST', '/api/v1/auth/login', { token: null, body: { username: 'opsy', password, ...extra } })).body;
     const first = await login(made.body.data.initial_password);

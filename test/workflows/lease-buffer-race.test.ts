@@ -62,7 +62,7 @@ describe('extend during the lease buffer', () => {
     const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     const em = db.em.fork();
     customerId = em.create(CustomerSchema, { name: 'Acme AI', code: 'acme' }).id;
-    userId = em.create(UserSchema, { username: 'ana', email: 'ana@acme.test', roles: ['customer'], customerId, timezone: 'UTC' }).id;
+    userId = em.create(UserSchema, { username: 'ana', email: 'ana@acme.test', roles: ['customer_member'], customerId, timezone: 'UTC' }).id;
     await em.flush();
     activities = createActivities({
       em: db.em,

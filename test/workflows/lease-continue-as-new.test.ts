@@ -41,7 +41,7 @@ describe('lease continue-as-new carries everything (dev server)', () => {
     const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     const em = db.em.fork();
     customerId = em.create(CustomerSchema, { name: 'Acme AI', code: 'acme' }).id;
-    userId = em.create(UserSchema, { username: 'ana', email: 'ana@acme.test', roles: ['customer'], customerId }).id;
+    userId = em.create(UserSchema, { username: 'ana', email: 'ana@acme.test', roles: ['customer_member'], customerId }).id;
     await em.flush();
     const activities = createActivities({
       em: db.em,

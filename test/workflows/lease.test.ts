@@ -63,7 +63,7 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
     const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
     const em = db.em.fork();
     customerId = em.create(CustomerSchema, { name: 'Acme AI', code: 'acme' }).id;
-    userId = em.create(UserSchema, { username: 'ana', email: 'ana@acme.test', roles: ['customer'], customerId, timezone: 'Asia/Shanghai' }).id;
+    userId = em.create(UserSchema, { username: 'ana', email: 'ana@acme.test', roles: ['customer_member'], customerId, timezone: 'Asia/Shanghai' }).id;
     await em.flush();
     activities = createActivities({
       em: db.em,

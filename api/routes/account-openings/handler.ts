@@ -5,10 +5,13 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, forbidden, validationError } from '../../errors.js';
 import { pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
+import type { Scope } from '../../authz/scope.js';
+import type { Principal } from '../../authz/principal.js';
+import { assertNotSelf } from '../../authz/duties.js';
 import {
   AccountOpeningRequestSchema,
   HostAccountSchema,
@@ -40,7 +43,6 @@ import {
   Stats,
 } from './schema.js';
 
-const isDecider = (u: AuthedUser) => u.roles.includes('approver') || u.roles.includes('admin');
 
 export function toAccountOpeningDto(r: AccountOpeningRequest): z.input<typeof AccountOpening> {
   return {
@@ -74,13 +76,11 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   const tags = ['account-openings'];
   const expiryMs = deps.settings.accountOpeningExpiryDays * 24 * 3600 * 1000;
 
-  const load = async (id: string, user: AuthedUser) => {
-    const row = await deps.em.fork().findOne(AccountOpeningRequestSchema, { id }, { populate: ['host', 'applicant'] });
-    if (!row) throw notFound('account opening request');
-    if (!isDecider(user) && !user.roles.includes('operator') && row.applicant.id !== user.id) throw notFound('account opening request');
-    return row;
-  };
-  const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
+  /** A request within the caller's row scope (staff with scope.all: any; others: their own), else 404. */
+  const load = (id: string, scope: Scope) =>
+    scope.find<AccountOpeningRequest>(deps.em.fork(), AccountOpeningRequestSchema, { id }, 'account opening request', { populate: ['host', 'applicant'] });
+  /** The Update's actor: who, and the permissions the API resolved (workflow validators check them). */
+const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>) => ({ id: u.id, username: u.username, roles: u.roles, permissions: [...u.permissions] });
   const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, result: 'success' | 'failure' = 'success') => {
     const em = deps.em.fork();
     recordAudit(em, { actor: user.username, action, targetType: 'account-opening', targetId: id, ip: req.ip, requestId: req.requestId, detail, result });
@@ -107,7 +107,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings',
     summary: 'Submit an account opening request (waits for an approver)',
     tags,
-    auth: 'any',
+    permission: 'account_opening.create',
     body: AccountOpeningCreate,
     response: AccountOpening,
     status: 201,
@@ -165,16 +165,17 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings',
     summary: 'List account opening requests (requesters see their own)',
     tags,
-    auth: 'any',
+    permission: 'account_opening.read',
     query: AccountOpeningListQuery,
     response: z.object({ items: z.array(AccountOpening), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query, user }) => {
+    handler: async ({ query, user, scope }) => {
       const where: Record<string, unknown> = {};
       if (query.status) where.status = query.status;
       if (query.host_id) where.host = query.host_id;
       if (query.username) where.username = query.username;
-      if (query.mine === 'true' || (!isDecider(user!) && !user!.roles.includes('operator'))) where.applicant = user!.id;
-      const [rows, total] = await deps.em.fork().findAndCount(AccountOpeningRequestSchema, where, {
+      if (query.mine === 'true') where.applicant = user!.id;
+      const em = deps.em.fork();
+      const [rows, total] = await em.findAndCount(AccountOpeningRequestSchema, (await scope.where(em, AccountOpeningRequestSchema, where)) as never, {
         ...pageOffsets(query),
         orderBy: { createdAt: 'desc', id: 'asc' },
         populate: ['host', 'applicant'],
@@ -188,7 +189,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings/stats',
     summary: 'Counts by status, per host, and submissions per day over the last 30 days',
     tags,
-    auth: ['admin', 'approver', 'operator'],
+    permission: 'report.read',
     response: Stats,
     handler: async () => {
       const conn = deps.em.fork().getConnection();
@@ -212,11 +213,11 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings/:id',
     summary: 'Get a request, with the live workflow state when it is running',
     tags,
-    auth: 'any',
+    permission: 'account_opening.read',
     params: IdParams,
     response: AccountOpening,
-    handler: async ({ params, user }) => {
-      const row = await load(params.id, user!);
+    handler: async ({ params, scope }) => {
+      const row = await load(params.id, scope);
       let live: unknown;
       try {
         live = await deps.temporal.client.workflow.getHandle(row.workflowId).query(stateQuery);
@@ -227,8 +228,12 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     },
   });
 
-  const decide = async (id: string, user: AuthedUser, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
-    const row = await load(id, user);
+  const decide = async (id: string, user: Principal, scope: Scope, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+    const row = await load(id, scope);
+    if (kind !== 'withdraw') assertNotSelf(user, row.applicant.id, 'account opening request');
+    else if (row.applicant.id !== user.id) throw forbidden('only the applicant can withdraw a request');
+    // The mirror says it is decided already: answer without asking the workflow (it would refuse too).
+    if (row.status !== 'pending') throw conflict(`request is ${row.status}, not pending`);
     const handle = deps.temporal.client.workflow.getHandle(row.workflowId);
     try {
       if (kind === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
@@ -244,11 +249,11 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   };
 
   // Batch routes first: `/batch/...` must not be taken for `/:id/...`.
-  const batch = async (ids: string[], user: AuthedUser, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
+  const batch = async (ids: string[], user: Principal, scope: Scope, kind: 'approve' | 'reject', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
     const results = [];
     for (const id of [...new Set(ids)]) {
       try {
-        const dto = await decide(id, user, kind, payload, req);
+        const dto = await decide(id, user, scope, kind, payload, req);
         results.push({ id, ok: true, code: 0, message: 'ok', status: dto.status });
       } catch (err) {
         const e = err as { code?: number; message?: string };
@@ -262,20 +267,20 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings/batch/approve',
     summary: 'Approve many requests; per-item results',
     tags,
-    auth: ['approver', 'admin'],
+    permission: 'account_opening.approve',
     body: BatchApproveBody,
     response: BatchResult,
-    handler: ({ body, user, req }) => batch(body.ids, user!, 'approve', body, req),
+    handler: ({ body, principal, req, scope }) => batch(body.ids, principal!, scope, 'approve', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/account-openings/batch/reject',
     summary: 'Reject many requests with one reason; per-item results',
     tags,
-    auth: ['approver', 'admin'],
+    permission: 'account_opening.approve',
     body: BatchRejectBody,
     response: BatchResult,
-    handler: ({ body, user, req }) => batch(body.ids, user!, 'reject', body, req),
+    handler: ({ body, principal, req, scope }) => batch(body.ids, principal!, scope, 'reject', body, req),
   });
 
   defineRoute(r, registry, {
@@ -283,32 +288,32 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings/:id/approve',
     summary: 'Approve a pending request (approver, not the applicant); provisioning starts',
     tags,
-    auth: ['approver', 'admin'],
+    permission: 'account_opening.approve',
     params: IdParams,
     body: ApproveBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req }) => decide(params.id, user!, 'approve', body, req),
+    handler: ({ params, body, principal, req, scope }) => decide(params.id, principal!, scope, 'approve', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/account-openings/:id/reject',
     summary: 'Reject a pending request with a reason',
     tags,
-    auth: ['approver', 'admin'],
+    permission: 'account_opening.approve',
     params: IdParams,
     body: RejectBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req }) => decide(params.id, user!, 'reject', body, req),
+    handler: ({ params, body, principal, req, scope }) => decide(params.id, principal!, scope, 'reject', body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/account-openings/:id/withdraw',
     summary: 'The applicant withdraws a pending request',
     tags,
-    auth: 'any',
+    permission: 'account_opening.create',
     params: IdParams,
     response: AccountOpening,
-    handler: ({ params, user, req }) => decide(params.id, user!, 'withdraw', {}, req),
+    handler: ({ params, principal, req, scope }) => decide(params.id, principal!, scope, 'withdraw', {}, req),
   });
 
   defineRoute(r, registry, {
@@ -316,12 +321,12 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings/:id/process',
     summary: 'Re-run provisioning of a failed request (idempotent: same account, no second password)',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'account_opening.manage',
     params: IdParams,
     response: AccountOpening,
     status: 202,
-    handler: async ({ params, user, req }) => {
-      const row = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const row = await load(params.id, scope);
       if (row.status !== 'failed') throw conflict(`request is ${row.status}; only failed requests can be re-processed`);
       try {
         await startWorkflow(row, 'process');
@@ -340,12 +345,12 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     path: '/api/v1/account-openings/:id/credentials/reveal',
     summary: 'Reveal the new account password, once; afterwards it is gone (an admin can reset it)',
     tags,
-    auth: 'any',
+    permission: 'credential.reveal',
     stepUp: true,
     params: IdParams,
     response: RevealResult,
-    handler: async ({ params, user, req }) => {
-      const row = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const row = await load(params.id, scope);
       if (row.applicant.id !== user!.id) throw forbidden('only the applicant can reveal the password');
       if (row.status !== 'done' || !row.hostAccountId) throw conflict(`request is ${row.status}; there is no password to reveal`);
       const em = deps.em.fork();

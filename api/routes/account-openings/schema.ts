@@ -1,6 +1,7 @@
 import { z } from '../../openapi.js';
 import { REQUEST_STATUSES } from '../../../db/entities/index.js';
 import { PageQuery } from '../../pagination.js';
+import { pii } from '../../authz/mask.js';
 
 const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
 
@@ -23,11 +24,11 @@ export const AccountOpening = z
     id: z.string().uuid(),
     status: z.enum(REQUEST_STATUSES),
     applicant: z.object({ id: z.string(), username: z.string() }),
-    contact_email: z.string(),
-    contact_phone: z.string().nullable(),
+    contact_email: pii(z.string(), 'email'),
+    contact_phone: pii(z.string().nullable(), 'phone'),
     username: z.string(),
     full_name: z.string(),
-    user_email: z.string().nullable(),
+    user_email: pii(z.string().nullable(), 'email'),
     description: z.string().nullable(),
     host: z.object({ id: z.string(), slug: z.string(), os: z.string() }),
     groups: z.array(z.string()),

@@ -5,10 +5,12 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, forbidden, validationError } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
+import type { Scope } from '../../authz/scope.js';
+import type { Principal } from '../../authz/principal.js';
 import {
   ALLOCATION_STATUSES,
   AllocationSchema,
@@ -105,8 +107,8 @@ const toDto = (a: AllocationRow): z.input<typeof Allocation> => ({
   created_at: a.createdAt.toISOString(),
 });
 
-const isStaff = (u: AuthedUser) => u.roles.includes('admin') || u.roles.includes('operator');
-const actorOf = (u: AuthedUser) => ({ id: u.id, username: u.username, roles: u.roles });
+/** The Update's actor: who, and the permissions the API resolved (workflow validators check them). */
+const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>) => ({ id: u.id, username: u.username, roles: u.roles, permissions: [...u.permissions] });
 
 /** Allocations: a host rented to a customer (allocation → lease → reclaim workflows). */
 export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
@@ -115,17 +117,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   const client = deps.temporal.client;
   const taskQueue = deps.temporal.taskQueue;
 
-  /** Loads an allocation the caller may see: staff see all; a customer user sees their customer's. */
-  const load = async (id: string, user: AuthedUser) => {
-    const em = deps.em.fork();
-    const a = await em.findOne(AllocationSchema, { id }, { populate: ['host', 'customer', 'customerUser'] });
-    if (!a) throw notFound('allocation');
-    if (!isStaff(user) && !user.roles.includes('approver')) {
-      const me = await em.findOne(UserSchema, { id: user.id });
-      if (!me?.customerId || me.customerId !== a.customer.id) throw notFound('allocation');
-    }
-    return a;
-  };
+  /** An allocation within the caller's row scope (staff: by host group; owner: the company's; member: their own), else 404. */
+  const load = (id: string, scope: Scope) =>
+    scope.find<AllocationRow>(deps.em.fork(), AllocationSchema, { id }, 'allocation', { populate: ['host', 'customer', 'customerUser'] });
   const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>) => {
     const em = deps.em.fork();
     recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail });
@@ -169,17 +163,18 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations',
     summary: 'Allocate a host to a customer for a term (one active allocation per host: a second one is 409)',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'allocation.create',
     body: AllocationCreate,
     response: Allocation,
     status: 201,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, scope }) => {
       const em = deps.em.fork();
       const errors: Array<{ field: string; message: string }> = [];
+      // Out-of-scope rows answer like missing ones (an East operator cannot allocate a West host).
       const [host, customer, cu] = await Promise.all([
-        em.findOne(HostSchema, { id: body.host_id }),
-        em.findOne(CustomerSchema, { id: body.customer_id }),
-        em.findOne(UserSchema, { id: body.customer_user_id }),
+        scope.where(em, HostSchema, { id: body.host_id }).then((w) => em.findOne(HostSchema, w as never)),
+        scope.where(em, CustomerSchema, { id: body.customer_id }).then((w) => em.findOne(CustomerSchema, w as never)),
+        scope.where(em, UserSchema, { id: body.customer_user_id }).then((w) => em.findOne(UserSchema, w as never)),
       ]);
       if (!host) errors.push({ field: 'host_id', message: 'host does not exist' });
       else if (host.os !== 'linux') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.os}; allocation supports Linux hosts for now` });
@@ -263,23 +258,18 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/allocations',
-    summary: 'List allocations (customers see their own)',
+    summary: 'List allocations within your scope (a customer owner: the company’s; a member: their own)',
     tags,
-    auth: 'any',
+    permission: 'allocation.read',
     query: PageQuery.extend({ status: z.enum(ALLOCATION_STATUSES).optional(), customer_id: z.string().uuid().optional(), host_id: z.string().uuid().optional() }),
     response: z.object({ items: z.array(Allocation), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query, user }) => {
+    handler: async ({ query, scope }) => {
       const em = deps.em.fork();
       const where: Record<string, unknown> = {};
       if (query.status) where.status = query.status;
       if (query.host_id) where.host = query.host_id;
       if (query.customer_id) where.customer = query.customer_id;
-      if (!isStaff(user!) && !user!.roles.includes('approver')) {
-        const me = await em.findOne(UserSchema, { id: user!.id });
-        if (!me?.customerId) return pageResult([], 0, query);
-        where.customer = me.customerId;
-      }
-      const [rows, total] = await em.findAndCount(AllocationSchema, where, { ...pageOffsets(query), populate: ['host', 'customer', 'customerUser'], orderBy: { createdAt: 'desc', id: 'asc' } });
+      const [rows, total] = await em.findAndCount(AllocationSchema, (await scope.where(em, AllocationSchema, where)) as never, { ...pageOffsets(query), populate: ['host', 'customer', 'customerUser'], orderBy: { createdAt: 'desc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
     },
   });
@@ -289,10 +279,10 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id',
     summary: 'One allocation',
     tags,
-    auth: 'any',
+    permission: 'allocation.read',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user }) => toDto(await load(params.id, user!)),
+    handler: async ({ params, scope }) => toDto(await load(params.id, scope)),
   });
 
   defineRoute(r, registry, {
@@ -300,13 +290,13 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/extend',
     summary: 'Extend the lease: remaining reminders move; sent ones are not sent again; a lease in its buffer period becomes active again',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'allocation.manage',
     params: IdParams,
     body: z.object({ ends_at: iso }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
-    handler: async ({ params, body, user, req }) => {
-      await load(params.id, user!);
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(user!) }] }));
+    handler: async ({ params, body, user, req, scope, principal }) => {
+      await load(params.id, scope);
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(principal!) }] }));
       await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
     },
@@ -317,14 +307,13 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/return',
     summary: 'Return the host early: straight to the buffer period (default) or to reclaim now',
     tags,
-    auth: 'any',
+    permission: 'allocation.return',
     params: IdParams,
     body: z.object({ mode: z.enum(['buffer', 'reclaim']).default('buffer') }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
-    handler: async ({ params, body, user, req }) => {
-      const a = await load(params.id, user!);
-      if (!isStaff(user!) && a.customerUser.id !== user!.id) throw forbidden('only the customer user of this allocation, an admin or an operator can return it');
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: body.mode, actor: actorOf(user!) }] }));
+    handler: async ({ params, body, user, req, scope, principal }) => {
+      await load(params.id, scope);
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: body.mode, actor: actorOf(principal!) }] }));
       await audit(user!, 'allocation.return', params.id, req, { mode: body.mode });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
     },
@@ -335,14 +324,14 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/terminate',
     summary: 'Terminate the lease now (admin, with a reason): no buffer period, reclaim starts',
     tags,
-    auth: ['admin'],
+    permission: 'allocation.terminate',
     stepUp: true,
     params: IdParams,
     body: z.object({ reason: z.string().min(1).max(1000) }),
     response: z.object({ phase: z.string(), ends_at: z.string() }),
-    handler: async ({ params, body, user, req }) => {
-      await load(params.id, user!);
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(user!) }] }));
+    handler: async ({ params, body, user, req, scope, principal }) => {
+      await load(params.id, scope);
+      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(principal!) }] }));
       await audit(user!, 'allocation.terminate', params.id, req, { reason: body.reason });
       return { phase: s.phase, ends_at: s.endsAt };
     },
@@ -353,15 +342,15 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/reclaim',
     summary: 'Reclaim now: ends a running lease, cleans up a failed allocation, or retries a failed reclaim from its failed step',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, user, req, scope, principal }) => {
+      const a = await load(params.id, scope);
       if (a.status === 'reclaimed' || a.status === 'cancelled') throw conflict(`allocation is ${a.status}`);
       if (a.status === 'reclaiming') throw conflict('reclaim is already running');
       if (a.status === 'active' || a.status === 'buffer') {
-        await leaseUpdate(a.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: 'reclaim', actor: actorOf(user!) }] }));
+        await leaseUpdate(a.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: 'reclaim', actor: actorOf(principal!) }] }));
       } else {
         if (a.status === 'pending' || a.status === 'provisioning') {
           const running = await client.workflow.getHandle(`allocation/${a.id}`).describe().then((d) => d.status.name === 'RUNNING', () => false);
@@ -380,7 +369,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         }
       }
       await audit(user!, 'allocation.reclaim', a.id, req, { from: a.status });
-      return toDto(await load(a.id, user!));
+      return toDto(await load(a.id, scope));
     },
   });
 
@@ -389,14 +378,14 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/reclaim/force',
     summary: 'Skip the grace period of a running reclaim: stop the customer’s tasks now (admin)',
     tags,
-    auth: ['admin'],
+    permission: 'allocation.terminate',
     stepUp: true,
     params: IdParams,
     response: z.object({ forced: z.boolean() }),
-    handler: async ({ params, user, req }) => {
-      await load(params.id, user!);
+    handler: async ({ params, user, req, scope, principal }) => {
+      await load(params.id, scope);
       try {
-        await client.workflow.getHandle(`reclaim/${params.id}`).executeUpdate(forceUpdate, { args: [{ actor: actorOf(user!) }] });
+        await client.workflow.getHandle(`reclaim/${params.id}`).executeUpdate(forceUpdate, { args: [{ actor: actorOf(principal!) }] });
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw conflict('no reclaim is running for this allocation');
         rethrowMapped(err, 'reclaim');
@@ -411,11 +400,11 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/retry',
     summary: 'Retry failed provisioning from the failed step',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const a = await load(params.id, scope);
       if (a.status !== 'failed') throw conflict(`allocation is ${a.status}, not failed`);
       const done = (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'allocate', status: { $in: ['done', 'skipped'] } })).map((s) => s.step);
       try {
@@ -441,11 +430,11 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/progress',
     summary: 'Steps of provisioning and reclaim, the lease phase and its next event, and lease events so far',
     tags,
-    auth: 'any',
+    permission: 'allocation.read',
     params: IdParams,
     response: Progress,
-    handler: async ({ params, user }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, scope }) => {
+      const a = await load(params.id, scope);
       const em = deps.em.fork();
       const [steps, events, lease] = await Promise.all([
         em.find(AllocationStepSchema, { allocation: a.id }, { orderBy: { phase: 'asc', position: 'asc' } }),
@@ -479,11 +468,11 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/connection-summary',
     summary: 'How the customer connects: host or public domain and port, account, host key and key fingerprints (no secret)',
     tags,
-    auth: 'any',
+    permission: 'session.connect',
     params: IdParams,
     response: z.record(z.string(), z.unknown()),
-    handler: async ({ params, user }) => {
-      await load(params.id, user!);
+    handler: async ({ params, scope }) => {
+      await load(params.id, scope);
       const s = await connectionSummary(deps.em.fork(), params.id);
       return s as unknown as Record<string, unknown>;
     },
@@ -494,12 +483,12 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/allocations/:id/credentials/reveal',
     summary: "Reveal the customer account's password, once (the customer user); afterwards it is gone",
     tags,
-    auth: 'any',
+    permission: 'credential.reveal',
     stepUp: true,
     params: IdParams,
     response: z.object({ host: z.string(), address: z.string(), port: z.number(), username: z.string(), password: z.string(), revealed_at: z.string() }),
-    handler: async ({ params, user, req }) => {
-      const a = await load(params.id, user!);
+    handler: async ({ params, user, req, scope }) => {
+      const a = await load(params.id, scope);
       if (a.customerUser.id !== user!.id) throw forbidden('only the customer user of this allocation can reveal its password');
       if (!a.hostAccountId || !['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; there is no password to reveal`);
       const em = deps.em.fork();

@@ -17,17 +17,17 @@ const MFA_ENROL = ['mfa_enrollment'] as ('password_change' | 'mfa_enrollment')[]
 export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/login', tags, auth: 'public', body: S.LoginBody, response: S.TokenPair,
+    method: 'post', path: '/api/v1/auth/login', tags, permission: 'public', body: S.LoginBody, response: S.TokenPair,
     summary: 'Log in: access token (15 min) + refresh token. 40102 when a second factor is needed; 42901 while locked; restricted=password_change when the password must be changed',
     handler: ({ body, req }) => login(deps, body, client(req)),
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/refresh', tags, auth: 'public', body: S.RefreshBody, response: S.TokenPair,
+    method: 'post', path: '/api/v1/auth/refresh', tags, permission: 'public', body: S.RefreshBody, response: S.TokenPair,
     summary: 'Rotate the refresh token (single use; presenting a used one ends the session)',
     handler: ({ body, req }) => refresh(deps, body.refresh_token, client(req)),
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/logout', tags, auth: 'any', allowRestricted: ALL, response: S.Ok,
+    method: 'post', path: '/api/v1/auth/logout', tags, permission: 'authenticated', allowRestricted: ALL, response: S.Ok,
     summary: 'End this session (effective on the next request)',
     handler: async ({ user, req }) => {
       await logout(deps, user!, client(req));
@@ -35,9 +35,9 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'get', path: '/api/v1/auth/me', tags, auth: 'any', allowRestricted: ALL, response: S.Me,
+    method: 'get', path: '/api/v1/auth/me', tags, permission: 'authenticated', allowRestricted: ALL, response: S.Me,
     summary: 'Who am I: roles, MFA state, restriction',
-    handler: async ({ user }) => {
+    handler: async ({ user, principal }) => {
       const em = deps.em.fork();
       const u = await em.findOneOrFail(UserSchema, { id: user!.id });
       const left = await em.count(RecoveryCodeSchema, { userId: u.id, usedAt: null });
@@ -46,6 +46,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
         username: u.username,
         email: u.email ?? null,
         roles: user!.roles,
+        permissions: [...principal!.permissions].sort(),
         customer_id: u.customerId ?? null,
         session_id: user!.sessionId ?? null,
         api_key_id: user!.apiKeyId ?? null,
@@ -56,7 +57,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/password/change', tags, auth: 'any', allowRestricted: ALL, body: S.PasswordChangeBody, response: S.Ok,
+    method: 'post', path: '/api/v1/auth/password/change', tags, permission: 'authenticated', allowRestricted: ALL, body: S.PasswordChangeBody, response: S.Ok,
     summary: 'Change my password (policy checked; my other sessions end)',
     handler: async ({ user, body, req }) => {
       await changePassword(deps, user!, body, client(req));
@@ -64,7 +65,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/password/reset', tags, auth: 'public', body: S.PasswordResetBody,
+    method: 'post', path: '/api/v1/auth/password/reset', tags, permission: 'public', body: S.PasswordResetBody,
     response: z.object({ message: z.string() }),
     summary: 'Email a single-use reset link (30 min); the same answer whether or not an account has this address',
     handler: async ({ body, req }) => {
@@ -73,7 +74,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/password/reset/confirm', tags, auth: 'public', body: S.PasswordResetConfirmBody, response: S.Ok,
+    method: 'post', path: '/api/v1/auth/password/reset/confirm', tags, permission: 'public', body: S.PasswordResetConfirmBody, response: S.Ok,
     summary: 'Set a new password with a reset or activation token (single use)',
     handler: async ({ body, req }) => {
       await confirmPasswordReset(deps, body, client(req));
@@ -81,12 +82,12 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'get', path: '/api/v1/auth/sessions', tags, auth: 'any', response: z.object({ items: z.array(S.SessionDto) }),
+    method: 'get', path: '/api/v1/auth/sessions', tags, permission: 'authenticated', response: z.object({ items: z.array(S.SessionDto) }),
     summary: 'My live sessions',
     handler: async ({ user }) => ({ items: (await liveSessions(deps, deps.em.fork(), { userId: user!.id })).map((s) => sessionDto(s, user!.sessionId)) }),
   });
   defineRoute(r, registry, {
-    method: 'delete', path: '/api/v1/auth/sessions/:id', tags, auth: 'any', params: S.IdParams, response: S.Ok,
+    method: 'delete', path: '/api/v1/auth/sessions/:id', tags, permission: 'authenticated', params: S.IdParams, response: S.Ok,
     summary: 'End one of my sessions',
     handler: async ({ user, params, req }) => {
       await revokeSession(deps, { sessionId: params.id, ownerId: user!.id, actor: user!.username, reason: 'logout' }, client(req));
@@ -96,7 +97,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
 
   // MFA
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/totp/enroll', tags, auth: 'any', allowRestricted: MFA_ENROL,
+    method: 'post', path: '/api/v1/auth/mfa/totp/enroll', tags, permission: 'authenticated', allowRestricted: MFA_ENROL,
     response: z.object({ otpauth_uri: z.string(), qr_data_url: z.string(), secret: z.string().openapi({ description: 'Base32 seed for manual entry; shown once' }) }),
     summary: 'Start TOTP enrolment: otpauth:// URI and QR code (PNG data URL)',
     handler: async ({ user }) => {
@@ -105,19 +106,19 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/totp/confirm', tags, auth: 'any', allowRestricted: MFA_ENROL, body: S.CodeBody,
+    method: 'post', path: '/api/v1/auth/mfa/totp/confirm', tags, permission: 'authenticated', allowRestricted: MFA_ENROL, body: S.CodeBody,
     response: z.object({ recovery_codes: z.array(z.string()).openapi({ description: '10 single-use codes, shown once' }) }),
     summary: 'Confirm TOTP with a first code: TOTP on, recovery codes returned once',
     handler: async ({ user, body }) => ({ recovery_codes: (await confirmTotp(deps, user!.id, user!.sessionId, body.code)).recoveryCodes }),
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/recovery-codes', tags, auth: 'any', stepUp: true,
+    method: 'post', path: '/api/v1/auth/mfa/recovery-codes', tags, permission: 'authenticated', stepUp: true,
     response: z.object({ recovery_codes: z.array(z.string()) }),
     summary: 'Replace my recovery codes (the old ones stop working); step-up',
     handler: async ({ user }) => ({ recovery_codes: await regenerateRecoveryCodes(deps, user!.id) }),
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/email/enroll', tags, auth: 'any', allowRestricted: MFA_ENROL, response: S.Ok,
+    method: 'post', path: '/api/v1/auth/mfa/email/enroll', tags, permission: 'authenticated', allowRestricted: MFA_ENROL, response: S.Ok,
     summary: 'Start email codes as a second factor: a code is sent to my address',
     handler: async ({ user }) => {
       await startEmailMfa(deps, user!.id);
@@ -125,7 +126,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/email/confirm', tags, auth: 'any', allowRestricted: MFA_ENROL, body: S.CodeBody, response: S.Ok,
+    method: 'post', path: '/api/v1/auth/mfa/email/confirm', tags, permission: 'authenticated', allowRestricted: MFA_ENROL, body: S.CodeBody, response: S.Ok,
     summary: 'Confirm email codes with the code received',
     handler: async ({ user, body }) => {
       await confirmEmailMfa(deps, user!.id, user!.sessionId, body.code);
@@ -133,7 +134,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/email/send', tags, auth: 'any', response: S.Ok,
+    method: 'post', path: '/api/v1/auth/mfa/email/send', tags, permission: 'authenticated', response: S.Ok,
     summary: 'Email me a code (for a step-up with email_code)',
     handler: async ({ user }) => {
       const u = await deps.em.fork().findOneOrFail(UserSchema, { id: user!.id });
@@ -142,7 +143,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/auth/mfa/verify', tags, auth: 'any', body: S.VerifyBody, response: z.object({ mfa_at: z.string(), method: z.string() }),
+    method: 'post', path: '/api/v1/auth/mfa/verify', tags, permission: 'authenticated', body: S.VerifyBody, response: z.object({ mfa_at: z.string(), method: z.string() }),
     summary: 'Step up: check a second factor in this session; sensitive routes then pass for a few minutes',
     handler: async ({ user, body }) => {
       const v = await verifyStepUp(deps, user!, body);
@@ -150,7 +151,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     },
   });
   defineRoute(r, registry, {
-    method: 'delete', path: '/api/v1/auth/mfa', tags, auth: 'any', stepUp: true, response: S.Ok,
+    method: 'delete', path: '/api/v1/auth/mfa', tags, permission: 'authenticated', stepUp: true, response: S.Ok,
     summary: 'Turn my second factors off (step-up)',
     handler: async ({ user }) => {
       await disableMfa(deps, user!.id);
@@ -164,7 +165,7 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
 export function sessionRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
   defineRoute(r, registry, {
-    method: 'get', path: '/api/v1/sessions', tags: ['sessions'], auth: ['admin'], query: PageQuery.extend({ user_id: z.string().uuid().optional() }),
+    method: 'get', path: '/api/v1/sessions', tags: ['sessions'], permission: 'session.manage', query: PageQuery.extend({ user_id: z.string().uuid().optional() }),
     response: z.object({ items: z.array(S.SessionDto), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
     summary: 'Online users: live sessions (not ended, seen within the idle timeout)',
     handler: async ({ query, user }) => {
@@ -177,7 +178,7 @@ export function sessionRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistr
     },
   });
   defineRoute(r, registry, {
-    method: 'delete', path: '/api/v1/sessions/:id', tags: ['sessions'], auth: ['admin'], params: S.IdParams, response: S.Ok,
+    method: 'delete', path: '/api/v1/sessions/:id', tags: ['sessions'], permission: 'session.manage', params: S.IdParams, response: S.Ok,
     summary: "Kick out: end a user's session (effective on their next request)",
     handler: async ({ params, user, req }) => {
       await revokeSession(deps, { sessionId: params.id, actor: user!.username, reason: 'kicked' }, client(req));

@@ -1,5 +1,4 @@
 import { z } from '../../openapi.js';
-import { ROLES } from '../../../db/entities/index.js';
 
 const code = z.string().max(64);
 export const SecondFactor = {
@@ -36,7 +35,8 @@ export const Me = z
     id: z.string().uuid(),
     username: z.string(),
     email: z.string().nullable(),
-    roles: z.array(z.enum(ROLES)),
+    roles: z.array(z.string()).openapi({ description: 'Role names (for an API key: its subset of the owner roles)' }),
+    permissions: z.array(z.string()).openapi({ description: 'Effective permissions of those roles (GET /api/v1/permissions)' }),
     customer_id: z.string().nullable(),
     session_id: z.string().nullable(),
     api_key_id: z.string().nullable(),

@@ -4,10 +4,12 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { ApiError, conflict, notFound } from '../../errors.js';
+import { ApiError, conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
+import type { Scope } from '../../authz/scope.js';
+import { pii } from '../../authz/mask.js';
 import { HostAccountSchema, HOST_ACCOUNT_STATUSES, type HostAccount } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
@@ -19,7 +21,7 @@ const CloudUser = z
     host: z.object({ id: z.string(), slug: z.string(), os: z.string() }),
     username: z.string(),
     full_name: z.string().nullable(),
-    email: z.string().nullable(),
+    email: pii(z.string().nullable(), 'email'),
     description: z.string().nullable(),
     origin: z.enum(['platform-created', 'pre-existing']),
     status: z.enum(HOST_ACCOUNT_STATUSES),
@@ -68,10 +70,9 @@ export function cloudUserRoutes(deps: AppDeps, registry: OpenAPIRegistry): Route
   const r = Router();
   const tags = ['cloud-users'];
 
-  const runOp = async (id: string, op: HostAccountOp, user: AuthedUser, req: { ip?: string; requestId: string }) => {
+  const runOp = async (id: string, op: HostAccountOp, user: AuthedUser, scope: Scope, req: { ip?: string; requestId: string }) => {
     const em = deps.em.fork();
-    const account = await em.findOne(HostAccountSchema, { id }, { populate: ['host'] });
-    if (!account) throw notFound('cloud user');
+    const account = await scope.find(em, HostAccountSchema, { id }, 'cloud user', { populate: ['host'] });
     if (account.origin !== 'platform-created') throw conflict(`${account.username} was not created by the platform; it is not managed here`);
     if (account.status === 'deleted') throw conflict(`${account.username} is deleted`);
     if (account.status === 'provisioning') throw conflict(`${account.username} is still being provisioned`);
@@ -106,15 +107,16 @@ export function cloudUserRoutes(deps: AppDeps, registry: OpenAPIRegistry): Route
     path: '/api/v1/cloud-users',
     summary: 'List managed OS accounts',
     tags,
-    auth: ['admin', 'operator', 'approver'],
+    permission: 'cloud_user.read',
     query: ListQuery,
     response: z.object({ items: z.array(CloudUser), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query }) => {
+    handler: async ({ query, scope }) => {
       const where: Record<string, unknown> = {};
       if (query.host_id) where.host = query.host_id;
       if (query.status) where.status = query.status;
       if (query.username) where.username = query.username;
-      const [rows, total] = await deps.em.fork().findAndCount(HostAccountSchema, where, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' }, populate: ['host'] });
+      const em = deps.em.fork();
+      const [rows, total] = await em.findAndCount(HostAccountSchema, (await scope.where(em, HostAccountSchema, where)) as never, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' }, populate: ['host'] });
       return pageResult(rows.map(toDto), total, query);
     },
   });
@@ -126,14 +128,14 @@ export function cloudUserRoutes(deps: AppDeps, registry: OpenAPIRegistry): Route
       path: `/api/v1/cloud-users/batch/${op}`,
       summary: `${op} many accounts; per-item results`,
       tags,
-      auth: ['admin', 'operator'],
+      permission: 'cloud_user.manage',
       body: BatchBody,
       response: BatchResult,
-      handler: async ({ body, user, req }) => {
+      handler: async ({ body, user, req, scope }) => {
         const results = await Promise.all(
           [...new Set(body.ids)].map(async (id) => {
             try {
-              const res = await runOp(id, op, user!, req);
+              const res = await runOp(id, op, user!, scope, req);
               return { id, ok: true, code: 0, message: 'ok', status: res.status };
             } catch (err) {
               const e = err as { code?: number; message?: string };
@@ -158,10 +160,10 @@ export function cloudUserRoutes(deps: AppDeps, registry: OpenAPIRegistry): Route
       path,
       summary,
       tags,
-      auth: ['admin', 'operator'],
+      permission: 'cloud_user.manage',
       params: IdParams,
       response: OpResult,
-      handler: ({ params, user, req }) => runOp(params.id, op, user!, req),
+      handler: ({ params, user, req, scope }) => runOp(params.id, op, user!, scope, req),
     });
   }
   return r;

@@ -3,12 +3,13 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps, AuthDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound } from '../../errors.js';
+import { conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { CustomerSchema, UserSchema, type Customer as CustomerRow, type User } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { createUser } from '../users/service.js';
 import { isTimeZone } from '../../../activities/notify/format.js';
+import { pii } from '../../authz/mask.js';
 
 const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
 
@@ -17,9 +18,9 @@ const Customer = z
     id: z.string().uuid(),
     name: z.string(),
     code: z.string(),
-    contact_name: z.string().nullable(),
-    contact_email: z.string().nullable(),
-    contact_phone: z.string().nullable(),
+    contact_name: pii(z.string().nullable(), 'name'),
+    contact_email: pii(z.string().nullable(), 'email'),
+    contact_phone: pii(z.string().nullable(), 'phone'),
     notes: z.string().nullable(),
     created_at: z.string(),
   })
@@ -35,7 +36,7 @@ const CustomerCreate = z
   })
   .openapi('CustomerCreate');
 const CustomerUser = z
-  .object({ id: z.string().uuid(), username: z.string(), email: z.string().nullable(), full_name: z.string().nullable(), timezone: z.string().nullable(), must_change_password: z.boolean(), created_at: z.string() })
+  .object({ id: z.string().uuid(), username: z.string(), email: pii(z.string().nullable(), 'email'), full_name: z.string().nullable(), timezone: z.string().nullable(), role: z.string(), must_change_password: z.boolean(), created_at: z.string() })
   .openapi('CustomerUser');
 const CustomerUserCreate = z
   .object({
@@ -43,6 +44,7 @@ const CustomerUserCreate = z
     email: z.string().email(),
     full_name: noControl(100).min(1).optional(),
     timezone: z.string().refine(isTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai').optional(),
+    role: z.enum(['customer_member', 'customer_owner']).default('customer_member').openapi({ description: 'customer_owner sees the whole company; customer_member only what is allocated to them' }),
   })
   .openapi('CustomerUserCreate');
 const CustomerUserCreated = CustomerUser.extend({
@@ -66,6 +68,7 @@ const toUserDto = (u: User) => ({
   email: u.email ?? null,
   full_name: u.fullName ?? null,
   timezone: u.timezone ?? null,
+  role: u.roles.includes('customer_owner') ? 'customer_owner' : (u.roles[0] ?? ''),
   must_change_password: u.mustChangePassword,
   created_at: u.createdAt.toISOString(),
 });
@@ -79,7 +82,7 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     path: '/api/v1/customers',
     summary: 'Create a customer',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'customer.write',
     body: CustomerCreate,
     response: Customer,
     status: 201,
@@ -108,13 +111,14 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     path: '/api/v1/customers',
     summary: 'List customers',
     tags,
-    auth: ['admin', 'operator', 'approver'],
+    permission: 'customer.read',
     query: PageQuery.extend({ q: z.string().max(100).optional() }),
     response: z.object({ items: z.array(Customer), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query }) => {
+    handler: async ({ query, scope }) => {
       const like = query.q ? `%${query.q.replace(/[%_\\]/g, '\\$&')}%` : undefined;
-      const where = like ? { $or: [{ name: { $ilike: like } }, { code: { $ilike: like } }] } : {};
-      const [rows, total] = await deps.em.fork().findAndCount(CustomerSchema, where, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
+      const em = deps.em.fork();
+      const where = await scope.where(em, CustomerSchema, like ? { $or: [{ name: { $ilike: like } }, { code: { $ilike: like } }] } : {});
+      const [rows, total] = await em.findAndCount(CustomerSchema, where as never, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
     },
   });
@@ -123,38 +127,33 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     path: '/api/v1/customers/:id',
     summary: 'One customer',
     tags,
-    auth: ['admin', 'operator', 'approver'],
+    permission: 'customer.read',
     params: IdParams,
     response: Customer,
-    handler: async ({ params }) => {
-      const c = await deps.em.fork().findOne(CustomerSchema, { id: params.id });
-      if (!c) throw notFound('customer');
-      return toDto(c);
-    },
+    handler: async ({ params, scope }) => toDto(await scope.find(deps.em.fork(), CustomerSchema, { id: params.id }, 'customer')),
   });
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/customers/:id/users',
     summary: "Add a user to a customer: a generated initial password, shown once, to be changed at first login",
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'customer.write',
     params: IdParams,
     body: CustomerUserCreate,
     response: CustomerUserCreated,
     status: 201,
-    handler: async ({ params, body, user, req }) => {
+    handler: async ({ params, body, user, req, scope }) => {
       const em = deps.em.fork();
-      const c = await em.findOne(CustomerSchema, { id: params.id });
-      if (!c) throw notFound('customer');
+      const c = await scope.find(em, CustomerSchema, { id: params.id }, 'customer');
       const { user: row, initialPassword } = await createUser(deps, em, {
         username: body.username,
         email: body.email,
         fullName: body.full_name ?? null,
         timezone: body.timezone ?? null,
-        roles: ['customer'],
+        roles: [body.role],
         customerId: c.id,
       });
-      recordAudit(em, { actor: user!.username, action: 'customer.user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { customer: c.code, username: row.username } });
+      recordAudit(em, { actor: user!.username, action: 'customer.user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { customer: c.code, username: row.username, roles: row.roles } });
       await em.flush();
       return { ...toUserDto(row), initial_password: initialPassword };
     },
@@ -164,12 +163,14 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     path: '/api/v1/customers/:id/users',
     summary: "A customer's users",
     tags,
-    auth: ['admin', 'operator', 'approver'],
+    permission: 'customer.read',
     params: IdParams,
     query: PageQuery,
     response: z.object({ items: z.array(CustomerUser), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ params, query }) => {
-      const [rows, total] = await deps.em.fork().findAndCount(UserSchema, { customerId: params.id }, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
+    handler: async ({ params, query, scope }) => {
+      const em = deps.em.fork();
+      const c = await scope.find(em, CustomerSchema, { id: params.id }, 'customer');
+      const [rows, total] = await em.findAndCount(UserSchema, (await scope.where(em, UserSchema, { customerId: c.id })) as never, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
       return pageResult(rows.map(toUserDto), total, query);
     },
   });

@@ -24,7 +24,7 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
   const r = Router();
   const tags = ['env-templates'];
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/env-templates', summary: 'Create the next version of a template', tags, auth: ['admin', 'operator'], body: Create, response: EnvTemplate, status: 201,
+    method: 'post', path: '/api/v1/env-templates', summary: 'Create the next version of a template', tags, permission: 'template.write', body: Create, response: EnvTemplate, status: 201,
     handler: async ({ body }) => {
       const em = deps.em.fork();
       const last = await em.findOne(EnvTemplateSchema, { name: body.name }, { orderBy: { version: 'desc' } });
@@ -41,7 +41,7 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
     },
   });
   defineRoute(r, registry, {
-    method: 'get', path: '/api/v1/env-templates', summary: 'List template versions', tags, auth: 'any', query: PageQuery.extend({ name: z.string().optional() }),
+    method: 'get', path: '/api/v1/env-templates', summary: 'List template versions', tags, permission: 'template.read', query: PageQuery.extend({ name: z.string().optional() }),
     response: z.object({ items: z.array(EnvTemplate), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
     handler: async ({ query }) => {
       const [rows, total] = await deps.em.fork().findAndCount(EnvTemplateSchema, query.name ? { name: query.name } : {}, { ...pageOffsets(query), orderBy: { name: 'asc', version: 'desc' } });
@@ -49,7 +49,7 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
     },
   });
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/env-templates/:id/publish', summary: 'Publish a draft version (then it is immutable)', tags, auth: ['admin', 'operator'], params: z.object({ id: z.string().uuid() }), response: EnvTemplate,
+    method: 'post', path: '/api/v1/env-templates/:id/publish', summary: 'Publish a draft version (then it is immutable)', tags, permission: 'template.write', params: z.object({ id: z.string().uuid() }), response: EnvTemplate,
     handler: async ({ params }) => {
       const em = deps.em.fork();
       const t = await em.findOne(EnvTemplateSchema, { id: params.id });

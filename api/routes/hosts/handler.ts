@@ -5,7 +5,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound, validationError } from '../../errors.js';
+import { conflict, validationError } from '../../errors.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from '../../../db/vault.js';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -127,7 +127,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/hosts',
     summary: 'Register a host (credentials are write-only and stored encrypted)',
     tags: ['hosts'],
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     body: HostCreate,
     response: Host,
     status: 201,
@@ -151,7 +151,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/hosts/import',
     summary: 'Bulk import hosts from JSON ({hosts:[...]}) or CSV (text/csv, header row): all or nothing',
     tags: ['hosts'],
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     body: HostImport,
     response: HostImportResult,
     status: 201,
@@ -192,10 +192,10 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/hosts',
     summary: 'List hosts',
     tags: ['hosts'],
-    auth: 'any',
+    permission: 'host.read',
     query: HostListQuery,
     response: z.object({ items: z.array(Host), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query }) => {
+    handler: async ({ query, scope }) => {
       const em = deps.em.fork();
       const where: Record<string, unknown> = {};
       if (query.status) where.status = query.status;
@@ -214,7 +214,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         const like = `%${query.q.replace(/[%_\\]/g, '\\$&')}%`;
         where.$or = [{ name: { $ilike: like } }, { slug: { $ilike: like } }, { address: { $ilike: like } }];
       }
-      const [rows, total] = await em.findAndCount(HostSchema, where, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
+      const [rows, total] = await em.findAndCount(HostSchema, (await scope.where(em, HostSchema, where)) as never, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
       const withCreds = new Set(
         rows.length
           ? (await em.find(HostCredentialSchema, { host: { $in: rows.map((h) => h.id) } }, { fields: ['host'] })).map((c) => c.host.id)
@@ -229,13 +229,12 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/hosts/:id',
     summary: 'Get a host',
     tags: ['hosts'],
-    auth: 'any',
+    permission: 'host.read',
     params: HostIdParams,
     response: Host,
-    handler: async ({ params }) => {
+    handler: async ({ params, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: params.id });
-      if (!host) throw notFound('host');
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const creds = await em.count(HostCredentialSchema, { host: host.id });
       return toHostDto(host, creds > 0);
     },
@@ -246,14 +245,13 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/hosts/:id/status',
     summary: 'Change a host status by hand (transitions are validated; onboarding does this automatically)',
     tags: ['hosts'],
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     params: HostIdParams,
     body: HostStatusChange,
     response: Host,
-    handler: async ({ params, body, user, req }) => {
+    handler: async ({ params, body, user, req, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: params.id });
-      if (!host) throw notFound('host');
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const from = host.status;
       try {
         assertTransition(from, body.status);
@@ -274,12 +272,11 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/hosts/:id/ping',
     summary: 'Run the host-ping workflow (SSH login + `true`) and wait for its result',
     tags: ['hosts'],
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     params: HostIdParams,
     response: PingResult,
-    handler: async ({ params }) => {
-      const host = await deps.em.fork().findOne(HostSchema, { id: params.id }, { fields: ['id', 'slug'] });
-      if (!host) throw notFound('host');
+    handler: async ({ params, scope }) => {
+      const host = await scope.find(deps.em.fork(), HostSchema, { id: params.id }, 'host', { fields: ['id', 'slug'] });
       const workflowId = `host-ping/${host.id}/${new Date().toISOString().replace(/[-:.]/g, '')}`;
       const handle = await deps.temporal.client.workflow.start<typeof hostPing>('hostPing', {
         workflowId,

@@ -70,14 +70,14 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/onboard',
     summary: 'Onboard many hosts: a parent workflow runs one child per host, `concurrency` at a time',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     body: BatchBody,
     response: z.object({ batch_id: z.string(), workflow_id: z.string(), hosts: z.number() }),
     status: 202,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, scope }) => {
       const em = deps.em.fork();
       const ids = [...new Set(body.host_ids)];
-      const hosts = await em.find(HostSchema, { id: { $in: ids } });
+      const hosts = await em.find(HostSchema, (await scope.where(em, HostSchema, { id: { $in: ids } })) as never);
       const missing = ids.filter((id) => !hosts.some((h) => h.id === id));
       if (missing.length) throw validationError(missing.map((id) => ({ field: `host_ids.${body.host_ids.indexOf(id)}`, message: 'host does not exist' })));
       const wrong = hosts.filter((h) => !['pending', 'failed', 'offline'].includes(h.status));
@@ -100,7 +100,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/onboard/:batchId',
     summary: 'Per-host progress of a batch onboarding',
     tags,
-    auth: 'any',
+    permission: 'onboarding.read',
     params: BatchParams,
     response: z.object({ total: z.number(), running: z.number(), pending: z.number(), online: z.array(z.string()), failed: z.array(z.object({ hostId: z.string(), step: z.string().optional(), error: z.string().optional() })), done: z.boolean() }),
     handler: async ({ params }) => {
@@ -121,15 +121,14 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/:id/onboarding',
     summary: 'Start onboarding one host',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     params: IdParams,
     body: OnboardBody,
     response: Started,
     status: 202,
-    handler: async ({ params, body, user, req }) => {
+    handler: async ({ params, body, user, req, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: params.id });
-      if (!host) throw notFound('host');
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       if (!['pending', 'offline'].includes(host.status)) throw conflict(`host is ${host.status}; onboarding starts from pending or offline (use /onboarding/retry after a failure)`);
       await em.nativeDelete(OnboardingStepSchema, { host: host.id });
       const workflowId = await start(host, { hostId: host.id, templateId: host.templateId ?? null, remoteAccess: toSpec(body.remote_access) });
@@ -144,15 +143,14 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/:id/onboarding/retry',
     summary: 'Resume a failed onboarding from the step that failed (earlier steps are not run again)',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     params: IdParams,
     body: OnboardBody,
     response: Started,
     status: 202,
-    handler: async ({ params, body, user, req }) => {
+    handler: async ({ params, body, user, req, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: params.id });
-      if (!host) throw notFound('host');
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const failed = await em.findOne(OnboardingStepSchema, { host: host.id, status: 'failed' });
       if (host.status !== 'failed' || !failed) throw conflict(`host is ${host.status}; only a failed onboarding can be retried`);
       const previous = await em.find(RemoteAccessSchema, { host: host.id });
@@ -173,13 +171,12 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/:id/onboarding',
     summary: 'Onboarding steps with status, timestamps and errors (plus the live workflow state while it runs)',
     tags,
-    auth: 'any',
+    permission: 'onboarding.read',
     params: IdParams,
     response: Onboarding,
-    handler: async ({ params }) => {
+    handler: async ({ params, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: params.id });
-      if (!host) throw notFound('host');
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const rows = await em.find(OnboardingStepSchema, { host: host.id });
       const order = (s: string) => ONBOARDING_STEPS.indexOf(s as never);
       rows.sort((a, b) => order(a.step) - order(b.step));
@@ -205,11 +202,12 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/:id/onboarding/confirm-facts',
     summary: 'Accept or reject collected facts that differ from the expected GPU model/count',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'host.write',
     params: IdParams,
     body: z.object({ accept: z.boolean(), note: z.string().max(500).optional() }),
     response: z.object({ accepted: z.boolean() }),
-    handler: async ({ params, body, user, req }) => {
+    handler: async ({ params, body, user, req, scope }) => {
+      await scope.find(deps.em.fork(), HostSchema, { id: params.id }, 'host', { fields: ['id'] });
       try {
         await deps.temporal.client.workflow.getHandle(`host-onboarding/${params.id}`).executeUpdate(confirmFactsUpdate, { args: [{ accept: body.accept, actor: user!.username, note: body.note }] });
       } catch (err) {
@@ -227,13 +225,12 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     path: '/api/v1/hosts/:id/remote-access',
     summary: 'Remote-access entries of a host and the generated nginx snippet',
     tags,
-    auth: ['admin', 'operator'],
+    permission: 'remote_access.read',
     params: IdParams,
     response: RemoteAccessView,
-    handler: async ({ params }) => {
+    handler: async ({ params, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: params.id });
-      if (!host) throw notFound('host');
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const rows = await em.find(RemoteAccessSchema, { host: host.id }, { orderBy: { publicPort: 'asc' } });
       return {
         entries: rows.map((e) => ({ protocol: e.protocol, public_domain: e.publicDomain, public_port: e.publicPort, target_port: e.targetPort, enabled: e.enabled })),

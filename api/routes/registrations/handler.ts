@@ -2,6 +2,7 @@ import { Router } from 'express';
 import type { AppDeps } from '../../deps.js';
 import { type OpenAPIRegistry, paginated, z } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
+import type { RoleCache } from '../../authz/principal.js';
 import { pageOffsets, pageResult } from '../../pagination.js';
 import {
   Accepted,
@@ -31,17 +32,17 @@ import {
 
 const Decided = z.object({ id: z.string().uuid(), status: z.string() }).openapi('RegistrationDecided');
 
-export function registrationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+export function registrationRoutes(deps: AppDeps & { roleCache: RoleCache }, registry: OpenAPIRegistry): Router {
   const r = Router();
   const tags = ['registrations'];
-  const rd: RegistrationDeps = { em: deps.em, temporal: deps.temporal, stepDays: deps.settings.registrationStepDays ?? 7 };
+  const rd: RegistrationDeps = { em: deps.em, temporal: deps.temporal, stepDays: deps.settings.registrationStepDays ?? 7, roles: deps.roleCache };
 
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/registrations',
     summary: 'Register (public): a confirmation link is emailed; then department review and role approval',
     tags,
-    auth: 'public',
+    permission: 'public',
     body: RegistrationSubmit,
     response: Accepted,
     status: 202,
@@ -52,7 +53,7 @@ export function registrationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Ro
     path: '/api/v1/registrations/verify',
     summary: 'Confirm the email address with the single-use token from the link (public)',
     tags,
-    auth: 'public',
+    permission: 'public',
     body: VerifyBody,
     response: RegistrationStatusView,
     handler: ({ body, req }) => verifyRegistration(rd, body.token, req),
@@ -60,32 +61,32 @@ export function registrationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Ro
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/registrations',
-    summary: 'Reviewer queues: department review for departments I administer; role approval for admins',
+    summary: 'Reviewer queues: department review for departments I administer; role approval for holders of registration.approve_roles',
     tags,
-    auth: 'any',
+    permission: 'authenticated',
     query: RegistrationListQuery,
     response: paginated(Registration),
-    handler: async ({ query, user }) => {
-      const [rows, total] = await listRegistrations(rd, user!, { status: query.status, queue: query.queue, ...pageOffsets(query) });
+    handler: async ({ query, principal }) => {
+      const [rows, total] = await listRegistrations(rd, principal!, { status: query.status, queue: query.queue, ...pageOffsets(query) });
       return pageResult(rows.map(toRegistrationDto), total, query);
     },
   });
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/registrations/:id',
-    summary: 'A registration, with the live workflow state (admins and admins of its department)',
+    summary: 'A registration, with the live workflow state (holders of registration.approve_roles and admins of its department)',
     tags,
-    auth: 'any',
+    permission: 'authenticated',
     params: RegistrationIdParams,
     response: Registration,
-    handler: ({ params, user }) => getRegistration(rd, user!, params.id),
+    handler: ({ params, principal }) => getRegistration(rd, principal!, params.id),
   });
   defineRoute(r, registry, {
     method: 'put',
     path: '/api/v1/registrations/:id',
     summary: 'Resubmit after "return for changes", with the single-use token from the email (public)',
     tags,
-    auth: 'public',
+    permission: 'public',
     params: RegistrationIdParams,
     body: RegistrationResubmit,
     response: RegistrationStatusView,
@@ -96,33 +97,33 @@ export function registrationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Ro
     path: '/api/v1/registrations/:id/department-review',
     summary: 'Department review: approve, reject, or return for changes (an admin of the department; not the applicant)',
     tags,
-    auth: 'any',
+    permission: 'authenticated',
     params: RegistrationIdParams,
     body: DepartmentReviewBody,
     response: Decided,
-    handler: ({ params, body, user, req }) => reviewByDepartment(rd, user!, params.id, body, req),
+    handler: ({ params, body, principal, req }) => reviewByDepartment(rd, principal!, params.id, body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/registrations/:id/role-approval',
-    summary: 'Role approval by a system admin: grant the requested roles or fewer, or reject',
+    summary: 'Role approval: grant the requested roles or fewer (never permissions one lacks), or reject',
     tags,
-    auth: ['admin'],
+    permission: 'registration.approve_roles',
     params: RegistrationIdParams,
     body: RoleApprovalBody,
     response: Decided,
-    handler: ({ params, body, user, req }) => approveRoles(rd, user!, params.id, body, req),
+    handler: ({ params, body, principal, req }) => approveRoles(rd, principal!, params.id, body, req),
   });
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/invitations',
     summary: 'Invite an email address: the account is created at once and an activation link is emailed',
     tags,
-    auth: ['admin'],
+    permission: 'registration.approve_roles',
     body: InvitationCreate,
     response: Registration,
     status: 201,
-    handler: async ({ body, user, req }) => toRegistrationDto(await invite(rd, user!, body, req)),
+    handler: async ({ body, principal, req }) => toRegistrationDto(await invite(rd, principal!, body, req)),
   });
   return r;
 }

@@ -1,11 +1,17 @@
 import { z } from '../../openapi.js';
 import { PageQuery } from '../../pagination.js';
-import { REGISTRATION_STATUSES, ROLES } from '../../../db/entities/index.js';
+import { REGISTRATION_STATUSES } from '../../../db/entities/index.js';
 
 const text = (max: number) => z.string().trim().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
-/** Roles a person may ask for or be invited to (customer users belong to a customer, not a department). */
-export const REGISTRABLE_ROLES = ROLES.filter((r) => r !== 'customer') as Exclude<(typeof ROLES)[number], 'customer'>[];
-const roles = z.array(z.enum(REGISTRABLE_ROLES as [string, ...string[]])).min(1, 'at least one role').max(REGISTRABLE_ROLES.length);
+/**
+ * Role names a person may ask for or be invited to: validated against the roles table by the
+ * service (assertRegistrableRoles: customer users' roles belong to a customer, not a department).
+ */
+const roles = z
+  .array(z.string().min(1).max(64))
+  .min(1, 'at least one role')
+  .max(32)
+  .openapi({ description: 'Role names (GET /api/v1/roles); not customer_member / customer_owner' });
 const phone = z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number');
 
 const fields = {

@@ -21,18 +21,22 @@ import {
   type userRegistration,
 } from '../../../workflows/user-registration.workflow.js';
 import { departmentsAdministeredBy } from '../departments/service.js';
+import { can, type Principal, type RoleCache } from '../../authz/principal.js';
+import { assertCanGrant, assertStaffRoles } from '../roles/service.js';
 
 export interface RegistrationDeps {
   em: SqlEntityManager;
   temporal: { client: Client; taskQueue: string };
   /** Days each waiting step may take. */
   stepDays: number;
+  /** The roles table: requested and granted roles are validated against it. */
+  roles: RoleCache;
 }
-interface Actor {
-  id: string;
-  username: string;
-  roles: string[];
-}
+type Actor = Principal;
+/** May see every registration and decide roles (what `admin` alone could before roles were data). */
+const mayApproveRoles = (actor: Actor) => can(actor, 'registration.approve_roles');
+
+
 interface Ctx {
   ip?: string;
   requestId: string;
@@ -120,6 +124,7 @@ export async function submitRegistration(
   ctx: Ctx,
 ) {
   const em = deps.em.fork();
+  await assertStaffRoles(deps.em, input.requested_roles, 'requested_roles');
   await requireDepartment(em, input.department_id);
   if (await emailInUse(em, input.email)) return { accepted: true as const, message: ACCEPTED_MESSAGE };
   const row = em.create(RegistrationSchema, {
@@ -164,6 +169,7 @@ export async function resubmitRegistration(
   ctx: Ctx,
 ) {
   const em = deps.em.fork();
+  await assertStaffRoles(deps.em, input.requested_roles, 'requested_roles');
   await requireDepartment(em, input.department_id);
   const row = await em.findOne(RegistrationSchema, { id });
   if (!row) throw invalidToken();
@@ -185,14 +191,21 @@ export async function resubmitRegistration(
 /** The reviewer as the workflow's validators see it: email and administered departments from the DB. */
 async function reviewer(em: SqlEntityManager, actor: Actor): Promise<RegistrationActor> {
   const u = await em.findOne(UserSchema, { id: actor.id });
-  return { id: actor.id, username: actor.username, email: u?.email?.toLowerCase() ?? null, roles: actor.roles, departments: await departmentsAdministeredBy(em, actor.id) };
+  return {
+    id: actor.id,
+    username: actor.username,
+    email: u?.email?.toLowerCase() ?? null,
+    roles: actor.roles,
+    permissions: [...actor.permissions],
+    departments: await departmentsAdministeredBy(em, actor.id),
+  };
 }
 
-/** A registration is visible to admins and to admins of its department; to others it does not exist. */
+/** A registration is visible to role approvers and to admins of its department; to others it does not exist. */
 async function loadVisible(em: SqlEntityManager, actor: Actor, id: string): Promise<{ row: Registration; who: RegistrationActor }> {
   const row = await em.findOne(RegistrationSchema, { id });
   const who = await reviewer(em, actor);
-  if (!row || (!actor.roles.includes('admin') && !(row.departmentId && who.departments.includes(row.departmentId)))) throw notFound('registration');
+  if (!row || (!mayApproveRoles(actor) && !(row.departmentId && who.departments.includes(row.departmentId)))) throw notFound('registration');
   return { row, who };
 }
 
@@ -210,7 +223,7 @@ export async function getRegistration(deps: RegistrationDeps, actor: Actor, id: 
 export async function listRegistrations(deps: RegistrationDeps, actor: Actor, q: { status?: string; queue: 'mine' | 'all'; limit: number; offset: number }) {
   const em = deps.em.fork();
   const mine = await departmentsAdministeredBy(em, actor.id);
-  const isAdmin = actor.roles.includes('admin');
+  const isAdmin = mayApproveRoles(actor);
   let where: Record<string, unknown>;
   if (q.queue === 'mine') {
     const or: Array<Record<string, unknown>> = [];
@@ -248,6 +261,12 @@ export async function reviewByDepartment(deps: RegistrationDeps, actor: Actor, i
 }
 
 export async function approveRoles(deps: RegistrationDeps, actor: Actor, id: string, input: { decision: 'approve' | 'reject'; roles?: string[]; comment?: string }, ctx: Ctx) {
+  if (input.roles) await assertStaffRoles(deps.em, input.roles, 'roles');
+  if (input.decision === 'approve') {
+    // No escalation: the approver hands out only permissions they hold themselves.
+    const row = await deps.em.fork().findOne(RegistrationSchema, { id });
+    if (row) await assertCanGrant(deps.roles, actor, input.roles?.length ? input.roles : row.requestedRoles);
+  }
   let status = '';
   await decide(deps, actor, id, ctx, `registration.roles-${input.decision}`, { roles: input.roles, comment: input.comment }, async (h, who) => {
     status = (await h.executeUpdate(roleApprovalUpdate, { args: [{ actor: who, decision: input.decision, roles: input.roles, comment: input.comment }] })).status;
@@ -255,8 +274,10 @@ export async function approveRoles(deps: RegistrationDeps, actor: Actor, id: str
   return { id, status };
 }
 
-/** An admin invites an address: the same workflow, starting at activation with the given roles. */
+/** A role approver invites an address: the same workflow, starting at activation with the given roles. */
 export async function invite(deps: RegistrationDeps, actor: Actor, input: { email: string; roles: string[]; department_id: string; full_name?: string }, ctx: Ctx) {
+  await assertStaffRoles(deps.em, input.roles, 'roles');
+  await assertCanGrant(deps.roles, actor, input.roles);
   const em = deps.em.fork();
   await requireDepartment(em, input.department_id);
   const me = await em.findOne(UserSchema, { id: actor.id });

@@ -10,17 +10,17 @@ import { recordAudit } from '../../../db/audit.js';
 import { conflict, forbidden, notFound, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import { LifecycleStatusKey, RequesterKey } from '../../../workflows/shared/search-attributes.js';
+import { can, type Principal, type RoleCache } from '../../authz/principal.js';
+import { assertCanGrant, assertStaffRoles } from '../roles/service.js';
 import { extendGrantUpdate, revokeGrantUpdate, type roleGrant } from '../../../workflows/role-grant.workflow.js';
 
 export interface RoleGrantDeps {
   em: SqlEntityManager;
   temporal: { client: Client; taskQueue: string };
+  roles: RoleCache;
 }
-interface Actor {
-  id: string;
-  username: string;
-  roles: string[];
-}
+type Actor = Principal;
+const wfActor = (a: Actor) => ({ id: a.id, username: a.username, roles: a.roles, permissions: [...a.permissions] });
 interface Ctx {
   ip?: string;
   requestId: string;
@@ -53,6 +53,8 @@ function checkUntil(until: string, now = Date.now()): number {
 export async function grantRole(deps: RoleGrantDeps, actor: Actor, userId: string, input: { role: string; until: string; reason: string }, ctx: Ctx) {
   if (actor.id === userId) throw forbidden('nobody grants a role to themselves');
   const untilMs = checkUntil(input.until);
+  await assertStaffRoles(deps.em, [input.role], 'role');
+  await assertCanGrant(deps.roles, actor, [input.role]);
   const em = deps.em.fork();
   let grant!: RoleGrant;
   try {
@@ -94,7 +96,7 @@ export async function grantRole(deps: RoleGrantDeps, actor: Actor, userId: strin
 }
 
 export async function listRoleGrants(deps: RoleGrantDeps, actor: Actor, userId: string) {
-  if (actor.id !== userId && !actor.roles.includes('admin')) throw notFound('user');
+  if (actor.id !== userId && !can(actor, 'role_grant.manage')) throw notFound('user');
   return deps.em.fork().find(RoleGrantSchema, { userId }, { orderBy: { createdAt: 'desc', id: 'asc' } });
 }
 
@@ -117,7 +119,7 @@ async function change(deps: RoleGrantDeps, actor: Actor, userId: string, grantId
 export async function extendRoleGrant(deps: RoleGrantDeps, actor: Actor, userId: string, grantId: string, until: string, ctx: Ctx) {
   const untilMs = checkUntil(until);
   const grant = await change(deps, actor, userId, grantId, ctx, 'role-grant.extend', { until }, (h) =>
-    h.executeUpdate(extendGrantUpdate, { args: [{ until: new Date(untilMs).toISOString(), actor: { id: actor.id, username: actor.username, roles: actor.roles } }] }),
+    h.executeUpdate(extendGrantUpdate, { args: [{ until: new Date(untilMs).toISOString(), actor: wfActor(actor) }] }),
   );
   // The workflow mirrors the new end too; write it now so the answer and the next read agree.
   await deps.em.fork().nativeUpdate(RoleGrantSchema, { id: grantId, status: 'active' }, { until: new Date(untilMs) });
@@ -126,7 +128,7 @@ export async function extendRoleGrant(deps: RoleGrantDeps, actor: Actor, userId:
 
 export async function revokeRoleGrant(deps: RoleGrantDeps, actor: Actor, userId: string, grantId: string, reason: string, ctx: Ctx) {
   const grant = await change(deps, actor, userId, grantId, ctx, 'role-grant.revoke', { reason }, (h) =>
-    h.executeUpdate(revokeGrantUpdate, { args: [{ reason, actor: { id: actor.id, username: actor.username, roles: actor.roles } }] }),
+    h.executeUpdate(revokeGrantUpdate, { args: [{ reason, actor: wfActor(actor) }] }),
   );
   return grant;
 }

@@ -3,9 +3,8 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, validationError } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
-import type { AuthedUser } from '../../middleware/auth.js';
 import { SshKeySchema, UserSchema, type SshKey as SshKeyRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { parseSshPublicKey } from '../../../activities/remote/linux.js';
@@ -29,7 +28,7 @@ const SshKey = z
 const SshKeyCreate = z
   .object({
     public_key: z.string().min(1).max(16_384).openapi({ description: 'One OpenSSH public key line: "<type> <base64> [comment]"' }),
-    user_id: z.string().uuid().optional().openapi({ description: 'Owner (admins and operators only; default: the caller)' }),
+    user_id: z.string().uuid().optional().openapi({ description: 'Owner, a user within your scope (default: the caller)' }),
   })
   .openapi('SshKeyCreate');
 
@@ -67,7 +66,6 @@ const toDto = (k: SshKeyRow) => ({
   revoked_at: k.revokedAt?.toISOString() ?? null,
 });
 
-const isStaff = (u: AuthedUser) => u.roles.includes('admin') || u.roles.includes('operator');
 
 /** Users' SSH public keys: validated, fingerprinted, unique by fingerprint among active keys, revocable. */
 export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
@@ -78,15 +76,15 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/ssh-keys',
     summary: 'Register an SSH public key (RSA ≥ 2048 bits, ECDSA, Ed25519)',
     tags,
-    auth: 'any',
+    permission: 'ssh_key.manage',
     body: SshKeyCreate,
     response: SshKey,
     status: 201,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, scope }) => {
       const ownerId = body.user_id ?? user!.id;
-      if (ownerId !== user!.id && !isStaff(user!)) throw forbidden('only admins and operators can add keys for someone else');
       const em = deps.em.fork();
-      const owner = await em.findOne(UserSchema, { id: ownerId });
+      // Someone else's key: only for a user within the caller's scope (staff: anyone; a customer owner: the company).
+      const owner = ownerId === user!.id ? await em.findOne(UserSchema, { id: ownerId }) : await em.findOne(UserSchema, (await scope.where(em, UserSchema, { id: ownerId })) as never);
       if (!owner) throw validationError([{ field: 'user_id', message: 'user does not exist' }]);
       let parsed;
       try {
@@ -121,17 +119,17 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/ssh-keys',
-    summary: 'List SSH keys (your own; admins and operators: anyone’s)',
+    summary: 'List SSH keys within your scope (your own; a customer owner: the company’s; staff: anyone’s)',
     tags,
-    auth: 'any',
+    permission: 'ssh_key.manage',
     query: PageQuery.extend({ user_id: z.string().uuid().optional(), include_revoked: z.enum(['true', 'false']).default('false') }),
     response: z.object({ items: z.array(SshKey), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
-    handler: async ({ query, user }) => {
-      const userId = isStaff(user!) ? query.user_id : user!.id;
+    handler: async ({ query, scope }) => {
       const where: Record<string, unknown> = {};
-      if (userId) where.user = userId;
+      if (query.user_id) where.user = query.user_id;
       if (query.include_revoked !== 'true') where.revokedAt = null;
-      const [rows, total] = await deps.em.fork().findAndCount(SshKeySchema, where, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
+      const em = deps.em.fork();
+      const [rows, total] = await em.findAndCount(SshKeySchema, (await scope.where(em, SshKeySchema, where)) as never, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
     },
   });
@@ -140,13 +138,12 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     path: '/api/v1/ssh-keys/:id',
     summary: 'Revoke a key (kept for the audit trail); the hosts of its owner\'s allocations lose it now (workflow ssh-key-revoke/<id>)',
     tags,
-    auth: 'any',
+    permission: 'ssh_key.manage',
     params: z.object({ id: z.string().uuid() }),
     response: SshKey,
-    handler: async ({ params, user, req }) => {
+    handler: async ({ params, user, req, scope }) => {
       const em = deps.em.fork();
-      const k = await em.findOne(SshKeySchema, { id: params.id });
-      if (!k || (k.user.id !== user!.id && !isStaff(user!))) throw notFound('ssh key');
+      const k = await scope.find(em, SshKeySchema, { id: params.id }, 'ssh key');
       if (!k.revokedAt) {
         k.revokedAt = new Date();
         recordAudit(em, { actor: user!.username, action: 'ssh-key.revoke', targetType: 'user', targetId: k.user.id, ip: req.ip, requestId: req.requestId, detail: { fingerprint: k.fingerprint, workflowId: `ssh-key-revoke/${k.id}` } });

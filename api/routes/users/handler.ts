@@ -3,18 +3,21 @@ import type { AppDeps, AuthDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
-import { ROLES, UserSchema, type User as UserRow } from '../../../db/entities/index.js';
+import { UserSchema, type User as UserRow } from '../../../db/entities/index.js';
+import { assertCanGrant, assertRolesExist } from '../roles/service.js';
+import type { AuthzContext } from '../../route.js';
+import { pii } from '../../authz/mask.js';
 import { recordAudit } from '../../../db/audit.js';
 import { createUser, unlockUser } from './service.js';
 
 const User = z
-  .object({ id: z.string(), username: z.string(), email: z.string().nullable(), roles: z.array(z.enum(ROLES)), must_change_password: z.boolean(), disabled: z.boolean(), created_at: z.string() })
+  .object({ id: z.string(), username: z.string(), email: pii(z.string().nullable(), 'email'), roles: z.array(z.string()), must_change_password: z.boolean(), disabled: z.boolean(), created_at: z.string() })
   .openapi('User');
 const UserCreate = z
   .object({
     username: z.string().regex(/^[A-Za-z0-9_.-]{2,64}$/, '2-64 letters, digits, "_", "." or "-"'),
     email: z.string().email().optional(),
-    roles: z.array(z.enum(ROLES)).min(1),
+    roles: z.array(z.string().max(64)).min(1).openapi({ description: 'Role names (GET /api/v1/roles)' }),
   })
   .openapi('UserCreate');
 const UserCreated = User.extend({ initial_password: z.string().openapi({ description: 'Generated; shown once; must be changed at first login' }) });
@@ -37,12 +40,14 @@ export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     path: '/api/v1/users',
     summary: 'Create a user; a generated initial password is returned once (must be changed at first login)',
     tags: ['users'],
-    auth: ['admin'],
+    permission: 'user.write',
     body: UserCreate,
     response: UserCreated,
     status: 201,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, principal }) => {
       const em = deps.em.fork();
+      await assertRolesExist(em, body.roles);
+      await assertCanGrant((req.app.locals.authz as AuthzContext).roles, principal!, body.roles);
       const { user: row, initialPassword } = await createUser(deps, em, { username: body.username, email: body.email ?? null, roles: body.roles });
       recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { username: row.username, roles: row.roles } });
       await em.flush();
@@ -54,7 +59,7 @@ export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     path: '/api/v1/users',
     summary: 'List users',
     tags: ['users'],
-    auth: ['admin'],
+    permission: 'user.read',
     query: PageQuery,
     response: z.object({ items: z.array(User), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
     handler: async ({ query }) => {
@@ -67,7 +72,7 @@ export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     path: '/api/v1/users/:id/unlock',
     summary: "Clear a user's failed-login lock (step-up)",
     tags: ['users'],
-    auth: ['admin'],
+    permission: 'user.unlock',
     stepUp: true,
     params: z.object({ id: z.string().uuid('must be a user id (uuid)') }),
     response: z.object({ id: z.string(), username: z.string(), was_locked: z.boolean() }),
