@@ -14,6 +14,7 @@ import { createOnboardingDbActivities } from './db/onboarding.activities.js';
 import { createAllocationRemoteActivities } from './remote/allocation.activities.js';
 import { createAllocationDbActivities } from './db/allocation.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
+import { createReconcileActivities } from './db/reconcile.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -41,6 +42,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createOnboardingDbActivities(deps),
     ...createAllocationRemoteActivities(deps),
     ...createAllocationDbActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 
