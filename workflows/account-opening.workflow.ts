@@ -57,7 +57,9 @@ const notifier = proxyActivities<Pick<Activities, 'notify'>>({ startToCloseTimeo
 const final = proxyActivities<Pick<Activities, 'setRequestStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'provisionAccount' | 'verifyAccountLogin' | 'rollbackAccount'>>({
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '30 seconds',
+  // Remote commands heartbeat while they run (executor keep-alive): a dead worker's attempt is
+  // retried after 10 s instead of 30.
+  heartbeatTimeout: '10 seconds',
   retry: remoteRetry,
 });
 

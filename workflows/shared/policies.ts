@@ -3,7 +3,7 @@
  *
  * Two budgets, because the two kinds of outage differ:
  * - a managed host (SSH/WinRM) that is unreachable: retried for about half an hour with backoff
- *   (5 s doubling to 5 min); errors retrying cannot fix fail at once (below).
+ *   (5 s growing 1.5× to 2 min); errors retrying cannot fix fail at once (below).
  * - the platform's own database: retried for about ten minutes with backoff (1 s doubling to
  *   30 s), under short timeouts so a task handed to a dead worker is retried within seconds.
  * Changing these options does not change a workflow's command sequence (no patch needed).
@@ -20,12 +20,16 @@ export const NON_RETRYABLE_REMOTE = [
   'PermissionDenied',
 ];
 
-/** Host errors: 12 attempts, 5 s · 2ⁿ capped at 5 min ≈ 30 minutes of an unreachable host. */
+/**
+ * Host errors: 22 attempts, 5 s · 1.5ⁿ capped at 2 min ≈ 30 minutes of an unreachable host. The
+ * gentle backoff keeps the wait after a host (or the database) comes back short: after a 90 s
+ * outage the next attempt is at most ~15 s away.
+ */
 export const remoteRetry = {
   initialInterval: '5 seconds',
-  backoffCoefficient: 2,
-  maximumInterval: '5 minutes',
-  maximumAttempts: 12,
+  backoffCoefficient: 1.5,
+  maximumInterval: '2 minutes',
+  maximumAttempts: 22,
   nonRetryableErrorTypes: NON_RETRYABLE_REMOTE,
 };
 /** The same policy under the name that says what it is for. */
