@@ -11,7 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { dbActivityOptions, dbRetry, finalStatusOptions, remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 
 /**
@@ -52,7 +52,7 @@ export const withdrawUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor 
 export const stateQuery = defineQuery<AccountOpeningState>('state');
 
 const db = proxyActivities<Pick<Activities, 'setRequestStatus'>>(dbActivityOptions);
-const notifier = proxyActivities<Pick<Activities, 'notify'>>({ startToCloseTimeout: '1 minute', retry: dbRetry });
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 /** Final statuses (done / failed / expired / decisions): retried until the database takes them. */
 const final = proxyActivities<Pick<Activities, 'setRequestStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'provisionAccount' | 'verifyAccountLogin' | 'rollbackAccount'>>({

@@ -10,7 +10,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { dbActivityOptions, dbRetry, finalStatusOptions, remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { lease } from './lease.workflow.js';
@@ -39,7 +39,7 @@ export interface AllocationInput {
 export const allocationProgressQuery = defineQuery<StepsProgress>('progress');
 
 const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'setAllocationStatus'>>(dbActivityOptions);
-const mail = proxyActivities<Pick<Activities, 'sendConnectionSummary'>>({ startToCloseTimeout: '1 minute', retry: dbRetry });
+const mail = proxyActivities<Pick<Activities, 'sendConnectionSummary'>>(notifyActivityOptions);
 /** Final statuses (failed / active): retried until the database takes them. */
 const final = proxyActivities<Pick<Activities, 'setAllocationStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'cleanPreviousTenant' | 'createCustomerAccount' | 'injectCustomerKeys' | 'verifyCustomerLogin'>>({

@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { dbActivityOptions, dbRetry } from './shared/policies.js';
+import { dbActivityOptions, notifyActivityOptions } from './shared/policies.js';
 
 /**
  * Run by the Temporal Schedule `host-recheck`: re-collects facts of online/offline hosts; a host
@@ -8,7 +8,7 @@ import { dbActivityOptions, dbRetry } from './shared/policies.js';
  * Status changes are notified (the notifications issue adds channels; email now).
  */
 const db = proxyActivities<Pick<Activities, 'listRecheckHosts' | 'recordRecheck'>>(dbActivityOptions);
-const notifier = proxyActivities<Pick<Activities, 'notify'>>({ startToCloseTimeout: '1 minute', retry: dbRetry });
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 const remote = proxyActivities<Pick<Activities, 'collectHostFacts'>>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 1 },

@@ -61,3 +61,12 @@ export const finalStatusOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' }, // no maximumAttempts: unlimited
 };
+
+/**
+ * Notification sends (a DB record plus one SMTP message, exactly once per event key, so a retry is
+ * safe): 15 s start-to-close, so a send handed to a dead worker is retried within seconds.
+ */
+export const notifyActivityOptions = {
+  startToCloseTimeout: '15 seconds',
+  retry: dbRetry,
+};
