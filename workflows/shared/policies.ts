@@ -41,7 +41,8 @@ export const dbRetry = {
   backoffCoefficient: 2,
   maximumInterval: '30 seconds',
   maximumAttempts: 25,
-  nonRetryableErrorTypes: ['InvalidInput', 'NotFound'],
+  // A row that no longer exists (MikroORM's findOneOrFail) will not appear by retrying.
+  nonRetryableErrorTypes: ['InvalidInput', 'NotFound', 'NotFoundError'],
 };
 
 /**
@@ -59,7 +60,8 @@ export const dbActivityOptions = {
  */
 export const finalStatusOptions = {
   startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' }, // no maximumAttempts: unlimited
+  // No maximumAttempts: unlimited. Only a deleted row stops it (nothing left to record).
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: ['NotFoundError'] },
 };
 
 /**
