@@ -16,6 +16,7 @@ import { createAllocationDbActivities } from './db/allocation.activities.js';
 import { createRegistrationDbActivities } from './db/registration.activities.js';
 import { createRegistrationMailActivities } from './notify/registration-mail.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
+import { createReconcileActivities } from './db/reconcile.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -47,6 +48,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createAllocationDbActivities(deps),
     ...createRegistrationDbActivities(deps),
     ...createRegistrationMailActivities(deps),
+    ...createReconcileActivities(deps),
   };
 }
 

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Runtime, DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
+import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -45,6 +46,16 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     workflowBundle: o.workflowBundle ?? (await bundleWorkflows()),
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions ?? 200,
+    // Remote commands heartbeat while they run (activities/remote/activity-keepalive.ts) and repeat
+    // the activity's last heartbeat details: record them from the start of every activity.
+    interceptors: {
+      activity: [
+        (ctx) => {
+          trackHeartbeats(ctx);
+          return {};
+        },
+      ],
+    },
     ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
   });
 }

@@ -1,13 +1,19 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
+import type { statusReconciler } from '../workflows/status-reconciler.workflow.js';
 
 export const HOST_RECHECK_SCHEDULE_ID = 'host-recheck';
+export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
 
 /**
  * The platform's Temporal Schedules (not cron in Node): created if absent, updated when the
  * configured interval or threshold changed. Overlapping runs are skipped.
  */
-export async function ensureSchedules(client: Client, o: { taskQueue: string; recheckInterval: string; offlineAfter: number }): Promise<void> {
+export async function ensureSchedules(
+  client: Client,
+  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string },
+): Promise<void> {
+  await ensureReconcilerSchedule(client, { taskQueue: o.taskQueue, interval: o.reconcileInterval ?? '5m' });
   const spec = { intervals: [{ every: o.recheckInterval as `${number}m` }] };
   const action = {
     type: 'startWorkflow' as const,
@@ -21,5 +27,27 @@ export async function ensureSchedules(client: Client, o: { taskQueue: string; re
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(HOST_RECHECK_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/**
+ * `status-reconciler`: every `interval` (default 5 minutes), rows whose workflow closed without
+ * recording a final status are fixed and reported (workflows/status-reconciler.workflow.ts).
+ */
+export async function ensureReconcilerSchedule(client: Client, o: { taskQueue: string; interval: string; minAgeMs?: number; scheduleId?: string }): Promise<void> {
+  const scheduleId = o.scheduleId ?? STATUS_RECONCILER_SCHEDULE_ID;
+  const spec = { intervals: [{ every: o.interval as `${number}m` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'statusReconciler',
+    args: [{ ...(o.minAgeMs === undefined ? {} : { minAgeMs: o.minAgeMs }) }] as Parameters<typeof statusReconciler>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '30 minutes',
+  };
+  try {
+    await client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));
   }
 }

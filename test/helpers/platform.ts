@@ -54,12 +54,25 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
-export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; smtpUrl?: string; expiryDays?: number; auth?: Partial<AuthSettings>; logger?: ReturnType<typeof createLogger> } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  opts: {
+    db?: DbKind;
+    worker?: boolean;
+    smtpUrl?: string;
+    expiryDays?: number;
+    auth?: Partial<AuthSettings>;
+    logger?: ReturnType<typeof createLogger>;
+    /** A database of the test's own (e.g. a dedicated PostgreSQL the test stops) instead of a fresh one on the shared server. */
+    databaseUrl?: string;
+    /** A Temporal frontend of the test's own (e.g. a dev server the test kills) instead of the suite's. */
+    temporalAddress?: string;
+  } = {},
+): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const db = await openTestDb(opts.db ?? 'pglite');
+  const db = opts.databaseUrl ? await initORM({ databaseUrl: opts.databaseUrl }) : await openTestDb(opts.db ?? 'pglite');
   const keyring = generateKeyring('test');
   const vault = new Vault(keyring);
-  const address = inject('temporalAddress');
+  const address = opts.temporalAddress ?? inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const taskQueue = `test-${randomUUID()}`;
@@ -97,7 +110,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
   });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
-  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue });
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress });
 
   const app = createApp({
     identity,
@@ -171,9 +184,10 @@ export async function startPlatformWorker(d: {
   mailer: Transporter | null;
   logger: ReturnType<typeof createLogger>;
   taskQueue: string;
+  temporalAddress?: string;
 }): Promise<{ worker: Worker; stop(): Promise<void> }> {
   installWorkerRuntime('WARN');
-  const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  const connection = await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') });
   const worker = await createWorker({
     connection,
     namespace: 'default',
