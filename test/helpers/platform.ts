@@ -161,16 +161,27 @@ export async function startTestPlatform(
       return { status: res.status, body: (await res.json()) as never };
     },
     async close() {
-      await new Promise<void>((r) => {
+      // Each step is bounded and named, so a teardown that hangs says where instead of hitting the hook timeout.
+      const step = async (name: string, f: () => Promise<unknown> | unknown, ms = 40_000) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            process.stderr.write(`[test-platform] close: ${name} did not finish in ${ms / 1000} s; going on\n`);
+            resolve();
+          }, ms);
+        });
+        await Promise.race([Promise.resolve().then(f), timeout]).finally(() => clearTimeout(timer));
+      };
+      await step('http server', () => new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();
-      });
-      await worker?.stop();
-      await ssh.close();
-      await winrm.close();
+      }), 10_000);
+      await step('worker', () => worker?.stop());
+      await step('ssh executor', () => ssh.close(), 10_000);
+      await step('winrm executor', () => winrm.close(), 10_000);
       mailer?.close();
-      await connection.close();
-      await db.close();
+      await step('temporal connection', () => connection.close(), 10_000);
+      await step('database', () => db.close(), 20_000);
     },
   };
 }
@@ -195,6 +206,8 @@ export async function startPlatformWorker(d: {
     activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test' }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     shutdownGraceTime: '5s',
+    // A test's teardown must end: activities that ignore cancellation are abandoned after this.
+    shutdownForceTime: '20s',
   });
   const run = worker.run();
   return {
