@@ -16,6 +16,9 @@ import { envTemplateRoutes } from './routes/env-templates/handler.js';
 import { customerRoutes } from './routes/customers/handler.js';
 import { sshKeyRoutes } from './routes/ssh-keys/handler.js';
 import { allocationRoutes } from './routes/allocations/handler.js';
+import { auditRoutes } from './routes/audit/handler.js';
+import { auditRequests } from './middleware/audit.js';
+import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(appDeps: AppDeps): Express {
@@ -27,6 +30,8 @@ export function createApp(appDeps: AppDeps): Express {
   const registry = new OpenAPIRegistry();
 
   app.use(requestId);
+  // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.
+  app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
   app.use(authenticate(deps));
 
@@ -44,6 +49,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(customerRoutes(deps, registry));
   app.use(sshKeyRoutes(deps, registry));
   app.use(allocationRoutes(deps, registry));
+  app.use(auditRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

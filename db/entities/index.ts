@@ -21,7 +21,7 @@ export * from './mfa.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
-import { AuditEventSchema } from './audit-event.entity.js';
+import { AuditEventSchema, AuditChainSchema, AuditArchiveSchema, SecurityEventSchema } from './audit-event.entity.js';
 import { AccountOpeningRequestSchema } from './account-opening-request.entity.js';
 import { HostAccountSchema } from './host-account.entity.js';
 import { NotificationSchema } from './notification.entity.js';
@@ -44,6 +44,9 @@ export const ALL_ENTITIES = [
   HostCredentialSchema,
   UserSchema,
   AuditEventSchema,
+  AuditChainSchema,
+  AuditArchiveSchema,
+  SecurityEventSchema,
   AccountOpeningRequestSchema,
   HostAccountSchema,
   NotificationSchema,

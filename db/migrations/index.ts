@@ -1,4 +1,5 @@
 import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261201114225_audit_chain } from './Migration20261201114225_audit_chain.js';
 import { Migration20261201111008_identity } from './Migration20261201111008_identity.js';
 import { Migration20261201110221_password_tokens } from './Migration20261201110221_password_tokens.js';
 import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
@@ -14,5 +15,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125103511_customers_allocations', class: Migration20261125103511_customers_allocations },
   { name: 'Migration20261201110221_password_tokens', class: Migration20261201110221_password_tokens },
   { name: 'Migration20261201111008_identity', class: Migration20261201111008_identity },
+  { name: 'Migration20261201114225_audit_chain', class: Migration20261201114225_audit_chain },
   // (new migrations above)
 ];
