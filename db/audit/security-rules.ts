@@ -66,6 +66,9 @@ export async function raiseSecurityEvent(em: SqlEntityManager, e: { kind: Securi
   return ((res as { affectedRows?: number }).affectedRows ?? 0) > 0;
 }
 
+/** Failed attempts: wrong password or code, and attempts refused while locked. */
+const FAILED_LOGIN = ['login_failure', 'mfa_failure', 'login_locked'] as const;
+
 const windowKey = (at: Date, minutes: number) => Math.floor(at.getTime() / (minutes * 60_000));
 
 /** Runs the login rules for one just-recorded login event. */
@@ -75,9 +78,9 @@ export async function evaluateLoginRules(
   e: { kind: string; userId?: string | null; username?: string | null; ip?: string | null; at: Date; id?: string },
 ): Promise<void> {
   const fork = em.fork();
-  if (e.kind === 'login_failure' && e.username) {
+  if (FAILED_LOGIN.includes(e.kind as (typeof FAILED_LOGIN)[number]) && e.username) {
     const since = new Date(e.at.getTime() - s.loginFailureWindowMinutes * 60_000);
-    const n = await fork.count(LoginEventSchema, { kind: 'login_failure', username: e.username, createdAt: { $gte: since, $lte: e.at } });
+    const n = await fork.count(LoginEventSchema, { kind: { $in: [...FAILED_LOGIN] }, username: e.username, createdAt: { $gte: since, $lte: e.at } });
     if (n >= s.loginFailureThreshold) {
       await raiseSecurityEvent(fork, { kind: 'login_failures', dedupKey: `${e.username.toLowerCase()}:${windowKey(e.at, s.loginFailureWindowMinutes)}`, at: e.at, userId: e.userId, username: e.username, ip: e.ip, detail: { failures: n, window_minutes: s.loginFailureWindowMinutes } });
     }
