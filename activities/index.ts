@@ -14,6 +14,7 @@ import { createOnboardingDbActivities } from './db/onboarding.activities.js';
 import { createAllocationRemoteActivities } from './remote/allocation.activities.js';
 import { createAllocationDbActivities } from './db/allocation.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
+import { auditedExecutor } from './remote/audited-executor.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -30,7 +31,9 @@ export interface ActivityDeps {
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(plain: ActivityDeps) {
+  // One audit hook for every remote change, whichever activity runs it.
+  const deps: ActivityDeps = { ...plain, ssh: auditedExecutor(plain.ssh, plain), winrm: auditedExecutor(plain.winrm, plain) };
   return {
     ...createRemoteActivities({ ssh: deps.ssh, winrm: deps.winrm, em: deps.em }),
     ...createAccountActivities(deps),

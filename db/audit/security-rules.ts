@@ -1,7 +1,7 @@
 // Security alert rules (seed 001 §7.4) → security_events rows, visible at GET /api/v1/security-events.
 // Delivery (mail, webhooks) belongs to the notifications issue; until then rows are the alert.
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { AuditEventSchema, LoginEventSchema, SecurityEventSchema, type SecurityEventKind } from '../entities/index.js';
+import { AuditEventSchema, LoginEventSchema, SecurityEventSchema, UserSchema, type SecurityEventKind } from '../entities/index.js';
 import type { AuditActor } from './context.js';
 
 export interface SecurityRuleSettings {
@@ -82,7 +82,9 @@ export async function evaluateLoginRules(
     const since = new Date(e.at.getTime() - s.loginFailureWindowMinutes * 60_000);
     const n = await fork.count(LoginEventSchema, { kind: { $in: [...FAILED_LOGIN] }, username: e.username, createdAt: { $gte: since, $lte: e.at } });
     if (n >= s.loginFailureThreshold) {
-      await raiseSecurityEvent(fork, { kind: 'login_failures', dedupKey: `${e.username.toLowerCase()}:${windowKey(e.at, s.loginFailureWindowMinutes)}`, at: e.at, userId: e.userId, username: e.username, ip: e.ip, detail: { failures: n, window_minutes: s.loginFailureWindowMinutes } });
+      // Attempts refused while locked carry no user id: resolve it from the username.
+      const userId = e.userId ?? (await fork.findOne(UserSchema, { username: e.username }, { fields: ['id'] }))?.id ?? null;
+      await raiseSecurityEvent(fork, { kind: 'login_failures', dedupKey: `${e.username.toLowerCase()}:${windowKey(e.at, s.loginFailureWindowMinutes)}`, at: e.at, userId, username: e.username, ip: e.ip, detail: { failures: n, window_minutes: s.loginFailureWindowMinutes } });
     }
   }
   if (e.kind === 'refresh_reuse') {

@@ -91,12 +91,14 @@ describe.each(DB_KINDS)('audit trail on %s', (kind) => {
     const ev = await p.db.em.fork().find(SecurityEventSchema, { kind: 'login_failures', username: `lf${kind}` });
     expect(ev).toHaveLength(1);
     expect(ev[0]!.userId).toBe(made.body.data.id);
-    const log = await p.api('GET', `/api/v1/login-events?user_id=${made.body.data.id}&kind=login_failure&limit=3`);
+    const log = await p.api('GET', `/api/v1/login-events?username=lf${kind}&limit=3`);
     expect(log.status).toBe(200);
     expect(log.body.data.items).toHaveLength(3);
     expect(log.body.data.next_cursor).toBeTruthy();
-    const rest = await p.api('GET', `/api/v1/login-events?user_id=${made.body.data.id}&kind=login_failure&limit=3&cursor=${log.body.data.next_cursor}`);
-    expect(rest.body.data.items.length).toBeGreaterThanOrEqual(2);
+    const rest = await p.api('GET', `/api/v1/login-events?username=lf${kind}&limit=3&cursor=${log.body.data.next_cursor}`);
+    expect(rest.body.data.items).toHaveLength(2);
+    expect(rest.body.data.next_cursor).toBeNull();
+    expect([...log.body.data.items, ...rest.body.data.items].every((e: { kind: string }) => ['login_failure', 'login_locked'].includes(e.kind))).toBe(true);
     expect(new Set([...log.body.data.items, ...rest.body.data.items].map((e: { id: string }) => e.id)).size).toBe(log.body.data.items.length + rest.body.data.items.length);
     expect((await p.api('GET', '/api/v1/login-events', { token: p.tokens.requester })).status).toBe(403);
   });
@@ -105,9 +107,9 @@ describe.each(DB_KINDS)('audit trail on %s', (kind) => {
     const all: string[] = [];
     let cursor: string | null = null;
     do {
-      const r: Awaited<ReturnType<TestPlatform['api']>> = await p.api('GET', `/api/v1/audit-events?action=test.concurrent&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
+      const r: { status: number; body: { data: { items: Array<{ target_id: string }>; next_cursor: string | null } } } = await p.api('GET', `/api/v1/audit-events?action=test.concurrent&limit=7${cursor ? `&cursor=${cursor}` : ''}`);
       expect(r.status).toBe(200);
-      all.push(...r.body.data.items.map((e: { target_id: string }) => e.target_id));
+      all.push(...r.body.data.items.map((e) => e.target_id));
       cursor = r.body.data.next_cursor;
     } while (cursor);
     expect(all).toHaveLength(40);
@@ -116,7 +118,7 @@ describe.each(DB_KINDS)('audit trail on %s', (kind) => {
     expect(prefix.body.data.items.length).toBe(40);
     const bad = await p.api('GET', '/api/v1/audit-events?cursor=nonsense');
     expect(bad.status).toBe(400);
-    expect(bad.body.errors[0].field).toBe('cursor');
+    expect(bad.body.errors?.[0]?.field).toBe('cursor');
   });
 
   it('export streams CSV and JSON (oldest first) and is itself audited', async () => {
