@@ -15,6 +15,7 @@ import { createAllocationRemoteActivities } from './remote/allocation.activities
 import { createAllocationDbActivities } from './db/allocation.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
 import { auditedExecutor } from './remote/audited-executor.js';
+import { createAuditActivities } from './db/audit.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -28,6 +29,8 @@ export interface ActivityDeps {
   mailFrom: string;
   /** Base domain for generated remote-access domains. */
   baseDomain: string;
+  /** Where the audit archiver writes (DATA_DIR/audit-archive). */
+  auditArchiveDir?: string;
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */
@@ -44,6 +47,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createOnboardingDbActivities(deps),
     ...createAllocationRemoteActivities(deps),
     ...createAllocationDbActivities(deps),
+    ...createAuditActivities(plain),
   };
 }
 

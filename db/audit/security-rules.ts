@@ -1,7 +1,7 @@
 // Security alert rules (seed 001 §7.4) → security_events rows, visible at GET /api/v1/security-events.
 // Delivery (mail, webhooks) belongs to the notifications issue; until then rows are the alert.
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { AuditEventSchema, LoginEventSchema, SecurityEventSchema, UserSchema, type SecurityEventKind } from '../entities/index.js';
+import { AuditEventSchema, LoginEventSchema, UserSchema, type SecurityEventKind } from '../entities/index.js';
 import type { AuditActor } from './context.js';
 
 export interface SecurityRuleSettings {
@@ -24,6 +24,11 @@ export const DEFAULT_SECURITY_RULES: SecurityRuleSettings = {
   workHours: null,
   workTimezone: 'UTC',
 };
+
+/** The rules' settings from the environment (SECURITY_* variables). */
+export function securityRulesFromEnv(e: { SECURITY_WORK_HOURS?: string; SECURITY_WORK_TIMEZONE: string; SECURITY_LOGIN_FAILURE_THRESHOLD: number; SECURITY_FORBIDDEN_THRESHOLD: number }): SecurityRuleSettings {
+  return { ...DEFAULT_SECURITY_RULES, workHours: parseWorkHours(e.SECURITY_WORK_HOURS), workTimezone: e.SECURITY_WORK_TIMEZONE, loginFailureThreshold: e.SECURITY_LOGIN_FAILURE_THRESHOLD, forbiddenThreshold: e.SECURITY_FORBIDDEN_THRESHOLD };
+}
 
 /** `08:00-20:00` → minutes of the day; throws naming the value when malformed. */
 export function parseWorkHours(s: string | undefined): SecurityRuleSettings['workHours'] {
