@@ -52,7 +52,7 @@ async function seed(db: Db, n: number): Promise<number> {
 
 /** Serves streamExport on a free port; fetches it; returns ms, bytes and RSS growth during the export. */
 async function exportOnce(db: Db, format: 'csv' | 'json', filter: { to?: Date } = {}): Promise<{ ms: number; bytes: number; rssGrowthMb: number; peakRssMb: number }> {
-  const server = http.createServer((req, res) => void streamExport(db.em, res as never, filter, format).catch((err) => res.destroy(err)));
+  const server = http.createServer((req, res) => void streamExport(db.em, res as never, filter, format).catch((err: Error) => { console.error(err); res.destroy(err); }));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   global.gc?.();

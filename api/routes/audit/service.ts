@@ -18,7 +18,7 @@ const write = (res: Response, s: string) => (res.write(s) ? Promise.resolve() : 
 /** Streams the matching rows as CSV or a JSON array, batch by batch from the database. */
 export async function streamExport(em: SqlEntityManager, res: Response, f: AuditFilter, format: 'csv' | 'json'): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  res.status(200);
+  res.statusCode = 200;
   res.setHeader('content-type', format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8');
   res.setHeader('content-disposition', `attachment; filename="audit-${stamp}.${format}"`);
   let n = 0;
