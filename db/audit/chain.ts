@@ -73,6 +73,14 @@ export function contentHash(c: AuditContent): string {
 /** The link: sha256(prev_hash ‖ '\n' ‖ seq ‖ '\n' ‖ content_hash) — the trigger computes the same. */
 export const chainHash = (prevHash: string, seq: number, content: string) => sha256Hex(`${prevHash}\n${seq}\n${content}`);
 
+/** The row triggers' DDL (also declared on the entities so the schema diff leaves them alone). */
+export const TRIGGER_DDL = {
+  chain: `create trigger audit_events_chain before insert on "audit_events" for each row execute function audit_events_chain();`,
+  guard: `create trigger audit_events_guard before update or delete on "audit_events" for each row execute function audit_events_guard();`,
+  chainGuard: `create trigger audit_chain_guard before update or delete on "audit_chain" for each row execute function audit_chain_guard();`,
+  archivesGuard: `create trigger audit_archives_guard before update or delete on "audit_archives" for each row execute function audit_archives_guard();`,
+};
+
 /** SQL that installs the chain trigger, the append-only guards and the head row (used by the migration). */
 export const AUDIT_TRIGGERS_SQL = [
   `create or replace function audit_events_chain() returns trigger language plpgsql as $$
@@ -94,7 +102,7 @@ begin
   update audit_chain set seq = new.seq, hash = new.hash where id = 1;
   return new;
 end $$;`,
-  `create trigger audit_events_chain before insert on "audit_events" for each row execute function audit_events_chain();`,
+  TRIGGER_DDL.chain,
   `create or replace function audit_events_guard() returns trigger language plpgsql as $$
 begin
   if tg_op = 'DELETE'
@@ -104,7 +112,7 @@ begin
   end if;
   raise exception 'audit_events is append-only: % refused', tg_op using errcode = 'insufficient_privilege';
 end $$;`,
-  `create trigger audit_events_guard before update or delete on "audit_events" for each row execute function audit_events_guard();`,
+  TRIGGER_DDL.guard,
   `create or replace function audit_refuse_truncate() returns trigger language plpgsql as $$
 begin
   raise exception '% is append-only: TRUNCATE refused', tg_table_name using errcode = 'insufficient_privilege';
@@ -125,10 +133,10 @@ begin
   end if;
   raise exception 'audit_chain: % refused', tg_op using errcode = 'insufficient_privilege';
 end $$;`,
-  `create trigger audit_chain_guard before update or delete on "audit_chain" for each row execute function audit_chain_guard();`,
+  TRIGGER_DDL.chainGuard,
   `create or replace function audit_archives_guard() returns trigger language plpgsql as $$
 begin
   raise exception 'audit_archives is append-only: % refused', tg_op using errcode = 'insufficient_privilege';
 end $$;`,
-  `create trigger audit_archives_guard before update or delete on "audit_archives" for each row execute function audit_archives_guard();`,
+  TRIGGER_DDL.archivesGuard,
 ];

@@ -114,3 +114,81 @@ export function auditCsvLine(e: AuditEvent): string {
   const d = auditDto(e) as Record<string, unknown>;
   return AUDIT_CSV_COLUMNS.map((c) => csvCell(d[c])).join(',') + '\n';
 }
+
+/** An export row: the DTO's fields with before/after/detail kept as the database's JSON text. */
+export interface AuditExportRow {
+  seq: string | number | null;
+  at: string;
+  actor: string;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  result: string;
+  reason: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  before: string | null;
+  after: string | null;
+  detail: string | null;
+  prev_hash: string | null;
+  hash: string | null;
+  id: string;
+}
+
+function filterSql(f: AuditFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  if (f.actor) (parts.push('("actor" = ? or "actor_id" = ?)'), params.push(f.actor, f.actor));
+  if (f.action) {
+    if (f.action.endsWith('*')) (parts.push(`"action" like ? escape '\\'`), params.push(`${f.action.slice(0, -1).replace(/[%_\\]/g, '\\$&')}%`));
+    else (parts.push('"action" = ?'), params.push(f.action));
+  }
+  if (f.targetType) (parts.push('"target_type" = ?'), params.push(f.targetType));
+  if (f.targetId) (parts.push('"target_id" = ?'), params.push(f.targetId));
+  if (f.result) (parts.push('"result" = ?'), params.push(f.result));
+  if (f.from) (parts.push('"at" >= ?'), params.push(f.from));
+  if (f.to) (parts.push('"at" < ?'), params.push(f.to));
+  return { sql: parts.join(' and '), params };
+}
+
+/**
+ * The export's read path: raw keyset batches in (at, id) order, no entity hydration, timestamps
+ * formatted and JSON columns returned as text by the database (nothing parsed and re-serialised).
+ * One batch in memory at a time, on PGlite and PostgreSQL alike.
+ */
+export async function* streamAuditRows(em: SqlEntityManager, f: AuditFilter, batch = 5000): AsyncGenerator<AuditExportRow[]> {
+  const conn = em.getConnection();
+  const where = filterSql(f);
+  let cursor: { at: string; id: string } | null = null;
+  for (;;) {
+    const conds = [where.sql, cursor ? '("at", "id") > (?::timestamptz, ?::uuid)' : ''].filter(Boolean);
+    const params = [...where.params, ...(cursor ? [cursor.at, cursor.id] : []), batch];
+    const rows = (await conn.execute(
+      `select "id", "seq", to_char("at" at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as "at", "at"::text as "at_raw", "actor", "actor_type", "actor_id", "action", "target_type", "target_id", "result", "reason", "ip", "user_agent", "request_id", "before"::text as "before", "after"::text as "after", "detail"::text as "detail", "prev_hash", "hash"
+       from "audit_events" ${conds.length ? `where ${conds.join(' and ')}` : ''} order by "at", "id" limit ?`,
+      params,
+      'all',
+    )) as Array<AuditExportRow & { at_raw: string }>;
+    if (rows.length) yield rows;
+    if (rows.length < batch) return;
+    const last = rows[rows.length - 1]!;
+    cursor = { at: last.at_raw, id: last.id };
+  }
+}
+
+export function exportCsvLine(r: AuditExportRow): string {
+  return AUDIT_CSV_COLUMNS.map((c) => csvText(r[c] === null || r[c] === undefined ? '' : String(r[c]))).join(',') + '\n';
+}
+
+const csvText = (s: string): string => {
+  const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+};
+
+const js = (s: string | null) => (s === null ? 'null' : JSON.stringify(s));
+export function exportJson(r: AuditExportRow): string {
+  return `{"id":${js(r.id)},"seq":${r.seq === null ? 'null' : Number(r.seq)},"at":${js(r.at)},"actor":${js(r.actor)},"actor_type":${js(r.actor_type)},"actor_id":${js(r.actor_id)},"action":${js(r.action)},"target_type":${js(r.target_type)},"target_id":${js(r.target_id)},"result":${js(r.result)},"reason":${js(r.reason)},"ip":${js(r.ip)},"user_agent":${js(r.user_agent)},"request_id":${js(r.request_id)},"before":${r.before ?? 'null'},"after":${r.after ?? 'null'},"detail":${r.detail ?? 'null'},"prev_hash":${js(r.prev_hash)},"hash":${js(r.hash)}}`;
+}

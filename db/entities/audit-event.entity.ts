@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import { TRIGGER_DDL } from '../audit/chain.js';
 
 export const AUDIT_ACTOR_TYPES = ['user', 'api_key', 'system', 'anonymous'] as const;
 export type AuditActorType = (typeof AUDIT_ACTOR_TYPES)[number];
@@ -14,6 +15,11 @@ export const AuditEventSchema = defineEntity({
   name: 'AuditEvent',
   tableName: 'audit_events',
   indexes: [{ properties: ['at', 'id'] }],
+  // Installed by the audit_chain migration (db/audit/chain.ts); declared so the schema diff knows them.
+  triggers: [
+    { name: 'audit_events_chain', timing: 'before', events: ['insert'], expression: TRIGGER_DDL.chain },
+    { name: 'audit_events_guard', timing: 'before', events: ['update', 'delete'], expression: TRIGGER_DDL.guard },
+  ],
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
     seq: p.bigint('number').nullable().unique(),
@@ -46,8 +52,9 @@ export type AuditEvent = InferEntity<typeof AuditEventSchema>;
 export const AuditChainSchema = defineEntity({
   name: 'AuditChain',
   tableName: 'audit_chain',
+  triggers: [{ name: 'audit_chain_guard', timing: 'before', events: ['update', 'delete'], expression: TRIGGER_DDL.chainGuard }],
   properties: {
-    id: p.integer().primary(),
+    id: p.integer().primary().autoincrement(false),
     seq: p.bigint('number'),
     hash: p.string().length(64),
     archivedSeq: p.bigint('number').default(0),
@@ -60,6 +67,7 @@ export type AuditChain = InferEntity<typeof AuditChainSchema>;
 export const AuditArchiveSchema = defineEntity({
   name: 'AuditArchive',
   tableName: 'audit_archives',
+  triggers: [{ name: 'audit_archives_guard', timing: 'before', events: ['update', 'delete'], expression: TRIGGER_DDL.archivesGuard }],
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
     firstSeq: p.bigint('number'),

@@ -2,7 +2,7 @@ import type { Response } from 'express';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { FilterQuery } from '@mikro-orm/core';
 import { LoginEventSchema, SecurityEventSchema, type LoginEvent, type SecurityEvent } from '../../../db/entities/index.js';
-import { AUDIT_CSV_COLUMNS, auditCsvLine, auditDto, decodeCursor, encodeCursor, streamAudit, type AuditFilter, type Cursor } from '../../../db/audit/query.js';
+import { AUDIT_CSV_COLUMNS, decodeCursor, encodeCursor, exportCsvLine, exportJson, streamAuditRows, type AuditFilter, type Cursor } from '../../../db/audit/query.js';
 import { validationError } from '../../errors.js';
 
 export function parseCursor(s: string | undefined): Cursor | null {
@@ -25,12 +25,14 @@ export async function streamExport(em: SqlEntityManager, res: Response, f: Audit
   if (format === 'csv') await write(res, AUDIT_CSV_COLUMNS.join(',') + '\n');
   else await write(res, '[');
   let chunk = '';
-  for await (const e of streamAudit(em, f)) {
-    chunk += format === 'csv' ? auditCsvLine(e) : `${n ? ',' : ''}\n${JSON.stringify(auditDto(e))}`;
-    n++;
-    if (chunk.length > 64 * 1024) {
-      await write(res, chunk);
-      chunk = '';
+  for await (const rows of streamAuditRows(em, f)) {
+    for (const e of rows) {
+      chunk += format === 'csv' ? exportCsvLine(e) : `${n ? ',' : ''}\n${exportJson(e)}`;
+      n++;
+      if (chunk.length > 64 * 1024) {
+        await write(res, chunk);
+        chunk = '';
+      }
     }
   }
   if (format === 'json') chunk += '\n]\n';
