@@ -141,16 +141,18 @@ export interface AuditExportRow {
 function filterSql(f: AuditFilter): { sql: string; params: unknown[] } {
   const parts: string[] = [];
   const params: unknown[] = [];
-  if (f.actor) (parts.push('("actor" = ? or "actor_id" = ?)'), params.push(f.actor, f.actor));
-  if (f.action) {
-    if (f.action.endsWith('*')) (parts.push(`"action" like ? escape '\\'`), params.push(`${f.action.slice(0, -1).replace(/[%_\\]/g, '\\$&')}%`));
-    else (parts.push('"action" = ?'), params.push(f.action));
-  }
-  if (f.targetType) (parts.push('"target_type" = ?'), params.push(f.targetType));
-  if (f.targetId) (parts.push('"target_id" = ?'), params.push(f.targetId));
-  if (f.result) (parts.push('"result" = ?'), params.push(f.result));
-  if (f.from) (parts.push('"at" >= ?'), params.push(f.from));
-  if (f.to) (parts.push('"at" < ?'), params.push(f.to));
+  const add = (sql: string, ...values: unknown[]) => {
+    parts.push(sql);
+    params.push(...values);
+  };
+  if (f.actor) add('("actor" = ? or "actor_id" = ?)', f.actor, f.actor);
+  if (f.action?.endsWith('*')) add(`"action" like ? escape '\\'`, `${f.action.slice(0, -1).replace(/[%_\\]/g, '\\$&')}%`);
+  else if (f.action) add('"action" = ?', f.action);
+  if (f.targetType) add('"target_type" = ?', f.targetType);
+  if (f.targetId) add('"target_id" = ?', f.targetId);
+  if (f.result) add('"result" = ?', f.result);
+  if (f.from) add('"at" >= ?', f.from);
+  if (f.to) add('"at" < ?', f.to);
   return { sql: parts.join(' and '), params };
 }
 
