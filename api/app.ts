@@ -19,6 +19,9 @@ import { allocationRoutes } from './routes/allocations/handler.js';
 import { departmentRoutes } from './routes/departments/handler.js';
 import { registrationRoutes } from './routes/registrations/handler.js';
 import { roleGrantRoutes } from './routes/role-grants/handler.js';
+import { auditRoutes } from './routes/audit/handler.js';
+import { auditRequests } from './middleware/audit.js';
+import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(appDeps: AppDeps): Express {
@@ -30,6 +33,8 @@ export function createApp(appDeps: AppDeps): Express {
   const registry = new OpenAPIRegistry();
 
   app.use(requestId);
+  // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.
+  app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
   app.use(authenticate(deps));
 
@@ -51,6 +56,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(departmentRoutes(deps, registry));
   app.use(registrationRoutes(deps, registry));
   app.use(roleGrantRoutes(deps, registry));
+  app.use(auditRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

@@ -6,6 +6,7 @@ import type { Logger } from '../config/logger.js';
 import type { Vault } from '../db/vault.js';
 import { DEFAULT_AUTH_SETTINGS, type AuthSettings } from '../config/auth.js';
 import { PasswordHasher } from '../db/password-hash.js';
+import type { SecurityRuleSettings } from '../db/audit/security-rules.js';
 
 /** What authentication and the identity services need (also built by the CLI, without Temporal). */
 export interface IdentityDeps {
@@ -32,6 +33,8 @@ export interface AppDeps {
   checks: { db: () => Promise<void>; temporal: () => Promise<void> };
   /** Identity settings and key; defaults (a per-process random key, seed-004 policy) when omitted. */
   identity?: IdentityDeps;
+  /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
+  securityRules?: SecurityRuleSettings;
 }
 
 /** Identity deps with defaults filled in. */
@@ -48,4 +51,4 @@ export function identityDefaults(partial: Partial<IdentityDeps> = {}): IdentityD
   };
 }
 
-export type AuthDeps = Pick<AppDeps, 'em' | 'vault' | 'logger'> & { identity: IdentityDeps };
+export type AuthDeps = Pick<AppDeps, 'em' | 'vault' | 'logger' | 'securityRules'> & { identity: IdentityDeps };

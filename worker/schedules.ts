@@ -1,9 +1,11 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
 import type { statusReconciler } from '../workflows/status-reconciler.workflow.js';
+import type { auditArchive } from '../workflows/audit-archive.workflow.js';
 
 export const HOST_RECHECK_SCHEDULE_ID = 'host-recheck';
 export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
+export const AUDIT_ARCHIVE_SCHEDULE_ID = 'audit-archive';
 
 /**
  * The platform's Temporal Schedules (not cron in Node): created if absent, updated when the
@@ -11,9 +13,10 @@ export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
  */
 export async function ensureSchedules(
   client: Client,
-  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string },
+  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number },
 ): Promise<void> {
   await ensureReconcilerSchedule(client, { taskQueue: o.taskQueue, interval: o.reconcileInterval ?? '5m' });
+  if (o.auditArchiveInterval) await ensureAuditArchiveSchedule(client, { taskQueue: o.taskQueue, interval: o.auditArchiveInterval, retentionDays: o.auditRetentionDays ?? 365 });
   const spec = { intervals: [{ every: o.recheckInterval as `${number}m` }] };
   const action = {
     type: 'startWorkflow' as const,
@@ -49,5 +52,23 @@ export async function ensureReconcilerSchedule(client: Client, o: { taskQueue: s
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/** `audit-archive`: retention of the audit trail (workflows/audit-archive.workflow.ts). */
+export async function ensureAuditArchiveSchedule(client: Client, o: { taskQueue: string; interval: string; retentionDays: number }): Promise<void> {
+  const spec = { intervals: [{ every: o.interval as `${number}d` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'auditArchive',
+    args: [{ retentionDays: o.retentionDays }] as Parameters<typeof auditArchive>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '2 hours',
+  };
+  try {
+    await client.schedule.create({ scheduleId: AUDIT_ARCHIVE_SCHEDULE_ID, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(AUDIT_ARCHIVE_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action }));
   }
 }

@@ -24,7 +24,7 @@ export * from './mfa.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
-import { AuditEventSchema } from './audit-event.entity.js';
+import { AuditEventSchema, AuditChainSchema, AuditArchiveSchema, SecurityEventSchema } from './audit-event.entity.js';
 import { AccountOpeningRequestSchema } from './account-opening-request.entity.js';
 import { HostAccountSchema } from './host-account.entity.js';
 import { NotificationSchema } from './notification.entity.js';
@@ -50,6 +50,9 @@ export const ALL_ENTITIES = [
   HostCredentialSchema,
   UserSchema,
   AuditEventSchema,
+  AuditChainSchema,
+  AuditArchiveSchema,
+  SecurityEventSchema,
   AccountOpeningRequestSchema,
   HostAccountSchema,
   NotificationSchema,

@@ -126,9 +126,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     }
     return a;
   };
-  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>) => {
+  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, diff?: { before: Record<string, unknown>; after: Record<string, unknown> }) => {
     const em = deps.em.fork();
-    recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail });
+    recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail, ...diff });
     await em.flush();
   };
   const searchAttributes = (a: { hostId: string; customerId: string }, status: string) =>
@@ -305,9 +305,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     body: z.object({ ends_at: iso }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
     handler: async ({ params, body, user, req }) => {
-      await load(params.id, user!);
+      const before = await load(params.id, user!);
       const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(user!) }] }));
-      await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt });
+      await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt }, { before: { ends_at: before.endsAt.toISOString() }, after: { ends_at: s.endsAt } });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
     },
   });

@@ -44,7 +44,7 @@ export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
       const { user: row, initialPassword } = await createUser(deps, em, { username: body.username, email: body.email ?? null, roles: body.roles });
-      recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { username: row.username, roles: row.roles } });
+      recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, after: { username: row.username, roles: row.roles, email: row.email ?? null } });
       await em.flush();
       return { ...toDto(row), initial_password: initialPassword };
     },
