@@ -16,6 +16,9 @@ import { createAllocationDbActivities } from './db/allocation.activities.js';
 import { createRegistrationDbActivities } from './db/registration.activities.js';
 import { createRegistrationMailActivities } from './notify/registration-mail.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
+import { createReconcileActivities } from './db/reconcile.activities.js';
+import { auditedExecutor } from './remote/audited-executor.js';
+import { createAuditActivities } from './db/audit.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -31,10 +34,14 @@ export interface ActivityDeps {
   baseDomain: string;
   /** Base URL links in emails point to (PUBLIC_BASE_URL); default http://127.0.0.1:3000. */
   publicBaseUrl?: string;
+  /** Where the audit archiver writes (DATA_DIR/audit-archive). */
+  auditArchiveDir?: string;
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */
-export function createActivities(deps: ActivityDeps) {
+export function createActivities(plain: ActivityDeps) {
+  // One audit hook for every remote change, whichever activity runs it.
+  const deps: ActivityDeps = { ...plain, ssh: auditedExecutor(plain.ssh, plain), winrm: auditedExecutor(plain.winrm, plain) };
   return {
     ...createRemoteActivities({ ssh: deps.ssh, winrm: deps.winrm, em: deps.em }),
     ...createAccountActivities(deps),
@@ -47,6 +54,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createAllocationDbActivities(deps),
     ...createRegistrationDbActivities(deps),
     ...createRegistrationMailActivities(deps),
+    ...createReconcileActivities(deps),
+    ...createAuditActivities(plain),
   };
 }
 

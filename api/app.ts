@@ -22,6 +22,9 @@ import { roleGrantRoutes } from './routes/role-grants/handler.js';
 import { roleRoutes } from './routes/roles/handler.js';
 import { RoleCache } from './authz/principal.js';
 import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
+import { auditRoutes } from './routes/audit/handler.js';
+import { auditRequests } from './middleware/audit.js';
+import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(appDeps: AppDeps): Express {
@@ -36,6 +39,8 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.
+  app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
   app.use(authenticate(deps));
 
@@ -58,6 +63,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(registrationRoutes(deps, registry));
   app.use(roleGrantRoutes(deps, registry));
   app.use(roleRoutes(deps, registry, authz.roles));
+  app.use(auditRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

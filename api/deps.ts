@@ -6,6 +6,7 @@ import type { Logger } from '../config/logger.js';
 import type { Vault } from '../db/vault.js';
 import { DEFAULT_AUTH_SETTINGS, type AuthSettings } from '../config/auth.js';
 import { PasswordHasher } from '../db/password-hash.js';
+import type { SecurityRuleSettings } from '../db/audit/security-rules.js';
 
 /** What authentication and the identity services need (also built by the CLI, without Temporal). */
 export interface IdentityDeps {
@@ -35,6 +36,8 @@ export interface AppDeps {
   identity?: IdentityDeps;
   /** The roles table in memory; created by createApp when absent. */
   roleCache?: RoleCache;
+  /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
+  securityRules?: SecurityRuleSettings;
 }
 
 /** Identity deps with defaults filled in. */
@@ -51,4 +54,4 @@ export function identityDefaults(partial: Partial<IdentityDeps> = {}): IdentityD
   };
 }
 
-export type AuthDeps = Pick<AppDeps, 'em' | 'vault' | 'logger'> & { identity: IdentityDeps };
+export type AuthDeps = Pick<AppDeps, 'em' | 'vault' | 'logger' | 'securityRules'> & { identity: IdentityDeps };

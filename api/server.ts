@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { createApp } from './app.js';
+import { securityRulesFromEnv } from '../db/audit/security-rules.js';
 import { join } from 'node:path';
 import { env, publicBaseUrl } from '../config/env.js';
 import { authSettingsFromEnv, loadJwtKey } from '../config/auth.js';
@@ -30,6 +31,7 @@ export async function startApi(rt: Runtime): Promise<{ server: Server; close: ()
     vault: rt.vault,
     logger: rt.logger,
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
+    securityRules: securityRulesFromEnv(rt.env),
     settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),

@@ -5,6 +5,7 @@ import { adminCommands } from './commands/admin.js';
 import { userCommands } from './commands/user.js';
 import { apiKeyCommands } from './commands/apikey.js';
 import { keyCommands } from './commands/keys.js';
+import { auditCommands } from './commands/audit.js';
 
 const program = new Command('hostflow')
   .description('Hostflow administration (uses DATABASE_URL / DATA_DIR and the other settings of `npm start`)')
@@ -13,5 +14,6 @@ adminCommands(program);
 userCommands(program);
 apiKeyCommands(program);
 keyCommands(program);
+auditCommands(program);
 
 await program.parseAsync(process.argv);

@@ -98,6 +98,17 @@ export const EnvSchema = z.object({
   HOST_RECHECK_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 15m, 1h, 30s').default('15m'),
   HOST_RECHECK_OFFLINE_AFTER: z.coerce.number().int().min(1).default(3),
 
+  /** Audit rows older than this go to DATA_DIR/audit-archive/ (gzip JSON lines) and leave the table; 0 keeps everything. */
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(365),
+  /** Interval of the `audit-archive` Temporal Schedule. */
+  AUDIT_ARCHIVE_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 1d, 12h').default('1d'),
+  /** Working hours for the off-hours access alert, `HH:MM-HH:MM` (unset: rule off), in SECURITY_WORK_TIMEZONE. */
+  SECURITY_WORK_HOURS: z.string().regex(/^\d{2}:\d{2}-\d{2}:\d{2}$/, 'must look like 08:00-20:00').optional(),
+  SECURITY_WORK_TIMEZONE: z.string().min(1).default('UTC'),
+  /** Alert rules: failed logins of one account / 403 answers to one actor within their window. */
+  SECURITY_LOGIN_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
+  SECURITY_FORBIDDEN_THRESHOLD: z.coerce.number().int().min(1).default(5),
+
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(30_000),
   /**

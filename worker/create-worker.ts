@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Runtime, DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
+import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -31,6 +32,8 @@ export interface CreateWorkerOptions {
   workflowBundle?: WorkflowBundleOption;
   /** How long in-flight activities get to finish on shutdown before they are cancelled. */
   shutdownGraceTime?: string | number;
+  /** After the grace time, how long activities that ignore cancellation may keep the worker from stopping. */
+  shutdownForceTime?: string | number;
   maxConcurrentActivityTaskExecutions?: number;
   /** Workflows kept in memory between tasks (SDK default when unset: grows with the heap). */
   maxCachedWorkflows?: number;
@@ -44,7 +47,18 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     activities: o.activities,
     workflowBundle: o.workflowBundle ?? (await bundleWorkflows()),
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
+    ...(o.shutdownForceTime !== undefined ? { shutdownForceTime: o.shutdownForceTime as never } : {}),
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions ?? 200,
+    // Remote commands heartbeat while they run (activities/remote/activity-keepalive.ts) and repeat
+    // the activity's last heartbeat details: record them from the start of every activity.
+    interceptors: {
+      activity: [
+        (ctx) => {
+          trackHeartbeats(ctx);
+          return {};
+        },
+      ],
+    },
     ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
   });
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { createActivities } from '../activities/index.js';
 import { env, publicBaseUrl } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
@@ -16,11 +17,11 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env) }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive') }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
-  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER });
+  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS });
   const run = worker.run().finally(() => connection.close());
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');
   return { worker, run };

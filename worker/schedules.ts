@@ -1,13 +1,22 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
+import type { statusReconciler } from '../workflows/status-reconciler.workflow.js';
+import type { auditArchive } from '../workflows/audit-archive.workflow.js';
 
 export const HOST_RECHECK_SCHEDULE_ID = 'host-recheck';
+export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
+export const AUDIT_ARCHIVE_SCHEDULE_ID = 'audit-archive';
 
 /**
  * The platform's Temporal Schedules (not cron in Node): created if absent, updated when the
  * configured interval or threshold changed. Overlapping runs are skipped.
  */
-export async function ensureSchedules(client: Client, o: { taskQueue: string; recheckInterval: string; offlineAfter: number }): Promise<void> {
+export async function ensureSchedules(
+  client: Client,
+  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number },
+): Promise<void> {
+  await ensureReconcilerSchedule(client, { taskQueue: o.taskQueue, interval: o.reconcileInterval ?? '5m' });
+  if (o.auditArchiveInterval) await ensureAuditArchiveSchedule(client, { taskQueue: o.taskQueue, interval: o.auditArchiveInterval, retentionDays: o.auditRetentionDays ?? 365 });
   const spec = { intervals: [{ every: o.recheckInterval as `${number}m` }] };
   const action = {
     type: 'startWorkflow' as const,
@@ -21,5 +30,45 @@ export async function ensureSchedules(client: Client, o: { taskQueue: string; re
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(HOST_RECHECK_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/**
+ * `status-reconciler`: every `interval` (default 5 minutes), rows whose workflow closed without
+ * recording a final status are fixed and reported (workflows/status-reconciler.workflow.ts).
+ */
+export async function ensureReconcilerSchedule(client: Client, o: { taskQueue: string; interval: string; minAgeMs?: number; scheduleId?: string }): Promise<void> {
+  const scheduleId = o.scheduleId ?? STATUS_RECONCILER_SCHEDULE_ID;
+  const spec = { intervals: [{ every: o.interval as `${number}m` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'statusReconciler',
+    args: [{ ...(o.minAgeMs === undefined ? {} : { minAgeMs: o.minAgeMs }) }] as Parameters<typeof statusReconciler>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '30 minutes',
+  };
+  try {
+    await client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/** `audit-archive`: retention of the audit trail (workflows/audit-archive.workflow.ts). */
+export async function ensureAuditArchiveSchedule(client: Client, o: { taskQueue: string; interval: string; retentionDays: number }): Promise<void> {
+  const spec = { intervals: [{ every: o.interval as `${number}d` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'auditArchive',
+    args: [{ retentionDays: o.retentionDays }] as Parameters<typeof auditArchive>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '2 hours',
+  };
+  try {
+    await client.schedule.create({ scheduleId: AUDIT_ARCHIVE_SCHEDULE_ID, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(AUDIT_ARCHIVE_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action }));
   }
 }

@@ -4,13 +4,14 @@ import {
   condition,
   defineQuery,
   defineUpdate,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
 
@@ -53,13 +54,15 @@ export const rejectUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor; r
 export const withdrawUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor }]>('withdraw');
 export const stateQuery = defineQuery<AccountOpeningState>('state');
 
-const db = proxyActivities<Pick<Activities, 'setRequestStatus' | 'notify'>>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumInterval: '30 seconds' },
-});
+const db = proxyActivities<Pick<Activities, 'setRequestStatus'>>(dbActivityOptions);
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
+/** Final statuses (done / failed / expired / decisions): retried until the database takes them. */
+const final = proxyActivities<Pick<Activities, 'setRequestStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'provisionAccount' | 'verifyAccountLogin' | 'rollbackAccount'>>({
   startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '30 seconds',
+  // Remote commands heartbeat while they run (executor keep-alive): a dead worker's attempt is
+  // retried after 10 s instead of 30.
+  heartbeatTimeout: '10 seconds',
   retry: remoteRetry,
 });
 
@@ -130,8 +133,8 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     const decided = await condition(() => state.phase !== 'pending', input.decisionTimeoutMs);
     if (!decided) {
       state.phase = 'expired';
-      await db.setRequestStatus(input.requestId, { status: 'expired', resultMessage: 'no decision before the request expired' });
-      await db.notify({
+      await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, { status: 'expired', resultMessage: 'no decision before the request expired' }));
+      await notifier.notify({
         eventKey: `account-opening/${input.requestId}/expired`,
         userId: input.applicantId,
         subject: 'Your account request expired',
@@ -140,7 +143,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       return publish(state);
     }
     // Mirror the decision durably (the API may be gone by now).
-    await db.setRequestStatus(input.requestId, {
+    await final.setRequestStatus(input.requestId, {
       status: state.phase as 'approved' | 'rejected' | 'withdrawn',
       approvedById: state.phase === 'withdrawn' ? null : (state.decidedBy ?? null),
       decidedAt: state.decidedAt ?? null,
@@ -149,7 +152,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     });
     if (state.phase === 'rejected' || state.phase === 'withdrawn') {
       if (state.phase === 'rejected') {
-        await db.notify({
+        await notifier.notify({
           eventKey: `account-opening/${input.requestId}/rejected`,
           userId: input.applicantId,
           subject: 'Your account request was rejected',
@@ -172,12 +175,12 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     await remote.verifyAccountLogin(provisioned.hostAccountId);
     state.phase = 'done';
     state.step = undefined;
-    await db.setRequestStatus(input.requestId, {
+    await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, {
       status: 'done',
       hostAccountId: provisioned.hostAccountId,
       resultMessage: provisioned.preExisting ? 'account already existed (created by this request earlier); verified' : 'account created and login verified',
-    });
-    await db.notify({
+    }));
+    await notifier.notify({
       eventKey: `account-opening/${input.requestId}/done`,
       userId: input.applicantId,
       subject: 'Your account is ready',
@@ -190,11 +193,23 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     state.error = { type: cause?.type ?? 'Unknown', message: cause?.message ?? (err as Error).message };
     // Saga: undo a half-created account (only one this request created), whatever happens to us.
     await CancellationScope.nonCancellable(async () => {
-      const rb = await remote.rollbackAccount(input.requestId);
-      await db.setRequestStatus(input.requestId, {
+      let rolledBack: string;
+      if (patched('final-status')) {
+        // A rollback that cannot finish (host or database gone for good) must not keep the
+        // request from ending `failed`: its final status is recorded whatever the rollback did.
+        try {
+          rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
+        } catch (rbErr) {
+          const c = (rbErr as { cause?: { type?: string } }).cause;
+          rolledBack = ` (rollback failed: ${c?.type ?? 'Unknown'}; the account may still exist on the host, process again to retry)`;
+        }
+      } else {
+        rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
+      }
+      await final.setRequestStatus(input.requestId, {
         status: 'failed',
         failureType: state.error!.type,
-        resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rb.removed ? ' (half-created account rolled back)' : ''}`,
+        resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rolledBack}`,
       });
     });
     return publish(state);

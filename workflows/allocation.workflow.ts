@@ -1,6 +1,7 @@
 import {
   ParentClosePolicy,
   WorkflowIdReusePolicy,
+  CancellationScope,
   proxyActivities,
   defineQuery,
   setHandler,
@@ -9,7 +10,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { lease } from './lease.workflow.js';
@@ -37,7 +38,10 @@ export interface AllocationInput {
 
 export const allocationProgressQuery = defineQuery<StepsProgress>('progress');
 
-const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'setAllocationStatus' | 'sendConnectionSummary'>>({ startToCloseTimeout: '30 seconds' });
+const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'setAllocationStatus'>>(dbActivityOptions);
+const mail = proxyActivities<Pick<Activities, 'sendConnectionSummary'>>(notifyActivityOptions);
+/** Final statuses (failed / active): retried until the database takes them. */
+const final = proxyActivities<Pick<Activities, 'setAllocationStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'cleanPreviousTenant' | 'createCustomerAccount' | 'injectCustomerKeys' | 'verifyCustomerLogin'>>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
@@ -68,12 +72,14 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
         case 'verify-login':
           return { detail: await remote.verifyCustomerLogin(input.allocationId) };
         case 'send-summary':
-          return { detail: await db.sendConnectionSummary(input.allocationId) };
+          return { detail: await mail.sendConnectionSummary(input.allocationId) };
       }
     },
   });
   if (!ok) {
-    await db.setAllocationStatus(input.allocationId, 'failed', { failedStep: progress.failedStep ?? null, error: progress.error ? `${progress.error.type}: ${progress.error.message}` : null });
+    await CancellationScope.nonCancellable(() =>
+      final.setAllocationStatus(input.allocationId, 'failed', { failedStep: progress.failedStep ?? null, error: progress.error ? `${progress.error.type}: ${progress.error.message}` : null }),
+    );
     upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'failed' }]);
     return progress;
   }
@@ -91,7 +97,7 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
   });
   // Active only once the lease runs, so extend / return / terminate find it.
   // (Unless the lease already moved on: a term shorter than provisioning.)
-  await db.setAllocationStatus(input.allocationId, 'active', { failedStep: null, error: null, onlyFrom: ['provisioning'] });
+  await CancellationScope.nonCancellable(() => final.setAllocationStatus(input.allocationId, 'active', { failedStep: null, error: null, onlyFrom: ['provisioning'] }));
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'active' }]);
   progress.result = 'done';
   return progress;

@@ -1,5 +1,6 @@
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { dbActivityOptions } from './shared/policies.js';
 
 /**
  * host-lock/<hostId>: a host is held by at most one allocation. The API starts this workflow with
@@ -17,7 +18,7 @@ export interface HostLockInput {
 export const releaseSignal = defineSignal<[{ allocationId: string }]>('release');
 export const holderQuery = defineQuery<{ allocationId: string; released: boolean }>('holder');
 
-const db = proxyActivities<Pick<Activities, 'allocationHoldsHost'>>({ startToCloseTimeout: '30 seconds' });
+const db = proxyActivities<Pick<Activities, 'allocationHoldsHost'>>(dbActivityOptions);
 
 export async function hostLock(input: HostLockInput): Promise<{ allocationId: string; releasedBy: 'signal' | 'stale' }> {
   let released = false;

@@ -1,4 +1,5 @@
 import {
+  CancellationScope,
   ApplicationFailure,
   condition,
   defineQuery,
@@ -10,7 +11,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { OnboardingStepName } from '../db/entities/onboarding-step.entity.js';
 import type { RemoteAccessSpec } from '../activities/remote/remote-access.js';
-import { remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, remoteRetry } from './shared/policies.js';
 import { HostStatusKey } from './shared/search-attributes.js';
 
 /**
@@ -45,15 +46,18 @@ export interface OnboardingProgress {
 export const progressQuery = defineQuery<OnboardingProgress>('progress');
 export const confirmFactsUpdate = defineUpdate<OnboardingProgress, [{ accept: boolean; actor: string; note?: string }]>('confirm-facts');
 
-const db = proxyActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>({ startToCloseTimeout: '30 seconds' });
+const db = proxyActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>(dbActivityOptions);
+/** Final statuses (failed / online): retried until the database takes them. */
+const final = proxyActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'onboardConnect' | 'collectHostFacts' | 'configureRemoteAccess' | 'verifyHost'>>({
   startToCloseTimeout: '3 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: remoteRetry,
 });
 const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
-  retry: { ...remoteRetry, maximumAttempts: 3 },
+  retry: remoteRetry,
 });
 
 export async function hostOnboarding(input: OnboardingInput): Promise<OnboardingProgress> {
@@ -80,7 +84,8 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
   );
 
   const setStatus = async (status: 'onboarding' | 'online' | 'failed') => {
-    await db.setHostStatus(input.hostId, status);
+    if (status === 'onboarding') await db.setHostStatus(input.hostId, status);
+    else await CancellationScope.nonCancellable(() => final.setHostStatus(input.hostId, status));
     upsertSearchAttributes([{ key: HostStatusKey, value: status }]);
   };
 
@@ -98,7 +103,7 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
       progress.error = { type: cause?.type ?? (err as { type?: string }).type ?? 'Error', message: cause?.message ?? (err as Error).message };
       progress.result = 'failed';
       progress.current = null;
-      await db.setOnboardingStep(input.hostId, step, 'failed', { error: `${progress.error.type}: ${progress.error.message}` });
+      await CancellationScope.nonCancellable(() => final.setOnboardingStep(input.hostId, step, 'failed', { error: `${progress.error!.type}: ${progress.error!.message}` }));
       await setStatus('failed');
       return progress;
     }

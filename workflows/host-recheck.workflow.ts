@@ -1,12 +1,14 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { dbActivityOptions, notifyActivityOptions } from './shared/policies.js';
 
 /**
  * Run by the Temporal Schedule `host-recheck`: re-collects facts of online/offline hosts; a host
  * that fails `offlineAfter` consecutive checks goes offline, one that answers again comes back.
  * Status changes are notified (the notifications issue adds channels; email now).
  */
-const db = proxyActivities<Pick<Activities, 'listRecheckHosts' | 'recordRecheck' | 'notify'>>({ startToCloseTimeout: '30 seconds' });
+const db = proxyActivities<Pick<Activities, 'listRecheckHosts' | 'recordRecheck'>>(dbActivityOptions);
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 const remote = proxyActivities<Pick<Activities, 'collectHostFacts'>>({
   startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 1 },
@@ -31,7 +33,7 @@ export async function hostRecheck(input: { offlineAfter?: number; concurrency?: 
         const r = await db.recordRecheck(hostId, ok, threshold);
         if (r.changed) {
           changed.push(`${hostId}:${r.status}`);
-          await db.notify({
+          await notifier.notify({
             eventKey: `host-recheck/${hostId}/${r.status}/${r.failures}/${new Date().toISOString().slice(0, 13)}`,
             role: 'admin',
             subject: `Host ${hostId} is ${r.status}`,

@@ -31,3 +31,5 @@ export { reclaim } from './reclaim.workflow.js';
 export { sshKeyRevoke } from './ssh-key-revoke.workflow.js';
 export { userRegistration } from './user-registration.workflow.js';
 export { roleGrant } from './role-grant.workflow.js';
+export { statusReconciler } from './status-reconciler.workflow.js';
+export * from './audit-archive.workflow.js';

@@ -93,7 +93,8 @@ export const terminateUpdate = defineUpdate<LeaseState, [{ reason: string; actor
 export const leaseStateQuery = defineQuery<LeaseState>('state');
 
 const db = proxyActivities<Pick<Activities, 'recordLeaseEvent' | 'setAllocationStatus'>>({
-  startToCloseTimeout: '1 minute',
+  // Lease events must land whatever the outage: unlimited attempts (SDK default), short timeout.
+  startToCloseTimeout: '10 seconds',
   retry: { maximumInterval: '5 minutes' },
 });
 

@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { TaskReport } from '../activities/remote/allocation.activities.js';
-import { remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { releaseSignal } from './host-lock.workflow.js';
@@ -49,9 +49,9 @@ export interface ReclaimInput {
 export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
 export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[]; permissions?: string[] } }]>('force');
 
-const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'failReclaim' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate'>>({
-  startToCloseTimeout: '1 minute',
-});
+const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate'>>(dbActivityOptions);
+/** The final status of a failed reclaim: retried until the database takes it. */
+const final = proxyActivities<Pick<Activities, 'failReclaim'>>(finalStatusOptions);
 const remote = proxyActivities<
   Pick<Activities, 'checkRunningTasks' | 'stopCustomerTasks' | 'revokeCustomerKeys' | 'lockCustomerAccount' | 'cleanCustomerLeftovers' | 'deleteCustomerAccount' | 'verifyReclaimClean'>
 >({
@@ -62,7 +62,7 @@ const remote = proxyActivities<
 const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
-  retry: { ...remoteRetry, maximumAttempts: 3 },
+  retry: remoteRetry,
 });
 
 export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
@@ -142,7 +142,7 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
     },
   });
   if (!ok) {
-    await db.failReclaim(input.allocationId, progress.failedStep!, `${progress.error!.type}: ${progress.error!.message}`);
+    await final.failReclaim(input.allocationId, progress.failedStep!, `${progress.error!.type}: ${progress.error!.message}`);
     upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaim-failed' }]);
     return progress;
   }

@@ -1,7 +1,8 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { dbActivityOptions } from './shared/policies.js';
 
-const db = proxyActivities<Pick<Activities, 'allocationsOfKeyOwner'>>({ startToCloseTimeout: '30 seconds' });
+const db = proxyActivities<Pick<Activities, 'allocationsOfKeyOwner'>>(dbActivityOptions);
 const remote = proxyActivities<Pick<Activities, 'removeRevokedKey'>>({
   startToCloseTimeout: '2 minutes',
   // An offline host is retried for about an hour (reclaim removes every key of the customer anyway).

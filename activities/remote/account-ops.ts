@@ -34,6 +34,21 @@ export function check(r: ExecResult, what: string, okCodes: number[] = [0]): Exe
   throw ApplicationFailure.retryable(`${what} failed (exit ${r.exitCode}): ${detail}`, 'RemoteCommandFailed');
 }
 
+/**
+ * Classifies a failed login check: only a refused login (wrong password, locked account) is the
+ * permanent `LoginVerificationFailed`; a host key mismatch stays what it is; an unreachable host,
+ * a connect timeout or a command timeout is retryable (the host may come back).
+ */
+export function loginFailure(username: string, err: unknown): ApplicationFailure {
+  const message = `login as ${username} failed: ${(err as Error).message}`;
+  if (err instanceof RemoteError) {
+    if (err.type === 'AuthenticationFailed') return ApplicationFailure.nonRetryable(message, 'LoginVerificationFailed');
+    if (err.type === 'HostKeyMismatch') return ApplicationFailure.nonRetryable(message, 'HostKeyMismatch');
+    return ApplicationFailure.retryable(message, err.type);
+  }
+  return ApplicationFailure.retryable(message, 'HostUnreachable');
+}
+
 export function linuxAccountOps(ssh: RemoteExecutor & Pick<SshExecutor, 'verifyLogin'>, hostId: string): AccountOps {
   const run = (cmd: string, stdin?: string) => ssh.exec(hostId, cmd, { timeoutMs: 60_000, stdin });
   return {
@@ -69,7 +84,7 @@ export function linuxAccountOps(ssh: RemoteExecutor & Pick<SshExecutor, 'verifyL
       try {
         r = await ssh.verifyLogin({ address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un; id -nG');
       } catch (err) {
-        throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+        throw loginFailure(username, err);
       }
       const [who, groups = ''] = r.stdout.trim().split('\n');
       if (r.exitCode !== 0 || who !== username) throw ApplicationFailure.nonRetryable(`logged in but the session is not ${username} (${who})`, 'LoginVerificationFailed');
@@ -126,7 +141,7 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
         const accessDenied = err instanceof RemoteError && err.type === 'AuthenticationFailed' && err.details?.faultSubcode === 'AccessDenied';
         if (!accessDenied) {
           if (err instanceof ApplicationFailure) throw err;
-          throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
+          throw loginFailure(username, err);
         }
       }
       // Group membership is read with the admin session (a new non-admin user cannot list groups).

@@ -6,6 +6,7 @@ import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } from '../remote/executor.js';
 import { pinHostKey, resolveHostTarget, type HostTarget } from '../remote/host-targets.js';
+import { keepAlive } from '../remote/activity-keepalive.js';
 
 /** OpenSSH-style fingerprint of a raw public key blob: `SHA256:<base64 without padding>`. */
 export function sshFingerprint(keyBlob: Buffer): string {
@@ -193,25 +194,125 @@ export class SshExecutor implements RemoteExecutor {
   }
 }
 
+/** First stdout line of every command: the pid of the login shell sshd started (a session and process-group leader). */
+const PGID_MARK = 'HOSTFLOW_PGID:';
+
+/**
+ * Prefixes a command so it reports its process group first. sshd runs each exec request as
+ * `$SHELL -c <command>` in a new session (setsid), so `$$` is the group every child belongs to
+ * (sudo keeps its own pty session only for the command it runs, and relays signals to it).
+ */
+export function withPgidReport(command: string): string {
+  return `printf '${PGID_MARK}%s\\n' "$$"; ${command}`;
+}
+
+/**
+ * The script that stops a command's process group: TERM, up to 2 s for it to go, then KILL. As
+ * root through sudo when the login may (children run under sudo), else as the login user.
+ */
+export function killProcessGroupScript(pgid: number): string {
+  if (!Number.isInteger(pgid) || pgid <= 1) throw new RangeError(`refusing to kill process group ${pgid}`);
+  return [
+    `P=${pgid}`,
+    `pg=$(ps -o pgid= -p "$P" 2>/dev/null | tr -d ' '); [ -n "$pg" ] && [ "$pg" -gt 1 ] 2>/dev/null || pg=$P`,
+    'k() { sudo -n kill "$@" 2>/dev/null || kill "$@" 2>/dev/null; }',
+    'k -TERM -- "-$pg"',
+    'i=0; while [ $i -lt 20 ] && k -0 -- "-$pg"; do sleep 0.1; i=$((i+1)); done',
+    'k -KILL -- "-$pg"',
+    'true',
+  ].join('\n');
+}
+
+/** Runs the kill script on a fresh channel of the same connection (bounded; best effort). */
+function killRemoteGroup(client: Client, pgid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const giveUp = setTimeout(resolve, 10_000);
+    try {
+      client.exec(killProcessGroupScript(pgid), (err: Error | undefined, stream: ClientChannel) => {
+        if (err) {
+          clearTimeout(giveUp);
+          return resolve();
+        }
+        stream.on('data', () => undefined);
+        stream.stderr.on('data', () => undefined);
+        stream.on('close', () => {
+          clearTimeout(giveUp);
+          resolve();
+        });
+        stream.end();
+      });
+    } catch {
+      clearTimeout(giveUp);
+      resolve();
+    }
+  });
+}
+
 function runCommand(client: Client, command: string, opts: ExecOptions): Promise<ExecResult> {
   const started = performance.now();
-  return new Promise((resolve, reject) => {
-    client.exec(command, (err: Error | undefined, stream: ClientChannel) => {
+  const live = keepAlive(opts.signal);
+  const run = new Promise<ExecResult>((resolve, reject) => {
+    if (live.signal?.aborted) return reject(new RemoteError('CommandTimeout', 'command cancelled before it started'));
+    client.exec(withPgidReport(command), (err: Error | undefined, stream: ClientChannel) => {
       if (err) return reject(new RemoteError('HostUnreachable', `cannot open a channel: ${err.message}`));
       const out: Buffer[] = [];
       const errOut: Buffer[] = [];
       let timer: NodeJS.Timeout | undefined;
-      let timedOut = false;
-      const abort = () => {
-        timedOut = true;
-        stream.signal('KILL');
-        stream.close();
+      let stopped: 'timeout' | 'cancel' | null = null;
+      let pgid: number | null = null;
+      let head: Buffer | null = Buffer.alloc(0);
+      let killed: Promise<void> = Promise.resolve();
+      let settled = false;
+      const fail = (e: Error) => {
+        if (settled) return;
+        settled = true;
+        reject(e);
       };
-      if (opts.timeoutMs) timer = setTimeout(abort, opts.timeoutMs);
-      opts.signal?.addEventListener('abort', abort, { once: true });
-      stream.on('data', (d: Buffer) => {
+      const stopError = (): Error =>
+        stopped === 'cancel' && live.cancellation()
+          ? (live.cancellation() as Error)
+          : stopped === 'timeout'
+          ? new RemoteError('CommandTimeout', `command did not finish within ${opts.timeoutMs} ms`)
+          : new RemoteError('CommandTimeout', 'command cancelled (activity cancelled or timed out); its process group was stopped');
+      const abort = (why: 'timeout' | 'cancel') => {
+        if (stopped) return;
+        stopped = why;
+        // The channel alone does not stop a command without a pty: kill its process group first.
+        killed = pgid ? killRemoteGroup(client, pgid) : Promise.resolve();
+        void killed.then(() => {
+          try {
+            stream.signal('KILL');
+            stream.close();
+          } catch {
+            // connection already gone
+          }
+        });
+        // If the connection is dead the channel never closes: fail anyway once the kill gave up.
+        void killed.then(() => setTimeout(() => fail(stopError()), 5_000).unref());
+      };
+      if (opts.timeoutMs) timer = setTimeout(() => abort('timeout'), opts.timeoutMs);
+      const onAbort = () => abort('cancel');
+      live.signal?.addEventListener('abort', onAbort, { once: true });
+      const onStdout = (d: Buffer) => {
         out.push(d);
         opts.onOutput?.({ stream: 'stdout', data: d.toString('utf8') });
+      };
+      stream.on('data', (d: Buffer) => {
+        if (head === null) return onStdout(d);
+        head = Buffer.concat([head, d]);
+        const nl = head.indexOf(0x0a);
+        if (nl < 0 && head.length < 256) return;
+        const first = head.subarray(0, nl < 0 ? head.length : nl).toString('utf8');
+        const rest = nl < 0 ? Buffer.alloc(0) : head.subarray(nl + 1);
+        head = null;
+        if (first.startsWith(PGID_MARK)) {
+          const n = Number(first.slice(PGID_MARK.length));
+          if (Number.isInteger(n) && n > 1) pgid = n;
+          if (stopped && pgid) killed = killRemoteGroup(client, pgid);
+          if (rest.length) onStdout(rest);
+        } else {
+          onStdout(Buffer.concat([Buffer.from(first + (nl < 0 ? '' : '\n'), 'utf8'), rest]));
+        }
       });
       stream.stderr.on('data', (d: Buffer) => {
         errOut.push(d);
@@ -223,10 +324,19 @@ function runCommand(client: Client, command: string, opts: ExecOptions): Promise
       });
       stream.on('close', () => {
         if (timer) clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', abort);
-        if (timedOut) {
-          return reject(new RemoteError('CommandTimeout', `command did not finish within ${opts.timeoutMs} ms`));
+        live.signal?.removeEventListener('abort', onAbort);
+        if (head !== null && head.length) {
+          const h = head;
+          head = null;
+          const text = h.toString('utf8');
+          if (!text.startsWith(PGID_MARK)) onStdout(h);
         }
+        if (stopped) {
+          // Settle only once the process group is gone, so a retry never overlaps this command.
+          void killed.then(() => fail(stopError()));
+          return;
+        }
+        settled = true;
         resolve({
           exitCode: exitCode ?? -1,
           stdout: Buffer.concat(out).toString('utf8'),
@@ -238,4 +348,5 @@ function runCommand(client: Client, command: string, opts: ExecOptions): Promise
       else stream.end();
     });
   });
+  return run.finally(() => live.stop());
 }

@@ -7,6 +7,7 @@ import type { Logger } from '../../config/logger.js';
 import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } from '../remote/executor.js';
 import { pinHostKey, resolveHostTarget, type HostTarget } from '../remote/host-targets.js';
 import { WsManClient, WsManError } from './wsman-client.js';
+import { keepAlive } from '../remote/activity-keepalive.js';
 
 /**
  * `powershell.exe -EncodedCommand` takes base64 of the script's UTF-16LE bytes: no quoting of the
@@ -129,14 +130,16 @@ export class WinRmExecutor implements RemoteExecutor {
     let timedOut = false;
     const timer = opts.timeoutMs ? setTimeout(() => ((timedOut = true), deadline.abort()), opts.timeoutMs) : undefined;
     const onAbort = () => deadline.abort();
-    if (opts.signal?.aborted) deadline.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    // Inside an activity: heartbeats while the command runs; the activity's cancellation aborts it.
+    const live = keepAlive(opts.signal);
+    if (live.signal?.aborted) deadline.abort();
+    live.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const entry = await this.acquire(hostId);
       entry.active++;
       if (entry.idleTimer) clearTimeout(entry.idleTimer);
       try {
-        return await this.run(entry, script, opts, deadline.signal, () => timedOut, started);
+        return await this.run(entry, script, opts, deadline.signal, () => timedOut, started, live.cancellation);
       } finally {
         entry.active--;
         if (entry.active === 0) {
@@ -146,7 +149,8 @@ export class WinRmExecutor implements RemoteExecutor {
       }
     } finally {
       if (timer) clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
+      live.signal?.removeEventListener('abort', onAbort);
+      live.stop();
     }
   }
 
@@ -251,6 +255,7 @@ export class WinRmExecutor implements RemoteExecutor {
     signal: AbortSignal | undefined,
     isTimeout: () => boolean,
     started: number,
+    cancellation: () => unknown = () => undefined,
   ): Promise<ExecResult> {
     const { client, target } = entry;
     const where = `${target.address}:${target.winrmPort ?? (target.winrmHttps ? 5986 : 5985)}`;
@@ -295,7 +300,13 @@ export class WinRmExecutor implements RemoteExecutor {
       }
     } catch (err) {
       if (signal?.aborted) {
-        if (shellId && commandId) this.background(client.terminate(shellId, commandId, { timeoutMs: 5_000 }));
+        // Signal terminate, and wait for it (bounded), so a retry never overlaps this command.
+        if (shellId && commandId) {
+          await client.terminate(shellId, commandId, { timeoutMs: 5_000 }).catch((e: unknown) => {
+            this.deps.logger?.warn({ err: (e as Error).message, host: where }, 'WinRM terminate failed');
+          });
+        }
+        if (!isTimeout() && cancellation()) throw cancellation();
         throw commandId
           ? new RemoteError('CommandTimeout', isTimeout() ? `command did not finish within ${opts.timeoutMs} ms` : 'command aborted', { host: where })
           : new RemoteError('ConnectTimeout', isTimeout() ? `no shell on ${where} within ${opts.timeoutMs} ms` : 'aborted before the command started', { host: where });

@@ -25,7 +25,7 @@ export * from './role.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
-import { AuditEventSchema } from './audit-event.entity.js';
+import { AuditEventSchema, AuditChainSchema, AuditArchiveSchema, SecurityEventSchema } from './audit-event.entity.js';
 import { AccountOpeningRequestSchema } from './account-opening-request.entity.js';
 import { HostAccountSchema } from './host-account.entity.js';
 import { NotificationSchema } from './notification.entity.js';
@@ -52,6 +52,9 @@ export const ALL_ENTITIES = [
   HostCredentialSchema,
   UserSchema,
   AuditEventSchema,
+  AuditChainSchema,
+  AuditArchiveSchema,
+  SecurityEventSchema,
   AccountOpeningRequestSchema,
   HostAccountSchema,
   NotificationSchema,

@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261201110928_departments } from './Migration20261201110928_departments.js';
+import { Migration20261201114225_audit_chain } from './Migration20261201114225_audit_chain.js';
 import { Migration20261201111008_identity } from './Migration20261201111008_identity.js';
 import { Migration20261201113000_host_account_uid } from './Migration20261201113000_host_account_uid.js';
 import { Migration20261201120000_roles } from './Migration20261201120000_roles.js';
@@ -22,5 +23,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201113000_host_account_uid', class: Migration20261201113000_host_account_uid },
   { name: 'Migration20261201120000_roles', class: Migration20261201120000_roles },
   { name: 'Migration20261201130000_roles_identity', class: Migration20261201130000_roles_identity },
+  { name: 'Migration20261201114225_audit_chain', class: Migration20261201114225_audit_chain },
   // (new migrations above)
 ];

@@ -54,12 +54,25 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
-export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; smtpUrl?: string; expiryDays?: number; auth?: Partial<AuthSettings>; logger?: ReturnType<typeof createLogger> } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(
+  opts: {
+    db?: DbKind;
+    worker?: boolean;
+    smtpUrl?: string;
+    expiryDays?: number;
+    auth?: Partial<AuthSettings>;
+    logger?: ReturnType<typeof createLogger>;
+    /** A database of the test's own (e.g. a dedicated PostgreSQL the test stops) instead of a fresh one on the shared server. */
+    databaseUrl?: string;
+    /** A Temporal frontend of the test's own (e.g. a dev server the test kills) instead of the suite's. */
+    temporalAddress?: string;
+  } = {},
+): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const db = await openTestDb(opts.db ?? 'pglite');
+  const db = opts.databaseUrl ? await initORM({ databaseUrl: opts.databaseUrl }) : await openTestDb(opts.db ?? 'pglite');
   const keyring = generateKeyring('test');
   const vault = new Vault(keyring);
-  const address = inject('temporalAddress');
+  const address = opts.temporalAddress ?? inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   const taskQueue = `test-${randomUUID()}`;
@@ -97,7 +110,7 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
   });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
-  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue });
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress });
 
   const app = createApp({
     identity,
@@ -148,16 +161,27 @@ export async function startTestPlatform(opts: { db?: DbKind; worker?: boolean; s
       return { status: res.status, body: (await res.json()) as never };
     },
     async close() {
-      await new Promise<void>((r) => {
+      // Each step is bounded and named, so a teardown that hangs says where instead of hitting the hook timeout.
+      const step = async (name: string, f: () => Promise<unknown> | unknown, ms = 40_000) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<void>((resolve) => {
+          timer = setTimeout(() => {
+            process.stderr.write(`[test-platform] close: ${name} did not finish in ${ms / 1000} s; going on\n`);
+            resolve();
+          }, ms);
+        });
+        await Promise.race([Promise.resolve().then(f), timeout]).finally(() => clearTimeout(timer));
+      };
+      await step('http server', () => new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();
-      });
-      await worker?.stop();
-      await ssh.close();
-      await winrm.close();
+      }), 10_000);
+      await step('worker', () => worker?.stop());
+      await step('ssh executor', () => ssh.close(), 10_000);
+      await step('winrm executor', () => winrm.close(), 10_000);
       mailer?.close();
-      await connection.close();
-      await db.close();
+      await step('temporal connection', () => connection.close(), 10_000);
+      await step('database', () => db.close(), 20_000);
     },
   };
 }
@@ -171,9 +195,10 @@ export async function startPlatformWorker(d: {
   mailer: Transporter | null;
   logger: ReturnType<typeof createLogger>;
   taskQueue: string;
+  temporalAddress?: string;
 }): Promise<{ worker: Worker; stop(): Promise<void> }> {
   installWorkerRuntime('WARN');
-  const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  const connection = await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') });
   const worker = await createWorker({
     connection,
     namespace: 'default',
@@ -181,6 +206,8 @@ export async function startPlatformWorker(d: {
     activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test' }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     shutdownGraceTime: '5s',
+    // A test's teardown must end: activities that ignore cancellation are abandoned after this.
+    shutdownForceTime: '20s',
   });
   const run = worker.run();
   return {

@@ -22,6 +22,10 @@ export interface TestPostgres {
   url: string;
   /** `pg_ctl stop -m fast` and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
+  /** Fault injection: stops the server abruptly (`-m immediate`), keeping its data. Not for TEST_DATABASE_URL. */
+  pause(): Promise<void>;
+  /** Starts a paused server again on the same port and data directory. */
+  resume(): Promise<void>;
 }
 
 const MAX_CONNECTIONS = 300; // parallel test files each open their own ORM pools
@@ -118,7 +122,12 @@ function installSafetyNet(): void {
 
 export async function startPostgres(): Promise<TestPostgres> {
   const fromEnv = process.env.TEST_DATABASE_URL;
-  if (fromEnv) return { url: fromEnv, stop: async () => undefined };
+  if (fromEnv) {
+    const refuse = async () => {
+      throw new Error('pause/resume need a cluster of the test\'s own (TEST_DATABASE_URL is shared)');
+    };
+    return { url: fromEnv, stop: async () => undefined, pause: refuse, resume: refuse };
+  }
 
   const bin = pgBinDir();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hostflow-pg-'));
@@ -157,9 +166,10 @@ export async function startPostgres(): Promise<TestPostgres> {
 
     // Free-port race with other processes: retry on a new port when the bind fails.
     let port = 0;
+    let serverOpts = '';
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
-      const serverOpts = [
+      serverOpts = [
         `-c listen_addresses=127.0.0.1`,
         `-p ${port}`,
         `-k ${dir}`,
@@ -181,7 +191,15 @@ export async function startPostgres(): Promise<TestPostgres> {
     started = true;
 
     const url = await createDatabase(`postgres://postgres@127.0.0.1:${port}/postgres`, 'hostflow_test');
-    return { url, stop };
+    const pause = async () => {
+      const r = await runAsPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', '-t', '30', 'stop']);
+      if (r.code !== 0) throw new Error(`pg_ctl stop failed (${r.code}): ${r.out}`);
+    };
+    const resume = async () => {
+      const r = await runAsPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-l', logFile, '-o', serverOpts, '-w', '-t', '60', 'start']);
+      if (r.code !== 0) throw new Error(`PostgreSQL did not start again (pg_ctl exit ${r.code}): ${r.out}\n${tail(logFile, 30)}`);
+    };
+    return { url, stop, pause, resume };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

@@ -60,6 +60,10 @@ export interface SshTestHost {
   stop(): Promise<void>;
   /** Replaces the host key and restarts sshd on the same port. */
   regenerateHostKey(): Promise<void>;
+  /** Fault injection: kills the daemon and every session it serves (connections are refused until resume()). */
+  pause(): Promise<void>;
+  /** Starts the daemon again on the same port with the same host key. */
+  resume(): Promise<void>;
   /** Last lines of sshd.log (handy in assertion messages). */
   logTail(lines?: number): string;
 }
@@ -610,6 +614,24 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshTestHos
       dir,
       stop,
       logTail: (lines = 30) => tail(logFile, lines),
+      pause: async () => {
+        if (stopped) throw new Error('pause() after stop()');
+        dropExecConns(h.port);
+        await stopDaemon(st);
+      },
+      resume: async () => {
+        if (stopped) throw new Error('resume() after stop()');
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await launchDaemon(st, h, configFile, logFile);
+            return;
+          } catch (err) {
+            await stopDaemon(st);
+            if (attempt >= 20 || !isPortInUse(logFile)) throw err;
+            await sleep(50);
+          }
+        }
+      },
       regenerateHostKey: async () => {
         if (stopped) throw new Error('regenerateHostKey() after stop()');
         dropExecConns(h.port);

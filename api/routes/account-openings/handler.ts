@@ -81,9 +81,9 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     scope.find<AccountOpeningRequest>(deps.em.fork(), AccountOpeningRequestSchema, { id }, 'account opening request', { populate: ['host', 'applicant'] });
   /** The Update's actor: who, and the permissions the API resolved (workflow validators check them). */
 const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>) => ({ id: u.id, username: u.username, roles: u.roles, permissions: [...u.permissions] });
-  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, result: 'success' | 'failure' = 'success') => {
+  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, result: 'success' | 'failure' = 'success', diff?: { before: Record<string, unknown>; after: Record<string, unknown> }) => {
     const em = deps.em.fork();
-    recordAudit(em, { actor: user.username, action, targetType: 'account-opening', targetId: id, ip: req.ip, requestId: req.requestId, detail, result });
+    recordAudit(em, { actor: user.username, action, targetType: 'account-opening', targetId: id, ip: req.ip, requestId: req.requestId, detail, result, ...diff });
     await em.flush();
   };
 
@@ -243,8 +243,8 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
       await audit(user, `account-opening.${kind}`, id, req, { error: (err as Error).message }, 'failure');
       rethrowMapped(err);
     }
-    await audit(user, `account-opening.${kind}`, id, req, kind === 'reject' ? { reason: payload.reason } : payload.notes ? { notes: payload.notes } : undefined);
     const status = kind === 'approve' ? 'approved' : kind === 'reject' ? 'rejected' : 'withdrawn';
+    await audit(user, `account-opening.${kind}`, id, req, kind === 'reject' ? { reason: payload.reason } : payload.notes ? { notes: payload.notes } : undefined, 'success', { before: { status: row.status }, after: { status } });
     return { ...toAccountOpeningDto(row), status } as z.input<typeof AccountOpening>;
   };
 

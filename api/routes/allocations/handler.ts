@@ -120,9 +120,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   /** An allocation within the caller's row scope (staff: by host group; owner: the company's; member: their own), else 404. */
   const load = (id: string, scope: Scope) =>
     scope.find<AllocationRow>(deps.em.fork(), AllocationSchema, { id }, 'allocation', { populate: ['host', 'customer', 'customerUser'] });
-  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>) => {
+  const audit = async (user: AuthedUser, action: string, id: string, req: { ip?: string; requestId: string }, detail?: Record<string, unknown>, diff?: { before: Record<string, unknown>; after: Record<string, unknown> }) => {
     const em = deps.em.fork();
-    recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail });
+    recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail, ...diff });
     await em.flush();
   };
   const searchAttributes = (a: { hostId: string; customerId: string }, status: string) =>
@@ -295,9 +295,9 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     body: z.object({ ends_at: iso }),
     response: z.object({ phase: z.string(), ends_at: z.string(), next: z.object({ kind: z.string(), at: z.string() }).nullable() }),
     handler: async ({ params, body, user, req, scope, principal }) => {
-      await load(params.id, scope);
+      const before = await load(params.id, scope);
       const s = await leaseUpdate(params.id, (h) => h.executeUpdate(extendUpdate, { args: [{ endsAt: new Date(body.ends_at).toISOString(), actor: actorOf(principal!) }] }));
-      await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt });
+      await audit(user!, 'allocation.extend', params.id, req, { ends_at: s.endsAt }, { before: { ends_at: before.endsAt.toISOString() }, after: { ends_at: s.endsAt } });
       return { phase: s.phase, ends_at: s.endsAt, next: s.next };
     },
   });

@@ -1,6 +1,7 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Logger } from '../../../config/logger.js';
 import { LoginEventSchema, type LoginEventKind } from '../../../db/entities/index.js';
+import { DEFAULT_SECURITY_RULES, evaluateLoginRules, type SecurityRuleSettings } from '../../../db/audit/security-rules.js';
 
 export interface LoginEventInput {
   kind: LoginEventKind;
@@ -14,8 +15,8 @@ export interface LoginEventInput {
   at: Date;
 }
 
-/** Appends a login event on its own fork (it must survive the caller's error) and logs it. Never holds a secret. */
-export async function recordLoginEvent(d: { logger?: Logger }, em: SqlEntityManager, e: LoginEventInput): Promise<void> {
+/** Appends a login event on its own fork, then runs the security alert rules over it (it must survive the caller's error) and logs it. Never holds a secret. */
+export async function recordLoginEvent(d: { logger?: Logger; securityRules?: SecurityRuleSettings }, em: SqlEntityManager, e: LoginEventInput): Promise<void> {
   d.logger?.[e.securityEvent ? 'warn' : 'info']({ event: e.kind, userId: e.userId ?? undefined, username: e.username ?? undefined, sessionId: e.sessionId ?? undefined, ip: e.ip ?? undefined, reason: e.reason ?? undefined }, 'auth event');
   const fork = em.fork();
   fork.create(LoginEventSchema, {
@@ -30,4 +31,10 @@ export async function recordLoginEvent(d: { logger?: Logger }, em: SqlEntityMana
     createdAt: e.at,
   });
   await fork.flush();
+  // Alert rules (repeated failures, new IP, off-hours, refresh reuse) read the row just written.
+  try {
+    await evaluateLoginRules(em, d.securityRules ?? DEFAULT_SECURITY_RULES, e);
+  } catch (err) {
+    d.logger?.error({ err }, 'security rules failed');
+  }
 }

@@ -135,7 +135,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const em = deps.em.fork();
       await assertGroupsExist(em, [body]);
       const host = stageHost(em, deps.vault, body);
-      recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { slug: host.slug, address: host.address } });
+      recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, after: { slug: host.slug, address: host.address, port: host.port, os: host.os, status: host.status } });
       try {
         await em.flush();
       } catch (err) {
@@ -260,7 +260,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         throw err;
       }
       host.status = body.status;
-      recordAudit(em, { actor: user!.username, action: 'host.status', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { from, to: body.status, reason: body.reason ?? null } });
+      recordAudit(em, { actor: user!.username, action: 'host.status', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, before: { status: from }, after: { status: body.status }, detail: { reason: body.reason ?? null } });
       await em.flush();
       const creds = await em.count(HostCredentialSchema, { host: host.id });
       return toHostDto(host, creds > 0);

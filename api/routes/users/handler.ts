@@ -49,7 +49,7 @@ export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
       await assertRolesExist(em, body.roles);
       await assertCanGrant((req.app.locals.authz as AuthzContext).roles, principal!, body.roles);
       const { user: row, initialPassword } = await createUser(deps, em, { username: body.username, email: body.email ?? null, roles: body.roles });
-      recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { username: row.username, roles: row.roles } });
+      recordAudit(em, { actor: user!.username, action: 'user.create', targetType: 'user', targetId: row.id, ip: req.ip, requestId: req.requestId, after: { username: row.username, roles: row.roles, email: row.email ?? null } });
       await em.flush();
       return { ...toDto(row), initial_password: initialPassword };
     },
