@@ -3,6 +3,7 @@
 // through the archive door only, and `verify` still passes across the cut, starting from the
 // archived head. Also: the alert rules for new-IP logins and off-hours access.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureHistories } from '../helpers/history.js';
 import { inject } from 'vitest';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,7 @@ describe.each(DB_KINDS)('audit archive on %s', (kind) => {
     run = worker.run();
   });
   afterAll(async () => {
+    if (process.env.CAPTURE_HISTORIES && p) await captureHistories(p.client, taskQueue, 'test/replay/histories');
     worker?.shutdown();
     await run;
     await conn?.close();

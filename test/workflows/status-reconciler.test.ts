@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { captureHistories } from '../helpers/history.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { AccountOpeningRequestSchema } from '../../db/entities/index.js';
 import { ensureReconcilerSchedule } from '../../worker/schedules.js';
@@ -19,6 +20,7 @@ describe('status reconciler (real Temporal Schedule, real sshd)', () => {
     [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
   });
   afterAll(async () => {
+    if (process.env.CAPTURE_HISTORIES && p) await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
     await p?.client.schedule.getHandle(scheduleId).delete().catch(() => undefined);
     await sshExec(sshd, `sudo -n userdel -r -f ${username}; sudo -n rm -f /var/lib/hostflow/accounts/${username}`).catch(() => undefined);
     await p?.close();
