@@ -67,6 +67,16 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     return [...new Set(rows.filter((k) => k.revokedAt && !active.has(k.fingerprint)).map((k) => k.fingerprint))];
   };
 
+  /**
+   * Whether this allocation ever began creating its account (createCustomerAccount records the row
+   * before it touches the host). One that never did, e.g. refused because the name belonged to an
+   * existing user, has nothing of the customer on the host: reclaim must leave that user alone
+   * (not kill its processes, not fail on it) so the host comes back.
+   */
+  const neverCreated = async (a: Allocation): Promise<boolean> =>
+    !a.hostAccountId && (await deps.em.fork().count(HostAccountSchema, { host: a.host.id, createdFromAllocationId: a.id })) === 0;
+  const NEVER_CREATED = 'this allocation never created an account on the host';
+
   /** Refuses to touch an OS account the platform did not create for this allocation. */
   const assertOurs = async (a: Allocation): Promise<boolean> => {
     const ops = linuxAccountOps(deps.ssh, a.host.id);
@@ -255,6 +265,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async checkRunningTasks(allocationId: string): Promise<TaskReport> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
+        if (await neverCreated(a)) return { userExists: false, processes: 0, sshConnections: 0, gpuProcesses: 0, containers: 0, sessions: 0, sample: [] };
         return tasksOf(a.host.id, a.osUsername);
       });
     },
@@ -264,6 +275,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
         const signalled: string[] = [];
+        if (await neverCreated(a)) return { signalled, remaining: { userExists: false, processes: 0, sshConnections: 0, gpuProcesses: 0, containers: 0, sessions: 0, sample: [] } };
         let report = await tasksOf(a.host.id, a.osUsername);
         if (!report.userExists) return { signalled, remaining: report };
         if (report.processes || report.sshConnections) {
@@ -293,6 +305,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       return classified(async () => {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
+        if (await neverCreated(a)) return { removed: 0, skipped: NEVER_CREATED };
         if (!(await assertOurs(a))) return { removed: 0, skipped: 'account is gone' };
         const keys = await em.find(SshKeySchema, { user: a.customerUser.id });
         if (!keys.length) return { removed: 0 };
@@ -314,7 +327,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
         if (!key.revokedAt) throw ApplicationFailure.nonRetryable(`ssh key ${key.fingerprint} is not revoked`, 'InvalidInput');
         if (!(await revokedFingerprints(key.user.id)).includes(key.fingerprint)) return { removed: 0, skipped: 'the same key was added again since' };
-        if (!(await assertOurs(a))) return { removed: 0, skipped: 'no account on the host' };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { removed: 0, skipped: 'no account on the host' };
         const cmd = linux.removeAuthorizedKeys(a.osUsername, [key.fingerprint]);
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `remove key ${key.fingerprint} of ${a.osUsername}`);
         return { removed: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_REMOVED').length };
@@ -325,7 +338,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async lockCustomerAccount(allocationId: string): Promise<{ locked: boolean }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
-        if (!(await assertOurs(a))) return { locked: false };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { locked: false };
         check(await run(a.host.id, linux.lockUser(a.osUsername)), `lock ${a.osUsername}`);
         return { locked: true };
       });
@@ -335,7 +348,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async cleanCustomerLeftovers(allocationId: string): Promise<{ crontabRemoved: boolean; tmpFilesRemoved: number }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
-        if (!(await assertOurs(a))) return { crontabRemoved: false, tmpFilesRemoved: 0 };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { crontabRemoved: false, tmpFilesRemoved: 0 };
         const r = check(await run(a.host.id, linux.cleanupUserLeftovers(a.osUsername), undefined, 300_000), `clean leftovers of ${a.osUsername}`);
         const m = linux.parseMarkers(r.stdout);
         return { crontabRemoved: m.some((x) => x.marker === 'CRONTAB_REMOVED'), tmpFilesRemoved: Number(m.find((x) => x.marker === 'TMP_REMOVED')?.value ?? 0) };
@@ -348,7 +361,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
         let deleted = false;
-        if (await assertOurs(a)) {
+        if (!(await neverCreated(a)) && (await assertOurs(a))) {
           await linuxAccountOps(deps.ssh, a.host.id).remove(a.osUsername);
           deleted = true;
         }
@@ -367,6 +380,8 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async verifyReclaimClean(allocationId: string): Promise<{ clean: true }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
+        // The same name may belong to a user that predates this allocation: not ours to check.
+        if (await neverCreated(a)) return { clean: true };
         const ops = linuxAccountOps(deps.ssh, a.host.id);
         if (await ops.exists(a.osUsername)) throw ApplicationFailure.retryable(`account ${a.osUsername} still exists on ${a.host.slug}`, 'NotClean');
         const marker = await ops.readMarker(a.osUsername);

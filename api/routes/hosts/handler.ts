@@ -12,6 +12,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { pageOffsets, pageResult } from '../../pagination.js';
 import { HostSchema, HostCredentialSchema, HostGroupSchema, type Host as HostRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
@@ -19,7 +20,7 @@ import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQ
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
-export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof Host> {
+export function toHostDto(h: HostRow, hasCredentials: boolean, allocated = false): z.input<typeof Host> {
   return {
     id: h.id,
     slug: h.slug,
@@ -38,6 +39,7 @@ export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof H
     owner_tenant: h.ownerTenant ?? null,
     host_key_fingerprint: h.hostKeyFingerprint ?? null,
     has_credentials: hasCredentials,
+    allocated,
     last_seen_at: h.lastSeenAt?.toISOString() ?? null,
     created_at: h.createdAt.toISOString(),
   };
@@ -210,6 +212,16 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         );
         where.id = { $in: ids.map((r) => r.id) };
       }
+      if (query.available !== undefined) {
+        const held = [...(await allocatedHostIds(em))];
+        if (query.available) {
+          if (query.status && query.status !== 'online') return pageResult([], 0, query);
+          where.status = 'online';
+          if (held.length) where.id = where.id ? { $in: (where.id as { $in: string[] }).$in.filter((id) => !held.includes(id)) } : { $nin: held };
+        } else {
+          where.$and = [{ $or: [{ status: { $ne: 'online' } }, { id: { $in: held } }] }];
+        }
+      }
       if (query.q) {
         const like = `%${query.q.replace(/[%_\\]/g, '\\$&')}%`;
         where.$or = [{ name: { $ilike: like } }, { slug: { $ilike: like } }, { address: { $ilike: like } }];
@@ -220,7 +232,8 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           ? (await em.find(HostCredentialSchema, { host: { $in: rows.map((h) => h.id) } }, { fields: ['host'] })).map((c) => c.host.id)
           : [],
       );
-      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id))), total, query);
+      const held = rows.length ? await allocatedHostIds(em, rows.map((h) => h.id)) : new Set<string>();
+      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id), held.has(h.id))), total, query);
     },
   });
 
@@ -237,7 +250,23 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const host = await em.findOne(HostSchema, { id: params.id });
       if (!host) throw notFound('host');
       const creds = await em.count(HostCredentialSchema, { host: host.id });
-      return toHostDto(host, creds > 0);
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/lock/release',
+    summary: "Release a leftover host lock (host-lock/<hostId>) whose allocation no longer holds the host (admin, audited); 409 names the allocation while it still does",
+    tags: ['hosts'],
+    auth: ['admin'],
+    params: HostIdParams,
+    response: z.object({ released: z.boolean(), allocation_id: z.string().nullable() }),
+    handler: async ({ params, user, req }) => {
+      const host = await deps.em.fork().findOne(HostSchema, { id: params.id }, { fields: ['id'] });
+      if (!host) throw notFound('host');
+      const r = await releaseHostLock(deps, { hostId: host.id, actor: user!.username, meta: { ip: req.ip, requestId: req.requestId } });
+      return { released: r.released, allocation_id: r.allocationId };
     },
   });
 
@@ -265,7 +294,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       recordAudit(em, { actor: user!.username, action: 'host.status', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { from, to: body.status, reason: body.reason ?? null } });
       await em.flush();
       const creds = await em.count(HostCredentialSchema, { host: host.id });
-      return toHostDto(host, creds > 0);
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
     },
   });
 

@@ -50,6 +50,7 @@ export const Host = z
     owner_tenant: z.string().nullable(),
     host_key_fingerprint: z.string().nullable(),
     has_credentials: z.boolean(),
+    allocated: z.boolean().openapi({ description: 'Held by an allocation (rented, being provisioned or reclaimed, or failed and awaiting an operator): not available to allocate' }),
     last_seen_at: z.string().nullable(),
     created_at: z.string(),
   })
@@ -61,6 +62,11 @@ export const HostListQuery = PageQuery.extend({
   tag: z.string().optional(),
   gpu_model: z.string().max(100).optional().openapi({ description: 'Substring of a GPU model in the collected facts' }),
   q: z.string().max(100).optional().openapi({ description: 'Substring of name, slug or address' }),
+  available: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .openapi({ description: 'true: only hosts that can be allocated now (online and not held by an allocation); false: only hosts that cannot' }),
 });
 
 export const HostIdParams = z.object({ id: z.string().uuid('must be a host id (uuid)') });
