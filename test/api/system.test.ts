@@ -113,4 +113,30 @@ describe('50001', () => {
     expect(lines.join('')).toContain(body.request_id);
     expect(lines.join('')).not.toContain('hf_whatever');
   });
+
+  it('/readyz is public and answers status words only: a failing probe is "unreachable", its raw error only in the log', async () => {
+    const lines: string[] = [];
+    const app = createApp({
+      em: {} as never,
+      vault: new Vault(generateKeyring()),
+      logger: createLogger({ level: 'warn', destination: { write: (l: string) => void lines.push(l) } }),
+      temporal: { client: {} as never, taskQueue: 'x' },
+      settings: { accountOpeningExpiryDays: 7 },
+      checks: {
+        db: async () => {
+          throw new Error('connect ECONNREFUSED 10.1.2.3:5432 postgres://hostflow:s3cret-pw@db.internal/hostflow');
+        },
+        temporal: async () => undefined,
+      },
+    });
+    const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });
+    const { port } = server.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const body = (await res.json()) as { code: number; data: unknown };
+    server.close();
+    expect(res.status).toBe(503);
+    expect(body.data).toEqual({ status: 'not-ready', checks: { db: 'unreachable', temporal: 'ok' } });
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|s3cret|10\.1\.2\.3|db\.internal/);
+    expect(lines.join('')).toContain('ECONNREFUSED');
+  });
 });

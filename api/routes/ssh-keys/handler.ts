@@ -99,7 +99,8 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       if (parsed.type === 'ssh-rsa' && bits < 2048) throw validationError([{ field: 'public_key', message: `RSA keys must be at least 2048 bits (this one has ${bits})` }]);
       if (parsed.comment.length > 200) throw validationError([{ field: 'public_key', message: 'comment must be at most 200 characters' }]);
       const existing = await em.findOne(SshKeySchema, { fingerprint: parsed.fingerprint, revokedAt: null });
-      if (existing) throw conflict(`public_key: this key (${parsed.fingerprint}) is already registered${existing.user.id === ownerId ? '' : ' to another user'}`);
+      // One answer whoever holds it: the message must not tell a caller that another user owns the key.
+      if (existing) throw conflict(`public_key: this key (${parsed.fingerprint}) is already registered; use another key, or revoke the registered one first`);
       const row = em.create(SshKeySchema, {
         user: owner,
         type: parsed.type,
