@@ -1,4 +1,5 @@
 import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261201113722_account_policy } from './Migration20261201113722_account_policy.js';
 import { Migration20261201110221_password_tokens } from './Migration20261201110221_password_tokens.js';
 import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
 import { Migration20261125071214_hosts_onboarding } from './Migration20261125071214_hosts_onboarding.js';
@@ -12,5 +13,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261125071214_hosts_onboarding', class: Migration20261125071214_hosts_onboarding },
   { name: 'Migration20261125103511_customers_allocations', class: Migration20261125103511_customers_allocations },
   { name: 'Migration20261201110221_password_tokens', class: Migration20261201110221_password_tokens },
+  { name: 'Migration20261201113722_account_policy', class: Migration20261201113722_account_policy },
   // (new migrations above)
 ];

@@ -6,6 +6,7 @@ import { conflict, notFound } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { EnvTemplateSchema, type EnvTemplate as Row } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { AccountPolicyInput } from '../hosts/schema.js';
 
 const StepSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$/, 'letters, digits, space, ".", "_" or "-"'),
@@ -14,7 +15,7 @@ const StepSchema = z.object({
   timeout_s: z.number().int().min(1).max(24 * 3600).optional(),
 });
 const Create = z
-  .object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 .+_-]{0,99}$/), description: z.string().max(500).optional(), os: z.enum(['linux', 'windows']).default('linux'), steps: z.array(StepSchema).min(1).max(100), publish: z.boolean().default(true) })
+  .object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 .+_-]{0,99}$/), description: z.string().max(500).optional(), os: z.enum(['linux', 'windows']).default('linux'), steps: z.array(StepSchema).min(1).max(100), publish: z.boolean().default(true), account_policy: AccountPolicyInput.optional() })
   .refine((t) => new Set(t.steps.map((s) => s.name)).size === t.steps.length, { path: ['steps'], message: 'step names must be unique' })
   .openapi('EnvTemplateCreate');
 const EnvTemplate = z.object({ id: z.string(), name: z.string(), version: z.number(), description: z.string().nullable(), os: z.string(), steps: z.array(StepSchema), published_at: z.string().nullable() }).openapi('EnvTemplate');
@@ -36,6 +37,7 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
         os: body.os,
         steps: body.steps.map((s) => ({ name: s.name, check: s.check, command: s.command, timeoutS: s.timeout_s })),
         publishedAt: body.publish ? new Date() : null,
+        accountPolicy: body.account_policy ? { allowAdmin: body.account_policy.allow_admin, allowGroups: body.account_policy.allow_groups, privilegedBy: body.account_policy.privileged_by } : null,
       });
       recordAudit(em, { actor: user!.username, action: 'env-template.create', targetType: 'env-template', targetId: t.id, ip: req.ip, requestId: req.requestId, detail: { name: t.name, version: t.version, published: !!t.publishedAt, steps: t.steps.map((s) => s.name) } });
       await em.flush();

@@ -37,6 +37,7 @@ export function toHostDto(h: HostRow, hasCredentials: boolean, allocated = false
     expected_gpu: h.expectedGpu ?? null,
     template_id: h.templateId ?? null,
     owner_tenant: h.ownerTenant ?? null,
+    account_policy: h.accountPolicy ? { allow_admin: !!h.accountPolicy.allowAdmin, allow_groups: h.accountPolicy.allowGroups ?? [], privileged_by: h.accountPolicy.privilegedBy ?? 'staff' } : null,
     host_key_fingerprint: h.hostKeyFingerprint ?? null,
     has_credentials: hasCredentials,
     allocated,
@@ -64,6 +65,7 @@ export function stageHost(em: SqlEntityManager, vault: Vault, body: z.infer<type
     winrmHttps: body.winrm_https,
     expectedGpu: body.expected_gpu ?? null,
     templateId: body.template_id ?? null,
+    accountPolicy: body.account_policy ? { allowAdmin: body.account_policy.allow_admin, allowGroups: body.account_policy.allow_groups, privilegedBy: body.account_policy.privileged_by } : null,
     ownerTenant: body.owner_tenant ?? null,
   });
   const secrets: Array<[kind: 'password' | 'private-key' | 'winrm-password', value: string | undefined]> = [
