@@ -69,7 +69,7 @@ export function linuxAccountOps(ssh: RemoteExecutor & Pick<SshExecutor, 'verifyL
     async verifyLogin(host, username, password) {
       let r: ExecResult;
       try {
-        r = await ssh.verifyLogin({ address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un; id -nG');
+        r = await ssh.verifyLogin({ hostId: host.id, address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un; id -nG');
       } catch (err) {
         throw ApplicationFailure.nonRetryable(`login as ${username} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
       }

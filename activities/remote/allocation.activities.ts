@@ -240,7 +240,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         try {
           let out;
           try {
-            out = await deps.ssh.verifyLogin({ address: a.host.address, port: a.host.port, username: a.osUsername, privateKey: pair.private, pinnedFingerprint: a.host.hostKeyFingerprint ?? null }, 'id -un');
+            out = await deps.ssh.verifyLogin({ hostId: a.host.id, address: a.host.address, port: a.host.port, username: a.osUsername, privateKey: pair.private, pinnedFingerprint: a.host.hostKeyFingerprint ?? null }, 'id -un');
           } catch (err) {
             throw ApplicationFailure.nonRetryable(`key login as ${a.osUsername} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
           }
