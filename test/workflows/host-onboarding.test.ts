@@ -229,5 +229,18 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     const host = await p.db.em.fork().findOneOrFail(HostSchema, { id });
     expect(host.status).toBe('offline');
     expect(host.hostKeyFingerprint).not.toBe(gpu.hostKeyFingerprintSha256);
+
+    // After checking the new key out of band, an admin re-pins it (audited); the host answers again.
+    const body = { fingerprint: gpu.hostKeyFingerprintSha256, reason: 'reinstalled the OS' };
+    expect((await p.api('POST', `/api/v1/hosts/${id}/host-key/repin`, { token: p.tokens.operator, body })).status).toBe(403);
+    expect((await p.api('POST', `/api/v1/hosts/${id}/host-key/repin`, { body: { ...body, fingerprint: 'md5:aa' } })).body.errors?.[0]?.field).toBe('fingerprint');
+    const repin = await p.api('POST', `/api/v1/hosts/${id}/host-key/repin`, { body });
+    expect(repin.status, JSON.stringify(repin.body)).toBe(200);
+    expect(repin.body.data.host_key_fingerprint).toBe(gpu.hostKeyFingerprintSha256);
+    const audit = await p.db.em.fork().getConnection().execute(`select actor, detail from audit_events where action = 'host.host-key.repin' and target_id = ?`, [id]);
+    expect(audit).toEqual([{ actor: 'admin', detail: { before: host.hostKeyFingerprint, after: gpu.hostKeyFingerprintSha256, reason: 'reinstalled the OS' } }]);
+    p.ssh.evict(id);
+    await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-repinned-${Date.now()}`, args: [{ offlineAfter: 1 }] });
+    expect((await p.db.em.fork().findOneOrFail(HostSchema, { id })).status).toBe('online');
   });
 });

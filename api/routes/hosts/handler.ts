@@ -16,7 +16,7 @@ import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostStatusChange, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostKeyRepin, HostStatusChange, PingResult } from './schema.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
@@ -251,6 +251,30 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const em = deps.em.fork();
       const host = await em.findOne(HostSchema, { id: params.id });
       if (!host) throw notFound('host');
+      const creds = await em.count(HostCredentialSchema, { host: host.id });
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/host-key/repin',
+    summary: 'Re-pin the host key after a legitimate rekey (admin, audited): the fingerprint, checked out of band, replaces the pinned one; the next connection must present it',
+    tags: ['hosts'],
+    auth: ['admin'],
+    params: HostIdParams,
+    body: HostKeyRepin,
+    response: Host,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const host = await em.findOne(HostSchema, { id: params.id });
+      if (!host) throw notFound('host');
+      const before = host.hostKeyFingerprint ?? null;
+      if (before === body.fingerprint) throw conflict(`host_key: ${body.fingerprint} is already the pinned key of ${host.slug}`);
+      host.hostKeyFingerprint = body.fingerprint;
+      host.hostKeyPinnedAt = new Date();
+      recordAudit(em, { actor: user!.username, action: 'host.host-key.repin', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { before, after: body.fingerprint, reason: body.reason } });
+      await em.flush();
       const creds = await em.count(HostCredentialSchema, { host: host.id });
       return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
     },

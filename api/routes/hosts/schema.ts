@@ -100,3 +100,12 @@ export const HostStatusChange = z
 /** Bulk import: JSON `{hosts:[...]}` or `text/csv` with a header row (tags separated by `;`). */
 export const HostImport = z.object({ hosts: z.array(z.unknown()).min(1).max(5000) }).openapi('HostImport');
 export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });
+
+/** A host key fingerprint as `ssh-keygen -lf` prints it, verified out of band, and why it changed. */
+export const HostKeyRepin = z
+  .object({
+    fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be an SSH SHA256 fingerprint, e.g. SHA256:Ab3… (43 base64 characters)'),
+    reason: z.string().min(1).max(500).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
+  })
+  .strict()
+  .openapi('HostKeyRepin');
