@@ -32,6 +32,17 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     expect(await docs.text()).toContain('swagger-ui');
   });
 
+  it('the CSV import body is parsed only after authentication and authorization', async () => {
+    const bad = '"unterminated,quote\nname,address\n';
+    const post = (token?: string) => fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { 'content-type': 'text/csv', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: bad });
+    const anon = await post();
+    expect([anon.status, ((await anon.json()) as { code: number }).code]).toEqual([401, 40101]);
+    const requester = await post(p.tokens.requester);
+    expect([requester.status, ((await requester.json()) as { code: number }).code]).toEqual([403, 40301]);
+    const admin = await post(p.tokens.admin);
+    expect([admin.status, ((await admin.json()) as { errors: Array<{ field: string }> }).errors[0]!.field]).toEqual([400, 'body']);
+  });
+
   it('401 (40101) without or with a bad token; 403 (40301) without the role', async () => {
     const none = await p.api('GET', '/api/v1/hosts', { token: null });
     expect([none.status, none.body.code]).toEqual([401, 40101]);

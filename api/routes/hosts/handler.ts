@@ -5,7 +5,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound, validationError } from '../../errors.js';
+import { conflict, forbidden, notFound, unauthenticated, validationError } from '../../errors.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from '../../../db/vault.js';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -124,7 +124,14 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
 
 export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
-  r.post('/api/v1/hosts/import', express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
+  // The CSV body is read and parsed only for an authenticated caller with the route's roles.
+  const importRoles = ['admin', 'operator'] as const;
+  const authorizeImport: RequestHandler = (req, _res, next) => {
+    if (!req.user) throw unauthenticated();
+    if (!importRoles.some((role) => req.user!.roles.includes(role))) throw forbidden(`requires role ${importRoles.join(' or ')}`);
+    next();
+  };
+  r.post('/api/v1/hosts/import', authorizeImport, express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
 
   defineRoute(r, registry, {
     method: 'post',
