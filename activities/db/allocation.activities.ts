@@ -53,6 +53,15 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       return rows.map((a) => ({ allocationId: a.id, hostId: a.host.id }));
     },
 
+    /** Allocations of the key's owner whose account is in use (active or buffer): where a new key must go. */
+    async activeAllocationsOfKeyOwner(keyId: string): Promise<Array<{ allocationId: string; hostId: string }>> {
+      const em = deps.em.fork();
+      const key = await em.findOne(SshKeySchema, { id: keyId });
+      if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
+      const rows = await em.find(AllocationSchema, { customerUser: key.user, status: { $in: ['active', 'buffer'] } }, { fields: ['id', 'host'], orderBy: { createdAt: 'asc' } });
+      return rows.map((a) => ({ allocationId: a.id, hostId: a.host.id }));
+    },
+
     async setAllocationStep(
       allocationId: string,
       phase: 'allocate' | 'reclaim',

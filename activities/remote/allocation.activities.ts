@@ -334,6 +334,34 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       });
     },
 
+    /**
+     * Puts a key its owner added after allocation on the allocation's account now (`ssh-key-add`
+     * workflow). Only while the allocation is active or in its buffer, the key still active and the
+     * account ours; otherwise nothing to do (reclaim may already have revoked keys).
+     */
+    async addKeyToAllocation(allocationId: string, keyId: string): Promise<{ added: number; skipped?: string }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        if (!['active', 'buffer'].includes(a.status)) return { added: 0, skipped: `allocation is ${a.status}` };
+        const key = await em.findOne(SshKeySchema, { id: keyId });
+        if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
+        if (key.user.id !== a.customerUser.id) throw ApplicationFailure.nonRetryable(`ssh key ${key.fingerprint} is not the allocation's customer user's`, 'InvalidInput');
+        if (key.revokedAt) return { added: 0, skipped: 'the key was revoked meanwhile' };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { added: 0, skipped: 'no account on the host' };
+        const cmd = linux.addAuthorizedKeys(a.osUsername, [key.publicKey]);
+        const r = check(await run(a.host.id, cmd.script, cmd.stdin), `add key ${key.fingerprint} for ${a.osUsername}`);
+        // Revoked while this ran: take it off again (the revoke workflow may have run before the add).
+        const again = await deps.em.fork().findOne(SshKeySchema, { id: keyId });
+        if (again?.revokedAt) {
+          const rm = linux.removeAuthorizedKeys(a.osUsername, [key.fingerprint]);
+          check(await run(a.host.id, rm.script, rm.stdin), `remove revoked key of ${a.osUsername}`);
+          return { added: 0, skipped: 'the key was revoked meanwhile' };
+        }
+        return { added: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_ADDED').length };
+      });
+    },
+
     /** Locks the password and expires the account so nothing new can log in while cleanup runs. */
     async lockCustomerAccount(allocationId: string): Promise<{ locked: boolean }> {
       return classified(async () => {

@@ -6,6 +6,28 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+import { Client as SshClient, utils as ssh2Utils } from 'ssh2';
+import type { sshKeyAdd } from '../../workflows/ssh-key-add.workflow.js';
+
+function loginWithKey(h: SshTestHost, username: string, privateKey: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = new SshClient();
+    c.on('ready', () => {
+      c.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        let out = '';
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        stream.stderr.on('data', () => undefined);
+        stream.on('close', () => {
+          c.end();
+          resolve(out.trim());
+        });
+      });
+    });
+    c.on('error', reject);
+    c.connect({ host: h.host, port: h.port, username, privateKey, readyTimeout: 5000 });
+  });
+}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, explain?: () => Promise<unknown>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -25,7 +47,7 @@ describe('recovery paths: every failed state of an allocation has an API way out
   let sshd: SshTestHost;
   let hostId = '';
   let customerId = '';
-  let user = { id: '', username: '' };
+  let user = { id: '', username: '', token: '' };
   const preexisting = `pre${randomBytes(3).toString('hex')}`;
 
   const alloc = (id: string) => p.api('GET', `/api/v1/allocations/${id}`).then((r) => r.body.data);
@@ -61,7 +83,7 @@ describe('recovery paths: every failed state of an allocation has an API way out
     const username = `rc${randomBytes(3).toString('hex')}`;
     const u = await p.api('POST', `/api/v1/customers/${customerId}/users`, { body: { username, email: `${username}@recovery.test`, full_name: 'Rita Customer' } });
     expect(u.status, JSON.stringify(u.body)).toBe(201);
-    user = { id: u.body.data.id, username };
+    user = { id: u.body.data.id, username, token: u.body.data.api_token };
     // A user that predates the platform, with a process running: nothing of the platform's.
     await sshExec(sshd, `sudo -n useradd -m -p '*' ${preexisting}`);
     await sshExec(sshd, `sudo -n -u ${preexisting} sh -c 'setsid nohup sleep 100000 >/dev/null 2>&1 < /dev/null &'`);
@@ -207,5 +229,20 @@ describe('recovery paths: every failed state of an allocation has an API way out
     await statusIs(id, 'active');
     expect((await p.api('POST', `/api/v1/allocations/${id}/terminate`, { body: { reason: 'test over' } })).status).toBe(200);
     expect((await statusIs(id, 'reclaimed', 'reclaim-failed')).status).toBe('reclaimed');
+  });
+
+  it('a key the customer adds after allocation reaches the host now (ssh-key-add workflow)', { timeout: 180_000 }, async () => {
+    const id = await allocate();
+    await statusIs(id, 'active');
+    const k = ssh2Utils.generateKeyPairSync('ed25519', { comment: 'rita@new-laptop' });
+    await expect(loginWithKey(sshd, user.username, k.private, 'true')).rejects.toThrow();
+    const r = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: k.public } });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const result = await p.client.workflow.getHandle<typeof sshKeyAdd>(`ssh-key-add/${r.body.data.id}`).result();
+    expect(result.hosts).toEqual([{ allocationId: id, hostId, added: 1 }]);
+    expect(await loginWithKey(sshd, user.username, k.private, 'id -un')).toBe(user.username);
+    expect((await p.api('POST', `/api/v1/allocations/${id}/terminate`, { body: { reason: 'test over' } })).status).toBe(200);
+    expect((await statusIs(id, 'reclaimed', 'reclaim-failed')).status).toBe('reclaimed');
+    await expect(loginWithKey(sshd, user.username, k.private, 'true')).rejects.toThrow();
   });
 });
