@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { Client as SshClient, utils as ssh2Utils } from 'ssh2';
+import { utils as ssh2Utils } from 'ssh2';
+import { loginWithKey, until } from '../helpers/ssh-login.js';
 import { startTestPlatform, type DbKind, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { startSmtp } from '../helpers/smtp.js';
@@ -8,27 +9,6 @@ import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.j
 import { createActivities } from '../../activities/index.js';
 import { createLogger } from '../../config/logger.js';
 import type { sshKeyRevoke } from '../../workflows/ssh-key-revoke.workflow.js';
-
-/** Logs in with a private key and runs a command, as the customer would. */
-function loginWithKey(h: SshTestHost, username: string, privateKey: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = new SshClient();
-    c.on('ready', () => {
-      c.exec(command, (err, stream) => {
-        if (err) return reject(err);
-        let out = '';
-        stream.on('data', (d: Buffer) => (out += d.toString()));
-        stream.stderr.on('data', () => undefined);
-        stream.on('close', () => {
-          c.end();
-          resolve(out.trim());
-        });
-      });
-    });
-    c.on('error', reject);
-    c.connect({ host: h.host, port: h.port, username, privateKey, readyTimeout: 5000 });
-  });
-}
 
 const keyPair = (type: 'ed25519' | 'ecdsa', comment: string) =>
   type === 'ed25519' ? ssh2Utils.generateKeyPairSync('ed25519', { comment }) : ssh2Utils.generateKeyPairSync('ecdsa', { bits: 256, comment });
@@ -47,19 +27,6 @@ async function reclaimed(p: TestPlatform, id: string, timeoutMs = 60_000) {
     timeoutMs,
     () => diagnose(p, id),
   );
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 45_000, explain?: () => Promise<unknown>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const state = explain ? await explain().catch((err: Error) => `(could not explain: ${err.message})`) : undefined;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `\n${JSON.stringify(state, null, 2)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** Where an allocation stands: its row, its steps, and its workflows with their pending activities (for timeouts). */

@@ -6,41 +6,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
-import { Client as SshClient, utils as ssh2Utils } from 'ssh2';
+import { utils as ssh2Utils } from 'ssh2';
 import type { sshKeyAdd } from '../../workflows/ssh-key-add.workflow.js';
-
-function loginWithKey(h: SshTestHost, username: string, privateKey: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = new SshClient();
-    c.on('ready', () => {
-      c.exec(command, (err, stream) => {
-        if (err) return reject(err);
-        let out = '';
-        stream.on('data', (d: Buffer) => (out += d.toString()));
-        stream.stderr.on('data', () => undefined);
-        stream.on('close', () => {
-          c.end();
-          resolve(out.trim());
-        });
-      });
-    });
-    c.on('error', reject);
-    c.connect({ host: h.host, port: h.port, username, privateKey, readyTimeout: 5000 });
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, explain?: () => Promise<unknown>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const state = explain ? await explain().catch((err: Error) => `(could not explain: ${err.message})`) : undefined;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `\n${JSON.stringify(state, null, 2)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+import { loginWithKey, until } from '../helpers/ssh-login.js';
 
 describe('recovery paths: every failed state of an allocation has an API way out', () => {
   let p: TestPlatform;
