@@ -108,6 +108,12 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     }
     const dup = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: keys[0]!.public } });
     expect([dup.status, dup.body.code]).toEqual([409, 40901]);
+    // Another user trying the same key gets the same answer: nothing says who holds it.
+    const other = await p.api('POST', `/api/v1/customers/${w.customerId}/users`, { body: { username: `ot${randomBytes(3).toString('hex')}`, email: 'other@acme.test' } });
+    const squat = await p.api('POST', '/api/v1/ssh-keys', { token: other.body.data.api_token, body: { public_key: keys[0]!.public } });
+    expect([squat.status, squat.body.code]).toEqual([409, 40901]);
+    expect(squat.body.message).toBe(dup.body.message);
+    expect(squat.body.message).not.toMatch(/another user|other user|owned/i);
     const bad = await p.api('POST', '/api/v1/ssh-keys', { token: user.token, body: { public_key: 'ssh-ed25519 AAAAnotbase64!! x' } });
     expect([bad.status, bad.body.errors?.[0]?.field]).toEqual([400, 'public_key']);
     const weak = ssh2Utils.generateKeyPairSync('rsa', { bits: 1024 });
