@@ -31,3 +31,4 @@ export { reclaim } from './reclaim.workflow.js';
 export { sshKeyRevoke } from './ssh-key-revoke.workflow.js';
 export { userRegistration } from './user-registration.workflow.js';
 export { roleGrant } from './role-grant.workflow.js';
+export { sshKeyAdd } from './ssh-key-add.workflow.js';

@@ -2,6 +2,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261201110928_departments } from './Migration20261201110928_departments.js';
 import { Migration20261201111008_identity } from './Migration20261201111008_identity.js';
 import { Migration20261201113000_host_account_uid } from './Migration20261201113000_host_account_uid.js';
+import { Migration20261201113722_account_policy } from './Migration20261201113722_account_policy.js';
 import { Migration20261201110221_password_tokens } from './Migration20261201110221_password_tokens.js';
 import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
 import { Migration20261125071214_hosts_onboarding } from './Migration20261125071214_hosts_onboarding.js';
@@ -18,5 +19,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201110928_departments', class: Migration20261201110928_departments },
   { name: 'Migration20261201111008_identity', class: Migration20261201111008_identity },
   { name: 'Migration20261201113000_host_account_uid', class: Migration20261201113000_host_account_uid },
+  { name: 'Migration20261201113722_account_policy', class: Migration20261201113722_account_policy },
   // (new migrations above)
 ];

@@ -32,6 +32,17 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     expect(await docs.text()).toContain('swagger-ui');
   });
 
+  it('the CSV import body is parsed only after authentication and authorization', async () => {
+    const bad = '"unterminated,quote\nname,address\n';
+    const post = (token?: string) => fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { 'content-type': 'text/csv', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: bad });
+    const anon = await post();
+    expect([anon.status, ((await anon.json()) as { code: number }).code]).toEqual([401, 40101]);
+    const requester = await post(p.tokens.requester);
+    expect([requester.status, ((await requester.json()) as { code: number }).code]).toEqual([403, 40301]);
+    const admin = await post(p.tokens.admin);
+    expect([admin.status, ((await admin.json()) as { errors: Array<{ field: string }> }).errors[0]!.field]).toEqual([400, 'body']);
+  });
+
   it('401 (40101) without or with a bad token; 403 (40301) without the role', async () => {
     const none = await p.api('GET', '/api/v1/hosts', { token: null });
     expect([none.status, none.body.code]).toEqual([401, 40101]);
@@ -120,5 +131,31 @@ describe('50001', () => {
     expect(JSON.stringify(body)).not.toMatch(/exploded|secret|at /);
     expect(lines.join('')).toContain(body.request_id);
     expect(lines.join('')).not.toContain('hf_whatever');
+  });
+
+  it('/readyz is public and answers status words only: a failing probe is "unreachable", its raw error only in the log', async () => {
+    const lines: string[] = [];
+    const app = createApp({
+      em: {} as never,
+      vault: new Vault(generateKeyring()),
+      logger: createLogger({ level: 'warn', destination: { write: (l: string) => void lines.push(l) } }),
+      temporal: { client: {} as never, taskQueue: 'x' },
+      settings: { accountOpeningExpiryDays: 7 },
+      checks: {
+        db: async () => {
+          throw new Error('connect ECONNREFUSED 10.1.2.3:5432 postgres://hostflow:s3cret-pw@db.internal/hostflow');
+        },
+        temporal: async () => undefined,
+      },
+    });
+    const server = await new Promise<Server>((r) => { const s = app.listen(0, '127.0.0.1', () => r(s)); });
+    const { port } = server.address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    const body = (await res.json()) as { code: number; data: unknown };
+    server.close();
+    expect(res.status).toBe(503);
+    expect(body.data).toEqual({ status: 'not-ready', checks: { db: 'unreachable', temporal: 'ok' } });
+    expect(JSON.stringify(body)).not.toMatch(/ECONNREFUSED|s3cret|10\.1\.2\.3|db\.internal/);
+    expect(lines.join('')).toContain('ECONNREFUSED');
   });
 });

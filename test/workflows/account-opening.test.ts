@@ -51,7 +51,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
   beforeAll(async () => {
     [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    // This host's policy lets anyone ask for an admin account (the approver still decides).
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, account_policy: { allow_admin: true, privileged_by: 'anyone' } } });
     hostId = h.body.data.id;
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);
@@ -104,6 +105,54 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     expect(account).toMatchObject({ origin: 'platform-created', status: 'active', secretCiphertext: null });
     const actions = (await p.db.em.fork().find(AuditEventSchema, { targetId: id })).map((a) => `${a.action}:${a.result}`);
     expect(actions).toEqual(expect.arrayContaining(['account-opening.submit:success', 'account-opening.approve:success', 'account-opening.reveal:success', 'account-opening.reveal:failure']));
+  });
+
+  it('privileged groups and is_admin follow one rule: denied unless the host/template policy allows them, and then only for staff unless it says anyone; customer users only on their allocated hosts', async () => {
+    const mk = async (name: string, extra: Record<string, unknown> = {}) => {
+      // Never contacted: every request below is decided at submit. (A port of its own, so no clash with acct-host.)
+      const r = await p.api('POST', '/api/v1/hosts', { body: { name, address: '127.0.0.1', port: 1, username: 'ops', password: 'x-not-used', ...extra } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      await p.api('POST', `/api/v1/hosts/${r.body.data.id}/status`, { body: { status: 'onboarding' } });
+      await p.api('POST', `/api/v1/hosts/${r.body.data.id}/status`, { body: { status: 'online' } });
+      return r.body.data.id as string;
+    };
+    const plain = await mk(`plain-${randomBytes(2).toString('hex')}`);
+    const ask = (host: string, body: Record<string, unknown>, token = p.tokens.requester) =>
+      p.api('POST', '/api/v1/account-openings', { token, body: { host_id: host, username: uname('pv'), full_name: 'Priv Test', contact_email: 'req@example.com', ...body } });
+    for (const g of ['sudo', 'root', 'wheel', 'adm', 'disk', 'docker', 'lxd']) {
+      const r = await ask(plain, { groups: ['users', g], is_admin: false });
+      expect([r.status, r.body.code, r.body.errors?.[0]?.field], `${g}: ${JSON.stringify(r.body)}`).toEqual([400, 40001, 'groups.1']);
+    }
+    const admin = await ask(plain, { is_admin: true });
+    expect([admin.status, admin.body.errors?.[0]?.field]).toEqual([400, 'is_admin']);
+    // Even staff cannot ask for what the host does not allow.
+    expect((await ask(plain, { groups: ['docker'] }, p.tokens.admin)).status).toBe(400);
+
+    const dockerHost = await mk(`docker-${randomBytes(2).toString('hex')}`, { account_policy: { allow_groups: ['docker'] } });
+    const byRequester = await ask(dockerHost, { groups: ['docker'] });
+    expect([byRequester.status, byRequester.body.code]).toEqual([403, 40301]);
+    expect(byRequester.body.message).toMatch(/admin or operator/);
+    expect((await ask(dockerHost, { groups: ['sudo'] }, p.tokens.operator)).status).toBe(400);
+    const byOperator = await ask(dockerHost, { groups: ['docker'] }, p.tokens.operator);
+    expect(byOperator.status, JSON.stringify(byOperator.body)).toBe(201);
+    expect((await p.api('POST', `/api/v1/account-openings/${byOperator.body.data.id}/withdraw`, { token: p.tokens.operator, body: {} })).status).toBe(200);
+
+    // A customer user: only on a host allocated to their customer.
+    const c = await p.api('POST', '/api/v1/customers', { body: { name: 'Tenant', code: `t${randomBytes(3).toString('hex')}`, contact_email: 'ops@tenant.test' } });
+    const cu = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username: `tu${randomBytes(3).toString('hex')}`, email: 'tu@tenant.test' } });
+    const other = await ask(plain, {}, cu.body.data.api_token);
+    expect([other.status, other.body.code]).toEqual([403, 40301]);
+    expect(other.body.message).toMatch(/allocated to their customer/);
+    const rented = await mk(`rented-${randomBytes(2).toString('hex')}`);
+    const em = p.db.em.fork();
+    await em.getConnection().execute(
+      `insert into allocations (id, host_id, customer_id, customer_user_id, os_username, starts_at, ends_at, buffer_seconds, grace_seconds, status, created_by, created_at, updated_at)
+       values (gen_random_uuid(), ?, ?, ?, 'tu', now(), now() + interval '1 day', 0, 0, 'active', 'test', now(), now())`,
+      [rented, c.body.data.id, cu.body.data.id],
+    );
+    const mine = await ask(rented, {}, cu.body.data.api_token);
+    expect(mine.status, JSON.stringify(mine.body)).toBe(201);
+    expect((await ask(rented, { groups: ['sudo'] }, cu.body.data.api_token)).status).toBe(400);
   });
 
   it('validates fields against the OS rules and never executes payloads', async () => {

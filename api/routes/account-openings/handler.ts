@@ -15,6 +15,7 @@ import {
   HostSchema,
   type AccountOpeningRequest,
 } from '../../../db/entities/index.js';
+import { assertAccountRequestAllowed } from './service.js';
 import { recordAudit } from '../../../db/audit.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
 import { usernameSchemaFor, groupSchemaFor } from '../../../activities/remote/validation.js';
@@ -124,6 +125,7 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
         if (!gr.success) errors.push({ field: `groups.${i}`, message: gr.error.issues[0]!.message });
       });
       if (errors.length) throw validationError(errors);
+      await assertAccountRequestAllowed(deps, { requester: user!, host, isAdmin: body.is_admin, groups: body.groups });
       const row = em.create(AccountOpeningRequestSchema, {
         applicant: user!.id,
         contactEmail: body.contact_email,

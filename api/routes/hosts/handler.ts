@@ -5,21 +5,22 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound, validationError } from '../../errors.js';
+import { conflict, forbidden, notFound, unauthenticated, validationError } from '../../errors.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from '../../../db/vault.js';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { pageOffsets, pageResult } from '../../pagination.js';
 import { HostSchema, HostCredentialSchema, HostGroupSchema, type Host as HostRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostStatusChange, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostKeyRepin, HostStatusChange, PingResult } from './schema.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
-export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof Host> {
+export function toHostDto(h: HostRow, hasCredentials: boolean, allocated = false): z.input<typeof Host> {
   return {
     id: h.id,
     slug: h.slug,
@@ -36,8 +37,10 @@ export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof H
     expected_gpu: h.expectedGpu ?? null,
     template_id: h.templateId ?? null,
     owner_tenant: h.ownerTenant ?? null,
+    account_policy: h.accountPolicy ? { allow_admin: !!h.accountPolicy.allowAdmin, allow_groups: h.accountPolicy.allowGroups ?? [], privileged_by: h.accountPolicy.privilegedBy ?? 'staff' } : null,
     host_key_fingerprint: h.hostKeyFingerprint ?? null,
     has_credentials: hasCredentials,
+    allocated,
     last_seen_at: h.lastSeenAt?.toISOString() ?? null,
     created_at: h.createdAt.toISOString(),
   };
@@ -62,6 +65,7 @@ export function stageHost(em: SqlEntityManager, vault: Vault, body: z.infer<type
     winrmHttps: body.winrm_https,
     expectedGpu: body.expected_gpu ?? null,
     templateId: body.template_id ?? null,
+    accountPolicy: body.account_policy ? { allowAdmin: body.account_policy.allow_admin, allowGroups: body.account_policy.allow_groups, privilegedBy: body.account_policy.privileged_by } : null,
     ownerTenant: body.owner_tenant ?? null,
   });
   const secrets: Array<[kind: 'password' | 'private-key' | 'winrm-password', value: string | undefined]> = [
@@ -120,7 +124,14 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
 
 export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
-  r.post('/api/v1/hosts/import', express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
+  // The CSV body is read and parsed only for an authenticated caller with the route's roles.
+  const importRoles = ['admin', 'operator'] as const;
+  const authorizeImport: RequestHandler = (req, _res, next) => {
+    if (!req.user) throw unauthenticated();
+    if (!importRoles.some((role) => req.user!.roles.includes(role))) throw forbidden(`requires role ${importRoles.join(' or ')}`);
+    next();
+  };
+  r.post('/api/v1/hosts/import', authorizeImport, express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
 
   defineRoute(r, registry, {
     method: 'post',
@@ -210,6 +221,16 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         );
         where.id = { $in: ids.map((r) => r.id) };
       }
+      if (query.available !== undefined) {
+        const held = [...(await allocatedHostIds(em))];
+        if (query.available) {
+          if (query.status && query.status !== 'online') return pageResult([], 0, query);
+          where.status = 'online';
+          if (held.length) where.id = where.id ? { $in: (where.id as { $in: string[] }).$in.filter((id) => !held.includes(id)) } : { $nin: held };
+        } else {
+          where.$and = [{ $or: [{ status: { $ne: 'online' } }, { id: { $in: held } }] }];
+        }
+      }
       if (query.q) {
         const like = `%${query.q.replace(/[%_\\]/g, '\\$&')}%`;
         where.$or = [{ name: { $ilike: like } }, { slug: { $ilike: like } }, { address: { $ilike: like } }];
@@ -220,7 +241,8 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           ? (await em.find(HostCredentialSchema, { host: { $in: rows.map((h) => h.id) } }, { fields: ['host'] })).map((c) => c.host.id)
           : [],
       );
-      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id))), total, query);
+      const held = rows.length ? await allocatedHostIds(em, rows.map((h) => h.id)) : new Set<string>();
+      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id), held.has(h.id))), total, query);
     },
   });
 
@@ -237,7 +259,47 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const host = await em.findOne(HostSchema, { id: params.id });
       if (!host) throw notFound('host');
       const creds = await em.count(HostCredentialSchema, { host: host.id });
-      return toHostDto(host, creds > 0);
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/host-key/repin',
+    summary: 'Re-pin the host key after a legitimate rekey (admin, audited): the fingerprint, checked out of band, replaces the pinned one; the next connection must present it',
+    tags: ['hosts'],
+    auth: ['admin'],
+    params: HostIdParams,
+    body: HostKeyRepin,
+    response: Host,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const host = await em.findOne(HostSchema, { id: params.id });
+      if (!host) throw notFound('host');
+      const before = host.hostKeyFingerprint ?? null;
+      if (before === body.fingerprint) throw conflict(`host_key: ${body.fingerprint} is already the pinned key of ${host.slug}`);
+      host.hostKeyFingerprint = body.fingerprint;
+      host.hostKeyPinnedAt = new Date();
+      recordAudit(em, { actor: user!.username, action: 'host.host-key.repin', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { before, after: body.fingerprint, reason: body.reason } });
+      await em.flush();
+      const creds = await em.count(HostCredentialSchema, { host: host.id });
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/lock/release',
+    summary: "Release a leftover host lock (host-lock/<hostId>) whose allocation no longer holds the host (admin, audited); 409 names the allocation while it still does",
+    tags: ['hosts'],
+    auth: ['admin'],
+    params: HostIdParams,
+    response: z.object({ released: z.boolean(), allocation_id: z.string().nullable() }),
+    handler: async ({ params, user, req }) => {
+      const host = await deps.em.fork().findOne(HostSchema, { id: params.id }, { fields: ['id'] });
+      if (!host) throw notFound('host');
+      const r = await releaseHostLock(deps, { hostId: host.id, actor: user!.username, meta: { ip: req.ip, requestId: req.requestId } });
+      return { released: r.released, allocation_id: r.allocationId };
     },
   });
 
@@ -265,7 +327,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       recordAudit(em, { actor: user!.username, action: 'host.status', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { from, to: body.status, reason: body.reason ?? null } });
       await em.flush();
       const creds = await em.count(HostCredentialSchema, { host: host.id });
-      return toHostDto(host, creds > 0);
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
     },
   });
 

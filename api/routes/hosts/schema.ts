@@ -9,6 +9,16 @@ const address = z
   .max(255)
   .regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a hostname or IP address');
 
+/** Privileged account requests a host permits (default: none; only staff may request them). */
+export const AccountPolicyInput = z
+  .object({
+    allow_admin: z.boolean().default(false).openapi({ description: 'Allow is_admin (sudo / Administrators) requests' }),
+    allow_groups: z.array(z.string().min(1).max(256)).max(20).default([]).openapi({ description: 'Privileged groups (root, sudo, wheel, adm, disk, docker, lxd; Windows Administrators …) that may be requested' }),
+    privileged_by: z.enum(['staff', 'anyone']).default('staff').openapi({ description: 'Who may request what is allowed: staff (admin/operator) or anyone' }),
+  })
+  .strict()
+  .openapi('AccountPolicy');
+
 export const HostCreate = z
   .object({
     name: z.string().min(1).max(200),
@@ -27,6 +37,7 @@ export const HostCreate = z
     expected_gpu: z.object({ model: z.string().max(100).optional(), count: z.number().int().min(0).max(64).optional() }).optional(),
     template_id: z.string().uuid().optional().openapi({ description: 'Environment template version applied at onboarding' }),
     owner_tenant: z.string().max(100).optional(),
+    account_policy: AccountPolicyInput.optional(),
   })
   .refine((h) => h.password || h.private_key, { path: ['password'], message: 'password or private_key is required' })
   .openapi('HostCreate');
@@ -48,8 +59,10 @@ export const Host = z
     expected_gpu: z.object({ model: z.string().optional(), count: z.number().optional() }).nullable(),
     template_id: z.string().nullable(),
     owner_tenant: z.string().nullable(),
+    account_policy: z.object({ allow_admin: z.boolean(), allow_groups: z.array(z.string()), privileged_by: z.enum(['staff', 'anyone']) }).nullable(),
     host_key_fingerprint: z.string().nullable(),
     has_credentials: z.boolean(),
+    allocated: z.boolean().openapi({ description: 'Held by an allocation (rented, being provisioned or reclaimed, or failed and awaiting an operator): not available to allocate' }),
     last_seen_at: z.string().nullable(),
     created_at: z.string(),
   })
@@ -61,6 +74,11 @@ export const HostListQuery = PageQuery.extend({
   tag: z.string().optional(),
   gpu_model: z.string().max(100).optional().openapi({ description: 'Substring of a GPU model in the collected facts' }),
   q: z.string().max(100).optional().openapi({ description: 'Substring of name, slug or address' }),
+  available: z
+    .enum(['true', 'false'])
+    .transform((v) => v === 'true')
+    .optional()
+    .openapi({ description: 'true: only hosts that can be allocated now (online and not held by an allocation); false: only hosts that cannot' }),
 });
 
 export const HostIdParams = z.object({ id: z.string().uuid('must be a host id (uuid)') });
@@ -82,3 +100,12 @@ export const HostStatusChange = z
 /** Bulk import: JSON `{hosts:[...]}` or `text/csv` with a header row (tags separated by `;`). */
 export const HostImport = z.object({ hosts: z.array(z.unknown()).min(1).max(5000) }).openapi('HostImport');
 export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });
+
+/** A host key fingerprint as `ssh-keygen -lf` prints it, verified out of band, and why it changed. */
+export const HostKeyRepin = z
+  .object({
+    fingerprint: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be an SSH SHA256 fingerprint, e.g. SHA256:Ab3… (43 base64 characters)'),
+    reason: z.string().min(1).max(500).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
+  })
+  .strict()
+  .openapi('HostKeyRepin');
