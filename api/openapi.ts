@@ -5,6 +5,16 @@ extendZodWithOpenApi(z);
 
 export { z };
 
+/**
+ * No C0/C1 control characters (newline, tab, NUL, DEL, ...). Written with explicit ranges and no
+ * regex flags, so the OpenAPI `pattern` is a plain ECMA-262 regex every validator understands
+ * (a `/u` regex leaked its flag into the document as `...$/u`, a pattern that can never match).
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+export const NO_CONTROL_RE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
+export const noControlText = (max: number, message = 'must not contain control characters (newlines, tabs, NUL)') =>
+  z.string().max(max).regex(NO_CONTROL_RE, message);
+
 export function envelope<T extends z.ZodType>(data: T) {
   return z.object({ code: z.literal(0), message: z.string(), data });
 }

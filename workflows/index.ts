@@ -11,3 +11,4 @@ export { allocation } from './allocation.workflow.js';
 export { lease } from './lease.workflow.js';
 export { reclaim } from './reclaim.workflow.js';
 export { sshKeyRevoke } from './ssh-key-revoke.workflow.js';
+export { hostUserLookup } from './host-user-lookup.workflow.js';

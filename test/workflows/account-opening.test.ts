@@ -4,7 +4,7 @@ import { Client as SshClient } from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
-import { AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
+import { AccountOpeningRequestSchema, AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
 import { generateToken, hashToken } from '../../api/middleware/auth.js';
 
 /** Logs in over SSH with a password and runs a command, as a customer would. */
@@ -180,14 +180,53 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     }
   });
 
-  it('refuses a user that exists on the host but was not created by the platform', async () => {
+  it('refuses at submit a user that exists on the host but was not created by the platform (and the management login)', async () => {
     const username = uname('px');
     await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
     const r = await submit({ username });
+    expect([r.status, r.body.code, r.body.errors?.[0]?.field], JSON.stringify(r.body)).toEqual([400, 40001, 'username']);
+    expect(r.body.errors![0]!.message).toContain('already exists on acct-host and was not created by the platform');
+    const mgmt = await submit({ username: sshd.adminUser });
+    expect([mgmt.status, mgmt.body.errors?.[0]?.field]).toEqual([400, 'username']);
+    expect(mgmt.body.errors![0]!.message).toContain('management login');
+    const managed = await submit({ username: firstUsername });
+    expect([managed.status, managed.body.errors?.[0]?.message]).toEqual([400, `"${firstUsername}" is already an account on acct-host, managed by the platform`]);
+    expect(await p.db.em.fork().count(AccountOpeningRequestSchema, { username: { $in: [username, sshd.adminUser] } })).toBe(0);
+  });
+
+  it('still checks at execution: a user that appears on the host after submit fails the request without touching it', async () => {
+    const username = uname('py');
+    const r = await submit({ username });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
     await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
     const f = await waitFor(r.body.data.id, ['failed', 'done']);
     expect(f).toMatchObject({ status: 'failed', failure_type: 'AccountExistsNotManaged' });
     expect((await sshExec(sshd, `getent passwd ${username} >/dev/null; echo $?`)).stdout.trim()).toBe('0');
+  });
+
+  it('refuses at submit what the command builder would refuse (full_name "a:b:c" → 40001 naming full_name)', async () => {
+    for (const full_name of ['a:b:c', 'Doe, Jane', ' padded']) {
+      const r = await submit({ username: uname('fn'), full_name });
+      expect([r.status, r.body.code, r.body.errors?.[0]?.field], full_name).toEqual([400, 40001, 'full_name']);
+    }
+    const long = await submit({ username: 'a'.repeat(33) });
+    expect([long.status, long.body.errors?.[0]?.field]).toEqual([400, 'username']);
+    expect(long.body.errors![0]!.message).toMatch(/32/);
+  });
+
+  it('a value the builder refuses at execution fails at once: InvalidInput is not retried', async () => {
+    const r = await submit({ username: uname('iv') });
+    expect(r.status).toBe(201);
+    // Bypass the API (as a row written before this validation existed would): execution must refuse it once.
+    await p.db.em.fork().nativeUpdate(AccountOpeningRequestSchema, { id: r.body.data.id }, { fullName: 'a:b:c' });
+    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    const f = await waitFor(r.body.data.id, ['failed', 'done']);
+    expect(f).toMatchObject({ status: 'failed', failure_type: 'InvalidInput' });
+    const hist = await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory();
+    const attempts = hist.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provisionAccount').length;
+    const maxAttempt = Math.max(...hist.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1));
+    expect([attempts, maxAttempt]).toEqual([1, 1]);
   });
 
   it('lists, filters, counts, and manages cloud users (disable, reset, delete)', async () => {

@@ -17,7 +17,8 @@ import {
 } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
-import { usernameSchemaFor, groupSchemaFor } from '../../../activities/remote/validation.js';
+import { accountRequestIssues } from '../../../activities/remote/validation.js';
+import { usernameIssuesOnHost } from './service.js';
 import { HostIdKey, RequesterKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import {
   approveUpdate,
@@ -116,14 +117,11 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
       const host = await em.findOne(HostSchema, { id: body.host_id });
       if (!host) throw validationError([{ field: 'host_id', message: 'host does not exist' }]);
       if (host.status !== 'online') throw validationError([{ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` }]);
-      const errors: Array<{ field: string; message: string }> = [];
-      const u = usernameSchemaFor(host.os).safeParse(body.username);
-      if (!u.success) errors.push({ field: 'username', message: u.error.issues[0]!.message });
-      body.groups.forEach((g, i) => {
-        const gr = groupSchemaFor(host.os).safeParse(g);
-        if (!gr.success) errors.push({ field: `groups.${i}`, message: gr.error.issues[0]!.message });
-      });
+      // The builders' own schemas: what execution would refuse is refused here.
+      const errors = accountRequestIssues(host.os, body);
       if (errors.length) throw validationError(errors);
+      const taken = await usernameIssuesOnHost(deps, { host, username: body.username });
+      if (taken.length) throw validationError(taken);
       const row = em.create(AccountOpeningRequestSchema, {
         applicant: user!.id,
         contactEmail: body.contact_email,

@@ -3,7 +3,7 @@ import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, forbidden, notFound, validationError } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
@@ -67,7 +67,7 @@ const AllocationCreate = z
     buffer_days: z.number().min(0).max(90).optional(),
     grace_minutes: z.number().min(0).max(7 * 24 * 60).optional(),
     os_username: z.string().optional().openapi({ description: "OS login name on the host; default: the customer user's username" }),
-    notes: z.string().max(1000).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
+    notes: noControlText(1000, 'must not contain control characters').optional(),
   })
   .openapi('AllocationCreate');
 

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, notFound } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
@@ -12,7 +12,7 @@ import { hashPassword } from '../../../db/password-hash.js';
 import { generatePassword } from '../../../activities/remote/passwords.js';
 import { isTimeZone } from '../../../activities/notify/format.js';
 
-const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+const noControl = (max: number) => noControlText(max, 'must not contain control characters');
 
 const Customer = z
   .object({
