@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import type { AppDeps } from './deps.js';
 import { OpenAPIRegistry } from './openapi.js';
 import { authenticate } from './middleware/auth.js';
-import { errorHandler, notFoundHandler, requestId } from './middleware/errors.js';
+import { errorHandler, methodNotAllowed, notFoundHandler, requestId } from './middleware/errors.js';
 import { systemRoutes } from './routes/system/handler.js';
 import { hostRoutes } from './routes/hosts/handler.js';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
@@ -41,6 +41,7 @@ export function createApp(deps: AppDeps): Express {
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 
+  app.use(methodNotAllowed(registry));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

@@ -1,7 +1,7 @@
 import type { Request, Response, Router, RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
-import { ErrorEnvelope, envelope, type OpenAPIRegistry } from './openapi.js';
+import { ErrorEnvelope, envelope, z as zod, type OpenAPIRegistry } from './openapi.js';
 import { validationError, forbidden, unauthenticated } from './errors.js';
 import type { Role } from '../db/entities/index.js';
 import type { AuthedUser } from './middleware/auth.js';
@@ -32,8 +32,22 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
 }
 
 function zodIssuesToFields(err: z.ZodError, where: string) {
-  return err.issues.map((i) => ({ field: i.path.map(String).join('.') || where, message: i.message }));
+  return err.issues.flatMap((i) => {
+    const at = i.path.map(String).join('.');
+    // An unknown field is named itself (`body.extra` → field `extra`), not the object around it.
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at ? `${at}.${k}` : k, message: 'unknown field' }));
+    return [{ field: at || where, message: i.message }];
+  });
 }
+
+/** Request bodies are closed: an object body refuses fields it does not declare (40001 naming them). */
+function closed<B extends z.ZodType>(schema: B): B {
+  const s = schema as unknown as { strict?: () => z.ZodType };
+  return (schema instanceof zObject && typeof s.strict === 'function' ? s.strict() : schema) as B;
+}
+
+const zObject = zod.ZodObject;
+const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 /**
  * Declares one endpoint: registers its OpenAPI description from the same zod schemas that
@@ -54,17 +68,22 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
-      ...(spec.body ? { body: { content: { 'application/json': { schema: spec.body } } } } : {}),
+      // Required when an empty body would be refused (handlers parse a missing body as `{}`).
+      ...(spec.body ? { body: { required: !spec.body.safeParse({}).success, content: { 'application/json': { schema: spec.body } } } } : {}),
     },
     responses: {
-      [spec.status ?? 200]: { description: 'OK', content: { 'application/json': { schema: envelope(spec.response) } } },
-      400: { description: 'Validation failed (code 40001)', content: { 'application/json': { schema: ErrorEnvelope } } },
-      ...(spec.auth === 'public' ? {} : { 401: { description: 'Unauthenticated (40101)', content: { 'application/json': { schema: ErrorEnvelope } } } }),
-      ...(Array.isArray(spec.auth) ? { 403: { description: 'Forbidden (40301)', content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
+      [spec.status ?? 200]: json(envelope(spec.response), 'OK'),
+      400: json(ErrorEnvelope, 'Validation failed (code 40001, naming the field)'),
+      ...(spec.auth === 'public' ? {} : { 401: json(ErrorEnvelope, 'Unauthenticated (40101)') }),
+      ...(spec.auth !== 'public' ? { 403: json(ErrorEnvelope, 'Forbidden (40301)') } : {}),
+      ...(spec.params ? { 404: json(ErrorEnvelope, 'Not found (40401)') } : {}),
+      // Every change can meet a conflicting state (a unique name, a workflow already running, a status that forbids it).
+      ...(spec.method !== 'get' ? { 409: json(ErrorEnvelope, 'Conflict with the current state (40901)') } : {}),
     },
   };
   registry.registerPath(doc);
 
+  const bodySchema = spec.body ? closed(spec.body) : undefined;
   const handler: RequestHandler = async (req, res) => {
     const user = req.user;
     if (spec.auth !== 'public') {
@@ -81,7 +100,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     };
     const params = parse(spec.params, req.params, 'params');
     const query = parse(spec.query, req.query, 'query');
-    const body = parse(spec.body, req.body, 'body');
+    const body = parse(bodySchema, req.body, 'body');
     const data = await spec.handler({ params, query, body, user, req, res } as never);
     if (res.headersSent) return;
     res.status(spec.status ?? 200).json({ code: 0, message: 'ok', data: data ?? null });

@@ -51,7 +51,7 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
   beforeAll(async () => {
     [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
     hostId = h.body.data.id;
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);

@@ -96,7 +96,7 @@ interface World {
 async function setUpWorld(db: DbKind): Promise<World> {
   const smtp = await startSmtp();
   const [p, sshd] = await Promise.all([startTestPlatform({ db, smtpUrl: smtp.url }), startSshd()]);
-  const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'gpu-rental-1', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+  const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'gpu-rental-1', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
   expect(h.status, JSON.stringify(h.body)).toBe(201);
   const hostId = h.body.data.id;
   expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);

@@ -84,6 +84,35 @@ async function assertGroupsExist(em: SqlEntityManager, hosts: Array<{ group?: st
   if (errors.length) throw validationError(errors);
 }
 
+/**
+ * The same machine (address + port) registered twice under two names would get two onboardings,
+ * two locks and two allocations at once: refused with 40901 naming the existing host, unless the
+ * row says `allow_duplicate_address: true` (several test hosts behind one forwarded port, say).
+ */
+async function assertNewMachines(em: SqlEntityManager, hosts: Array<{ address: string; port: number; allow_duplicate_address?: boolean }>, rowOffset?: number) {
+  const key = (h: { address: string; port: number }) => `${h.address.toLowerCase()}:${h.port}`;
+  const checked = hosts.map((h, i) => ({ h, i })).filter(({ h }) => !h.allow_duplicate_address);
+  if (!checked.length) return;
+  const existing = await em.find(HostSchema, { $or: checked.map(({ h }) => ({ address: { $ilike: h.address.replace(/[%_\\]/g, '\\$&') }, port: h.port })) }, { fields: ['id', 'slug', 'address', 'port'] });
+  const byKey = new Map(existing.map((e) => [key(e), e]));
+  const seen = new Map<string, number>();
+  const clashes: string[] = [];
+  let first: { id: string; slug: string } | undefined;
+  for (const { h, i } of checked) {
+    const where = rowOffset === undefined ? '' : `hosts.${i + rowOffset}: `;
+    const old = byKey.get(key(h));
+    if (old) {
+      first ??= old;
+      clashes.push(`${where}${h.address}:${h.port} is already registered as host "${old.slug}" (${old.id})`);
+    } else if (rowOffset !== undefined && seen.has(key(h))) {
+      clashes.push(`${where}${h.address}:${h.port} is also row ${seen.get(key(h))}`);
+    } else seen.set(key(h), i + (rowOffset ?? 0));
+  }
+  if (clashes.length) {
+    throw conflict(`${clashes.join('; ')}; set allow_duplicate_address: true to register the same machine again`, first ? { existing_host_id: first.id, existing_host_slug: first.slug } : undefined);
+  }
+}
+
 /** text/csv → `{ hosts: [...] }` with typed columns; a malformed CSV is a 40001 naming its line. */
 const csvToHosts: RequestHandler = (req, _res, next) => {
   if (typeof req.body !== 'string') return next();
@@ -113,6 +142,7 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
       expected_gpu: c.expected_gpu_model || c.expected_gpu_count ? { model: str(c.expected_gpu_model), count: num(c.expected_gpu_count) } : undefined,
       template_id: str(c.template_id),
       owner_tenant: str(c.owner_tenant),
+      allow_duplicate_address: c.allow_duplicate_address ? c.allow_duplicate_address === 'true' : undefined,
     })),
   };
   next();
@@ -134,6 +164,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
       await assertGroupsExist(em, [body]);
+      await assertNewMachines(em, [body]);
       const host = stageHost(em, deps.vault, body);
       recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { slug: host.slug, address: host.address } });
       try {
@@ -175,6 +206,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       await assertGroupsExist(em, parsed, 0);
       const taken = await em.find(HostSchema, { slug: { $in: [...slugs.keys()] } }, { fields: ['slug'] });
       if (taken.length) throw validationError(taken.map((t) => ({ field: `hosts.${slugs.get(t.slug)}.slug`, message: `slug "${t.slug}" already exists` })), 'some slugs already exist; nothing was imported');
+      await assertNewMachines(em, parsed, 0);
       const hosts = parsed.map((h) => stageHost(em, deps.vault, h));
       recordAudit(em, { actor: user!.username, action: 'host.import', targetType: 'host', targetId: `${hosts.length} hosts`, ip: req.ip, requestId: req.requestId, detail: { slugs: hosts.map((h) => h.slug) } });
       try {

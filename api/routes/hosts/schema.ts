@@ -1,3 +1,4 @@
+import { utils as sshUtils } from 'ssh2';
 import { z } from '../../openapi.js';
 import { HOST_OS, HOST_STATUSES } from '../../../db/entities/index.js';
 import { PageQuery } from '../../pagination.js';
@@ -9,6 +10,13 @@ const address = z
   .max(255)
   .regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a hostname or IP address');
 
+/** Parsed with ssh2 (the executor's own parser): what it cannot use is refused at registration. */
+function isUsablePrivateKey(text: string): boolean {
+  const k = sshUtils.parseKey(text);
+  const key = Array.isArray(k) ? k[0] : k;
+  return !!key && !(key instanceof Error) && key.isPrivateKey();
+}
+
 export const HostCreate = z
   .object({
     name: z.string().min(1).max(200),
@@ -18,7 +26,14 @@ export const HostCreate = z
     os: z.enum(HOST_OS).default('linux'),
     username: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a valid login name'),
     password: z.string().min(1).max(1024).optional().openapi({ description: 'Write-only: stored encrypted, never returned' }),
-    private_key: z.string().min(1).max(16384).optional().openapi({ description: 'Write-only: OpenSSH/PEM private key, stored encrypted' }),
+    private_key: z
+      .string()
+      .min(1)
+      .max(16384)
+      .refine(isUsablePrivateKey, 'must be an unencrypted OpenSSH or PEM private key (ed25519, ecdsa or rsa)')
+      .optional()
+      .openapi({ description: 'Write-only: OpenSSH/PEM private key (unencrypted), stored encrypted' }),
+    allow_duplicate_address: z.boolean().default(false).openapi({ description: 'Register even though a host with the same address and port exists (otherwise 409 naming it)' }),
     site: z.string().max(100).optional(),
     group: z.string().max(100).optional(),
     tags: z.array(z.string().min(1).max(50)).max(50).default([]),
@@ -29,7 +44,7 @@ export const HostCreate = z
     owner_tenant: z.string().max(100).optional(),
   })
   .refine((h) => h.password || h.private_key, { path: ['password'], message: 'password or private_key is required' })
-  .openapi('HostCreate');
+  .openapi('HostCreate', { anyOf: [{ required: ['password'] }, { required: ['private_key'] }], description: 'password or private_key is required' } as never);
 
 export const Host = z
   .object({
@@ -80,5 +95,9 @@ export const HostStatusChange = z
   .openapi('HostStatusChange');
 
 /** Bulk import: JSON `{hosts:[...]}` or `text/csv` with a header row (tags separated by `;`). */
-export const HostImport = z.object({ hosts: z.array(z.unknown()).min(1).max(5000) }).openapi('HostImport');
+// Rows are validated one by one in the handler (errors name `hosts.<row>.<field>`); the document
+// types them as HostCreate.
+export const HostImport = z
+  .object({ hosts: z.array(z.unknown()).min(1).max(5000).openapi({ items: { $ref: '#/components/schemas/HostCreate' } } as never) })
+  .openapi('HostImport');
 export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });
