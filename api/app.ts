@@ -26,6 +26,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestId);
   app.use(express.json({ limit: '5mb' }));
   app.use(authenticate(deps.em));
+  app.use(methodNotAllowed(registry));
 
   app.use(userRoutes(deps, registry));
   // Onboarding first: `/hosts/onboard` must not be taken for `/hosts/:id`.
@@ -41,7 +42,6 @@ export function createApp(deps: AppDeps): Express {
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 
-  app.use(methodNotAllowed(registry));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;

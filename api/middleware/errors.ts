@@ -13,7 +13,9 @@ export const requestId: RequestHandler = (req, res, next) => {
 
 /**
  * A path the API serves, asked with a method it does not: 405 (40501) with an `Allow` header,
- * from the registered OpenAPI paths (so it matches the document). Runs after every route.
+ * from the registered OpenAPI paths (so it matches the document). Runs before the routes, so a
+ * literal path (`/hosts/onboard`) is not answered by a parameterised one (`/hosts/:id`) for a
+ * method only the latter has. OPTIONS answers 204 with the same `Allow`.
  */
 export function methodNotAllowed(registry: OpenAPIRegistry): RequestHandler {
   let table: Array<{ re: RegExp; params: number; methods: Set<string> }> | undefined;
@@ -26,7 +28,6 @@ export function methodNotAllowed(registry: OpenAPIRegistry): RequestHandler {
       byPath.set(d.route.path, set);
     }
     return [...byPath].map(([path, methods]) => {
-      if (methods.has('GET')) methods.add('HEAD');
       const re = new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\w+\}/g, '[^/]+')}/?$`);
       return { re, params: (path.match(/\{/g) ?? []).length, methods };
     });
@@ -37,8 +38,12 @@ export function methodNotAllowed(registry: OpenAPIRegistry): RequestHandler {
     if (!hits.length) return next();
     const fewest = Math.min(...hits.map((h) => h.params));
     const allow = [...new Set(hits.filter((h) => h.params === fewest).flatMap((h) => [...h.methods]))].sort();
-    if (allow.includes(req.method)) return next();
+    if (allow.includes(req.method) || (req.method === 'HEAD' && allow.includes('GET'))) return next();
     res.setHeader('Allow', allow.join(', '));
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
     throw new ApiError(405, 40501, `method ${req.method} is not allowed on ${req.path}; allowed: ${allow.join(', ')}`);
   };
 }

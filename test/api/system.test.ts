@@ -105,12 +105,17 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
   it('an unsupported method on a served path answers 405 with Allow, not 404', async () => {
     const res = await fetch(`${p.baseUrl}/api/v1/hosts`, { method: 'PUT', headers: { authorization: `Bearer ${p.tokens.admin}` } });
     expect(res.status).toBe(405);
-    expect(res.headers.get('allow')).toBe('GET, HEAD, POST');
+    expect(res.headers.get('allow')).toBe('GET, POST');
     expect(((await res.json()) as { code: number }).code).toBe(40501);
     const byId = await fetch(`${p.baseUrl}/api/v1/hosts/00000000-0000-4000-8000-000000000000`, { method: 'PUT', headers: { authorization: `Bearer ${p.tokens.admin}` } });
     expect(byId.status).toBe(405);
     expect(byId.headers.get('allow')).toContain('GET');
     expect((await p.api('GET', '/api/v1/nope')).status).toBe(404);
+    // A literal path is not taken for `/hosts/{id}`: GET /hosts/onboard is 405 (Allow: POST), not a 400 about a uuid.
+    const onboard = await fetch(`${p.baseUrl}/api/v1/hosts/onboard`, { headers: { authorization: `Bearer ${p.tokens.admin}` } });
+    expect([onboard.status, onboard.headers.get('allow')]).toEqual([405, 'POST']);
+    const options = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'OPTIONS' });
+    expect([options.status, options.headers.get('allow')]).toEqual([204, 'POST']);
   });
 
   it('the OpenAPI document is honest: valid patterns, required bodies, 404/409 documented, closed bodies, bounded page', async () => {

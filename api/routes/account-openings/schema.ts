@@ -10,7 +10,7 @@ export const AccountOpeningCreate = z
     host_id: z.string().uuid('must be a host id (uuid)'),
     username: z.string().min(1).max(32).openapi({ description: 'OS login name; rules depend on the host OS (Linux: 1 to 32 characters, Windows: 1 to 20)' }),
     // The same schemas the create-account builders use (activities/remote/validation.ts).
-    full_name: fullName.openapi({ description: '1 to 100 printable characters, no ":" or "," (they separate /etc/passwd and GECOS fields)' }),
+    full_name: fullName.describe('1 to 100 printable characters, no ":" or "," (they separate /etc/passwd and GECOS fields)'),
     contact_email: z.string().email(),
     contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').optional(),
     user_email: z.string().email().optional(),
