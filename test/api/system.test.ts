@@ -144,6 +144,14 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     expect([tooFar.status, tooFar.body.errors?.[0]?.field]).toEqual([400, 'page']);
   });
 
+  it('GET /customers/<unknown>/users answers 40401, as POST does', async () => {
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const get = await p.api('GET', `/api/v1/customers/${unknown}/users`);
+    const post = await p.api('POST', `/api/v1/customers/${unknown}/users`, { body: { username: 'nobody', email: 'n@example.com' } });
+    expect([get.status, get.body.code, get.body.message]).toEqual([404, 40401, 'customer not found']);
+    expect(post.body.code).toBe(40401);
+  });
+
   it('never returns credentials', async () => {
     const r = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'secretive', address: '127.0.0.1', username: 'u', password: 'Sup3r-Secret-pw' } });
     const text = JSON.stringify(r.body) + JSON.stringify((await p.api('GET', `/api/v1/hosts/${r.body.data.id}`)).body) + JSON.stringify((await p.api('GET', '/api/v1/hosts')).body);

@@ -80,6 +80,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
     const ok = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver, body: { notes: 'welcome' } });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    // The answer carries the decision itself, not the row as it was before it.
+    expect(ok.body.data).toMatchObject({ status: 'approved', approved_by: p.users.approver, approval_notes: 'welcome', decided_at: expect.stringMatching(/^\d{4}-/) });
     const again = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver });
     expect([again.status, again.body.code]).toEqual([409, 40901]);
 

@@ -253,7 +253,11 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
 
     const done = await reclaimed(p, allocationId);
     expect(done.reclaimed_at).toBeTruthy();
-    const steps = (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
+    const progress = (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data;
+    // Once reclaimed, progress says so: not the lease's last phase ("reclaiming") and a null reclaim.
+    expect(progress.lease.phase).toBe('reclaimed');
+    expect(progress.reclaim).toEqual({ current: null, result: 'done' });
+    const steps = progress.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
     expect(steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`)).toEqual([
       'check-tasks:done',
       'stop-tasks:done',

@@ -26,6 +26,7 @@ import {
   withdrawUpdate,
   stateQuery,
   type accountOpening,
+  type AccountOpeningState,
 } from '../../../workflows/account-opening.workflow.js';
 import {
   AccountOpening,
@@ -228,17 +229,27 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
   const decide = async (id: string, user: AuthedUser, kind: 'approve' | 'reject' | 'withdraw', payload: { notes?: string; reason?: string }, req: { ip?: string; requestId: string }) => {
     const row = await load(id, user);
     const handle = deps.temporal.client.workflow.getHandle(row.workflowId);
+    let decided: AccountOpeningState;
     try {
-      if (kind === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
-      else if (kind === 'reject') await handle.executeUpdate(rejectUpdate, { args: [{ actor: actorOf(user), reason: payload.reason! }] });
-      else await handle.executeUpdate(withdrawUpdate, { args: [{ actor: actorOf(user) }] });
+      if (kind === 'approve') decided = await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
+      else if (kind === 'reject') decided = await handle.executeUpdate(rejectUpdate, { args: [{ actor: actorOf(user), reason: payload.reason! }] });
+      else decided = await handle.executeUpdate(withdrawUpdate, { args: [{ actor: actorOf(user) }] });
     } catch (err) {
       await audit(user, `account-opening.${kind}`, id, req, { error: (err as Error).message }, 'failure');
       rethrowMapped(err);
     }
     await audit(user, `account-opening.${kind}`, id, req, kind === 'reject' ? { reason: payload.reason } : payload.notes ? { notes: payload.notes } : undefined);
     const status = kind === 'approve' ? 'approved' : kind === 'reject' ? 'rejected' : 'withdrawn';
-    return { ...toAccountOpeningDto(row), status } as z.input<typeof AccountOpening>;
+    // The decision as the workflow recorded it (its Update result), not the row read before it:
+    // the DB mirror is written a moment later by an activity.
+    return {
+      ...toAccountOpeningDto(row),
+      status,
+      approved_by: decided.decidedBy ?? null,
+      decided_at: decided.decidedAt ?? null,
+      ...(kind === 'approve' ? { approval_notes: payload.notes?.trim() || null } : {}),
+      ...(kind === 'reject' ? { reject_reason: payload.reason!.trim() } : {}),
+    } as z.input<typeof AccountOpening>;
   };
 
   // Batch routes first: `/batch/...` must not be taken for `/:id/...`.

@@ -451,7 +451,13 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         leaseState(a.id).catch(() => null),
       ]);
       let reclaimState: StepsProgress | null = null;
-      if (a.status === 'reclaiming') reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      // A finished reclaim still answers its query (Temporal replays the closed run): its result stays visible.
+      if (a.status === 'reclaiming' || a.status === 'reclaimed' || a.status === 'reclaim-failed') {
+        reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      }
+      // The lease workflow ends when it hands over to reclaim; its last phase ("reclaiming") is not
+      // the allocation's once the reclaim is over: the allocation's final status is.
+      const leasePhase = lease && (a.status === 'reclaimed' || a.status === 'reclaim-failed' || a.status === 'cancelled') ? a.status : lease?.phase;
       return {
         allocation_id: a.id,
         status: a.status,
@@ -465,7 +471,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
           error: s.error ?? null,
           detail: s.detail ?? null,
         })),
-        lease: lease ? { phase: lease.phase, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
+        lease: lease ? { phase: leasePhase!, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
         lease_events: events.map((e) => ({ kind: e.kind, due_at: e.dueAt.toISOString(), fired_at: e.firedAt.toISOString(), notification: e.notification ?? null })),
         reclaim: reclaimState ? { current: reclaimState.current, result: reclaimState.result } : null,
       };

@@ -182,7 +182,9 @@ export function customerRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router
     query: PageQuery,
     response: z.object({ items: z.array(CustomerUser), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
     handler: async ({ params, query }) => {
-      const [rows, total] = await deps.em.fork().findAndCount(UserSchema, { customerId: params.id }, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
+      const em = deps.em.fork();
+      if (!(await em.findOne(CustomerSchema, { id: params.id }, { fields: ['id'] }))) throw notFound('customer'); // as POST answers
+      const [rows, total] = await em.findAndCount(UserSchema, { customerId: params.id }, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
       return pageResult(rows.map(toUserDto), total, query);
     },
   });
