@@ -4,6 +4,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createApp } from '../../api/app.js';
 import { createLogger } from '../../config/logger.js';
 import { Vault, generateKeyring } from '../../db/vault.js';
+import { AccountOpeningRequestSchema, AuditEventSchema } from '../../db/entities/index.js';
 
 describe('API foundation: envelope, errors, OpenAPI, health', () => {
   let p: TestPlatform;
@@ -150,6 +151,43 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     const post = await p.api('POST', `/api/v1/customers/${unknown}/users`, { body: { username: 'nobody', email: 'n@example.com' } });
     expect([get.status, get.body.code, get.body.message]).toEqual([404, 40401, 'customer not found']);
     expect(post.body.code).toBe(40401);
+  });
+
+  it('PATCH /hosts/:id edits and audits before/after; DELETE retires (refused while a request is open), deletes credentials, audited', async () => {
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'to retire', address: '10.8.8.8', username: 'u', password: 'pw' } });
+    const id = h.body.data.id as string;
+    const edit = await p.api('PATCH', `/api/v1/hosts/${id}`, { body: { name: 'renamed', tags: ['x'] } });
+    expect([edit.status, edit.body.data.name, edit.body.data.tags]).toEqual([200, 'renamed', ['x']]);
+    expect((await p.api('PATCH', `/api/v1/hosts/${id}`, { body: { name: 'renamed', address: '1.2.3.4' } })).body.errors).toEqual([{ field: 'address', message: 'unknown field' }]);
+    const audits = await p.db.em.fork().find(AuditEventSchema, { targetId: id, action: 'host.update' });
+    expect(audits[0]!.detail).toEqual({ before: { name: 'to retire', tags: [] }, after: { name: 'renamed', tags: ['x'] } });
+
+    const em = p.db.em.fork();
+    const req = em.create(AccountOpeningRequestSchema, { applicant: p.users.requester, contactEmail: 'a@example.com', username: 'someone', fullName: 'S', host: id, groups: [], isAdmin: false, workflowId: 'account-opening/x', expiresAt: new Date(Date.now() + 86_400_000) });
+    await em.flush();
+    const refused = await p.api('DELETE', `/api/v1/hosts/${id}`);
+    expect([refused.status, refused.body.code]).toEqual([409, 40901]);
+    expect(refused.body.message).toContain('open account request');
+    await p.db.em.fork().nativeUpdate(AccountOpeningRequestSchema, { id: req.id }, { status: 'withdrawn' });
+    const retired = await p.api('DELETE', `/api/v1/hosts/${id}`);
+    expect([retired.status, retired.body.data]).toEqual([200, { id, slug: 'to-retire', deleted: false }]); // history refers to it: kept, offline
+    expect((await p.api('GET', `/api/v1/hosts/${id}`)).body.data).toMatchObject({ status: 'offline', has_credentials: false });
+    const lone = await p.api('POST', '/api/v1/hosts', { body: { name: 'lone', address: '10.8.8.9', username: 'u', password: 'pw' } });
+    expect((await p.api('DELETE', `/api/v1/hosts/${lone.body.data.id}`)).body.data.deleted).toBe(true);
+    expect((await p.api('GET', `/api/v1/hosts/${lone.body.data.id}`)).status).toBe(404);
+    expect(await p.db.em.fork().count(AuditEventSchema, { action: 'host.retire' })).toBe(2);
+    expect((await p.api('DELETE', `/api/v1/hosts/${lone.body.data.id}`, { token: p.tokens.operator })).status).toBe(403);
+  });
+
+  it('PATCH /customers/:id edits (not the code) and audits before/after', async () => {
+    const c = await p.api('POST', '/api/v1/customers', { body: { name: 'Acme', code: 'acme-edit' } });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    const edit = await p.api('PATCH', `/api/v1/customers/${c.body.data.id}`, { body: { name: 'Acme AI', contact_email: 'ops@acme.example' } });
+    expect([edit.status, edit.body.data.name, edit.body.data.contact_email, edit.body.data.code]).toEqual([200, 'Acme AI', 'ops@acme.example', 'acme-edit']);
+    expect((await p.api('PATCH', `/api/v1/customers/${c.body.data.id}`, { body: { name: 'Acme AI', code: 'other' } })).body.errors).toEqual([{ field: 'code', message: 'unknown field' }]);
+    expect((await p.api('PATCH', '/api/v1/customers/00000000-0000-4000-8000-000000000000', { body: { name: 'x' } })).status).toBe(404);
+    const [audit] = await p.db.em.fork().find(AuditEventSchema, { targetId: c.body.data.id, action: 'customer.update' });
+    expect(audit!.detail).toEqual({ before: { name: 'Acme', contact_email: null }, after: { name: 'Acme AI', contact_email: 'ops@acme.example' } });
   });
 
   it('never returns credentials', async () => {

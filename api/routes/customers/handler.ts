@@ -36,6 +36,16 @@ const CustomerCreate = z
     notes: noControl(1000).optional(),
   })
   .openapi('CustomerCreate');
+const CustomerUpdate = z
+  .object({
+    name: noControl(200).min(1).optional(),
+    contact_name: noControl(100).nullable().optional(),
+    contact_email: z.string().email().nullable().optional(),
+    contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').nullable().optional(),
+    notes: noControl(1000).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
+  .openapi('CustomerUpdate', { description: 'The code is the customer\'s identity and cannot change' });
 const CustomerUser = z
   .object({ id: z.string().uuid(), username: z.string(), email: z.string().nullable(), full_name: z.string().nullable(), timezone: z.string().nullable(), must_change_password: z.boolean(), created_at: z.string() })
   .openapi('CustomerUser');
@@ -132,6 +142,33 @@ export function customerRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router
     handler: async ({ params }) => {
       const c = await deps.em.fork().findOne(CustomerSchema, { id: params.id });
       if (!c) throw notFound('customer');
+      return toDto(c);
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/customers/:id',
+    summary: 'Edit a customer (not its code); audited with before/after',
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    body: CustomerUpdate,
+    response: Customer,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const c = await em.findOne(CustomerSchema, { id: params.id });
+      if (!c) throw notFound('customer');
+      const fields = { name: 'name', contact_name: 'contactName', contact_email: 'contactEmail', contact_phone: 'contactPhone', notes: 'notes' } as const;
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
+        if (body[api] === undefined) continue;
+        before[api] = c[prop] ?? null;
+        after[api] = body[api];
+        (c as unknown as Record<string, unknown>)[prop] = body[api];
+      }
+      recordAudit(em, { actor: user!.username, action: 'customer.update', targetType: 'customer', targetId: c.id, ip: req.ip, requestId: req.requestId, detail: { before, after } });
+      await em.flush();
       return toDto(c);
     },
   });

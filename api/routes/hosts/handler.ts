@@ -15,7 +15,8 @@ import { recordAudit } from '../../../db/audit.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostStatusChange, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
+import { retireHost } from './service.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
@@ -271,6 +272,46 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const creds = await em.count(HostCredentialSchema, { host: host.id });
       return toHostDto(host, creds > 0);
     },
+  });
+
+  defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/hosts/:id',
+    summary: 'Edit a host (name, site, group, tags, expected GPU, owner); audited with before/after',
+    tags: ['hosts'],
+    auth: ['admin', 'operator'],
+    params: HostIdParams,
+    body: HostUpdate,
+    response: Host,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const host = await em.findOne(HostSchema, { id: params.id });
+      if (!host) throw notFound('host');
+      if (body.group) await assertGroupsExist(em, [{ group: body.group }]);
+      const fields = { name: 'name', site: 'site', group: 'group', tags: 'tags', expected_gpu: 'expectedGpu', owner_tenant: 'ownerTenant' } as const;
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
+        if (body[api] === undefined) continue;
+        before[api] = host[prop] ?? null;
+        after[api] = body[api];
+        (host as unknown as Record<string, unknown>)[prop] = body[api];
+      }
+      recordAudit(em, { actor: user!.username, action: 'host.update', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { before, after } });
+      await em.flush();
+      return toHostDto(host, (await em.count(HostCredentialSchema, { host: host.id })) > 0);
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'delete',
+    path: '/api/v1/hosts/:id',
+    summary: 'Retire a host: refused (40901) while allocated, locked, or with open requests/accounts; credentials deleted; audited',
+    tags: ['hosts'],
+    auth: ['admin'],
+    params: HostIdParams,
+    response: HostRetired,
+    handler: ({ params, user, req }) => retireHost(deps, { hostId: params.id, actor: user!.username, ip: req.ip, requestId: req.requestId }),
   });
 
   defineRoute(r, registry, {

@@ -101,3 +101,18 @@ export const HostImport = z
   .object({ hosts: z.array(z.unknown()).min(1).max(5000).openapi({ items: { $ref: '#/components/schemas/HostCreate' } } as never) })
   .openapi('HostImport');
 export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });
+
+/** What can be edited on a registered host (address, port, OS and credentials are not: re-register instead). */
+export const HostUpdate = z
+  .object({
+    name: z.string().min(1).max(200).optional(),
+    site: z.string().max(100).nullable().optional(),
+    group: z.string().max(100).nullable().optional(),
+    tags: z.array(z.string().min(1).max(50)).max(50).optional(),
+    expected_gpu: z.object({ model: z.string().max(100).optional(), count: z.number().int().min(0).max(64).optional() }).nullable().optional(),
+    owner_tenant: z.string().max(100).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
+  .openapi('HostUpdate');
+
+export const HostRetired = z.object({ id: z.string(), slug: z.string(), deleted: z.boolean() }).openapi('HostRetired');
