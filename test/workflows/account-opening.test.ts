@@ -123,7 +123,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     const payload = `$(touch ${marker}) \`touch ${marker}\``;
     const res = await submit({ username, full_name: payload });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve`, { token: p.tokens.approver });
+    const waited = await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve?wait=true&wait_seconds=60`, { token: p.tokens.approver });
+    expect(waited.body.data.status).toBe('done');
     expect((await waitFor(res.body.data.id, ['done', 'failed'])).status).toBe('done');
     expect((await sshExec(sshd, `getent passwd ${username} | cut -d: -f5`)).stdout.trim()).toBe(payload);
     expect((await sshExec(sshd, `test -e ${marker}; echo $?`)).stdout.trim()).toBe('1');
@@ -162,7 +163,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     const username = uname('fx');
     const group = `hfg${randomBytes(3).toString('hex')}`;
     const r = await submit({ username, groups: [group] });
-    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    // ?wait=true holds the answer until the outcome is known.
+    const waited = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve?wait=true`, { token: p.tokens.approver });
+    expect([waited.status, waited.body.data.status, waited.body.data.failure_type]).toEqual([200, 'failed', 'MissingGroup']);
     const failed = await waitFor(r.body.data.id, ['failed', 'done']);
     expect(failed).toMatchObject({ status: 'failed', failure_type: 'MissingGroup' });
     expect(failed.result_message).toContain(group);

@@ -40,6 +40,7 @@ import {
   RejectBody,
   RevealResult,
   Stats,
+  WaitQuery,
 } from './schema.js';
 
 const isDecider = (u: AuthedUser) => u.roles.includes('approver') || u.roles.includes('admin');
@@ -296,7 +297,18 @@ export function accountOpeningRoutes(deps: AppDeps, registry: OpenAPIRegistry): 
     params: IdParams,
     body: ApproveBody,
     response: AccountOpening,
-    handler: ({ params, body, user, req }) => decide(params.id, user!, 'approve', body, req),
+    query: WaitQuery,
+    handler: async ({ params, body, query, user, req }) => {
+      const decided = await decide(params.id, user!, 'approve', body, req);
+      if (query.wait !== 'true') return decided;
+      // ?wait=true: the outcome, not just the decision (bounded; on timeout the answer says `provisioning`).
+      const handle = deps.temporal.client.workflow.getHandle(decided.workflow_id);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([handle.result().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, query.wait_seconds * 1000)))]);
+      clearTimeout(timer);
+      const row = await deps.em.fork().findOneOrFail(AccountOpeningRequestSchema, { id: params.id }, { populate: ['host', 'applicant'] });
+      return toAccountOpeningDto(row);
+    },
   });
   defineRoute(r, registry, {
     method: 'post',

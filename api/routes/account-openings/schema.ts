@@ -75,3 +75,8 @@ export const Stats = z.object({
   by_host: z.array(z.object({ host_id: z.string(), slug: z.string(), total: z.number() })),
   last_30_days: z.array(z.object({ day: z.string(), submitted: z.number() })),
 });
+
+export const WaitQuery = z.object({
+  wait: z.enum(['true', 'false']).optional().openapi({ description: 'Hold the answer until the request is done or failed (at most wait_seconds), so a script can reveal right after' }),
+  wait_seconds: z.coerce.number().int().min(1).max(120).default(60),
+});
