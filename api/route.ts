@@ -40,6 +40,16 @@ function zodIssuesToFields(err: z.ZodError, where: string) {
   });
 }
 
+/** Where a string (or key) holds U+0000, which PostgreSQL text and jsonb cannot store (it would be a 500). */
+function nulPaths(v: unknown, at = ''): string[] {
+  if (typeof v === 'string') return v.includes('\u0000') ? [at] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => nulPaths(x, at ? `${at}.${i}` : String(i)));
+  if (v && typeof v === 'object') {
+    return Object.entries(v).flatMap(([k, x]) => (k.includes('\u0000') ? [at || 'body'] : nulPaths(x, at ? `${at}.${k}` : k)));
+  }
+  return [];
+}
+
 /** Request bodies are closed: an object body refuses fields it does not declare (40001 naming them). */
 function closed<B extends z.ZodType>(schema: B): B {
   const s = schema as unknown as { strict?: () => z.ZodType };
@@ -94,6 +104,8 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     }
     const parse = <S extends z.ZodType | undefined>(schema: S, value: unknown, where: string) => {
       if (!schema) return undefined;
+      const nul = nulPaths(value);
+      if (nul.length) throw validationError(nul.map((f) => ({ field: f || where, message: 'must not contain the NUL character (U+0000)' })));
       const r = schema.safeParse(value ?? (where === 'body' ? {} : value));
       if (!r.success) throw validationError(zodIssuesToFields(r.error, where));
       return r.data;

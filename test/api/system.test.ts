@@ -50,6 +50,9 @@ describe('API foundation: envelope, errors, OpenAPI, health', () => {
     const junk = await p.api('POST', '/api/v1/hosts', { body: '{"name": ' });
     expect(junk.body.code).toBe(40001);
     expect(junk.body.errors).toEqual([{ field: 'body', message: 'malformed JSON' }]);
+    // U+0000 cannot be stored by PostgreSQL: refused naming the field, not a 500.
+    const nul = await p.api('POST', '/api/v1/env-templates', { body: { name: 'tpl', steps: [{ name: 's', check: 'true\u0000', command: 'true' }] } });
+    expect([nul.status, nul.body.errors?.[0]?.field]).toEqual([400, 'steps.0.check']);
     const q = await p.api('GET', '/api/v1/hosts?page_size=0');
     expect(q.body.errors?.[0]?.field).toBe('page_size');
   });

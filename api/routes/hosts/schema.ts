@@ -1,4 +1,4 @@
-import { utils as sshUtils } from 'ssh2';
+import ssh2 from 'ssh2';
 import { z } from '../../openapi.js';
 import { HOST_OS, HOST_STATUSES } from '../../../db/entities/index.js';
 import { PageQuery } from '../../pagination.js';
@@ -12,7 +12,7 @@ const address = z
 
 /** Parsed with ssh2 (the executor's own parser): what it cannot use is refused at registration. */
 function isUsablePrivateKey(text: string): boolean {
-  const k = sshUtils.parseKey(text);
+  const k = ssh2.utils.parseKey(text);
   const key = Array.isArray(k) ? k[0] : k;
   return !!key && !(key instanceof Error) && key.isPrivateKey();
 }
