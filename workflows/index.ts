@@ -32,3 +32,4 @@ export { sshKeyRevoke } from './ssh-key-revoke.workflow.js';
 export { userRegistration } from './user-registration.workflow.js';
 export { roleGrant } from './role-grant.workflow.js';
 export { sshKeyAdd } from './ssh-key-add.workflow.js';
+export { hostUserLookup } from './host-user-lookup.workflow.js';

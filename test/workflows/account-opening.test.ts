@@ -4,7 +4,7 @@ import { Client as SshClient } from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
-import { AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
+import { AccountOpeningRequestSchema, AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
 
 /** Logs in over SSH with a password and runs a command, as a customer would. */
@@ -52,7 +52,7 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
   beforeAll(async () => {
     [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
     // This host's policy lets anyone ask for an admin account (the approver still decides).
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, account_policy: { allow_admin: true, privileged_by: 'anyone' } } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, account_policy: { allow_admin: true, privileged_by: 'anyone' } } });
     hostId = h.body.data.id;
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);
@@ -81,6 +81,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
     const ok = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver, body: { notes: 'welcome' } });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    // The answer carries the decision itself, not the row as it was before it.
+    expect(ok.body.data).toMatchObject({ status: 'approved', approved_by: p.users.approver, approval_notes: 'welcome', decided_at: expect.stringMatching(/^\d{4}-/) });
     const again = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver });
     expect([again.status, again.body.code]).toEqual([409, 40901]);
 
@@ -170,7 +172,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     const payload = `$(touch ${marker}) \`touch ${marker}\``;
     const res = await submit({ username, full_name: payload });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve`, { token: p.tokens.approver });
+    const waited = await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve?wait=true&wait_seconds=60`, { token: p.tokens.approver });
+    expect(waited.body.data.status).toBe('done');
     expect((await waitFor(res.body.data.id, ['done', 'failed'])).status).toBe('done');
     expect((await sshExec(sshd, `getent passwd ${username} | cut -d: -f5`)).stdout.trim()).toBe(payload);
     expect((await sshExec(sshd, `test -e ${marker}; echo $?`)).stdout.trim()).toBe('1');
@@ -209,7 +212,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     const username = uname('fx');
     const group = `hfg${randomBytes(3).toString('hex')}`;
     const r = await submit({ username, groups: [group] });
-    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    // ?wait=true holds the answer until the outcome is known.
+    const waited = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve?wait=true`, { token: p.tokens.approver });
+    expect([waited.status, waited.body.data.status, waited.body.data.failure_type]).toEqual([200, 'failed', 'MissingGroup']);
     const failed = await waitFor(r.body.data.id, ['failed', 'done']);
     expect(failed).toMatchObject({ status: 'failed', failure_type: 'MissingGroup' });
     expect(failed.result_message).toContain(group);
@@ -229,14 +234,53 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     }
   });
 
-  it('refuses a user that exists on the host but was not created by the platform', async () => {
+  it('refuses at submit a user that exists on the host but was not created by the platform (and the management login)', async () => {
     const username = uname('px');
     await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
     const r = await submit({ username });
+    expect([r.status, r.body.code, r.body.errors?.[0]?.field], JSON.stringify(r.body)).toEqual([400, 40001, 'username']);
+    expect(r.body.errors![0]!.message).toContain('already exists on acct-host and was not created by the platform');
+    const mgmt = await submit({ username: sshd.adminUser });
+    expect([mgmt.status, mgmt.body.errors?.[0]?.field]).toEqual([400, 'username']);
+    expect(mgmt.body.errors![0]!.message).toContain('management login');
+    const managed = await submit({ username: firstUsername });
+    expect([managed.status, managed.body.errors?.[0]?.message]).toEqual([400, `"${firstUsername}" is already an account on acct-host, managed by the platform`]);
+    expect(await p.db.em.fork().count(AccountOpeningRequestSchema, { username: { $in: [username, sshd.adminUser] } })).toBe(0);
+  });
+
+  it('still checks at execution: a user that appears on the host after submit fails the request without touching it', async () => {
+    const username = uname('py');
+    const r = await submit({ username });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
     await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
     const f = await waitFor(r.body.data.id, ['failed', 'done']);
     expect(f).toMatchObject({ status: 'failed', failure_type: 'AccountExistsNotManaged' });
     expect((await sshExec(sshd, `getent passwd ${username} >/dev/null; echo $?`)).stdout.trim()).toBe('0');
+  });
+
+  it('refuses at submit what the command builder would refuse (full_name "a:b:c" → 40001 naming full_name)', async () => {
+    for (const full_name of ['a:b:c', 'Doe, Jane', ' padded']) {
+      const r = await submit({ username: uname('fn'), full_name });
+      expect([r.status, r.body.code, r.body.errors?.[0]?.field], full_name).toEqual([400, 40001, 'full_name']);
+    }
+    const long = await submit({ username: 'a'.repeat(33) });
+    expect([long.status, long.body.errors?.[0]?.field]).toEqual([400, 'username']);
+    expect(long.body.errors![0]!.message).toMatch(/32/);
+  });
+
+  it('a value the builder refuses at execution fails at once: InvalidInput is not retried', async () => {
+    const r = await submit({ username: uname('iv') });
+    expect(r.status).toBe(201);
+    // Bypass the API (as a row written before this validation existed would): execution must refuse it once.
+    await p.db.em.fork().nativeUpdate(AccountOpeningRequestSchema, { id: r.body.data.id }, { fullName: 'a:b:c' });
+    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    const f = await waitFor(r.body.data.id, ['failed', 'done']);
+    expect(f).toMatchObject({ status: 'failed', failure_type: 'InvalidInput' });
+    const hist = await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory();
+    const attempts = hist.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provisionAccount').length;
+    const maxAttempt = Math.max(...hist.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1));
+    expect([attempts, maxAttempt]).toEqual([1, 1]);
   });
 
   it('lists, filters, counts, and manages cloud users (disable, reset, delete)', async () => {

@@ -63,7 +63,7 @@ interface World {
 async function setUpWorld(db: DbKind): Promise<World> {
   const smtp = await startSmtp();
   const [p, sshd] = await Promise.all([startTestPlatform({ db, smtpUrl: smtp.url }), startSshd()]);
-  const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'gpu-rental-1', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+  const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'gpu-rental-1', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
   expect(h.status, JSON.stringify(h.body)).toBe(201);
   const hostId = h.body.data.id;
   expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
@@ -226,7 +226,11 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
 
     const done = await reclaimed(p, allocationId);
     expect(done.reclaimed_at).toBeTruthy();
-    const steps = (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
+    const progress = (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data;
+    // Once reclaimed, progress says so: not the lease's last phase ("reclaiming") and a null reclaim.
+    expect(progress.lease.phase).toBe('reclaimed');
+    expect(progress.reclaim).toEqual({ current: null, result: 'done' });
+    const steps = progress.steps.filter((s: { phase: string }) => s.phase === 'reclaim');
     expect(steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`)).toEqual([
       'check-tasks:done',
       'revoke-keys:done',

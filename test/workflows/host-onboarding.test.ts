@@ -50,15 +50,16 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   const csvRow = (name: string, h: SshTestHost, extra: Partial<Record<'password' | 'group' | 'tags' | 'port', string>> = {}) =>
-    [name, h.host, extra.port ?? String(h.port), 'linux', h.adminUser, extra.password ?? h.adminPassword, extra.group ?? 'gpu-cluster-1', extra.tags ?? 'a100;rack-3'].map(csvEscape).join(',');
-  const header = 'name,address,port,os,username,password,group,tags';
+    [name, h.host, extra.port ?? String(h.port), 'linux', h.adminUser, extra.password ?? h.adminPassword, extra.group ?? 'gpu-cluster-1', extra.tags ?? 'a100;rack-3', 'true'].map(csvEscape).join(',');
+  // Many host records share one test sshd (address + port): say so, or the import is refused.
+  const header = 'name,address,port,os,username,password,group,tags,allow_duplicate_address';
 
   it('CSV import is all-or-nothing: 3 bad rows of 100 import nothing and are all named', async () => {
     const rows = Array.from({ length: 100 }, (_, i) => csvRow(`bulk-${i}`, a));
     rows[10] = csvRow('bulk-10', a, { port: '99999' });
     rows[42] = csvRow('bulk-42', a, { group: 'no-such-group' }).replace('gpu-cluster-1', 'gpu-cluster-1');
-    rows[42] = ['bulk-42', 'bad host!', String(a.port), 'linux', a.adminUser, 'x', 'gpu-cluster-1', ''].join(',');
-    rows[77] = ['bulk-77', a.host, String(a.port), 'solaris', a.adminUser, 'x', 'gpu-cluster-1', ''].join(',');
+    rows[42] = ['bulk-42', 'bad host!', String(a.port), 'linux', a.adminUser, 'x', 'gpu-cluster-1', '', 'true'].join(',');
+    rows[77] = ['bulk-77', a.host, String(a.port), 'solaris', a.adminUser, 'x', 'gpu-cluster-1', '', 'true'].join(',');
     const res = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'text/csv' }, body: [header, ...rows].join('\n') });
     const body = (await res.json()) as { code: number; message: string; errors: Array<{ field: string }> };
     expect([res.status, body.code]).toEqual([400, 40001]);
@@ -116,7 +117,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
       body: { name: 'needs-flag', steps: [{ name: 'marker', check: `test -e ${flag}.done`, command: `test -e ${flag} && touch ${flag}.done` }] },
     });
     expect(tpl.status, JSON.stringify(tpl.body)).toBe(201);
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'templated', address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey, template_id: tpl.body.data.id } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'templated', address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey, template_id: tpl.body.data.id } });
     const id = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
     const failed = await waitHost(id, ['failed']);
@@ -138,7 +139,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   it('a domain+port clash fails remote-access configuration with a readable error', async () => {
-    const make = async (name: string) => (await p.api('POST', '/api/v1/hosts', { body: { name, address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey } })).body.data.id as string;
+    const make = async (name: string) => (await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name, address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey } })).body.data.id as string;
     const [x, y] = [await make('clash-x'), await make('clash-y')];
     await p.api('POST', `/api/v1/hosts/${x}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
     await waitHost(x, ['online']);
@@ -191,7 +192,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   it('collects GPU facts; differing GPUs wait for a human, who confirms; GPU filter finds the host', async () => {
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'gpu-box', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey, expected_gpu: { model: 'H100', count: 8 } } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'gpu-box', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey, expected_gpu: { model: 'H100', count: 8 } } });
     const id = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
     const deadline = Date.now() + 30_000;
@@ -219,7 +220,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   it('a host whose key changes after onboarding fails its re-checks (HostKeyMismatch) and goes offline', async () => {
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'rekeyed', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'rekeyed', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey } });
     const id = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
     await waitHost(id, ['online']);

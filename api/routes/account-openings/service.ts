@@ -1,9 +1,15 @@
+// Account-opening domain operations shared by routes (and usable by the CLI and tests).
 // Who may ask for which account on which host: one rule for `is_admin` and privileged groups, and
 // the tenant rule (customer users only on hosts allocated to their customer). Plain functions
 // taking (deps, input), used at submit; the approver then decides on a request that is allowed.
+// Is the username free on the host: refused at submit what provisioning would refuse.
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import { TypedSearchAttributes } from '@temporalio/common';
+import type { AppDeps } from '../../deps.js';
 import { forbidden, validationError, type FieldError } from '../../errors.js';
-import { AllocationSchema, EnvTemplateSchema, UserSchema, type AccountPolicy, type Host } from '../../../db/entities/index.js';
+import { AllocationSchema, EnvTemplateSchema, HostAccountSchema, UserSchema, type AccountPolicy, type Host } from '../../../db/entities/index.js';
+import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
+import type { hostUserLookup } from '../../../workflows/host-user-lookup.workflow.js';
 
 /** Denied unless a host's or template's account policy allows them (issue 12). */
 export const PRIVILEGED_LINUX_GROUPS = ['root', 'sudo', 'wheel', 'adm', 'disk', 'docker', 'lxd'] as const;
@@ -64,5 +70,53 @@ export async function assertAccountRequestAllowed(deps: { em: SqlEntityManager }
   if (errors.length) throw validationError(errors);
   if (privileged.length && !isStaff(input.requester.roles) && policy.privilegedBy !== 'anyone') {
     throw forbidden(`${privileged.join(', ')}: privileged accounts need an admin or operator as requester on ${input.host.slug}`);
+  }
+}
+
+/** How long submit waits for the on-host lookup before accepting (execution checks again). */
+export const USER_LOOKUP_WAIT_MS = 8_000;
+
+/**
+ * Is `username` free on `host`? Refuses (as field errors on `username`) what provisioning would
+ * refuse: the host's management login, a name the platform already manages there, and an OS account
+ * that exists on the host — checked over SSH/WinRM (workflow `host-user-lookup/<hostId>/<ts>`) when
+ * the host answers within USER_LOOKUP_WAIT_MS. An unreachable host is not a refusal: the
+ * account-opening workflow checks again before it creates anything.
+ */
+export async function usernameIssuesOnHost(
+  deps: Pick<AppDeps, 'em' | 'temporal' | 'logger'>,
+  input: { host: Host; username: string },
+): Promise<FieldError[]> {
+  const { host, username } = input;
+  if (username === host.username) {
+    return [{ field: 'username', message: `"${username}" is the platform's management login on ${host.slug}` }];
+  }
+  const managed = await deps.em.fork().findOne(HostAccountSchema, { host: host.id, username, status: { $ne: 'deleted' } }, { fields: ['id'] });
+  if (managed) return [{ field: 'username', message: `"${username}" is already an account on ${host.slug}, managed by the platform` }];
+  const exists = await lookupOnHost(deps, host, username);
+  if (exists) return [{ field: 'username', message: `user "${username}" already exists on ${host.slug} and was not created by the platform` }];
+  return [];
+}
+
+async function lookupOnHost(deps: Pick<AppDeps, 'temporal' | 'logger'>, host: Host, username: string): Promise<boolean | null> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const handle = await deps.temporal.client.workflow.start<typeof hostUserLookup>('hostUserLookup', {
+      workflowId: `host-user-lookup/${host.id}/${new Date().toISOString().replace(/[-:.]/g, '')}-${Math.random().toString(36).slice(2, 8)}`,
+      taskQueue: deps.temporal.taskQueue,
+      args: [{ hostId: host.id, username }],
+      typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
+      workflowExecutionTimeout: '1 minute',
+    });
+    const timeout = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), USER_LOOKUP_WAIT_MS);
+    });
+    const r = await Promise.race([handle.result(), timeout]);
+    return r ? r.exists : null;
+  } catch (err) {
+    deps.logger.info({ host: host.slug, err: (err as Error).message }, 'user lookup at submit did not answer; execution checks again');
+    return null;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { AppDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, NO_CONTROL_RE, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, forbidden, notFound } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
@@ -59,7 +59,7 @@ const AllocationCreate = z
     buffer_days: z.number().min(0).max(90).optional(),
     grace_minutes: z.number().min(0).max(7 * 24 * 60).optional(),
     os_username: z.string().optional().openapi({ description: "OS login name on the host; default: the customer user's username" }),
-    notes: z.string().max(1000).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
+    notes: noControlText(1000, 'must not contain control characters').optional(),
   })
   .openapi('AllocationCreate');
 
@@ -263,7 +263,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     tags,
     auth: ['admin', 'operator'],
     params: IdParams,
-    body: z.object({ reason: z.string().max(1000).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional() }),
+    body: z.object({ reason: z.string().max(1000).regex(NO_CONTROL_RE, 'must not contain control characters').optional() }),
     response: Allocation,
     handler: async ({ params, body, user, req }) => {
       const a = await load(params.id, user!);
@@ -326,7 +326,13 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         leaseState(a.id).catch(() => null),
       ]);
       let reclaimState: StepsProgress | null = null;
-      if (a.status === 'reclaiming') reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      // A finished reclaim still answers its query (Temporal replays the closed run): its result stays visible.
+      if (a.status === 'reclaiming' || a.status === 'reclaimed' || a.status === 'reclaim-failed') {
+        reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      }
+      // The lease workflow ends when it hands over to reclaim; its last phase ("reclaiming") is not
+      // the allocation's once the reclaim is over: the allocation's final status is.
+      const leasePhase = lease && (a.status === 'reclaimed' || a.status === 'reclaim-failed' || a.status === 'cancelled') ? a.status : lease?.phase;
       return {
         allocation_id: a.id,
         status: a.status,
@@ -340,7 +346,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
           error: s.error ?? null,
           detail: s.detail ?? null,
         })),
-        lease: lease ? { phase: lease.phase, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
+        lease: lease ? { phase: leasePhase!, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
         lease_events: events.map((e) => ({ kind: e.kind, due_at: e.dueAt.toISOString(), fired_at: e.firedAt.toISOString(), notification: e.notification ?? null })),
         reclaim: reclaimState ? { current: reclaimState.current, result: reclaimState.result } : null,
       };

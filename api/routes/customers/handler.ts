@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps, AuthDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, notFound } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
@@ -10,7 +10,7 @@ import { recordAudit } from '../../../db/audit.js';
 import { createUser } from '../users/service.js';
 import { isTimeZone } from '../../../activities/notify/format.js';
 
-const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+const noControl = (max: number) => noControlText(max, 'must not contain control characters');
 
 const Customer = z
   .object({
@@ -34,6 +34,16 @@ const CustomerCreate = z
     notes: noControl(1000).optional(),
   })
   .openapi('CustomerCreate');
+const CustomerUpdate = z
+  .object({
+    name: noControl(200).min(1).optional(),
+    contact_name: noControl(100).nullable().optional(),
+    contact_email: z.string().email().nullable().optional(),
+    contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').nullable().optional(),
+    notes: noControl(1000).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
+  .openapi('CustomerUpdate', { description: 'The code is the customer\'s identity and cannot change' });
 const CustomerUser = z
   .object({ id: z.string().uuid(), username: z.string(), email: z.string().nullable(), full_name: z.string().nullable(), timezone: z.string().nullable(), must_change_password: z.boolean(), created_at: z.string() })
   .openapi('CustomerUser');
@@ -133,6 +143,33 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     },
   });
   defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/customers/:id',
+    summary: 'Edit a customer (not its code); audited with before/after',
+    tags,
+    auth: ['admin', 'operator'],
+    params: IdParams,
+    body: CustomerUpdate,
+    response: Customer,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const c = await em.findOne(CustomerSchema, { id: params.id });
+      if (!c) throw notFound('customer');
+      const fields = { name: 'name', contact_name: 'contactName', contact_email: 'contactEmail', contact_phone: 'contactPhone', notes: 'notes' } as const;
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
+        if (body[api] === undefined) continue;
+        before[api] = c[prop] ?? null;
+        after[api] = body[api];
+        (c as unknown as Record<string, unknown>)[prop] = body[api];
+      }
+      recordAudit(em, { actor: user!.username, action: 'customer.update', targetType: 'customer', targetId: c.id, ip: req.ip, requestId: req.requestId, detail: { before, after } });
+      await em.flush();
+      return toDto(c);
+    },
+  });
+  defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/customers/:id/users',
     summary: "Add a user to a customer: a generated initial password, shown once, to be changed at first login",
@@ -169,7 +206,9 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     query: PageQuery,
     response: z.object({ items: z.array(CustomerUser), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number() }),
     handler: async ({ params, query }) => {
-      const [rows, total] = await deps.em.fork().findAndCount(UserSchema, { customerId: params.id }, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
+      const em = deps.em.fork();
+      if (!(await em.findOne(CustomerSchema, { id: params.id }, { fields: ['id'] }))) throw notFound('customer'); // as POST answers
+      const [rows, total] = await em.findAndCount(UserSchema, { customerId: params.id }, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
       return pageResult(rows.map(toUserDto), total, query);
     },
   });

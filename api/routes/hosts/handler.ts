@@ -16,7 +16,8 @@ import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostKeyRepin, HostStatusChange, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostKeyRepin, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
+import { retireHost } from './service.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
@@ -88,6 +89,35 @@ async function assertGroupsExist(em: SqlEntityManager, hosts: Array<{ group?: st
   if (errors.length) throw validationError(errors);
 }
 
+/**
+ * The same machine (address + port) registered twice under two names would get two onboardings,
+ * two locks and two allocations at once: refused with 40901 naming the existing host, unless the
+ * row says `allow_duplicate_address: true` (several test hosts behind one forwarded port, say).
+ */
+async function assertNewMachines(em: SqlEntityManager, hosts: Array<{ address: string; port: number; allow_duplicate_address?: boolean }>, rowOffset?: number) {
+  const key = (h: { address: string; port: number }) => `${h.address.toLowerCase()}:${h.port}`;
+  const checked = hosts.map((h, i) => ({ h, i })).filter(({ h }) => !h.allow_duplicate_address);
+  if (!checked.length) return;
+  const existing = await em.find(HostSchema, { $or: checked.map(({ h }) => ({ address: { $ilike: h.address.replace(/[%_\\]/g, '\\$&') }, port: h.port })) }, { fields: ['id', 'slug', 'address', 'port'] });
+  const byKey = new Map(existing.map((e) => [key(e), e]));
+  const seen = new Map<string, number>();
+  const clashes: string[] = [];
+  let first: { id: string; slug: string } | undefined;
+  for (const { h, i } of checked) {
+    const where = rowOffset === undefined ? '' : `hosts.${i + rowOffset}: `;
+    const old = byKey.get(key(h));
+    if (old) {
+      first ??= old;
+      clashes.push(`${where}${h.address}:${h.port} is already registered as host "${old.slug}" (${old.id})`);
+    } else if (rowOffset !== undefined && seen.has(key(h))) {
+      clashes.push(`${where}${h.address}:${h.port} is also row ${seen.get(key(h))}`);
+    } else seen.set(key(h), i + (rowOffset ?? 0));
+  }
+  if (clashes.length) {
+    throw conflict(`${clashes.join('; ')}; set allow_duplicate_address: true to register the same machine again`, first ? { existing_host_id: first.id, existing_host_slug: first.slug } : undefined);
+  }
+}
+
 /** text/csv → `{ hosts: [...] }` with typed columns; a malformed CSV is a 40001 naming its line. */
 const csvToHosts: RequestHandler = (req, _res, next) => {
   if (typeof req.body !== 'string') return next();
@@ -117,6 +147,7 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
       expected_gpu: c.expected_gpu_model || c.expected_gpu_count ? { model: str(c.expected_gpu_model), count: num(c.expected_gpu_count) } : undefined,
       template_id: str(c.template_id),
       owner_tenant: str(c.owner_tenant),
+      allow_duplicate_address: c.allow_duplicate_address ? c.allow_duplicate_address === 'true' : undefined,
     })),
   };
   next();
@@ -145,6 +176,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
       await assertGroupsExist(em, [body]);
+      await assertNewMachines(em, [body]);
       const host = stageHost(em, deps.vault, body);
       recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { slug: host.slug, address: host.address } });
       try {
@@ -186,6 +218,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       await assertGroupsExist(em, parsed, 0);
       const taken = await em.find(HostSchema, { slug: { $in: [...slugs.keys()] } }, { fields: ['slug'] });
       if (taken.length) throw validationError(taken.map((t) => ({ field: `hosts.${slugs.get(t.slug)}.slug`, message: `slug "${t.slug}" already exists` })), 'some slugs already exist; nothing was imported');
+      await assertNewMachines(em, parsed, 0);
       const hosts = parsed.map((h) => stageHost(em, deps.vault, h));
       recordAudit(em, { actor: user!.username, action: 'host.import', targetType: 'host', targetId: `${hosts.length} hosts`, ip: req.ip, requestId: req.requestId, detail: { slugs: hosts.map((h) => h.slug) } });
       try {
@@ -301,6 +334,52 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const r = await releaseHostLock(deps, { hostId: host.id, actor: user!.username, meta: { ip: req.ip, requestId: req.requestId } });
       return { released: r.released, allocation_id: r.allocationId };
     },
+  });
+
+  defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/hosts/:id',
+    summary: 'Edit a host (name, site, group, tags, expected GPU, owner, account policy); audited with before/after',
+    tags: ['hosts'],
+    auth: ['admin', 'operator'],
+    params: HostIdParams,
+    body: HostUpdate,
+    response: Host,
+    handler: async ({ params, body, user, req }) => {
+      const em = deps.em.fork();
+      const host = await em.findOne(HostSchema, { id: params.id });
+      if (!host) throw notFound('host');
+      if (body.group) await assertGroupsExist(em, [{ group: body.group }]);
+      const fields = { name: 'name', site: 'site', group: 'group', tags: 'tags', expected_gpu: 'expectedGpu', owner_tenant: 'ownerTenant' } as const;
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
+        if (body[api] === undefined) continue;
+        before[api] = host[prop] ?? null;
+        after[api] = body[api];
+        (host as unknown as Record<string, unknown>)[prop] = body[api];
+      }
+      if (body.account_policy !== undefined) {
+        before.account_policy = toHostDto(host, false).account_policy;
+        after.account_policy = body.account_policy;
+        const p = body.account_policy;
+        host.accountPolicy = p ? { allowAdmin: p.allow_admin, allowGroups: p.allow_groups, privilegedBy: p.privileged_by } : null;
+      }
+      recordAudit(em, { actor: user!.username, action: 'host.update', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { before, after } });
+      await em.flush();
+      return toHostDto(host, (await em.count(HostCredentialSchema, { host: host.id })) > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'delete',
+    path: '/api/v1/hosts/:id',
+    summary: 'Retire a host: refused (40901) while allocated, locked, or with open requests/accounts; credentials deleted; audited',
+    tags: ['hosts'],
+    auth: ['admin'],
+    params: HostIdParams,
+    response: HostRetired,
+    handler: ({ params, user, req }) => retireHost(deps, { hostId: params.id, actor: user!.username, ip: req.ip, requestId: req.requestId }),
   });
 
   defineRoute(r, registry, {

@@ -1,8 +1,8 @@
-import { z } from '../../openapi.js';
+import { z, NO_CONTROL_RE } from '../../openapi.js';
 import { PageQuery } from '../../pagination.js';
 import { REGISTRATION_STATUSES, ROLES } from '../../../db/entities/index.js';
 
-const text = (max: number) => z.string().trim().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
+const text = (max: number) => z.string().trim().max(max).regex(NO_CONTROL_RE, 'must not contain control characters (newlines, tabs, NUL)');
 /** Roles a person may ask for or be invited to (customer users belong to a customer, not a department). */
 export const REGISTRABLE_ROLES = ROLES.filter((r) => r !== 'customer') as Exclude<(typeof ROLES)[number], 'customer'>[];
 const roles = z.array(z.enum(REGISTRABLE_ROLES as [string, ...string[]])).min(1, 'at least one role').max(REGISTRABLE_ROLES.length);
