@@ -111,8 +111,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
   it('privileged groups and is_admin follow one rule: denied unless the host/template policy allows them, and then only for staff unless it says anyone; customer users only on their allocated hosts', async () => {
     const mk = async (name: string, extra: Record<string, unknown> = {}) => {
-      // Never contacted: every request below is decided at submit. (A port of its own, so no clash with acct-host.)
-      const r = await p.api('POST', '/api/v1/hosts', { body: { name, address: '127.0.0.1', port: 1, username: 'ops', password: 'x-not-used', ...extra } });
+      // Never contacted: every request below is decided at submit. (A port of its own, so no clash with acct-host;
+      // several of these hosts share it, hence allow_duplicate_address.)
+      const r = await p.api('POST', '/api/v1/hosts', { body: { name, address: '127.0.0.1', port: 1, allow_duplicate_address: true, username: 'ops', password: 'x-not-used', ...extra } });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       await p.api('POST', `/api/v1/hosts/${r.body.data.id}/status`, { body: { status: 'onboarding' } });
       await p.api('POST', `/api/v1/hosts/${r.body.data.id}/status`, { body: { status: 'online' } });
@@ -142,7 +143,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     // A customer user: only on a host allocated to their customer.
     const c = await p.api('POST', '/api/v1/customers', { body: { name: 'Tenant', code: `t${randomBytes(3).toString('hex')}`, contact_email: 'ops@tenant.test' } });
     const cu = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username: `tu${randomBytes(3).toString('hex')}`, email: 'tu@tenant.test' } });
-    const other = await ask(plain, {}, cu.body.data.api_token);
+    // Customer users get an initial password (no API token): an API key stands in for their login here.
+    const cuToken = await p.tokenFor(cu.body.data.id);
+    const other = await ask(plain, {}, cuToken);
     expect([other.status, other.body.code]).toEqual([403, 40301]);
     expect(other.body.message).toMatch(/allocated to their customer/);
     const rented = await mk(`rented-${randomBytes(2).toString('hex')}`);
@@ -152,9 +155,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
        values (gen_random_uuid(), ?, ?, ?, 'tu', now(), now() + interval '1 day', 0, 0, 'active', 'test', now(), now())`,
       [rented, c.body.data.id, cu.body.data.id],
     );
-    const mine = await ask(rented, {}, cu.body.data.api_token);
+    const mine = await ask(rented, {}, cuToken);
     expect(mine.status, JSON.stringify(mine.body)).toBe(201);
-    expect((await ask(rented, { groups: ['sudo'] }, cu.body.data.api_token)).status).toBe(400);
+    expect((await ask(rented, { groups: ['sudo'] }, cuToken)).status).toBe(400);
   });
 
   it('validates fields against the OS rules and never executes payloads', async () => {
