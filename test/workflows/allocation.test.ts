@@ -110,7 +110,7 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     expect([dup.status, dup.body.code]).toEqual([409, 40901]);
     // Another user trying the same key gets the same answer: nothing says who holds it.
     const other = await p.api('POST', `/api/v1/customers/${w.customerId}/users`, { body: { username: `ot${randomBytes(3).toString('hex')}`, email: 'other@acme.test' } });
-    const squat = await p.api('POST', '/api/v1/ssh-keys', { token: other.body.data.api_token, body: { public_key: keys[0]!.public } });
+    const squat = await p.api('POST', '/api/v1/ssh-keys', { token: await p.tokenFor(other.body.data.id), body: { public_key: keys[0]!.public } });
     expect([squat.status, squat.body.code]).toEqual([409, 40901]);
     expect(squat.body.message).toBe(dup.body.message);
     expect(squat.body.message).not.toMatch(/another user|other user|owned/i);

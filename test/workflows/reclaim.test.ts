@@ -107,7 +107,7 @@ describe('reclaim ends everything of the tenant on a real sshd host', () => {
     username = `rt${randomBytes(3).toString('hex')}`;
     const u = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username, email: `${username}@tenant.test`, full_name: 'Tenant User' } });
     expect(u.status, JSON.stringify(u.body)).toBe(201);
-    token = u.body.data.api_token as string;
+    token = await p.tokenFor(u.body.data.id); // customer users get no API token: a key stands in for their login
     expect((await p.api('POST', '/api/v1/ssh-keys', { token, body: { public_key: key.public } })).status).toBe(201);
     const a = await p.api('POST', '/api/v1/allocations', {
       body: { host_id: hostId, customer_id: c.body.data.id, customer_user_id: u.body.data.id, ends_at: new Date(Date.now() + 30 * 86_400_000).toISOString(), grace_minutes: 60 },

@@ -51,7 +51,8 @@ describe('recovery paths: every failed state of an allocation has an API way out
     const username = `rc${randomBytes(3).toString('hex')}`;
     const u = await p.api('POST', `/api/v1/customers/${customerId}/users`, { body: { username, email: `${username}@recovery.test`, full_name: 'Rita Customer' } });
     expect(u.status, JSON.stringify(u.body)).toBe(201);
-    user = { id: u.body.data.id, username, token: u.body.data.api_token };
+    // Customer users get an initial password, no API token: an API key stands in for their login.
+    user = { id: u.body.data.id, username, token: await p.tokenFor(u.body.data.id) };
     // A user that predates the platform, with a process running: nothing of the platform's.
     await sshExec(sshd, `sudo -n useradd -m -p '*' ${preexisting}`);
     await sshExec(sshd, `sudo -n -u ${preexisting} sh -c 'setsid nohup sleep 100000 >/dev/null 2>&1 < /dev/null &'`);
