@@ -2,7 +2,7 @@ import express, { type Express } from 'express';
 import { identityDefaults, type AppDeps, type AuthDeps } from './deps.js';
 import { OpenAPIRegistry } from './openapi.js';
 import { authenticate } from './middleware/auth.js';
-import { errorHandler, notFoundHandler, requestId } from './middleware/errors.js';
+import { errorHandler, methodNotAllowed, notFoundHandler, requestId } from './middleware/errors.js';
 import { systemRoutes } from './routes/system/handler.js';
 import { hostRoutes } from './routes/hosts/handler.js';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
@@ -43,6 +43,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
   app.use(authenticate(deps));
+  app.use(methodNotAllowed(registry));
 
   app.use(authRoutes(deps, registry));
   app.use(sessionRoutes(deps, registry));

@@ -1,7 +1,10 @@
 import { z } from './openapi.js';
 
+/** Far beyond any list here; keeps `(page - 1) * page_size` an exact integer. */
+export const MAX_PAGE = 1_000_000;
+
 export const PageQuery = z.object({
-  page: z.coerce.number().int().min(1).default(1).openapi({ description: '1-based page number' }),
+  page: z.coerce.number().int().min(1).max(MAX_PAGE).default(1).openapi({ description: '1-based page number' }),
   page_size: z.coerce.number().int().min(1).max(200).default(20),
 });
 export type PageQuery = z.infer<typeof PageQuery>;

@@ -2,7 +2,7 @@ import type { Request, Response, Router, RequestHandler } from 'express';
 import type { z } from 'zod';
 import type { RouteConfig } from '@asteasolutions/zod-to-openapi';
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { ErrorEnvelope, envelope, type OpenAPIRegistry } from './openapi.js';
+import { ErrorEnvelope, envelope, z as zod, type OpenAPIRegistry } from './openapi.js';
 import { validationError, forbidden, unauthenticated, restrictedSession, stepUpRequired } from './errors.js';
 import type { SessionRestriction } from '../db/entities/index.js';
 import type { AuthedUser } from './middleware/auth.js';
@@ -68,13 +68,36 @@ const tables = new WeakMap<OpenAPIRegistry, RouteEntry[]>();
 export const routeTableOf = (registry: OpenAPIRegistry): RouteEntry[] => tables.get(registry) ?? [];
 
 function zodIssuesToFields(err: z.ZodError, where: string) {
-  return err.issues.map((i) => ({ field: i.path.map(String).join('.') || where, message: i.message }));
+  return err.issues.flatMap((i) => {
+    const at = i.path.map(String).join('.');
+    // An unknown field is named itself (`body.extra` → field `extra`), not the object around it.
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ field: at ? `${at}.${k}` : k, message: 'unknown field' }));
+    return [{ field: at || where, message: i.message }];
+  });
 }
 
 const describeAccess = (a: RouteAccess) =>
   a === 'public' ? 'Access: public.' : a === 'authenticated' ? 'Access: any authenticated principal.' : `Permission: \`${a}\` (${PERMISSIONS[a]}).`;
 
 const noScope: Scope = scopeFor({ id: '', username: '', roles: [], customerId: null, mfaEnrolled: false, permissions: new Set(), rowScope: 'own', hostGroups: [] });
+/** Where a string (or key) holds U+0000, which PostgreSQL text and jsonb cannot store (it would be a 500). */
+function nulPaths(v: unknown, at = ''): string[] {
+  if (typeof v === 'string') return v.includes('\u0000') ? [at] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => nulPaths(x, at ? `${at}.${i}` : String(i)));
+  if (v && typeof v === 'object') {
+    return Object.entries(v).flatMap(([k, x]) => (k.includes('\u0000') ? [at || 'body'] : nulPaths(x, at ? `${at}.${k}` : k)));
+  }
+  return [];
+}
+
+/** Request bodies are closed: an object body refuses fields it does not declare (40001 naming them). */
+function closed<B extends z.ZodType>(schema: B): B {
+  const s = schema as unknown as { strict?: () => z.ZodType };
+  return (schema instanceof zObject && typeof s.strict === 'function' ? s.strict() : schema) as B;
+}
+
+const zObject = zod.ZodObject;
+const json = (schema: z.ZodType, description: string) => ({ description, content: { 'application/json': { schema } } });
 
 /**
  * Declares one endpoint: registers its OpenAPI description from the same zod schemas that
@@ -107,18 +130,22 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     request: {
       ...(spec.params ? { params: spec.params as never } : {}),
       ...(spec.query ? { query: spec.query as never } : {}),
-      ...(spec.body ? { body: { content: { 'application/json': { schema: spec.body } } } } : {}),
+      // Required when an empty body would be refused (handlers parse a missing body as `{}`).
+      ...(spec.body ? { body: { required: !spec.body.safeParse({}).success, content: { 'application/json': { schema: spec.body } } } } : {}),
     },
     responses: {
-      [spec.status ?? 200]: { description: 'OK', content: { 'application/json': { schema: envelope(spec.response) } } },
-      400: { description: 'Validation failed (code 40001)', content: { 'application/json': { schema: ErrorEnvelope } } },
-      ...(access === 'public' ? {} : { 401: { description: 'Unauthenticated (40101)', content: { 'application/json': { schema: ErrorEnvelope } } } }),
-      ...(access !== 'public' && access !== 'authenticated' ? { 403: { description: `Forbidden (40301): needs \`${access}\``, content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
-      ...(spec.params ? { 404: { description: 'Not found, or not in your scope (40401)', content: { 'application/json': { schema: ErrorEnvelope } } } } : {}),
+      [spec.status ?? 200]: json(envelope(spec.response), 'OK'),
+      400: json(ErrorEnvelope, 'Validation failed (code 40001, naming the field)'),
+      ...(access === 'public' ? {} : { 401: json(ErrorEnvelope, 'Unauthenticated (40101)') }),
+      ...(access !== 'public' ? { 403: json(ErrorEnvelope, access !== 'authenticated' ? `Forbidden (40301): needs \`${access}\`` : 'Forbidden (40301)') } : {}),
+      ...(spec.params ? { 404: json(ErrorEnvelope, 'Not found, or not in your scope (40401)') } : {}),
+      // Every change can meet a conflicting state (a unique name, a workflow already running, a status that forbids it).
+      ...(spec.method !== 'get' ? { 409: json(ErrorEnvelope, 'Conflict with the current state (40901)') } : {}),
     },
   };
   registry.registerPath(doc);
 
+  const bodySchema = spec.body ? closed(spec.body) : undefined;
   const handler: RequestHandler = async (req, res) => {
     const user = req.user;
     const authz = req.app.locals.authz as AuthzContext;
@@ -135,13 +162,15 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
     }
     const parse = <S extends z.ZodType | undefined>(schema: S, value: unknown, where: string) => {
       if (!schema) return undefined;
+      const nul = nulPaths(value);
+      if (nul.length) throw validationError(nul.map((f) => ({ field: f || where, message: 'must not contain the NUL character (U+0000)' })));
       const r = schema.safeParse(value ?? (where === 'body' ? {} : value));
       if (!r.success) throw validationError(zodIssuesToFields(r.error, where));
       return r.data;
     };
     const params = parse(spec.params, req.params, 'params');
     const query = parse(spec.query, req.query, 'query');
-    const body = parse(spec.body, req.body, 'body');
+    const body = parse(bodySchema, req.body, 'body');
     const scope = principal ? scopeFor(principal) : noScope;
     const data = await spec.handler({ params, query, body, user, principal, scope, req, res } as never);
     if (res.headersSent) return;

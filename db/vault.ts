@@ -58,6 +58,8 @@ export async function loadKeyring(spec: string | undefined, file: string): Promi
   }
 }
 
+const GCM_TAG_BYTES = 16;
+
 export class Vault {
   constructor(private readonly ring: Keyring) {}
 
@@ -68,7 +70,7 @@ export class Vault {
   encrypt(plaintext: string, context: string): { ciphertext: string; keyId: string } {
     const keyId = this.ring.activeKeyId;
     const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.ring.keys.get(keyId)!, iv);
+    const cipher = createCipheriv('aes-256-gcm', this.ring.keys.get(keyId)!, iv, { authTagLength: GCM_TAG_BYTES });
     cipher.setAAD(Buffer.from(context));
     const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
@@ -80,10 +82,14 @@ export class Vault {
     if (version !== 'v1' || !keyId || !iv || !tag || ct === undefined) throw new VaultError('malformed secret envelope');
     const key = this.ring.keys.get(keyId);
     if (!key) throw new VaultError(`secret was encrypted with key "${keyId}", which is not in the keyring`);
+    const tagBytes = Buffer.from(tag, B64);
+    // The full 16-byte tag, always: GCM otherwise accepts a truncated tag (down to 4 bytes), which
+    // makes forging a ciphertext that much easier.
+    if (tagBytes.length !== GCM_TAG_BYTES) throw new VaultError('secret failed authentication (wrong key or context)');
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, B64));
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, B64), { authTagLength: GCM_TAG_BYTES });
       decipher.setAAD(Buffer.from(context));
-      decipher.setAuthTag(Buffer.from(tag, B64));
+      decipher.setAuthTag(tagBytes);
       return Buffer.concat([decipher.update(Buffer.from(ct, B64)), decipher.final()]).toString('utf8');
     } catch {
       throw new VaultError('secret failed authentication (wrong key or context)');

@@ -1,20 +1,25 @@
 // `npm start`: the whole platform on embedded defaults, in one process tree — a Temporal dev
 // server with its Web UI (unless TEMPORAL_ADDRESS is set), the database with migrations applied,
 // one worker and the HTTP API. Ctrl-C stops everything in order; the next start resumes.
+//
+// Run as `node --import tsx scripts/start.ts` (package.json), not through the `tsx` binary: its
+// signal relay SIGKILLs the child ~30 ms after Ctrl-C, so nothing would drain.
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { env } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
-import { openRuntime } from '../config/runtime.js';
+import { openRuntime, type Runtime } from '../config/runtime.js';
 import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
 import { identityFromRuntime, startApi } from '../api/server.js';
-import { ensureTemporalCli, startDevServer, type DevServer } from './temporal-cli.js';
+import { ensureTemporalCli } from './temporal-cli.js';
+import { stopLeftoverDevServer, superviseDevServer, type SupervisedDevServer } from './dev-server-supervisor.js';
 
 const e = env();
 const logger = createLogger({ level: e.LOG_LEVEL, name: 'hostflow' });
 await mkdir(e.DATA_DIR, { recursive: true });
+const pidfile = resolve(e.DATA_DIR, 'temporal-dev.pid');
 
 async function assertPortFree(port: number, what: string) {
   await new Promise<void>((res, rej) => {
@@ -24,35 +29,89 @@ async function assertPortFree(port: number, what: string) {
   });
 }
 
-let devServer: DevServer | undefined;
-let shuttingDown = false;
-try {
+let devServer: SupervisedDevServer | undefined;
+let rt: Runtime | undefined;
+let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
+let api: Awaited<ReturnType<typeof startApi>> | undefined;
+let shuttingDown: Promise<never> | undefined;
+let firstSignalAt = 0;
+
+/** Stops in order: API (drains requests), worker (in-flight activities get SHUTDOWN_GRACE_MS), DB, Temporal. */
+function shutdown(reason: string, exitCode: number): Promise<never> {
+  shuttingDown ??= (async () => {
+    logger.info({ reason }, 'stopping: API, then worker (in-flight activities finish), then Temporal');
+    await startup.catch(() => undefined);
+    try {
+      await api?.close();
+      if (worker) {
+        worker.worker.shutdown();
+        await worker.run.catch((err: Error) => logger.error({ err: err.message }, 'worker stopped with an error'));
+      }
+      await rt?.close();
+    } finally {
+      await devServer?.stop();
+    }
+    logger.info('stopped');
+    process.exit(exitCode);
+  })();
+  return shuttingDown;
+}
+
+const onSignal = (signal: NodeJS.Signals) => {
+  // A terminal's Ctrl-C reaches the whole foreground group, and npm relays it once more: a repeat
+  // within a second is the same keypress. A later one means "now".
+  const now = Date.now();
+  if (!firstSignalAt) {
+    firstSignalAt = now;
+    if (!devServer && !rt) {
+      logger.info({ signal }, 'stopped before anything was running');
+      process.exit(130);
+    }
+    void shutdown(signal, 0);
+    return;
+  }
+  if (now - firstSignalAt < 1000) return;
+  logger.warn('second signal: exiting now without draining');
+  devServer?.current().process.kill('SIGTERM');
+  process.exit(130);
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+const startup = (async () => {
+  if (!e.TEMPORAL_ADDRESS) await stopLeftoverDevServer(pidfile, (m) => logger.warn(m));
   await assertPortFree(e.API_PORT, 'API_PORT');
   if (!e.TEMPORAL_ADDRESS) {
     await assertPortFree(e.TEMPORAL_DEV_PORT, 'TEMPORAL_DEV_PORT');
     await assertPortFree(e.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT');
     const cli = await ensureTemporalCli({ cliPath: e.TEMPORAL_CLI_PATH, cacheDir: e.HOSTFLOW_CACHE_DIR, log: (l) => logger.info(l) });
     logger.info('starting Temporal dev server');
-    devServer = await startDevServer({
-      cli,
-      port: e.TEMPORAL_DEV_PORT,
-      uiPort: e.TEMPORAL_UI_PORT,
-      dbFile: join(e.DATA_DIR, 'temporal.db'),
-      namespace: e.TEMPORAL_NAMESPACE,
-      detached: true,
-      onExit: (code) => {
-        if (!shuttingDown) {
-          logger.fatal({ code }, 'Temporal dev server exited unexpectedly; stopping');
-          process.exit(1);
-        }
+    devServer = await superviseDevServer({
+      start: {
+        cli,
+        port: e.TEMPORAL_DEV_PORT,
+        uiPort: e.TEMPORAL_UI_PORT,
+        dbFile: resolve(e.DATA_DIR, 'temporal.db'),
+        namespace: e.TEMPORAL_NAMESPACE,
+      },
+      pidfile,
+      log: logger,
+      onGiveUp: (err) => {
+        logger.fatal(err.message);
+        void shutdown('Temporal dev server keeps dying', 1);
       },
     });
   }
-  const rt = await openRuntime(e, logger);
+  rt = await openRuntime(e, logger);
   // Embedded default, very first start: `admin` with a one-time password (PostgreSQL: `npx hostflow admin create`).
   const firstAdmin = e.DATABASE_URL ? null : await ensureFirstAdmin({ em: rt.db.em, identity: await identityFromRuntime(rt) });
-  const { worker, run } = await startWorker(rt);
-  const api = await startApi(rt);
+  worker = await startWorker(rt);
+  worker.run.catch((err: Error) => {
+    if (shuttingDown) return;
+    logger.fatal({ err: err.message }, 'worker stopped unexpectedly; stopping');
+    void shutdown('worker failed', 1);
+  });
+  api = await startApi(rt);
 
   const base = `http://${e.API_HOST === '0.0.0.0' ? 'localhost' : e.API_HOST}:${e.API_PORT}`;
   logger.info(
@@ -73,26 +132,11 @@ try {
         `  Log in: curl -s -H 'content-type: application/json' -d '{"username":"admin","password":"<above>"}' ${base}/api/v1/auth/login\n\n`,
     );
   }
+})();
 
-  const shutdown = async (signal: string) => {
-    if (shuttingDown) {
-      logger.warn('second signal: exiting now');
-      process.exit(130);
-    }
-    shuttingDown = true;
-    logger.info({ signal }, 'stopping: API, then worker (in-flight activities finish), then Temporal');
-    await api.close();
-    worker.shutdown();
-    await run;
-    await rt.close();
-    await devServer?.stop();
-    logger.info('stopped');
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+try {
+  await startup;
 } catch (err) {
   logger.fatal((err as Error).message);
-  await devServer?.stop();
-  process.exit(1);
+  await shutdown('startup failed', 1);
 }

@@ -89,7 +89,7 @@ export async function startDevServer(o: {
   dbFile?: string;
   namespace?: string;
   logFile?: string;
-  onExit?: (code: number | null) => void;
+  onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
   detached?: boolean;
 }): Promise<DevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', ...SEARCH_ATTRIBUTE_FLAGS];
@@ -108,9 +108,9 @@ export async function startDevServer(o: {
   child.stdout!.on('data', capture);
   child.stderr!.on('data', capture);
   let exited: number | null | undefined;
-  child.on('exit', (code) => {
+  child.on('exit', (code, signal) => {
     exited = code;
-    o.onExit?.(code);
+    o.onExit?.(code, signal);
   });
   const address = `127.0.0.1:${o.port}`;
   const deadline = Date.now() + 60_000;

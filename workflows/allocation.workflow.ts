@@ -1,11 +1,15 @@
 import {
+  ApplicationFailure,
   ParentClosePolicy,
+  allHandlersFinished,
   WorkflowIdReusePolicy,
   CancellationScope,
+  condition,
+  defineUpdate,
+  getExternalWorkflowHandle,
+  patched,
   proxyActivities,
-  defineQuery,
   setHandler,
-  sleep,
   startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -13,7 +17,8 @@ import type { Activities } from '../activities/index.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
-import { lease } from './lease.workflow.js';
+import { lease, type LeaseActor } from './lease.workflow.js';
+import { releaseSignal } from './host-lock.workflow.js';
 
 /**
  * allocation/<allocationId>: (wait for the start) → clean leftovers of a previous tenant → create
@@ -36,7 +41,12 @@ export interface AllocationInput {
   done?: string[];
 }
 
-export const allocationProgressQuery = defineQuery<StepsProgress>('progress');
+/**
+ * Cancels an allocation that has not started yet (still waiting for `starts_at`): nothing has run
+ * on the host. Refused once provisioning began (reclaim or terminate instead). The handler returns
+ * once the row says `cancelled` and the host lock is released.
+ */
+export const cancelUpdate = defineUpdate<{ cancelled: true }, [{ actor: LeaseActor; reason: string | null }]>('cancel');
 
 const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'setAllocationStatus'>>(dbActivityOptions);
 const mail = proxyActivities<Pick<Activities, 'sendConnectionSummary'>>(notifyActivityOptions);
@@ -50,10 +60,43 @@ const remote = proxyActivities<Pick<Activities, 'cleanPreviousTenant' | 'createC
 
 export async function allocation(input: AllocationInput): Promise<StepsProgress> {
   const progress: StepsProgress = { phase: 'allocate', current: null, steps: {}, result: 'running' };
-  setHandler(allocationProgressQuery, () => progress);
+  let waiting = true;
+  let cancel: { actor: LeaseActor; reason: string | null } | null = null;
+  let cancelDone = false;
+  setHandler(
+    cancelUpdate,
+    async (c) => {
+      cancel = c;
+      await condition(() => cancelDone);
+      return { cancelled: true as const };
+    },
+    {
+      validator: ({ actor }) => {
+        if (!actor.roles.includes('admin') && !actor.roles.includes('operator')) throw ApplicationFailure.create({ type: 'Forbidden', message: 'cancelling an allocation needs the admin or operator role' });
+        if (!waiting || cancel) throw ApplicationFailure.create({ type: 'NotPending', message: 'the allocation has started; reclaim or terminate it instead' });
+      },
+    },
+  );
 
+  // A timer like the former sleep (the same command), which the cancel Update can cut short.
   const wait = input.startsAtMs - Date.now();
-  if (wait > 0) await sleep(wait);
+  if (wait > 0) await condition(() => cancel !== null, wait);
+  waiting = false;
+  if (cancel !== null && patched('allocation-cancel')) {
+    const c: { actor: LeaseActor; reason: string | null } = cancel;
+    await db.setAllocationStatus(input.allocationId, 'cancelled', { error: null, terminateReason: c.reason ? `cancelled by ${c.actor.username}: ${c.reason}` : `cancelled by ${c.actor.username}`, onlyFrom: ['pending'] });
+    upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'cancelled' }]);
+    try {
+      await getExternalWorkflowHandle(`host-lock/${input.hostId}`).signal(releaseSignal, { allocationId: input.allocationId });
+    } catch {
+      // The lock already let go: nothing to release.
+    }
+    cancelDone = true;
+    progress.result = 'failed';
+    progress.detail = { cancelledBy: c.actor.username };
+    await condition(allHandlersFinished);
+    return progress;
+  }
 
   await db.setAllocationStatus(input.allocationId, 'provisioning', { failedStep: null, error: null });
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);

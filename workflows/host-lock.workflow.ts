@@ -1,4 +1,4 @@
-import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineSignal, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { dbActivityOptions } from './shared/policies.js';
 
@@ -8,7 +8,9 @@ import { dbActivityOptions } from './shared/policies.js';
  * one host exactly one gets the lock (the others get 409, as does the DB's partial unique index).
  * Reclaim releases it with the `release` signal naming its allocation. If the allocation never
  * came to exist (the API died between the two steps) or no longer holds the host, the lock lets
- * go by itself at its next check.
+ * go by itself at its next check: 5 minutes after the start, then every 10 minutes (it was once a
+ * day, so a lost release blocked the host for up to a day). An operator can also release a lock
+ * whose allocation is over: POST /api/v1/hosts/:id/lock/release.
  */
 export interface HostLockInput {
   hostId: string;
@@ -16,7 +18,6 @@ export interface HostLockInput {
 }
 
 export const releaseSignal = defineSignal<[{ allocationId: string }]>('release');
-export const holderQuery = defineQuery<{ allocationId: string; released: boolean }>('holder');
 
 const db = proxyActivities<Pick<Activities, 'allocationHoldsHost'>>(dbActivityOptions);
 
@@ -25,12 +26,12 @@ export async function hostLock(input: HostLockInput): Promise<{ allocationId: st
   setHandler(releaseSignal, ({ allocationId }) => {
     if (allocationId === input.allocationId) released = true;
   });
-  setHandler(holderQuery, () => ({ allocationId: input.allocationId, released }));
-  // First check soon (a creation that never finished), then once a day.
+  // First check soon (a creation that never finished), then every 10 minutes (runs started
+  // before this change keep their daily check).
   let wait: string = '5 minutes';
   for (;;) {
     if (await condition(() => released, wait)) return { allocationId: input.allocationId, releasedBy: 'signal' };
     if (!(await db.allocationHoldsHost(input.allocationId))) return { allocationId: input.allocationId, releasedBy: 'stale' };
-    wait = '1 day';
+    wait = patched('host-lock-10m-check') ? '10 minutes' : '1 day';
   }
 }

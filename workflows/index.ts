@@ -33,3 +33,5 @@ export { userRegistration } from './user-registration.workflow.js';
 export { roleGrant } from './role-grant.workflow.js';
 export { statusReconciler } from './status-reconciler.workflow.js';
 export * from './audit-archive.workflow.js';
+export { sshKeyAdd } from './ssh-key-add.workflow.js';
+export { hostUserLookup } from './host-user-lookup.workflow.js';

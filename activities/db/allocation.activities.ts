@@ -1,9 +1,11 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Transporter } from 'nodemailer';
+import { recordAudit } from '../../db/audit.js';
 import {
   AllocationSchema,
   AllocationStepSchema,
+  AuditEventSchema,
   HostSchema,
   HOLDING_ALLOCATION_STATUSES,
   SshKeySchema,
@@ -33,6 +35,9 @@ export interface LeaseEventInput {
   bufferEndsAtMs?: number;
 }
 
+/** The audit actor of host status changes made by reclaim (finishReclaim undoes only its own). */
+const RECLAIM_ACTOR = 'system:reclaim';
+
 const DAYS: Partial<Record<LeaseEventKind, number>> = { 'reminder-7d': 7, 'reminder-3d': 3, 'reminder-1d': 1 };
 
 /** Allocation, lease and reclaim mirrors in the DB, and their notifications. */
@@ -45,6 +50,15 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       const key = await em.findOne(SshKeySchema, { id: keyId });
       if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
       const rows = await em.find(AllocationSchema, { customerUser: key.user, status: { $in: [...HOLDING_ALLOCATION_STATUSES] } }, { fields: ['id', 'host'], orderBy: { createdAt: 'asc' } });
+      return rows.map((a) => ({ allocationId: a.id, hostId: a.host.id }));
+    },
+
+    /** Allocations of the key's owner whose account is in use (active or buffer): where a new key must go. */
+    async activeAllocationsOfKeyOwner(keyId: string): Promise<Array<{ allocationId: string; hostId: string }>> {
+      const em = deps.em.fork();
+      const key = await em.findOne(SshKeySchema, { id: keyId });
+      if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
+      const rows = await em.find(AllocationSchema, { customerUser: key.user, status: { $in: ['active', 'buffer'] } }, { fields: ['id', 'host'], orderBy: { createdAt: 'asc' } });
       return rows.map((a) => ({ allocationId: a.id, hostId: a.host.id }));
     },
 
@@ -70,12 +84,6 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       if (extra.error !== undefined) row.error = extra.error?.slice(0, 2000) ?? null;
       if (extra.detail !== undefined) row.detail = extra.detail;
       await em.flush();
-    },
-
-    /** Steps of a phase already done (a retry resumes after them). */
-    async doneAllocationSteps(allocationId: string, phase: 'allocate' | 'reclaim'): Promise<string[]> {
-      const rows = await deps.em.fork().find(AllocationStepSchema, { allocation: allocationId, phase, status: { $in: ['done', 'skipped'] } });
-      return rows.map((r) => r.step);
     },
 
     async setAllocationStatus(
@@ -162,8 +170,12 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       return { notification: n.status };
     },
 
-    /** Reclaim finished: allocation reclaimed, host back in the pool (`online`). */
-    async finishReclaim(allocationId: string): Promise<void> {
+    /**
+     * Reclaim finished: allocation reclaimed, and the host back in the pool — but only out of a
+     * `maintenance` that reclaim itself set (failReclaim). A status an operator set while the
+     * reclaim ran (their `host.status` audit event is the latest) is theirs and stays.
+     */
+    async finishReclaim(allocationId: string): Promise<{ hostStatus: string }> {
       const em = deps.em.fork();
       const a = await em.findOneOrFail(AllocationSchema, { id: allocationId }, { populate: ['host'] });
       a.status = 'reclaimed';
@@ -171,8 +183,16 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       a.failedStep = null;
       a.error = null;
       const host = await em.findOneOrFail(HostSchema, { id: a.host.id });
-      if (host.status !== 'online' && canTransition(host.status, 'online')) host.status = 'online';
+      if (host.status === 'maintenance') {
+        const last = await em.findOne(AuditEventSchema, { action: 'host.status', targetType: 'host', targetId: host.id }, { orderBy: { at: 'desc', id: 'desc' } });
+        const byThisReclaim = last?.actor === RECLAIM_ACTOR && (last.detail as { allocationId?: string } | null)?.allocationId === a.id;
+        if (byThisReclaim) {
+          host.status = 'online';
+          recordAudit(em, { actor: RECLAIM_ACTOR, action: 'host.status', targetType: 'host', targetId: host.id, detail: { from: 'maintenance', to: 'online', allocationId: a.id, reason: 'reclaim finished' } });
+        }
+      }
       await em.flush();
+      return { hostStatus: host.status };
     },
 
     /** Reclaim failed at `step`: the host goes to `maintenance` so nobody allocates it half-cleaned. */
@@ -183,7 +203,10 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       a.failedStep = step;
       a.error = error.slice(0, 2000);
       const host = await em.findOneOrFail(HostSchema, { id: a.host.id });
-      if (host.status !== 'maintenance' && canTransition(host.status, 'maintenance')) host.status = 'maintenance';
+      if (host.status !== 'maintenance' && canTransition(host.status, 'maintenance')) {
+        recordAudit(em, { actor: RECLAIM_ACTOR, action: 'host.status', targetType: 'host', targetId: host.id, detail: { from: host.status, to: 'maintenance', allocationId: a.id, reason: `reclaim failed at ${step}` } });
+        host.status = 'maintenance';
+      }
       await em.flush();
       deps.logger.warn({ allocationId, step }, 'reclaim failed; host in maintenance');
     },

@@ -30,13 +30,13 @@ export interface NotifyDeps {
 
 /** Notification channels behind one activity. Email now; Slack and webhooks arrive with the notifications issue. */
 export function createNotifyActivities(deps: NotifyDeps) {
-  return {
-    async notify(input: NotifyInput): Promise<NotifyResult> {
+  // A plain function, not a method: Temporal calls activities unbound, so `this` is undefined there.
+  async function notify(input: NotifyInput): Promise<NotifyResult> {
       if (input.role) {
         const users = await deps.em.fork().find(UserSchema, { email: { $ne: null }, disabledAt: null });
         const targets = users.filter((u) => u.roles.includes(input.role!));
         const results = [];
-        for (const u of targets) results.push(await this.notify({ ...input, role: undefined, userId: u.id }));
+        for (const u of targets) results.push(await notify({ ...input, role: undefined, userId: u.id }));
         if (results.some((r) => r.status === 'sent')) return { status: 'sent' };
         return { status: results.length ? results[0]!.status : 'skipped', detail: results.length ? undefined : `no ${input.role} has an email address` };
       }
@@ -75,6 +75,6 @@ export function createNotifyActivities(deps: NotifyDeps) {
       await em.flush();
       deps.logger.info({ eventKey: input.eventKey }, 'notification sent');
       return { status: 'sent' };
-    },
-  };
+  }
+  return { notify };
 }

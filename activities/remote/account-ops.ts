@@ -3,6 +3,7 @@ import type { Host } from '../../db/entities/index.js';
 import { RemoteError, type ExecResult, type RemoteExecutor } from './executor.js';
 import type { SshExecutor } from '../ssh/ssh-executor.js';
 import type { WinRmExecutor } from '../winrm/winrm-executor.js';
+import { outputSummary } from './output.js';
 import * as linux from './linux.js';
 import * as windows from './windows.js';
 
@@ -28,10 +29,11 @@ export function check(r: ExecResult, what: string, okCodes: number[] = [0]): Exe
   const missing = markers.filter((m) => m.marker === 'MISSING_GROUP').map((m) => m.value);
   if (missing.length) throw ApplicationFailure.nonRetryable(`${what}: group(s) ${missing.join(', ')} do not exist on the host`, 'MissingGroup');
   if (markers.some((m) => m.marker === 'USER_EXISTS')) throw ApplicationFailure.nonRetryable(`${what}: the user already exists`, 'AccountExistsNotManaged');
-  const detail = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' | ').slice(0, 500);
+  // Never the output itself: it reaches history and the customer-visible error (outputSummary).
+  const detail = outputSummary(r);
   if (/sudo:/.test(r.stderr)) throw ApplicationFailure.nonRetryable(`${what}: the platform's login lacks passwordless sudo (${detail})`, 'PermissionDenied');
   // Unknown failures may be transient (package manager lock, NSS hiccup): let Temporal retry.
-  throw ApplicationFailure.retryable(`${what} failed (exit ${r.exitCode}): ${detail}`, 'RemoteCommandFailed');
+  throw ApplicationFailure.retryable(`${what} failed (${detail})`, 'RemoteCommandFailed');
 }
 
 /**
@@ -82,7 +84,7 @@ export function linuxAccountOps(ssh: RemoteExecutor & Pick<SshExecutor, 'verifyL
     async verifyLogin(host, username, password) {
       let r: ExecResult;
       try {
-        r = await ssh.verifyLogin({ address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un; id -nG');
+        r = await ssh.verifyLogin({ hostId: host.id, address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un; id -nG');
       } catch (err) {
         throw loginFailure(username, err);
       }

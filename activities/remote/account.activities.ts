@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { AccountOpeningRequestSchema, HostAccountSchema, type Host, type HostAccount } from '../../db/entities/index.js';
+import { AccountOpeningRequestSchema, HostAccountSchema, HostSchema, type Host, type HostAccount } from '../../db/entities/index.js';
 import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { classified } from './failures.js';
@@ -52,6 +52,15 @@ export function createAccountActivities(deps: AccountActivityDeps) {
   };
 
   return {
+    /** Read-only: whether an OS account of this name exists on the host (submit-time pre-check). */
+    async lookupHostUser(hostId: string, username: string): Promise<{ exists: boolean }> {
+      return classified(async () => {
+        const host = await deps.em.fork().findOne(HostSchema, { id: hostId });
+        if (!host) throw ApplicationFailure.nonRetryable(`host ${hostId} does not exist`, 'HostNotFound');
+        return { exists: await opsFor(host).exists(username) };
+      });
+    },
+
     async provisionAccount(requestId: string): Promise<ProvisionResult> {
       return classified(async () => {
         const em = deps.em.fork();

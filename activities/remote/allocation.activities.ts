@@ -78,6 +78,16 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     return [...new Set(rows.filter((k) => k.revokedAt && !active.has(k.fingerprint)).map((k) => k.fingerprint))];
   };
 
+  /**
+   * Whether this allocation ever began creating its account (createCustomerAccount records the row
+   * before it touches the host). One that never did, e.g. refused because the name belonged to an
+   * existing user, has nothing of the customer on the host: reclaim must leave that user alone
+   * (not kill its processes, not fail on it) so the host comes back.
+   */
+  const neverCreated = async (a: Allocation): Promise<boolean> =>
+    !a.hostAccountId && (await deps.em.fork().count(HostAccountSchema, { host: a.host.id, createdFromAllocationId: a.id })) === 0;
+  const NEVER_CREATED = 'this allocation never created an account on the host';
+
   /** Refuses to touch an OS account the platform did not create for this allocation. */
   const assertOurs = async (a: Allocation): Promise<boolean> => {
     const ops = linuxAccountOps(deps.ssh, a.host.id);
@@ -270,7 +280,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         try {
           let out;
           try {
-            out = await deps.ssh.verifyLogin({ address: a.host.address, port: a.host.port, username: a.osUsername, privateKey: pair.private, pinnedFingerprint: a.host.hostKeyFingerprint ?? null }, 'id -un');
+            out = await deps.ssh.verifyLogin({ hostId: a.host.id, address: a.host.address, port: a.host.port, username: a.osUsername, privateKey: pair.private, pinnedFingerprint: a.host.hostKeyFingerprint ?? null }, 'id -un');
           } catch (err) {
             throw ApplicationFailure.nonRetryable(`key login as ${a.osUsername} failed: ${(err as Error).message}`, 'LoginVerificationFailed');
           }
@@ -299,6 +309,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async checkRunningTasks(allocationId: string): Promise<TaskReport> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
+        if (await neverCreated(a)) return { userExists: false, processes: 0, sshConnections: 0, gpuProcesses: 0, containers: 0, sessions: 0, sample: [] } as TaskReport;
         return tasksOf(a, 'outside-home-tmp');
       });
     },
@@ -314,6 +325,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
         const signalled: string[] = [];
+        if (await neverCreated(a)) return { signalled, remaining: { userExists: false, processes: 0, sshConnections: 0, gpuProcesses: 0, containers: 0, sessions: 0, sample: [] } as TaskReport };
         let report = await tasksOf(a);
         const uid = report.uid ?? (await accountOf(em, a))?.uid ?? undefined;
         if (!report.userExists && uid === undefined) return { signalled, remaining: report };
@@ -354,6 +366,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       return classified(async () => {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
+        if (await neverCreated(a)) return { removed: 0, skipped: NEVER_CREATED };
         if (!(await assertOurs(a))) return { removed: 0, skipped: 'account is gone' };
         const keys = await em.find(SshKeySchema, { user: a.customerUser.id });
         if (!keys.length) return { removed: 0 };
@@ -375,10 +388,38 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
         if (!key.revokedAt) throw ApplicationFailure.nonRetryable(`ssh key ${key.fingerprint} is not revoked`, 'InvalidInput');
         if (!(await revokedFingerprints(key.user.id)).includes(key.fingerprint)) return { removed: 0, skipped: 'the same key was added again since' };
-        if (!(await assertOurs(a))) return { removed: 0, skipped: 'no account on the host' };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { removed: 0, skipped: 'no account on the host' };
         const cmd = linux.removeAuthorizedKeys(a.osUsername, [key.fingerprint]);
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `remove key ${key.fingerprint} of ${a.osUsername}`);
         return { removed: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_REMOVED').length };
+      });
+    },
+
+    /**
+     * Puts a key its owner added after allocation on the allocation's account now (`ssh-key-add`
+     * workflow). Only while the allocation is active or in its buffer, the key still active and the
+     * account ours; otherwise nothing to do (reclaim may already have revoked keys).
+     */
+    async addKeyToAllocation(allocationId: string, keyId: string): Promise<{ added: number; skipped?: string }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const a = await load(em, allocationId);
+        if (!['active', 'buffer'].includes(a.status)) return { added: 0, skipped: `allocation is ${a.status}` };
+        const key = await em.findOne(SshKeySchema, { id: keyId });
+        if (!key) throw ApplicationFailure.nonRetryable(`ssh key ${keyId} does not exist`, 'NotFound');
+        if (key.user.id !== a.customerUser.id) throw ApplicationFailure.nonRetryable(`ssh key ${key.fingerprint} is not the allocation's customer user's`, 'InvalidInput');
+        if (key.revokedAt) return { added: 0, skipped: 'the key was revoked meanwhile' };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { added: 0, skipped: 'no account on the host' };
+        const cmd = linux.addAuthorizedKeys(a.osUsername, [key.publicKey]);
+        const r = check(await run(a.host.id, cmd.script, cmd.stdin), `add key ${key.fingerprint} for ${a.osUsername}`);
+        // Revoked while this ran: take it off again (the revoke workflow may have run before the add).
+        const again = await deps.em.fork().findOne(SshKeySchema, { id: keyId });
+        if (again?.revokedAt) {
+          const rm = linux.removeAuthorizedKeys(a.osUsername, [key.fingerprint]);
+          check(await run(a.host.id, rm.script, rm.stdin), `remove revoked key of ${a.osUsername}`);
+          return { added: 0, skipped: 'the key was revoked meanwhile' };
+        }
+        return { added: linux.parseMarkers(r.stdout).filter((m) => m.marker === 'KEY_ADDED').length };
       });
     },
 
@@ -386,7 +427,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async lockCustomerAccount(allocationId: string): Promise<{ locked: boolean }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
-        if (!(await assertOurs(a))) return { locked: false };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { locked: false };
         check(await run(a.host.id, linux.lockUser(a.osUsername, { expirePassword: true })), `lock ${a.osUsername}`);
         return { locked: true };
       });
@@ -401,7 +442,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
       return classified(async () => {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
-        if (!(await assertOurs(a))) return { crontabRemoved: false, tmpFilesRemoved: 0 };
+        if ((await neverCreated(a)) || !(await assertOurs(a))) return { crontabRemoved: false, tmpFilesRemoved: 0 };
         heartbeat({ cleaning: 'tmp' });
         const r = check(await run(a.host.id, linux.cleanupUserLeftovers(a.osUsername), undefined, 300_000), `clean leftovers of ${a.osUsername}`);
         const m = linux.parseMarkers(r.stdout);
@@ -429,7 +470,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
         let deleted = false;
-        if (await assertOurs(a)) {
+        if (!(await neverCreated(a)) && (await assertOurs(a))) {
           await linuxAccountOps(deps.ssh, a.host.id).remove(a.osUsername);
           deleted = true;
         }
@@ -454,6 +495,8 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
     async verifyReclaimClean(allocationId: string, attempts = 3): Promise<{ clean: true; notChecked: string[]; filesScan: string }> {
       return classified(async () => {
         const a = await load(deps.em.fork(), allocationId);
+        // The same name may belong to a user that predates this allocation: not ours to check.
+        if (await neverCreated(a)) return { clean: true, notChecked: [], filesScan: 'not-ours' };
         let left: Record<string, number> = {};
         let f: linux.TenantFootprint | undefined;
         for (let i = 0; i < attempts; i++) {

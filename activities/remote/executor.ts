@@ -34,9 +34,11 @@ export type RemoteErrorType =
   | 'HostKeyMismatch' // possible MITM or reinstalled host: do not retry
   | 'CommandTimeout'
   | 'HostNotFound'
-  | 'CredentialMissing';
+  | 'CredentialMissing'
+  | 'HostKeyNotPinned'; // a login check before the host key is pinned: do not retry (pin first)
 
 export const NON_RETRYABLE_REMOTE_ERRORS: ReadonlySet<RemoteErrorType> = new Set([
+  'HostKeyNotPinned',
   'AuthenticationFailed',
   'HostKeyMismatch',
   'HostNotFound',

@@ -18,10 +18,14 @@ function findNginx(): string | null {
   return null;
 }
 
-/** Validates generated snippets with `nginx -t` in a throwaway prefix, where nginx is installed. */
-export async function checkNginxSnippet(snippet: { stream: string; http: string }): Promise<NginxCheck> {
-  const nginx = findNginx();
-  if (!nginx) return { validated: false, ok: true, message: 'nginx is not installed here: snippet not validated' };
+/**
+ * Validates generated snippets with `nginx -t` in a throwaway prefix. Without nginx on the worker
+ * the snippet cannot be validated, and that is not `ok`: onboarding with remote access fails
+ * naming the cause instead of publishing an unchecked snippet. (`nginxPath: null` simulates it.)
+ */
+export async function checkNginxSnippet(snippet: { stream: string; http: string }, opts: { nginxPath?: string | null } = {}): Promise<NginxCheck> {
+  const nginx = opts.nginxPath === undefined ? findNginx() : opts.nginxPath;
+  if (!nginx) return { validated: false, ok: false, message: 'nginx is not installed on the worker, so the remote-access snippet cannot be validated (install nginx)' };
   const dir = await mkdtemp(join(tmpdir(), 'hostflow-nginx-'));
   try {
     await mkdir(join(dir, 'logs'));

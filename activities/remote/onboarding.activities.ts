@@ -10,6 +10,7 @@ import { classified } from './failures.js';
 import { LINUX_FACTS_COMMAND, WINDOWS_FACTS_SCRIPT, compareExpectedGpus, parseLinuxFacts, parseWindowsFacts } from './facts.js';
 import { nginxSnippet, planRemoteAccess, type RemoteAccessSpec } from './remote-access.js';
 import { checkNginxSnippet } from './nginx-check.js';
+import { outputSummary } from './output.js';
 
 export interface OnboardingDeps {
   em: SqlEntityManager;
@@ -49,7 +50,7 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
         const em = deps.em.fork();
         const host = await load(em, hostId);
         const r = await exec(host, host.os === 'windows' ? WINDOWS_FACTS_SCRIPT : LINUX_FACTS_COMMAND, { timeoutMs: 60_000 });
-        if (r.exitCode !== 0) throw ApplicationFailure.retryable(`facts command exited ${r.exitCode}: ${r.stderr.slice(0, 300)}`, 'RemoteCommandFailed');
+        if (r.exitCode !== 0) throw ApplicationFailure.retryable(`facts command failed (${outputSummary(r)})`, 'RemoteCommandFailed');
         const facts = host.os === 'windows' ? parseWindowsFacts(r.stdout) : parseLinuxFacts(r.stdout);
         facts.collectedAt = new Date().toISOString();
         host.facts = facts;
@@ -72,6 +73,8 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
         const host = await load(em, hostId);
         const template = await em.findOne(EnvTemplateSchema, { id: templateId });
         if (!template) throw ApplicationFailure.nonRetryable(`environment template ${templateId} does not exist`, 'InvalidInput');
+        // A draft can still change under the same id: only published (immutable) versions are applied.
+        if (!template.publishedAt) throw ApplicationFailure.nonRetryable(`environment template ${template.name} v${template.version} is a draft; publish it before it is applied`, 'InvalidInput');
         if (template.os !== host.os) throw ApplicationFailure.nonRetryable(`template ${template.name} v${template.version} is for ${template.os}, host is ${host.os}`, 'InvalidInput');
         const progress: TemplateProgress = { done: [...(((ctx.info.heartbeatDetails as TemplateProgress | undefined)?.done) ?? [])] };
         const applied: string[] = [];
@@ -86,17 +89,18 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
           if (check.exitCode === 0) {
             skipped.push(step.name);
           } else {
-            let tail = '';
+            // Heartbeats say how much output arrived, never what it was (details are stored in history).
+            let outputBytes = 0;
             const r = await exec(host, step.command, {
               timeoutMs: (step.timeoutS ?? 1800) * 1000,
               signal: ctx.cancellationSignal,
               onOutput: ({ data }) => {
-                tail = (tail + data).slice(-500);
-                ctx.heartbeat({ ...progress, step: step.name, output: tail });
+                outputBytes += Buffer.byteLength(data);
+                ctx.heartbeat({ ...progress, step: step.name, outputBytes });
               },
             });
             if (r.exitCode !== 0) {
-              throw ApplicationFailure.nonRetryable(`template step "${step.name}" exited ${r.exitCode}: ${(r.stderr || r.stdout).trim().slice(-500)}`, 'TemplateStepFailed');
+              throw ApplicationFailure.nonRetryable(`template step "${step.name}" failed (${outputSummary(r)})`, 'TemplateStepFailed');
             }
             const recheck = await exec(host, step.check, { timeoutMs: 60_000 });
             if (recheck.exitCode !== 0) throw ApplicationFailure.nonRetryable(`template step "${step.name}" ran but its check still fails`, 'TemplateStepFailed');

@@ -201,3 +201,25 @@ export function validateList<T>(schema: z.ZodType<T>, values: unknown, field: st
   }
   return out;
 }
+
+/**
+ * Everything an account request carries into the create-account builders (linux.createUser /
+ * windows.createUser, addToGroups), checked with the same schemas they use: the API runs this at
+ * submit, so a request that execution would refuse is refused before it exists. Fields are named
+ * as the API names them.
+ */
+export function accountRequestIssues(
+  os: TargetOs,
+  input: { username: string; full_name: string; description?: string | null; groups: readonly string[] },
+): Array<{ field: string; message: string }> {
+  const issues: Array<{ field: string; message: string }> = [];
+  const check = (schema: z.ZodType, value: unknown, field: string) => {
+    const r = schema.safeParse(value);
+    if (!r.success) issues.push({ field, message: [...new Set(r.error.issues.map((i) => i.message))].join('; ') });
+  };
+  check(usernameSchemaFor(os), input.username, 'username');
+  check(fullName, input.full_name, 'full_name');
+  if (input.description) check(os === 'windows' ? windowsUserDescription : description, input.description, 'description');
+  input.groups.forEach((g, i) => check(groupSchemaFor(os), g, `groups.${i}`));
+  return issues;
+}

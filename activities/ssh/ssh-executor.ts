@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { Client, type ClientChannel } from 'ssh2';
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import { HostSchema } from '../../db/entities/index.js';
 import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } from '../remote/executor.js';
@@ -60,8 +61,17 @@ export class SshExecutor implements RemoteExecutor {
   }
 
   /** Opens a connection with explicit settings (no DB): used to verify a freshly created login. */
-  async verifyLogin(target: Omit<HostTarget, 'hostId' | 'os' | 'winrmPort' | 'winrmHttps'>, command = 'true'): Promise<ExecResult> {
-    const { client } = await this.open({ ...target, hostId: '(verify)', os: 'linux', winrmPort: null, winrmHttps: false }, false);
+  /**
+   * Logs in as someone other than the management user (a new account, with its own credential) to
+   * prove the login works. Only against a pinned host key: with none pinned yet, any key would be
+   * accepted and a password sent to whoever answers, so this refuses (HostKeyNotPinned) instead.
+   * `hostId` lets it read a pin made since the caller loaded the host.
+   */
+  async verifyLogin(target: Omit<HostTarget, 'hostId' | 'os' | 'winrmPort' | 'winrmHttps'> & { hostId?: string }, command = 'true'): Promise<ExecResult> {
+    let pinned = target.pinnedFingerprint ?? null;
+    if (!pinned && target.hostId) pinned = (await this.deps.em.fork().findOne(HostSchema, { id: target.hostId }, { fields: ['hostKeyFingerprint'] }))?.hostKeyFingerprint ?? null;
+    if (!pinned) throw new RemoteError('HostKeyNotPinned', `host key of ${target.address}:${target.port} is not pinned yet: connect with the management login first (onboarding pins it)`);
+    const { client } = await this.open({ ...target, pinnedFingerprint: pinned, hostId: target.hostId ?? '(verify)', os: 'linux', winrmPort: null, winrmHttps: false }, false);
     try {
       return await runCommand(client, command, { timeoutMs: this.connectTimeoutMs });
     } finally {

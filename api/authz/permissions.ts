@@ -5,7 +5,9 @@
 export const PERMISSIONS = {
   'host.read': 'See hosts (tenants: only the hosts of their allocations)',
   'host.write': 'Register, import, change status, ping and onboard hosts',
-  'host.delete': 'Delete hosts',
+  'host.delete': 'Retire (delete) hosts',
+  'host.key_repin': 'Re-pin a host key after a legitimate rekey',
+  'host.lock_release': 'Release a leftover per-host lock',
   'host_group.manage': 'Create and delete host groups',
   'onboarding.read': 'See onboarding steps and batch progress',
   'remote_access.read': 'See remote-access entries and the generated nginx snippet',

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../../config/logger.js';
 import { ApiError, notFound, validationError } from '../errors.js';
+import type { OpenAPIRegistry } from '../openapi.js';
 
 export const requestId: RequestHandler = (req, res, next) => {
   const incoming = req.headers['x-request-id'];
@@ -9,6 +10,43 @@ export const requestId: RequestHandler = (req, res, next) => {
   res.setHeader('x-request-id', req.requestId);
   next();
 };
+
+/**
+ * A path the API serves, asked with a method it does not: 405 (40501) with an `Allow` header,
+ * from the registered OpenAPI paths (so it matches the document). Runs before the routes, so a
+ * literal path (`/hosts/onboard`) is not answered by a parameterised one (`/hosts/:id`) for a
+ * method only the latter has. OPTIONS answers 204 with the same `Allow`.
+ */
+export function methodNotAllowed(registry: OpenAPIRegistry): RequestHandler {
+  let table: Array<{ re: RegExp; params: number; methods: Set<string> }> | undefined;
+  const build = () => {
+    const byPath = new Map<string, Set<string>>();
+    for (const d of registry.definitions) {
+      if (d.type !== 'route') continue;
+      const set = byPath.get(d.route.path) ?? new Set<string>();
+      set.add(d.route.method.toUpperCase());
+      byPath.set(d.route.path, set);
+    }
+    return [...byPath].map(([path, methods]) => {
+      const re = new RegExp(`^${path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{\w+\}/g, '[^/]+')}/?$`);
+      return { re, params: (path.match(/\{/g) ?? []).length, methods };
+    });
+  };
+  return (req, res, next) => {
+    table ??= build();
+    const hits = table.filter((t) => t.re.test(req.path));
+    if (!hits.length) return next();
+    const fewest = Math.min(...hits.map((h) => h.params));
+    const allow = [...new Set(hits.filter((h) => h.params === fewest).flatMap((h) => [...h.methods]))].sort();
+    if (allow.includes(req.method) || (req.method === 'HEAD' && allow.includes('GET'))) return next();
+    res.setHeader('Allow', allow.join(', '));
+    if (req.method === 'OPTIONS') {
+      res.status(204).end();
+      return;
+    }
+    throw new ApiError(405, 40501, `method ${req.method} is not allowed on ${req.path}; allowed: ${allow.join(', ')}`);
+  };
+}
 
 export const notFoundHandler: RequestHandler = (req) => {
   throw notFound(`route ${req.method} ${req.path}`);

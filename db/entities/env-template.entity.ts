@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { defineEntity, p, type InferEntity } from '@mikro-orm/core';
+import type { AccountPolicy } from './host.entity.js';
 
 /** One idempotent step: `check` exits 0 when the step is already in place; otherwise `command` runs. */
 export interface TemplateStep {
@@ -24,6 +25,8 @@ export const EnvTemplateSchema = defineEntity({
     description: p.string().length(500).nullable(),
     os: p.enum(['linux', 'windows'] as const).default('linux'),
     steps: p.json<TemplateStep[]>(),
+    /** Privileged account requests hosts with this template permit (merged with the host's). */
+    accountPolicy: p.json<AccountPolicy>().nullable(),
     publishedAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },

@@ -17,6 +17,18 @@ export interface HostFacts {
   collectedAt?: string;
 }
 
+/**
+ * Which privileged account requests a host (or its environment template) permits. Privileged
+ * groups (root, sudo, wheel, adm, disk, docker, lxd; Windows: Administrators …) and `is_admin`
+ * are denied unless allowed here; even then only staff (admin/operator) may request them unless
+ * `privilegedBy` is `anyone`.
+ */
+export interface AccountPolicy {
+  allowAdmin?: boolean;
+  allowGroups?: string[];
+  privilegedBy?: 'staff' | 'anyone';
+}
+
 export const HostSchema = defineEntity({
   name: 'Host',
   tableName: 'hosts',
@@ -43,6 +55,8 @@ export const HostSchema = defineEntity({
     expectedGpu: p.json<{ model?: string; count?: number }>().nullable(),
     /** Environment template to apply during onboarding (id of an EnvTemplate version). */
     templateId: p.uuid().nullable(),
+    /** Privileged account requests this host permits (see AccountPolicy); null = none. */
+    accountPolicy: p.json<AccountPolicy>().nullable(),
     /** Tenant (customer) that owns the host, if any. */
     ownerTenant: p.string().length(100).nullable(),
     /** Consecutive failed periodic re-checks; offline after a threshold. */

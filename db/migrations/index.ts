@@ -5,6 +5,7 @@ import { Migration20261201111008_identity } from './Migration20261201111008_iden
 import { Migration20261201113000_host_account_uid } from './Migration20261201113000_host_account_uid.js';
 import { Migration20261201120000_roles } from './Migration20261201120000_roles.js';
 import { Migration20261201130000_roles_identity } from './Migration20261201130000_roles_identity.js';
+import { Migration20261201113722_account_policy } from './Migration20261201113722_account_policy.js';
 import { Migration20261201110221_password_tokens } from './Migration20261201110221_password_tokens.js';
 import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
 import { Migration20261125071214_hosts_onboarding } from './Migration20261125071214_hosts_onboarding.js';
@@ -24,5 +25,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201120000_roles', class: Migration20261201120000_roles },
   { name: 'Migration20261201130000_roles_identity', class: Migration20261201130000_roles_identity },
   { name: 'Migration20261201114225_audit_chain', class: Migration20261201114225_audit_chain },
+  { name: 'Migration20261201113722_account_policy', class: Migration20261201113722_account_policy },
   // (new migrations above)
 ];

@@ -28,6 +28,17 @@ describe('vault (AES-256-GCM with key ids)', () => {
     expect(() => new Vault(fresh).decrypt(ct, 'ctx')).toThrow(/not in the keyring/);
   });
 
+  it('pins the GCM tag to 16 bytes: a truncated tag (which GCM would otherwise accept) is refused', () => {
+    const v = new Vault(generateKeyring('k1'));
+    const { ciphertext } = v.encrypt('hunter2-very-secret', 'ctx');
+    const parts = ciphertext.split('.');
+    for (const bytes of [4, 8, 12, 15]) {
+      parts[3] = Buffer.from(ciphertext.split('.')[3]!, 'base64url').subarray(0, bytes).toString('base64url');
+      expect(() => v.decrypt(parts.join('.'), 'ctx'), `${bytes}-byte tag`).toThrow(VaultError);
+    }
+    expect(v.decrypt(ciphertext, 'ctx')).toBe('hunter2-very-secret');
+  });
+
   it('rejects malformed key specs naming the problem', () => {
     expect(() => parseKeyring('k1:c2hvcnQ=')).toThrow(/32 bytes/);
     expect(() => parseKeyring('nokey')).toThrow(/keyId:base64key/);

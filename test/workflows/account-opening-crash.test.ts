@@ -25,7 +25,7 @@ describe('worker crash during provisioning (PostgreSQL, real Temporal, real sshd
   });
 
   it('after SIGKILL and a restart, exactly one account and one stored password exist', async () => {
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'crash-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'crash-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
     const hostId = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } });
     await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } });

@@ -4,7 +4,7 @@ import { Client as SshClient } from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
-import { AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
+import { AccountOpeningRequestSchema, AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
 
 /** Logs in over SSH with a password and runs a command, as a customer would. */
@@ -51,7 +51,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
   beforeAll(async () => {
     [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    // This host's policy lets anyone ask for an admin account (the approver still decides).
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'acct-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, account_policy: { allow_admin: true, privileged_by: 'anyone' } } });
     hostId = h.body.data.id;
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
     expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);
@@ -80,6 +81,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
     const ok = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver, body: { notes: 'welcome' } });
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    // The answer carries the decision itself, not the row as it was before it.
+    expect(ok.body.data).toMatchObject({ status: 'approved', approved_by: p.users.approver, approval_notes: 'welcome', decided_at: expect.stringMatching(/^\d{4}-/) });
     const again = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver });
     expect([again.status, again.body.code]).toEqual([409, 40901]);
 
@@ -106,6 +109,57 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     expect(actions).toEqual(expect.arrayContaining(['account-opening.submit:success', 'account-opening.approve:success', 'account-opening.reveal:success', 'account-opening.reveal:failure']));
   });
 
+  it('privileged groups and is_admin follow one rule: denied unless the host/template policy allows them, and then only for staff unless it says anyone; customer users only on their allocated hosts', async () => {
+    const mk = async (name: string, extra: Record<string, unknown> = {}) => {
+      // Never contacted: every request below is decided at submit. (A port of its own, so no clash with acct-host;
+      // several of these hosts share it, hence allow_duplicate_address.)
+      const r = await p.api('POST', '/api/v1/hosts', { body: { name, address: '127.0.0.1', port: 1, allow_duplicate_address: true, username: 'ops', password: 'x-not-used', ...extra } });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      await p.api('POST', `/api/v1/hosts/${r.body.data.id}/status`, { body: { status: 'onboarding' } });
+      await p.api('POST', `/api/v1/hosts/${r.body.data.id}/status`, { body: { status: 'online' } });
+      return r.body.data.id as string;
+    };
+    const plain = await mk(`plain-${randomBytes(2).toString('hex')}`);
+    const ask = (host: string, body: Record<string, unknown>, token = p.tokens.requester) =>
+      p.api('POST', '/api/v1/account-openings', { token, body: { host_id: host, username: uname('pv'), full_name: 'Priv Test', contact_email: 'req@example.com', ...body } });
+    for (const g of ['sudo', 'root', 'wheel', 'adm', 'disk', 'docker', 'lxd']) {
+      const r = await ask(plain, { groups: ['users', g], is_admin: false });
+      expect([r.status, r.body.code, r.body.errors?.[0]?.field], `${g}: ${JSON.stringify(r.body)}`).toEqual([400, 40001, 'groups.1']);
+    }
+    const admin = await ask(plain, { is_admin: true });
+    expect([admin.status, admin.body.errors?.[0]?.field]).toEqual([400, 'is_admin']);
+    // Even staff cannot ask for what the host does not allow.
+    expect((await ask(plain, { groups: ['docker'] }, p.tokens.admin)).status).toBe(400);
+
+    const dockerHost = await mk(`docker-${randomBytes(2).toString('hex')}`, { account_policy: { allow_groups: ['docker'] } });
+    const byRequester = await ask(dockerHost, { groups: ['docker'] });
+    expect([byRequester.status, byRequester.body.code]).toEqual([403, 40301]);
+    expect(byRequester.body.message).toMatch(/admin or operator/);
+    expect((await ask(dockerHost, { groups: ['sudo'] }, p.tokens.operator)).status).toBe(400);
+    const byOperator = await ask(dockerHost, { groups: ['docker'] }, p.tokens.operator);
+    expect(byOperator.status, JSON.stringify(byOperator.body)).toBe(201);
+    expect((await p.api('POST', `/api/v1/account-openings/${byOperator.body.data.id}/withdraw`, { token: p.tokens.operator, body: {} })).status).toBe(200);
+
+    // A customer user: only on a host allocated to their customer.
+    const c = await p.api('POST', '/api/v1/customers', { body: { name: 'Tenant', code: `t${randomBytes(3).toString('hex')}`, contact_email: 'ops@tenant.test' } });
+    const cu = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username: `tu${randomBytes(3).toString('hex')}`, email: 'tu@tenant.test' } });
+    // Customer users get an initial password (no API token): an API key stands in for their login here.
+    const cuToken = await p.tokenFor(cu.body.data.id);
+    const other = await ask(plain, {}, cuToken);
+    expect([other.status, other.body.code]).toEqual([403, 40301]);
+    expect(other.body.message).toMatch(/allocated to their customer/);
+    const rented = await mk(`rented-${randomBytes(2).toString('hex')}`);
+    const em = p.db.em.fork();
+    await em.getConnection().execute(
+      `insert into allocations (id, host_id, customer_id, customer_user_id, os_username, starts_at, ends_at, buffer_seconds, grace_seconds, status, created_by, created_at, updated_at)
+       values (gen_random_uuid(), ?, ?, ?, 'tu', now(), now() + interval '1 day', 0, 0, 'active', 'test', now(), now())`,
+      [rented, c.body.data.id, cu.body.data.id],
+    );
+    const mine = await ask(rented, {}, cuToken);
+    expect(mine.status, JSON.stringify(mine.body)).toBe(201);
+    expect((await ask(rented, { groups: ['sudo'] }, cuToken)).status).toBe(400);
+  });
+
   it('validates fields against the OS rules and never executes payloads', async () => {
     for (const bad of ["'; rm -rf / #", '$(reboot)', '`reboot`', 'a\nreboot', 'Root']) {
       const r = await submit({ username: bad });
@@ -121,7 +175,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     const payload = `$(touch ${marker}) \`touch ${marker}\``;
     const res = await submit({ username, full_name: payload });
     expect(res.status, JSON.stringify(res.body)).toBe(201);
-    await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve`, { token: p.tokens.approver });
+    const waited = await p.api('POST', `/api/v1/account-openings/${res.body.data.id}/approve?wait=true&wait_seconds=60`, { token: p.tokens.approver });
+    expect(waited.body.data.status).toBe('done');
     expect((await waitFor(res.body.data.id, ['done', 'failed'])).status).toBe('done');
     expect((await sshExec(sshd, `getent passwd ${username} | cut -d: -f5`)).stdout.trim()).toBe(payload);
     expect((await sshExec(sshd, `test -e ${marker}; echo $?`)).stdout.trim()).toBe('1');
@@ -160,7 +215,9 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     const username = uname('fx');
     const group = `hfg${randomBytes(3).toString('hex')}`;
     const r = await submit({ username, groups: [group] });
-    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    // ?wait=true holds the answer until the outcome is known.
+    const waited = await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve?wait=true`, { token: p.tokens.approver });
+    expect([waited.status, waited.body.data.status, waited.body.data.failure_type]).toEqual([200, 'failed', 'MissingGroup']);
     const failed = await waitFor(r.body.data.id, ['failed', 'done']);
     expect(failed).toMatchObject({ status: 'failed', failure_type: 'MissingGroup' });
     expect(failed.result_message).toContain(group);
@@ -180,14 +237,53 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     }
   });
 
-  it('refuses a user that exists on the host but was not created by the platform', async () => {
+  it('refuses at submit a user that exists on the host but was not created by the platform (and the management login)', async () => {
     const username = uname('px');
     await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
     const r = await submit({ username });
+    expect([r.status, r.body.code, r.body.errors?.[0]?.field], JSON.stringify(r.body)).toEqual([400, 40001, 'username']);
+    expect(r.body.errors![0]!.message).toContain('already exists on acct-host and was not created by the platform');
+    const mgmt = await submit({ username: sshd.adminUser });
+    expect([mgmt.status, mgmt.body.errors?.[0]?.field]).toEqual([400, 'username']);
+    expect(mgmt.body.errors![0]!.message).toContain('management login');
+    const managed = await submit({ username: firstUsername });
+    expect([managed.status, managed.body.errors?.[0]?.message]).toEqual([400, `"${firstUsername}" is already an account on acct-host, managed by the platform`]);
+    expect(await p.db.em.fork().count(AccountOpeningRequestSchema, { username: { $in: [username, sshd.adminUser] } })).toBe(0);
+  });
+
+  it('still checks at execution: a user that appears on the host after submit fails the request without touching it', async () => {
+    const username = uname('py');
+    const r = await submit({ username });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    await sshExec(sshd, `sudo -n useradd -M -p '*' ${username}`);
     await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
     const f = await waitFor(r.body.data.id, ['failed', 'done']);
     expect(f).toMatchObject({ status: 'failed', failure_type: 'AccountExistsNotManaged' });
     expect((await sshExec(sshd, `getent passwd ${username} >/dev/null; echo $?`)).stdout.trim()).toBe('0');
+  });
+
+  it('refuses at submit what the command builder would refuse (full_name "a:b:c" → 40001 naming full_name)', async () => {
+    for (const full_name of ['a:b:c', 'Doe, Jane', ' padded']) {
+      const r = await submit({ username: uname('fn'), full_name });
+      expect([r.status, r.body.code, r.body.errors?.[0]?.field], full_name).toEqual([400, 40001, 'full_name']);
+    }
+    const long = await submit({ username: 'a'.repeat(33) });
+    expect([long.status, long.body.errors?.[0]?.field]).toEqual([400, 'username']);
+    expect(long.body.errors![0]!.message).toMatch(/32/);
+  });
+
+  it('a value the builder refuses at execution fails at once: InvalidInput is not retried', async () => {
+    const r = await submit({ username: uname('iv') });
+    expect(r.status).toBe(201);
+    // Bypass the API (as a row written before this validation existed would): execution must refuse it once.
+    await p.db.em.fork().nativeUpdate(AccountOpeningRequestSchema, { id: r.body.data.id }, { fullName: 'a:b:c' });
+    await p.api('POST', `/api/v1/account-openings/${r.body.data.id}/approve`, { token: p.tokens.approver });
+    const f = await waitFor(r.body.data.id, ['failed', 'done']);
+    expect(f).toMatchObject({ status: 'failed', failure_type: 'InvalidInput' });
+    const hist = await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory();
+    const attempts = hist.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'provisionAccount').length;
+    const maxAttempt = Math.max(...hist.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt ?? 1));
+    expect([attempts, maxAttempt]).toEqual([1, 1]);
   });
 
   it('lists, filters, counts, and manages cloud users (disable, reset, delete)', async () => {

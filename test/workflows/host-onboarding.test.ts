@@ -3,6 +3,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { fileURLToPath } from 'node:url';
 import { HostSchema, HostCredentialSchema, OnboardingStepSchema } from '../../db/entities/index.js';
+import { assertNoSecretsInHistory } from '../helpers/history.js';
 
 const csvEscape = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
@@ -49,15 +50,16 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   const csvRow = (name: string, h: SshTestHost, extra: Partial<Record<'password' | 'group' | 'tags' | 'port', string>> = {}) =>
-    [name, h.host, extra.port ?? String(h.port), 'linux', h.adminUser, extra.password ?? h.adminPassword, extra.group ?? 'gpu-cluster-1', extra.tags ?? 'a100;rack-3'].map(csvEscape).join(',');
-  const header = 'name,address,port,os,username,password,group,tags';
+    [name, h.host, extra.port ?? String(h.port), 'linux', h.adminUser, extra.password ?? h.adminPassword, extra.group ?? 'gpu-cluster-1', extra.tags ?? 'a100;rack-3', 'true'].map(csvEscape).join(',');
+  // Many host records share one test sshd (address + port): say so, or the import is refused.
+  const header = 'name,address,port,os,username,password,group,tags,allow_duplicate_address';
 
   it('CSV import is all-or-nothing: 3 bad rows of 100 import nothing and are all named', async () => {
     const rows = Array.from({ length: 100 }, (_, i) => csvRow(`bulk-${i}`, a));
     rows[10] = csvRow('bulk-10', a, { port: '99999' });
     rows[42] = csvRow('bulk-42', a, { group: 'no-such-group' }).replace('gpu-cluster-1', 'gpu-cluster-1');
-    rows[42] = ['bulk-42', 'bad host!', String(a.port), 'linux', a.adminUser, 'x', 'gpu-cluster-1', ''].join(',');
-    rows[77] = ['bulk-77', a.host, String(a.port), 'solaris', a.adminUser, 'x', 'gpu-cluster-1', ''].join(',');
+    rows[42] = ['bulk-42', 'bad host!', String(a.port), 'linux', a.adminUser, 'x', 'gpu-cluster-1', '', 'true'].join(',');
+    rows[77] = ['bulk-77', a.host, String(a.port), 'solaris', a.adminUser, 'x', 'gpu-cluster-1', '', 'true'].join(',');
     const res = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'text/csv' }, body: [header, ...rows].join('\n') });
     const body = (await res.json()) as { code: number; message: string; errors: Array<{ field: string }> };
     expect([res.status, body.code]).toEqual([400, 40001]);
@@ -115,7 +117,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
       body: { name: 'needs-flag', steps: [{ name: 'marker', check: `test -e ${flag}.done`, command: `test -e ${flag} && touch ${flag}.done` }] },
     });
     expect(tpl.status, JSON.stringify(tpl.body)).toBe(201);
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'templated', address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey, template_id: tpl.body.data.id } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'templated', address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey, template_id: tpl.body.data.id } });
     const id = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
     const failed = await waitHost(id, ['failed']);
@@ -137,13 +139,45 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   it('a domain+port clash fails remote-access configuration with a readable error', async () => {
-    const make = async (name: string) => (await p.api('POST', '/api/v1/hosts', { body: { name, address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey } })).body.data.id as string;
+    const make = async (name: string) => (await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name, address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey } })).body.data.id as string;
     const [x, y] = [await make('clash-x'), await make('clash-y')];
     await p.api('POST', `/api/v1/hosts/${x}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
     await waitHost(x, ['online']);
     await p.api('POST', `/api/v1/hosts/${y}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
     const r = await waitHost(y, ['failed']);
     expect(r.steps.find((s: { step: string }) => s.step === 'configure-remote-access').error).toMatch(/RemoteAccessConflict.*shared\.example\.com:2222/);
+  });
+
+  it('a draft template is not applied; template create and publish are audited; a failing step keeps its output out of history and errors', { timeout: 120_000 }, async () => {
+    const [c, d] = await Promise.all([startSshd(), startSshd()]);
+    try {
+      const flag = `/tmp/hostflow-draft-${Date.now()}`;
+      const draft = await p.api('POST', '/api/v1/env-templates', { body: { name: 'draft-one', publish: false, steps: [{ name: 'touch', check: `test -e ${flag}`, command: `touch ${flag}` }] } });
+      expect(draft.status, JSON.stringify(draft.body)).toBe(201);
+      expect(draft.body.data.published_at).toBeNull();
+      const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'drafted', address: c.host, port: c.port, username: c.adminUser, private_key: c.adminPrivateKey, template_id: draft.body.data.id } });
+      const id = h.body.data.id;
+      await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
+      const failed = await waitHost(id, ['failed']);
+      expect(failed.steps.find((s: { step: string }) => s.step === 'apply-template')).toMatchObject({ status: 'failed', error: expect.stringMatching(/draft/) });
+      expect((await sshExec(c, `test -e ${flag} && echo applied || echo not-applied`)).stdout.trim()).toBe('not-applied');
+      expect((await p.api('POST', `/api/v1/env-templates/${draft.body.data.id}/publish`)).status).toBe(200);
+      const audit = await p.db.em.fork().getConnection().execute(`select action, actor from audit_events where target_id = ? order by at`, [draft.body.data.id]);
+      expect(audit).toEqual([{ action: 'env-template.create', actor: 'admin' }, { action: 'env-template.publish', actor: 'admin' }]);
+
+      const leak = `sk-LEAK-${Date.now().toString(36)}`;
+      const tpl = await p.api('POST', '/api/v1/env-templates', { body: { name: 'leaky', steps: [{ name: 'leak', check: 'false', command: `echo "token=${leak}" >&2; echo ${leak}; exit 3` }] } });
+      const lh = await p.api('POST', '/api/v1/hosts', { body: { name: 'leaky', address: d.host, port: d.port, username: d.adminUser, private_key: d.adminPrivateKey, template_id: tpl.body.data.id } });
+      await p.api('POST', `/api/v1/hosts/${lh.body.data.id}/onboarding`, { body: {} });
+      const lf = await waitHost(lh.body.data.id, ['failed']);
+      const step = lf.steps.find((s: { step: string }) => s.step === 'apply-template');
+      expect(step.error).toMatch(/TemplateStepFailed.*exit 3/);
+      expect(JSON.stringify(lf)).not.toContain(leak);
+      expect(await assertNoSecretsInHistory(p.client, p.taskQueue, [leak])).toBeGreaterThan(0);
+    } finally {
+      await c.stop();
+      await d.stop();
+    }
   });
 
   it('the periodic re-check marks an unreachable host offline after N failures, and back online', async () => {
@@ -158,7 +192,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   it('collects GPU facts; differing GPUs wait for a human, who confirms; GPU filter finds the host', async () => {
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'gpu-box', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey, expected_gpu: { model: 'H100', count: 8 } } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'gpu-box', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey, expected_gpu: { model: 'H100', count: 8 } } });
     const id = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
     const deadline = Date.now() + 30_000;
@@ -186,7 +220,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   });
 
   it('a host whose key changes after onboarding fails its re-checks (HostKeyMismatch) and goes offline', async () => {
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'rekeyed', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'rekeyed', address: gpu.host, port: gpu.port, username: gpu.adminUser, private_key: gpu.adminPrivateKey } });
     const id = h.body.data.id;
     await p.api('POST', `/api/v1/hosts/${id}/onboarding`, { body: {} });
     await waitHost(id, ['online']);
@@ -196,5 +230,18 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     const host = await p.db.em.fork().findOneOrFail(HostSchema, { id });
     expect(host.status).toBe('offline');
     expect(host.hostKeyFingerprint).not.toBe(gpu.hostKeyFingerprintSha256);
+
+    // After checking the new key out of band, an admin re-pins it (audited); the host answers again.
+    const body = { fingerprint: gpu.hostKeyFingerprintSha256, reason: 'reinstalled the OS' };
+    expect((await p.api('POST', `/api/v1/hosts/${id}/host-key/repin`, { token: p.tokens.operator, body })).status).toBe(403);
+    expect((await p.api('POST', `/api/v1/hosts/${id}/host-key/repin`, { body: { ...body, fingerprint: 'md5:aa' } })).body.errors?.[0]?.field).toBe('fingerprint');
+    const repin = await p.api('POST', `/api/v1/hosts/${id}/host-key/repin`, { body });
+    expect(repin.status, JSON.stringify(repin.body)).toBe(200);
+    expect(repin.body.data.host_key_fingerprint).toBe(gpu.hostKeyFingerprintSha256);
+    const audit = await p.db.em.fork().getConnection().execute(`select actor, detail from audit_events where action = 'host.host-key.repin' and target_id = ?`, [id]);
+    expect(audit).toEqual([{ actor: 'admin', detail: { before: host.hostKeyFingerprint, after: gpu.hostKeyFingerprintSha256, reason: 'reinstalled the OS' } }]);
+    p.ssh.evict(id);
+    await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-repinned-${Date.now()}`, args: [{ offlineAfter: 1 }] });
+    expect((await p.db.em.fork().findOneOrFail(HostSchema, { id })).status).toBe('online');
   });
 });

@@ -18,7 +18,7 @@ describe('host-ping: API → workflow → SSH activity against a real sshd', () 
   });
 
   const register = async (name: string, extra: Record<string, unknown>) => {
-    const r = await p.api('POST', '/api/v1/hosts', { body: { name, address: sshd.host, port: sshd.port, username: sshd.adminUser, ...extra } });
+    const r = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name, address: sshd.host, port: sshd.port, username: sshd.adminUser, ...extra } });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     return r.body.data.id as string;
   };

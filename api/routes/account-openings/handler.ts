@@ -20,7 +20,8 @@ import {
 } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
-import { usernameSchemaFor, groupSchemaFor } from '../../../activities/remote/validation.js';
+import { accountRequestIssues } from '../../../activities/remote/validation.js';
+import { assertAccountRequestAllowed, usernameIssuesOnHost } from './service.js';
 import { HostIdKey, RequesterKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import {
   approveUpdate,
@@ -28,6 +29,7 @@ import {
   withdrawUpdate,
   stateQuery,
   type accountOpening,
+  type AccountOpeningState,
 } from '../../../workflows/account-opening.workflow.js';
 import {
   AccountOpening,
@@ -41,6 +43,7 @@ import {
   RejectBody,
   RevealResult,
   Stats,
+  WaitQuery,
 } from './schema.js';
 
 
@@ -116,14 +119,12 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
       const host = await em.findOne(HostSchema, { id: body.host_id });
       if (!host) throw validationError([{ field: 'host_id', message: 'host does not exist' }]);
       if (host.status !== 'online') throw validationError([{ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` }]);
-      const errors: Array<{ field: string; message: string }> = [];
-      const u = usernameSchemaFor(host.os).safeParse(body.username);
-      if (!u.success) errors.push({ field: 'username', message: u.error.issues[0]!.message });
-      body.groups.forEach((g, i) => {
-        const gr = groupSchemaFor(host.os).safeParse(g);
-        if (!gr.success) errors.push({ field: `groups.${i}`, message: gr.error.issues[0]!.message });
-      });
+      // The builders' own schemas: what execution would refuse is refused here.
+      const errors = accountRequestIssues(host.os, body);
       if (errors.length) throw validationError(errors);
+      await assertAccountRequestAllowed(deps, { requester: user!, host, isAdmin: body.is_admin, groups: body.groups });
+      const taken = await usernameIssuesOnHost(deps, { host, username: body.username });
+      if (taken.length) throw validationError(taken);
       const row = em.create(AccountOpeningRequestSchema, {
         applicant: user!.id,
         contactEmail: body.contact_email,
@@ -235,17 +236,27 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
     // The mirror says it is decided already: answer without asking the workflow (it would refuse too).
     if (row.status !== 'pending') throw conflict(`request is ${row.status}, not pending`);
     const handle = deps.temporal.client.workflow.getHandle(row.workflowId);
+    let decided: AccountOpeningState;
     try {
-      if (kind === 'approve') await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
-      else if (kind === 'reject') await handle.executeUpdate(rejectUpdate, { args: [{ actor: actorOf(user), reason: payload.reason! }] });
-      else await handle.executeUpdate(withdrawUpdate, { args: [{ actor: actorOf(user) }] });
+      if (kind === 'approve') decided = await handle.executeUpdate(approveUpdate, { args: [{ actor: actorOf(user), notes: payload.notes }] });
+      else if (kind === 'reject') decided = await handle.executeUpdate(rejectUpdate, { args: [{ actor: actorOf(user), reason: payload.reason! }] });
+      else decided = await handle.executeUpdate(withdrawUpdate, { args: [{ actor: actorOf(user) }] });
     } catch (err) {
       await audit(user, `account-opening.${kind}`, id, req, { error: (err as Error).message }, 'failure');
       rethrowMapped(err);
     }
     const status = kind === 'approve' ? 'approved' : kind === 'reject' ? 'rejected' : 'withdrawn';
     await audit(user, `account-opening.${kind}`, id, req, kind === 'reject' ? { reason: payload.reason } : payload.notes ? { notes: payload.notes } : undefined, 'success', { before: { status: row.status }, after: { status } });
-    return { ...toAccountOpeningDto(row), status } as z.input<typeof AccountOpening>;
+    // The decision as the workflow recorded it (its Update result), not the row read before it:
+    // the DB mirror is written a moment later by an activity.
+    return {
+      ...toAccountOpeningDto(row),
+      status,
+      approved_by: decided.decidedBy ?? null,
+      decided_at: decided.decidedAt ?? null,
+      ...(kind === 'approve' ? { approval_notes: payload.notes?.trim() || null } : {}),
+      ...(kind === 'reject' ? { reject_reason: payload.reason!.trim() } : {}),
+    } as z.input<typeof AccountOpening>;
   };
 
   // Batch routes first: `/batch/...` must not be taken for `/:id/...`.
@@ -292,7 +303,18 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
     params: IdParams,
     body: ApproveBody,
     response: AccountOpening,
-    handler: ({ params, body, principal, req, scope }) => decide(params.id, principal!, scope, 'approve', body, req),
+    query: WaitQuery,
+    handler: async ({ params, body, query, principal, req, scope }) => {
+      const decided = await decide(params.id, principal!, scope, 'approve', body, req);
+      if (query.wait !== 'true') return decided;
+      // ?wait=true: the outcome, not just the decision (bounded; on timeout the answer says `provisioning`).
+      const handle = deps.temporal.client.workflow.getHandle(decided.workflow_id);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([handle.result().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, query.wait_seconds * 1000)))]);
+      clearTimeout(timer);
+      const row = await deps.em.fork().findOneOrFail(AccountOpeningRequestSchema, { id: params.id }, { populate: ['host', 'applicant'] });
+      return toAccountOpeningDto(row);
+    },
   });
   defineRoute(r, registry, {
     method: 'post',

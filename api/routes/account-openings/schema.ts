@@ -1,19 +1,21 @@
-import { z } from '../../openapi.js';
+import { z, noControlText } from '../../openapi.js';
+import { fullName, description } from '../../../activities/remote/validation.js';
 import { REQUEST_STATUSES } from '../../../db/entities/index.js';
 import { PageQuery } from '../../pagination.js';
 import { pii } from '../../authz/mask.js';
 
-const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
+const noControl = (max: number) => noControlText(max);
 
 export const AccountOpeningCreate = z
   .object({
     host_id: z.string().uuid('must be a host id (uuid)'),
-    username: z.string().min(1).max(64).openapi({ description: 'OS login name; rules depend on the host OS' }),
-    full_name: noControl(100).min(1),
+    username: z.string().min(1).max(32).openapi({ description: 'OS login name; rules depend on the host OS (Linux: 1 to 32 characters, Windows: 1 to 20)' }),
+    // The same schemas the create-account builders use (activities/remote/validation.ts).
+    full_name: fullName.describe('1 to 100 printable characters, no ":" or "," (they separate /etc/passwd and GECOS fields)'),
     contact_email: z.string().email(),
     contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').optional(),
     user_email: z.string().email().optional(),
-    description: noControl(200).optional(),
+    description: description.optional(),
     groups: z.array(z.string().min(1).max(256)).max(20).default([]),
     is_admin: z.boolean().default(false),
   })
@@ -50,7 +52,7 @@ export const AccountOpening = z
 export const AccountOpeningListQuery = PageQuery.extend({
   status: z.enum(REQUEST_STATUSES).optional(),
   host_id: z.string().uuid().optional(),
-  username: z.string().max(64).optional(),
+  username: z.string().max(32).optional(),
   mine: z.enum(['true', 'false']).optional().openapi({ description: 'Only my own requests (always true for requesters)' }),
 });
 
@@ -73,4 +75,9 @@ export const Stats = z.object({
   by_status: z.record(z.string(), z.number()),
   by_host: z.array(z.object({ host_id: z.string(), slug: z.string(), total: z.number() })),
   last_30_days: z.array(z.object({ day: z.string(), submitted: z.number() })),
+});
+
+export const WaitQuery = z.object({
+  wait: z.enum(['true', 'false']).optional().openapi({ description: 'Hold the answer until the request is done or failed (at most wait_seconds), so a script can reveal right after' }),
+  wait_seconds: z.coerce.number().int().min(1).max(120).default(60),
 });

@@ -1,11 +1,9 @@
 import { Router } from 'express';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
-import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { AppDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, NO_CONTROL_RE, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, forbidden, validationError } from '../../errors.js';
+import { conflict, forbidden } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
@@ -15,23 +13,16 @@ import {
   ALLOCATION_STATUSES,
   AllocationSchema,
   AllocationStepSchema,
-  CustomerSchema,
   HostAccountSchema,
-  HostSchema,
   LeaseEventSchema,
-  UserSchema,
   type Allocation as AllocationRow,
 } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { cancelAllocation, createAllocation, reclaimAllocation, retryAllocation, terminateAllocation } from './service.js';
 import { connectionSummary } from '../../../db/connection-summary.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
-import { linuxUsername } from '../../../activities/remote/validation.js';
-import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
-import type { allocation } from '../../../workflows/allocation.workflow.js';
-import type { hostLock } from '../../../workflows/host-lock.workflow.js';
-import { releaseSignal } from '../../../workflows/host-lock.workflow.js';
-import { extendUpdate, leaseStateQuery, returnEarlyUpdate, terminateUpdate, type LeaseState } from '../../../workflows/lease.workflow.js';
-import { forceUpdate, reclaimProgressQuery, type reclaim } from '../../../workflows/reclaim.workflow.js';
+import { extendUpdate, leaseStateQuery, returnEarlyUpdate, type LeaseState } from '../../../workflows/lease.workflow.js';
+import { forceUpdate, reclaimProgressQuery } from '../../../workflows/reclaim.workflow.js';
 import type { StepsProgress } from '../../../workflows/shared/steps.js';
 
 const iso = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-31T18:00:00+08:00' });
@@ -69,7 +60,7 @@ const AllocationCreate = z
     buffer_days: z.number().min(0).max(90).optional(),
     grace_minutes: z.number().min(0).max(7 * 24 * 60).optional(),
     os_username: z.string().optional().openapi({ description: "OS login name on the host; default: the customer user's username" }),
-    notes: z.string().max(1000).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
+    notes: noControlText(1000, 'must not contain control characters').optional(),
   })
   .openapi('AllocationCreate');
 
@@ -115,7 +106,6 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   const r = Router();
   const tags = ['allocations'];
   const client = deps.temporal.client;
-  const taskQueue = deps.temporal.taskQueue;
 
   /** An allocation within the caller's row scope (staff: by host group; owner: the company's; member: their own), else 404. */
   const load = (id: string, scope: Scope) =>
@@ -125,22 +115,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     recordAudit(em, { actor: user.username, action, targetType: 'allocation', targetId: id, ip: req.ip, requestId: req.requestId, detail, ...diff });
     await em.flush();
   };
-  const searchAttributes = (a: { hostId: string; customerId: string }, status: string) =>
-    new TypedSearchAttributes([
-      { key: HostIdKey, value: a.hostId },
-      { key: CustomerIdKey, value: a.customerId },
-      { key: LifecycleStatusKey, value: status },
-    ]);
-  const startReclaim = async (a: AllocationRow, done: string[]) => {
-    await client.workflow.start<typeof reclaim>('reclaim', {
-      workflowId: `reclaim/${a.id}`,
-      taskQueue,
-      args: [{ allocationId: a.id, hostId: a.host.id, graceMs: a.graceSeconds * 1000, done }],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      typedSearchAttributes: searchAttributes({ hostId: a.host.id, customerId: a.customer.id }, 'reclaiming'),
-    });
-  };
+  const meta = (req: { ip?: string; requestId: string }) => ({ ip: req.ip, requestId: req.requestId });
   const leaseState = async (id: string): Promise<LeaseState | null> => {
     try {
       return await client.workflow.getHandle(`lease/${id}`).query(leaseStateQuery);
@@ -167,92 +142,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     body: AllocationCreate,
     response: Allocation,
     status: 201,
-    handler: async ({ body, user, req, scope }) => {
-      const em = deps.em.fork();
-      const errors: Array<{ field: string; message: string }> = [];
-      // Out-of-scope rows answer like missing ones (an East operator cannot allocate a West host).
-      const [host, customer, cu] = await Promise.all([
-        scope.where(em, HostSchema, { id: body.host_id }).then((w) => em.findOne(HostSchema, w as never)),
-        scope.where(em, CustomerSchema, { id: body.customer_id }).then((w) => em.findOne(CustomerSchema, w as never)),
-        scope.where(em, UserSchema, { id: body.customer_user_id }).then((w) => em.findOne(UserSchema, w as never)),
-      ]);
-      if (!host) errors.push({ field: 'host_id', message: 'host does not exist' });
-      else if (host.os !== 'linux') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.os}; allocation supports Linux hosts for now` });
-      else if (host.status !== 'online') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` });
-      if (!customer) errors.push({ field: 'customer_id', message: 'customer does not exist' });
-      if (!cu) errors.push({ field: 'customer_user_id', message: 'user does not exist' });
-      else if (customer && cu.customerId !== customer.id) errors.push({ field: 'customer_user_id', message: `user ${cu.username} does not belong to customer ${customer.code}` });
-      const osUsername = body.os_username ?? cu?.username ?? '';
-      const u = linuxUsername.safeParse(osUsername);
-      if (!u.success) errors.push({ field: 'os_username', message: u.error.issues[0]?.message ?? 'invalid' });
-      const now = Date.now();
-      const startsAt = body.starts_at ? Date.parse(body.starts_at) : now;
-      const endsAt = Date.parse(body.ends_at);
-      if (endsAt <= Math.max(now, startsAt)) errors.push({ field: 'ends_at', message: 'must be after starts_at and in the future' });
-      if (startsAt < now - 60_000) errors.push({ field: 'starts_at', message: 'must not be in the past' });
-      if (errors.length) throw validationError(errors);
-
-      const bufferDays = body.buffer_days ?? deps.settings.leaseBufferDays ?? 3;
-      const graceMinutes = body.grace_minutes ?? deps.settings.reclaimGraceMinutes ?? 60;
-      const row = em.create(AllocationSchema, {
-        host: host!,
-        customer: customer!,
-        customerUser: cu!,
-        osUsername,
-        startsAt: new Date(startsAt),
-        endsAt: new Date(endsAt),
-        bufferSeconds: Math.round(bufferDays * 86_400),
-        graceSeconds: Math.round(graceMinutes * 60),
-        status: 'pending',
-        notes: body.notes ?? null,
-        createdBy: user!.username,
-      });
-
-      // 1. The per-host lock: of concurrent requests, exactly one starts host-lock/<hostId>.
-      const lockId = `host-lock/${host!.id}`;
-      try {
-        await client.workflow.start<typeof hostLock>('hostLock', {
-          workflowId: lockId,
-          taskQueue,
-          args: [{ hostId: host!.id, allocationId: row.id }],
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host!.id }]),
-          memo: { allocationId: row.id },
-        });
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`host_id: host ${host!.slug} is already allocated`);
-        throw err;
-      }
-      const releaseLock = () => client.workflow.getHandle(lockId).signal(releaseSignal, { allocationId: row.id }).catch(() => undefined);
-      // 2. The database's partial unique index: one holding allocation per host.
-      recordAudit(em, { actor: user!.username, action: 'allocation.create', targetType: 'allocation', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { host: host!.slug, customer: customer!.code, ends_at: body.ends_at } });
-      try {
-        await em.flush();
-      } catch (err) {
-        await releaseLock();
-        if (err instanceof UniqueConstraintViolationException) throw conflict(`host_id: host ${host!.slug} is already allocated`);
-        throw err;
-      }
-      // 3. The lifecycle.
-      try {
-        await client.workflow.start<typeof allocation>('allocation', {
-          workflowId: `allocation/${row.id}`,
-          taskQueue,
-          args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000 }],
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-          typedSearchAttributes: searchAttributes({ hostId: host!.id, customerId: customer!.id }, 'pending'),
-          memo: { host: host!.slug, customer: customer!.code },
-        });
-      } catch (err) {
-        row.status = 'cancelled';
-        row.error = 'the allocation workflow could not be started';
-        await em.flush();
-        await releaseLock();
-        throw err;
-      }
-      return toDto(row);
-    },
+    handler: async ({ body, user, req, scope }) => toDto(await createAllocation(deps, { body, actor: user!.username, meta: meta(req), scope })),
   });
 
   defineRoute(r, registry, {
@@ -322,53 +212,49 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/allocations/:id/terminate',
-    summary: 'Terminate the lease now (admin, with a reason): no buffer period, reclaim starts',
+    summary: 'Terminate now (admin, with a reason): no buffer period, reclaim starts — through the lease when it runs, directly when it is gone or the allocation failed',
     tags,
     permission: 'allocation.terminate',
     stepUp: true,
     params: IdParams,
     body: z.object({ reason: z.string().min(1).max(1000) }),
     response: z.object({ phase: z.string(), ends_at: z.string() }),
-    handler: async ({ params, body, user, req, scope, principal }) => {
-      await load(params.id, scope);
-      const s = await leaseUpdate(params.id, (h) => h.executeUpdate(terminateUpdate, { args: [{ reason: body.reason, actor: actorOf(principal!) }] }));
-      await audit(user!, 'allocation.terminate', params.id, req, { reason: body.reason });
-      return { phase: s.phase, ends_at: s.endsAt };
+    handler: async ({ params, body, req, scope, principal }) => {
+      const a = await load(params.id, scope);
+      const s = await terminateAllocation(deps, { allocation: a, actor: actorOf(principal!), reason: body.reason, meta: meta(req) });
+      if (s) return { phase: s.phase, ends_at: s.endsAt };
+      const now = await load(a.id, scope);
+      return { phase: now.status, ends_at: now.endsAt.toISOString() };
     },
   });
 
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/allocations/:id/reclaim',
-    summary: 'Reclaim now: ends a running lease, cleans up a failed allocation, or retries a failed reclaim from its failed step',
+    summary: 'Reclaim now: ends a running lease, starts reclaim directly when the lease is gone (terminated/failed), cleans up a failed allocation, or retries a failed reclaim from its failed step',
     tags,
     permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req, scope, principal }) => {
+    handler: async ({ params, req, scope, principal }) => {
       const a = await load(params.id, scope);
-      if (a.status === 'reclaimed' || a.status === 'cancelled') throw conflict(`allocation is ${a.status}`);
-      if (a.status === 'reclaiming') throw conflict('reclaim is already running');
-      if (a.status === 'active' || a.status === 'buffer') {
-        await leaseUpdate(a.id, (h) => h.executeUpdate(returnEarlyUpdate, { args: [{ mode: 'reclaim', actor: actorOf(principal!) }] }));
-      } else {
-        if (a.status === 'pending' || a.status === 'provisioning') {
-          const running = await client.workflow.getHandle(`allocation/${a.id}`).describe().then((d) => d.status.name === 'RUNNING', () => false);
-          if (running) throw conflict('the allocation is still being provisioned; wait for it to finish or fail');
-        }
-        const done = a.status === 'reclaim-failed' ? (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'reclaim', status: { $in: ['done', 'skipped'] } })).map((s) => s.step) : [];
-        const em = deps.em.fork();
-        const row = await em.findOneOrFail(AllocationSchema, { id: a.id });
-        row.status = 'reclaiming';
-        await em.flush();
-        try {
-          await startReclaim(a, done);
-        } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('reclaim is already running');
-          throw err;
-        }
-      }
-      await audit(user!, 'allocation.reclaim', a.id, req, { from: a.status });
+      await reclaimAllocation(deps, { allocation: a, actor: actorOf(principal!), meta: meta(req) });
+      return toDto(await load(a.id, scope));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/cancel',
+    summary: 'Cancel an allocation that has not started yet (future starts_at): nothing ran on the host; the host lock is released',
+    tags,
+    permission: 'allocation.manage',
+    params: IdParams,
+    body: z.object({ reason: z.string().max(1000).regex(NO_CONTROL_RE, 'must not contain control characters').optional() }),
+    response: Allocation,
+    handler: async ({ params, body, req, scope, principal }) => {
+      const a = await load(params.id, scope);
+      await cancelAllocation(deps, { allocation: a, actor: actorOf(principal!), reason: body.reason, meta: meta(req) });
       return toDto(await load(a.id, scope));
     },
   });
@@ -398,30 +284,15 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/allocations/:id/retry',
-    summary: 'Retry failed provisioning from the failed step',
+    summary: 'Retry from the failed step: failed provisioning resumes provisioning, a failed reclaim resumes the reclaim',
     tags,
     permission: 'allocation.manage',
     params: IdParams,
     response: Allocation,
-    handler: async ({ params, user, req, scope }) => {
+    handler: async ({ params, req, scope, principal }) => {
       const a = await load(params.id, scope);
-      if (a.status !== 'failed') throw conflict(`allocation is ${a.status}, not failed`);
-      const done = (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'allocate', status: { $in: ['done', 'skipped'] } })).map((s) => s.step);
-      try {
-        await client.workflow.start<typeof allocation>('allocation', {
-          workflowId: `allocation/${a.id}`,
-          taskQueue,
-          args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done }],
-          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          typedSearchAttributes: searchAttributes({ hostId: a.host.id, customerId: a.customer.id }, 'provisioning'),
-        });
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('the allocation is already being provisioned');
-        throw err;
-      }
-      await audit(user!, 'allocation.retry', a.id, req, { from: a.failedStep });
-      return toDto(a);
+      await retryAllocation(deps, { allocation: a, actor: actorOf(principal!), meta: meta(req) });
+      return toDto(await load(a.id, scope));
     },
   });
 
@@ -442,7 +313,13 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         leaseState(a.id).catch(() => null),
       ]);
       let reclaimState: StepsProgress | null = null;
-      if (a.status === 'reclaiming') reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      // A finished reclaim still answers its query (Temporal replays the closed run): its result stays visible.
+      if (a.status === 'reclaiming' || a.status === 'reclaimed' || a.status === 'reclaim-failed') {
+        reclaimState = await client.workflow.getHandle(`reclaim/${a.id}`).query(reclaimProgressQuery).catch(() => null);
+      }
+      // The lease workflow ends when it hands over to reclaim; its last phase ("reclaiming") is not
+      // the allocation's once the reclaim is over: the allocation's final status is.
+      const leasePhase = lease && (a.status === 'reclaimed' || a.status === 'reclaim-failed' || a.status === 'cancelled') ? a.status : lease?.phase;
       return {
         allocation_id: a.id,
         status: a.status,
@@ -456,7 +333,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
           error: s.error ?? null,
           detail: s.detail ?? null,
         })),
-        lease: lease ? { phase: lease.phase, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
+        lease: lease ? { phase: leasePhase!, ends_at: lease.endsAt, buffer_ends_at: lease.bufferEndsAt, next: lease.next, sent: lease.sent, skipped: lease.skipped } : null,
         lease_events: events.map((e) => ({ kind: e.kind, due_at: e.dueAt.toISOString(), fired_at: e.firedAt.toISOString(), notification: e.notification ?? null })),
         reclaim: reclaimState ? { current: reclaimState.current, result: reclaimState.result } : null,
       };

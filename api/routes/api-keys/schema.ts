@@ -1,4 +1,4 @@
-import { z } from '../../openapi.js';
+import { z, NO_CONTROL_RE } from '../../openapi.js';
 
 export const ApiKeyDto = z
   .object({
@@ -16,7 +16,7 @@ export const ApiKeyDto = z
   .openapi('ApiKey');
 export const ApiKeyCreate = z
   .object({
-    name: z.string().min(1).max(100).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
+    name: z.string().min(1).max(100).regex(NO_CONTROL_RE, 'must not contain control characters'),
     roles: z.array(z.string().min(1).max(64)).min(1).optional().openapi({ description: "A subset of the owner's roles (default: all of them)" }),
     expires_at: z.string().datetime({ offset: true }).optional(),
     user_id: z.string().uuid().optional().openapi({ description: 'Holders of api_key.manage may create a key for another user' }),

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps, AuthDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
@@ -11,7 +11,7 @@ import { createUser } from '../users/service.js';
 import { isTimeZone } from '../../../activities/notify/format.js';
 import { pii } from '../../authz/mask.js';
 
-const noControl = (max: number) => z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+const noControl = (max: number) => noControlText(max, 'must not contain control characters');
 
 const Customer = z
   .object({
@@ -35,6 +35,16 @@ const CustomerCreate = z
     notes: noControl(1000).optional(),
   })
   .openapi('CustomerCreate');
+const CustomerUpdate = z
+  .object({
+    name: noControl(200).min(1).optional(),
+    contact_name: noControl(100).nullable().optional(),
+    contact_email: z.string().email().nullable().optional(),
+    contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').nullable().optional(),
+    notes: noControl(1000).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
+  .openapi('CustomerUpdate', { description: 'The code is the customer\'s identity and cannot change' });
 const CustomerUser = z
   .object({ id: z.string().uuid(), username: z.string(), email: pii(z.string().nullable(), 'email'), full_name: z.string().nullable(), timezone: z.string().nullable(), role: z.string(), must_change_password: z.boolean(), created_at: z.string() })
   .openapi('CustomerUser');
@@ -131,6 +141,32 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
     params: IdParams,
     response: Customer,
     handler: async ({ params, scope }) => toDto(await scope.find(deps.em.fork(), CustomerSchema, { id: params.id }, 'customer')),
+  });
+  defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/customers/:id',
+    summary: 'Edit a customer (not its code); audited with before/after',
+    tags,
+    permission: 'customer.write',
+    params: IdParams,
+    body: CustomerUpdate,
+    response: Customer,
+    handler: async ({ params, body, user, req, scope }) => {
+      const em = deps.em.fork();
+      const c = await scope.find(em, CustomerSchema, { id: params.id }, 'customer');
+      const fields = { name: 'name', contact_name: 'contactName', contact_email: 'contactEmail', contact_phone: 'contactPhone', notes: 'notes' } as const;
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
+        if (body[api] === undefined) continue;
+        before[api] = c[prop] ?? null;
+        after[api] = body[api];
+        (c as unknown as Record<string, unknown>)[prop] = body[api];
+      }
+      recordAudit(em, { actor: user!.username, action: 'customer.update', targetType: 'customer', targetId: c.id, ip: req.ip, requestId: req.requestId, detail: { before, after } });
+      await em.flush();
+      return toDto(c);
+    },
   });
   defineRoute(r, registry, {
     method: 'post',

@@ -1,7 +1,7 @@
-import { z } from '../../openapi.js';
+import { z, NO_CONTROL_RE } from '../../openapi.js';
 import { PageQuery } from '../../pagination.js';
 
-const name = z.string().trim().min(1).max(100).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+const name = z.string().trim().min(1).max(100).regex(NO_CONTROL_RE, 'must not contain control characters');
 
 export const Department = z
   .object({

@@ -5,6 +5,8 @@ import { defineRoute } from '../../route.js';
 import { conflict, notFound } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { EnvTemplateSchema, type EnvTemplate as Row } from '../../../db/entities/index.js';
+import { recordAudit } from '../../../db/audit.js';
+import { AccountPolicyInput } from '../hosts/schema.js';
 
 const StepSchema = z.object({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,79}$/, 'letters, digits, space, ".", "_" or "-"'),
@@ -13,7 +15,7 @@ const StepSchema = z.object({
   timeout_s: z.number().int().min(1).max(24 * 3600).optional(),
 });
 const Create = z
-  .object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 .+_-]{0,99}$/), description: z.string().max(500).optional(), os: z.enum(['linux', 'windows']).default('linux'), steps: z.array(StepSchema).min(1).max(100), publish: z.boolean().default(true) })
+  .object({ name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9 .+_-]{0,99}$/), description: z.string().max(500).optional(), os: z.enum(['linux', 'windows']).default('linux'), steps: z.array(StepSchema).min(1).max(100), publish: z.boolean().default(true), account_policy: AccountPolicyInput.optional() })
   .refine((t) => new Set(t.steps.map((s) => s.name)).size === t.steps.length, { path: ['steps'], message: 'step names must be unique' })
   .openapi('EnvTemplateCreate');
 const EnvTemplate = z.object({ id: z.string(), name: z.string(), version: z.number(), description: z.string().nullable(), os: z.string(), steps: z.array(StepSchema), published_at: z.string().nullable() }).openapi('EnvTemplate');
@@ -25,7 +27,7 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
   const tags = ['env-templates'];
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/env-templates', summary: 'Create the next version of a template', tags, permission: 'template.write', body: Create, response: EnvTemplate, status: 201,
-    handler: async ({ body }) => {
+    handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
       const last = await em.findOne(EnvTemplateSchema, { name: body.name }, { orderBy: { version: 'desc' } });
       const t = em.create(EnvTemplateSchema, {
@@ -35,7 +37,9 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
         os: body.os,
         steps: body.steps.map((s) => ({ name: s.name, check: s.check, command: s.command, timeoutS: s.timeout_s })),
         publishedAt: body.publish ? new Date() : null,
+        accountPolicy: body.account_policy ? { allowAdmin: body.account_policy.allow_admin, allowGroups: body.account_policy.allow_groups, privilegedBy: body.account_policy.privileged_by } : null,
       });
+      recordAudit(em, { actor: user!.username, action: 'env-template.create', targetType: 'env-template', targetId: t.id, ip: req.ip, requestId: req.requestId, detail: { name: t.name, version: t.version, published: !!t.publishedAt, steps: t.steps.map((s) => s.name) } });
       await em.flush();
       return toDto(t);
     },
@@ -50,12 +54,13 @@ export function envTemplateRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rou
   });
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/env-templates/:id/publish', summary: 'Publish a draft version (then it is immutable)', tags, permission: 'template.write', params: z.object({ id: z.string().uuid() }), response: EnvTemplate,
-    handler: async ({ params }) => {
+    handler: async ({ params, user, req }) => {
       const em = deps.em.fork();
       const t = await em.findOne(EnvTemplateSchema, { id: params.id });
       if (!t) throw notFound('template');
       if (t.publishedAt) throw conflict(`${t.name} v${t.version} is already published`);
       t.publishedAt = new Date();
+      recordAudit(em, { actor: user!.username, action: 'env-template.publish', targetType: 'env-template', targetId: t.id, ip: req.ip, requestId: req.requestId, detail: { name: t.name, version: t.version } });
       await em.flush();
       return toDto(t);
     },

@@ -5,21 +5,23 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, validationError } from '../../errors.js';
+import { conflict, forbidden, unauthenticated, validationError } from '../../errors.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from '../../../db/vault.js';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { pageOffsets, pageResult } from '../../pagination.js';
 import { HostSchema, HostCredentialSchema, HostGroupSchema, type Host as HostRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostListQuery, HostStatusChange, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostKeyRepin, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
+import { retireHost } from './service.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
-export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof Host> {
+export function toHostDto(h: HostRow, hasCredentials: boolean, allocated = false): z.input<typeof Host> {
   return {
     id: h.id,
     slug: h.slug,
@@ -36,8 +38,10 @@ export function toHostDto(h: HostRow, hasCredentials: boolean): z.input<typeof H
     expected_gpu: h.expectedGpu ?? null,
     template_id: h.templateId ?? null,
     owner_tenant: h.ownerTenant ?? null,
+    account_policy: h.accountPolicy ? { allow_admin: !!h.accountPolicy.allowAdmin, allow_groups: h.accountPolicy.allowGroups ?? [], privileged_by: h.accountPolicy.privilegedBy ?? 'staff' } : null,
     host_key_fingerprint: h.hostKeyFingerprint ?? null,
     has_credentials: hasCredentials,
+    allocated,
     last_seen_at: h.lastSeenAt?.toISOString() ?? null,
     created_at: h.createdAt.toISOString(),
   };
@@ -62,6 +66,7 @@ export function stageHost(em: SqlEntityManager, vault: Vault, body: z.infer<type
     winrmHttps: body.winrm_https,
     expectedGpu: body.expected_gpu ?? null,
     templateId: body.template_id ?? null,
+    accountPolicy: body.account_policy ? { allowAdmin: body.account_policy.allow_admin, allowGroups: body.account_policy.allow_groups, privilegedBy: body.account_policy.privileged_by } : null,
     ownerTenant: body.owner_tenant ?? null,
   });
   const secrets: Array<[kind: 'password' | 'private-key' | 'winrm-password', value: string | undefined]> = [
@@ -82,6 +87,35 @@ async function assertGroupsExist(em: SqlEntityManager, hosts: Array<{ group?: st
   const found = new Set((await em.find(HostGroupSchema, { name: { $in: names } })).map((g) => g.name));
   const errors = hosts.flatMap((h, i) => (h.group && !found.has(h.group) ? [{ field: rowOffset === undefined ? 'group' : `hosts.${i + rowOffset}.group`, message: `host group "${h.group}" does not exist` }] : []));
   if (errors.length) throw validationError(errors);
+}
+
+/**
+ * The same machine (address + port) registered twice under two names would get two onboardings,
+ * two locks and two allocations at once: refused with 40901 naming the existing host, unless the
+ * row says `allow_duplicate_address: true` (several test hosts behind one forwarded port, say).
+ */
+async function assertNewMachines(em: SqlEntityManager, hosts: Array<{ address: string; port: number; allow_duplicate_address?: boolean }>, rowOffset?: number) {
+  const key = (h: { address: string; port: number }) => `${h.address.toLowerCase()}:${h.port}`;
+  const checked = hosts.map((h, i) => ({ h, i })).filter(({ h }) => !h.allow_duplicate_address);
+  if (!checked.length) return;
+  const existing = await em.find(HostSchema, { $or: checked.map(({ h }) => ({ address: { $ilike: h.address.replace(/[%_\\]/g, '\\$&') }, port: h.port })) }, { fields: ['id', 'slug', 'address', 'port'] });
+  const byKey = new Map(existing.map((e) => [key(e), e]));
+  const seen = new Map<string, number>();
+  const clashes: string[] = [];
+  let first: { id: string; slug: string } | undefined;
+  for (const { h, i } of checked) {
+    const where = rowOffset === undefined ? '' : `hosts.${i + rowOffset}: `;
+    const old = byKey.get(key(h));
+    if (old) {
+      first ??= old;
+      clashes.push(`${where}${h.address}:${h.port} is already registered as host "${old.slug}" (${old.id})`);
+    } else if (rowOffset !== undefined && seen.has(key(h))) {
+      clashes.push(`${where}${h.address}:${h.port} is also row ${seen.get(key(h))}`);
+    } else seen.set(key(h), i + (rowOffset ?? 0));
+  }
+  if (clashes.length) {
+    throw conflict(`${clashes.join('; ')}; set allow_duplicate_address: true to register the same machine again`, first ? { existing_host_id: first.id, existing_host_slug: first.slug } : undefined);
+  }
 }
 
 /** text/csv → `{ hosts: [...] }` with typed columns; a malformed CSV is a 40001 naming its line. */
@@ -113,6 +147,7 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
       expected_gpu: c.expected_gpu_model || c.expected_gpu_count ? { model: str(c.expected_gpu_model), count: num(c.expected_gpu_count) } : undefined,
       template_id: str(c.template_id),
       owner_tenant: str(c.owner_tenant),
+      allow_duplicate_address: c.allow_duplicate_address ? c.allow_duplicate_address === 'true' : undefined,
     })),
   };
   next();
@@ -120,7 +155,14 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
 
 export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
-  r.post('/api/v1/hosts/import', express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
+  // The CSV body is read and parsed only for an authenticated caller with the route's roles.
+  const importRoles = ['admin', 'operator'] as const;
+  const authorizeImport: RequestHandler = (req, _res, next) => {
+    if (!req.user) throw unauthenticated();
+    if (!importRoles.some((role) => req.user!.roles.includes(role))) throw forbidden(`requires role ${importRoles.join(' or ')}`);
+    next();
+  };
+  r.post('/api/v1/hosts/import', authorizeImport, express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
 
   defineRoute(r, registry, {
     method: 'post',
@@ -134,6 +176,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     handler: async ({ body, user, req }) => {
       const em = deps.em.fork();
       await assertGroupsExist(em, [body]);
+      await assertNewMachines(em, [body]);
       const host = stageHost(em, deps.vault, body);
       recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, after: { slug: host.slug, address: host.address, port: host.port, os: host.os, status: host.status } });
       try {
@@ -175,6 +218,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       await assertGroupsExist(em, parsed, 0);
       const taken = await em.find(HostSchema, { slug: { $in: [...slugs.keys()] } }, { fields: ['slug'] });
       if (taken.length) throw validationError(taken.map((t) => ({ field: `hosts.${slugs.get(t.slug)}.slug`, message: `slug "${t.slug}" already exists` })), 'some slugs already exist; nothing was imported');
+      await assertNewMachines(em, parsed, 0);
       const hosts = parsed.map((h) => stageHost(em, deps.vault, h));
       recordAudit(em, { actor: user!.username, action: 'host.import', targetType: 'host', targetId: `${hosts.length} hosts`, ip: req.ip, requestId: req.requestId, detail: { slugs: hosts.map((h) => h.slug) } });
       try {
@@ -210,6 +254,16 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         );
         where.id = { $in: ids.map((r) => r.id) };
       }
+      if (query.available !== undefined) {
+        const held = [...(await allocatedHostIds(em))];
+        if (query.available) {
+          if (query.status && query.status !== 'online') return pageResult([], 0, query);
+          where.status = 'online';
+          if (held.length) where.id = where.id ? { $in: (where.id as { $in: string[] }).$in.filter((id) => !held.includes(id)) } : { $nin: held };
+        } else {
+          where.$and = [{ $or: [{ status: { $ne: 'online' } }, { id: { $in: held } }] }];
+        }
+      }
       if (query.q) {
         const like = `%${query.q.replace(/[%_\\]/g, '\\$&')}%`;
         where.$or = [{ name: { $ilike: like } }, { slug: { $ilike: like } }, { address: { $ilike: like } }];
@@ -220,7 +274,8 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           ? (await em.find(HostCredentialSchema, { host: { $in: rows.map((h) => h.id) } }, { fields: ['host'] })).map((c) => c.host.id)
           : [],
       );
-      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id))), total, query);
+      const held = rows.length ? await allocatedHostIds(em, rows.map((h) => h.id)) : new Set<string>();
+      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id), held.has(h.id))), total, query);
     },
   });
 
@@ -236,8 +291,93 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const em = deps.em.fork();
       const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const creds = await em.count(HostCredentialSchema, { host: host.id });
-      return toHostDto(host, creds > 0);
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
     },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/host-key/repin',
+    summary: 'Re-pin the host key after a legitimate rekey (admin, audited): the fingerprint, checked out of band, replaces the pinned one; the next connection must present it',
+    tags: ['hosts'],
+    permission: 'host.key_repin',
+    stepUp: true,
+    params: HostIdParams,
+    body: HostKeyRepin,
+    response: Host,
+    handler: async ({ params, body, user, req, scope }) => {
+      const em = deps.em.fork();
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
+      const before = host.hostKeyFingerprint ?? null;
+      if (before === body.fingerprint) throw conflict(`host_key: ${body.fingerprint} is already the pinned key of ${host.slug}`);
+      host.hostKeyFingerprint = body.fingerprint;
+      host.hostKeyPinnedAt = new Date();
+      recordAudit(em, { actor: user!.username, action: 'host.host-key.repin', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { before, after: body.fingerprint, reason: body.reason } });
+      await em.flush();
+      const creds = await em.count(HostCredentialSchema, { host: host.id });
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/:id/lock/release',
+    summary: "Release a leftover host lock (host-lock/<hostId>) whose allocation no longer holds the host (admin, audited); 409 names the allocation while it still does",
+    tags: ['hosts'],
+    permission: 'host.lock_release',
+    params: HostIdParams,
+    response: z.object({ released: z.boolean(), allocation_id: z.string().nullable() }),
+    handler: async ({ params, user, req, scope }) => {
+      const host = await scope.find(deps.em.fork(), HostSchema, { id: params.id }, 'host');
+      const r = await releaseHostLock(deps, { hostId: host.id, actor: user!.username, meta: { ip: req.ip, requestId: req.requestId } });
+      return { released: r.released, allocation_id: r.allocationId };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/hosts/:id',
+    summary: 'Edit a host (name, site, group, tags, expected GPU, owner, account policy); audited with before/after',
+    tags: ['hosts'],
+    permission: 'host.write',
+    params: HostIdParams,
+    body: HostUpdate,
+    response: Host,
+    handler: async ({ params, body, user, req, scope }) => {
+      const em = deps.em.fork();
+      const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
+      if (body.group) await assertGroupsExist(em, [{ group: body.group }]);
+      const fields = { name: 'name', site: 'site', group: 'group', tags: 'tags', expected_gpu: 'expectedGpu', owner_tenant: 'ownerTenant' } as const;
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
+        if (body[api] === undefined) continue;
+        before[api] = host[prop] ?? null;
+        after[api] = body[api];
+        (host as unknown as Record<string, unknown>)[prop] = body[api];
+      }
+      if (body.account_policy !== undefined) {
+        before.account_policy = toHostDto(host, false).account_policy;
+        after.account_policy = body.account_policy;
+        const p = body.account_policy;
+        host.accountPolicy = p ? { allowAdmin: p.allow_admin, allowGroups: p.allow_groups, privilegedBy: p.privileged_by } : null;
+      }
+      recordAudit(em, { actor: user!.username, action: 'host.update', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, detail: { before, after } });
+      await em.flush();
+      return toHostDto(host, (await em.count(HostCredentialSchema, { host: host.id })) > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'delete',
+    path: '/api/v1/hosts/:id',
+    summary: 'Retire a host: refused (40901) while allocated, locked, or with open requests/accounts; credentials deleted; audited',
+    tags: ['hosts'],
+    permission: 'host.delete',
+    stepUp: true,
+    params: HostIdParams,
+    response: HostRetired,
+    handler: ({ params, user, req }) => retireHost(deps, { hostId: params.id, actor: user!.username, ip: req.ip, requestId: req.requestId }),
   });
 
   defineRoute(r, registry, {
@@ -263,7 +403,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       recordAudit(em, { actor: user!.username, action: 'host.status', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, before: { status: from }, after: { status: body.status }, detail: { reason: body.reason ?? null } });
       await em.flush();
       const creds = await em.count(HostCredentialSchema, { host: host.id });
-      return toHostDto(host, creds > 0);
+      return toHostDto(host, creds > 0, (await allocatedHostIds(em, [host.id])).has(host.id));
     },
   });
 

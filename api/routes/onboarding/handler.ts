@@ -9,6 +9,7 @@ import { conflict, notFound, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import { HostSchema, OnboardingStepSchema, RemoteAccessSchema, ONBOARDING_STEPS, STEP_STATUSES, type Host } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
+import { allocatedHostIds } from '../allocations/service.js';
 import { HostIdKey, HostStatusKey } from '../../../workflows/shared/search-attributes.js';
 import { confirmFactsUpdate, progressQuery, type OnboardingInput, type hostOnboarding } from '../../../workflows/host-onboarding.workflow.js';
 import { batchProgressQuery, type hostOnboardingBatch } from '../../../workflows/host-onboarding-batch.workflow.js';
@@ -44,6 +45,15 @@ const toSpec = (s?: Spec) => (s ? { enabled: s.enabled, domain: s.domain, protoc
 /** Host onboarding: start one or many, watch the steps, confirm facts, retry from the failed step. */
 export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
+  /**
+   * Onboarding re-applies the environment template and rewrites remote access: never under a
+   * tenant. A host held by an allocation (an `offline` rented host included) is refused.
+   */
+  const refuseAllocated = async (hosts: Array<{ id: string; slug: string }>) => {
+    const held = await allocatedHostIds(deps.em, hosts.map((h) => h.id));
+    const rented = hosts.filter((h) => held.has(h.id));
+    if (rented.length) throw conflict(`host_id: ${rented.map((h) => h.slug).join(', ')} ${rented.length > 1 ? 'are' : 'is'} allocated to a customer; reclaim the allocation before onboarding again`);
+  };
   const tags = ['onboarding'];
   const start = async (host: Host, input: OnboardingInput) => {
     const workflowId = `host-onboarding/${host.id}`;
@@ -82,6 +92,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       if (missing.length) throw validationError(missing.map((id) => ({ field: `host_ids.${body.host_ids.indexOf(id)}`, message: 'host does not exist' })));
       const wrong = hosts.filter((h) => !['pending', 'failed', 'offline'].includes(h.status));
       if (wrong.length) throw conflict(`hosts not in pending/failed/offline: ${wrong.map((h) => `${h.slug} (${h.status})`).join(', ')}`);
+      await refuseAllocated(hosts);
       const batchId = randomUUID();
       const workflowId = `host-onboarding-batch/${batchId}`;
       await deps.temporal.client.workflow.start<typeof hostOnboardingBatch>('hostOnboardingBatch', {
@@ -130,6 +141,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       const em = deps.em.fork();
       const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       if (!['pending', 'offline'].includes(host.status)) throw conflict(`host is ${host.status}; onboarding starts from pending or offline (use /onboarding/retry after a failure)`);
+      await refuseAllocated([host]);
       await em.nativeDelete(OnboardingStepSchema, { host: host.id });
       const workflowId = await start(host, { hostId: host.id, templateId: host.templateId ?? null, remoteAccess: toSpec(body.remote_access) });
       recordAudit(em, { actor: user!.username, action: 'host.onboard', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId });
@@ -153,6 +165,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       const failed = await em.findOne(OnboardingStepSchema, { host: host.id, status: 'failed' });
       if (host.status !== 'failed' || !failed) throw conflict(`host is ${host.status}; only a failed onboarding can be retried`);
+      await refuseAllocated([host]);
       const previous = await em.find(RemoteAccessSchema, { host: host.id });
       const spec = body.remote_access
         ? toSpec(body.remote_access)

@@ -1,8 +1,8 @@
-import { z } from '../../openapi.js';
+import { z, NO_CONTROL_RE } from '../../openapi.js';
 import { PageQuery } from '../../pagination.js';
 import { REGISTRATION_STATUSES } from '../../../db/entities/index.js';
 
-const text = (max: number) => z.string().trim().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
+const text = (max: number) => z.string().trim().max(max).regex(NO_CONTROL_RE, 'must not contain control characters (newlines, tabs, NUL)');
 /**
  * Role names a person may ask for or be invited to: validated against the roles table by the
  * service (assertRegistrableRoles: customer users' roles belong to a customer, not a department).

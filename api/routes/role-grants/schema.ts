@@ -1,7 +1,7 @@
-import { z } from '../../openapi.js';
+import { z, NO_CONTROL_RE } from '../../openapi.js';
 import { ROLE_GRANT_STATUSES } from '../../../db/entities/index.js';
 
-const text = (max: number) => z.string().trim().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters (newlines, tabs, NUL)');
+const text = (max: number) => z.string().trim().max(max).regex(NO_CONTROL_RE, 'must not contain control characters (newlines, tabs, NUL)');
 
 export const RoleGrantCreate = z
   .object({

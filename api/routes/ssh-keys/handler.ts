@@ -10,6 +10,7 @@ import { recordAudit } from '../../../db/audit.js';
 import { parseSshPublicKey } from '../../../activities/remote/linux.js';
 import { InvalidInputError } from '../../../activities/remote/validation.js';
 import type { sshKeyRevoke } from '../../../workflows/ssh-key-revoke.workflow.js';
+import type { sshKeyAdd } from '../../../workflows/ssh-key-add.workflow.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 
 const SshKey = z
@@ -74,7 +75,7 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   defineRoute(r, registry, {
     method: 'post',
     path: '/api/v1/ssh-keys',
-    summary: 'Register an SSH public key (RSA ≥ 2048 bits, ECDSA, Ed25519)',
+    summary: 'Register an SSH public key (RSA ≥ 2048 bits, ECDSA, Ed25519); the hosts of the owner\'s active allocations get it now (workflow ssh-key-add/<id>)',
     tags,
     permission: 'ssh_key.manage',
     body: SshKeyCreate,
@@ -97,7 +98,8 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       if (parsed.type === 'ssh-rsa' && bits < 2048) throw validationError([{ field: 'public_key', message: `RSA keys must be at least 2048 bits (this one has ${bits})` }]);
       if (parsed.comment.length > 200) throw validationError([{ field: 'public_key', message: 'comment must be at most 200 characters' }]);
       const existing = await em.findOne(SshKeySchema, { fingerprint: parsed.fingerprint, revokedAt: null });
-      if (existing) throw conflict(`public_key: this key (${parsed.fingerprint}) is already registered${existing.user.id === ownerId ? '' : ' to another user'}`);
+      // One answer whoever holds it: the message must not tell a caller that another user owns the key.
+      if (existing) throw conflict(`public_key: this key (${parsed.fingerprint}) is already registered; use another key, or revoke the registered one first`);
       const row = em.create(SshKeySchema, {
         user: owner,
         type: parsed.type,
@@ -110,8 +112,21 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       try {
         await em.flush();
       } catch (err) {
-        if (err instanceof UniqueConstraintViolationException) throw conflict(`public_key: this key (${parsed.fingerprint}) is already registered`);
+        if (err instanceof UniqueConstraintViolationException) throw conflict(`public_key: this key (${parsed.fingerprint}) is already registered; use another key, or revoke the registered one first`);
         throw err;
+      }
+      // The owner's active allocations get the key now (workflow ssh-key-add/<id>). Nothing
+      // half-done: if Temporal cannot take the start, the key is not registered either.
+      try {
+        await deps.temporal.client.workflow.start<typeof sshKeyAdd>('sshKeyAdd', {
+          workflowId: `ssh-key-add/${row.id}`,
+          taskQueue: deps.temporal.taskQueue,
+          args: [{ keyId: row.id }],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        });
+      } catch (err) {
+        await deps.em.fork().nativeDelete(SshKeySchema, { id: row.id });
+        rethrowMapped(err);
       }
       return toDto(row);
     },

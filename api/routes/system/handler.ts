@@ -4,7 +4,12 @@ import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { generateOpenApi } from '../../openapi.js';
 
-/** /healthz (process up), /readyz (DB + Temporal reachable), OpenAPI document and docs page. */
+/**
+ * /healthz (process up), /readyz (DB + Temporal reachable), OpenAPI document and docs page.
+ * /readyz stays unauthenticated (orchestrators probe it without credentials), so it answers with
+ * status words only; why a probe failed goes to the log, never into the response (raw driver
+ * errors carry host names, ports, users, sometimes connection strings).
+ */
 export function systemRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
   r.get('/healthz', (_req, res) => {
@@ -16,10 +21,17 @@ export function systemRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         await withTimeout(fn(), 3000);
         return 'ok' as const;
       } catch (err) {
-        return `unreachable: ${(err as Error).message}`;
+        return err as Error;
       }
     };
-    const [db, temporal] = await Promise.all([probe(deps.checks.db), probe(deps.checks.temporal)]);
+    const [dbR, temporalR] = await Promise.all([probe(deps.checks.db), probe(deps.checks.temporal)]);
+    const word = (name: string, r: 'ok' | Error) => {
+      if (r === 'ok') return 'ok' as const;
+      deps.logger.warn({ check: name, err: r.message }, 'readiness probe failed');
+      return 'unreachable' as const;
+    };
+    const db = word('db', dbR);
+    const temporal = word('temporal', temporalR);
     const ready = db === 'ok' && temporal === 'ok';
     res.status(ready ? 200 : 503).json({
       code: ready ? 0 : 50301,
