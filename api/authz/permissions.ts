@@ -87,7 +87,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     name: 'customer_member',
     description: 'A customer\'s person: sees only what is allocated to them, manages their own SSH keys',
     parent: null,
-    permissions: ['host.read', 'allocation.read', 'allocation.return', 'session.connect', 'credential.reveal', 'ssh_key.manage'],
+    permissions: ['host.read', 'allocation.read', 'allocation.return', 'session.connect', 'credential.reveal', 'ssh_key.manage', 'account_opening.create', 'account_opening.read'],
   },
   { name: 'customer_owner', description: 'A customer\'s owner: everything a member can, for the whole company, and its member list', parent: 'customer_member', permissions: ['scope.company', 'customer.read', 'pii.read'] },
 ];

@@ -9,6 +9,7 @@ import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { utils as ssh2Utils } from 'ssh2';
 import type { sshKeyAdd } from '../../workflows/ssh-key-add.workflow.js';
 import { loginWithKey, until } from '../helpers/ssh-login.js';
+import { captureHistories } from '../helpers/history.js';
 
 describe('recovery paths: every failed state of an allocation has an API way out', () => {
   let p: TestPlatform;
@@ -60,6 +61,7 @@ describe('recovery paths: every failed state of an allocation has an API way out
   }, 120_000);
 
   afterAll(async () => {
+    if (process.env.CAPTURE_HISTORIES && p) await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
     for (const u of [user.username, preexisting]) await sshExec(sshd, `sudo -n pkill -KILL -u ${u}; sudo -n userdel -r -f ${u}; sudo -n rm -f /var/lib/hostflow/accounts/${u}`).catch(() => undefined);
     await p?.close();
     await sshd?.stop();
