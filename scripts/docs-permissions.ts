@@ -1,9 +1,9 @@
-// npm run docs:permissions — writes docs/permissions.md from the route table (the app's defineRoute
+// npm run docs:permissions — writes docs/permissions.md (and the README's Permissions section) from the route table (the app's defineRoute
 // specs) and the built-in roles. Builds the app without serving it: no database or Temporal is
 // touched, the dependencies are only captured by the route factories.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createApp, routeTable } from '../api/app.js';
-import { permissionsMarkdown } from '../api/authz/matrix.js';
+import { permissionsMarkdown, readmePermissionsSection, withReadmePermissions } from '../api/authz/matrix.js';
 import { createLogger } from '../config/logger.js';
 import type { AppDeps } from '../api/deps.js';
 
@@ -18,4 +18,5 @@ const app = createApp({
 });
 await mkdir('docs', { recursive: true });
 await writeFile('docs/permissions.md', permissionsMarkdown(routeTable(app)));
-console.log(`docs/permissions.md: ${routeTable(app).length} routes`);
+await writeFile('README.md', withReadmePermissions(await readFile('README.md', 'utf8'), readmePermissionsSection(routeTable(app))));
+console.log(`docs/permissions.md and README.md: ${routeTable(app).length} routes`);

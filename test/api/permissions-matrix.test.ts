@@ -10,7 +10,7 @@ import { DB_KINDS, startTestPlatform, type TestPlatform } from '../helpers/platf
 import { createApp, routeTable } from '../../api/app.js';
 import type { RouteEntry } from '../../api/route.js';
 import { readFile } from 'node:fs/promises';
-import { effectivePermissions, permissionsMarkdown } from '../../api/authz/matrix.js';
+import { effectivePermissions, permissionsMarkdown, readmePermissionsSection } from '../../api/authz/matrix.js';
 import { BUILTIN_ROLE_NAMES } from '../../api/authz/permissions.js';
 import { createLogger } from '../../config/logger.js';
 import {
@@ -284,6 +284,8 @@ describe.each(DB_KINDS)('route × role matrix on %s', (db) => {
 
   it('docs/permissions.md is the table of this route table (npm run docs:permissions)', async () => {
     expect(await readFile('docs/permissions.md', 'utf8'), 'docs/permissions.md is stale: run npm run docs:permissions').toBe(permissionsMarkdown(routeTable(app)));
+    const readme = await readFile('README.md', 'utf8');
+    expect(readme.includes(readmePermissionsSection(routeTable(app))), "README.md's Permissions section is stale: run npm run docs:permissions").toBe(true);
   });
 
   it('a route without a declared permission stops the app from starting', async () => {
