@@ -39,7 +39,8 @@ describe('verifyLogin classification (real sshd)', () => {
 
   it('ECONNREFUSED (sshd down) is retryable HostUnreachable', async () => {
     const closed = await freePort();
-    const e = await failure(ops.verifyLogin(host(closed), user.name, user.password));
+    // Pinned, so verifyLogin gets past its HostKeyNotPinned refusal and actually tries to connect.
+    const e = await failure(ops.verifyLogin(host(closed, sshd.hostKeyFingerprintSha256), user.name, user.password));
     expect(e).toBeInstanceOf(ApplicationFailure);
     expect(e!.type).toBe('HostUnreachable');
     expect(e!.nonRetryable).toBe(false);
