@@ -70,7 +70,10 @@ function makeStubHost(): Stub {
   const root = mkdtempSync(join(tmpdir(), 'hostflow-cb-'));
   const bin = join(root, 'bin');
   mkdirSync(bin);
-  const log = '{ printf \'%s\' "${0##*/}"; for a in "$@"; do printf \'\\037%s\' "$a"; done; printf \'\\036\'; } >> "$HF_ROOT/log"';
+  // One record = one write(2) to the O_APPEND log: stubs can run concurrently (endTenantActivity
+  // pipes list_containers, which calls docker inspect and ps, into a loop calling docker rm), and a
+  // record written piecewise by several printfs would interleave with another and be lost.
+  const log = '{ hf_rec=${0##*/}; for a in "$@"; do hf_rec="$hf_rec$(printf \'\\037\')$a"; done; printf \'%s\\036\' "$hf_rec"; } >> "$HF_ROOT/log"';
   const stubs: Record<string, string> = {
     sudo: String.raw`${log}
 while [ $# -gt 0 ]; do
