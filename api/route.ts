@@ -36,6 +36,18 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   body?: B;
   response: R;
   status?: number;
+  /**
+   * The success response is not the `{code, message, data}` envelope: the handler streams the
+   * body itself (sets headers, writes, ends; defineRoute skips the envelope once headers are
+   * sent). Documents the success status with these media types instead of `envelope(response)`.
+   */
+  rawResponse?: { description?: string; contentTypes: Record<string, z.ZodType> };
+  /**
+   * Further error statuses the route can answer beyond the ones derived from the spec
+   * (400; 401/403 unless public; 404 with params; 409 unless GET), each with its description;
+   * documented with the error envelope.
+   */
+  errors?: Record<number, string>;
   handler: (ctx: {
     params: z.infer<P>;
     query: z.infer<Q>;
@@ -134,13 +146,16 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
       ...(spec.body ? { body: { required: !spec.body.safeParse({}).success, content: { 'application/json': { schema: spec.body } } } } : {}),
     },
     responses: {
-      [spec.status ?? 200]: json(envelope(spec.response), 'OK'),
+      [spec.status ?? 200]: spec.rawResponse
+        ? { description: spec.rawResponse.description ?? 'OK', content: Object.fromEntries(Object.entries(spec.rawResponse.contentTypes).map(([type, schema]) => [type, { schema }])) }
+        : json(envelope(spec.response), 'OK'),
       400: json(ErrorEnvelope, 'Validation failed (code 40001, naming the field)'),
       ...(access === 'public' ? {} : { 401: json(ErrorEnvelope, 'Unauthenticated (40101)') }),
       ...(access !== 'public' ? { 403: json(ErrorEnvelope, access !== 'authenticated' ? `Forbidden (40301): needs \`${access}\`` : 'Forbidden (40301)') } : {}),
       ...(spec.params ? { 404: json(ErrorEnvelope, 'Not found, or not in your scope (40401)') } : {}),
       // Every change can meet a conflicting state (a unique name, a workflow already running, a status that forbids it).
       ...(spec.method !== 'get' ? { 409: json(ErrorEnvelope, 'Conflict with the current state (40901)') } : {}),
+      ...Object.fromEntries(Object.entries(spec.errors ?? {}).map(([status, description]) => [status, json(ErrorEnvelope, description)])),
     },
   };
   registry.registerPath(doc);

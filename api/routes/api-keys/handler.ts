@@ -18,6 +18,7 @@ export function apiKeyRoutes(deps: AppDeps & AuthDeps & { roleCache: RoleCache }
   const r = Router();
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/api-keys', tags, permission: 'authenticated', body: ApiKeyCreate, response: ApiKeyCreated, status: 201,
+    errors: { 404: 'No user with this user_id (40401)' },
     summary: 'Create an API key (shown once) with a subset of the owner roles',
     handler: async ({ body, user, principal, req }) => {
       const ownerId = body.user_id ?? user!.id;

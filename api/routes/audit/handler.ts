@@ -34,6 +34,14 @@ export function auditRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     permission: 'audit.export',
     query: AuditExportQuery,
     response: z.array(AuditEventDto),
+    // Streamed, not enveloped: CSV (format=csv, one header row) or a bare JSON array of events.
+    rawResponse: {
+      description: 'The matching events, oldest first, as an attachment: CSV with a header row (format=csv) or a JSON array (format=json); not the {code, message, data} envelope',
+      contentTypes: {
+        'text/csv': z.string().openapi({ description: 'Header row then one row per event; columns as the JSON fields' }),
+        'application/json': z.array(AuditEventDto),
+      },
+    },
     handler: async ({ query, res }) => {
       const filter = filterOf(query);
       await appendAudit(deps.em, { action: 'audit.export', targetType: 'audit-events', targetId: query.format, detail: { format: query.format, filter: { ...filter, from: filter.from?.toISOString(), to: filter.to?.toISOString() } } });

@@ -18,11 +18,13 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
   const r = Router();
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/auth/login', tags, permission: 'public', body: S.LoginBody, response: S.TokenPair,
+    errors: { 401: 'Wrong username or password, or a missing or wrong second factor (40101; 40102 with data.methods when a second factor is needed)', 429: 'Too many failed logins for this account or from this address (42901)' },
     summary: 'Log in: access token (15 min) + refresh token. 40102 when a second factor is needed; 42901 while locked; restricted=password_change when the password must be changed',
     handler: ({ body, req }) => login(deps, body, client(req)),
   });
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/auth/refresh', tags, permission: 'public', body: S.RefreshBody, response: S.TokenPair,
+    errors: { 401: 'Refresh token invalid, expired or already used, or its session ended (40101)' },
     summary: 'Rotate the refresh token (single use; presenting a used one ends the session)',
     handler: ({ body, req }) => refresh(deps, body.refresh_token, client(req)),
   });

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import type { AppDeps } from '../../deps.js';
-import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { RoleSchema, type RoleRow } from '../../../db/entities/index.js';
 import { PERMISSIONS } from '../../authz/permissions.js';
@@ -22,7 +22,7 @@ const Role = z
 const RoleCreate = z
   .object({
     name: roleName,
-    description: z.string().max(500).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
+    description: noControlText(500, 'must not contain control characters').optional(),
     parent: roleName.nullable().optional(),
     permissions: z.array(z.string().max(64)).max(100).default([]),
     host_group_ids: z.array(z.string().uuid()).max(100).default([]),
