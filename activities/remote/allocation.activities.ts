@@ -37,6 +37,8 @@ export interface TaskReport {
   userExists: boolean;
   /** The uid looked for (recorded on the account row, so a re-run can look after the name is gone). */
   uid?: number | null;
+  /** The account is gone and the recorded uid belongs to another account now: nothing of that uid is counted. */
+  uidReassigned?: { uid: number; owner: string };
   /** Processes other than SSH connection handlers (those are in `sshConnections`). */
   processes: number;
   sshConnections: number;
@@ -121,6 +123,7 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
   const reportOf = (f: linux.TenantFootprint): TaskReport => ({
     userExists: f.userExists,
     uid: f.uid,
+    ...(f.uidReassigned ? { uidReassigned: f.uidReassigned } : {}),
     processes: f.processes.length,
     sshConnections: f.sshConnections,
     gpuProcesses: f.gpuProcesses.length,
@@ -511,7 +514,9 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
           const what = Object.entries(left).map(([k, n]) => `${k} ${n}`).join(', ');
           throw ApplicationFailure.nonRetryable(`${a.host.slug} is not clean of ${a.osUsername}: ${what}`, 'NotClean');
         }
-        return { clean: true, notChecked: f?.unavailable ?? [], filesScan: f?.files.status ?? 'not-scanned' };
+        // A uid handed to another account since is not looked at by uid: say so rather than imply it was.
+        const notChecked = [...(f?.unavailable ?? []), ...(f?.uidReassigned ? ['uid (reassigned to another account)'] : [])];
+        return { clean: true, notChecked, filesScan: f?.files.status ?? 'not-scanned' };
       });
     },
   };

@@ -384,7 +384,10 @@ const optionalUid = (uid: number | undefined) => (uid === undefined ? '' : Strin
  * "$user" and (possibly empty) "$uid" → the account's uid, `exists=yes|no`, `home`. When the
  * account exists its passwd uid wins (a different known uid prints `HOSTFLOW_UID_CHANGED <old>
  * <new>`); when it is gone the caller's uid is used. Prints `HOSTFLOW_NO_SUCH_USER <name>` and/or
- * `HOSTFLOW_UID <n>`; with no uid at all there is nothing to look for: exit 0. A uid below
+ * `HOSTFLOW_UID <n>`; with no uid at all there is nothing to look for: exit 0. When the account is
+ * gone and its recorded uid now belongs to another existing account (useradd hands freed uids out
+ * again), nothing of that uid is the tenant's: prints `HOSTFLOW_UID_REASSIGNED <uid> <owner>` and
+ * exits 0 (never counts, kills or deletes what the new owner has). A uid below
  * LINUX_MIN_TENANT_UID (a system account) is refused: exit 2.
  */
 const RESOLVE_TENANT = shText`exists=no
@@ -399,6 +402,10 @@ if entry=$(getent passwd "$user"); then
   uid=$puid
 else
   printf 'HOSTFLOW_NO_SUCH_USER %s\n' "$user"
+  if [ -n "$uid" ] && owner=$(getent passwd "$uid" | cut -d: -f1) && [ -n "$owner" ] && [ "$owner" != "$user" ]; then
+    printf 'HOSTFLOW_UID_REASSIGNED %s %s\n' "$uid" "$owner"
+    exit 0
+  fi
 fi
 if [ -z "$uid" ]; then
   exit 0
@@ -467,6 +474,7 @@ export interface TenantFootprintInput {
  * verification). One line per finding:
  *
  *   HOSTFLOW_UID <n>                       the uid looked for (see RESOLVE_TENANT)
+ *   HOSTFLOW_UID_REASSIGNED <uid> <name>   the account is gone and its uid is another account's now: nothing else is looked at
  *   HOSTFLOW_PROC <pid> <comm>             a live process whose effective or real uid is the tenant's
  *                                          (re-parented daemons, nohup loops, at/cron children included)
  *   HOSTFLOW_GPU <pid> <name>              a GPU compute app (`nvidia-smi --query-compute-apps`) of that uid
@@ -599,6 +607,8 @@ exec sudo -n sh -c ${shq(inner)} hostflow-tenant-footprint "$1" "$2" "$3" "$4" "
 export interface TenantFootprint {
   userExists: boolean;
   uid: number | null;
+  /** The account is gone and its recorded uid belongs to another account now: nothing of it was looked at. */
+  uidReassigned: { uid: number; owner: string } | null;
   /** Live processes of the uid other than its SSH connection handlers. */
   processes: { pid: number; comm: string }[];
   /** `sshd` processes of the uid: open SSH connections. */
@@ -621,7 +631,7 @@ export interface TenantFootprint {
 
 export function parseTenantFootprint(stdout: string): TenantFootprint {
   const out: TenantFootprint = {
-    userExists: true, uid: null, processes: [], sshConnections: 0, gpuProcesses: [], containers: [], sessions: [], linger: false, userManager: false,
+    userExists: true, uid: null, uidReassigned: null, processes: [], sshConnections: 0, gpuProcesses: [], containers: [], sessions: [], linger: false, userManager: false,
     userUnits: [], enabledUserUnits: [], atJobs: [], crontabs: [], files: { count: 0, status: 'not-scanned', sample: [] }, leftoverHome: null, marker: false, unavailable: [],
   };
   const atFiles: string[] = [];
@@ -630,6 +640,7 @@ export function parseTenantFootprint(stdout: string): TenantFootprint {
     switch (marker) {
       case 'NO_SUCH_USER': out.userExists = false; break;
       case 'UID': if (/^\d+$/.test(a)) out.uid = Number(a); break;
+      case 'UID_REASSIGNED': if (/^\d+$/.test(a) && rest[0]) out.uidReassigned = { uid: Number(a), owner: rest[0] }; break;
       case 'PROC':
         if (!/^\d+$/.test(a)) break;
         if (rest.join(' ') === 'sshd') out.sshConnections += 1;

@@ -87,7 +87,8 @@ done
 exec "$@"`,
     getent: String.raw`${log}
 case $1 in
-  passwd) for u in $HF_USERS; do if [ "$u" = "$2" ]; then printf '%s:x:1000:1000::%s/home/%s:/bin/sh\n' "$u" "$HF_ROOT" "$u"; exit 0; fi; done; exit 2 ;;
+  passwd) if [ "$2" = 1000 ]; then for u in $HF_USERS; do printf '%s:x:1000:1000::%s/home/%s:/bin/sh\n' "$u" "$HF_ROOT" "$u"; exit 0; done; exit 2; fi
+    for u in $HF_USERS; do if [ "$u" = "$2" ]; then printf '%s:x:1000:1000::%s/home/%s:/bin/sh\n' "$u" "$HF_ROOT" "$u"; exit 0; fi; done; exit 2 ;;
   group) for g in $HF_GROUPS; do if [ "$g" = "$2" ]; then printf '%s:x:1000:\n' "$g"; exit 0; fi; done; exit 2 ;;
 esac
 exit 1`,
@@ -772,6 +773,30 @@ describe('Linux scripts on a stub host', () => {
     const gone = stub.run(linux.endTenantActivity({ username: 'bob' }), { users: [] });
     expect([gone.status, gone.stdout]).toEqual([0, 'HOSTFLOW_NO_SUCH_USER bob\n']);
     expect(stub.calls().some((a) => a[0] === 'pkill')).toBe(false);
+  });
+
+  it('a gone account whose recorded uid another account owns now: nothing of that uid is counted, stopped or killed', () => {
+    // The stub host's getent gives uid 1000 to its first listed user (carol): bob's recorded uid was handed out again.
+    const f = stub.run(linux.tenantFootprint({ username: 'bob', uid: 1000, allocationId: ALLOC, files: 'everywhere' }), { users: ['carol'] });
+    expect([f.status, f.stdout]).toEqual([0, 'HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID_REASSIGNED 1000 carol\n']);
+    expect(stub.calls().map((a) => a[0])).not.toContain('ps');
+    const parsed = linux.parseTenantFootprint(f.stdout);
+    expect(parsed).toMatchObject({ userExists: false, uid: null, uidReassigned: { uid: 1000, owner: 'carol' }, processes: [], files: { count: 0, status: 'not-scanned' } });
+    expect(linux.footprintLeftovers(parsed)).toEqual({});
+    stub.reset();
+    const end = stub.run(linux.endTenantActivity({ username: 'bob', uid: 1000 }), { users: ['carol'] });
+    expect([end.status, end.stdout]).toEqual([0, 'HOSTFLOW_NO_SUCH_USER bob\nHOSTFLOW_UID_REASSIGNED 1000 carol\n']);
+    expect(stub.calls().some((a) => a[0] === 'pkill' || a[0] === 'ps')).toBe(false);
+    // Still free (no account has it): the uid is looked for as before.
+    stub.reset();
+    const free = stub.run(linux.tenantFootprint({ username: 'bob', uid: 1000, allocationId: ALLOC }), { users: [] });
+    expect(free.status, free.stderr).toBe(0);
+    expect(linux.parseTenantFootprint(free.stdout)).toMatchObject({ userExists: false, uid: 1000, uidReassigned: null });
+    expect(stub.calls().map((a) => a[0])).toContain('ps');
+    // The account itself (same name) holds the uid: not a reassignment.
+    stub.reset();
+    const same = linux.parseTenantFootprint(stub.run(linux.tenantFootprint({ username: 'carol', uid: 1000, allocationId: ALLOC }), { users: ['carol'] }).stdout);
+    expect(same).toMatchObject({ userExists: true, uid: 1000, uidReassigned: null });
   });
 
   it('containers: attributed by the hostflow.allocation label or by the uid of their main process; only those are removed', () => {

@@ -242,8 +242,17 @@ setsid nohup sh ~/respawn.sh >/dev/null 2>&1 < /dev/null & echo started`);
 
   it('a re-run of every reclaim activity is a no-op; verify-clean fails naming what is left (by category and count) when something of the uid reappears', { timeout: 180_000 }, async () => {
     const acts = createActivities({ em: p.db.em, vault: p.vault, logger: createLogger({ level: 'silent' }), ssh: p.ssh, winrm: p.winrm, mailer: null, mailFrom: 'x@test', baseDomain: 'hosts.test' });
+    // Other test files create OS users on this same machine meanwhile, and useradd may hand them the
+    // freed uid: then the footprint must say so and count nothing of that other account.
+    const reassignedTo = (await sshExec(sshd, `getent passwd ${uid} | cut -d: -f1`)).stdout.trim();
     const check = await acts.checkRunningTasks(allocationId);
-    expect(check).toMatchObject({ userExists: false, uid, processes: 0, gpuProcesses: 0, containers: 0, sessions: 0, scheduled: { atJobs: 0, crontab: 0, linger: false, userUnits: 0 }, files: { count: 0 } });
+    if (reassignedTo) {
+      expect(reassignedTo).not.toBe(username);
+      expect(check).toMatchObject({ userExists: false, uid: null, uidReassigned: { uid, owner: reassignedTo }, processes: 0, gpuProcesses: 0, containers: 0, sessions: 0, scheduled: { atJobs: 0, crontab: 0, linger: false, userUnits: 0 }, files: { count: 0 } });
+    } else {
+      expect(check).toMatchObject({ userExists: false, uid, processes: 0, gpuProcesses: 0, containers: 0, sessions: 0, scheduled: { atJobs: 0, crontab: 0, linger: false, userUnits: 0 }, files: { count: 0 } });
+      expect(check.uidReassigned).toBeUndefined();
+    }
     expect(await acts.revokeCustomerKeys(allocationId)).toEqual({ removed: 0, skipped: 'account is gone' });
     expect(await acts.lockCustomerAccount(allocationId)).toEqual({ locked: false });
     const stop = await acts.stopCustomerTasks(allocationId);
@@ -251,7 +260,14 @@ setsid nohup sh ~/respawn.sh >/dev/null 2>&1 < /dev/null & echo started`);
     expect(stop.ended).toMatchObject({ crontabRemoved: false, atJobsRemoved: 0, lingerRemoved: false, containersRemoved: 0, killRounds: 0 });
     expect(await acts.cleanCustomerLeftovers(allocationId)).toEqual({ crontabRemoved: false, tmpFilesRemoved: 0 });
     expect(await acts.deleteCustomerAccount(allocationId)).toEqual({ deleted: false });
-    expect(await acts.verifyReclaimClean(allocationId)).toMatchObject({ clean: true });
+    const clean = await acts.verifyReclaimClean(allocationId);
+    expect(clean).toMatchObject({ clean: true });
+    if (reassignedTo) {
+      // Nothing of the uid can be checked as the tenant's any more (and nothing was killed or deleted).
+      expect(clean.notChecked).toContain('uid (reassigned to another account)');
+      expect(clean.filesScan).toBe('not-scanned');
+      return;
+    }
 
     // Something owned by the uid shows up again (a process and a file): verify-clean names both, non-retryable.
     await sshExec(sshd, `sudo -n mkdir -p ${dataDir} && sudo -n touch ${dataDir}/late && sudo -n chown ${uid} ${dataDir}/late`);
@@ -265,6 +281,27 @@ setsid nohup sh ~/respawn.sh >/dev/null 2>&1 < /dev/null & echo started`);
     expect(err).toMatchObject({ type: 'NotClean', nonRetryable: true });
     expect((err as Error).message).toBe(`gpu-reclaim-1 is not clean of ${username}: processes 1, files 1`);
     await sshExec(sshd, `sudo -n pkill -KILL -u ${uid}; sudo -n rm -rf ${dataDir}`);
+
+    // useradd hands a freed uid out again: an account created now with the tenant's old uid, with a
+    // process and a file of its own, is reported as such; nothing of it counts, is stopped or deleted.
+    const other = `hfr${randomBytes(3).toString('hex')}`;
+    expect((await sshExec(sshd, `sudo -n useradd -M -u ${uid} ${other} && echo ok`)).stdout.trim()).toBe('ok');
+    try {
+      await sshExec(sshd, `sudo -n mkdir -p ${dataDir} && sudo -n touch ${dataDir}/theirs && sudo -n chown ${uid} ${dataDir}/theirs`);
+      await sshExec(sshd, `sudo -n setsid -f setpriv --reuid=${uid} --regid=${uid} --clear-groups sleep 307 >/dev/null 2>&1 < /dev/null`);
+      const theirs = `ps -o args= -u ${uid} | grep -cx 'sleep 307'`;
+      expect((await sshExec(sshd, theirs)).stdout.trim()).toBe('1');
+      expect(await acts.checkRunningTasks(allocationId)).toMatchObject({ userExists: false, uid: null, uidReassigned: { uid, owner: other }, processes: 0, files: { count: 0 } });
+      const stopOther = await acts.stopCustomerTasks(allocationId);
+      expect(stopOther.signalled).toEqual([]);
+      expect(stopOther.ended).toMatchObject({ killRounds: 0, atJobsRemoved: 0, containersRemoved: 0 });
+      const v = await acts.verifyReclaimClean(allocationId, 1);
+      expect(v).toMatchObject({ clean: true, filesScan: 'not-scanned' });
+      expect(v.notChecked).toContain('uid (reassigned to another account)');
+      expect((await sshExec(sshd, `${theirs}; sudo -n ls ${dataDir}`)).stdout.trim()).toBe('1\ntheirs');
+    } finally {
+      await sshExec(sshd, `sudo -n pkill -KILL -u ${uid}; sudo -n rm -rf ${dataDir}; sudo -n userdel ${other}`);
+    }
 
     // The replay fixture of a reclaim on the patched path (keys and login first, grace wait, force):
     // CAPTURE_HISTORIES=1 npx vitest run test/workflows/reclaim.test.ts (never overwrites).
