@@ -45,7 +45,7 @@ describe('fault: PostgreSQL down 90 s mid-batch (dedicated PostgreSQL, real sshd
     await pg.resume();
     const counts = await settle(p, reqs, 360_000);
     console.log(`[faults] PostgreSQL down ${OUTAGE_MS / 1000} s: ${JSON.stringify(counts)}; all closed ${((Date.now() - downAt - OUTAGE_MS) / 1000).toFixed(1)} s after it returned`);
-    expect((counts.done ?? 0) + (counts.failed ?? 0)).toBe(20);
+    expect((counts.done ?? 0) + (counts.failed ?? 0), `statuses after every workflow closed: ${JSON.stringify(counts)}`).toBe(20);
     const r = await assertCleanOutcome(p, sshd, reqs);
     console.log(`[faults] PostgreSQL down: ${r.failedThenProcessed} failed and came back with /process; test ${((Date.now() - t0) / 1000).toFixed(0)} s`);
   }, 600_000);

@@ -161,7 +161,10 @@ export async function startTestPlatform(
       return { status: res.status, body: (await res.json()) as never };
     },
     async close() {
-      // Each step is bounded and named, so a teardown that hangs says where instead of hitting the hook timeout.
+      // Teardown logs and goes on: each step is bounded and named (a step that hangs says where
+      // instead of hitting the hook timeout), and a step that throws is logged, not rethrown. A
+      // teardown error must not fail a suite whose test body passed, nor keep the later steps
+      // (connections, database) from being released.
       const step = async (name: string, f: () => Promise<unknown> | unknown, ms = 40_000) => {
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<void>((resolve) => {
@@ -170,15 +173,27 @@ export async function startTestPlatform(
             resolve();
           }, ms);
         });
-        await Promise.race([Promise.resolve().then(f), timeout]).finally(() => clearTimeout(timer));
+        try {
+          await Promise.race([Promise.resolve().then(f), timeout]);
+        } catch (err) {
+          process.stderr.write(`[test-platform] close: ${name} failed (going on): ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+        } finally {
+          clearTimeout(timer);
+        }
       };
       await step('http server', () => new Promise<void>((r) => {
         server.close(() => r());
         server.closeAllConnections();
       }), 10_000);
-      await step('worker', () => worker?.stop());
+      // Order: stop the worker taking tasks first, then release the executors' pooled SSH/WinRM
+      // connections so in-flight remote activities end now instead of outliving the shutdown
+      // grace and force times (a forced shutdown leaves the native worker referenced by the
+      // unfinished task: "Worker still in use: Expected 1 reference, but got 2"), then wait for
+      // the worker to stop; its NativeConnection is closed only after run() has settled.
+      const workerStopped = worker?.stop();
       await step('ssh executor', () => ssh.close(), 10_000);
       await step('winrm executor', () => winrm.close(), 10_000);
+      await step('worker', () => workerStopped);
       mailer?.close();
       await step('temporal connection', () => connection.close(), 10_000);
       await step('database', () => db.close(), 20_000);
@@ -212,10 +227,23 @@ export async function startPlatformWorker(d: {
   const run = worker.run();
   return {
     worker,
+    /**
+     * Initiates shutdown synchronously (before the first await), waits for run() to settle, then
+     * closes the connection: the NativeConnection must outlive the worker that uses it. Errors of
+     * a shutdown are logged, not thrown (see close() above).
+     */
     async stop() {
-      worker.shutdown();
-      await run;
-      await connection.close();
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      try {
+        await run;
+      } catch (err) {
+        process.stderr.write(`[test-platform] worker ${d.taskQueue} stopped with an error (going on): ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+      try {
+        await connection.close();
+      } catch (err) {
+        process.stderr.write(`[test-platform] worker connection close failed (going on): ${err instanceof Error ? err.message : String(err)}\n`);
+      }
     },
   };
 }

@@ -3,8 +3,12 @@
  *
  * `startPostgres()` returns `TEST_DATABASE_URL` when set (stop() is then a no-op). Otherwise it
  * creates a throwaway cluster from Debian's server binaries (`/usr/lib/postgresql/<highest>/bin`)
- * in a temp dir, on 127.0.0.1:<free port>, with durability off (fsync, synchronous_commit,
- * full_page_writes) for speed, and creates the database `hostflow_test`.
+ * in a temp dir, on 127.0.0.1:<free port>, with fsync and full_page_writes off for speed, and
+ * creates the database `hostflow_test`. synchronous_commit stays on: `pause()` crashes the server
+ * (`-m immediate`), and with asynchronous commit a crash loses transactions the server already
+ * acknowledged (up to ~3 × wal_writer_delay of them). Those are not "the same data" a PostgreSQL
+ * with default durability keeps; without fsync a commit still reaches the kernel's page cache,
+ * which a process crash does not lose.
  *
  * PostgreSQL refuses to run as root: as root, initdb/pg_ctl run as the `postgres` OS user via
  * `runuser -u postgres --` and the temp dir is chowned to it. As any other user they run directly.
@@ -174,7 +178,6 @@ export async function startPostgres(): Promise<TestPostgres> {
         `-p ${port}`,
         `-k ${dir}`,
         `-c fsync=off`,
-        `-c synchronous_commit=off`,
         `-c full_page_writes=off`,
         `-c max_connections=${MAX_CONNECTIONS}`,
       ].join(' ');
