@@ -203,6 +203,8 @@ describe('recovery paths: every failed state of an allocation has an API way out
   });
 
   it('a key the customer adds after allocation reaches the host now (ssh-key-add workflow)', { timeout: 180_000 }, async () => {
+    // The previous reclaim releases host-lock/<hostId> asynchronously: allocate once it has.
+    await until('host lock released', async () => ((await lockStatus()) === 'COMPLETED' ? true : null));
     const id = await allocate();
     await statusIs(id, 'active');
     const k = ssh2Utils.generateKeyPairSync('ed25519', { comment: 'rita@new-laptop' });
