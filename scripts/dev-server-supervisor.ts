@@ -59,9 +59,9 @@ async function waitGone(pid: number, argv: string[], ms: number): Promise<boolea
  * running is stopped (SIGTERM, then SIGKILL after 10 s). If the `npm start` that owns it is still
  * alive, this refuses: two platforms must not share one DATA_DIR.
  */
-export async function stopLeftoverDevServer(pidfile: string, log: (msg: string) => void): Promise<void> {
+export async function stopLeftoverDevServer(pidfile: string, log: (msg: string) => void): Promise<boolean> {
   const rec = readPidfile(pidfile);
-  if (!rec) return;
+  if (!rec) return false;
   if (rec.owner.pid !== process.pid && sameArgv(processCmdline(rec.owner.pid), rec.owner.argv)) {
     throw new Error(`another \`npm start\` (pid ${rec.owner.pid}) is running with this DATA_DIR (${pidfile}); stop it first`);
   }
@@ -80,8 +80,11 @@ export async function stopLeftoverDevServer(pidfile: string, log: (msg: string) 
       }
       if (!(await waitGone(rec.pid, rec.argv, 5_000))) throw new Error(`the leftover Temporal dev server (pid ${rec.pid}) did not stop`);
     }
+    rmSync(pidfile, { force: true });
+    return true;
   }
   rmSync(pidfile, { force: true });
+  return false;
 }
 
 export interface SupervisedDevServer {

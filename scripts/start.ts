@@ -29,6 +29,18 @@ async function assertPortFree(port: number, what: string) {
   });
 }
 
+async function portFreeWithin(port: number, what: string, ms: number) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await assertPortFree(port, what);
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 let devServer: SupervisedDevServer | undefined;
 let rt: Runtime | undefined;
 let worker: Awaited<ReturnType<typeof startWorker>> | undefined;
@@ -79,11 +91,13 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 const startup = (async () => {
-  if (!e.TEMPORAL_ADDRESS) await stopLeftoverDevServer(pidfile, (m) => logger.warn(m));
+  // A leftover dev server we just stopped may hold its ports for a moment while it exits: wait
+  // (bounded) for them; a port held by anything else is still refused after that.
+  const stoppedLeftover = !e.TEMPORAL_ADDRESS && (await stopLeftoverDevServer(pidfile, (m) => logger.warn(m)));
   await assertPortFree(e.API_PORT, 'API_PORT');
   if (!e.TEMPORAL_ADDRESS) {
-    await assertPortFree(e.TEMPORAL_DEV_PORT, 'TEMPORAL_DEV_PORT');
-    await assertPortFree(e.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT');
+    await portFreeWithin(e.TEMPORAL_DEV_PORT, 'TEMPORAL_DEV_PORT', stoppedLeftover ? 10_000 : 0);
+    await portFreeWithin(e.TEMPORAL_UI_PORT, 'TEMPORAL_UI_PORT', stoppedLeftover ? 10_000 : 0);
     const cli = await ensureTemporalCli({ cliPath: e.TEMPORAL_CLI_PATH, cacheDir: e.HOSTFLOW_CACHE_DIR, log: (l) => logger.info(l) });
     logger.info('starting Temporal dev server');
     devServer = await superviseDevServer({
