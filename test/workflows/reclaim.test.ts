@@ -79,6 +79,9 @@ describe('reclaim ends everything of the tenant on a real sshd host', () => {
   let uid = 0;
   let password = '';
   let token = '';
+  // useradd hands out the highest uid + 1, so deleting the tenant (the newest account) would free its
+  // uid for the accounts other test files create meanwhile. A guard account above it keeps it unused.
+  const guard = `hfg${randomBytes(3).toString('hex')}`;
   const key = ssh2Utils.generateKeyPairSync('ed25519', { comment: 'tenant@laptop' });
   const dataDir = `/srv/hostflow-test-${randomBytes(3).toString('hex')}`;
 
@@ -124,12 +127,14 @@ describe('reclaim ends everything of the tenant on a real sshd host', () => {
     password = rev.body.data.password;
     uid = Number(await login(sshd, { username, privateKey: key.private }, 'id -u'));
     expect(uid).toBeGreaterThanOrEqual(1000);
+    expect((await sshExec(sshd, `for i in 1 2 3 4 5; do u=$(( $(getent passwd | awk -F: '$3 >= 1000 && $3 < 60000 { print $3 }' | sort -n | tail -1) + 1 )); sudo -n useradd -M -u $u ${guard} 2>/dev/null && echo ok && break; done`)).stdout.trim()).toBe('ok');
     expect(await login(sshd, { username, password }, 'id -un')).toBe(username);
   }, 180_000);
 
   afterAll(async () => {
     if (sshd && username) {
       await sshExec(sshd, `sudo -n pkill -KILL -u ${username}; sudo -n userdel -r -f ${username}; sudo -n rm -rf ${dataDir} /var/lib/hostflow/accounts/${username} /var/lib/systemd/linger/${username}`).catch(() => undefined);
+      await sshExec(sshd, `sudo -n userdel ${guard}`).catch(() => undefined);
     }
     await p?.close();
     await sshd?.stop();
