@@ -14,6 +14,7 @@ import type { Activities } from '../activities/index.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
+import { hostChangeLocks } from './shared/host-change-lock.js';
 
 /**
  * account-opening/<requestId>: request → decision (approve / reject / withdraw, or expiry) →
@@ -54,7 +55,7 @@ export const rejectUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor; r
 export const withdrawUpdate = defineUpdate<AccountOpeningState, [{ actor: Actor }]>('withdraw');
 export const stateQuery = defineQuery<AccountOpeningState>('state');
 
-const db = proxyActivities<Pick<Activities, 'setRequestStatus'>>(dbActivityOptions);
+const db = proxyActivities<Pick<Activities, 'setRequestStatus' | 'requestHostId'>>(dbActivityOptions);
 const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 /** Final statuses (done / failed / expired / decisions): retried until the database takes them. */
 const final = proxyActivities<Pick<Activities, 'setRequestStatus'>>(finalStatusOptions);
@@ -73,6 +74,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     expiresAt: new Date(started + input.decisionTimeoutMs).toISOString(),
   };
   setHandler(stateQuery, () => state);
+  const locks = hostChangeLocks();
 
   let notes: string | null = null;
   let reason: string | null = null;
@@ -167,52 +169,75 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   state.phase = 'provisioning';
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
   await db.setRequestStatus(input.requestId, { status: 'provisioning', resultMessage: null, failureType: null });
-  try {
-    state.step = 'create-account';
-    const provisioned = await remote.provisionAccount(input.requestId);
-    state.hostAccountId = provisioned.hostAccountId;
-    state.step = 'verify-login';
-    await remote.verifyAccountLogin(provisioned.hostAccountId);
-    state.phase = 'done';
-    state.step = undefined;
-    await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, {
-      status: 'done',
-      hostAccountId: provisioned.hostAccountId,
-      resultMessage: provisioned.preExisting ? 'account already existed (created by this request earlier); verified' : 'account created and login verified',
-    }));
-    await notifier.notify({
-      eventKey: `account-opening/${input.requestId}/done`,
-      userId: input.applicantId,
-      subject: 'Your account is ready',
-      body: 'Your account has been created. Reveal its password once in Hostflow (POST /api/v1/account-openings/<id>/credentials/reveal).',
-    });
-    return publish(state);
-  } catch (err) {
-    const cause = (err as { cause?: { type?: string; message?: string } }).cause;
-    state.phase = 'failed';
-    state.error = { type: cause?.type ?? 'Unknown', message: cause?.message ?? (err as Error).message };
-    // Saga: undo a half-created account (only one this request created), whatever happens to us.
-    await CancellationScope.nonCancellable(async () => {
-      let rolledBack: string;
-      if (patched('final-status')) {
-        // A rollback that cannot finish (host or database gone for good) must not keep the
-        // request from ending `failed`: its final status is recorded whatever the rollback did.
-        try {
-          rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
-        } catch (rbErr) {
-          const c = (rbErr as { cause?: { type?: string } }).cause;
-          rolledBack = ` (rollback failed: ${c?.type ?? 'Unknown'}; the account may still exist on the host, process again to retry)`;
-        }
-      } else {
-        rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
-      }
-      await final.setRequestStatus(input.requestId, {
-        status: 'failed',
-        failureType: state.error!.type,
-        resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rolledBack}`,
+  // Patch `host-change-lock`: provisioning, verification and the rollback run under the host's
+  // change lock (host-change-lock/<hostId>), so no other account opening or key change interleaves
+  // on the same host; it is released in a finally (success, failure, cancellation).
+  if (patched('host-change-lock')) {
+    const hostId = await db.requestHostId(input.requestId);
+    let entered = false;
+    try {
+      return await locks.withHostLock(hostId, `account-opening/${input.requestId}`, () => ((entered = true), provision()), () => (state.step = 'wait-host-lock'));
+    } catch (err) {
+      if (entered) throw err;
+      // The wait for the lock ended (cancelled): nothing was changed on the host, nothing to roll back.
+      state.phase = 'failed';
+      state.error = { type: (err as { cause?: { type?: string } }).cause?.type ?? (err as Error).name, message: 'cancelled while waiting for the host change lock' };
+      await CancellationScope.nonCancellable(() =>
+        final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` }),
+      );
+      return publish(state);
+    }
+  }
+  return provision();
+
+  async function provision(): Promise<AccountOpeningState> {
+    try {
+      state.step = 'create-account';
+      const provisioned = await remote.provisionAccount(input.requestId);
+      state.hostAccountId = provisioned.hostAccountId;
+      state.step = 'verify-login';
+      await remote.verifyAccountLogin(provisioned.hostAccountId);
+      state.phase = 'done';
+      state.step = undefined;
+      await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, {
+        status: 'done',
+        hostAccountId: provisioned.hostAccountId,
+        resultMessage: provisioned.preExisting ? 'account already existed (created by this request earlier); verified' : 'account created and login verified',
+      }));
+      await notifier.notify({
+        eventKey: `account-opening/${input.requestId}/done`,
+        userId: input.applicantId,
+        subject: 'Your account is ready',
+        body: 'Your account has been created. Reveal its password once in Hostflow (POST /api/v1/account-openings/<id>/credentials/reveal).',
       });
-    });
-    return publish(state);
+      return publish(state);
+    } catch (err) {
+      const cause = (err as { cause?: { type?: string; message?: string } }).cause;
+      state.phase = 'failed';
+      state.error = { type: cause?.type ?? 'Unknown', message: cause?.message ?? (err as Error).message };
+      // Saga: undo a half-created account (only one this request created), whatever happens to us.
+      await CancellationScope.nonCancellable(async () => {
+        let rolledBack: string;
+        if (patched('final-status')) {
+          // A rollback that cannot finish (host or database gone for good) must not keep the
+          // request from ending `failed`: its final status is recorded whatever the rollback did.
+          try {
+            rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
+          } catch (rbErr) {
+            const c = (rbErr as { cause?: { type?: string } }).cause;
+            rolledBack = ` (rollback failed: ${c?.type ?? 'Unknown'}; the account may still exist on the host, process again to retry)`;
+          }
+        } else {
+          rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
+        }
+        await final.setRequestStatus(input.requestId, {
+          status: 'failed',
+          failureType: state.error!.type,
+          resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rolledBack}`,
+        });
+      });
+      return publish(state);
+    }
   }
 }
 

@@ -25,6 +25,7 @@ export { hostOnboarding } from './host-onboarding.workflow.js';
 export { hostOnboardingBatch } from './host-onboarding-batch.workflow.js';
 export { hostRecheck } from './host-recheck.workflow.js';
 export { hostLock } from './host-lock.workflow.js';
+export { hostChangeLock } from './host-change-lock.workflow.js';
 export { allocation } from './allocation.workflow.js';
 export { lease } from './lease.workflow.js';
 export { reclaim } from './reclaim.workflow.js';

@@ -1,4 +1,5 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { hostChangeLocks } from './shared/host-change-lock.js';
 import type { Activities } from '../activities/index.js';
 
 const db = proxyActivities<Pick<Activities, 'activeAllocationsOfKeyOwner'>>({ startToCloseTimeout: '30 seconds' });
@@ -23,10 +24,15 @@ export interface SshKeyAddHost {
  */
 export async function sshKeyAdd(input: { keyId: string }): Promise<{ hosts: SshKeyAddHost[] }> {
   const targets = await db.activeAllocationsOfKeyOwner(input.keyId);
+  const locks = hostChangeLocks();
+  // Patch `host-change-lock`: each host's change runs under host-change-lock/<hostId> (waits for an
+  // account opening or another key change on that host; released in a finally).
+  const locked = patched('host-change-lock');
   const hosts = await Promise.all(
     targets.map(async (t): Promise<SshKeyAddHost> => {
       try {
-        return { ...t, ...(await remote.addKeyToAllocation(t.allocationId, input.keyId)) };
+        const change = () => remote.addKeyToAllocation(t.allocationId, input.keyId);
+        return { ...t, ...(await (locked ? locks.withHostLock(t.hostId, workflowInfo().workflowId, change) : change())) };
       } catch (err) {
         const cause = (err as { cause?: Error }).cause ?? (err as Error);
         return { ...t, added: 0, error: cause.message };

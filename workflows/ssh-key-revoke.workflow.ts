@@ -1,4 +1,5 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { hostChangeLocks } from './shared/host-change-lock.js';
 import type { Activities } from '../activities/index.js';
 import { dbActivityOptions } from './shared/policies.js';
 
@@ -29,10 +30,15 @@ export interface SshKeyRevokeResult {
  */
 export async function sshKeyRevoke(input: { keyId: string }): Promise<SshKeyRevokeResult> {
   const targets = await db.allocationsOfKeyOwner(input.keyId);
+  const locks = hostChangeLocks();
+  // Patch `host-change-lock`: each host's change runs under host-change-lock/<hostId> (waits for an
+  // account opening or another key change on that host; released in a finally).
+  const locked = patched('host-change-lock');
   const hosts = await Promise.all(
     targets.map(async (t): Promise<SshKeyRevokeHost> => {
       try {
-        return { ...t, ...(await remote.removeRevokedKey(t.allocationId, input.keyId)) };
+        const change = () => remote.removeRevokedKey(t.allocationId, input.keyId);
+        return { ...t, ...(await (locked ? locks.withHostLock(t.hostId, workflowInfo().workflowId, change) : change())) };
       } catch (err) {
         const cause = (err as { cause?: Error }).cause ?? (err as Error);
         return { ...t, removed: 0, error: cause.message };

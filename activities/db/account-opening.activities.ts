@@ -28,5 +28,11 @@ export function createAccountOpeningDbActivities(deps: { em: SqlEntityManager })
       if (patch.hostAccountId !== undefined) row.hostAccountId = patch.hostAccountId;
       await em.flush();
     },
+
+    /** The host a request targets (the workflow takes host-change-lock/<hostId> before changing it). */
+    async requestHostId(requestId: string): Promise<string> {
+      const row = await deps.em.fork().findOneOrFail(AccountOpeningRequestSchema, { id: requestId }, { fields: ['host'] });
+      return row.host.id;
+    },
   };
 }

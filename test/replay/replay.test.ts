@@ -43,7 +43,7 @@ describe('replay recorded histories against the current workflow code', async ()
   it('every workflow type the bundle exports has at least one recorded history', () => {
     // The bundle's exports are the list (a workflow added to workflows/index.ts needs a history too).
     expect(types).toEqual(
-      expect.arrayContaining(['accountOpening', 'allocation', 'hostAccountOperation', 'hostLock', 'hostOnboarding', 'hostOnboardingBatch', 'hostPing', 'hostRecheck', 'lease', 'reclaim', 'sshKeyRevoke']),
+      expect.arrayContaining(['accountOpening', 'allocation', 'hostAccountOperation', 'hostChangeLock', 'hostLock', 'hostOnboarding', 'hostOnboardingBatch', 'hostPing', 'hostRecheck', 'lease', 'reclaim', 'sshKeyAdd', 'sshKeyRevoke']),
     );
     const missing = types.filter((t) => !fixtures.some((f) => f.type === t));
     expect(missing, `no replay history for ${missing.join(', ')}: run npm run replay:record`).toEqual([]);
