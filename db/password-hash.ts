@@ -61,12 +61,6 @@ export class PasswordHasher {
   }
 }
 
-const defaultHasher = new PasswordHasher();
-
-/** argon2id with the default parameters (kept for callers outside the identity services). */
-export const hashPassword = (password: string): Promise<string> => defaultHasher.hash(password);
-export const verifyPassword = (password: string, stored: string): Promise<boolean> => defaultHasher.verify(password, stored);
-
 /** The earlier scrypt format, only to test the migration path. */
 export async function hashPasswordScrypt(password: string): Promise<string> {
   const salt = randomBytes(16);

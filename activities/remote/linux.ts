@@ -11,8 +11,8 @@
  *
  * Privilege: the SSH user is a non-root admin with passwordless sudo. Builders that change the
  * system run the whole script as root with `sudo -n sh -c ...` (`-n`: fail instead of prompting; a
- * sudo failure shows as exit 1 with `sudo:` on stderr). Read-only builders (userExists, userGroups,
- * listUserProcesses) run as the admin. authorized_keys edits run as the target user
+ * sudo failure shows as exit 1 with `sudo:` on stderr). Read-only builders (userExists, userGroups)
+ * run as the admin. authorized_keys edits run as the target user
  * (`sudo -n -u <user>`), so a symlink planted in the user's home cannot redirect a root write.
  *
  * Results: exit codes in `LINUX_EXIT`; scripts print `HOSTFLOW_*` marker lines on stdout saying what
@@ -348,16 +348,6 @@ case $rc in
   *) exit "$rc" ;;
 esac`;
   return sudoSh('hostflow-kill-user-processes', script, [user, sig]);
-}
-
-/** `ps -o pid=,comm= -u <username>` as the admin: one `<pid> <command>` line per process (none: empty, exit 0). */
-export function listUserProcesses(username: string): string {
-  const user = validate(linuxUsername, username, 'username');
-  const script = shText`set -eu
-user=$1
-${REQUIRE_USER}
-ps -o pid=,comm= -u "$user" || [ "$?" -eq 1 ]`;
-  return sh('hostflow-list-user-processes', script, [user]);
 }
 
 /** `id -nG -- <username>` as the admin: the user's group names on one line, space-separated. */
@@ -899,31 +889,6 @@ fi`;
   return sudoSh('hostflow-read-marker', script, [user]);
 }
 
-/** Writes the marker atomically (directory 0700, file 0600, owned by root). Prints `HOSTFLOW_MARKER_WRITTEN`. */
-export function writeMarker(username: string, ref: string): string {
-  const user = validate(linuxUsername, username, 'username');
-  const r = validate(markerRef, ref, 'ref');
-  const script = shText`set -eu
-user=$1 ref=$2
-${WRITE_MARKER}
-printf 'HOSTFLOW_MARKER_WRITTEN %s\n' "$user"`;
-  return sudoSh('hostflow-write-marker', script, [user, r]);
-}
-
-/** Removes the marker (idempotent). Prints `HOSTFLOW_MARKER_REMOVED` or `HOSTFLOW_NO_MARKER`. */
-export function removeMarker(username: string): string {
-  const user = validate(linuxUsername, username, 'username');
-  const script = shText`set -eu
-user=$1
-if [ -e ${MARKER_FILE} ]; then
-  rm -f -- ${MARKER_FILE}
-  echo 'HOSTFLOW_MARKER_REMOVED'
-else
-  echo 'HOSTFLOW_NO_MARKER'
-fi`;
-  return sudoSh('hostflow-remove-marker', script, [user]);
-}
-
 // ---------------------------------------------------------------------------------------------
 // authorized_keys (~/.ssh/authorized_keys; hosts with another AuthorizedKeysFile are not supported)
 // ---------------------------------------------------------------------------------------------
@@ -1098,16 +1063,3 @@ export function parseMarkerOutput(stdout: string): string | null {
   return m ? m.value : null;
 }
 
-/** listUserProcesses's stdout → processes. */
-export function parseProcessList(stdout: string): { pid: number; comm: string }[] {
-  return stdout
-    .split('\n')
-    .map((l) => /^\s*(\d+)\s+(.*)$/.exec(l))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ pid: Number(m[1]), comm: (m[2] ?? '').trim() }));
-}
-
-/** userGroups's stdout → group names. */
-export function parseGroups(stdout: string): string[] {
-  return stdout.split(/\s+/).filter(Boolean);
-}
