@@ -18,6 +18,7 @@ import { createRegistrationMailActivities } from './notify/registration-mail.act
 import type { SshExecutor } from './ssh/ssh-executor.js';
 import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
+import { recordedExecutor } from './remote/command-records.js';
 import { createAuditActivities } from './db/audit.activities.js';
 
 export interface ActivityDeps {
@@ -40,8 +41,13 @@ export interface ActivityDeps {
 
 /** The object the worker registers: every activity, with its dependencies injected. */
 export function createActivities(plain: ActivityDeps) {
-  // One audit hook for every remote change, whichever activity runs it.
-  const deps: ActivityDeps = { ...plain, ssh: auditedExecutor(plain.ssh, plain), winrm: auditedExecutor(plain.winrm, plain) };
+  // One audit hook for every remote change, whichever activity runs it; outside it, the command
+  // record of each change with its full (redacted, bounded) output.
+  const deps: ActivityDeps = {
+    ...plain,
+    ssh: recordedExecutor(auditedExecutor(plain.ssh, plain), plain),
+    winrm: recordedExecutor(auditedExecutor(plain.winrm, plain), plain),
+  };
   return {
     ...createRemoteActivities({ ssh: deps.ssh, winrm: deps.winrm, em: deps.em }),
     ...createAccountActivities(deps),

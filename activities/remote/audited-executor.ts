@@ -11,7 +11,6 @@ import { LINUX_FACTS_COMMAND, WINDOWS_FACTS_SCRIPT } from './facts.js';
 const READ_ONLY_BUILDERS = new Set([
   'hostflow-user-exists',
   'hostflow-read-marker',
-  'hostflow-list-user-processes',
   'hostflow-user-groups',
   'hostflow-tenant-footprint',
   'hostflow-user-uid',
@@ -38,10 +37,11 @@ export function classifyCommand(command: string): { builder: string; change: boo
   return { builder: 'command', change: true };
 }
 
-function activityInfo(): { workflowId: string; activityType: string; attempt: number } | null {
+/** The running activity (null outside one): who ran a command, for the audit and the command records. */
+export function activityInfo(): { workflowId: string; runId: string | null; activityType: string; attempt: number } | null {
   try {
     const { info } = Context.current();
-    return { workflowId: info.workflowExecution?.workflowId ?? 'unknown', activityType: info.activityType, attempt: info.attempt };
+    return { workflowId: info.workflowExecution?.workflowId ?? 'unknown', runId: info.workflowExecution?.runId ?? null, activityType: info.activityType, attempt: info.attempt };
   } catch {
     return null;
   }

@@ -8,6 +8,7 @@ export * from './notification.entity.js';
 export * from './host-group.entity.js';
 export * from './env-template.entity.js';
 export * from './remote-access.entity.js';
+export * from './command-record.entity.js';
 export * from './onboarding-step.entity.js';
 export * from './customer.entity.js';
 export * from './ssh-key.entity.js';
@@ -46,6 +47,7 @@ import { LoginEventSchema, LoginLockSchema } from './login-event.entity.js';
 import { PasswordHistorySchema } from './password-history.entity.js';
 import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
 import { RoleSchema } from './role.entity.js';
+import { CommandRecordSchema } from './command-record.entity.js';
 
 export const ALL_ENTITIES = [
   HostSchema,
@@ -81,4 +83,5 @@ export const ALL_ENTITIES = [
   RecoveryCodeSchema,
   EmailCodeSchema,
   RoleSchema,
+  CommandRecordSchema,
 ];
