@@ -16,6 +16,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { createActivities } from '../../activities/index.js';
+import { CommandRecordSchema } from '../../db/entities/index.js';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
 import { createLogger } from '../../config/logger.js';
 import { temporalCliPath } from '../../scripts/temporal-cli.js';
@@ -210,6 +211,23 @@ describe('host-change-lock: one change at a time per host (account opening, ssh 
     const s = await until(lockState, (x) => x.holder === null && x.waiting.length === 0);
     expect(s.granted).toBeGreaterThanOrEqual(4);
   }, 120_000);
+
+  it('the account opening left command records of its changes; the generated password is in none of them', async () => {
+    const rev = await p.api('POST', `/api/v1/account-openings/${firstRequest}/credentials/reveal`, { token: p.tokens.requester });
+    expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    const password = rev.body.data.password as string;
+    const list = await p.api('GET', `/api/v1/hosts/${hostId}/commands?workflow_id=account-opening/${firstRequest}&page_size=200`);
+    expect(list.status, JSON.stringify(list.body)).toBe(200);
+    const items = list.body.data.items as Array<{ id: string; builder: string; stdin: boolean; exit_code: number | null; activity_type: string }>;
+    expect(items.map((i) => i.builder)).toEqual(expect.arrayContaining(['hostflow-create-user', 'hostflow-set-password']));
+    expect(items.find((i) => i.builder === 'hostflow-set-password')).toMatchObject({ stdin: true, exit_code: 0, activity_type: 'provisionAccount' });
+    for (const i of items) {
+      const d = await p.api('GET', `/api/v1/hosts/${hostId}/commands/${i.id}`);
+      expect(JSON.stringify(d.body.data)).not.toContain(password);
+    }
+    const rows = JSON.stringify(await p.db.em.fork().find(CommandRecordSchema, { host: hostId }));
+    expect(rows).not.toContain(password);
+  });
 
   it('a failed account opening releases the lock (after its rollback), and the next change proceeds', async () => {
     const c = await openAccount();

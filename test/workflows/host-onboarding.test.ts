@@ -174,6 +174,13 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
       expect(step.error).toMatch(/TemplateStepFailed.*exit 3/);
       expect(JSON.stringify(lf)).not.toContain(leak);
       expect(await assertNoSecretsInHistory(p.client, p.taskQueue, [leak])).toBeGreaterThan(0);
+      // The full output is kept in the step's command record only (secret-shaped text redacted).
+      const cmds = await p.api('GET', `/api/v1/hosts/${lh.body.data.id}/commands?workflow_id=host-onboarding/${lh.body.data.id}&failed=true`);
+      expect(cmds.status, JSON.stringify(cmds.body)).toBe(200);
+      const run = cmds.body.data.items.find((i: { exit_code: number | null }) => i.exit_code === 3);
+      expect(run, JSON.stringify(cmds.body.data.items)).toMatchObject({ builder: 'command', activity_type: 'applyEnvTemplate', stdin: false });
+      const out = await p.api('GET', `/api/v1/hosts/${lh.body.data.id}/commands/${run.id}`);
+      expect(out.body.data).toMatchObject({ stdout: `${leak}\n`, stderr: 'token=[redacted]\n' });
     } finally {
       await c.stop();
       await d.stop();
