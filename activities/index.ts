@@ -20,6 +20,7 @@ import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
 import { recordedExecutor } from './remote/command-records.js';
 import { createAuditActivities } from './db/audit.activities.js';
+import { createHostChangeLockActivities } from './temporal/host-change-lock.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -62,6 +63,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createRegistrationMailActivities(deps),
     ...createReconcileActivities(deps),
     ...createAuditActivities(plain),
+    ...createHostChangeLockActivities(),
   };
 }
 

@@ -15,7 +15,7 @@ import { condition, continueAsNew, defineQuery, defineSignal, getExternalWorkflo
  * host for long: while a holder has the lock, the lock pings it every 20 s with a no-op signal; a
  * holder run that no longer exists cannot be signalled, and the lock goes to the next waiter. A
  * waiter that is gone by its turn is skipped the same way. With no waiter for 30 s the workflow
- * completes (the next request starts it again); after 500 grants it continues as new, carrying
+ * completes (the next request's signal-with-start starts it again); after 500 grants it continues as new, carrying
  * the queue.
  */
 export interface HostChangeLockRequest {
@@ -29,7 +29,7 @@ export interface HostChangeLockRequest {
 
 export interface HostChangeLockInput {
   hostId: string;
-  /** Waiters carried over continue-as-new (and the first request, when a requester starts the lock). */
+  /** Waiters carried over continue-as-new. */
   queue?: HostChangeLockRequest[];
 }
 
@@ -56,11 +56,19 @@ export async function hostChangeLock(input: HostChangeLockInput): Promise<{ host
   const queue: HostChangeLockRequest[] = [...(input.queue ?? [])];
   let holder: HostChangeLockRequest | null = null;
   let granted = 0;
+  // Tokens released (or granted) in this run: a request signal repeated by a retried activity, or
+  // arriving after its holder gave up, is not queued again.
+  const finished: string[] = [];
+  const finish = (token: string) => {
+    finished.push(token);
+    if (finished.length > 1000) finished.shift();
+  };
   setHandler(requestChangeLockSignal, (r) => {
-    if (holder?.token === r.token || queue.some((q) => q.token === r.token)) return;
+    if (holder?.token === r.token || queue.some((q) => q.token === r.token) || finished.includes(r.token)) return;
     queue.push(r);
   });
   setHandler(releaseChangeLockSignal, ({ token }) => {
+    finish(token);
     if (holder?.token === token) holder = null;
     else {
       // A waiter that gave up (cancelled before its turn).
@@ -77,6 +85,7 @@ export async function hostChangeLock(input: HostChangeLockInput): Promise<{ host
     }
     const next = queue.shift()!;
     holder = next;
+    finish(next.token);
     const holderHandle = getExternalWorkflowHandle(next.holderWorkflowId, next.holderRunId);
     try {
       await holderHandle.signal(changeLockGrantedSignal, { token: next.token });
