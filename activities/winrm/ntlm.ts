@@ -355,7 +355,7 @@ export class NtlmSession {
   private signature(key: Buffer, handle: Rc4, seq: number, data: Buffer): Buffer {
     const seqBuf = Buffer.alloc(4);
     seqBuf.writeUInt32LE(seq >>> 0);
-    let checksum = hmacMd5(key, seqBuf, data).subarray(0, 8);
+    let checksum: Buffer = hmacMd5(key, seqBuf, data).subarray(0, 8);
     if (this.flags & NTLM_FLAGS.KEY_EXCH) checksum = handle.update(checksum);
     return Buffer.concat([Buffer.from([1, 0, 0, 0]), checksum, seqBuf]);
   }
