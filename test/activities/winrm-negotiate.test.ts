@@ -172,7 +172,8 @@ describe('NTLM over HTTPS (TLS carries the encryption; channel binding checked b
     // Simulate a TLS-terminating man in the middle: the binding is computed over a different certificate.
     (c as unknown as { channels: unknown[] }).channels.length = 0;
     const orig = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(c), 'handshake')!.value as (...a: unknown[]) => Promise<void>;
-    (c as unknown as { handshake: typeof orig }).handshake = async function (this: unknown, ch: { cert?: { raw: Buffer } }, opts: unknown) {
+    (c as unknown as { handshake: typeof orig }).handshake = async function (this: unknown, ...args: unknown[]) {
+      const [ch, opts] = args as [{ cert?: { raw: Buffer } }, unknown];
       Object.defineProperty(ch, 'cert', { get: () => ({ raw: Buffer.from('another certificate') }), set: () => undefined, configurable: true });
       return orig.call(this, ch, opts);
     };
