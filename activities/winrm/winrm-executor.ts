@@ -10,16 +10,19 @@ import { WsManClient, WsManError } from './wsman-client.js';
 import { keepAlive } from '../remote/activity-keepalive.js';
 import type { WsManAuth } from './wsman-client.js';
 import { kerberosConfigured, kinit } from './kerberos-ticket.js';
-import { loadKerberos } from './wsman-auth.js';
+import { KERBEROS_WRAP_LIMIT, loadKerberos } from './wsman-auth.js';
 
 /**
  * The mechanism for a host: `negotiate` picks Kerberos for a user@REALM account when a Kerberos
  * client is configured (KRB5_CONFIG / HOSTFLOW_KERBEROS and the binding loads), else NTLM.
  * Hosts without a setting (created before it existed, in memory) behave as Basic.
  */
-export function resolveWinRmAuth(target: Pick<HostTarget, 'winrmAuth' | 'username'>): WsManAuth {
+export function resolveWinRmAuth(target: Pick<HostTarget, 'winrmAuth' | 'username' | 'winrmHttps'>): WsManAuth {
   const mode = target.winrmAuth ?? 'basic';
-  if (mode === 'negotiate') return target.username.includes('@') && kerberosConfigured() && loadKerberos() ? 'kerberos' : 'ntlm';
+  if (mode === 'negotiate') {
+    // Kerberos over plain HTTP would need data sealing the binding cannot do (KERBEROS_WRAP_LIMIT): NTLM then.
+    return target.username.includes('@') && target.winrmHttps && kerberosConfigured() && loadKerberos() ? 'kerberos' : 'ntlm';
+  }
   return mode;
 }
 
@@ -116,8 +119,8 @@ export interface WinRmExecutorDeps {
  * output until CommandState Done, and deletes the shell. HTTP connections are kept alive per host.
  *
  * - Port: `winrmPort`, else 5986 with HTTPS and 5985 without.
- * - Auth (Host.winrmAuth): negotiate (default: Kerberos for user@REALM when configured, else
- *   NTLMv2), ntlm, kerberos, basic. NTLM/Kerberos over HTTP seal every body ([MS-WSMV]
+ * - Auth (Host.winrmAuth): negotiate (default: Kerberos for user@REALM over HTTPS when configured,
+ *   else NTLMv2), ntlm, kerberos (HTTPS only, see KERBEROS_WRAP_LIMIT), basic. NTLM/Kerberos over HTTP seal every body ([MS-WSMV]
  *   multipart/encrypted), as Windows' default listener requires; over HTTPS TLS carries it (NTLM
  *   adds channel binding). Domain accounts: DOMAIN\user and user@realm. Basic over plain HTTP is
  *   refused (InsecureTransport) unless the host's winrmAllowUnencryptedBasic is set.
@@ -242,6 +245,7 @@ export class WinRmExecutor implements RemoteExecutor {
       }
     }
     if (auth === 'kerberos') {
+      if (!target.winrmHttps) throw new RemoteError('InsecureTransport', `WinRM Kerberos over plain HTTP to ${target.address}:${port}: ${KERBEROS_WRAP_LIMIT}`);
       try {
         await kinit(target.username, target.password ?? '');
       } catch (err) {

@@ -99,6 +99,16 @@ export function loadKerberos(): KerberosModule | null {
   return kerberosModule;
 }
 
+/**
+ * Measured with kerberos 7.0.0: its `wrap()` is SASL-only. kerberos_unix.cc passes `user.c_str()`
+ * (never NULL, "" when no user is given) and the C code then replaces the input with a 4-byte SASL
+ * security-layer offer, so arbitrary data cannot be sealed. Kerberos is therefore used for
+ * authentication (init_sec_context) over HTTPS, where TLS encrypts; message encryption over HTTP
+ * stays with NTLM until the binding wraps data as given.
+ */
+export const KERBEROS_WRAP_LIMIT =
+  'The kerberos npm binding (7.0.0) only wraps SASL security-layer tokens, not data, so WinRM message encryption with Kerberos over plain HTTP is not available: use HTTPS with Kerberos, or NTLM over HTTP.';
+
 /** RFC 4121 wrap token: 16-byte header (TOK_ID 05 04, flags, filler, EC, RRC, SND_SEQ). */
 const CFX_WRAP = 0x0504;
 /** Checksum (HMAC-SHA1-96) length of the AES enctypes, the only ones MIT and Windows use by default. */
@@ -115,7 +125,9 @@ export function toWinRmKerberos(token: Buffer, dataLength: number): { header: Bu
   const rrc = ec + 16 + AES_CHECKSUM;
   const body = token.subarray(16);
   if (token.readUInt16BE(6) !== 0 || body.length !== 16 + dataLength + ec + 16 + AES_CHECKSUM) {
-    throw new AuthContextError('Kerberos wrap: unexpected token layout');
+    throw new AuthContextError(
+      `Kerberos wrap: the token does not hold the ${dataLength} bytes given (${body.length - 44 - ec} sealed). ` + KERBEROS_WRAP_LIMIT,
+    );
   }
   const hdr = Buffer.from(token.subarray(0, 16));
   hdr.writeUInt16BE(rrc, 6);
