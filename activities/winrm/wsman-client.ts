@@ -1,7 +1,9 @@
 /**
  * A minimal WS-Management (WinRM) client for the Windows Remote Shell: Create shell → Command →
- * Send (stdin) → Receive (until CommandState Done) → Signal → Delete, with Basic auth over HTTP or
- * HTTPS. Protocol reference: [MS-WSMV] 3.1.4 (Shell, Command, Receive, Send, Signal).
+ * Send (stdin) → Receive (until CommandState Done) → Signal → Delete, with Basic, NTLM (./ntlm.ts)
+ * or Kerberos auth; NTLM/Kerberos bind a security context to each TCP connection (up to 8 per
+ * endpoint) and, over plain HTTP, seal every body ([MS-WSMV] 2.2.9.1, ./wsman-encryption.ts).
+ * Protocol reference: [MS-WSMV] 3.1.4 (Shell, Command, Receive, Send, Signal).
  *
  * Why not the `winrm-client` package (0.0.11, still a dependency): read in node_modules, it
  * cannot do what a RemoteExecutor must do:
