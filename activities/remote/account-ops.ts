@@ -132,7 +132,17 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
     async verifyLogin(host, username, password) {
       try {
         const r = await winrm.verifyLogin(
-          { address: host.address, username, password, winrmPort: host.winrmPort ?? null, winrmHttps: host.winrmHttps, pinnedFingerprint: host.hostKeyFingerprint ?? null },
+          {
+            address: host.address,
+            username,
+            password,
+            winrmPort: host.winrmPort ?? null,
+            winrmHttps: host.winrmHttps,
+            // A local account: Kerberos hosts check it with NTLM (it has no principal in the realm).
+            winrmAuth: host.winrmAuth === 'kerberos' ? 'ntlm' : host.winrmAuth,
+            winrmAllowUnencryptedBasic: host.winrmAllowUnencryptedBasic,
+            pinnedFingerprint: host.hostKeyFingerprint ?? null,
+          },
           "Write-Output 'HOSTFLOW_LOGIN_OK'",
         );
         if (r.exitCode !== 0 || !r.stdout.includes('HOSTFLOW_LOGIN_OK')) throw ApplicationFailure.nonRetryable(`login as ${username} did not run a command`, 'LoginVerificationFailed');

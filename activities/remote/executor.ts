@@ -35,9 +35,11 @@ export type RemoteErrorType =
   | 'CommandTimeout'
   | 'HostNotFound'
   | 'CredentialMissing'
+  | 'InsecureTransport' // Basic over plain HTTP without the host's explicit permission: do not retry
   | 'HostKeyNotPinned'; // a login check before the host key is pinned: do not retry (pin first)
 
 export const NON_RETRYABLE_REMOTE_ERRORS: ReadonlySet<RemoteErrorType> = new Set([
+  'InsecureTransport',
   'HostKeyNotPinned',
   'AuthenticationFailed',
   'HostKeyMismatch',

@@ -1,5 +1,6 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { HostSchema, HostCredentialSchema, type Host } from '../../db/entities/index.js';
+import type { WinRmAuth } from '../../db/entities/host.entity.js';
 import type { Vault } from '../../db/vault.js';
 import { RemoteError } from './executor.js';
 
@@ -15,6 +16,8 @@ export interface HostTarget {
   pinnedFingerprint: string | null;
   winrmPort: number | null;
   winrmHttps: boolean;
+  winrmAuth?: WinRmAuth;
+  winrmAllowUnencryptedBasic?: boolean;
 }
 
 export function credentialContext(hostId: string, kind: string): string {
@@ -47,6 +50,8 @@ export async function resolveHostTarget(em: SqlEntityManager, vault: Vault, host
     pinnedFingerprint: host.hostKeyFingerprint ?? null,
     winrmPort: host.winrmPort ?? null,
     winrmHttps: host.winrmHttps,
+    winrmAuth: host.winrmAuth,
+    winrmAllowUnencryptedBasic: host.winrmAllowUnencryptedBasic,
   };
   if (!target.password && !target.privateKey) {
     throw new RemoteError('CredentialMissing', `host ${host.slug} has no credential to log in with`);

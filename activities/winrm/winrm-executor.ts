@@ -8,6 +8,23 @@ import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } f
 import { pinHostKey, resolveHostTarget, type HostTarget } from '../remote/host-targets.js';
 import { WsManClient, WsManError } from './wsman-client.js';
 import { keepAlive } from '../remote/activity-keepalive.js';
+import type { WsManAuth } from './wsman-client.js';
+import { kerberosConfigured, kinit } from './kerberos-ticket.js';
+import { KERBEROS_WRAP_LIMIT, loadKerberos } from './wsman-auth.js';
+
+/**
+ * The mechanism for a host: `negotiate` picks Kerberos for a user@REALM account when a Kerberos
+ * client is configured (KRB5_CONFIG / HOSTFLOW_KERBEROS and the binding loads), else NTLM.
+ * Hosts without a setting (created before it existed, in memory) behave as Basic.
+ */
+export function resolveWinRmAuth(target: Pick<HostTarget, 'winrmAuth' | 'username' | 'winrmHttps'>): WsManAuth {
+  const mode = target.winrmAuth ?? 'basic';
+  if (mode === 'negotiate') {
+    // Kerberos over plain HTTP would need data sealing the binding cannot do (KERBEROS_WRAP_LIMIT): NTLM then.
+    return target.username.includes('@') && target.winrmHttps && kerberosConfigured() && loadKerberos() ? 'kerberos' : 'ntlm';
+  }
+  return mode;
+}
 
 /**
  * `powershell.exe -EncodedCommand` takes base64 of the script's UTF-16LE bytes: no quoting of the
@@ -102,13 +119,16 @@ export interface WinRmExecutorDeps {
  * output until CommandState Done, and deletes the shell. HTTP connections are kept alive per host.
  *
  * - Port: `winrmPort`, else 5986 with HTTPS and 5985 without.
- * - Auth: Basic (local accounts). Domain accounts (DOMAIN\user, user@domain) need NTLM/Kerberos
- *   with message encryption, which this client does not implement; they fail as AuthenticationFailed.
+ * - Auth (Host.winrmAuth): negotiate (default: Kerberos for user@REALM over HTTPS when configured,
+ *   else NTLMv2), ntlm, kerberos (HTTPS only, see KERBEROS_WRAP_LIMIT), basic. NTLM/Kerberos over HTTP seal every body ([MS-WSMV]
+ *   multipart/encrypted), as Windows' default listener requires; over HTTPS TLS carries it (NTLM
+ *   adds channel binding). Domain accounts: DOMAIN\user and user@realm. Basic over plain HTTP is
+ *   refused (InsecureTransport) unless the host's winrmAllowUnencryptedBasic is set.
  * - HTTPS: WinRM listeners usually carry a self-signed certificate, so the certificate is pinned on
  *   first contact like an SSH host key (Host.hostKeyFingerprint, `SHA256:` of the DER) and enforced
  *   afterwards (HostKeyMismatch), checked before any credentials are sent.
- * - HTTP: Basic credentials and scripts travel unencrypted (the host must allow it:
- *   AllowUnencrypted=true); a warning is logged once per connection pool.
+ * - HTTP with Basic (only when allowed per host): credentials and scripts travel unencrypted (the
+ *   host must allow it: AllowUnencrypted=true); a warning is logged once per connection pool.
  * - Secrets: the script itself goes in the encoded command line of powershell.exe on the host (a
  *   local administrator can see it, e.g. with process-creation auditing). Secrets therefore go
  *   through `opts.stdin` (WS-Man Send stream, read into `$HostflowStdin`), never into the script.
@@ -159,11 +179,11 @@ export class WinRmExecutor implements RemoteExecutor {
    * created account can log in. With HTTPS, `pinnedFingerprint` (if given) must match.
    */
   async verifyLogin(
-    target: Pick<HostTarget, 'address' | 'username' | 'password' | 'winrmPort' | 'winrmHttps'> & { pinnedFingerprint?: string | null },
+    target: Pick<HostTarget, 'address' | 'username' | 'password' | 'winrmPort' | 'winrmHttps' | 'winrmAuth' | 'winrmAllowUnencryptedBasic'> & { pinnedFingerprint?: string | null },
     script = 'exit 0',
   ): Promise<ExecResult> {
     const full: HostTarget = { ...target, hostId: '(verify)', os: 'windows', port: 0, pinnedFingerprint: target.pinnedFingerprint ?? null };
-    const entry: PooledClient = { target: full, client: this.createClient(full, false), active: 1 };
+    const entry: PooledClient = { target: full, client: await this.createClient(full, false), active: 1 };
     try {
       return await this.run(entry, script, { timeoutMs: this.connectTimeoutMs * 3 }, undefined, () => false, performance.now());
     } finally {
@@ -188,10 +208,10 @@ export class WinRmExecutor implements RemoteExecutor {
   private acquire(hostId: string): Promise<PooledClient> {
     let p = this.pool.get(hostId);
     if (!p) {
-      p = resolveHostTarget(this.deps.em, this.deps.vault, hostId).then((target) => {
+      p = resolveHostTarget(this.deps.em, this.deps.vault, hostId).then(async (target) => {
         if (target.os !== 'windows') throw new RemoteError('HostNotFound', `host ${hostId} is not a Windows host`);
         if (!target.password) throw new RemoteError('CredentialMissing', `host ${hostId} has no WinRM password`);
-        return { target, client: this.createClient(target, true), active: 0 };
+        return { target, client: await this.createClient(target, true), active: 0 };
       });
       this.pool.set(hostId, p);
       p.catch(() => {
@@ -201,19 +221,36 @@ export class WinRmExecutor implements RemoteExecutor {
     return p;
   }
 
-  private createClient(target: HostTarget, pin: boolean): WsManClient {
-    if (/[\\@]/.test(target.username)) {
-      throw new RemoteError(
-        'AuthenticationFailed',
-        `WinRM login as ${target.username}: domain accounts need NTLM/Kerberos, which is not supported; use a local account (Basic over HTTPS)`,
-      );
-    }
+  private async createClient(target: HostTarget, pin: boolean): Promise<WsManClient> {
     const port = target.winrmPort ?? (target.winrmHttps ? 5986 : 5985);
-    if (!target.winrmHttps) {
-      this.deps.logger?.warn(
-        { hostId: target.hostId, address: target.address, port },
-        'WinRM over plain HTTP: Basic credentials and scripts are sent unencrypted',
-      );
+    const auth = resolveWinRmAuth(target);
+    if (auth === 'basic') {
+      if (/[\\@]/.test(target.username)) {
+        throw new RemoteError(
+          'AuthenticationFailed',
+          `WinRM Basic login as ${target.username}: Basic takes local accounts only; set the host's winrm_auth to negotiate (NTLM or Kerberos) for domain accounts`,
+        );
+      }
+      if (!target.winrmHttps) {
+        if (!target.winrmAllowUnencryptedBasic) {
+          throw new RemoteError(
+            'InsecureTransport',
+            `WinRM Basic over plain HTTP to ${target.address}:${port} is refused: credentials and scripts would travel in clear text. Use HTTPS, negotiate (NTLM/Kerberos with message encryption), or set winrm_allow_unencrypted_basic on the host (audited)`,
+          );
+        }
+        this.deps.logger?.warn(
+          { hostId: target.hostId, address: target.address, port },
+          'WinRM Basic over plain HTTP (allowed for this host): credentials and scripts are sent unencrypted',
+        );
+      }
+    }
+    if (auth === 'kerberos') {
+      if (!target.winrmHttps) throw new RemoteError('InsecureTransport', `WinRM Kerberos over plain HTTP to ${target.address}:${port}: ${KERBEROS_WRAP_LIMIT}`);
+      try {
+        await kinit(target.username, target.password ?? '');
+      } catch (err) {
+        throw new RemoteError('AuthenticationFailed', `Kerberos login as ${target.username} failed: ${(err as Error).message}`);
+      }
     }
     return new WsManClient({
       host: target.address,
@@ -221,6 +258,9 @@ export class WinRmExecutor implements RemoteExecutor {
       https: target.winrmHttps,
       username: target.username,
       password: target.password ?? '',
+      auth,
+      spnHost: target.address,
+      principal: auth === 'kerberos' ? target.username : undefined,
       connectTimeoutMs: this.connectTimeoutMs,
       operationTimeoutS: this.deps.operationTimeoutS,
       verifyCertificate: (cert) => this.verifyCertificate(target, cert, pin),

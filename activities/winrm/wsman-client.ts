@@ -1,7 +1,9 @@
 /**
  * A minimal WS-Management (WinRM) client for the Windows Remote Shell: Create shell → Command →
- * Send (stdin) → Receive (until CommandState Done) → Signal → Delete, with Basic auth over HTTP or
- * HTTPS. Protocol reference: [MS-WSMV] 3.1.4 (Shell, Command, Receive, Send, Signal).
+ * Send (stdin) → Receive (until CommandState Done) → Signal → Delete, with Basic, NTLM (./ntlm.ts)
+ * or Kerberos auth; NTLM/Kerberos bind a security context to each TCP connection (up to 8 per
+ * endpoint) and, over plain HTTP, seal every body ([MS-WSMV] 2.2.9.1, ./wsman-encryption.ts).
+ * Protocol reference: [MS-WSMV] 3.1.4 (Shell, Command, Receive, Send, Signal).
  *
  * Why not the `winrm-client` package (0.0.11, still a dependency): read in node_modules, it
  * cannot do what a RemoteExecutor must do:
@@ -27,13 +29,15 @@
  * (a) the connect timeout covers TCP + TLS, and (b) on HTTPS the server certificate is checked by
  * `verifyCertificate` *before* the first byte of a request (and its Authorization header) is sent.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { XMLParser } from 'fast-xml-parser';
+import { createSecurityContext, type SecurityContext } from './wsman-auth.js';
+import { encryptedContentType, frameEncrypted, parseEncrypted } from './wsman-encryption.js';
 
 const NS = {
   s: 'http://www.w3.org/2003/05/soap-envelope',
@@ -87,7 +91,20 @@ export interface WsManEndpoint {
   verifyCertificate?: (cert: tls.PeerCertificate) => void | Promise<void>;
   /** Server-side wait per Receive (w:OperationTimeout), in seconds. Default 20. */
   operationTimeoutS?: number;
+  /**
+   * `basic` (local accounts, HTTPS), `ntlm` (NTLMv2, ours: ./ntlm.ts) or `kerberos` (GSSAPI via the
+   * `kerberos` binding). NTLM and Kerberos authenticate the TCP connection (HTTP.sys does it per
+   * connection); over HTTP every body is then sealed ([MS-WSMV] 2.2.9.1 multipart/encrypted).
+   * Default `basic`.
+   */
+  auth?: WsManAuth;
+  /** Kerberos: the service principal's host part (`HTTP/<spnHost>`), default `host`. */
+  spnHost?: string;
+  /** Kerberos: the client principal (user@REALM) whose ticket in the credential cache is used. */
+  principal?: string;
 }
+
+export type WsManAuth = 'basic' | 'ntlm' | 'kerberos';
 
 export interface ReceivedChunk {
   stream: 'stdout' | 'stderr';
@@ -128,7 +145,7 @@ export function xmlEscape(s: string): string {
 }
 
 /** A keep-alive agent whose sockets are verified before use (see the file comment). */
-function createAgent(ep: WsManEndpoint): http.Agent {
+function createAgent(ep: WsManEndpoint, onCert?: (cert: tls.PeerCertificate) => void, maxSockets = 8): http.Agent {
   const connect = (done: (err: Error | null, stream: Duplex) => void): void => {
     const host = ep.host;
     const port = ep.port;
@@ -154,6 +171,7 @@ function createAgent(ep: WsManEndpoint): http.Agent {
     sock.once('error', onError);
     if (ep.https) {
       sock.once('secureConnect', () => {
+        onCert?.((sock as tls.TLSSocket).getPeerCertificate());
         const verify = ep.verifyCertificate;
         if (!verify) return finish(null);
         Promise.resolve()
@@ -165,7 +183,7 @@ function createAgent(ep: WsManEndpoint): http.Agent {
     }
   };
   // Idle pooled sockets close after 30 s, before HTTP.sys drops them (its idle limit is 120 s).
-  const agentOpts = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8, maxFreeSockets: 4, timeout: 30_000 };
+  const agentOpts = { keepAlive: true, keepAliveMsecs: 15_000, maxSockets, maxFreeSockets: Math.min(4, maxSockets), timeout: 30_000 };
   if (ep.https) {
     return new (class extends https.Agent {
       override createConnection(_options: http.ClientRequestArgs, cb?: (err: Error | null, stream: Duplex) => void) {
@@ -182,15 +200,44 @@ function createAgent(ep: WsManEndpoint): http.Agent {
   })(agentOpts);
 }
 
+interface Channel {
+  agent: http.Agent;
+  /** The connection the context authenticated (HTTP.sys binds NTLM/Kerberos to the TCP connection). */
+  socket?: net.Socket;
+  ctx?: SecurityContext;
+  /** HTTPS: the server certificate of the current connection (channel binding). */
+  cert?: tls.PeerCertificate;
+}
+
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  socket: net.Socket;
+}
+
+/** Most authenticated connections per endpoint (each carries its own security context). */
+const MAX_CHANNELS = 8;
+
 export class WsManClient {
-  private readonly agent: http.Agent;
+  private readonly agent?: http.Agent;
   private readonly url: string;
+  private readonly channels: Channel[] = [];
+  private readonly idle: Channel[] = [];
+  private readonly waiting: Array<(ch: Channel) => void> = [];
   readonly operationTimeoutS: number;
+  readonly auth: WsManAuth;
 
   constructor(private readonly ep: WsManEndpoint) {
-    this.agent = createAgent(ep);
+    this.auth = ep.auth ?? 'basic';
+    if (this.auth === 'basic') this.agent = createAgent(ep);
     this.url = `${ep.https ? 'https' : 'http'}://${ep.host.includes(':') ? `[${ep.host}]` : ep.host}:${ep.port}/wsman`;
     this.operationTimeoutS = ep.operationTimeoutS ?? 20;
+  }
+
+  /** Whether bodies are sealed with the session key (NTLM/Kerberos over plain HTTP). */
+  get encrypted(): boolean {
+    return this.auth !== 'basic' && !this.ep.https;
   }
 
   /** Client-side limit for requests the server answers at once (everything but Receive). */
@@ -296,7 +343,10 @@ export class WsManClient {
 
   /** Closes pooled sockets. */
   close(): void {
-    this.agent.destroy();
+    this.agent?.destroy();
+    for (const ch of this.channels) ch.agent.destroy();
+    this.channels.length = 0;
+    this.idle.length = 0;
   }
 
   private envelope(action: string, body: string, h: { shellId?: string; options?: Record<string, string> }, operationTimeoutS: number): string {
@@ -330,15 +380,7 @@ export class WsManClient {
   /** POSTs one SOAP message; returns the parsed s:Body (namespace prefixes removed). */
   private async call(action: string, body: string, h: { shellId?: string; options?: Record<string, string> }, opts: CallOptions): Promise<Node> {
     const payload = Buffer.from(this.envelope(action, body, h, this.operationTimeoutS), 'utf8');
-    let res: { status: number; text: string };
-    try {
-      res = await this.post(payload, opts);
-    } catch (err) {
-      // A pooled socket the server closed while idle fails before the request reached it: resend once.
-      if (!(err instanceof WsManError && err.info.staleSocket)) throw err;
-      res = await this.post(payload, opts);
-    }
-    const { status, text: resText } = res;
+    const { status, text: resText } = this.auth === 'basic' ? await this.postBasic(payload, opts) : await this.postNegotiated(payload, opts);
     let parsed: Node;
     try {
       parsed = resText ? obj(xml.parse(resText)) : {};
@@ -353,12 +395,166 @@ export class WsManClient {
     return bodyNode;
   }
 
-  private post(payload: Buffer, opts: CallOptions): Promise<{ status: number; text: string }> {
+  private async postBasic(payload: Buffer, opts: CallOptions): Promise<{ status: number; text: string }> {
+    const headers = {
+      Authorization: `Basic ${Buffer.from(`${this.ep.username}:${this.ep.password}`, 'utf8').toString('base64')}`,
+      'Content-Type': 'application/soap+xml;charset=UTF-8',
+    };
+    let res: RawResponse;
+    try {
+      res = await this.post(this.agent!, headers, payload, opts);
+    } catch (err) {
+      // A pooled socket the server closed while idle fails before the request reached it: resend once.
+      if (!(err instanceof WsManError && err.info.staleSocket)) throw err;
+      res = await this.post(this.agent!, headers, payload, opts);
+    }
+    return { status: res.status, text: decodeBody(res) };
+  }
+
+  /** NTLM/Kerberos: on an authenticated connection, the body sealed (HTTP) or as is (HTTPS). */
+  private async postNegotiated(payload: Buffer, opts: CallOptions): Promise<{ status: number; text: string }> {
+    const ch = await this.acquireChannel();
+    let healthy = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (!ch.ctx || !ch.socket || ch.socket.destroyed) await this.handshake(ch, opts);
+        const r = await this.sendOnChannel(ch, payload, opts).catch((err: unknown) => {
+          // The authenticated connection went away (idle close, server restart): authenticate anew once.
+          if (attempt === 0 && err instanceof WsManError && (err.info.staleSocket || err.message === 'REAUTH')) return null;
+          throw err;
+        });
+        if (r) {
+          healthy = true;
+          return r;
+        }
+        ch.ctx = undefined;
+      }
+    } finally {
+      this.releaseChannel(ch, healthy);
+    }
+  }
+
+  private async sendOnChannel(ch: Channel, payload: Buffer, opts: CallOptions): Promise<{ status: number; text: string }> {
+    const ctx = ch.ctx!;
+    let headers: Record<string, string>;
+    let body: Buffer;
+    if (this.encrypted) {
+      const { header, sealed } = await ctx.wrap(payload);
+      body = frameEncrypted(ctx.protocol, header, sealed, payload.length);
+      headers = { 'Content-Type': encryptedContentType(ctx.protocol) };
+    } else {
+      body = payload;
+      headers = { 'Content-Type': 'application/soap+xml;charset=UTF-8' };
+    }
+    const res = await this.post(ch.agent, headers, body, opts, ch.socket);
+    if (res.status === 401) {
+      // The server no longer knows this connection's context: nothing was processed.
+      throw new WsManError('auth', 'REAUTH', { statusCode: 401 });
+    }
+    const type = String(res.headers['content-type'] ?? '');
+    if (!this.encrypted) return { status: res.status, text: decodeBody(res) };
+    if (!/^multipart\/encrypted/i.test(type)) {
+      // Over HTTP every answer with a body must be sealed; an unsealed one is not from the peer we authenticated.
+      if (res.body.length === 0) return { status: res.status, text: '' };
+      throw new WsManError('protocol', `WinRM answered HTTP ${res.status} with an unencrypted ${type || 'body'} on an encrypted session`, { statusCode: res.status });
+    }
+    let parts: ReturnType<typeof parseEncrypted>;
+    try {
+      parts = parseEncrypted(res.body, ctx.protocol);
+    } catch (err) {
+      throw new WsManError('protocol', `WinRM encrypted response: ${(err as Error).message}`, { statusCode: res.status });
+    }
+    let plain: Buffer;
+    try {
+      plain = await ctx.unwrap(parts.header, parts.sealed);
+    } catch (err) {
+      throw new WsManError('protocol', `WinRM encrypted response does not verify: ${(err as Error).message}`, { statusCode: res.status });
+    }
+    if (plain.length !== parts.originalLength) {
+      throw new WsManError('protocol', `WinRM encrypted response: ${plain.length} bytes, OriginalContent says ${parts.originalLength}`);
+    }
+    const charset = /charset=([\w-]+)/i.exec(parts.contentType)?.[1]?.toLowerCase();
+    return { status: res.status, text: charset === 'utf-16' || charset === 'utf-16le' ? plain.toString('utf16le') : plain.toString('utf8') };
+  }
+
+  /** Runs the Negotiate exchange with empty bodies on the channel's connection (as pywinrm/Windows do). */
+  private async handshake(ch: Channel, opts: CallOptions): Promise<void> {
+    ch.ctx = undefined;
+    const certHash = () => (ch.cert?.raw ? createHash('sha256').update(ch.cert.raw).digest() : undefined);
+    let ctx: SecurityContext;
+    try {
+      ctx = await createSecurityContext(this.ep, certHash);
+    } catch (err) {
+      throw new WsManError('auth', (err as Error).message);
+    }
+    let token = await this.stepContext(ctx, null);
+    let socket: net.Socket | undefined;
+    for (let round = 0; round < 4; round++) {
+      const res = await this.post(ch.agent, { Authorization: `Negotiate ${token!.toString('base64')}` }, Buffer.alloc(0), opts, socket);
+      socket = res.socket;
+      const serverToken = negotiateToken(res.headers['www-authenticate']);
+      if (res.status >= 200 && res.status < 300) {
+        if (serverToken) await this.stepContext(ctx, serverToken);
+        if (!ctx.complete) throw new WsManError('auth', `WinRM accepted ${ctx.mechanism} before the context completed (no mutual authentication)`);
+        ch.ctx = ctx;
+        ch.socket = socket;
+        const s = socket;
+        s.once('close', () => {
+          if (ch.socket === s) ch.ctx = undefined;
+        });
+        return;
+      }
+      if (res.status === 401 && serverToken && !ctx.complete) {
+        token = await this.stepContext(ctx, serverToken);
+        if (!token) throw new WsManError('auth', `${ctx.mechanism}: no token to answer the server with`);
+        continue;
+      }
+      if (res.status === 401) {
+        throw new WsManError('auth', `WinRM refused the ${ctx.mechanism === 'ntlm' ? 'NTLM' : 'Kerberos'} credentials of ${this.ep.username} (HTTP 401)`, { statusCode: 401 });
+      }
+      throw new WsManError('http', `WinRM answered HTTP ${res.status} during ${ctx.mechanism} authentication`, { statusCode: res.status });
+    }
+    throw new WsManError('auth', `${ctx.mechanism}: authentication did not finish in 4 rounds`);
+  }
+
+  private async stepContext(ctx: SecurityContext, input: Buffer | null): Promise<Buffer | null> {
+    try {
+      return await ctx.step(input);
+    } catch (err) {
+      throw new WsManError('auth', (err as Error).message);
+    }
+  }
+
+  private acquireChannel(): Promise<Channel> {
+    const free = this.idle.pop();
+    if (free) return Promise.resolve(free);
+    if (this.channels.length < MAX_CHANNELS) {
+      const ch: Channel = { agent: undefined as unknown as http.Agent };
+      ch.agent = createAgent(this.ep, (cert) => (ch.cert = cert), 1);
+      this.channels.push(ch);
+      return Promise.resolve(ch);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** An interrupted exchange leaves the context's sequence numbers unknown: such a channel is dropped. */
+  private releaseChannel(ch: Channel, healthy: boolean): void {
+    if (!healthy) {
+      ch.agent.destroy();
+      ch.ctx = undefined;
+      ch.socket = undefined;
+    }
+    const next = this.waiting.shift();
+    if (next) next(ch);
+    else this.idle.push(ch);
+  }
+
+  private post(agent: http.Agent, headers: Record<string, string>, payload: Buffer, opts: CallOptions, expectSocket?: net.Socket): Promise<RawResponse> {
     const mod = this.ep.https ? https : http;
     const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
     return new Promise((resolve, reject) => {
       let settled = false;
-      const settle = (err: Error | null, value?: { status: number; text: string }) => {
+      const settle = (err: Error | null, value?: RawResponse) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -367,17 +563,12 @@ export class WsManClient {
         else resolve(value!);
       };
       const req = mod.request({
-        agent: this.agent,
+        agent,
         host: this.ep.host,
         port: this.ep.port,
         path: '/wsman',
         method: 'POST',
-        headers: {
-          Authorization: `Basic ${Buffer.from(`${this.ep.username}:${this.ep.password}`, 'utf8').toString('base64')}`,
-          'Content-Type': 'application/soap+xml;charset=UTF-8',
-          'Content-Length': payload.length,
-          'User-Agent': 'hostflow-wsman',
-        },
+        headers: { ...headers, 'Content-Length': payload.length, 'User-Agent': 'hostflow-wsman' },
       });
       const onAbort = () => {
         const err = new WsManError('aborted', 'request aborted');
@@ -392,6 +583,16 @@ export class WsManClient {
       }, timeoutMs);
       if (opts.signal?.aborted) return onAbort();
       opts.signal?.addEventListener('abort', onAbort, { once: true });
+      let usedSocket: net.Socket | undefined;
+      req.on('socket', (s: net.Socket) => {
+        usedSocket = s;
+        // An authenticated exchange must stay on its connection; a new one means the server forgot us.
+        if (expectSocket && s !== expectSocket) {
+          const err = new WsManError('network', 'REAUTH', { staleSocket: true });
+          settle(err);
+          req.destroy(err);
+        }
+      });
       req.on('error', (err: NodeJS.ErrnoException) => {
         const stale = req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
         settle(
@@ -404,16 +605,25 @@ export class WsManClient {
         const parts: Buffer[] = [];
         res.on('data', (d: Buffer) => parts.push(d));
         res.on('error', (err) => settle(new WsManError('network', err.message)));
-        res.on('end', () => {
-          const raw = Buffer.concat(parts);
-          const charset = /charset=([\w-]+)/i.exec(String(res.headers['content-type'] ?? ''))?.[1]?.toLowerCase();
-          const decoded = charset === 'utf-16' || charset === 'utf-16le' ? raw.toString('utf16le') : raw.toString('utf8');
-          settle(null, { status: res.statusCode ?? 0, text: decoded });
-        });
+        res.on('end', () => settle(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(parts), socket: usedSocket! }));
       });
       req.end(payload);
     });
   }
+}
+
+function decodeBody(res: RawResponse): string {
+  const charset = /charset=([\w-]+)/i.exec(String(res.headers['content-type'] ?? ''))?.[1]?.toLowerCase();
+  return charset === 'utf-16' || charset === 'utf-16le' ? res.body.toString('utf16le') : res.body.toString('utf8');
+}
+
+/** The token of a `WWW-Authenticate: Negotiate <base64>` header, if any. */
+function negotiateToken(h: string | string[] | undefined): Buffer | null {
+  for (const v of Array.isArray(h) ? h : h ? h.split(/,\s*(?=[A-Za-z]+(?:\s|$))/) : []) {
+    const m = /^\s*(?:Negotiate|Kerberos)\s+([A-Za-z0-9+/=]+)\s*$/i.exec(v);
+    if (m) return Buffer.from(m[1]!, 'base64');
+  }
+  return null;
 }
 
 function faultError(fault: Node, status: number): WsManError {

@@ -5,6 +5,9 @@ export const HOST_STATUSES = ['pending', 'onboarding', 'online', 'maintenance', 
 export type HostStatus = (typeof HOST_STATUSES)[number];
 export const HOST_OS = ['linux', 'windows'] as const;
 export type HostOs = (typeof HOST_OS)[number];
+/** WinRM authentication: negotiate = Kerberos when configured for the account's realm, else NTLM. */
+export const WINRM_AUTH = ['negotiate', 'ntlm', 'kerberos', 'basic'] as const;
+export type WinRmAuth = (typeof WINRM_AUTH)[number];
 
 export interface HostFacts {
   cpu?: { model: string; cores: number; sockets?: number; threadsPerCore?: number };
@@ -50,6 +53,9 @@ export const HostSchema = defineEntity({
     hostKeyPinnedAt: p.datetime().nullable(),
     winrmPort: p.integer().nullable(),
     winrmHttps: p.boolean().default(true),
+    winrmAuth: p.enum(WINRM_AUTH).default('negotiate'),
+    /** Basic over plain HTTP (credentials and scripts in clear text): refused unless set; changes are audited. */
+    winrmAllowUnencryptedBasic: p.boolean().default(false),
     facts: p.json<HostFacts>().nullable(),
     /** What the operator expects to find (onboarding asks a human to confirm when facts differ). */
     expectedGpu: p.json<{ model?: string; count?: number }>().nullable(),

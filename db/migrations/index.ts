@@ -13,6 +13,7 @@ import { Migration20261125071214_hosts_onboarding } from './Migration20261125071
 import { Migration20261125064752_account_openings } from './Migration20261125064752_account_openings.js';
 import { Migration20261125062610 } from './Migration20261125062610.js';
 import { Migration20261201140000_command_records } from './Migration20261201140000_command_records.js';
+import { Migration20261201145000_winrm_auth } from './Migration20261201145000_winrm_auth.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -30,5 +31,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201113722_account_policy', class: Migration20261201113722_account_policy },
   { name: 'Migration20261201133000_customer_account_openings', class: Migration20261201133000_customer_account_openings },
   { name: 'Migration20261201140000_command_records', class: Migration20261201140000_command_records },
+  { name: 'Migration20261201145000_winrm_auth', class: Migration20261201145000_winrm_auth },
   // (new migrations above)
 ];

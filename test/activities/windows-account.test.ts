@@ -103,6 +103,7 @@ beforeAll(async () => {
     username: ws.adminUser,
     winrmPort: ws.port,
     winrmHttps: ws.https,
+    winrmAuth: 'basic',
   });
   const enc = vault.encrypt(ws.adminPassword, credentialContext(host.id, 'winrm-password'));
   em.create(HostCredentialSchema, { host, kind: 'winrm-password', ...enc });

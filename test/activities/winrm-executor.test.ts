@@ -39,6 +39,9 @@ async function addHost(
     username: cred.username,
     winrmPort: target.port,
     winrmHttps: target.https ?? false,
+    // This file tests the transport against the Basic stand-in; Basic over HTTP is allowed per host here.
+    winrmAuth: 'basic',
+    winrmAllowUnencryptedBasic: !(target.https ?? false),
     hostKeyFingerprint: cred.pinned ?? null,
   });
   const enc = vault.encrypt(cred.password, credentialContext(host.id, 'winrm-password'));
@@ -146,11 +149,20 @@ describe('WinRmExecutor', () => {
     }
   });
 
-  it('refuses domain accounts (Basic only works for local accounts) without sending anything', async () => {
+  it('refuses domain accounts with Basic (local accounts only) without sending anything', async () => {
     const before = ws.requests.length;
     const id = await addHost({ port: ws.port }, { username: 'CORP\\svc-hostflow', password: 'x' });
     const err = await remoteError(winrm.exec(id, 'exit 0'));
     expect(err.type).toBe('AuthenticationFailed');
+    expect(ws.requests.length).toBe(before);
+  });
+
+  it('refuses Basic over plain HTTP unless the host allows it (InsecureTransport), without sending anything', async () => {
+    const before = ws.requests.length;
+    const id = await addHost({ port: ws.port }, { username: ws.adminUser, password: ws.adminPassword });
+    await db.em.fork().nativeUpdate(HostSchema, { id }, { winrmAllowUnencryptedBasic: false });
+    const err = await remoteError(winrm.exec(id, 'exit 0'));
+    expect(err.type).toBe('InsecureTransport');
     expect(ws.requests.length).toBe(before);
   });
 
@@ -177,16 +189,16 @@ describe('WinRmExecutor', () => {
     expect(cmd.commandLine).not.toContain(Buffer.from(password, 'utf16le').toString('base64').slice(0, 12));
 
     // Verify by logging in as the new user over WinRM.
-    const login = await winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, username: 'alice', password }, "Write-Output 'as alice'");
+    const login = await winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, winrmAuth: 'basic', winrmAllowUnencryptedBasic: true, username: 'alice', password }, "Write-Output 'as alice'");
     expect(login).toMatchObject({ exitCode: 0, stdout: 'as alice\r\n' });
     expect(ws.commands.at(-1)!.user).toBe('alice');
-    const bad = await remoteError(winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, username: 'alice', password: 'nope' }));
+    const bad = await remoteError(winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, winrmAuth: 'basic', winrmAllowUnencryptedBasic: true, username: 'alice', password: 'nope' }));
     expect(bad.type).toBe('AuthenticationFailed');
 
     // Disabled → login refused; removed → gone.
     expect((await winrm.exec(hostId, "Disable-LocalUser -Name 'alice'")).exitCode).toBe(0);
     expect(ws.users.get('alice')!.enabled).toBe(false);
-    expect((await remoteError(winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, username: 'alice', password }))).type).toBe('AuthenticationFailed');
+    expect((await remoteError(winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, winrmAuth: 'basic', winrmAllowUnencryptedBasic: true, username: 'alice', password }))).type).toBe('AuthenticationFailed');
     expect((await winrm.exec(hostId, "Remove-LocalUser -Name 'alice'")).exitCode).toBe(0);
     expect(ws.users.has('alice')).toBe(false);
     expect(ws.groups.get('Remote Management Users')!.has('alice')).toBe(false);
@@ -194,7 +206,7 @@ describe('WinRmExecutor', () => {
 
   it('an account outside Administrators / Remote Management Users cannot open a shell (as on Windows)', async () => {
     ws.addUser('rdp-only', 'Rdp-only-Pw1', ['Remote Desktop Users']);
-    const err = await remoteError(winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, username: 'rdp-only', password: 'Rdp-only-Pw1' }));
+    const err = await remoteError(winrm.verifyLogin({ address: '127.0.0.1', winrmPort: ws.port, winrmHttps: false, winrmAuth: 'basic', winrmAllowUnencryptedBasic: true, username: 'rdp-only', password: 'Rdp-only-Pw1' }));
     expect(err.type).toBe('AuthenticationFailed');
     expect(err.message).toMatch(/access denied/i);
   });

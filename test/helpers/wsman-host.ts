@@ -49,13 +49,16 @@
  * user logged on (`createProfile`, e.g. an RDP logon). `injectFault` makes a cmdlet fail with
  * another error than "not found" (access denied, RPC unavailable), to test "could not tell".
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID, timingSafeEqual, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { renameSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { XMLParser } from 'fast-xml-parser';
@@ -110,6 +113,20 @@ export interface WsManHostOptions {
   /** Windows lets only Administrators and Remote Management Users open shells. Default true. */
   enforceRemoteGroups?: boolean;
   minPasswordLength?: number;
+  /**
+   * `basic` (default): this server answers Basic itself. `negotiate`: pyspnego (PyPI, run by
+   * test/helpers/wsman-auth-proxy.py) listens in front as Windows' HTTP.sys does — NTLM and Kerberos
+   * accepted, bodies sealed over HTTP, Basic refused unless `allowBasic` — and forwards clear text to
+   * this server over loopback with the authenticated principal.
+   */
+  auth?: 'basic' | 'negotiate';
+  allowBasic?: boolean;
+  /** Kerberos acceptor settings (negotiate): the KDC's krb5.conf and a keytab holding HTTP/<spnHost>. */
+  kerberos?: { krb5Config: string; keytab: string };
+  /** SPN host part the acceptor answers for (default `localhost`). */
+  spnHost?: string;
+  /** Print the proxy's log on stderr. */
+  debugProxy?: boolean;
 }
 
 export interface WsManHost {
@@ -137,6 +154,10 @@ export interface WsManHost {
   checkPassword(name: string, password: string): boolean;
   /** Adds a local user directly (a pre-existing account). */
   addUser(name: string, password: string, groups?: string[]): LocalUser;
+  /** A domain account (`CORP\\alice` for NTLM, `alice@REALM` for Kerberos) allowed on this host, e.g. via Administrators. */
+  addDomainUser(account: string, password: string, groups?: string[]): LocalUser;
+  /** negotiate: the principal each authenticated request came in as (in order). */
+  principals: string[];
   /** User profiles by SID (what Win32_UserProfile lists). Windows keeps them when the user is removed. */
   profiles: Map<string, UserProfile>;
   /** The user logged on (RDP, console): their profile exists from now on, loaded while `loaded`. */
@@ -696,6 +717,9 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   const useHttps = opts.https ?? false;
 
   const users = new Map<string, LocalUser>();
+  /** Clear-text passwords, for the pyspnego acceptor's account file only (it hashes them itself). */
+  const clearPasswords = new Map<string, string>();
+  const principals: string[] = [];
   const groups = new Map<string, Set<string>>(DEFAULT_GROUPS.map((g) => [g, new Set<string>()]));
   const commands: WsManCommandRecord[] = [];
   const requests: WsManRequestRecord[] = [];
@@ -713,6 +737,20 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     groups.get(g)!.add(u.name);
     u.groups.add(g);
   };
+  let accountsFile: string | undefined;
+  /** Writes the enabled accounts for the acceptor (local ones also as <computer>\\name). */
+  const syncAccounts = () => {
+    if (!accountsFile) return;
+    const list: Array<{ account: string; password: string }> = [];
+    for (const u of users.values()) {
+      const pw = clearPasswords.get(u.name.toLowerCase());
+      if (!u.enabled || pw === undefined) continue;
+      list.push({ account: u.name, password: pw });
+      if (!/[\\@]/.test(u.name)) list.push({ account: `${computerName}\\${u.name}`, password: pw });
+    }
+    writeFileSync(`${accountsFile}.tmp`, JSON.stringify(list), { mode: 0o600 });
+    renameSync(`${accountsFile}.tmp`, accountsFile);
+  };
   const addUser = (name: string, password: string, userGroups: string[] = []): LocalUser => {
     const u: LocalUser = {
       name,
@@ -725,6 +763,8 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       sid: `${machineSid}-${name.toLowerCase() === adminUser.toLowerCase() ? 500 : nextRid++}`,
     };
     users.set(name.toLowerCase(), u);
+    clearPasswords.set(name.toLowerCase(), password);
+    syncAccounts();
     for (const g of ['Users', ...userGroups]) addToGroup(u, findGroup(g) ?? (groups.set(g, new Set()), g));
     return u;
   };
@@ -1022,6 +1062,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
           if (pw) {
             if (!passwordOk(u.name, pw.secure, minPasswordLength)) return fail('Set-LocalUser', INVALID_PASSWORD, 'InvalidPasswordException');
             u.passwordHash = hashPassword(pw.secure);
+            clearPasswords.set(u.name.toLowerCase(), pw.secure);
           }
           if (str('fullname') !== undefined) u.fullName = str('fullname')!;
           if (str('description') !== undefined) u.description = str('description')!;
@@ -1244,11 +1285,18 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
           res.writeHead(404).end();
           return;
         }
+        const trusted = proxyToken !== undefined && req.headers['x-hostflow-proxy-token'] === proxyToken;
+        if (proxyToken !== undefined && !trusted) {
+          res.writeHead(403).end();
+          return;
+        }
+        const principal = trusted ? String(req.headers['x-hostflow-principal'] ?? '') : '';
         const auth = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
         const decoded = auth ? Buffer.from(auth[1]!, 'base64').toString('utf8') : '';
         const colon = decoded.indexOf(':');
-        const user = colon > 0 ? decoded.slice(0, colon) : '';
-        if (!auth || colon <= 0 || !checkPassword(user, decoded.slice(colon + 1))) {
+        const user = principal ? (getUser(principal) ? principal : withoutComputer(principal)) : colon > 0 ? decoded.slice(0, colon) : '';
+        if (principal) principals.push(principal);
+        if (principal ? !getUser(user)?.enabled : !auth || colon <= 0 || !checkPassword(user, decoded.slice(colon + 1))) {
           requests.push({ action: actionGuess, user: null, status: 401 });
           res.writeHead(401, { 'WWW-Authenticate': ['Negotiate', 'Basic realm="WSMAN"'], 'Content-Length': 0 }).end();
           return;
@@ -1259,6 +1307,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
             throw new Fault(500, 'Sender', 'AccessDenied', '5', 'Access is denied.');
           }
           const r = await handle(account.name, xmlText);
+          syncAccounts();
           requests.push({ action: r.action, user: account.name, status: 200 });
           const out = Buffer.from(envelope(r.responseAction, r.relatesTo, r.body), 'utf8');
           res.writeHead(200, { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': out.length }).end(out);
@@ -1278,8 +1327,20 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   };
 
   let certPem: string | undefined;
+  let certKey: string | undefined;
   let server: http.Server | https.Server;
-  if (useHttps) {
+  const negotiate = opts.auth === 'negotiate';
+  const proxyToken = negotiate ? randomBytes(18).toString('base64url') : undefined;
+  const workDir = negotiate ? await mkdtemp(join(tmpdir(), 'wsman-standin-')) : undefined;
+  if (workDir) {
+    accountsFile = join(workDir, 'accounts.json');
+    syncAccounts();
+  }
+  if (negotiate) {
+    // The acceptor terminates TLS; this server only listens on loopback behind it.
+    if (useHttps) ({ key: certKey, cert: certPem } = await selfSignedCert());
+    server = http.createServer(onRequest);
+  } else if (useHttps) {
     const { key, cert } = await selfSignedCert();
     certPem = cert;
     server = https.createServer({ key, cert }, onRequest);
@@ -1291,7 +1352,28 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
+  const backendPort = (server.address() as AddressInfo).port;
+  let proxy: ChildProcess | undefined;
+  let port = backendPort;
+  if (negotiate) {
+    const certFile = certPem ? join(workDir!, 'cert.pem') : undefined;
+    if (certPem) {
+      await writeFile(certFile!, certPem);
+      await writeFile(join(workDir!, 'key.pem'), certKey!, { mode: 0o600 });
+    }
+    const started = await startAuthProxy({
+      backend_port: backendPort,
+      token: proxyToken!,
+      hostname: opts.spnHost ?? 'localhost',
+      allow_basic: opts.allowBasic ?? false,
+      cert: certFile,
+      key: certPem ? join(workDir!, 'key.pem') : undefined,
+      accounts: accountsFile!,
+      debug: opts.debugProxy ?? false,
+    }, { NTLM_USER_FILE: join(workDir!, 'ntlm-users'), ...(opts.kerberos ? { KRB5_CONFIG: opts.kerberos.krb5Config, KRB5_KTNAME: opts.kerberos.keytab } : {}) });
+    proxy = started.child;
+    port = started.port;
+  }
 
   const handle_: WsManHost = {
     host: '127.0.0.1',
@@ -1316,8 +1398,11 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     },
     checkPassword,
     addUser,
+    addDomainUser: (account, password, userGroups = ['Administrators']) => addUser(account, password, userGroups),
+    principals,
     async regenerateCertificate() {
       if (!useHttps) throw new Error('regenerateCertificate: the stand-in runs plain HTTP');
+      if (negotiate) throw new Error('regenerateCertificate: not with auth negotiate (the acceptor holds the certificate)');
       const { key, cert } = await selfSignedCert();
       (server as https.Server).setSecureContext({ key, cert });
       handle_.certPem = cert;
@@ -1328,8 +1413,39 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       for (const shell of shells.values()) for (const c of shell.commands.values()) c.abort.abort();
       shells.clear();
       server.closeAllConnections();
+      if (proxy && proxy.exitCode === null) {
+        const exited = new Promise<void>((resolve) => proxy!.once('exit', () => resolve()));
+        proxy.kill('SIGTERM');
+        await exited;
+      }
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (workDir) await rm(workDir, { recursive: true, force: true });
     },
   };
   return handle_;
+}
+
+/** The venv python with pyspnego (scripts/pyspnego.sh --install-only creates it). */
+export function pyspnegoPython(): string {
+  return join(process.env.HOSTFLOW_CACHE_DIR ?? join(homedir(), '.cache', 'hostflow'), 'venv', 'bin', 'python');
+}
+
+async function startAuthProxy(config: Record<string, unknown>, env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const script = fileURLToPath(new URL('./wsman-auth-proxy.py', import.meta.url));
+  const child = spawn(pyspnegoPython(), [script, JSON.stringify(config)], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', config.debug ? 'inherit' : 'pipe'],
+  });
+  const errOut: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => errOut.push(d.toString()));
+  return await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (child.kill(), reject(new Error(`wsman-auth-proxy did not start: ${errOut.join('')}`))), 20_000);
+    child.once('error', (err) => (clearTimeout(timer), reject(new Error(`wsman-auth-proxy: ${err.message} (run scripts/pyspnego.sh --install-only)`))));
+    child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`wsman-auth-proxy exited ${code}: ${errOut.join('')} (run scripts/pyspnego.sh --install-only)`))));
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      resolve({ child, port: (JSON.parse(line) as { port: number }).port });
+    });
+  });
 }

@@ -40,6 +40,7 @@ export function toHostDto(h: HostRow, hasCredentials: boolean, allocated = false
     owner_tenant: h.ownerTenant ?? null,
     account_policy: h.accountPolicy ? { allow_admin: !!h.accountPolicy.allowAdmin, allow_groups: h.accountPolicy.allowGroups ?? [], privileged_by: h.accountPolicy.privilegedBy ?? 'staff' } : null,
     host_key_fingerprint: h.hostKeyFingerprint ?? null,
+    winrm: h.os === 'windows' ? { auth: h.winrmAuth, https: h.winrmHttps, port: h.winrmPort ?? null, allow_unencrypted_basic: h.winrmAllowUnencryptedBasic } : null,
     has_credentials: hasCredentials,
     allocated,
     last_seen_at: h.lastSeenAt?.toISOString() ?? null,
@@ -64,6 +65,8 @@ export function stageHost(em: SqlEntityManager, vault: Vault, body: z.infer<type
     tags: body.tags,
     winrmPort: body.winrm_port ?? null,
     winrmHttps: body.winrm_https,
+    winrmAuth: body.winrm_auth,
+    winrmAllowUnencryptedBasic: body.winrm_allow_unencrypted_basic,
     expectedGpu: body.expected_gpu ?? null,
     templateId: body.template_id ?? null,
     accountPolicy: body.account_policy ? { allowAdmin: body.account_policy.allow_admin, allowGroups: body.account_policy.allow_groups, privilegedBy: body.account_policy.privileged_by } : null,
@@ -144,6 +147,8 @@ const csvToHosts: RequestHandler = (req, _res, next) => {
       tags: str(c.tags)?.split(';').map((t) => t.trim()).filter(Boolean),
       winrm_port: num(c.winrm_port),
       winrm_https: c.winrm_https ? c.winrm_https === 'true' : undefined,
+      winrm_auth: str(c.winrm_auth),
+      winrm_allow_unencrypted_basic: c.winrm_allow_unencrypted_basic ? c.winrm_allow_unencrypted_basic === 'true' : undefined,
       expected_gpu: c.expected_gpu_model || c.expected_gpu_count ? { model: str(c.expected_gpu_model), count: num(c.expected_gpu_count) } : undefined,
       template_id: str(c.template_id),
       owner_tenant: str(c.owner_tenant),
@@ -178,7 +183,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       await assertGroupsExist(em, [body]);
       await assertNewMachines(em, [body]);
       const host = stageHost(em, deps.vault, body);
-      recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, after: { slug: host.slug, address: host.address, port: host.port, os: host.os, status: host.status } });
+      recordAudit(em, { actor: user!.username, action: 'host.create', targetType: 'host', targetId: host.id, ip: req.ip, requestId: req.requestId, after: { slug: host.slug, address: host.address, port: host.port, os: host.os, status: host.status, ...(host.os === 'windows' ? { winrm_auth: host.winrmAuth, winrm_https: host.winrmHttps, winrm_allow_unencrypted_basic: host.winrmAllowUnencryptedBasic } : {}) } });
       try {
         await em.flush();
       } catch (err) {
@@ -337,7 +342,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
   defineRoute(r, registry, {
     method: 'patch',
     path: '/api/v1/hosts/:id',
-    summary: 'Edit a host (name, site, group, tags, expected GPU, owner, account policy); audited with before/after',
+    summary: 'Edit a host (name, site, group, tags, expected GPU, owner, account policy, WinRM auth/transport incl. Basic over HTTP); audited with before/after',
     tags: ['hosts'],
     permission: 'host.write',
     params: HostIdParams,
@@ -347,7 +352,18 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const em = deps.em.fork();
       const host = await scope.find(em, HostSchema, { id: params.id }, 'host');
       if (body.group) await assertGroupsExist(em, [{ group: body.group }]);
-      const fields = { name: 'name', site: 'site', group: 'group', tags: 'tags', expected_gpu: 'expectedGpu', owner_tenant: 'ownerTenant' } as const;
+      const fields = {
+        name: 'name',
+        site: 'site',
+        group: 'group',
+        tags: 'tags',
+        expected_gpu: 'expectedGpu',
+        owner_tenant: 'ownerTenant',
+        winrm_auth: 'winrmAuth',
+        winrm_https: 'winrmHttps',
+        winrm_port: 'winrmPort',
+        winrm_allow_unencrypted_basic: 'winrmAllowUnencryptedBasic',
+      } as const;
       const before: Record<string, unknown> = {};
       const after: Record<string, unknown> = {};
       for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {

@@ -1,6 +1,7 @@
 import ssh2 from 'ssh2';
 import { z, noControlText } from '../../openapi.js';
 import { HOST_OS, HOST_STATUSES } from '../../../db/entities/index.js';
+import { WINRM_AUTH } from '../../../db/entities/host.entity.js';
 import { PageQuery } from '../../pagination.js';
 
 const slug = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lowercase letters, digits and hyphens, 1-63 chars');
@@ -34,7 +35,9 @@ export const HostCreate = z
     address,
     port: z.number().int().min(1).max(65535).default(22),
     os: z.enum(HOST_OS).default('linux'),
-    username: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/, 'must be a valid login name'),
+    username: z
+      .string()
+      .regex(/^(?:[A-Za-z0-9][A-Za-z0-9.-]{0,62}\\)?[A-Za-z_][A-Za-z0-9_.-]{0,63}(?:@[A-Za-z0-9][A-Za-z0-9.-]{0,252})?$/, 'must be a valid login name (Windows also DOMAIN\\user or user@realm)'),
     password: z.string().min(1).max(1024).optional().openapi({ description: 'Write-only: stored encrypted, never returned' }),
     private_key: z
       .string()
@@ -49,12 +52,21 @@ export const HostCreate = z
     tags: z.array(z.string().min(1).max(50)).max(50).default([]),
     winrm_port: z.number().int().min(1).max(65535).optional(),
     winrm_https: z.boolean().default(true),
+    winrm_auth: z
+      .enum(WINRM_AUTH)
+      .default('negotiate')
+      .openapi({ description: 'WinRM authentication: negotiate (Kerberos for user@REALM when the worker has a Kerberos configuration, else NTLMv2), ntlm, kerberos, basic (local accounts). NTLM/Kerberos over HTTP encrypt every message.' }),
+    winrm_allow_unencrypted_basic: z
+      .boolean()
+      .default(false)
+      .openapi({ description: 'Allow Basic over plain HTTP (credentials and scripts in clear text). Off by default; audited.' }),
     expected_gpu: z.object({ model: z.string().max(100).optional(), count: z.number().int().min(0).max(64).optional() }).optional(),
     template_id: z.string().uuid().optional().openapi({ description: 'Environment template version applied at onboarding' }),
     owner_tenant: z.string().max(100).optional(),
     account_policy: AccountPolicyInput.optional(),
   })
   .refine((h) => h.password || h.private_key, { path: ['password'], message: 'password or private_key is required' })
+  .refine((h) => h.os === 'windows' || /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(h.username), { path: ['username'], message: 'must be a valid login name' })
   .openapi('HostCreate', { anyOf: [{ required: ['password'] }, { required: ['private_key'] }], description: 'password or private_key is required' } as never);
 
 export const Host = z
@@ -76,6 +88,10 @@ export const Host = z
     owner_tenant: z.string().nullable(),
     account_policy: z.object({ allow_admin: z.boolean(), allow_groups: z.array(z.string()), privileged_by: z.enum(['staff', 'anyone']) }).nullable(),
     host_key_fingerprint: z.string().nullable(),
+    winrm: z
+      .object({ auth: z.enum(WINRM_AUTH), https: z.boolean(), port: z.number().nullable(), allow_unencrypted_basic: z.boolean() })
+      .nullable()
+      .openapi({ description: 'Windows hosts: WinRM transport settings (null for Linux)' }),
     has_credentials: z.boolean(),
     allocated: z.boolean().openapi({ description: 'Held by an allocation (rented, being provisioned or reclaimed, or failed and awaiting an operator): not available to allocate' }),
     last_seen_at: z.string().nullable(),
@@ -139,6 +155,10 @@ export const HostUpdate = z
     expected_gpu: z.object({ model: z.string().max(100).optional(), count: z.number().int().min(0).max(64).optional() }).nullable().optional(),
     owner_tenant: z.string().max(100).nullable().optional(),
     account_policy: AccountPolicyInput.nullable().optional().openapi({ description: 'Replaces the host\'s account policy; null removes it (the template\'s, if any, still applies)' }),
+    winrm_auth: z.enum(WINRM_AUTH).optional(),
+    winrm_https: z.boolean().optional(),
+    winrm_port: z.number().int().min(1).max(65535).nullable().optional(),
+    winrm_allow_unencrypted_basic: z.boolean().optional().openapi({ description: 'Allow Basic over plain HTTP for this host (audited as host.update with before/after)' }),
   })
   .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
   .openapi('HostUpdate');
