@@ -33,7 +33,7 @@ try {
   await call('POST', `/api/v1/hosts/${host.id}/status`, { status: 'onboarding', reason: 'npm run testhost' });
   await call('POST', `/api/v1/hosts/${host.id}/status`, { status: 'online', reason: 'npm run testhost' });
   console.log(`Test host ${name} is online: sshd on ${sshd.host}:${sshd.port}, host id ${host.id}`);
-  console.log(`  export HOST_ID=${host.id}`);
+  console.log(`  export HOST_ID=${host.id} SSH_PORT=${sshd.port}`);
   console.log('Ctrl-C stops it and removes its users.');
 } catch (err) {
   console.error((err as Error).message);
