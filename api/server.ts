@@ -1,5 +1,4 @@
 import type { Server } from 'node:http';
-import { Server as NetServer } from 'node:net';
 import { createApp } from './app.js';
 import { securityRulesFromEnv } from '../db/audit/security-rules.js';
 import { join } from 'node:path';
@@ -46,35 +45,12 @@ export async function startApi(rt: Runtime): Promise<{ server: Server; close: ()
     s.once('error', reject);
   });
   server.keepAliveTimeout = 65_000;
-  // While draining, every answer closes its connection, so keep-alive clients go elsewhere.
-  let draining = false;
-  server.prependListener('request', (_req, res) => {
-    if (draining && !res.headersSent) res.setHeader('connection', 'close');
-  });
   return {
     server,
-    /**
-     * Drains: stops accepting, answers every request already sent, then closes. Not http.Server's
-     * close(): since Node 19 it also drops at once every connection without a request in progress,
-     * including one whose request is on the wire but not parsed yet (under load, clients saw
-     * ECONNRESET for requests sent before Ctrl-C). Idle connections are swept from 1 s on; after
-     * 10 s whatever is left is closed.
-     */
     close: () =>
       new Promise<void>((resolve) => {
-        draining = true;
-        let sweep: NodeJS.Timeout | undefined;
-        const hard = setTimeout(() => server.closeAllConnections(), 10_000);
-        const first = setTimeout(() => {
-          server.closeIdleConnections();
-          sweep = setInterval(() => server.closeIdleConnections(), 250);
-        }, 1000);
-        NetServer.prototype.close.call(server, () => {
-          clearTimeout(first);
-          clearTimeout(hard);
-          clearInterval(sweep);
-          resolve();
-        });
+        server.close(() => resolve());
+        server.closeIdleConnections();
       }),
   };
 }

@@ -1,9 +1,8 @@
 // Fault injection: Ctrl-C under load. `npm start` (the real one: scripts/start.ts with its own
 // Temporal dev server and PGlite in a temp DATA_DIR) gets SIGINT on its whole process group, as a
 // terminal's Ctrl-C sends it, while a batch of 20 account openings is provisioning on a real sshd
-// host and 20 HTTP requests are on the wire. It must drain (every request sent before the signal
-// answered: http.Server#close() used to drop keep-alive connections whose request was not parsed
-// yet, ECONNRESET), exit 0, leave no dev server behind, and the next `npm start` on the
+// host and 20 HTTP requests are on the wire on open keep-alive connections. It must drain (every
+// request sent before the signal answered), exit 0, leave no dev server behind, and the next `npm start` on the
 // same DATA_DIR must come up and finish the batch: 20/20 done, no duplicate account, every revealed
 // password logs in over SSH.
 import { afterAll, describe, expect, it } from 'vitest';
