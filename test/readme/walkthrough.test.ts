@@ -242,7 +242,10 @@ class Session {
     this.transcript += stdout + (stdout.endsWith('\n') || !stdout ? '' : '\n') + (stderr ? `[stderr] ${stderr}` : '');
     const problems: string[] = [];
     if (rc !== 0) problems.push(`exit code ${rc}`);
-    const noise = stderr.split('\n').filter((l) => l.trim() && !/^(Warning: Permanently added |Pseudo-terminal will not be allocated)/.test(l));
+    // Known noise: ssh's first-contact note and its no-tty note (the reader typing into it), and npm's
+    // engine warning when the system node is older than package.json's engines (npx still runs
+    // the CLI on the Node 22 devDependency; the README says so).
+    const noise = stderr.split('\n').filter((l) => l.trim() && !/^(Warning: Permanently added |Pseudo-terminal will not be allocated|npm warn EBADENGINE)/.test(l));
     if (noise.length) problems.push(`stderr: ${noise.join(' | ')}`);
     const want = expectedCode(raw);
     const codes = [...(stdout + stderr).matchAll(/\{"code":(\d+),"message":"((?:[^"\\]|\\.)*)"/g)].map((m) => ({ code: m[1]!, message: m[2]! }));
@@ -288,6 +291,8 @@ describe('README walkthroughs, run as written against `npm start` and `npm run t
     await rm(home, { recursive: true, force: true });
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^(VITEST|TEMPORAL_|DATABASE_URL|NODE_OPTIONS|API_|DATA_DIR|HOSTFLOW_|LOG_LEVEL|SMTP_URL)/.test(k)) env[k] = v;
+    // A newcomer's PATH has no node_modules/.bin (npm puts it there for npm scripts, so vitest has it): their `node` is the system's.
+    env.PATH = (env.PATH ?? '').split(':').filter((d) => !d.endsWith('node_modules/.bin')).join(':');
     Object.assign(env, {
       HOME: home,
       DATA_DIR: dataDir,
