@@ -171,6 +171,7 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/api-keys': { path: () => '/api/v1/api-keys' },
   'DELETE /api/v1/api-keys/:id': { path: () => `/api/v1/api-keys/${randomUUID()}`, missingOk: true },
   'POST /api/v1/users/:id/unlock': { path: (i) => `/api/v1/users/${i.userR}/unlock` },
+  'PATCH /api/v1/users/:id': { path: (i) => `/api/v1/users/${i.userR}`, body: () => ({ matrix_unknown_field: 1 }) },
   // Registration: public forms stop at validation; reviewer routes are for any principal (the
   // department-admin check is in the service: an unknown id is 404 for everyone).
   'GET /api/v1/departments': { path: () => '/api/v1/departments' },

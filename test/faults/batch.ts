@@ -106,7 +106,7 @@ export async function assertCleanOutcome(p: TestPlatform, sshd: SshTestHost, req
   return { failedThenProcessed: failed.length };
 }
 
-function loginAs(sshd: SshTestHost, username: string, password: string): Promise<string> {
+export function loginAs(sshd: SshTestHost, username: string, password: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = new SshClient();
     c.on('ready', () =>

@@ -8,11 +8,40 @@ import { assertCanGrant, assertRolesExist } from '../roles/service.js';
 import type { AuthzContext } from '../../route.js';
 import { pii } from '../../authz/mask.js';
 import { recordAudit } from '../../../db/audit.js';
-import { createUser, unlockUser } from './service.js';
+import { createUser, unlockUser, updateUser } from './service.js';
 
 const User = z
-  .object({ id: z.string(), username: z.string(), email: pii(z.string().nullable(), 'email'), roles: z.array(z.string()), must_change_password: z.boolean(), disabled: z.boolean(), created_at: z.string() })
+  .object({
+    id: z.string(),
+    username: z.string(),
+    email: pii(z.string().nullable(), 'email'),
+    full_name: z.string().nullable(),
+    timezone: z.string().nullable(),
+    customer_id: z.string().nullable(),
+    roles: z.array(z.string()),
+    must_change_password: z.boolean(),
+    disabled: z.boolean(),
+    created_at: z.string(),
+  })
   .openapi('User');
+const isTimeZone = (tz: string) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const UserUpdate = z
+  .object({
+    email: z.string().email().max(255).nullable().optional(),
+    full_name: z.string().min(1).max(100).regex(/^[^\p{Cc}]*$/u, 'no control characters').nullable().optional(),
+    timezone: z.string().max(64).refine(isTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai').nullable().optional(),
+    roles: z.array(z.string().max(64)).min(1).optional().openapi({ description: 'Replaces the roles (GET /api/v1/roles); customer people keep customer roles, staff keep staff roles' }),
+    disabled: z.boolean().optional().openapi({ description: "true ends the user's sessions at once and stops their API keys; false enables the user again" }),
+  })
+  .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
+  .openapi('UserUpdate');
 const UserCreate = z
   .object({
     username: z.string().regex(/^[A-Za-z0-9_.-]{2,64}$/, '2-64 letters, digits, "_", "." or "-"'),
@@ -26,6 +55,9 @@ const toDto = (u: UserRow) => ({
   id: u.id,
   username: u.username,
   email: u.email ?? null,
+  full_name: u.fullName ?? null,
+  timezone: u.timezone ?? null,
+  customer_id: u.customerId ?? null,
   roles: u.roles,
   must_change_password: u.mustChangePassword,
   disabled: Boolean(u.disabledAt),
@@ -65,6 +97,27 @@ export function userRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     handler: async ({ query }) => {
       const [rows, total] = await deps.em.fork().findAndCount(UserSchema, {}, { ...pageOffsets(query), orderBy: { createdAt: 'asc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'patch',
+    path: '/api/v1/users/:id',
+    summary: "Edit a user (not the username): e-mail, name, time zone, roles, disabled; audited with before/after (step-up)",
+    tags: ['users'],
+    permission: 'user.write',
+    stepUp: true,
+    params: z.object({ id: z.string().uuid('must be a user id (uuid)') }),
+    body: UserUpdate,
+    response: User,
+    handler: async ({ params, body, user, req, principal }) => {
+      const { user: row } = await updateUser(deps, {
+        id: params.id,
+        actor: principal!,
+        roleCache: (req.app.locals.authz as AuthzContext).roles,
+        patch: { email: body.email, fullName: body.full_name, timezone: body.timezone, roles: body.roles, disabled: body.disabled },
+        meta: { actor: user!.username, ip: req.ip, requestId: req.requestId },
+      });
+      return toDto(row);
     },
   });
   defineRoute(r, registry, {
