@@ -71,7 +71,7 @@ export function createApp(appDeps: AppDeps): Express {
 
   app.locals.routeTable = routeTableOf(registry);
   // The console (web/dist) at `/`, after every API route so it never shadows one.
-  if (deps.consoleDir) app.use(serveConsole(deps.consoleDir));
+  if (deps.console) app.use(serveConsole(deps.console));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

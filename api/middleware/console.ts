@@ -27,8 +27,14 @@ const NOT_CONSOLE = /^\/(api|healthz|readyz|metrics)(\/|$)/;
  * cached, and every other GET that wants HTML answered with index.html (history-mode routing).
  * The API keeps `/api`, `/healthz`, `/readyz` and `/metrics`.
  */
-export function serveConsole(distDir: string): Router {
+export function serveConsole(opts: { distDir: string; temporalUi?: { url: string; namespace: string } }): Router {
+  const { distDir } = opts;
   const r = Router();
+  // Runtime settings the static bundle cannot know (not an API route: no data, no permission).
+  r.get('/console-config.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-cache');
+    res.json({ temporal_ui: opts.temporalUi ?? null });
+  });
   const index = join(distDir, 'index.html');
   const security = (res: express.Response) => {
     res.setHeader('Content-Security-Policy', CONSOLE_CSP);

@@ -3732,7 +3732,7 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Rotate the refresh token (single use; presenting a used one ends the session)
+         * Rotate the refresh token (single use; presenting a used one ends the session). Without refresh_token in the body, the hf_refresh cookie is used (then the X-Hostflow-CSRF header is required)
          * @description Access: public.
          */
         post: {
@@ -3742,7 +3742,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
-            requestBody: {
+            requestBody?: {
                 content: {
                     "application/json": components["schemas"]["RefreshRequest"];
                 };
@@ -10316,7 +10316,8 @@ export interface components {
             parent_id: string | null;
         };
         RefreshRequest: {
-            refresh_token: string;
+            /** @description Omit to use the hf_refresh cookie */
+            refresh_token?: string;
         };
         Registration: {
             created_at: string;
@@ -10531,8 +10532,8 @@ export interface components {
             /** @description Seconds until the access token expires */
             expires_in: number;
             refresh_expires_at: string;
-            /** @description Single use: each refresh returns a new one; reusing an old one ends the session */
-            refresh_token: string;
+            /** @description Single use: each refresh returns a new one; reusing an old one ends the session. Absent when the request asked for the cookie (X-Hostflow-Refresh: cookie) */
+            refresh_token?: string;
             /**
              * @description password_change: this session may only change the password
              * @enum {string|null}
