@@ -42,7 +42,9 @@ export function serveConsole(opts: { distDir: string; temporalUi?: { url: string
     res.setHeader('Referrer-Policy', 'same-origin');
     res.setHeader('X-Frame-Options', 'DENY');
   };
-  r.use('/assets', express.static(join(distDir, 'assets'), { immutable: true, maxAge: '365d', fallthrough: false, index: false }));
+  r.use('/assets', express.static(join(distDir, 'assets'), { immutable: true, maxAge: '365d', index: false }), (_req, res) => {
+    res.status(404).type('text/plain').send('not found');
+  });
   r.use((req, res, next) => {
     if ((req.method !== 'GET' && req.method !== 'HEAD') || NOT_CONSOLE.test(req.path)) return next();
     security(res);
