@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /**
  * The console's Content-Security-Policy: no inline script and nothing from another origin.
@@ -28,7 +28,7 @@ const NOT_CONSOLE = /^\/(api|healthz|readyz|metrics)(\/|$)/;
  * The API keeps `/api`, `/healthz`, `/readyz` and `/metrics`.
  */
 export function serveConsole(opts: { distDir: string; temporalUi?: { url: string; namespace: string } }): Router {
-  const { distDir } = opts;
+  const distDir = resolve(opts.distDir);
   const r = Router();
   // Runtime settings the static bundle cannot know (not an API route: no data, no permission).
   r.get('/console-config.json', (_req, res) => {
