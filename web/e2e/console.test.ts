@@ -84,7 +84,12 @@ describe('console in a real browser (chromium, real platform)', () => {
       await pg.fill(sel('totp'), totp);
       await pg.click(sel('login-submit'));
     }
-    await pg.waitForSelector(sel('user-menu'));
+    try {
+      await pg.waitForSelector(sel('user-menu'), { timeout: 15_000 });
+    } catch (err) {
+      await pg.screenshot({ path: join(SHOTS, `failed-sign-in-${username}.png`) });
+      throw new Error(`${username} did not get signed in (see ${SHOTS}/failed-sign-in-${username}.png; at ${pg.url()}): ${(await pg.textContent('body'))?.slice(0, 300)}`, { cause: err });
+    }
   }
   const shot = (pg: Page, name: string) => pg.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
@@ -144,13 +149,13 @@ describe('console in a real browser (chromium, real platform)', () => {
     await pg.waitForURL(/\/change-password$/);
     await shot(pg, 'change-password');
     await pg.fill(sel('pw-current'), initial);
-    await pg.fill(sel('pw-new'), 'Nora-New-Pw-77!x');
-    await pg.fill(sel('pw-repeat'), 'Nora-New-Pw-77!x');
+    await pg.fill(sel('pw-new'), 'Fresh-Pass-77!xq');
+    await pg.fill(sel('pw-repeat'), 'Fresh-Pass-77!xq');
     await pg.click(sel('pw-submit'));
     await pg.waitForSelector(sel('user-menu'));
     expect(new URL(pg.url()).pathname).not.toBe('/change-password');
     // The new password is the one that works now.
-    expect((await raw('/api/v1/auth/login', { username: 'nora', password: 'Nora-New-Pw-77!x' })).status).toBe(200);
+    expect((await raw('/api/v1/auth/login', { username: 'nora', password: 'Fresh-Pass-77!xq' })).status).toBe(200);
   });
 
   it('an admin signs in with password + TOTP; a reload keeps the session through the refresh cookie only', async () => {
@@ -290,7 +295,7 @@ describe('console in a real browser (chromium, real platform)', () => {
     const pages: Array<[string, string, string]> = [
       ['dashboard', '/', sel('card-hosts')],
       ['hosts', '/hosts', `${sel('host-table')} >> text=gpu-e2e-${tag}`],
-      ['host-detail', `/hosts/${hostId}`, sel('onboarding-steps')],
+      ['host-detail', `/hosts/${hostId}`, 'h2:has-text("gpu-e2e")'],
       ['allocations', '/allocations', sel('alloc-table')],
       ['allocation-detail', `/allocations/${allocs.body.data.items[0].id}`, sel('lease-timeline')],
       ['customers', '/customers', `text=acme${tag}`],

@@ -18,7 +18,7 @@ declare module 'vue-router' {
 }
 
 const children: RouteRecordRaw[] = [
-  { path: '', name: 'dashboard', component: () => import('@/views/dashboard/DashboardView.vue'), meta: { menu: 'main', title: 'menu.dashboard', icon: 'Odometer', anyOf: ['report.read', 'host.read'] } },
+  { path: '', name: 'dashboard', component: () => import('@/views/dashboard/DashboardView.vue'), meta: { menu: 'main', title: 'menu.dashboard', icon: 'Odometer', permission: 'report.read' } },
   { path: 'hosts', name: 'hosts', component: () => import('@/views/hosts/HostList.vue'), meta: { menu: 'main', title: 'menu.hosts', icon: 'Monitor', permission: 'onboarding.read' } },
   { path: 'hosts/:id', name: 'host', component: () => import('@/views/hosts/HostDetail.vue'), meta: { permission: 'host.read' } },
   { path: 'account-openings', name: 'account-openings', component: () => import('@/views/account-openings/AccountOpeningList.vue'), meta: { menu: 'main', title: 'menu.accountOpenings', icon: 'Stamp', permission: 'account_opening.read' } },
@@ -62,8 +62,9 @@ router.beforeEach(async (to) => {
   if ((auth.me.restricted === 'password_change' || auth.me.must_change_password) && to.name !== 'change-password') return { name: 'change-password' };
   if (auth.me.restricted === 'mfa_enrollment' && to.name !== 'profile') return { name: 'profile', query: { enrol: '1' } };
   if (to.name === 'dashboard' && !allowed(to.meta, auth.can)) {
-    // Customers land on their machines.
+    // Customers land on their machines, requesters on their requests.
     if (auth.can('allocation.read')) return { name: 'allocations' };
+    if (auth.can('account_opening.read')) return { name: 'account-openings' };
     return { name: 'profile' };
   }
   if (!allowed(to.meta, auth.can)) return { name: 'forbidden' };
