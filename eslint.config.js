@@ -6,7 +6,7 @@ import { builtinModules } from 'node:module';
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'coverage/**', 'web/dist/**', 'web/src/api/schema.d.ts'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { globals: { ...globals.node } },
@@ -14,6 +14,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
+  },
+  {
+    // The console runs in the browser (its .vue files are type-checked by vue-tsc, not linted here).
+    files: ['web/src/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox: no Node built-ins, no I/O,

@@ -25,6 +25,7 @@ import { RoleCache } from './authz/principal.js';
 import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
 import { auditRoutes } from './routes/audit/handler.js';
 import { auditRequests } from './middleware/audit.js';
+import { serveConsole } from './middleware/console.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
@@ -71,6 +72,8 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(systemRoutes(deps, registry));
 
   app.locals.routeTable = routeTableOf(registry);
+  // The console (web/dist) at `/`, after every API route so it never shadows one.
+  if (deps.console) app.use(serveConsole(deps.console));
 
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

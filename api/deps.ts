@@ -36,6 +36,8 @@ export interface AppDeps {
   identity?: IdentityDeps;
   /** The roles table in memory; created by createApp when absent. */
   roleCache?: RoleCache;
+  /** The built console (web/dist) to serve at `/`, and the Temporal Web UI it links runs to; not served when omitted. */
+  console?: { distDir: string; temporalUi?: { url: string; namespace: string } };
   /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
   securityRules?: SecurityRuleSettings;
 }

@@ -20,6 +20,9 @@ export class ApiError extends Error {
 export const validationError = (errors: FieldError[], message?: string) =>
   new ApiError(400, 40001, message ?? `validation failed: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`, errors);
 export const unauthenticated = (message = 'authentication required') => new ApiError(401, 40101, message);
+/** The session behind a token has ended; data.reason says why (logout, kicked, idle, refresh_reuse, password_change…) so a console can tell the user. */
+export const sessionEnded = (reason: string | null | undefined, message = 'session ended') =>
+  new ApiError(401, 40101, message, undefined, reason ? { reason } : undefined);
 export const forbidden = (message = 'forbidden') => new ApiError(403, 40301, message);
 export const notFound = (what: string) => new ApiError(404, 40401, `${what} not found`);
 export const conflict = (message: string, data?: unknown) => new ApiError(409, 40901, message, undefined, data);

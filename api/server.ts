@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { env, publicBaseUrl } from '../config/env.js';
 import { authSettingsFromEnv, loadJwtKey } from '../config/auth.js';
 import { PasswordHasher } from '../db/password-hash.js';
-import type { IdentityDeps } from './deps.js';
+import type { AppDeps, IdentityDeps } from './deps.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 
@@ -24,8 +24,9 @@ export async function identityFromRuntime(rt: Pick<Runtime, 'env' | 'mailer'>): 
   };
 }
 
-export async function startApi(rt: Runtime): Promise<{ server: Server; close: () => Promise<void> }> {
+export async function startApi(rt: Runtime, opts: { console?: AppDeps['console'] } = {}): Promise<{ server: Server; close: () => Promise<void> }> {
   const app = createApp({
+    console: opts.console,
     identity: await identityFromRuntime(rt),
     em: rt.db.em,
     vault: rt.vault,

@@ -14,6 +14,7 @@ import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
 import { identityFromRuntime, startApi } from '../api/server.js';
 import { ensureTemporalCli } from './temporal-cli.js';
+import { ensureWebBuilt, WEB_DIST } from './build-web.js';
 import { stopLeftoverDevServer, superviseDevServer, type SupervisedDevServer } from './dev-server-supervisor.js';
 
 const e = env();
@@ -91,6 +92,12 @@ process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
 const startup = (async () => {
+  // The console builds (first start, or sources changed) while Temporal and the database come up.
+  // A failed build leaves the API running without the console, and says so.
+  const webBuilt = ensureWebBuilt((l) => logger.info(l)).catch((err: Error) => {
+    logger.error({ err: err.message }, 'console build failed: serving the API only (run `npm run build:web` to see why)');
+    return false;
+  });
   // A leftover dev server we just stopped may hold its ports for a moment while it exits: wait
   // (bounded) for them; a port held by anything else is still refused after that.
   const stoppedLeftover = !e.TEMPORAL_ADDRESS && (await stopLeftoverDevServer(pidfile, (m) => logger.warn(m)));
@@ -125,11 +132,15 @@ const startup = (async () => {
     logger.fatal({ err: err.message }, 'worker stopped unexpectedly; stopping');
     void shutdown('worker failed', 1);
   });
-  api = await startApi(rt);
+  const temporalUi = devServer ? `http://localhost:${e.TEMPORAL_UI_PORT}` : null;
+  api = await startApi(rt, {
+    console: (await webBuilt) ? { distDir: WEB_DIST, ...(temporalUi ? { temporalUi: { url: temporalUi, namespace: e.TEMPORAL_NAMESPACE } } : {}) } : undefined,
+  });
 
   const base = `http://${e.API_HOST === '0.0.0.0' ? 'localhost' : e.API_HOST}:${e.API_PORT}`;
   logger.info(
     {
+      console: `${base}/`,
       api: base,
       docs: `${base}/api/docs`,
       ready: `${base}/readyz`,
@@ -143,7 +154,8 @@ const startup = (async () => {
     process.stdout.write(
       `\n  First start: user "${firstAdmin.username}" was created with this one-time password (change it at first login):\n\n` +
         `      ${firstAdmin.password}\n\n` +
-        `  Log in: curl -s -H 'content-type: application/json' -d '{"username":"admin","password":"<above>"}' ${base}/api/v1/auth/login\n\n`,
+        `  Open the console at ${base}/ and sign in as "admin" with it, or from a shell:\n` +
+        `  curl -s -H 'content-type: application/json' -d '{"username":"admin","password":"<above>"}' ${base}/api/v1/auth/login\n\n`,
     );
   }
 })();

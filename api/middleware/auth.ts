@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { ApiKeySchema, SessionSchema, UserSchema, type Role, type SessionRestriction, type User } from '../../db/entities/index.js';
-import { unauthenticated } from '../errors.js';
+import { sessionEnded, unauthenticated } from '../errors.js';
 import type { AuthDeps } from '../deps.js';
 import { API_KEY_PREFIX, sha256, verifyAccessToken } from '../routes/auth/tokens.js';
 
@@ -86,10 +86,10 @@ export function authenticate(deps: AuthDeps): RequestHandler {
     const claims = await verifyAccessToken(identity, token);
     if (!claims) throw unauthenticated('invalid or expired access token');
     const s = await em.findOne(SessionSchema, { id: claims.sessionId, userId: claims.userId });
-    if (!s || s.revokedAt) throw unauthenticated('session ended');
+    if (!s || s.revokedAt) throw sessionEnded(s?.revokeReason);
     if (now.getTime() - s.lastSeenAt.getTime() > identity.settings.idleTimeoutMinutes * 60_000) {
       await em.nativeUpdate(SessionSchema, { id: s.id, revokedAt: null }, { revokedAt: now, revokeReason: 'idle' });
-      throw unauthenticated('session ended (idle timeout)');
+      throw sessionEnded('idle', 'session ended (idle timeout)');
     }
     const u = await em.findOne(UserSchema, { id: s.userId, disabledAt: null });
     if (!u) throw unauthenticated('session ended');

@@ -11,7 +11,7 @@ import { Vault, generateKeyring, type Keyring } from '../../db/vault.js';
 import { UserSchema, type Role } from '../../db/entities/index.js';
 import { createApp } from '../../api/app.js';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
-import { identityDefaults, type IdentityDeps } from '../../api/deps.js';
+import { identityDefaults, type AppDeps, type IdentityDeps } from '../../api/deps.js';
 import { DEFAULT_AUTH_SETTINGS, type AuthSettings } from '../../config/auth.js';
 import { createActivities } from '../../activities/index.js';
 import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
@@ -66,6 +66,8 @@ export async function startTestPlatform(
     databaseUrl?: string;
     /** A Temporal frontend of the test's own (e.g. a dev server the test kills) instead of the suite's. */
     temporalAddress?: string;
+    /** Serve the built console (web/dist) at `/`, as `npm start` does. */
+    console?: AppDeps['console'];
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -113,6 +115,7 @@ export async function startTestPlatform(
   if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress });
 
   const app = createApp({
+    console: opts.console,
     identity,
     em: db.em,
     vault,

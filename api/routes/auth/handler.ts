@@ -1,4 +1,4 @@
-import { Router, type Request } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { AppDeps, AuthDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
@@ -6,12 +6,23 @@ import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { RecoveryCodeSchema, SessionSchema, UserSchema } from '../../../db/entities/index.js';
 import * as S from './schema.js';
 import { changePassword, confirmPasswordReset, liveSessions, login, logout, refresh, requestPasswordReset, revokeSession, sessionDto, type ClientInfo } from './service.js';
+import { assertCsrfSafe, clearRefreshCookie, readRefreshCookie, setRefreshCookie, wantsRefreshCookie } from './refresh-cookie.js';
+import { validationError } from '../../errors.js';
 import { confirmEmailMfa, confirmTotp, disableMfa, enrollTotp, regenerateRecoveryCodes, sendEmailCode, startEmailMfa, verifyStepUp } from './mfa.js';
 
 const client = (req: Request): ClientInfo => ({ ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null });
 const tags = ['auth'];
 const ALL = ['password_change', 'mfa_enrollment'] as ('password_change' | 'mfa_enrollment')[];
 const MFA_ENROL = ['mfa_enrollment'] as ('password_change' | 'mfa_enrollment')[];
+
+/** `X-Hostflow-Refresh: cookie`: the refresh token goes into the httpOnly cookie and not into the body. */
+function deliver(req: Request, res: Response, pair: TokenPairOut): TokenPairOut {
+  if (!wantsRefreshCookie(req) || !pair.refresh_token) return pair;
+  setRefreshCookie(req, res, pair.refresh_token, new Date(pair.refresh_expires_at));
+  const { refresh_token: _omitted, ...rest } = pair;
+  return rest;
+}
+type TokenPairOut = Omit<Awaited<ReturnType<typeof login>>, 'refresh_token'> & { refresh_token?: string };
 
 /** Login, tokens, own sessions, passwords and MFA. */
 export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry): Router {
@@ -20,19 +31,33 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     method: 'post', path: '/api/v1/auth/login', tags, permission: 'public', body: S.LoginBody, response: S.TokenPair,
     errors: { 401: 'Wrong username or password, or a missing or wrong second factor (40101; 40102 with data.methods when a second factor is needed)', 429: 'Too many failed logins for this account or from this address (42901)' },
     summary: 'Log in: access token (15 min) + refresh token. 40102 when a second factor is needed; 42901 while locked; restricted=password_change when the password must be changed',
-    handler: ({ body, req }) => login(deps, body, client(req)),
+    handler: async ({ body, req, res }) => deliver(req, res, await login(deps, body, client(req))),
   });
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/auth/refresh', tags, permission: 'public', body: S.RefreshBody, response: S.TokenPair,
     errors: { 401: 'Refresh token invalid, expired or already used, or its session ended (40101)' },
-    summary: 'Rotate the refresh token (single use; presenting a used one ends the session)',
-    handler: ({ body, req }) => refresh(deps, body.refresh_token, client(req)),
+    summary: 'Rotate the refresh token (single use; presenting a used one ends the session). Without refresh_token in the body, the hf_refresh cookie is used (then the X-Hostflow-CSRF header is required)',
+    handler: async ({ body, req, res }) => {
+      let token = body.refresh_token;
+      if (!token) {
+        token = readRefreshCookie(req);
+        if (!token) throw validationError([{ field: 'refresh_token', message: 'required (in the body, or as the hf_refresh cookie)' }]);
+        assertCsrfSafe(req);
+      }
+      try {
+        return deliver(req, res, await refresh(deps, token, client(req)));
+      } catch (err) {
+        if (!body.refresh_token) clearRefreshCookie(req, res);
+        throw err;
+      }
+    },
   });
   defineRoute(r, registry, {
     method: 'post', path: '/api/v1/auth/logout', tags, permission: 'authenticated', allowRestricted: ALL, response: S.Ok,
     summary: 'End this session (effective on the next request)',
-    handler: async ({ user, req }) => {
+    handler: async ({ user, req, res }) => {
       await logout(deps, user!, client(req));
+      clearRefreshCookie(req, res);
       return { ok: true as const };
     },
   });

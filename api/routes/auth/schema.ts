@@ -16,14 +16,14 @@ export const TokenPair = z
     access_token: z.string(),
     token_type: z.literal('Bearer'),
     expires_in: z.number().int().openapi({ description: 'Seconds until the access token expires' }),
-    refresh_token: z.string().openapi({ description: 'Single use: each refresh returns a new one; reusing an old one ends the session' }),
+    refresh_token: z.string().optional().openapi({ description: 'Single use: each refresh returns a new one; reusing an old one ends the session. Absent when the request asked for the cookie (X-Hostflow-Refresh: cookie)' }),
     refresh_expires_at: z.string(),
     session_id: z.string().uuid(),
     restricted: z.enum(['password_change']).nullable().openapi({ description: 'password_change: this session may only change the password' }),
   })
   .openapi('TokenPair');
 
-export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(200) }).openapi('RefreshRequest');
+export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(200).optional().openapi({ description: 'Omit to use the hf_refresh cookie' }) }).openapi('RefreshRequest');
 export const PasswordChangeBody = z.object({ current_password: z.string().min(1).max(256), new_password: z.string().min(1).max(256) }).openapi('PasswordChange');
 export const PasswordResetBody = z.object({ email: z.string().email().max(255) }).openapi('PasswordResetRequest');
 export const PasswordResetConfirmBody = z.object({ token: z.string().min(1).max(200), new_password: z.string().min(1).max(256) }).openapi('PasswordResetConfirm');

@@ -4,7 +4,7 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import { RefreshTokenSchema, SessionSchema, UserSchema, type Session, type User } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import type { AuthDeps } from '../../deps.js';
-import { ApiError, conflict, loginLocked, notFound, secondFactorRequired, unauthenticated, validationError } from '../../errors.js';
+import { ApiError, conflict, loginLocked, notFound, sessionEnded, secondFactorRequired, unauthenticated, validationError } from '../../errors.js';
 import { newRefreshToken, sha256, signAccessToken } from './tokens.js';
 import { accountSubject, clearLock, isLocked, recordFailure } from './locks.js';
 import { recordLoginEvent } from './events.js';
@@ -159,17 +159,18 @@ export async function refresh(d: AuthDeps, token: string, client: ClientInfo): P
       await recordLoginEvent(d, em, { kind: 'refresh_reuse', userId: s?.userId, sessionId: old.sessionId, ip: client.ip, userAgent: client.userAgent, reason: 'used refresh token presented again; session revoked', securityEvent: true, at: now });
       recordAudit(em, { actor: s?.userId ?? 'unknown', action: 'security.refresh-token-reuse', targetType: 'session', targetId: old.sessionId, result: 'failure', ip: client.ip, detail: { revoked: true } });
       await em.flush();
+      throw sessionEnded('refresh_reuse', 'invalid refresh token');
     }
     throw unauthenticated('invalid refresh token');
   }
   if (new Date(used[0].expires_at) <= now) throw unauthenticated('refresh token expired');
   const s = await em.findOne(SessionSchema, { id: used[0].session_id });
-  if (!s || s.revokedAt) throw unauthenticated('session ended');
+  if (!s || s.revokedAt) throw sessionEnded(s?.revokeReason);
   if (s.lastSeenAt < idleCutoff(d)) {
     s.revokedAt = now;
     s.revokeReason = 'idle';
     await em.flush();
-    throw unauthenticated('session ended (idle timeout)');
+    throw sessionEnded('idle', 'session ended (idle timeout)');
   }
   const u = await em.findOne(UserSchema, { id: s.userId, disabledAt: null });
   if (!u) throw unauthenticated('session ended');
