@@ -38,6 +38,8 @@ export interface AppDeps {
   roleCache?: RoleCache;
   /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
   securityRules?: SecurityRuleSettings;
+  /** Slack app signing secret (SLACK_SIGNING_SECRET): verifies interactivity callbacks. */
+  slackSigningSecret?: string;
 }
 
 /** Identity deps with defaults filled in. */
