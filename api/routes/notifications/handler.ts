@@ -9,7 +9,6 @@ import { recordAudit } from '../../../db/audit.js';
 import {
   NotificationAttemptSchema,
   NotificationEndpointSchema,
-  NotificationPreferenceSchema,
   NotificationSchema,
   NotificationSubscriptionSchema,
   NotificationTemplateSchema,
