@@ -179,7 +179,7 @@ export function createCenter(deps: CenterDeps) {
       const sent = await em.count(NotificationSchema, { recipient: row.recipient, channel: row.channel, status: 'sent', sentAt: { $gt: new Date(Date.now() - 3_600_000) } });
       if (sent >= settings.rateLimitPerHour) return `rate limit: ${sent} messages to this recipient on ${row.channel} in the last hour (limit ${settings.rateLimitPerHour})`;
     }
-    if (!deps.senders[row.channel]) return `no ${row.channel} channel configured`;
+    if (row.channel !== 'inbox' && !deps.senders[row.channel]) return `no ${row.channel} channel configured`;
     return null;
   }
 
@@ -263,7 +263,7 @@ export function createCenter(deps: CenterDeps) {
    */
   async function enrich(em: SqlEntityManager, input: EmitInput): Promise<EmitInput> {
     const data = { ...input.data };
-    if (input.event.startsWith('account_opening.') && data.requestId) {
+    if (input.event.startsWith('account_opening.') && /^[0-9a-f-]{36}$/i.test(String(data.requestId ?? ''))) {
       const r = await em.findOne(AccountOpeningRequestSchema, { id: String(data.requestId) }, { populate: ['host', 'applicant', 'approvedBy'] });
       if (r) {
         data.username ??= r.username;
@@ -275,7 +275,7 @@ export function createCenter(deps: CenterDeps) {
         data.error ??= r.resultMessage ?? '-';
       }
     }
-    if (input.event.startsWith('host.') && data.hostId && data.host === undefined) {
+    if (input.event.startsWith('host.') && /^[0-9a-f-]{36}$/i.test(String(data.hostId ?? '')) && data.host === undefined) {
       const h = await em.findOne(HostSchema, { id: String(data.hostId) });
       data.host = h ? `${h.name} (${h.slug})` : String(data.hostId);
     }

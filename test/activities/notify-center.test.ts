@@ -16,6 +16,8 @@ import type { EmitInput } from '../../activities/notify/events.js';
 
 const SLACK_TOKEN = 'xoxb-test-token-123';
 const SIGNING = 'slack-signing-secret-for-tests';
+/** A header as sent (mailparser turns List-* headers into objects). */
+const header = (m: { headerLines: ReadonlyArray<{ key: string; line: string }> }, name: string) => (m.headerLines.find((h) => h.key === name)?.line ?? '').replace(/^[^:]+:\s*/, '').replace(/\r?\n\s+/g, '');
 
 describe('notification center', () => {
   let p: TestPlatform;
@@ -61,9 +63,9 @@ describe('notification center', () => {
     expect(en!.text).toContain('ends on 2026-12-24 21:00 (Europe/Berlin, UTC+01:00)');
     expect(en!.html).toContain('gpu-&lt;01&gt;'); // escaped in HTML
     expect(en!.html).not.toContain('gpu-<01>');
-    const unsub = String(en!.headers.get('list-unsubscribe') ?? '');
+    const unsub = header(en!, 'list-unsubscribe');
     expect(unsub).toMatch(/^<http:\/\/127\.0\.0\.1:\d+\/api\/v1\/notifications\/unsubscribe\?token=[\w.-]+>$/);
-    expect(en!.headers.get('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(header(en!, 'list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
     expect(en!.messageId).toMatch(/^<[0-9a-f]{40}@hostflow>$/);
     const [zh] = await mailsTo('li@notify.test', 'gpu-<01>');
     expect(zh!.subject).toBe('您租用的 gpu-<01> 将在 3 天后到期');
@@ -244,22 +246,24 @@ describe('notification center', () => {
     expect(limited).toMatchObject({ suppressed: 2, sent: 0 });
     const last = await em.fork().find(NotificationSchema, { userId: bob.id, status: 'suppressed' }, { orderBy: { createdAt: 'desc' }, limit: 2 });
     expect(last[0]!.detail).toMatch(/^rate limit: 5 messages/);
-    // Unsubscribe from the link of alice's mail: GET shows a page and changes nothing; POST unsubscribes.
+    // Unsubscribe from the link of carol's mail: GET shows a page and changes nothing; POST unsubscribes.
+    const carol = em.create(UserSchema, { username: `carol-${randomUUID().slice(0, 6)}`, roles: ['requester'], email: `carol-${randomUUID().slice(0, 6)}@notify.test` });
+    await em.flush();
     const key1 = `u/${randomUUID()}`;
-    await notify({ event: 'account_opening.done', key: key1, to: { userIds: [alice] }, data: { requestId: 'r-1', username: 'alice', host: 'h' } });
-    const [mail] = await mailsTo('alice@notify.test', 'r-1');
-    const link = /<(.+)>/.exec(String(mail!.headers.get('list-unsubscribe')))![1]!;
+    await notify({ event: 'account_opening.done', key: key1, to: { userIds: [carol.id] }, data: { requestId: 'r-1', username: 'alice', host: 'h' } });
+    const [mail] = await mailsTo(carol.email!, 'r-1');
+    const link = /<(.+)>/.exec(header(mail!, 'list-unsubscribe'))![1]!;
     const page = await fetch(link);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<form method="post">');
-    expect((await notify({ event: 'account_opening.done', key: `u/${randomUUID()}`, to: { userIds: [alice] }, data: { requestId: 'r-2', username: 'alice', host: 'h' } })).sent).toBe(2);
+    expect((await notify({ event: 'account_opening.done', key: `u/${randomUUID()}`, to: { userIds: [carol.id] }, data: { requestId: 'r-2', username: 'alice', host: 'h' } })).sent).toBe(2);
     const tampered = await fetch(link.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')), { method: 'POST' });
     expect(tampered.status).toBe(400);
     const one = await fetch(link, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
     expect(one.status).toBe(200);
-    const after = await notify({ event: 'account_opening.done', key: `u/${randomUUID()}`, to: { userIds: [alice] }, data: { requestId: 'r-3', username: 'alice', host: 'h' } });
+    const after = await notify({ event: 'account_opening.done', key: `u/${randomUUID()}`, to: { userIds: [carol.id] }, data: { requestId: 'r-3', username: 'alice', host: 'h' } });
     expect(after).toMatchObject({ sent: 1, suppressed: 1 }); // inbox still, email not
-    const sup = await em.fork().findOneOrFail(NotificationSchema, { userId: alice, channel: 'email', status: 'suppressed' });
+    const sup = await em.fork().findOneOrFail(NotificationSchema, { userId: carol.id, channel: 'email', status: 'suppressed' });
     expect(sup.detail).toBe('recipient unsubscribed from account_opening.done on email');
   });
 });
@@ -342,7 +346,7 @@ describe('decide from the message: account opening approved from Slack and from 
       expect(['approved', 'provisioning', 'failed']).toContain(st.phase);
       expect(st.decidedBy).toBe(p.users.approver);
       expect(slack.updates.at(-1)!.body.text).toContain('Approved by approver');
-      const audit = await p.api('GET', `/api/v1/audit?action=account-opening.approve&target_id=${id}`);
+      const audit = await p.api('GET', `/api/v1/audit-events?action=account-opening.approve&target_id=${id}`);
       expect(JSON.stringify(audit.body)).toContain('slack');
     } finally {
       server.closeAllConnections();

@@ -25,7 +25,7 @@ export function emailSender(mailer: Transporter | null, from: string): ChannelSe
           text: msg.body + actionsText + unsubText,
           html,
           messageId: msg.messageId,
-          ...(msg.unsubscribeUrl ? { list: { unsubscribe: { url: msg.unsubscribeUrl, comment: 'Unsubscribe' } }, headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } } : {}),
+          ...(msg.unsubscribeUrl ? { list: { unsubscribe: msg.unsubscribeUrl }, headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' } } : {}),
         });
         return { response: String(info.response ?? info.messageId).slice(0, 500) };
       } catch (err) {

@@ -19,7 +19,7 @@ import { createEmitter } from '../../../activities/notify/notify.activities.js';
 import { escapeHtml } from '../../../activities/notify/render.js';
 import { Channel, Endpoint, EndpointCreate, EndpointCreated, Language, LogEntry, Message, RotateSecret, Stats, Subscription, SubscriptionCreate, Template, TemplateCreate, TestSend } from './schema.js';
 import {
-  createEndpoint, createSubscription, createTemplateVersion, decideAccountOpening, deleteEndpoint, deliveryStats, endpointDto, principalOfUser, rotateEndpointSecret, unsubscribe, useActionLink, verifySlackSignature,
+  createEndpoint, createSubscription, createTemplateVersion, decideAccountOpening, deleteEndpoint, deliveryStats, endpointDto, principalOfUser, readUnsubscribe, rotateEndpointSecret, unsubscribe, useActionLink, verifySlackSignature,
 } from './service.js';
 import { handleSlackAction } from './slack.js';
 
@@ -207,6 +207,7 @@ export function notificationRoutes(deps: AppDeps & AuthDeps & { roleCache: RoleC
     method: 'get', path: '/api/v1/notifications/unsubscribe', tags, permission: 'public', query: Token, response: z.string(),
     rawResponse: { contentTypes: { 'text/html': z.string() } }, summary: 'Unsubscribe confirmation page (from the signed link in an email)',
     handler: async ({ query, res }) => {
+      await readUnsubscribe(deps, query.token); // a bad link is a 400, before any page
       res.type('html').send(page('Unsubscribe', `<form method="post"><input type="hidden" name="token" value="${escapeHtml(query.token)}"><p>Stop receiving these emails?</p><button type="submit">Unsubscribe</button></form>`));
       return '';
     },

@@ -160,9 +160,14 @@ export async function deliveryStats(deps: Em, since: Date) {
 
 // ---- unsubscribe ------------------------------------------------------------------------------
 
-export async function unsubscribe(deps: Em & { vault: Vault }, token: string) {
+export async function readUnsubscribe(deps: Em & { vault: Vault }, token: string) {
   const p = verifyLink<UnsubscribePayload>(await linkKey(deps.em, deps.vault), token);
   if (!p || p.t !== 'unsubscribe') throw validationError([{ field: 'token', message: 'not a valid unsubscribe link' }]);
+  return p;
+}
+
+export async function unsubscribe(deps: Em & { vault: Vault }, token: string) {
+  const p = await readUnsubscribe(deps, token);
   await deps.em.fork().getConnection().execute(
     'insert into notification_unsubscribes (id, recipient, event, channel, created_at) values (gen_random_uuid(), ?, ?, ?, now()) on conflict do nothing',
     [p.r, p.e, p.c],
