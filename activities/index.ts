@@ -4,6 +4,9 @@ import type { RemoteExecutor } from './remote/executor.js';
 import type { LoginVerifier } from './remote/account-ops.js';
 import type { Logger } from '../config/logger.js';
 import type { Vault } from '../db/vault.js';
+import type { NotifySettings } from './notify/center.js';
+import type { ChannelSender } from './notify/channels/channel.js';
+import type { NotifyChannel } from '../db/entities/index.js';
 import { createRemoteActivities } from './remote/remote.activities.js';
 import { createAccountActivities } from './remote/account.activities.js';
 import { createHostDbActivities } from './db/host.activities.js';
@@ -35,9 +38,13 @@ export interface ActivityDeps {
   /** Base domain for generated remote-access domains. */
   baseDomain: string;
   /** Base URL links in emails point to (PUBLIC_BASE_URL); default http://127.0.0.1:3000. */
-  publicBaseUrl?: string;
+  publicBaseUrl?: string | (() => string);
   /** Where the audit archiver writes (DATA_DIR/audit-archive). */
   auditArchiveDir?: string;
+  /** Notification center policy (language, rate limit, sensitive words, attempts): NOTIFY_* settings. */
+  notifySettings?: Partial<NotifySettings>;
+  /** Channel senders replacing the defaults (tests, benchmarks). */
+  senders?: Partial<Record<NotifyChannel, ChannelSender>>;
 }
 
 /** The object the worker registers: every activity, with its dependencies injected. */

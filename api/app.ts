@@ -24,6 +24,7 @@ import { roleRoutes } from './routes/roles/handler.js';
 import { RoleCache } from './authz/principal.js';
 import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
 import { auditRoutes } from './routes/audit/handler.js';
+import { notificationRoutes } from './routes/notifications/handler.js';
 import { auditRequests } from './middleware/audit.js';
 import { serveConsole } from './middleware/console.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
@@ -68,6 +69,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(roleGrantRoutes(deps, registry));
   app.use(roleRoutes(deps, registry, authz.roles));
   app.use(auditRoutes(deps, registry));
+  app.use(notificationRoutes({ ...deps, slackSigningSecret: deps.slackSigningSecret }, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

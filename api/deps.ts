@@ -40,6 +40,8 @@ export interface AppDeps {
   console?: { distDir: string; temporalUi?: { url: string; namespace: string } };
   /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
   securityRules?: SecurityRuleSettings;
+  /** Slack app signing secret (SLACK_SIGNING_SECRET): verifies interactivity callbacks. */
+  slackSigningSecret?: string;
 }
 
 /** Identity deps with defaults filled in. */

@@ -33,6 +33,7 @@ export async function startApi(rt: Runtime, opts: { console?: AppDeps['console']
     logger: rt.logger,
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
     securityRules: securityRulesFromEnv(rt.env),
+    slackSigningSecret: rt.env.SLACK_SIGNING_SECRET,
     settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),

@@ -83,6 +83,18 @@ export const EnvSchema = z.object({
   /** SMTP server for email notifications, e.g. smtp://user:pass@mail:587. Unset: notifications are recorded as skipped. */
   SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
   SMTP_FROM: z.string().min(3).default('Hostflow <hostflow@localhost>'),
+  /** SMTP connections the pooled transport keeps open. */
+  SMTP_POOL_SIZE: z.coerce.number().int().min(1).max(50).default(5),
+  /** Language of messages to recipients without a preference: en or zh-CN. */
+  NOTIFY_DEFAULT_LANGUAGE: z.enum(['en', 'zh-CN']).default('en'),
+  /** Messages per recipient and channel per hour; more are suppressed (0: no limit). */
+  NOTIFY_RATE_LIMIT_PER_HOUR: z.coerce.number().int().min(0).default(60),
+  /** Comma-separated words that suppress a message containing them (sensitive-word filter). */
+  NOTIFY_SENSITIVE_WORDS: z.string().default(''),
+  /** Delivery attempts per message (with the activity's backoff) before it is recorded failed. */
+  NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(6),
+  /** Slack app signing secret: verifies interactivity callbacks (Approve / Reject buttons). */
+  SLACK_SIGNING_SECRET: z.string().min(8).optional(),
   /** Days an account opening request waits for a decision before it expires. */
   ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
   /** Days each waiting step of a registration (verify, department review, changes, role approval) may take; reviewers are reminded at half-time. */

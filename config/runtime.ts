@@ -7,7 +7,8 @@ import { initORM, type Db } from '../db/orm.js';
 import { loadKeyring, Vault } from '../db/vault.js';
 import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
-import { createTransport, type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { createMailer } from './mailer.js';
 
 /** The configured dependencies every process (API, worker, both) is built from. */
 export interface Runtime {
@@ -41,7 +42,7 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
   const client = new Client({ connection, namespace: settings.namespace });
   const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
   const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
-  const mailer = env.SMTP_URL ? createTransport(env.SMTP_URL) : null;
+  const mailer = createMailer(env.SMTP_URL, { maxConnections: env.SMTP_POOL_SIZE });
   return {
     env,
     logger,

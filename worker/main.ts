@@ -4,6 +4,7 @@ import { env, publicBaseUrl } from '../config/env.js';
 import { createLogger } from '../config/logger.js';
 import { connectWorker, ensureSearchAttributes } from '../config/temporal.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
+import { notifySettingsFromEnv } from '../config/mailer.js';
 import { createWorker, installWorkerRuntime } from './create-worker.js';
 import { ensureSchedules } from './schedules.js';
 import type { Worker } from '@temporalio/worker';
@@ -17,7 +18,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive') }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive'), notifySettings: notifySettingsFromEnv(rt.env) }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });

@@ -11,6 +11,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { EmitInput } from '../activities/notify/events.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
@@ -57,6 +58,17 @@ export const stateQuery = defineQuery<AccountOpeningState>('state');
 
 const db = proxyActivities<Pick<Activities, 'setRequestStatus' | 'requestHostId'>>(dbActivityOptions);
 const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
+/**
+ * Tells people (the event catalogue, activities/notify/events.ts). A notification that cannot be
+ * delivered is in the send log; it never fails the request.
+ */
+const tell = async (event: EmitInput['event'], requestId: string, to: EmitInput['to'], suffix: string = event.split('.')[1]!) => {
+  try {
+    await notifier.notify({ event, key: `account-opening/${requestId}/${suffix}`, to, data: { requestId } });
+  } catch {
+    // recorded in the send log by the activity
+  }
+};
 /** Final statuses (done / failed / expired / decisions): retried until the database takes them. */
 const final = proxyActivities<Pick<Activities, 'setRequestStatus'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'provisionAccount' | 'verifyAccountLogin' | 'rollbackAccount'>>({
@@ -131,17 +143,16 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     },
   );
 
+  // `notify-events` (notification center): approvers hear of a new request, the applicant of the
+  // approval and of a failure. Runs started before it replay without these activities.
+  const notifyEvents = patched('notify-events');
   if (input.mode === 'decide') {
+    if (notifyEvents) await tell('account_opening.submitted', input.requestId, { permission: 'account_opening.approve', exceptUserIds: [input.applicantId] });
     const decided = await condition(() => state.phase !== 'pending', input.decisionTimeoutMs);
     if (!decided) {
       state.phase = 'expired';
       await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, { status: 'expired', resultMessage: 'no decision before the request expired' }));
-      await notifier.notify({
-        eventKey: `account-opening/${input.requestId}/expired`,
-        userId: input.applicantId,
-        subject: 'Your account request expired',
-        body: 'Your account opening request received no decision in time and has expired. You can submit it again.',
-      });
+      await tell('account_opening.expired', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
     // Mirror the decision durably (the API may be gone by now).
@@ -154,15 +165,11 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
     });
     if (state.phase === 'rejected' || state.phase === 'withdrawn') {
       if (state.phase === 'rejected') {
-        await notifier.notify({
-          eventKey: `account-opening/${input.requestId}/rejected`,
-          userId: input.applicantId,
-          subject: 'Your account request was rejected',
-          body: `Your account opening request was rejected. Reason: ${reason}`,
-        });
+        await tell('account_opening.rejected', input.requestId, { userIds: [input.applicantId] });
       }
       return publish(state);
     }
+    if (notifyEvents) await tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
   }
 
   // Approved: provision. Everything below is idempotent and safe to re-run (`process`).
@@ -185,6 +192,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       await CancellationScope.nonCancellable(() =>
         final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` }),
       );
+      if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
   }
@@ -204,12 +212,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
         hostAccountId: provisioned.hostAccountId,
         resultMessage: provisioned.preExisting ? 'account already existed (created by this request earlier); verified' : 'account created and login verified',
       }));
-      await notifier.notify({
-        eventKey: `account-opening/${input.requestId}/done`,
-        userId: input.applicantId,
-        subject: 'Your account is ready',
-        body: 'Your account has been created. Reveal its password once in Hostflow (POST /api/v1/account-openings/<id>/credentials/reveal).',
-      });
+      await tell('account_opening.done', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     } catch (err) {
       const cause = (err as { cause?: { type?: string; message?: string } }).cause;
@@ -236,6 +239,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
           resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rolledBack}`,
         });
       });
+      if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
   }

@@ -5,7 +5,7 @@ import { dbActivityOptions, notifyActivityOptions } from './shared/policies.js';
 /**
  * Run by the Temporal Schedule `host-recheck`: re-collects facts of online/offline hosts; a host
  * that fails `offlineAfter` consecutive checks goes offline, one that answers again comes back.
- * Status changes are notified (the notifications issue adds channels; email now).
+ * Status changes are notified (events host.offline / host.online: admins, plus subscribers).
  */
 const db = proxyActivities<Pick<Activities, 'listRecheckHosts' | 'recordRecheck'>>(dbActivityOptions);
 const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
@@ -34,10 +34,10 @@ export async function hostRecheck(input: { offlineAfter?: number; concurrency?: 
         if (r.changed) {
           changed.push(`${hostId}:${r.status}`);
           await notifier.notify({
-            eventKey: `host-recheck/${hostId}/${r.status}/${r.failures}/${new Date().toISOString().slice(0, 13)}`,
-            role: 'admin',
-            subject: `Host ${hostId} is ${r.status}`,
-            body: r.status === 'offline' ? `Host ${hostId} failed ${r.failures} consecutive checks and is now offline.` : `Host ${hostId} answers again and is back online.`,
+            event: r.status === 'offline' ? 'host.offline' : 'host.online',
+            key: `host-recheck/${hostId}/${r.status}/${r.failures}/${new Date().toISOString().slice(0, 13)}`,
+            to: { roles: ['admin'] },
+            data: { hostId, failures: r.failures },
           });
         }
       }),

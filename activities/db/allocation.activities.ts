@@ -14,11 +14,10 @@ import {
 } from '../../db/entities/index.js';
 import { canTransition } from '../../db/host-status.js';
 import { connectionSummary, connectionSummaryText } from '../../db/connection-summary.js';
-import { createNotifyActivities } from '../notify/notify.activities.js';
-import { formatInZone } from '../notify/format.js';
+import { createEmitter, type NotifyDeps } from '../notify/notify.activities.js';
 import type { Logger } from '../../config/logger.js';
 
-export interface AllocationDbDeps {
+export interface AllocationDbDeps extends NotifyDeps {
   em: SqlEntityManager;
   logger: Logger;
   mailer: Transporter | null;
@@ -42,7 +41,7 @@ const DAYS: Partial<Record<LeaseEventKind, number>> = { 'reminder-7d': 7, 'remin
 
 /** Allocation, lease and reclaim mirrors in the DB, and their notifications. */
 export function createAllocationDbActivities(deps: AllocationDbDeps) {
-  const { notify } = createNotifyActivities(deps);
+  const notify = createEmitter(deps);
   return {
     /** Allocations of the key's owner that hold a host (and so may have the key in authorized_keys). */
     async allocationsOfKeyOwner(keyId: string): Promise<Array<{ allocationId: string; hostId: string }>> {
@@ -127,23 +126,16 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
          values (gen_random_uuid(), ?, ?, ?, ?, ?, now()) on conflict (allocation_id, kind) do nothing returning id`,
         [a.id, input.kind, new Date(input.dueAtMs), new Date(input.firedAtMs), new Date(input.endsAtMs)],
       );
-      const tz = a.customerUser.timezone;
-      const end = formatInZone(new Date(input.endsAtMs), tz);
-      let subject: string;
-      let body: string;
       const days = DAYS[input.kind];
-      if (days !== undefined) {
-        subject = `Your lease of ${a.host.name} ends in ${days} day${days > 1 ? 's' : ''}`;
-        body = `Your lease of host ${a.host.name} (${a.host.slug}) ends on ${end}.\nAsk your account manager to extend it, or save your data before then.\n\nAllocation: ${a.id}`;
-      } else if (input.kind === 'ended') {
-        const bufferEnd = formatInZone(new Date(input.bufferEndsAtMs ?? input.endsAtMs), tz);
-        subject = `Your lease of ${a.host.name} has ended: final notice`;
-        body = `Your lease of host ${a.host.name} (${a.host.slug}) ended on ${end}.\nThe host will be reclaimed on ${bufferEnd}: your account, keys and files on it will be deleted. Save your data before then.\n\nAllocation: ${a.id}`;
-      } else {
-        subject = `${a.host.name} is being reclaimed`;
-        body = `Host ${a.host.name} (${a.host.slug}) is being reclaimed now. Allocation: ${a.id}`;
-      }
-      const n = await notify({ eventKey: `lease/${a.id}/${input.kind}`, userId: a.customerUser.id, subject, body });
+      const common = { host: a.host.name, hostSlug: a.host.slug, allocationId: a.id, endsAt: input.endsAtMs };
+      const key = `lease/${a.id}/${input.kind}`;
+      const to = { userIds: [a.customerUser.id] };
+      const n =
+        days !== undefined
+          ? await notify({ event: 'lease.reminder', key, to, data: { ...common, days } })
+          : input.kind === 'ended'
+            ? await notify({ event: 'lease.ended', key, to, data: { ...common, bufferEndsAt: input.bufferEndsAtMs ?? input.endsAtMs } })
+            : await notify({ event: 'reclaim.started', key, to, data: { host: a.host.name, hostSlug: a.host.slug, allocationId: a.id } });
       await em.getConnection().execute('update lease_events set notification = ? where allocation_id = ? and kind = ?', [n.status === 'duplicate' ? 'sent' : n.status, a.id, input.kind]);
       return { recorded: inserted.length > 0, notification: n.status };
     },
@@ -153,19 +145,18 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       const s = await connectionSummary(em, allocationId);
       if (!s) throw ApplicationFailure.nonRetryable(`allocation ${allocationId} does not exist`, 'NotFound');
       const a = await em.findOneOrFail(AllocationSchema, { id: allocationId });
-      const n = await notify({ eventKey: `allocation/${allocationId}/connection-summary`, userId: a.customerUser.id, subject: `Your host ${s.host.name} is ready`, body: connectionSummaryText(s) });
+      const n = await notify({ event: 'allocation.ready', key: `allocation/${allocationId}/connection-summary`, to: { userIds: [a.customerUser.id] }, data: { host: s.host.name, summary: connectionSummaryText(s), allocationId } });
       return { notification: n.status };
     },
 
     async notifyRunningTasks(allocationId: string, sample: string[], graceEndsAtMs: number): Promise<{ notification: string }> {
       const em = deps.em.fork();
       const a = await em.findOneOrFail(AllocationSchema, { id: allocationId }, { populate: ['host', 'customerUser'] });
-      const when = formatInZone(new Date(graceEndsAtMs), a.customerUser.timezone);
       const n = await notify({
-        eventKey: `reclaim/${allocationId}/tasks-running`,
-        userId: a.customerUser.id,
-        subject: `Tasks still running on ${a.host.name}: they will be stopped on ${when}`,
-        body: `Host ${a.host.name} (${a.host.slug}) is being reclaimed, but tasks of yours are still running:\n${sample.map((s) => `  ${s}`).join('\n')}\n\nThey will be stopped (SIGTERM, then SIGKILL) on ${when}.`,
+        event: 'reclaim.blocked',
+        key: `reclaim/${allocationId}/tasks-running`,
+        to: { userIds: [a.customerUser.id] },
+        data: { host: a.host.name, hostSlug: a.host.slug, allocationId, graceEndsAt: graceEndsAtMs, tasks: sample.map((t) => `  ${t}`).join('\n') },
       });
       return { notification: n.status };
     },

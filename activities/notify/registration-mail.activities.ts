@@ -1,6 +1,6 @@
 // Emails of the registration and role-grant lifecycles, through the same SMTP path and the same
 // exactly-once table as notify.activities.ts: one row per (event key, recipient, channel); a row
-// already `sent` (or `skipped`) is never sent again. Links carrying a token are made here, inside
+// already `sent` (or `suppressed`) is never sent again. Links carrying a token are made here, inside
 // the activity, so the token never enters workflow history; the stored body has it redacted.
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -10,15 +10,15 @@ import { resolveRoles } from '../../api/authz/principal.js';
 import { issueRegistrationToken } from '../../db/registration-tokens.js';
 import { issuePasswordToken } from '../../api/routes/auth/password-tokens.js';
 import type { Logger } from '../../config/logger.js';
-import { formatInZone } from './format.js';
+import { createEmitter, type NotifyDeps } from './notify.activities.js';
 
-export interface RegistrationMailDeps {
+export interface RegistrationMailDeps extends NotifyDeps {
   em: SqlEntityManager;
   logger: Logger;
   mailer: Transporter | null;
   mailFrom: string;
   /** Where links in emails point (PUBLIC_BASE_URL). */
-  publicBaseUrl?: string;
+  publicBaseUrl?: string | (() => string);
 }
 
 export interface MailResult {
@@ -39,7 +39,7 @@ interface Mail {
 export async function sendOnce(deps: RegistrationMailDeps, mail: Mail): Promise<'sent' | 'skipped' | 'duplicate'> {
   const em = deps.em.fork();
   let row = await em.findOne(NotificationSchema, { eventKey: mail.eventKey, recipient: mail.to, channel: 'email' });
-  if (row && (row.status === 'sent' || row.status === 'skipped')) return 'duplicate';
+  if (row && (row.status === 'sent' || row.status === 'suppressed')) return 'duplicate';
   if (!row) {
     row = em.create(NotificationSchema, { eventKey: mail.eventKey, recipient: mail.to, channel: 'email', subject: mail.subject, body: '(not rendered yet)' });
     try {
@@ -50,7 +50,7 @@ export async function sendOnce(deps: RegistrationMailDeps, mail: Mail): Promise<
     }
   }
   if (!deps.mailer) {
-    row.status = 'skipped';
+    row.status = 'suppressed';
     row.detail = 'no email channel configured (SMTP_URL unset)';
     row.body = '(not rendered: no email channel)';
     await em.flush();
@@ -87,8 +87,9 @@ export type RegistrationReviewEvent = 'department-review' | 'department-reminder
 export type RegistrationApplicantEvent = 'rejected' | 'expired' | 'verified';
 
 export function createRegistrationMailActivities(deps: RegistrationMailDeps) {
-  const base = (deps.publicBaseUrl ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const base = ((typeof deps.publicBaseUrl === 'function' ? deps.publicBaseUrl() : deps.publicBaseUrl) || 'http://127.0.0.1:3000').replace(/\/+$/, '');
   const load = (id: string) => deps.em.fork().findOneOrFail(RegistrationSchema, { id });
+  const emit = createEmitter(deps);
 
   /** The verification link (after submit) or the resubmission link (after "return for changes"). */
   async function sendRegistrationLinkMail(input: { registrationId: string; purpose: 'verify' | 'resubmit'; round: number; ttlMs: number }): Promise<MailResult> {
@@ -178,21 +179,13 @@ export function createRegistrationMailActivities(deps: RegistrationMailDeps) {
     return tally([result]);
   }
 
-  /** Role-grant mails to the grantee: the reminder a day before the end (per end moment), and the end. */
+  /** Role-grant messages to the grantee (events role_grant.*): the reminder a day before the end (per end moment), and the end. */
   async function notifyRoleGrant(input: { grantId: string; event: 'reminder' | 'expired' | 'revoked'; untilMs: number }): Promise<MailResult> {
     const em = deps.em.fork();
     const grant = await em.findOneOrFail(RoleGrantSchema, { id: input.grantId });
-    const user = await em.findOne(UserSchema, { id: grant.userId });
-    if (!user?.email) return { sent: 0, skipped: 1, duplicate: 0 };
-    const until = formatInZone(new Date(input.untilMs), user.timezone);
-    const [subject, text] =
-      input.event === 'reminder'
-        ? [`Your role ${grant.role} ends tomorrow`, `Your time-bound role "${grant.role}" ends at ${until}. Ask an admin to extend it if you still need it.`]
-        : input.event === 'expired'
-          ? [`Your role ${grant.role} has ended`, `Your time-bound role "${grant.role}" ended at ${until} and was removed from your account.`]
-          : [`Your role ${grant.role} was revoked`, `Your time-bound role "${grant.role}" was revoked. Reason: ${grant.revokeReason ?? '-'}`];
     const key = input.event === 'reminder' ? `role-grant/${grant.id}/reminder/${input.untilMs}` : `role-grant/${grant.id}/${input.event}`;
-    return tally([await sendOnce(deps, { eventKey: key, to: user.email.toLowerCase(), subject, render: async () => plain(text) })]);
+    const r = await emit({ event: `role_grant.${input.event}`, key, to: { userIds: [grant.userId] }, data: { role: grant.role, until: input.untilMs, reason: grant.revokeReason ?? '-' } });
+    return { sent: r.sent ?? 0, skipped: r.suppressed ?? 0, duplicate: r.deduplicated ?? 0 };
   }
 
   return { sendRegistrationLinkMail, notifyRegistrationReviewers, notifyRegistrationApplicant, sendActivationMail, notifyRoleGrant };

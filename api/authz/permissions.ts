@@ -43,6 +43,8 @@ export const PERMISSIONS = {
   'session.connect': 'See how to connect to an allocated host (connection summary)',
   'audit.read': 'Read the audit trail',
   'audit.export': 'Export the audit trail',
+  'notification.read': 'See the notification send log, delivery statistics, endpoints, subscriptions and templates',
+  'notification.manage': 'Manage notification endpoints (webhooks, Slack, robots), subscriptions and template versions; send test notifications',
   'temporal.decode': 'Decode Temporal payloads (the Web UI codec endpoint)',
   'pii.read': 'See contact phone numbers and e-mail addresses unmasked',
   'scope.all': 'Row scope: see every user\'s rows (limited by host groups when the role has them), not only one\'s own',

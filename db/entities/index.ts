@@ -29,7 +29,7 @@ import { UserSchema } from './user.entity.js';
 import { AuditEventSchema, AuditChainSchema, AuditArchiveSchema, SecurityEventSchema } from './audit-event.entity.js';
 import { AccountOpeningRequestSchema } from './account-opening-request.entity.js';
 import { HostAccountSchema } from './host-account.entity.js';
-import { NotificationSchema } from './notification.entity.js';
+import { NotificationSchema, NotificationAttemptSchema, NotificationEndpointSchema, NotificationSubscriptionSchema, NotificationTemplateSchema, NotificationUnsubscribeSchema, NotificationPreferenceSchema, NotifySecretSchema, NotifyActionUseSchema } from './notification.entity.js';
 import { HostGroupSchema } from './host-group.entity.js';
 import { EnvTemplateSchema } from './env-template.entity.js';
 import { RemoteAccessSchema } from './remote-access.entity.js';
@@ -60,6 +60,14 @@ export const ALL_ENTITIES = [
   AccountOpeningRequestSchema,
   HostAccountSchema,
   NotificationSchema,
+  NotificationAttemptSchema,
+  NotificationEndpointSchema,
+  NotificationSubscriptionSchema,
+  NotificationTemplateSchema,
+  NotificationUnsubscribeSchema,
+  NotificationPreferenceSchema,
+  NotifySecretSchema,
+  NotifyActionUseSchema,
   HostGroupSchema,
   EnvTemplateSchema,
   RemoteAccessSchema,

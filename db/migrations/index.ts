@@ -1,4 +1,5 @@
 import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261201142000_notify_center } from './Migration20261201142000_notify_center.js';
 import { Migration20261201133000_customer_account_openings } from './Migration20261201133000_customer_account_openings.js';
 import { Migration20261201110928_departments } from './Migration20261201110928_departments.js';
 import { Migration20261201114225_audit_chain } from './Migration20261201114225_audit_chain.js';
@@ -32,5 +33,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201133000_customer_account_openings', class: Migration20261201133000_customer_account_openings },
   { name: 'Migration20261201140000_command_records', class: Migration20261201140000_command_records },
   { name: 'Migration20261201145000_winrm_auth', class: Migration20261201145000_winrm_auth },
+  { name: 'Migration20261201142000_notify_center', class: Migration20261201142000_notify_center },
   // (new migrations above)
 ];

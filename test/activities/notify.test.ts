@@ -50,7 +50,7 @@ describe('notify: role notifications reach every admin with an email address', (
     await em.flush();
     const result = await p.client.workflow.execute('hostRecheck', { taskQueue: p.taskQueue, workflowId: `host-recheck-notify-${Date.now()}`, args: [{ offlineAfter: 1 }], workflowExecutionTimeout: '45 seconds' });
     expect(result).toMatchObject({ checked: 1, failed: 1, changed: [`${host.id}:offline`] });
-    const alerts = smtp.messages.filter((m) => m.raw.includes(`Host ${host.id} is offline`));
+    const alerts = smtp.messages.filter((m) => m.raw.includes(`Host gone-box (gone-box) is offline`));
     expect(alerts.flatMap((m) => m.to).sort()).toEqual(['admin2@ops.test', 'admin@ops.test']);
   });
 });

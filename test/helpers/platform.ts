@@ -16,7 +16,11 @@ import { DEFAULT_AUTH_SETTINGS, type AuthSettings } from '../../config/auth.js';
 import { createActivities } from '../../activities/index.js';
 import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
-import { createTransport, type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
+import { createMailer } from '../../config/mailer.js';
+import type { NotifySettings } from '../../activities/notify/center.js';
+import type { ChannelSender } from '../../activities/notify/channels/channel.js';
+import type { NotifyChannel } from '../../db/entities/index.js';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
 import { createLogger } from '../../config/logger.js';
 import { createDatabase } from './postgres.js';
@@ -68,6 +72,11 @@ export async function startTestPlatform(
     temporalAddress?: string;
     /** Serve the built console (web/dist) at `/`, as `npm start` does. */
     console?: AppDeps['console'];
+    /** Notification center policy and channel senders for the worker's activities. */
+    notifySettings?: Partial<NotifySettings>;
+    senders?: Partial<Record<NotifyChannel, ChannelSender>>;
+    /** The SMTP transport pooled (default) or one session per mail. */
+    smtpPool?: boolean;
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -80,7 +89,8 @@ export async function startTestPlatform(
   const taskQueue = `test-${randomUUID()}`;
   const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
   const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
-  const mailer: Transporter | null = opts.smtpUrl ? createTransport(opts.smtpUrl) : null;
+  const mailer: Transporter | null = createMailer(opts.smtpUrl, { pool: opts.smtpPool });
+  let baseUrl = '';
 
   const roles: Record<keyof TestPlatform['tokens'], Role[]> = {
     admin: ['admin', 'approver', 'operator'],
@@ -112,7 +122,7 @@ export async function startTestPlatform(
   });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
-  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress });
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress, notifySettings: opts.notifySettings, senders: opts.senders, publicBaseUrl: () => baseUrl });
 
   const app = createApp({
     console: opts.console,
@@ -133,7 +143,7 @@ export async function startTestPlatform(
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as { port: number };
-  const baseUrl = `http://127.0.0.1:${port}`;
+  baseUrl = `http://127.0.0.1:${port}`;
   identity.publicBaseUrl = baseUrl;
 
   return {
@@ -214,6 +224,9 @@ export async function startPlatformWorker(d: {
   logger: ReturnType<typeof createLogger>;
   taskQueue: string;
   temporalAddress?: string;
+  notifySettings?: Partial<NotifySettings>;
+  senders?: Partial<Record<NotifyChannel, ChannelSender>>;
+  publicBaseUrl?: () => string;
 }): Promise<{ worker: Worker; stop(): Promise<void> }> {
   installWorkerRuntime('WARN');
   const connection = await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') });
@@ -221,7 +234,7 @@ export async function startPlatformWorker(d: {
     connection,
     namespace: 'default',
     taskQueue: d.taskQueue,
-    activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test' }),
+    activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test', notifySettings: d.notifySettings, senders: d.senders, publicBaseUrl: d.publicBaseUrl }),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     shutdownGraceTime: '5s',
     // A test's teardown must end: activities that ignore cancellation are abandoned after this.

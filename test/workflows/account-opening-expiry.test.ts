@@ -104,7 +104,7 @@ describe('account opening decision timeout (time-skipping test server)', () => {
     expect(row.status).toBe('expired');
     const late = await api('POST', `/api/v1/account-openings/${b.body.data.id}/approve`, tokens.approver);
     expect([late.status, late.body.code]).toEqual([409, 40901]);
-    const notes = await db.em.fork().find(NotificationSchema, { eventKey: `account-opening/${b.body.data.id}/expired` });
+    const notes = await db.em.fork().find(NotificationSchema, { eventKey: `account-opening/${b.body.data.id}/expired`, channel: 'email' });
     expect(notes.map((n) => [n.status, n.recipient])).toEqual([['sent', 'req@example.com']]);
     const mails = smtp.messages.filter((m) => m.raw.includes('expired'));
     expect(mails).toHaveLength(1);

@@ -41,7 +41,7 @@ describe('role-grant workflow: time-bound roles (time-skipping server, real SMTP
     await h.until(async () => (await handle.describe()).status.name === 'COMPLETED', `${workflowId} completed`);
     return (await handle.query(roleGrantStateQuery)) as RoleGrantState;
   };
-  const mailsFor = async (grantId: string, kind: string) => h.db.em.fork().find(NotificationSchema, { eventKey: { $like: `role-grant/${grantId}/${kind}%` } });
+  const mailsFor = async (grantId: string, kind: string) => h.db.em.fork().find(NotificationSchema, { eventKey: { $like: `role-grant/${grantId}/${kind}%` }, channel: 'email' });
 
   it('a 3-day grant adds the role at once, reminds once a day before, and revokes itself exactly at the end', async () => {
     const t0 = await h.env.currentTimeMs();

@@ -1,0 +1,64 @@
+// The event catalogue: every event a lifecycle emits, in one place. Each line names the event, the
+// variables its templates may use, which of them are moments (shown in the recipient's time zone),
+// and the built-in subject/body in both languages (`${var}` as in seed 004 §2.7). Adding an event is
+// one line here plus the `notify({ event, ... })` call where it happens. Pure (no I/O): workflows
+// import its types.
+
+export const LANGUAGES = ['en', 'zh-CN'] as const;
+export type Language = (typeof LANGUAGES)[number];
+
+export interface EventDef {
+  vars: readonly string[];
+  /** Variables holding a moment (ms since epoch or ISO): rendered in the recipient's time zone. */
+  dates?: readonly string[];
+  /** Built-in text (template version 0) per language: [subject, body]. */
+  text: Record<Language, readonly [string, string]>;
+  /** Approval requests: messages carry approve/reject actions (Slack buttons, signed email links). */
+  approval?: 'account-opening';
+}
+
+const ev = (vars: readonly string[], en: readonly [string, string], zh: readonly [string, string], extra: Partial<EventDef> = {}): EventDef => ({ vars, text: { en, 'zh-CN': zh }, ...extra });
+
+export const EVENTS = {
+  'account_opening.submitted': ev(['applicant', 'username', 'host', 'requestId', 'expiresAt'], ['Account request: ${username} on ${host}', '${applicant} asks for the account ${username} on ${host}. Decide before ${expiresAt}. Request: ${requestId}'], ['账号申请：${host} 上的 ${username}', '${applicant} 申请在 ${host} 上开通账号 ${username}，请在 ${expiresAt} 前审批。申请单：${requestId}'], { dates: ['expiresAt'], approval: 'account-opening' }),
+  'account_opening.approved': ev(['username', 'host', 'requestId', 'approver'], ['Your account request was approved', 'Your request for ${username} on ${host} was approved by ${approver}; the account is being created. Request: ${requestId}'], ['您的账号申请已通过', '您在 ${host} 上的账号 ${username} 申请已由 ${approver} 批准，正在开通。申请单：${requestId}']),
+  'account_opening.rejected': ev(['username', 'host', 'requestId', 'reason'], ['Your account request was rejected', 'Your account opening request was rejected. Reason: ${reason}'], ['您的账号申请被驳回', '您的账号开通申请被驳回。原因：${reason}']),
+  'account_opening.expired': ev(['username', 'host', 'requestId'], ['Your account request expired', 'Your account opening request received no decision in time and has expired. You can submit it again.'], ['您的账号申请已过期', '您的账号开通申请未在期限内审批，已过期，可重新提交。']),
+  'account_opening.done': ev(['username', 'host', 'requestId'], ['Your account is ready', 'Your account has been created. Reveal its password once in Hostflow (POST /api/v1/account-openings/${requestId}/credentials/reveal).'], ['您的账号已开通', '您的账号已创建。请在 Hostflow 中查看一次性密码（POST /api/v1/account-openings/${requestId}/credentials/reveal）。']),
+  'account_opening.failed': ev(['username', 'host', 'requestId', 'error'], ['Your account request failed', 'Creating ${username} on ${host} failed: ${error}. An operator can process it again. Request: ${requestId}'], ['账号开通失败', '在 ${host} 上创建 ${username} 失败：${error}。运维人员可重新处理。申请单：${requestId}']),
+  'host.offline': ev(['host', 'hostId', 'failures'], ['Host ${host} is offline', 'Host ${host} failed ${failures} consecutive checks and is now offline.'], ['主机 ${host} 离线', '主机 ${host} 连续 ${failures} 次检查失败，已标记为离线。']),
+  'host.online': ev(['host', 'hostId'], ['Host ${host} is online', 'Host ${host} answers again and is back online.'], ['主机 ${host} 已恢复', '主机 ${host} 重新响应，已恢复在线。']),
+  'allocation.ready': ev(['host', 'summary', 'allocationId'], ['Your host ${host} is ready', '${summary}'], ['您的主机 ${host} 已就绪', '${summary}']),
+  'lease.reminder': ev(['host', 'hostSlug', 'days', 'endsAt', 'allocationId'], ['Your lease of ${host} ends in ${days} day(s)', 'Your lease of host ${host} (${hostSlug}) ends on ${endsAt}.\nAsk your account manager to extend it, or save your data before then.\n\nAllocation: ${allocationId}'], ['您租用的 ${host} 将在 ${days} 天后到期', '您租用的主机 ${host}（${hostSlug}）将于 ${endsAt} 到期。\n如需续租请联系客户经理，否则请提前保存数据。\n\n分配：${allocationId}'], { dates: ['endsAt'] }),
+  'lease.ended': ev(['host', 'hostSlug', 'endsAt', 'bufferEndsAt', 'allocationId'], ['Your lease of ${host} has ended: final notice', 'Your lease of host ${host} (${hostSlug}) ended on ${endsAt}.\nThe host will be reclaimed on ${bufferEndsAt}: your account, keys and files on it will be deleted. Save your data before then.\n\nAllocation: ${allocationId}'], ['您租用的 ${host} 已到期：最后通知', '您租用的主机 ${host}（${hostSlug}）已于 ${endsAt} 到期。\n主机将于 ${bufferEndsAt} 回收，账号、密钥和文件将被删除，请在此之前保存数据。\n\n分配：${allocationId}'], { dates: ['endsAt', 'bufferEndsAt'] }),
+  'reclaim.started': ev(['host', 'hostSlug', 'allocationId'], ['${host} is being reclaimed', 'Host ${host} (${hostSlug}) is being reclaimed now. Allocation: ${allocationId}'], ['${host} 正在回收', '主机 ${host}（${hostSlug}）正在回收。分配：${allocationId}']),
+  'reclaim.blocked': ev(['host', 'hostSlug', 'tasks', 'graceEndsAt', 'allocationId'], ['Tasks still running on ${host}: they will be stopped on ${graceEndsAt}', 'Host ${host} (${hostSlug}) is being reclaimed, but tasks of yours are still running:\n${tasks}\n\nThey will be stopped (SIGTERM, then SIGKILL) on ${graceEndsAt}.'], ['${host} 上仍有任务运行，将于 ${graceEndsAt} 停止', '主机 ${host}（${hostSlug}）正在回收，但您仍有任务在运行：\n${tasks}\n\n它们将于 ${graceEndsAt} 被停止（先 SIGTERM，后 SIGKILL）。'], { dates: ['graceEndsAt'] }),
+  'role_grant.reminder': ev(['role', 'until'], ['Your role ${role} ends tomorrow', 'Your time-bound role "${role}" ends at ${until}. Ask an admin to extend it if you still need it.'], ['您的角色 ${role} 将于明天到期', '您的限时角色「${role}」将于 ${until} 到期，如需继续使用请联系管理员延期。'], { dates: ['until'] }),
+  'role_grant.expired': ev(['role', 'until'], ['Your role ${role} has ended', 'Your time-bound role "${role}" ended at ${until} and was removed from your account.'], ['您的角色 ${role} 已到期', '您的限时角色「${role}」已于 ${until} 到期并被移除。'], { dates: ['until'] }),
+  'role_grant.revoked': ev(['role', 'reason'], ['Your role ${role} was revoked', 'Your time-bound role "${role}" was revoked. Reason: ${reason}'], ['您的角色 ${role} 已被撤销', '您的限时角色「${role}」已被撤销。原因：${reason}']),
+  'notification.test': ev(['by', 'note'], ['Hostflow test notification', 'This is a test notification sent by ${by}. ${note}'], ['Hostflow 测试通知', '这是 ${by} 发送的测试通知。${note}']),
+} as const satisfies Record<string, EventDef>;
+
+export type EventName = keyof typeof EVENTS;
+export const EVENT_NAMES = Object.keys(EVENTS) as EventName[];
+export const isEventName = (s: string): s is EventName => Object.hasOwn(EVENTS, s);
+
+/** Who a lifecycle addresses directly (its default audience); subscriptions add more. */
+export interface Audience {
+  userIds?: string[];
+  /** Everyone holding the role (e.g. `admin` for host alerts). */
+  roles?: string[];
+  /** Everyone whose roles grant the permission (e.g. approvers: `account_opening.approve`). */
+  permission?: string;
+  /** Users never addressed (the applicant of their own approval request). */
+  exceptUserIds?: string[];
+}
+
+/** The `notify` activity's input: one event occurrence. */
+export interface EmitInput {
+  event: EventName;
+  /** Business id of this occurrence, e.g. `account-opening/<id>/done`: with recipient and channel, the message key. */
+  key: string;
+  data: Record<string, string | number | null>;
+  to?: Audience;
+}
