@@ -4,6 +4,7 @@ import type { RemoteExecutor } from './remote/executor.js';
 import type { LoginVerifier } from './remote/account-ops.js';
 import type { Logger } from '../config/logger.js';
 import type { Vault } from '../db/vault.js';
+import type { GatewayPorts } from '../db/port-pool.js';
 import { createRemoteActivities } from './remote/remote.activities.js';
 import { createAccountActivities } from './remote/account.activities.js';
 import { createHostDbActivities } from './db/host.activities.js';
@@ -32,6 +33,8 @@ export interface ActivityDeps {
   mailFrom: string;
   /** Base domain for generated remote-access domains. */
   baseDomain: string;
+  /** The remote-access gateway and its public-port pool (REMOTE_ACCESS_GATEWAY_ADDRESS, REMOTE_ACCESS_PORT_POOL). */
+  gatewayPorts?: GatewayPorts;
   /** Base URL links in emails point to (PUBLIC_BASE_URL); default http://127.0.0.1:3000. */
   publicBaseUrl?: string;
   /** Where the audit archiver writes (DATA_DIR/audit-archive). */

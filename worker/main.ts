@@ -6,6 +6,7 @@ import { connectWorker, ensureSearchAttributes } from '../config/temporal.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { createWorker, installWorkerRuntime } from './create-worker.js';
 import { ensureSchedules } from './schedules.js';
+import { gatewayPortsFromEnv } from '../db/port-pool.js';
 import type { Worker } from '@temporalio/worker';
 
 /** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
@@ -17,7 +18,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive') }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, gatewayPorts: gatewayPortsFromEnv(rt.env), publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive') }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });

@@ -10,6 +10,7 @@ import { Migration20261201113722_account_policy } from './Migration2026120111372
 import { Migration20261201110221_password_tokens } from './Migration20261201110221_password_tokens.js';
 import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
 import { Migration20261125071214_hosts_onboarding } from './Migration20261125071214_hosts_onboarding.js';
+import { Migration20261201147000_port_pool } from './Migration20261201147000_port_pool.js';
 import { Migration20261125064752_account_openings } from './Migration20261125064752_account_openings.js';
 import { Migration20261125062610 } from './Migration20261125062610.js';
 
@@ -28,5 +29,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201114225_audit_chain', class: Migration20261201114225_audit_chain },
   { name: 'Migration20261201113722_account_policy', class: Migration20261201113722_account_policy },
   { name: 'Migration20261201133000_customer_account_openings', class: Migration20261201133000_customer_account_openings },
+  { name: 'Migration20261201147000_port_pool', class: Migration20261201147000_port_pool },
   // (new migrations above)
 ];
