@@ -20,6 +20,7 @@ import type { SshExecutor } from './ssh/ssh-executor.js';
 import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
 import { createAuditActivities } from './db/audit.activities.js';
+import { createGatewayActivities, type GatewayConfig } from './gateway/gateway.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -35,6 +36,8 @@ export interface ActivityDeps {
   baseDomain: string;
   /** The remote-access gateway and its public-port pool (REMOTE_ACCESS_GATEWAY_ADDRESS, REMOTE_ACCESS_PORT_POOL). */
   gatewayPorts?: GatewayPorts;
+  /** The platform-managed gateway nginx (GATEWAY_NGINX_CONF ...); unset: gateway-sync reports `not-configured`. */
+  gatewayConfig?: GatewayConfig | null;
   /** Base URL links in emails point to (PUBLIC_BASE_URL); default http://127.0.0.1:3000. */
   publicBaseUrl?: string;
   /** Where the audit archiver writes (DATA_DIR/audit-archive). */
@@ -59,6 +62,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createRegistrationMailActivities(deps),
     ...createReconcileActivities(deps),
     ...createAuditActivities(plain),
+    ...createGatewayActivities(deps),
   };
 }
 

@@ -5,6 +5,7 @@ import { authenticate } from './middleware/auth.js';
 import { errorHandler, methodNotAllowed, notFoundHandler, requestId } from './middleware/errors.js';
 import { systemRoutes } from './routes/system/handler.js';
 import { hostRoutes } from './routes/hosts/handler.js';
+import { remoteRoutes } from './routes/remote/handler.js';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
 import { cloudUserRoutes } from './routes/cloud-users/handler.js';
 import { userRoutes } from './routes/users/handler.js';
@@ -52,6 +53,7 @@ export function createApp(appDeps: AppDeps): Express {
   // Onboarding first: `/hosts/onboard` must not be taken for `/hosts/:id`.
   app.use(onboardingRoutes(deps, registry));
   app.use(hostRoutes(deps, registry));
+  app.use(remoteRoutes(deps, registry));
   app.use(hostGroupRoutes(deps, registry));
   app.use(envTemplateRoutes(deps, registry));
   app.use(accountOpeningRoutes(deps, registry));

@@ -11,6 +11,7 @@ export const PERMISSIONS = {
   'host_group.manage': 'Create and delete host groups',
   'onboarding.read': 'See onboarding steps and batch progress',
   'remote_access.read': 'See remote-access entries and the generated nginx snippet',
+  'remote_access.manage': "Switch hosts' remote access on or off and re-sync the managed gateway",
   'template.read': 'See environment templates',
   'template.write': 'Create and publish environment template versions',
   'allocation.read': 'See allocations and their progress',

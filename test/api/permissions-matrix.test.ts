@@ -78,6 +78,8 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/hosts/:id/onboarding': { path: (i) => `/api/v1/hosts/${i.hostA}/onboarding`, target: hostA },
   'POST /api/v1/hosts/:id/onboarding/confirm-facts': { path: (i) => `/api/v1/hosts/${i.hostA}/onboarding/confirm-facts`, body: () => ({ accept: true }), target: hostA },
   'GET /api/v1/hosts/:id/remote-access': { path: (i) => `/api/v1/hosts/${i.hostA}/remote-access`, target: hostA },
+  'PATCH /api/v1/hosts/:id/remote-access': { path: (i) => `/api/v1/hosts/${i.hostA}/remote-access`, body: () => ({ enabled: 'not-a-boolean' }) },
+  'POST /api/v1/gateway/sync': { path: () => '/api/v1/gateway/sync', body: () => ({ wait: 'not-a-boolean' }) },
   'POST /api/v1/hosts': { path: () => '/api/v1/hosts', body: () => ({}) },
   'POST /api/v1/hosts/import': { path: () => '/api/v1/hosts/import', body: () => ({ hosts: [] }) },
   'GET /api/v1/hosts': { path: () => '/api/v1/hosts' },
