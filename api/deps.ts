@@ -22,6 +22,7 @@ export interface IdentityDeps {
   publicBaseUrl: string;
 }
 import type { RoleCache } from './authz/principal.js';
+import type { TerminalSettings } from './remote/terminal.js';
 
 /** What the API needs; injected so tests build the app directly against real services. */
 export interface AppDeps {
@@ -36,6 +37,8 @@ export interface AppDeps {
   identity?: IdentityDeps;
   /** The roles table in memory; created by createApp when absent. */
   roleCache?: RoleCache;
+  /** Web terminal settings (idle timeout, limits, recording dir); defaults when omitted. */
+  terminal?: Partial<TerminalSettings>;
   /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
   securityRules?: SecurityRuleSettings;
 }

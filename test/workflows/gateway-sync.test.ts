@@ -208,6 +208,7 @@ describe('gateway-sync: one managed nginx config from the remote-access entries 
     const failed = await db.em.fork().findOne(AuditEventSchema, { action: 'gateway.sync.failed' }, { orderBy: { at: 'desc' } });
     expect(failed?.detail as object).toMatchObject({ host: `gw-broken-${tenant}` });
     // Removing the broken host (its ports go back to the pool) lets the next sync through.
+    await db.em.fork().nativeDelete(AllocationSchema, { host: broken });
     await db.em.fork().nativeDelete(HostSchema, { id: broken });
     expect(await sync('fixed')).toMatchObject({ status: 'unchanged' });
   });
