@@ -20,6 +20,7 @@ import type { SshExecutor } from './ssh/ssh-executor.js';
 import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
 import { createAuditActivities } from './db/audit.activities.js';
+import { createRemoteSessionActivities } from './db/remote-session.activities.js';
 import { createGatewayActivities, type GatewayConfig } from './gateway/gateway.activities.js';
 
 export interface ActivityDeps {
@@ -63,6 +64,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createReconcileActivities(deps),
     ...createAuditActivities(plain),
     ...createGatewayActivities(deps),
+    ...createRemoteSessionActivities(deps),
   };
 }
 
