@@ -119,6 +119,14 @@ export const EnvSchema = z.object({
   GATEWAY_LISTEN_ADDRESS: z.string().regex(/^[0-9a-fA-F.:[\]]+$/, 'must be an IP address').default('0.0.0.0'),
   /** Interval of the `gateway-sync` drift Schedule (re-renders, re-checks and reloads when the file or the running nginx drifted). */
   GATEWAY_SYNC_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 5m, 1h').default('5m'),
+  /** Web terminal: a session with no input or output for this long ends (seed 001 §6.1.2: 30 min). */
+  TERMINAL_IDLE_TIMEOUT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  /** Web terminal: the longest one session may last. */
+  TERMINAL_MAX_DURATION_HOURS: z.coerce.number().min(0.1).max(24 * 30).default(12),
+  /** Web terminal / VNC: live sessions per user. */
+  TERMINAL_MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(3),
+  /** A session that moves more than this many MiB (both ways) raises a `security.alert.transfer` audit event (seed 001 §7.4). */
+  TERMINAL_TRANSFER_ALERT_MIB: z.coerce.number().int().min(1).default(1024),
   /** Interval of the `host-recheck` Temporal Schedule (re-collects facts, marks unreachable hosts offline). */
   HOST_RECHECK_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 15m, 1h, 30s').default('15m'),
   HOST_RECHECK_OFFLINE_AFTER: z.coerce.number().int().min(1).default(3),
