@@ -11,6 +11,7 @@ import { appendAudit } from '../../db/audit.js';
 import { AllocationSchema, HostSchema, RemoteSessionSchema, TerminalKeySchema, type RemoteSessionEndReason } from '../../db/entities/index.js';
 import { sshFingerprint } from '../../activities/ssh/ssh-executor.js';
 import { Recorder } from './recording.js';
+import { DEFAULT_SECURITY_RULES, outsideHours, raiseSecurityEvent, type SecurityRuleSettings } from '../../db/audit/security-rules.js';
 
 export interface TerminalSettings {
   /** Idle timeout (seed 001 §6.1.2: default 30 minutes). */
@@ -79,7 +80,7 @@ export class TerminalService {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly deps: { em: SqlEntityManager; vault: Vault; logger: Logger },
+    private readonly deps: { em: SqlEntityManager; vault: Vault; logger: Logger; securityRules?: SecurityRuleSettings },
     readonly settings: TerminalSettings,
   ) {
     this.timer = setInterval(() => void this.tick().catch((err: Error) => deps.logger.warn({ err: err.message }, 'terminal tick failed')), 500);
@@ -197,6 +198,12 @@ export class TerminalService {
       ip: t.ip,
       detail: { session: row.id, allocation: t.allocationId, protocol: 'ssh', os_username: t.osUsername, staff: t.staff, recording: `/api/v1/remote-sessions/${row.id}/recording` },
     });
+    const rules = this.deps.securityRules ?? DEFAULT_SECURITY_RULES;
+    const now = new Date();
+    if (outsideHours(now, rules)) {
+      // Seed 001 §7.4: remote connections outside the configured hours are recorded as security events.
+      await raiseSecurityEvent(this.deps.em.fork(), { kind: 'off_hours_access', dedupKey: `remote:${row.id}`, at: now, userId: t.userId, username: t.username, ip: t.ip, detail: { session: row.id, protocol: 'ssh', host: host.slug, timezone: rules.workTimezone } });
+    }
     if (t.staff) {
       // Seed 001 scenario 4: a staff connection to a rented host is never silent.
       await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.staff_connected', targetType: 'customer', targetId: t.customerId, ip: t.ip, detail: { session: row.id, host: host.slug, allocation: t.allocationId } });
