@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Client as SshClient, type ClientChannel } from 'ssh2';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -37,6 +38,10 @@ export const DEFAULT_TERMINAL_SETTINGS: Omit<TerminalSettings, 'recordingDir'> =
 };
 
 interface Ticket {
+  /** ssh: the web terminal; vnc: the WebSocket-to-TCP proxy to the host's VNC server (noVNC). */
+  kind?: 'ssh' | 'vnc';
+  /** vnc: the host's VNC port. */
+  targetPort?: number;
   userId: string;
   username: string;
   staff: boolean;
@@ -52,8 +57,8 @@ interface Live {
   id: string;
   userId: string;
   ws: WebSocket;
-  ssh: SshClient;
-  recorder: Recorder;
+  /** null for VNC (not recorded). */
+  recorder: Recorder | null;
   startedAt: number;
   lastActivity: number;
   sent: number;
@@ -66,6 +71,8 @@ const hash = (t: string) => createHash('sha256').update(t).digest('hex');
 
 /** Subprotocols a browser offers: `hostflow.terminal` and `ticket.<ticket>` (no token in the URL). */
 export const TERMINAL_PATH = '/api/v1/terminal';
+/** noVNC's WebSocket: subprotocols `binary` (or `hostflow.vnc`) and `ticket.<ticket>`. */
+export const VNC_PATH = '/api/v1/vnc';
 
 /**
  * The web terminal's server half: WebSocket (ws) ⇄ ssh2 shell as the tenant's OS account, with the
@@ -89,6 +96,12 @@ export class TerminalService {
 
   /** Issues a single-use ticket for a checked caller (the route did authorization). */
   issueTicket(t: Omit<Ticket, 'expiresAt'>): { ticket: string; expires_in_ms: number; path: string } {
+    if (t.kind === 'vnc') {
+      const r = this.issueTicket({ ...t, kind: 'ssh' });
+      const entry = this.tickets.get(hash(r.ticket))!;
+      entry.kind = 'vnc';
+      return { ...r, path: VNC_PATH };
+    }
     const ticket = randomBytes(24).toString('base64url');
     this.tickets.set(hash(ticket), { ...t, expiresAt: Date.now() + this.settings.ticketTtlMs });
     for (const [k, v] of this.tickets) if (v.expiresAt < Date.now()) this.tickets.delete(k);
@@ -106,16 +119,25 @@ export class TerminalService {
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(req.url ?? '/', 'http://x');
-      if (url.pathname !== TERMINAL_PATH) return;
+      if (url.pathname !== TERMINAL_PATH && url.pathname !== VNC_PATH) return;
+      const wantKind = url.pathname === VNC_PATH ? 'vnc' : 'ssh';
       const protocols = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
       const raw = protocols.find((p) => p.startsWith('ticket.'))?.slice('ticket.'.length) ?? '';
       const ticket = this.tickets.get(hash(raw));
       if (raw) this.tickets.delete(hash(raw));
-      if (!ticket || ticket.expiresAt < Date.now() || !protocols.includes('hostflow.terminal')) {
+      const subprotocolOk = wantKind === 'vnc' ? protocols.includes('binary') || protocols.includes('hostflow.vnc') : protocols.includes('hostflow.terminal');
+      if (!ticket || ticket.expiresAt < Date.now() || (ticket.kind ?? 'ssh') !== wantKind || !subprotocolOk) {
         socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nticket missing, used or expired (POST /api/v1/allocations/:id/terminal/ticket)\n');
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => {
+        if (wantKind === 'vnc') {
+          void this.openVnc(ws, ticket).catch((err: Error) => {
+            this.deps.logger.warn({ err: err.message }, 'vnc proxy failed');
+            ws.close(1011, 'vnc failed');
+          });
+          return;
+        }
         const cols = Number(url.searchParams.get('cols') ?? 80);
         const rows = Number(url.searchParams.get('rows') ?? 24);
         void this.open(ws, ticket, Number.isInteger(cols) && cols > 0 && cols < 1000 ? cols : 80, Number.isInteger(rows) && rows > 0 && rows < 1000 ? rows : 24).catch((err: Error) => {
@@ -214,7 +236,6 @@ export class TerminalService {
       id: row.id,
       userId: t.userId,
       ws,
-      ssh,
       recorder,
       startedAt: Date.now(),
       lastActivity: Date.now(),
@@ -291,6 +312,67 @@ export class TerminalService {
     ws.on('close', () => void s.end('user_close', 'disconnected'));
   }
 
+  /**
+   * VNC: a WebSocket-to-TCP proxy (what noVNC's websockify does) to the host's VNC server, bytes
+   * unchanged both ways; the session is a `vnc` row with the same limits, terminate requests and
+   * audit events as the terminal (no recording: VNC video is not recorded).
+   */
+  private async openVnc(ws: WebSocket, t: Ticket): Promise<void> {
+    const em = this.deps.em.fork();
+    if ((await em.count(RemoteSessionSchema, { userId: t.userId, status: { $in: ['active', 'idle'] } })) >= this.settings.maxPerUser) {
+      ws.close(4429, 'session limit');
+      return;
+    }
+    const host = await em.findOneOrFail(HostSchema, { id: t.hostId });
+    const tcp = await new Promise<Socket>((resolve, reject) => {
+      const sock = connect({ host: host.address, port: t.targetPort ?? 5900 });
+      sock.once('connect', () => resolve(sock));
+      sock.once('error', reject);
+    }).catch(async (err: Error) => {
+      await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.failed', targetType: 'host', targetId: host.id, result: 'failure', ip: t.ip, detail: { allocation: t.allocationId, protocol: 'vnc', error: err.message.slice(0, 300) } });
+      throw err;
+    });
+    tcp.setNoDelay(true);
+    const row = em.create(RemoteSessionSchema, { userId: t.userId, username: t.username, staff: t.staff, allocationId: t.allocationId, customerId: t.customerId, hostId: host.id, osUsername: t.osUsername, protocol: 'vnc', sourceIp: t.ip, startedAt: new Date(), lastActivityAt: new Date() });
+    await em.flush();
+    await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.established', targetType: 'host', targetId: host.id, ip: t.ip, detail: { session: row.id, allocation: t.allocationId, protocol: 'vnc', staff: t.staff } });
+    let ended = false;
+    const s: Live = {
+      id: row.id,
+      userId: t.userId,
+      ws,
+      recorder: null,
+      startedAt: Date.now(),
+      lastActivity: Date.now(),
+      sent: 0,
+      received: 0,
+      alerted: false,
+      end: async (reason, status) => {
+        if (ended) return;
+        ended = true;
+        this.live.delete(row.id);
+        ws.close(reason === 'user_close' ? 1000 : 4000, reason);
+        tcp.destroy();
+        await this.deps.em.fork().nativeUpdate(RemoteSessionSchema, { id: row.id }, { status, endReason: reason, endedAt: new Date(), bytesSent: s.sent, bytesReceived: s.received });
+        await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.closed', targetType: 'host', targetId: host.id, ip: t.ip, detail: { session: row.id, protocol: 'vnc', reason, bytes_sent: s.sent, bytes_received: s.received } });
+      },
+    };
+    this.live.set(row.id, s);
+    tcp.on('data', (d: Buffer) => {
+      s.received += d.length;
+      s.lastActivity = Date.now();
+      ws.send(d);
+    });
+    tcp.on('close', () => void s.end('user_close', 'closed'));
+    tcp.on('error', () => void s.end('error', 'disconnected'));
+    ws.on('message', (d: Buffer) => {
+      s.sent += d.length;
+      s.lastActivity = Date.now();
+      tcp.write(d);
+    });
+    ws.on('close', () => void s.end('user_close', 'closed'));
+  }
+
   /** Every 500 ms: flush recordings, apply terminate requests from any process, idle / max-duration limits, transfer alerts. */
   private async tick(): Promise<void> {
     if (!this.live.size) return;
@@ -313,7 +395,7 @@ export class TerminalService {
         await s.end('max_duration', 'terminated');
         continue;
       }
-      await s.recorder.flush();
+      await s.recorder?.flush();
       const idle = now - s.lastActivity > 60_000;
       await em.nativeUpdate(RemoteSessionSchema, { id: s.id, endedAt: null }, { lastActivityAt: new Date(s.lastActivity), bytesSent: s.sent, bytesReceived: s.received, status: idle ? 'idle' : 'active' });
       if (!s.alerted && s.sent + s.received > this.settings.transferAlertBytes) {

@@ -5,7 +5,7 @@ import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, notFound } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
-import { AllocationSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
+import { AllocationSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
 import type { TerminalService } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
 
@@ -83,6 +83,24 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
       const staff = !principal!.customerId;
       const t = terminal.issueTicket({ userId: principal!.id, username: principal!.username, staff, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId: typeof a.host === 'string' ? a.host : a.host.id, osUsername: a.osUsername, ip: req.ip ?? null });
       return { ...t, protocols: ['hostflow.terminal', `ticket.${t.ticket}`] };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/vnc/ticket',
+    summary: "A single-use ticket (30 s) for the VNC WebSocket proxy (noVNC): open `ws(s)://<api>/api/v1/vnc` with subprotocols `binary` and `ticket.<ticket>`; the host's VNC entry (remote access, protocol vnc) or port 5900. Authorized like the terminal",
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    response: Ticket,
+    handler: async ({ params, principal, scope, req }) => {
+      const a = await scope.find(deps.em.fork(), AllocationSchema, { id: params.id }, 'allocation');
+      if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; VNC opens on active allocations`);
+      const hostId = typeof a.host === 'string' ? a.host : a.host.id;
+      const entry = await deps.em.fork().findOne(RemoteAccessSchema, { host: hostId, protocol: 'vnc' });
+      const t = terminal.issueTicket({ kind: 'vnc', targetPort: entry?.targetPort ?? 5900, userId: principal!.id, username: principal!.username, staff: !principal!.customerId, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId, osUsername: a.osUsername, ip: req.ip ?? null });
+      return { ...t, protocols: ['binary', `ticket.${t.ticket}`] };
     },
   });
 
