@@ -7,6 +7,7 @@ import type { Vault } from '../db/vault.js';
 import type { NotifySettings } from './notify/center.js';
 import type { ChannelSender } from './notify/channels/channel.js';
 import type { NotifyChannel } from '../db/entities/index.js';
+import type { GatewayPorts } from '../db/port-pool.js';
 import { createRemoteActivities } from './remote/remote.activities.js';
 import { createAccountActivities } from './remote/account.activities.js';
 import { createHostDbActivities } from './db/host.activities.js';
@@ -24,6 +25,8 @@ import { auditedExecutor } from './remote/audited-executor.js';
 import { recordedExecutor } from './remote/command-records.js';
 import { createAuditActivities } from './db/audit.activities.js';
 import { createHostChangeLockActivities } from './temporal/host-change-lock.activities.js';
+import { createRemoteSessionActivities } from './db/remote-session.activities.js';
+import { createGatewayActivities, type GatewayConfig } from './gateway/gateway.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -37,6 +40,10 @@ export interface ActivityDeps {
   mailFrom: string;
   /** Base domain for generated remote-access domains. */
   baseDomain: string;
+  /** The remote-access gateway and its public-port pool (REMOTE_ACCESS_GATEWAY_ADDRESS, REMOTE_ACCESS_PORT_POOL). */
+  gatewayPorts?: GatewayPorts;
+  /** The platform-managed gateway nginx (GATEWAY_NGINX_CONF ...); unset: gateway-sync reports `not-configured`. */
+  gatewayConfig?: GatewayConfig | null;
   /** Base URL links in emails point to (PUBLIC_BASE_URL); default http://127.0.0.1:3000. */
   publicBaseUrl?: string | (() => string);
   /** Where the audit archiver writes (DATA_DIR/audit-archive). */
@@ -71,6 +78,8 @@ export function createActivities(plain: ActivityDeps) {
     ...createReconcileActivities(deps),
     ...createAuditActivities(plain),
     ...createHostChangeLockActivities(),
+    ...createGatewayActivities(deps),
+    ...createRemoteSessionActivities(deps),
   };
 }
 

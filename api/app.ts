@@ -6,6 +6,12 @@ import { errorHandler, methodNotAllowed, notFoundHandler, requestId } from './mi
 import { systemRoutes } from './routes/system/handler.js';
 import { hostRoutes } from './routes/hosts/handler.js';
 import { commandRecordRoutes } from './routes/command-records/handler.js';
+import { remoteRoutes } from './routes/remote/handler.js';
+import { remoteSessionRoutes } from './routes/remote/sessions.js';
+import { DEFAULT_TERMINAL_SETTINGS, TerminalService } from './remote/terminal.js';
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { accountOpeningRoutes } from './routes/account-openings/handler.js';
 import { cloudUserRoutes } from './routes/cloud-users/handler.js';
 import { userRoutes } from './routes/users/handler.js';
@@ -56,6 +62,18 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(onboardingRoutes(deps, registry));
   app.use(hostRoutes(deps, registry));
   app.use(commandRecordRoutes(deps, registry));
+  app.use(remoteRoutes(deps, registry));
+  const terminal = new TerminalService(deps, { ...DEFAULT_TERMINAL_SETTINGS, recordingDir: join(tmpdir(), 'hostflow-recordings'), ...appDeps.terminal });
+  app.locals.terminal = terminal;
+  app.use(remoteSessionRoutes(deps, registry, terminal));
+  // The terminal's WebSocket needs the HTTP server: every server app.listen creates gets it.
+  const listen = app.listen.bind(app) as (...a: unknown[]) => Server;
+  app.listen = ((...a: unknown[]) => {
+    const server = listen(...a);
+    terminal.attach(server);
+    server.on('close', () => void terminal.close());
+    return server;
+  }) as typeof app.listen;
   app.use(hostGroupRoutes(deps, registry));
   app.use(envTemplateRoutes(deps, registry));
   app.use(accountOpeningRoutes(deps, registry));

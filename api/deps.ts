@@ -22,6 +22,7 @@ export interface IdentityDeps {
   publicBaseUrl: string;
 }
 import type { RoleCache } from './authz/principal.js';
+import type { TerminalSettings } from './remote/terminal.js';
 
 /** What the API needs; injected so tests build the app directly against real services. */
 export interface AppDeps {
@@ -38,6 +39,8 @@ export interface AppDeps {
   roleCache?: RoleCache;
   /** The built console (web/dist) to serve at `/`, and the Temporal Web UI it links runs to; not served when omitted. */
   console?: { distDir: string; temporalUi?: { url: string; namespace: string } };
+  /** Web terminal settings (idle timeout, limits, recording dir); defaults when omitted. */
+  terminal?: Partial<TerminalSettings>;
   /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
   securityRules?: SecurityRuleSettings;
   /** Slack app signing secret (SLACK_SIGNING_SECRET): verifies interactivity callbacks. */

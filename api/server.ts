@@ -34,6 +34,13 @@ export async function startApi(rt: Runtime, opts: { console?: AppDeps['console']
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
     securityRules: securityRulesFromEnv(rt.env),
     slackSigningSecret: rt.env.SLACK_SIGNING_SECRET,
+    terminal: {
+      idleTimeoutMs: rt.env.TERMINAL_IDLE_TIMEOUT_MINUTES * 60_000,
+      maxDurationMs: rt.env.TERMINAL_MAX_DURATION_HOURS * 3600_000,
+      maxPerUser: rt.env.TERMINAL_MAX_SESSIONS_PER_USER,
+      transferAlertBytes: rt.env.TERMINAL_TRANSFER_ALERT_MIB * 1024 * 1024,
+      recordingDir: join(rt.env.DATA_DIR, 'recordings'),
+    },
     settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),

@@ -106,6 +106,39 @@ export const EnvSchema = z.object({
 
   /** Public domains of hosts are `<slug>.<REMOTE_ACCESS_BASE_DOMAIN>` unless overridden. */
   REMOTE_ACCESS_BASE_DOMAIN: z.string().regex(/^[a-z0-9.-]+$/, 'must be a DNS domain').default('hosts.hostflow.local'),
+  /** Public address of the remote-access gateway (what `<slug>.<base_domain>` resolves to); public ports are unique per gateway. Default: REMOTE_ACCESS_BASE_DOMAIN. */
+  REMOTE_ACCESS_GATEWAY_ADDRESS: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or IP address').optional(),
+  /** Public ports the gateway hands out, `from-to` inclusive, one per entry. */
+  REMOTE_ACCESS_PORT_POOL: z
+    .string()
+    .regex(/^\d{1,5}-\d{1,5}$/, 'must look like 20000-29999')
+    .refine((v) => {
+      const [a, b] = v.split('-').map(Number);
+      return a! >= 1 && b! <= 65535 && a! <= b!;
+    }, 'must be from-to with 1 <= from <= to <= 65535')
+    .default('20000-29999'),
+  /**
+   * The platform-managed nginx of the gateway: the config file `gateway-sync` owns (written
+   * atomically, checked with `nginx -t`, then `nginx -s reload`). Unset: no gateway is managed and
+   * gateway-sync reports `not-configured`.
+   */
+  GATEWAY_NGINX_CONF: z.string().min(1).optional(),
+  /** nginx binary of the gateway. */
+  GATEWAY_NGINX_BIN: z.string().min(1).default('/usr/sbin/nginx'),
+  /** nginx prefix (-p) of the gateway: pid file, logs and temp dirs live under it. Default: the directory of GATEWAY_NGINX_CONF. */
+  GATEWAY_NGINX_PREFIX: z.string().min(1).optional(),
+  /** Address the gateway's listeners bind to. */
+  GATEWAY_LISTEN_ADDRESS: z.string().regex(/^[0-9a-fA-F.:[\]]+$/, 'must be an IP address').default('0.0.0.0'),
+  /** Interval of the `gateway-sync` drift Schedule (re-renders, re-checks and reloads when the file or the running nginx drifted). */
+  GATEWAY_SYNC_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 5m, 1h').default('5m'),
+  /** Web terminal: a session with no input or output for this long ends (seed 001 §6.1.2: 30 min). */
+  TERMINAL_IDLE_TIMEOUT_MINUTES: z.coerce.number().int().min(1).max(24 * 60).default(30),
+  /** Web terminal: the longest one session may last. */
+  TERMINAL_MAX_DURATION_HOURS: z.coerce.number().min(0.1).max(24 * 30).default(12),
+  /** Web terminal / VNC: live sessions per user. */
+  TERMINAL_MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(3),
+  /** A session that moves more than this many MiB (both ways) raises a `security.alert.transfer` audit event (seed 001 §7.4). */
+  TERMINAL_TRANSFER_ALERT_MIB: z.coerce.number().int().min(1).default(1024),
   /** Interval of the `host-recheck` Temporal Schedule (re-collects facts, marks unreachable hosts offline). */
   HOST_RECHECK_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 15m, 1h, 30s').default('15m'),
   HOST_RECHECK_OFFLINE_AFTER: z.coerce.number().int().min(1).default(3),

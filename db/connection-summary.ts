@@ -19,7 +19,8 @@ export interface ConnectionSummary {
 export async function connectionSummary(em: SqlEntityManager, allocationId: string): Promise<ConnectionSummary | null> {
   const a = await em.findOne(AllocationSchema, { id: allocationId }, { populate: ['host', 'customerUser'] });
   if (!a) return null;
-  const access = await em.find(RemoteAccessSchema, { host: a.host.id, enabled: true }, { orderBy: { publicPort: 'asc' } });
+  // Entries from before the port pool (`legacy:` gateways) are not served by the managed gateway.
+  const access = (await em.find(RemoteAccessSchema, { host: a.host.id, enabled: true }, { orderBy: { publicPort: 'asc' } })).filter((r) => !r.gateway.startsWith('legacy:'));
   const sshEntry = access.find((r) => r.protocol === 'ssh' && r.targetPort === a.host.port);
   const connect = sshEntry
     ? { host: sshEntry.publicDomain, port: sshEntry.publicPort, via: 'remote-access' as const }

@@ -7,6 +7,8 @@ import { openRuntime, type Runtime } from '../config/runtime.js';
 import { notifySettingsFromEnv } from '../config/mailer.js';
 import { createWorker, installWorkerRuntime } from './create-worker.js';
 import { ensureSchedules } from './schedules.js';
+import { gatewayPortsFromEnv } from '../db/port-pool.js';
+import { gatewayConfigFromEnv } from '../activities/gateway/gateway.activities.js';
 import type { Worker } from '@temporalio/worker';
 
 /** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
@@ -18,11 +20,11 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive'), notifySettings: notifySettingsFromEnv(rt.env) }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, gatewayPorts: gatewayPortsFromEnv(rt.env), gatewayConfig: gatewayConfigFromEnv(rt.env), publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive'), notifySettings: notifySettingsFromEnv(rt.env) }),
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
-  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS });
+  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined });
   const run = worker.run().finally(() => connection.close());
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');
   return { worker, run };

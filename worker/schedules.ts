@@ -2,10 +2,12 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
 import type { statusReconciler } from '../workflows/status-reconciler.workflow.js';
 import type { auditArchive } from '../workflows/audit-archive.workflow.js';
+import type { gatewaySync } from '../workflows/gateway-sync.workflow.js';
 
 export const HOST_RECHECK_SCHEDULE_ID = 'host-recheck';
 export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
 export const AUDIT_ARCHIVE_SCHEDULE_ID = 'audit-archive';
+export const GATEWAY_SYNC_SCHEDULE_ID = 'gateway-sync';
 
 /**
  * The platform's Temporal Schedules (not cron in Node): created if absent, updated when the
@@ -13,10 +15,11 @@ export const AUDIT_ARCHIVE_SCHEDULE_ID = 'audit-archive';
  */
 export async function ensureSchedules(
   client: Client,
-  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number },
+  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number; gatewaySyncInterval?: string | undefined },
 ): Promise<void> {
   await ensureReconcilerSchedule(client, { taskQueue: o.taskQueue, interval: o.reconcileInterval ?? '5m' });
   if (o.auditArchiveInterval) await ensureAuditArchiveSchedule(client, { taskQueue: o.taskQueue, interval: o.auditArchiveInterval, retentionDays: o.auditRetentionDays ?? 365 });
+  if (o.gatewaySyncInterval) await ensureGatewaySyncSchedule(client, { taskQueue: o.taskQueue, interval: o.gatewaySyncInterval });
   const spec = { intervals: [{ every: o.recheckInterval as `${number}m` }] };
   const action = {
     type: 'startWorkflow' as const,
@@ -70,5 +73,28 @@ export async function ensureAuditArchiveSchedule(client: Client, o: { taskQueue:
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(AUDIT_ARCHIVE_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/**
+ * `gateway-sync`: the drift check of the managed gateway (workflows/gateway-sync.workflow.ts): a
+ * hand-edited config, a lost reload or a dead nginx is put right within one interval.
+ */
+export async function ensureGatewaySyncSchedule(client: Client, o: { taskQueue: string; interval: string; scheduleId?: string }): Promise<void> {
+  const scheduleId = o.scheduleId ?? GATEWAY_SYNC_SCHEDULE_ID;
+  const spec = { intervals: [{ every: o.interval as `${number}m` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'gatewaySync',
+    workflowId: 'gateway-sync/drift',
+    args: [{ reason: 'drift' }] as Parameters<typeof gatewaySync>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '10 minutes',
+  };
+  try {
+    await client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));
   }
 }

@@ -19,12 +19,14 @@ import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-at
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { lease, type LeaseActor } from './lease.workflow.js';
 import { releaseSignal } from './host-lock.workflow.js';
+import { syncGatewayFrom } from './shared/gateway.js';
 
 /**
  * allocation/<allocationId>: (wait for the start) → clean leftovers of a previous tenant → create
  * the customer's OS account with a new password → inject their SSH keys → verify key login →
  * send the connection summary → active, and start `lease/<allocationId>`, which owns the rest of
- * the term. A failed step leaves the allocation `failed` with the step named; a retry resumes there.
+ * the term. Before the summary, `gateway-sync` opens the customer's gateway entries (patch
+ * `allocation-gateway-open`). A failed step leaves the allocation `failed` with the step named; a retry resumes there.
  */
 export const ALLOCATION_STEPS = ['clean-previous', 'create-account', 'inject-keys', 'verify-login', 'send-summary'] as const;
 export type AllocationStepName = (typeof ALLOCATION_STEPS)[number];
@@ -114,8 +116,12 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
         }
         case 'verify-login':
           return { detail: await remote.verifyCustomerLogin(input.allocationId) };
-        case 'send-summary':
-          return { detail: await mail.sendConnectionSummary(input.allocationId) };
+        case 'send-summary': {
+          // The gateway opens the customer's entries before the summary tells them where to connect.
+          const gw = patched('allocation-gateway-open') ? await syncGatewayFrom(`allocation-${input.allocationId}`, 'allocation') : null;
+          const sent = await mail.sendConnectionSummary(input.allocationId);
+          return { detail: gw ? { ...sent, ...gw } : sent };
+        }
       }
     },
   });

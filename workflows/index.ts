@@ -36,3 +36,4 @@ export { statusReconciler } from './status-reconciler.workflow.js';
 export * from './audit-archive.workflow.js';
 export { sshKeyAdd } from './ssh-key-add.workflow.js';
 export { hostUserLookup } from './host-user-lookup.workflow.js';
+export { gatewaySync } from './gateway-sync.workflow.js';

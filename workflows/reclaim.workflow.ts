@@ -16,9 +16,11 @@ import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { releaseSignal } from './host-lock.workflow.js';
 import { actorMay } from './shared/actor.js';
+import { syncGatewayFrom } from './shared/gateway.js';
 
 /**
- * reclaim/<allocationId>: check what the customer still has on the host → revoke keys → lock the
+ * reclaim/<allocationId>: close the tenant's gateway entries (`gateway-sync`, patch
+ * `reclaim-gateway-close`) and end its browser sessions → check what the customer still has on the host → revoke keys → lock the
  * account (password and account expired) → stop tasks (notify, wait the grace period or an admin's
  * `force`, then SIGTERM, then end everything of the uid: crontab, at jobs, lingering / systemd
  * user manager, attributed containers, SIGSTOP+SIGKILL until no process is left) → remove crontab,
@@ -49,7 +51,7 @@ export interface ReclaimInput {
 export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
 export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[]; permissions?: string[] } }]>('force');
 
-const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate'>>(dbActivityOptions);
+const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate' | 'endAllocationSessions'>>(dbActivityOptions);
 /** The final status of a failed reclaim: retried until the database takes it. */
 const final = proxyActivities<Pick<Activities, 'failReclaim'>>(finalStatusOptions);
 const remote = proxyActivities<
@@ -89,6 +91,12 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
   // at jobs and lingering, which need no grace); attributed containers count as running work.
   const lockFirst = patched('reclaim-lock-before-stop');
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
+  // The row is `reclaiming` already (lease / API set it): the gateway closes the tenant's entries first.
+  // ... and its browser sessions (web terminal, VNC) end (remote_sessions terminate requests).
+  if (patched('reclaim-gateway-close')) {
+    const sessions = await db.endAllocationSessions(input.allocationId);
+    progress.detail = { ...progress.detail, sessionsEnded: sessions.requested, ...(await syncGatewayFrom(`reclaim-${input.allocationId}`, 'reclaim')) };
+  }
 
   const busy = (t: TaskReport) => t.processes + t.gpuProcesses + t.sessions + (lockFirst ? t.containers : 0) > 0;
   const steps: readonly ReclaimStepName[] = lockFirst ? RECLAIM_STEPS : RECLAIM_STEPS_BEFORE_LOCK_FIRST;

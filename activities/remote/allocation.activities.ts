@@ -1,3 +1,4 @@
+import { ensureTerminalKey } from '../../db/terminal-keys.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import ssh2 from 'ssh2';
@@ -248,8 +249,10 @@ export function createAllocationRemoteActivities(deps: AllocationRemoteDeps) {
         const em = deps.em.fork();
         const a = await load(em, allocationId);
         const keys = await em.find(SshKeySchema, { user: a.customerUser.id, revokedAt: null }, { orderBy: { createdAt: 'asc' } });
-        if (!keys.length) return { added: 0, present: 0, fingerprints: [] };
-        const cmd = linux.addAuthorizedKeys(a.osUsername, keys.map((k) => k.publicKey));
+        // The web terminal's platform-managed key goes in with the customer's (it leaves with the account at reclaim).
+        const terminalKey = a.host.os === 'linux' ? await ensureTerminalKey(deps.em, deps.vault, a.id) : null;
+        if (!keys.length && !terminalKey) return { added: 0, present: 0, fingerprints: [] };
+        const cmd = linux.addAuthorizedKeys(a.osUsername, [...keys.map((k) => k.publicKey), ...(terminalKey ? [terminalKey] : [])]);
         const r = check(await run(a.host.id, cmd.script, cmd.stdin), `add keys for ${a.osUsername}`);
         const markers = linux.parseMarkers(r.stdout);
         // A key revoked while this ran (after the read above) may just have been added: read again, take it off.

@@ -1,7 +1,6 @@
 import { connect } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { EnvTemplateSchema, HostSchema, RemoteAccessSchema, type Host } from '../../db/entities/index.js';
 import type { Logger } from '../../config/logger.js';
@@ -11,6 +10,7 @@ import { LINUX_FACTS_COMMAND, WINDOWS_FACTS_SCRIPT, compareExpectedGpus, parseLi
 import { nginxSnippet, planRemoteAccess, type RemoteAccessSpec } from './remote-access.js';
 import { checkNginxSnippet } from './nginx-check.js';
 import { outputSummary } from './output.js';
+import { assignPorts, defaultGatewayPorts, PortPoolError, type GatewayPorts } from '../../db/port-pool.js';
 
 export interface OnboardingDeps {
   em: SqlEntityManager;
@@ -18,6 +18,8 @@ export interface OnboardingDeps {
   ssh: RemoteExecutor;
   winrm: RemoteExecutor;
   baseDomain: string;
+  /** The gateway and its public-port pool (default: gateway = baseDomain, pool 20000-29999). */
+  gatewayPorts?: GatewayPorts;
 }
 
 /** Heartbeat details of applyTemplate: the steps already done, so a retry resumes after them. */
@@ -115,25 +117,25 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
       });
     },
 
-    /** Plans domain + ports, saves them (unique domain+port → non-retryable conflict), renders and checks the nginx snippet. */
-    async configureRemoteAccess(hostId: string, spec: RemoteAccessSpec): Promise<{ entries: number; domain: string | null; nginxValidated: boolean }> {
+    /**
+     * Plans domain + services, saves them with public ports from the gateway's pool (unique per
+     * gateway, DB-enforced; a re-run keeps the ports), renders and checks the nginx snippet.
+     */
+    async configureRemoteAccess(hostId: string, spec: RemoteAccessSpec): Promise<{ entries: number; domain: string | null; nginxValidated: boolean; ports?: number[] }> {
       return classified(async () => {
         const em = deps.em.fork();
         const host = await load(em, hostId);
         const plan = planRemoteAccess(host, spec, deps.baseDomain);
-        await em.nativeDelete(RemoteAccessSchema, { host: hostId });
-        for (const e of plan) em.create(RemoteAccessSchema, { host, ...e });
+        let saved;
         try {
-          await em.flush();
+          saved = await assignPorts(em, hostId, plan, deps.gatewayPorts ?? defaultGatewayPorts(deps.baseDomain));
         } catch (err) {
-          if (err instanceof UniqueConstraintViolationException) {
-            throw ApplicationFailure.nonRetryable(`remote access clash: ${plan.map((e) => `${e.publicDomain}:${e.publicPort}`).join(', ')} is already used by another host`, 'RemoteAccessConflict');
-          }
+          if (err instanceof PortPoolError) throw ApplicationFailure.nonRetryable(err.message, err.type);
           throw err;
         }
-        const check = await checkNginxSnippet(nginxSnippet(host, plan));
+        const check = await checkNginxSnippet(nginxSnippet(host, saved));
         if (!check.ok) throw ApplicationFailure.nonRetryable(check.message, 'NginxConfigInvalid');
-        return { entries: plan.length, domain: plan[0]?.publicDomain ?? null, nginxValidated: check.validated };
+        return { entries: saved.length, domain: saved[0]?.publicDomain ?? null, nginxValidated: check.validated, ports: saved.map((e) => e.publicPort) };
       });
     },
 

@@ -1,7 +1,10 @@
 import type { RemoteProtocol } from '../../db/entities/index.js';
 
-/** Default public ports for well-known services (seed 001 §3.5): 22→2222, 5900→15900, 3389→13389. */
-export const DEFAULT_PORT_MAP: Readonly<Record<number, number>> = { 22: 2222, 5900: 15900, 3389: 13389 };
+/**
+ * Seed 001 §3.5's default map (22→2222, 5900→15900, 3389→13389) cannot hold on a shared gateway:
+ * every host would want 2222. Public ports come from the configured pool instead (port-pool.ts),
+ * unique per gateway; an explicit override is still honoured when it lies in the pool.
+ */
 const HTTP_PORTS = new Set([6006, 8888, 8080, 3000, 7860]);
 
 export interface RemoteAccessSpec {
@@ -19,13 +22,14 @@ export interface RemoteAccessSpec {
 export interface PlannedEntry {
   protocol: RemoteProtocol;
   publicDomain: string;
-  publicPort: number;
+  /** An explicit override; null = the next free port of the pool. */
+  publicPort: number | null;
   targetPort: number;
 }
 
 const TARGET_PORT: Record<'ssh' | 'vnc' | 'rdp', number> = { ssh: 22, vnc: 5900, rdp: 3389 };
 
-/** Domain and port plan for a host; pure (uniqueness is enforced by the DB on save). */
+/** Domain and service plan for a host; pure. Ports are assigned from the pool on save (port-pool.ts). */
 export function planRemoteAccess(host: { slug: string; os: 'linux' | 'windows'; port: number }, spec: RemoteAccessSpec, baseDomain: string): PlannedEntry[] {
   if (!spec.enabled) return [];
   const domain = (spec.domain ?? `${host.slug}.${baseDomain}`).toLowerCase();
@@ -33,10 +37,10 @@ export function planRemoteAccess(host: { slug: string; os: 'linux' | 'windows'; 
   const entries: PlannedEntry[] = [];
   for (const proto of protocols) {
     const target = proto === 'ssh' ? host.port : TARGET_PORT[proto];
-    entries.push({ protocol: proto, publicDomain: domain, targetPort: target, publicPort: spec.publicPorts?.[String(target)] ?? DEFAULT_PORT_MAP[TARGET_PORT[proto]]! });
+    entries.push({ protocol: proto, publicDomain: domain, targetPort: target, publicPort: spec.publicPorts?.[String(target)] ?? null });
   }
   for (const port of spec.extraPorts ?? []) {
-    entries.push({ protocol: HTTP_PORTS.has(port) ? 'http' : 'tcp', publicDomain: domain, targetPort: port, publicPort: spec.publicPorts?.[String(port)] ?? DEFAULT_PORT_MAP[port] ?? 10000 + port });
+    entries.push({ protocol: HTTP_PORTS.has(port) ? 'http' : 'tcp', publicDomain: domain, targetPort: port, publicPort: spec.publicPorts?.[String(port)] ?? null });
   }
   return entries;
 }
@@ -46,7 +50,7 @@ export function planRemoteAccess(host: { slug: string; os: 'linux' | 'windows'; 
  * public port: TCP has no host name to route on), HTTP services in `http` server blocks routed by
  * `server_name`. Values are validated before they reach here (domain and address charset, ports).
  */
-export function nginxSnippet(host: { slug: string; address: string }, entries: PlannedEntry[]): { stream: string; http: string } {
+export function nginxSnippet(host: { slug: string; address: string }, entries: Array<Omit<PlannedEntry, 'publicPort'> & { publicPort: number }>): { stream: string; http: string } {
   const safe = (s: string) => {
     if (!/^[A-Za-z0-9.:[\]-]+$/.test(s)) throw new Error(`unsafe value for nginx config: ${s}`);
     return s;

@@ -23,6 +23,7 @@ export * from './login-event.entity.js';
 export * from './password-history.entity.js';
 export * from './mfa.entity.js';
 export * from './role.entity.js';
+export * from './remote-session.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -48,8 +49,11 @@ import { PasswordHistorySchema } from './password-history.entity.js';
 import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
 import { RoleSchema } from './role.entity.js';
 import { CommandRecordSchema } from './command-record.entity.js';
+import { RemoteSessionSchema, TerminalKeySchema } from './remote-session.entity.js';
 
 export const ALL_ENTITIES = [
+  RemoteSessionSchema,
+  TerminalKeySchema,
   HostSchema,
   HostCredentialSchema,
   UserSchema,

@@ -7,7 +7,8 @@ export type RemoteProtocol = (typeof REMOTE_PROTOCOLS)[number];
 
 /**
  * One public entry to a host (seed 001 §3.5): `<slug>.<base_domain>:<public_port>` forwards to the
- * host's target port. (public_domain, public_port) is unique across the fleet.
+ * host's target port. The public port comes from the configured pool and is unique per gateway
+ * (one nginx listens on it); (public_domain, public_port) is unique too.
  */
 export const RemoteAccessSchema = defineEntity({
   name: 'RemoteAccess',
@@ -17,12 +18,14 @@ export const RemoteAccessSchema = defineEntity({
     host: () => p.manyToOne(HostSchema).deleteRule('cascade').index(),
     protocol: p.enum(REMOTE_PROTOCOLS),
     enabled: p.boolean().default(true),
+    /** The gateway (its public address) whose listener serves this entry; public ports are unique per gateway. */
+    gateway: p.string().length(255),
     publicDomain: p.string().length(255),
     publicPort: p.integer(),
     targetPort: p.integer(),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
-  uniques: [{ properties: ['publicDomain', 'publicPort'] }, { properties: ['host', 'targetPort'] }],
+  uniques: [{ properties: ['publicDomain', 'publicPort'] }, { properties: ['gateway', 'publicPort'] }, { properties: ['host', 'targetPort'] }],
 });
 
 export type RemoteAccess = InferEntity<typeof RemoteAccessSchema>;

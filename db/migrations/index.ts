@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261201142000_notify_center } from './Migration20261201142000_notify_center.js';
+import { Migration20261201147100_remote_sessions } from './Migration20261201147100_remote_sessions.js';
 import { Migration20261201133000_customer_account_openings } from './Migration20261201133000_customer_account_openings.js';
 import { Migration20261201110928_departments } from './Migration20261201110928_departments.js';
 import { Migration20261201114225_audit_chain } from './Migration20261201114225_audit_chain.js';
@@ -11,6 +12,7 @@ import { Migration20261201113722_account_policy } from './Migration2026120111372
 import { Migration20261201110221_password_tokens } from './Migration20261201110221_password_tokens.js';
 import { Migration20261125103511_customers_allocations } from './Migration20261125103511_customers_allocations.js';
 import { Migration20261125071214_hosts_onboarding } from './Migration20261125071214_hosts_onboarding.js';
+import { Migration20261201147000_port_pool } from './Migration20261201147000_port_pool.js';
 import { Migration20261125064752_account_openings } from './Migration20261125064752_account_openings.js';
 import { Migration20261125062610 } from './Migration20261125062610.js';
 import { Migration20261201140000_command_records } from './Migration20261201140000_command_records.js';
@@ -34,5 +36,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201140000_command_records', class: Migration20261201140000_command_records },
   { name: 'Migration20261201145000_winrm_auth', class: Migration20261201145000_winrm_auth },
   { name: 'Migration20261201142000_notify_center', class: Migration20261201142000_notify_center },
+  { name: 'Migration20261201147000_port_pool', class: Migration20261201147000_port_pool },
+  { name: 'Migration20261201147100_remote_sessions', class: Migration20261201147100_remote_sessions },
   // (new migrations above)
 ];

@@ -101,10 +101,15 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     const ra = await p.api('GET', `/api/v1/hosts/${ids[0]}/remote-access`);
     expect(ra.body.data.entries).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ protocol: 'ssh', public_domain: 'node-00.hosts.test', public_port: 2222, target_port: a.port }),
-        expect.objectContaining({ protocol: 'http', public_port: 8888 + 10000 === 18888 ? 18888 : 18888, target_port: 8888 }),
+        expect.objectContaining({ protocol: 'ssh', public_domain: 'node-00.hosts.test', public_port: expect.any(Number), target_port: a.port }),
+        expect.objectContaining({ protocol: 'http', public_port: expect.any(Number), target_port: 8888 }),
       ]),
     );
+    // Issue 11: public ports come from the pool, one per entry on the gateway (no more 2222 for all).
+    const ports = (await Promise.all(ids.map((id) => p.api('GET', `/api/v1/hosts/${id}/remote-access`)))).flatMap((x) => x.body.data.entries.map((e: { public_port: number }) => e.public_port));
+    expect(ports).toHaveLength(40);
+    expect(new Set(ports).size).toBe(40);
+    expect(ports.every((port) => port >= 20000 && port <= 29999)).toBe(true);
     expect(ra.body.data.nginx.stream).toContain(`proxy_pass 127.0.0.1:${a.port};`);
     expect(ra.body.data.nginx.http).toContain('server_name node-00.hosts.test;');
     const desc = await p.client.workflow.getHandle(`host-onboarding/${ids[0]}`).describe();
@@ -138,14 +143,14 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     await sshExec(a, `rm -f ${flag} ${flag}.done`);
   });
 
-  it('a domain+port clash fails remote-access configuration with a readable error', async () => {
+  it('hosts sharing a domain get their own pooled ports; an explicit port another host holds fails remote-access configuration with a readable error', async () => {
     const make = async (name: string) => (await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name, address: a.host, port: a.port, username: a.adminUser, private_key: a.adminPrivateKey } })).body.data.id as string;
     const [x, y] = [await make('clash-x'), await make('clash-y')];
-    await p.api('POST', `/api/v1/hosts/${x}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
+    await p.api('POST', `/api/v1/hosts/${x}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com', public_ports: { [String(a.port)]: 29990 } } } });
     await waitHost(x, ['online']);
-    await p.api('POST', `/api/v1/hosts/${y}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com' } } });
+    await p.api('POST', `/api/v1/hosts/${y}/onboarding`, { body: { remote_access: { enabled: true, domain: 'shared.example.com', public_ports: { [String(a.port)]: 29990 } } } });
     const r = await waitHost(y, ['failed']);
-    expect(r.steps.find((s: { step: string }) => s.step === 'configure-remote-access').error).toMatch(/RemoteAccessConflict.*shared\.example\.com:2222/);
+    expect(r.steps.find((s: { step: string }) => s.step === 'configure-remote-access').error).toMatch(/RemoteAccessConflict.*shared\.example\.com:29990/);
   });
 
   it('a draft template is not applied; template create and publish are audited; a failing step keeps its output out of history and errors', { timeout: 120_000 }, async () => {

@@ -9,6 +9,7 @@ import {
   HostAccountSchema,
   HostCredentialSchema,
   HostSchema,
+  RemoteAccessSchema,
 } from '../../../db/entities/index.js';
 
 export interface RetireResult {
@@ -45,6 +46,8 @@ export async function retireHost(deps: Pick<AppDeps, 'em' | 'temporal'>, input: 
   const deleted = allocations + requests + accounts === 0;
   await em.transactional(async (tx) => {
     await tx.nativeDelete(HostCredentialSchema, { host: host.id });
+    // A retired host gives its public ports back to the pool (a deleted row cascades anyway).
+    await tx.nativeDelete(RemoteAccessSchema, { host: host.id });
     if (deleted) await tx.nativeDelete(HostSchema, { id: host.id });
     else await tx.nativeUpdate(HostSchema, { id: host.id }, { status: 'offline' });
     recordAudit(tx, { actor: input.actor, action: 'host.retire', targetType: 'host', targetId: host.id, ip: input.ip, requestId: input.requestId, detail: { before, after: deleted ? null : { status: 'offline', credentials: 'deleted' } } });

@@ -1,0 +1,172 @@
+import { Router } from 'express';
+import { existsSync } from 'node:fs';
+import type { AppDeps } from '../../deps.js';
+import { z, type OpenAPIRegistry } from '../../openapi.js';
+import { defineRoute } from '../../route.js';
+import { conflict, notFound } from '../../errors.js';
+import { recordAudit } from '../../../db/audit.js';
+import { AllocationSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
+import type { TerminalService } from '../../remote/terminal.js';
+import { readRecording } from '../../remote/recording.js';
+
+const Id = z.object({ id: z.string().uuid('must be an id (uuid)') });
+const Ticket = z.object({ ticket: z.string(), expires_in_ms: z.number(), path: z.string(), protocols: z.array(z.string()) }).openapi('TerminalTicket');
+const SessionDto = z
+  .object({
+    id: z.string(),
+    user_id: z.string(),
+    username: z.string(),
+    staff: z.boolean(),
+    allocation_id: z.string().nullable(),
+    host_id: z.string(),
+    os_username: z.string(),
+    protocol: z.enum(REMOTE_SESSION_PROTOCOLS),
+    source_ip: z.string().nullable(),
+    status: z.enum(REMOTE_SESSION_STATUSES),
+    started_at: z.string(),
+    last_activity_at: z.string(),
+    ended_at: z.string().nullable(),
+    end_reason: z.string().nullable(),
+    bytes_sent: z.number(),
+    bytes_received: z.number(),
+    recording: z.string().nullable(),
+  })
+  .openapi('RemoteSession');
+const ListQuery = z.object({
+  status: z.enum(REMOTE_SESSION_STATUSES).optional(),
+  live: z.enum(['true', 'false']).optional(),
+  user_id: z.string().uuid().optional(),
+  host_id: z.string().uuid().optional(),
+  protocol: z.enum(REMOTE_SESSION_PROTOCOLS).optional(),
+  page: z.coerce.number().int().min(1).default(1),
+  page_size: z.coerce.number().int().min(1).max(200).default(50),
+});
+const SessionList = z.object({ items: z.array(SessionDto), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number(), by_protocol: z.record(z.string(), z.number()) }).openapi('RemoteSessionList');
+
+const dto = (s: RemoteSession) => ({
+  id: s.id,
+  user_id: s.userId,
+  username: s.username,
+  staff: s.staff,
+  allocation_id: s.allocationId ?? null,
+  host_id: s.hostId,
+  os_username: s.osUsername,
+  protocol: s.protocol,
+  source_ip: s.sourceIp ?? null,
+  status: s.status,
+  started_at: s.startedAt.toISOString(),
+  last_activity_at: s.lastActivityAt.toISOString(),
+  ended_at: s.endedAt?.toISOString() ?? null,
+  end_reason: s.endReason ?? null,
+  bytes_sent: Number(s.bytesSent),
+  bytes_received: Number(s.bytesReceived),
+  recording: s.recordingPath ? `/api/v1/remote-sessions/${s.id}/recording` : null,
+});
+
+/** Web terminal tickets, the session list, force-disconnect and recording playback. */
+export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, terminal: TerminalService): Router {
+  const r = Router();
+  const tags = ['remote-sessions'];
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/terminal/ticket',
+    summary:
+      'A single-use ticket (30 s) for the web terminal WebSocket: open `ws(s)://<api>/api/v1/terminal?cols=&rows=` with subprotocols `hostflow.terminal` and `ticket.<ticket>`. Members: own allocations; owners: the company\'s; staff with session.connect in scope (announced)',
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    response: Ticket,
+    handler: async ({ params, principal, scope, req }) => {
+      const a = await scope.find(deps.em.fork(), AllocationSchema, { id: params.id }, 'allocation');
+      if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; the terminal opens on active allocations`);
+      const staff = !principal!.customerId;
+      const t = terminal.issueTicket({ userId: principal!.id, username: principal!.username, staff, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId: typeof a.host === 'string' ? a.host : a.host.id, osUsername: a.osUsername, ip: req.ip ?? null });
+      return { ...t, protocols: ['hostflow.terminal', `ticket.${t.ticket}`] };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/vnc/ticket',
+    summary: "A single-use ticket (30 s) for the VNC WebSocket proxy (noVNC): open `ws(s)://<api>/api/v1/vnc` with subprotocols `binary` and `ticket.<ticket>`; the host's VNC entry (remote access, protocol vnc) or port 5900. Authorized like the terminal",
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    response: Ticket,
+    handler: async ({ params, principal, scope, req }) => {
+      const a = await scope.find(deps.em.fork(), AllocationSchema, { id: params.id }, 'allocation');
+      if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; VNC opens on active allocations`);
+      const hostId = typeof a.host === 'string' ? a.host : a.host.id;
+      const entry = await deps.em.fork().findOne(RemoteAccessSchema, { host: hostId, protocol: 'vnc' });
+      const t = terminal.issueTicket({ kind: 'vnc', targetPort: entry?.targetPort ?? 5900, userId: principal!.id, username: principal!.username, staff: !principal!.customerId, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId, osUsername: a.osUsername, ip: req.ip ?? null });
+      return { ...t, protocols: ['binary', `ticket.${t.ticket}`] };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/remote-sessions',
+    summary: 'Remote sessions (web terminal, VNC), newest first, with counts by protocol; `live=true` = active or idle',
+    tags,
+    permission: 'remote_session.manage',
+    query: ListQuery,
+    response: SessionList,
+    handler: async ({ query }) => {
+      const where: Record<string, unknown> = {};
+      if (query.status) where.status = query.status;
+      if (query.live === 'true') where.status = { $in: ['active', 'idle'] };
+      if (query.user_id) where.userId = query.user_id;
+      if (query.host_id) where.hostId = query.host_id;
+      if (query.protocol) where.protocol = query.protocol;
+      const em = deps.em.fork();
+      const [items, total] = await em.findAndCount(RemoteSessionSchema, where, { orderBy: { startedAt: 'desc' }, limit: query.page_size, offset: (query.page - 1) * query.page_size });
+      const counts = await em.getConnection().execute<Array<{ protocol: string; n: number }>>(`select protocol, count(*)::int as n from remote_sessions where status in ('active', 'idle') group by protocol`);
+      return { items: items.map(dto), total, page: query.page, page_size: query.page_size, pages: Math.ceil(total / query.page_size), by_protocol: Object.fromEntries(counts.map((c) => [c.protocol, Number(c.n)])) };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/remote-sessions/:id/terminate',
+    summary: 'Force-disconnect a live session: its WebSocket and SSH channel close within a second (on whichever API process holds it); audited',
+    tags,
+    permission: 'remote_session.manage',
+    params: Id,
+    response: SessionDto,
+    handler: async ({ params, user, req }) => {
+      const em = deps.em.fork();
+      const s = await em.findOne(RemoteSessionSchema, { id: params.id });
+      if (!s) throw notFound('remote session');
+      if (s.endedAt) throw conflict(`session already ended (${s.endReason ?? s.status})`);
+      await em.nativeUpdate(RemoteSessionSchema, { id: s.id }, { terminateRequestedAt: new Date(), terminateReason: 'admin_force' });
+      recordAudit(em, { actor: user!.username, action: 'remote_session.terminate', targetType: 'remote_session', targetId: s.id, ip: req.ip, requestId: req.requestId, detail: { user: s.username, host: s.hostId } });
+      await em.flush();
+      await terminal.terminateLocal(s.id, 'admin_force');
+      return dto((await deps.em.fork().findOneOrFail(RemoteSessionSchema, { id: s.id })));
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/remote-sessions/:id/recording',
+    summary: 'The session recording as asciicast v2 (decrypted and decompressed; for asciinema-player)',
+    tags,
+    permission: 'remote_session.manage',
+    params: Id,
+    response: z.string(),
+    rawResponse: { description: 'asciicast v2: a header line, then [time, "o"|"i"|"r", data] events', contentTypes: { 'application/x-asciicast': z.string() } },
+    handler: async ({ params, res, user, req }) => {
+      const s = await deps.em.fork().findOne(RemoteSessionSchema, { id: params.id });
+      if (!s || !s.recordingPath || !existsSync(s.recordingPath)) throw notFound('recording');
+      const text = await readRecording(deps.vault, s.recordingPath, s.id);
+      const em = deps.em.fork();
+      recordAudit(em, { actor: user!.username, action: 'remote_session.recording.play', targetType: 'remote_session', targetId: s.id, ip: req.ip, requestId: req.requestId });
+      await em.flush();
+      res.setHeader('content-type', 'application/x-asciicast');
+      res.send(text);
+      return '';
+    },
+  });
+  return r;
+}

@@ -1,0 +1,22 @@
+import { executeChild, log, ParentClosePolicy } from '@temporalio/workflow';
+import type { GatewaySyncResult } from '../../activities/gateway/gateway.activities.js';
+
+/**
+ * Runs `gateway-sync/<trigger>` as a child and waits for it. A lifecycle never fails because the
+ * gateway refused its config (the drift schedule and the next change retry); the outcome goes
+ * into the caller's step detail. Deterministic: used only behind the callers' patches.
+ */
+export async function syncGatewayFrom(trigger: string, reason: string): Promise<{ gateway: GatewaySyncResult['status'] | 'failed'; error?: string }> {
+  try {
+    const r = await executeChild('gatewaySync', {
+      workflowId: `gateway-sync/${trigger}`,
+      args: [{ reason }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+    return { gateway: (r as GatewaySyncResult).status };
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message ?? (err as Error).message;
+    log.warn('gateway-sync failed', { trigger, error: cause });
+    return { gateway: 'failed', error: String(cause).slice(0, 500) };
+  }
+}
