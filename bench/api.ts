@@ -16,7 +16,8 @@
  * the same SQL, then the list query the platform sends, and writes the same envelope; the script
  * checks once per endpoint that both bodies are byte-identical.
  *
- * Sections (each run: 2 s warm-up, then BENCH_DURATION s, never two at once):
+ * Sections (each run: 2 s warm-up, then BENCH_DURATION s, never two at once; platform and bare
+ * of one endpoint in alternating ~2 s slices, so outside load falls on both alike):
  *   rate     500 req/s offered over 50 connections (10 req/s per connection, evenly spaced), per endpoint
  *   closed   closed loop (each connection sends its next request when the answer arrives), 50 and 200 connections
  *   soak     1000 keep-alive connections, each its own session, on the hosts list for BENCH_SOAK s (30)
@@ -213,7 +214,7 @@ async function load(job: LoadJob): Promise<LoadResult> {
     w.once('error', reject);
     w.once('exit', (code) => (r ? resolve(r) : reject(new Error(`load worker exited with code ${code} and no result`))));
   });
-  await sleep(1000);
+  await sleep(300);
   return result;
 }
 
@@ -625,11 +626,37 @@ async function main(): Promise<void> {
     }
     console.log('');
 
-    const run = async (label: string, job: Omit<LoadJob, 'duration'>, seconds = duration, profile = false) => {
+    const run = async (label: string, job: Omit<LoadJob, 'duration'>, seconds = duration) => {
       await load({ ...job, duration: WARMUP_S });
-      const row = summarize(label, await measured(profile, () => load({ ...job, duration: seconds })));
+      const row = summarize(label, await load({ ...job, duration: seconds }));
       console.log(line(row));
       return row;
+    };
+    /**
+     * Platform and bare measured in alternating slices of about 2 s (each warmed up first), so that
+     * load from outside (a shared machine) falls on both alike; the slices are summed per side.
+     */
+    const pair = async (e: EndpointName, a: Omit<LoadJob, 'duration'>, b: Omit<LoadJob, 'duration'>, seconds = duration) => {
+      await load({ ...a, duration: WARMUP_S });
+      await load({ ...b, duration: WARMUP_S });
+      const slices = Math.max(1, Math.round(seconds / 2));
+      const parts: [LoadResult[], LoadResult[]] = [[], []];
+      for (let i = 0; i < slices; i++) {
+        parts[0].push(await measured(true, () => load({ ...a, duration: seconds / slices })));
+        parts[1].push(await load({ ...b, duration: seconds / slices }));
+      }
+      const merge = (rs: LoadResult[]): LoadResult => ({
+        latencies: Float64Array.from(rs.flatMap((r) => [...r.latencies])),
+        completed: rs.reduce((n, r) => n + r.completed, 0),
+        non2xx: rs.reduce((n, r) => n + r.non2xx, 0),
+        status5xx: rs.reduce((n, r) => n + r.status5xx, 0),
+        errors: rs.reduce((n, r) => n + r.errors, 0),
+        duration: rs.reduce((n, r) => n + r.duration, 0),
+      });
+      const rows = [summarize(`platform ${e}`, merge(parts[0])), summarize(`bare     ${e}`, merge(parts[1]))] as const;
+      console.log(line(rows[0]));
+      console.log(line(rows[1]));
+      return rows;
     };
     const tok = (e: EndpointName) => (e === 'healthz' ? [] : tokens);
     const summary: string[] = [];
@@ -638,8 +665,7 @@ async function main(): Promise<void> {
       console.log(`-- rate: ${RATE} req/s offered over ${RATE_CONNECTIONS} connections (each its own session)`);
       console.log(HEADER);
       for (const e of endpoints) {
-        const p = await run(`platform ${e}`, { port: platform.port, path: ENDPOINTS[e], tokens: tok(e), connections: RATE_CONNECTIONS, rate: RATE }, duration, true);
-        const b = await run(`bare     ${e}`, { port: bare.port, path: ENDPOINTS[e], tokens: tok(e), connections: RATE_CONNECTIONS, rate: RATE });
+        const [p, b] = await pair(e, { port: platform.port, path: ENDPOINTS[e], tokens: tok(e), connections: RATE_CONNECTIONS, rate: RATE }, { port: bare.port, path: ENDPOINTS[e], tokens: tok(e), connections: RATE_CONNECTIONS, rate: RATE });
         summary.push(`${`rate 500/s ${e}`.padEnd(34)}${`${p.rps.toFixed(0)} / ${b.rps.toFixed(0)}`.padStart(13)}${x(p.p50, b.p50).padStart(9)}${x(p.p99, b.p99).padStart(9)}   goal: sustain 500, p50 & p99 <= 1.5x`);
       }
       console.log('');
@@ -649,8 +675,7 @@ async function main(): Promise<void> {
         console.log(`-- closed loop, ${c} connections (each its own session)`);
         console.log(HEADER);
         for (const e of endpoints) {
-          const p = await run(`platform ${e}`, { port: platform.port, path: ENDPOINTS[e], tokens: tok(e), connections: c }, duration, true);
-          const b = await run(`bare     ${e}`, { port: bare.port, path: ENDPOINTS[e], tokens: tok(e), connections: c });
+          const [p, b] = await pair(e, { port: platform.port, path: ENDPOINTS[e], tokens: tok(e), connections: c }, { port: bare.port, path: ENDPOINTS[e], tokens: tok(e), connections: c });
           summary.push(`${`closed ${c} ${e}`.padEnd(34)}${`${p.rps.toFixed(0)} / ${b.rps.toFixed(0)}`.padStart(13)}${x(p.p50, b.p50).padStart(9)}${x(p.p99, b.p99).padStart(9)}   throughput ${x(p.rps, b.rps)} of bare (goal >= 0.70x)`);
         }
         console.log('');
