@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import { identityDefaults, type AppDeps, type AuthDeps } from './deps.js';
 import { OpenAPIRegistry } from './openapi.js';
 import { authenticate } from './middleware/auth.js';
@@ -35,6 +35,39 @@ import { auditRequests } from './middleware/audit.js';
 import { serveConsole } from './middleware/console.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
+/**
+ * A domain router behind a guard that skips it unless the path starts with one of its routes'
+ * literal prefixes (`/api/v1/hosts` for `/api/v1/hosts/:id`): a request then runs the route
+ * patterns of its own domain only, not those of the ~20 routers registered before it. A router
+ * with a path-less middleware (which sees every request) is mounted as it is.
+ */
+function onlyItsPaths(router: Router): RequestHandler {
+  const stack = (router as unknown as { stack: Array<{ route?: { path?: unknown } }> }).stack;
+  let prefixes: string[] | null | undefined;
+  const compute = () => {
+    const out = new Set<string>();
+    for (const layer of stack) {
+      const path = layer.route?.path;
+      if (typeof path !== 'string') return null;
+      const literal: string[] = [];
+      for (const seg of path.split('/').slice(1, 4)) {
+        if (/[:*?(){}]/.test(seg)) break;
+        literal.push(seg);
+      }
+      out.add(`/${literal.join('/')}`.toLowerCase());
+    }
+    return [...out];
+  };
+  return (req, res, next) => {
+    if (prefixes === undefined) prefixes = compute();
+    if (prefixes) {
+      const path = req.path.toLowerCase(); // Express matches routes case-insensitively
+      if (!prefixes.some((p) => path === p || path.startsWith(p === '/' ? p : `${p}/`))) return next();
+    }
+    router(req, res, next);
+  };
+}
+
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
 export function createApp(appDeps: AppDeps): Express {
   const roleCache = appDeps.roleCache ?? new RoleCache(appDeps.em);
@@ -54,18 +87,18 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(authenticate(deps));
   app.use(methodNotAllowed(registry));
 
-  app.use(authRoutes(deps, registry));
-  app.use(sessionRoutes(deps, registry));
-  app.use(apiKeyRoutes(deps, registry));
-  app.use(userRoutes(deps, registry));
+  app.use(onlyItsPaths(authRoutes(deps, registry)));
+  app.use(onlyItsPaths(sessionRoutes(deps, registry)));
+  app.use(onlyItsPaths(apiKeyRoutes(deps, registry)));
+  app.use(onlyItsPaths(userRoutes(deps, registry)));
   // Onboarding first: `/hosts/onboard` must not be taken for `/hosts/:id`.
-  app.use(onboardingRoutes(deps, registry));
-  app.use(hostRoutes(deps, registry));
-  app.use(commandRecordRoutes(deps, registry));
-  app.use(remoteRoutes(deps, registry));
+  app.use(onlyItsPaths(onboardingRoutes(deps, registry)));
+  app.use(onlyItsPaths(hostRoutes(deps, registry)));
+  app.use(onlyItsPaths(commandRecordRoutes(deps, registry)));
+  app.use(onlyItsPaths(remoteRoutes(deps, registry)));
   const terminal = new TerminalService(deps, { ...DEFAULT_TERMINAL_SETTINGS, recordingDir: join(tmpdir(), 'hostflow-recordings'), ...appDeps.terminal });
   app.locals.terminal = terminal;
-  app.use(remoteSessionRoutes(deps, registry, terminal));
+  app.use(onlyItsPaths(remoteSessionRoutes(deps, registry, terminal)));
   // The terminal's WebSocket needs the HTTP server: every server app.listen creates gets it.
   const listen = app.listen.bind(app) as (...a: unknown[]) => Server;
   app.listen = ((...a: unknown[]) => {
@@ -74,22 +107,22 @@ export function createApp(appDeps: AppDeps): Express {
     server.on('close', () => void terminal.close());
     return server;
   }) as typeof app.listen;
-  app.use(hostGroupRoutes(deps, registry));
-  app.use(envTemplateRoutes(deps, registry));
-  app.use(accountOpeningRoutes(deps, registry));
-  app.use(cloudUserRoutes(deps, registry));
-  app.use(customerRoutes(deps, registry));
-  app.use(sshKeyRoutes(deps, registry));
-  app.use(allocationRoutes(deps, registry));
+  app.use(onlyItsPaths(hostGroupRoutes(deps, registry)));
+  app.use(onlyItsPaths(envTemplateRoutes(deps, registry)));
+  app.use(onlyItsPaths(accountOpeningRoutes(deps, registry)));
+  app.use(onlyItsPaths(cloudUserRoutes(deps, registry)));
+  app.use(onlyItsPaths(customerRoutes(deps, registry)));
+  app.use(onlyItsPaths(sshKeyRoutes(deps, registry)));
+  app.use(onlyItsPaths(allocationRoutes(deps, registry)));
   // Departments first: `/registrations/departments` must not be taken for `/registrations/:id`.
-  app.use(departmentRoutes(deps, registry));
-  app.use(registrationRoutes(deps, registry));
-  app.use(roleGrantRoutes(deps, registry));
-  app.use(roleRoutes(deps, registry, authz.roles));
-  app.use(auditRoutes(deps, registry));
-  app.use(notificationRoutes({ ...deps, slackSigningSecret: deps.slackSigningSecret }, registry));
+  app.use(onlyItsPaths(departmentRoutes(deps, registry)));
+  app.use(onlyItsPaths(registrationRoutes(deps, registry)));
+  app.use(onlyItsPaths(roleGrantRoutes(deps, registry)));
+  app.use(onlyItsPaths(roleRoutes(deps, registry, authz.roles)));
+  app.use(onlyItsPaths(auditRoutes(deps, registry)));
+  app.use(onlyItsPaths(notificationRoutes({ ...deps, slackSigningSecret: deps.slackSigningSecret }, registry)));
   // Registered last so the OpenAPI document sees every route above.
-  app.use(systemRoutes(deps, registry));
+  app.use(onlyItsPaths(systemRoutes(deps, registry)));
 
   app.locals.routeTable = routeTableOf(registry);
   // The console (web/dist) at `/`, after every API route so it never shadows one.

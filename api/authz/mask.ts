@@ -39,9 +39,24 @@ interface Def {
   options?: z.ZodType[];
 }
 
+const marksPii = new WeakMap<z.ZodType, boolean>();
+/** Does anything in `schema` carry a PII mark? Computed once per schema (response schemas live as long as their route). */
+function hasPii(schema: z.ZodType, seen = new Set<z.ZodType>()): boolean {
+  const known = marksPii.get(schema);
+  if (known !== undefined) return known;
+  if (seen.has(schema)) return false;
+  seen.add(schema);
+  const def = (schema as unknown as { _zod: { def: Def } })._zod.def;
+  const children = [...Object.values(def.shape ?? {}), def.element, def.innerType, def.valueType, def.in, ...(def.options ?? [])].filter((c): c is z.ZodType => Boolean(c));
+  const found = Boolean(piiRegistry.get(schema)) || children.some((c) => hasPii(c, seen));
+  marksPii.set(schema, found);
+  return found;
+}
+
 /** Returns `value` with every field its schema marks as PII masked (a copy; the input is not changed). */
 export function maskBySchema(schema: z.ZodType, value: unknown): unknown {
   if (value === null || value === undefined) return value;
+  if (!hasPii(schema)) return value;
   const mark = piiRegistry.get(schema);
   if (mark && typeof value === 'string') return maskers[mark.pii](value);
   const def = (schema as unknown as { _zod: { def: Def } })._zod.def;

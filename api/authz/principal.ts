@@ -95,20 +95,39 @@ export function resolveRoles(rows: Array<Pick<RoleRow, 'name' | 'parent' | 'perm
 /** The one place that reads the tenant of a user: authentication puts it on req.user. */
 export const customerIdOf = (user: Pick<AuthedUser, 'customerId'>): string | null => user.customerId ?? null;
 
-export async function resolvePrincipal(cache: RoleCache, user: AuthedUser): Promise<Principal> {
-  const roles = await cache.roles();
-  const customerId = customerIdOf(user);
+interface Grant {
+  permissions: ReadonlySet<Permission>;
+  /** null = not limited to host groups. */
+  hostGroups: string[] | null;
+}
+/** What a list of role names grants, per loaded roles table (a new table, after a change, starts empty). */
+const grants = new WeakMap<Map<string, ResolvedRole>, Map<string, Grant>>();
+
+function grantOf(roles: Map<string, ResolvedRole>, names: string[]): Grant {
+  let memo = grants.get(roles);
+  if (!memo) grants.set(roles, (memo = new Map()));
+  const key = names.join('\u0000');
+  let g = memo.get(key);
+  if (g) return g;
   const permissions = new Set<Permission>();
   let unscoped = false;
   const groups = new Set<string>();
-  for (const name of user.roles) {
+  for (const name of names) {
     const r = roles.get(name);
     if (!r) continue; // a role deleted meanwhile grants nothing
     r.permissions.forEach((x) => permissions.add(x));
     if (r.hostGroups === null) unscoped = true;
     else r.hostGroups.forEach((g) => groups.add(g));
   }
+  g = { permissions, hostGroups: unscoped || !names.length ? null : [...groups] };
+  if (memo.size < 1000) memo.set(key, g);
+  return g;
+}
+
+export async function resolvePrincipal(cache: RoleCache, user: AuthedUser): Promise<Principal> {
+  const { permissions, hostGroups } = grantOf(await cache.roles(), user.roles);
+  const customerId = customerIdOf(user);
   // A tenant's person never sees beyond their company, whatever their roles say.
   const rowScope: RowScope = permissions.has('scope.all') && !customerId ? 'all' : permissions.has('scope.company') && customerId ? 'company' : 'own';
-  return { ...user, customerId, permissions, rowScope, hostGroups: unscoped || !user.roles.length ? null : [...groups] };
+  return { ...user, customerId, permissions, rowScope, hostGroups: hostGroups && [...hostGroups] };
 }

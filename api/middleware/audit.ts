@@ -33,10 +33,12 @@ export function auditRequests(deps: { em: SqlEntityManager; logger: Logger; secu
     let done = false;
     let errorCode: number | undefined;
     let errorMessage: string | undefined;
+    const mutating = MUTATING.has(req.method);
+    const recorded = (status: number) => mutating || status === 401 || status === 403;
     const record = async (r: Response) => {
       if (done) return;
       const status = r.statusCode;
-      if (!MUTATING.has(req.method) && status !== 401 && status !== 403) return;
+      if (!recorded(status)) return;
       done = true;
       const actor = requestActor(req);
       const route = routeOf(req);
@@ -62,7 +64,8 @@ export function auditRequests(deps: { em: SqlEntityManager; logger: Logger; secu
         if (typeof b.code === 'number') errorCode = b.code;
         if (typeof b.message === 'string') errorMessage = b.message.slice(0, 300);
       }
-      if (done) return json(body);
+      // A read answered 2xx/404/…: nothing to record, the body leaves now (no promise per request).
+      if (done || !recorded(res.statusCode)) return json(body);
       void record(res).finally(() => json(body));
       return res;
     };

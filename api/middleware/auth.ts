@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { ApiKeySchema, SessionSchema, UserSchema, type Role, type SessionRestriction, type User } from '../../db/entities/index.js';
+import { ApiKeySchema, SessionSchema, type Role, type SessionRestriction, type User } from '../../db/entities/index.js';
 import { sessionEnded, unauthenticated } from '../errors.js';
 import type { AuthDeps } from '../deps.js';
 import { API_KEY_PREFIX, sha256, verifyAccessToken } from '../routes/auth/tokens.js';
@@ -37,74 +37,108 @@ const LAST_SEEN_RESOLUTION_MS = 5_000;
 
 export const isMfaEnrolled = (u: Pick<User, 'totpEnabledAt' | 'mfaEmailEnabledAt'>) => Boolean(u.totpEnabledAt || u.mfaEmailEnabledAt);
 
-function restrictionFor(deps: AuthDeps, u: User, sessionRestriction: SessionRestriction | null | undefined): SessionRestriction | undefined {
+/** Epoch milliseconds as float8: the same JS number from PostgreSQL and PGlite (their raw timestamp types differ). */
+const ms = (col: string) => `(extract(epoch from ${col}) * 1000)::float8`;
+const USER_COLUMNS = `"u"."id" as "user_id", "u"."username", "u"."roles" as "user_roles", "u"."customer_id", ("u"."totp_enabled_at" is not null or "u"."mfa_email_enabled_at" is not null) as "mfa_enrolled"`;
+/**
+ * A session and its (enabled) user in one primary-key lookup. The user is left-joined so that an
+ * idle session of a disabled user is still ended as idle, as before.
+ */
+export const SESSION_AUTH_SQL = `select "s"."id", ${ms('"s"."last_seen_at"')} as "last_seen_ms", ${ms('"s"."mfa_at"')} as "mfa_ms", "s"."restricted", ("s"."revoked_at" is not null) as "revoked", "s"."revoke_reason", ${USER_COLUMNS} from "sessions" as "s" left join "users" as "u" on "u"."id" = "s"."user_id" and "u"."disabled_at" is null where "s"."id" = ? and "s"."user_id" = ?`;
+/** An unrevoked API key by its hash and its enabled owner, in one lookup on the unique hash index. */
+export const API_KEY_AUTH_SQL = `select "k"."id", "k"."roles" as "key_roles", ${ms('"k"."expires_at"')} as "expires_ms", ${ms('"k"."last_used_at"')} as "last_used_ms", "k"."last_used_ip", ${USER_COLUMNS} from "api_keys" as "k" join "users" as "u" on "u"."id" = "k"."user_id" and "u"."disabled_at" is null where "k"."key_hash" = ? and "k"."revoked_at" is null`;
+
+interface UserColumns {
+  user_id: string | null;
+  username: string;
+  user_roles: Role[];
+  customer_id: string | null;
+  mfa_enrolled: boolean;
+}
+interface SessionAuthRow extends UserColumns {
+  id: string;
+  last_seen_ms: number;
+  mfa_ms: number | null;
+  restricted: SessionRestriction | null;
+  revoked: boolean;
+  revoke_reason: string | null;
+}
+interface ApiKeyAuthRow extends UserColumns {
+  id: string;
+  key_roles: Role[];
+  expires_ms: number | null;
+  last_used_ms: number | null;
+  last_used_ip: string | null;
+}
+
+function restrictionOf(deps: AuthDeps, roles: Role[], mfaEnrolled: boolean, sessionRestriction: SessionRestriction | null | undefined): SessionRestriction | undefined {
   if (sessionRestriction === 'password_change') return 'password_change';
-  const needsMfa = deps.identity.settings.mfaRequiredRoles.some((r) => u.roles.includes(r as Role));
-  if (needsMfa && !isMfaEnrolled(u)) return 'mfa_enrollment';
+  const needsMfa = deps.identity.settings.mfaRequiredRoles.some((r) => roles.includes(r as Role));
+  if (needsMfa && !mfaEnrolled) return 'mfa_enrollment';
   return undefined;
 }
 
 /**
  * `Authorization: Bearer <token>`: an API key (`hf_…`, looked up by SHA-256) or a JWT access token
  * whose session row is read on every request — so a logout, kick-out or idle timeout takes effect
- * on the next request (a session check rather than a deny list: the row is needed anyway for
- * last-seen, idle timeout and MFA freshness, and it is one primary-key lookup). Sets req.user;
- * routes decide whether a user is required.
+ * on the next request, in this API process or any other (a session check rather than a deny list
+ * or a cache: the row is needed anyway for last-seen, idle timeout and MFA freshness). Either is one
+ * indexed lookup joined with the user (SESSION_AUTH_SQL / API_KEY_AUTH_SQL), read as plain rows.
+ * Sets req.user; routes decide whether a user is required.
  */
 export function authenticate(deps: AuthDeps): RequestHandler {
   const { identity } = deps;
+  const stepUpMinutes = identity.settings.stepUpMinutes;
   return async (req, _res, next) => {
     const now = identity.clock();
-    req.authContext = { stepUpMinutes: identity.settings.stepUpMinutes, now };
+    req.authContext = { stepUpMinutes, now };
     const header = req.headers.authorization;
     if (!header) return next();
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!m) throw unauthenticated('Authorization header must be "Bearer <token>"');
     const token = m[1]!;
-    const em = deps.em.fork();
+    const conn = deps.em.getConnection();
+    const nowMs = now.getTime();
 
     if (token.startsWith(API_KEY_PREFIX)) {
-      const key = await em.findOne(ApiKeySchema, { keyHash: sha256(token), revokedAt: null });
-      if (!key || (key.expiresAt && key.expiresAt <= now)) throw unauthenticated('invalid, expired or revoked API key');
-      const u = await em.findOne(UserSchema, { id: key.userId, disabledAt: null });
-      if (!u) throw unauthenticated('invalid, expired or revoked API key');
-      if (!key.lastUsedAt || now.getTime() - key.lastUsedAt.getTime() > LAST_SEEN_RESOLUTION_MS || key.lastUsedIp !== (req.ip ?? null)) {
-        await em.nativeUpdate(ApiKeySchema, { id: key.id }, { lastUsedAt: now, lastUsedIp: req.ip ?? null });
+      const [key] = await conn.execute<ApiKeyAuthRow[]>(API_KEY_AUTH_SQL, [sha256(token)]);
+      if (!key || (key.expires_ms !== null && key.expires_ms <= nowMs)) throw unauthenticated('invalid, expired or revoked API key');
+      if (key.last_used_ms === null || nowMs - key.last_used_ms > LAST_SEEN_RESOLUTION_MS || key.last_used_ip !== (req.ip ?? null)) {
+        await deps.em.fork().nativeUpdate(ApiKeySchema, { id: key.id }, { lastUsedAt: now, lastUsedIp: req.ip ?? null });
       }
       req.user = {
-        id: u.id,
-        username: u.username,
-        roles: key.roles.filter((r) => u.roles.includes(r)),
-        customerId: u.customerId ?? null,
+        id: key.user_id!,
+        username: key.username,
+        roles: key.key_roles.filter((r) => key.user_roles.includes(r)),
+        customerId: key.customer_id ?? null,
         apiKeyId: key.id,
-        mfaEnrolled: isMfaEnrolled(u),
-        restricted: restrictionFor(deps, u, null),
+        mfaEnrolled: key.mfa_enrolled,
+        restricted: restrictionOf(deps, key.user_roles, key.mfa_enrolled, null),
       };
       return next();
     }
 
     const claims = await verifyAccessToken(identity, token);
     if (!claims) throw unauthenticated('invalid or expired access token');
-    const s = await em.findOne(SessionSchema, { id: claims.sessionId, userId: claims.userId });
-    if (!s || s.revokedAt) throw sessionEnded(s?.revokeReason);
-    if (now.getTime() - s.lastSeenAt.getTime() > identity.settings.idleTimeoutMinutes * 60_000) {
-      await em.nativeUpdate(SessionSchema, { id: s.id, revokedAt: null }, { revokedAt: now, revokeReason: 'idle' });
+    const [s] = await conn.execute<SessionAuthRow[]>(SESSION_AUTH_SQL, [claims.sessionId, claims.userId]);
+    if (!s || s.revoked) throw sessionEnded(s?.revoke_reason);
+    if (nowMs - s.last_seen_ms > identity.settings.idleTimeoutMinutes * 60_000) {
+      await deps.em.fork().nativeUpdate(SessionSchema, { id: s.id, revokedAt: null }, { revokedAt: now, revokeReason: 'idle' });
       throw sessionEnded('idle', 'session ended (idle timeout)');
     }
-    const u = await em.findOne(UserSchema, { id: s.userId, disabledAt: null });
-    if (!u) throw unauthenticated('session ended');
-    if (now.getTime() - s.lastSeenAt.getTime() > LAST_SEEN_RESOLUTION_MS) {
-      await em.nativeUpdate(SessionSchema, { id: s.id }, { lastSeenAt: now });
+    if (!s.user_id) throw unauthenticated('session ended');
+    if (nowMs - s.last_seen_ms > LAST_SEEN_RESOLUTION_MS) {
+      await deps.em.fork().nativeUpdate(SessionSchema, { id: s.id }, { lastSeenAt: now });
     }
     req.user = {
-      id: u.id,
-      username: u.username,
-      roles: u.roles,
-      customerId: u.customerId ?? null,
+      id: s.user_id,
+      username: s.username,
+      roles: s.user_roles,
+      customerId: s.customer_id ?? null,
       sessionId: s.id,
-      mfaAt: s.mfaAt ?? undefined,
-      mfaEnrolled: isMfaEnrolled(u),
-      restricted: restrictionFor(deps, u, s.restricted),
+      mfaAt: s.mfa_ms === null ? undefined : new Date(s.mfa_ms),
+      mfaEnrolled: s.mfa_enrolled,
+      restricted: restrictionOf(deps, s.user_roles, s.mfa_enrolled, s.restricted),
     };
     next();
   };

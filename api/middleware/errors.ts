@@ -32,12 +32,25 @@ export function methodNotAllowed(registry: OpenAPIRegistry): RequestHandler {
       return { re, params: (path.match(/\{/g) ?? []).length, methods };
     });
   };
-  return (req, res, next) => {
+  // The Allow list per request path, computed once: polled paths repeat. Bounded (ids make paths
+  // unbounded): cleared when full, which costs one recomputation per path.
+  const allowed = new Map<string, string[] | null>();
+  const allowOf = (path: string): string[] | null => {
+    let allow = allowed.get(path);
+    if (allow !== undefined) return allow;
     table ??= build();
-    const hits = table.filter((t) => t.re.test(req.path));
-    if (!hits.length) return next();
-    const fewest = Math.min(...hits.map((h) => h.params));
-    const allow = [...new Set(hits.filter((h) => h.params === fewest).flatMap((h) => [...h.methods]))].sort();
+    const hits = table.filter((t) => t.re.test(path));
+    if (hits.length) {
+      const fewest = Math.min(...hits.map((h) => h.params));
+      allow = [...new Set(hits.filter((h) => h.params === fewest).flatMap((h) => [...h.methods]))].sort();
+    } else allow = null;
+    if (allowed.size >= 10_000) allowed.clear();
+    allowed.set(path, allow);
+    return allow;
+  };
+  return (req, res, next) => {
+    const allow = allowOf(req.path);
+    if (!allow) return next();
     if (allow.includes(req.method) || (req.method === 'HEAD' && allow.includes('GET'))) return next();
     res.setHeader('Allow', allow.join(', '));
     if (req.method === 'OPTIONS') {

@@ -2,6 +2,7 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { FilterQuery } from '@mikro-orm/core';
 import { AuditEventSchema, type AuditEvent } from '../entities/index.js';
+import { readRows } from '../read.js';
 
 export interface AuditFilter {
   /** Matches the actor's display name or id (user id, API key id, workflow id). */
@@ -45,7 +46,7 @@ function keyset(c: Cursor | null | undefined, dir: 'asc' | 'desc'): FilterQuery<
 
 /** One page, newest first; `nextCursor` is null on the last page. */
 export async function listAudit(em: SqlEntityManager, f: AuditFilter, opts: { limit: number; cursor?: Cursor | null }) {
-  const rows = await em.fork().find(AuditEventSchema, { $and: [auditWhere(f), keyset(opts.cursor, 'desc')] } as FilterQuery<AuditEvent>, {
+  const rows = await readRows<AuditEvent>(em.fork(), AuditEventSchema, { $and: [auditWhere(f), keyset(opts.cursor, 'desc')] }, {
     orderBy: [{ at: 'desc' }, { id: 'desc' }],
     limit: opts.limit + 1,
   });
@@ -81,7 +82,8 @@ export const AUDIT_CSV_COLUMNS = ['seq', 'at', 'actor', 'actor_type', 'actor_id'
 export function auditDto(e: AuditEvent) {
   return {
     id: e.id,
-    seq: e.seq ?? null,
+    // A bigint column: a number from the entity mapper, a string from plain query-builder rows.
+    seq: e.seq === null || e.seq === undefined ? null : Number(e.seq),
     at: e.at.toISOString(),
     actor: e.actor,
     actor_type: e.actorType,

@@ -7,6 +7,7 @@ import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict, forbidden, validationError } from '../../errors.js';
 import { pageOffsets, pageResult } from '../../pagination.js';
+import { readPage } from '../../../db/read.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
 import type { Scope } from '../../authz/scope.js';
@@ -176,10 +177,10 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
       if (query.username) where.username = query.username;
       if (query.mine === 'true') where.applicant = user!.id;
       const em = deps.em.fork();
-      const [rows, total] = await em.findAndCount(AccountOpeningRequestSchema, (await scope.where(em, AccountOpeningRequestSchema, where)) as never, {
+      const { rows, total } = await readPage<AccountOpeningRequest>(em, AccountOpeningRequestSchema, await scope.where(em, AccountOpeningRequestSchema, where), {
         ...pageOffsets(query),
         orderBy: { createdAt: 'desc', id: 'asc' },
-        populate: ['host', 'applicant'],
+        join: { host: ['id', 'slug', 'os'], applicant: ['id', 'username'], approvedBy: ['id'] },
       });
       return pageResult(rows.map(toAccountOpeningDto), total, query);
     },

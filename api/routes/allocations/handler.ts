@@ -5,6 +5,7 @@ import { z, noControlText, NO_CONTROL_RE, type OpenAPIRegistry } from '../../ope
 import { defineRoute } from '../../route.js';
 import { conflict, forbidden } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
+import { readPage } from '../../../db/read.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import type { AuthedUser } from '../../middleware/auth.js';
 import type { Scope } from '../../authz/scope.js';
@@ -159,7 +160,11 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       if (query.status) where.status = query.status;
       if (query.host_id) where.host = query.host_id;
       if (query.customer_id) where.customer = query.customer_id;
-      const [rows, total] = await em.findAndCount(AllocationSchema, (await scope.where(em, AllocationSchema, where)) as never, { ...pageOffsets(query), populate: ['host', 'customer', 'customerUser'], orderBy: { createdAt: 'desc', id: 'asc' } });
+      const { rows, total } = await readPage<AllocationRow>(em, AllocationSchema, await scope.where(em, AllocationSchema, where), {
+        ...pageOffsets(query),
+        orderBy: { createdAt: 'desc', id: 'asc' },
+        join: { host: ['id', 'slug', 'name'], customer: ['id', 'code', 'name'], customerUser: ['id', 'username'] },
+      });
       return pageResult(rows.map(toDto), total, query);
     },
   });

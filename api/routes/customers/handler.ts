@@ -5,6 +5,7 @@ import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import { conflict } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
+import { readPage } from '../../../db/read.js';
 import { CustomerSchema, UserSchema, type Customer as CustomerRow, type User } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { createUser } from '../users/service.js';
@@ -128,7 +129,7 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
       const like = query.q ? `%${query.q.replace(/[%_\\]/g, '\\$&')}%` : undefined;
       const em = deps.em.fork();
       const where = await scope.where(em, CustomerSchema, like ? { $or: [{ name: { $ilike: like } }, { code: { $ilike: like } }] } : {});
-      const [rows, total] = await em.findAndCount(CustomerSchema, where as never, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
+      const { rows, total } = await readPage<CustomerRow>(em, CustomerSchema, where, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
       return pageResult(rows.map(toDto), total, query);
     },
   });

@@ -10,7 +10,8 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from '../../../db/vault.js';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { pageOffsets, pageResult } from '../../pagination.js';
-import { HostSchema, HostCredentialSchema, HostGroupSchema, type Host as HostRow } from '../../../db/entities/index.js';
+import { readPage } from '../../../db/read.js';
+import { HOLDING_ALLOCATION_STATUSES, HostSchema, HostCredentialSchema, HostGroupSchema, type Host as HostRow } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
@@ -47,6 +48,10 @@ export function toHostDto(h: HostRow, hasCredentials: boolean, allocated = false
     created_at: h.createdAt.toISOString(),
   };
 }
+
+/** Per listed host (root alias `e`): has it a stored credential; does a non-final allocation hold it. */
+const HAS_CREDENTIALS_SQL = 'exists (select 1 from "host_credentials" as "hc" where "hc"."host_id" = "e"."id")';
+const ALLOCATED_SQL = `exists (select 1 from "allocations" as "ha" where "ha"."host_id" = "e"."id" and "ha"."status" in (${HOLDING_ALLOCATION_STATUSES.map((x) => `'${x}'`).join(', ')}))`;
 
 export const slugify = (name: string) =>
   name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 63).replace(/-+$/, '') || 'host';
@@ -273,14 +278,13 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         const like = `%${query.q.replace(/[%_\\]/g, '\\$&')}%`;
         where.$or = [{ name: { $ilike: like } }, { slug: { $ilike: like } }, { address: { $ilike: like } }];
       }
-      const [rows, total] = await em.findAndCount(HostSchema, (await scope.where(em, HostSchema, where)) as never, { ...pageOffsets(query), orderBy: { createdAt: 'desc', id: 'asc' } });
-      const withCreds = new Set(
-        rows.length
-          ? (await em.find(HostCredentialSchema, { host: { $in: rows.map((h) => h.id) } }, { fields: ['host'] })).map((c) => c.host.id)
-          : [],
-      );
-      const held = rows.length ? await allocatedHostIds(em, rows.map((h) => h.id)) : new Set<string>();
-      return pageResult(rows.map((h) => toHostDto(h, withCreds.has(h.id), held.has(h.id))), total, query);
+      // One statement: the page, its total, and per row whether it has a credential and is held.
+      const { rows, total } = await readPage<HostRow, { __has_credentials: boolean; __allocated: boolean }>(em, HostSchema, await scope.where(em, HostSchema, where), {
+        ...pageOffsets(query),
+        orderBy: { createdAt: 'desc', id: 'asc' },
+        computed: { __has_credentials: HAS_CREDENTIALS_SQL, __allocated: ALLOCATED_SQL },
+      });
+      return pageResult(rows.map((h) => toHostDto(h, h.__has_credentials, h.__allocated)), total, query);
     },
   });
 
