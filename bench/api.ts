@@ -35,7 +35,8 @@ import os from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import express, { type Express } from 'express';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { createTemporalClient } from '../config/temporal.js';
 import { initORM } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
 import { HostCredentialSchema, HostSchema, UserSchema, type HostFacts } from '../db/entities/index.js';
@@ -338,7 +339,7 @@ async function main(): Promise<void> {
         em: db.em,
         vault,
         logger: createLogger({ level: 'silent' }),
-        temporal: { client: new Client({ connection }), taskQueue: 'bench' },
+        temporal: { client: createTemporalClient({ connection, payloadKeys: generateKeyring('bench') }), taskQueue: 'bench' },
         settings: { accountOpeningExpiryDays: 7 },
         checks: { db: () => db.ping(), temporal: async () => undefined },
       }),

@@ -39,6 +39,13 @@ export const EnvSchema = z.object({
    */
   HOSTFLOW_ENCRYPTION_KEYS: z.string().optional(),
   /**
+   * Keys of the Temporal payload codec (workflow inputs, results, updates, memos, heartbeats and
+   * failure messages are AES-256-GCM ciphertext in Temporal): same format, first = active. Rotate by
+   * putting a new key first and keeping the old ones while runs that used them exist. When unset,
+   * generated once into DATA_DIR/payload-keys (mode 0600); every API and worker process needs the same keys.
+   */
+  HOSTFLOW_PAYLOAD_KEYS: z.string().optional(),
+  /**
    * HS256 key for access tokens (at least 32 characters). When unset, one is generated once into
    * DATA_DIR/jwt.key (mode 0600) for the embedded setup; set it explicitly when several API processes run.
    */

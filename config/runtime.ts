@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { Client, type Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { Env } from './env.js';
 import type { Logger } from './logger.js';
-import { connectClient, temporalSettings, type TemporalSettings } from './temporal.js';
+import { connectClient, createTemporalClient, loadPayloadKeyring, temporalSettings, type TemporalSettings } from './temporal.js';
 import { initORM, type Db } from '../db/orm.js';
-import { loadKeyring, Vault } from '../db/vault.js';
+import { loadKeyring, Vault, type Keyring } from '../db/vault.js';
 import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import { createTransport, type Transporter } from 'nodemailer';
@@ -15,6 +15,8 @@ export interface Runtime {
   logger: Logger;
   db: Db;
   vault: Vault;
+  /** Keys of the Temporal payload codec (separate from the vault's keys: they protect different things). */
+  payloadKeys: Keyring;
   temporal: { settings: TemporalSettings; connection: Connection; client: Client };
   ssh: SshExecutor;
   winrm: WinRmExecutor;
@@ -28,6 +30,7 @@ export function dbTarget(env: Env) {
 
 export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
   const vault = new Vault(await loadKeyring(env.HOSTFLOW_ENCRYPTION_KEYS, join(env.DATA_DIR, 'keys')));
+  const payloadKeys = await loadPayloadKeyring(env);
   const db = await initORM(dbTarget(env));
   logger.info({ db: db.kind }, 'database ready, migrations applied');
   const settings = await temporalSettings(env);
@@ -38,7 +41,7 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
     await db.close();
     throw new Error(`cannot connect to Temporal at ${settings.address}: ${(err as Error).message}`);
   }
-  const client = new Client({ connection, namespace: settings.namespace });
+  const client = createTemporalClient({ connection, namespace: settings.namespace, payloadKeys });
   const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
   const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
   const mailer = env.SMTP_URL ? createTransport(env.SMTP_URL) : null;
@@ -47,6 +50,7 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
     logger,
     db,
     vault,
+    payloadKeys,
     temporal: { settings, connection, client },
     ssh,
     winrm,

@@ -1,8 +1,13 @@
 import { readFile } from 'node:fs/promises';
-import { Connection, type ConnectionOptions } from '@temporalio/client';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, type ClientOptions, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 
 import type { Env } from './env.js';
+import { AesGcmPayloadCodec } from './payload-codec.js';
+import { loadKeyring, type Keyring } from '../db/vault.js';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes.js';
 
 /** Temporal settings: read here and nowhere else. */
@@ -72,4 +77,33 @@ export async function connectClient(s: TemporalSettings): Promise<Connection> {
 
 export async function connectWorker(s: TemporalSettings): Promise<NativeConnection> {
   return NativeConnection.connect(workerConnectionOptions(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one data converter. Every Temporal client and worker of the platform (API, worker, scripts,
+// benches, tests) is built through createTemporalClient / workerDataConverter below (and
+// worker/create-worker.ts), so payloads are always encrypted: new code gets it by default.
+// ---------------------------------------------------------------------------------------------
+
+/** The payload keyring: HOSTFLOW_PAYLOAD_KEYS, else DATA_DIR/payload-keys (generated once, mode 0600). */
+export function loadPayloadKeyring(env: Pick<Env, 'HOSTFLOW_PAYLOAD_KEYS' | 'DATA_DIR'>): Promise<Keyring> {
+  return loadKeyring(env.HOSTFLOW_PAYLOAD_KEYS, join(env.DATA_DIR, 'payload-keys'), 'HOSTFLOW_PAYLOAD_KEYS');
+}
+
+/** Path of the failure converter module (messages and stack traces encoded, hence encrypted). */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
+
+/**
+ * The data converter of every client and worker: the AES-256-GCM codec, and failure messages moved
+ * into (encrypted) payloads. The failure converter goes by path: the SDK `require`s it, and the
+ * workflow bundle (worker/create-worker.ts) has the same module inside.
+ */
+export function dataConverter(ring: Keyring): DataConverter {
+  return { payloadCodecs: [new AesGcmPayloadCodec(ring)], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/** A Temporal client with the platform's data converter. Extra options (interceptors) are merged in. */
+export function createTemporalClient(o: { connection: ConnectionLike; namespace?: string; payloadKeys: Keyring } & Omit<ClientOptions, 'connection' | 'namespace' | 'dataConverter'>): Client {
+  const { connection, namespace, payloadKeys, ...rest } = o;
+  return new Client({ ...rest, connection, namespace: namespace ?? 'default', dataConverter: dataConverter(payloadKeys) });
 }

@@ -2,12 +2,14 @@ import { fileURLToPath } from 'node:url';
 import { Runtime, DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
 import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
+import { FAILURE_CONVERTER_PATH, dataConverter } from '../config/temporal.js';
+import type { Keyring } from '../db/vault.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /** Bundles the workflow code once (webpack + swc); reuse the result for every worker in a process. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
 }
 
 const noop = () => undefined;
@@ -29,6 +31,8 @@ export interface CreateWorkerOptions {
   namespace: string;
   taskQueue: string;
   activities: Activities;
+  /** The payload codec's keys (config/temporal.ts loadPayloadKeyring): every worker encrypts its payloads. */
+  payloadKeys: Keyring;
   workflowBundle?: WorkflowBundleOption;
   /** How long in-flight activities get to finish on shutdown before they are cancelled. */
   shutdownGraceTime?: string | number;
@@ -45,6 +49,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     activities: o.activities,
+    dataConverter: dataConverter(o.payloadKeys),
     workflowBundle: o.workflowBundle ?? (await bundleWorkflows()),
     shutdownGraceTime: o.shutdownGraceTime ?? '30s',
     ...(o.shutdownForceTime !== undefined ? { shutdownForceTime: o.shutdownForceTime as never } : {}),

@@ -18,6 +18,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
     activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive') }),
+    payloadKeys: rt.payloadKeys,
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { inject } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { initORM, type Db } from '../../db/orm.js';
 import { Vault, generateKeyring, type Keyring } from '../../db/vault.js';
@@ -20,6 +20,7 @@ import { createTransport, type Transporter } from 'nodemailer';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
 import { createLogger } from '../../config/logger.js';
 import { createDatabase } from './postgres.js';
+import { testClient, testPayloadKeys } from './temporal.js';
 
 export type DbKind = 'pglite' | 'postgres';
 export const DB_KINDS: DbKind[] = ['pglite', 'postgres'];
@@ -34,6 +35,8 @@ export interface TestPlatform {
   db: Db;
   vault: Vault;
   keyring: Keyring;
+  /** The payload codec keyring of the client and worker. */
+  payloadKeys: Keyring;
   client: Client;
   taskQueue: string;
   ssh: SshExecutor;
@@ -66,6 +69,8 @@ export async function startTestPlatform(
     databaseUrl?: string;
     /** A Temporal frontend of the test's own (e.g. a dev server the test kills) instead of the suite's. */
     temporalAddress?: string;
+    /** The payload codec keyring of the platform's client and worker (default: the suite's). */
+    payloadKeys?: Keyring;
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -74,7 +79,8 @@ export async function startTestPlatform(
   const vault = new Vault(keyring);
   const address = opts.temporalAddress ?? inject('temporalAddress');
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const payloadKeys = opts.payloadKeys ?? testPayloadKeys();
+  const client = testClient(connection, { payloadKeys });
   const taskQueue = `test-${randomUUID()}`;
   const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
   const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
@@ -110,7 +116,7 @@ export async function startTestPlatform(
   });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
-  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress });
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress, payloadKeys });
 
   const app = createApp({
     identity,
@@ -137,6 +143,7 @@ export async function startTestPlatform(
     db,
     vault,
     keyring,
+    payloadKeys,
     client,
     taskQueue,
     ssh,
@@ -211,6 +218,7 @@ export async function startPlatformWorker(d: {
   logger: ReturnType<typeof createLogger>;
   taskQueue: string;
   temporalAddress?: string;
+  payloadKeys?: Keyring;
 }): Promise<{ worker: Worker; stop(): Promise<void> }> {
   installWorkerRuntime('WARN');
   const connection = await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') });
@@ -219,6 +227,7 @@ export async function startPlatformWorker(d: {
     namespace: 'default',
     taskQueue: d.taskQueue,
     activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test' }),
+    payloadKeys: d.payloadKeys ?? testPayloadKeys(),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     shutdownGraceTime: '5s',
     // A test's teardown must end: activities that ignore cancellation are abandoned after this.
@@ -249,6 +258,6 @@ export async function startPlatformWorker(d: {
 }
 
 /** Starts another worker for a running test platform (e.g. after killing one). */
-export function startWorkerFor(p: TestPlatform) {
-  return startPlatformWorker({ db: p.db, vault: p.vault, ssh: p.ssh, winrm: p.winrm, mailer: null, logger: createLogger({ level: 'silent' }), taskQueue: p.taskQueue });
+export function startWorkerFor(p: TestPlatform, o: { payloadKeys?: Keyring } = {}) {
+  return startPlatformWorker({ db: p.db, vault: p.vault, ssh: p.ssh, winrm: p.winrm, mailer: null, logger: createLogger({ level: 'silent' }), taskQueue: p.taskQueue, payloadKeys: o.payloadKeys ?? p.payloadKeys });
 }
