@@ -24,6 +24,7 @@ import { RoleCache } from './authz/principal.js';
 import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
 import { auditRoutes } from './routes/audit/handler.js';
 import { auditRequests } from './middleware/audit.js';
+import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /** Builds the HTTP API. No listen, no globals: tests build it directly with real dependencies. */
@@ -39,6 +40,8 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.
+  app.use(CODEC_PATH, codecCors(deps.codec?.corsOrigins ?? []));
   // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.
   app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
@@ -65,6 +68,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(roleGrantRoutes(deps, registry));
   app.use(roleRoutes(deps, registry, authz.roles));
   app.use(auditRoutes(deps, registry));
+  app.use(temporalCodecRoutes(deps, registry));
   // Registered last so the OpenAPI document sees every route above.
   app.use(systemRoutes(deps, registry));
 

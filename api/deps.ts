@@ -38,6 +38,8 @@ export interface AppDeps {
   roleCache?: RoleCache;
   /** Security alert rules (db/audit/security-rules.ts); defaults when omitted. */
   securityRules?: SecurityRuleSettings;
+  /** The Temporal Web UI codec endpoint: origins allowed to call it (CORS); none when omitted. */
+  codec?: { corsOrigins: string[] };
 }
 
 /** Identity deps with defaults filled in. */

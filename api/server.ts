@@ -8,6 +8,7 @@ import { PasswordHasher } from '../db/password-hash.js';
 import type { IdentityDeps } from './deps.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
+import { temporalUiOrigins } from '../config/temporal.js';
 
 /** Listens with the runtime's dependencies; `close` stops accepting and drains open requests. */
 /** Identity deps from the configuration: settings, the JWT key (env or DATA_DIR/jwt.key), mail. */
@@ -32,6 +33,7 @@ export async function startApi(rt: Runtime): Promise<{ server: Server; close: ()
     logger: rt.logger,
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
     securityRules: securityRulesFromEnv(rt.env),
+    codec: { corsOrigins: temporalUiOrigins(rt.env) },
     settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),

@@ -30,6 +30,13 @@ export const EnvSchema = z.object({
   /** Path to a `temporal` CLI binary; otherwise it is built with `go install` into HOSTFLOW_CACHE_DIR. */
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_UI_PORT: port.default(8233),
+  /**
+   * Origins of the Temporal Web UI allowed to call the codec endpoint (CORS), comma-separated. Default:
+   * the embedded dev server's UI (http://localhost:<TEMPORAL_UI_PORT> and http://127.0.0.1:<TEMPORAL_UI_PORT>).
+   */
+  TEMPORAL_UI_ORIGINS: z.string().regex(/^(https?:\/\/[^\s,]+)(,\s*https?:\/\/[^\s,]+)*$/, 'must be a comma-separated list of http(s) origins').optional(),
+  /** The codec endpoint URL the embedded dev server's UI is started with (default: <PUBLIC_BASE_URL>/api/v1/temporal/codec). */
+  TEMPORAL_UI_CODEC_ENDPOINT: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL').optional(),
   TEMPORAL_DEV_PORT: port.default(7233),
   HOSTFLOW_CACHE_DIR: z.string().optional(),
 

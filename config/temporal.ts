@@ -90,6 +90,12 @@ export function loadPayloadKeyring(env: Pick<Env, 'HOSTFLOW_PAYLOAD_KEYS' | 'DAT
   return loadKeyring(env.HOSTFLOW_PAYLOAD_KEYS, join(env.DATA_DIR, 'payload-keys'), 'HOSTFLOW_PAYLOAD_KEYS');
 }
 
+/** Origins allowed to call the codec endpoint (the Web UI's). */
+export function temporalUiOrigins(env: Pick<Env, 'TEMPORAL_UI_ORIGINS' | 'TEMPORAL_UI_PORT'>): string[] {
+  if (env.TEMPORAL_UI_ORIGINS) return env.TEMPORAL_UI_ORIGINS.split(',').map((s) => s.trim().replace(/\/+$/, ''));
+  return [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`];
+}
+
 /** Path of the failure converter module (messages and stack traces encoded, hence encrypted). */
 export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
 

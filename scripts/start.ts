@@ -7,7 +7,8 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { env } from '../config/env.js';
+import { env, publicBaseUrl } from '../config/env.js';
+import { CODEC_PATH } from '../api/routes/temporal/handler.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { ensureFirstAdmin } from '../api/routes/users/service.js';
@@ -107,6 +108,8 @@ const startup = (async () => {
         uiPort: e.TEMPORAL_UI_PORT,
         dbFile: resolve(e.DATA_DIR, 'temporal.db'),
         namespace: e.TEMPORAL_NAMESPACE,
+        // The UI decodes payloads through the API (permission temporal.decode); without it, ciphertext.
+        uiCodecEndpoint: e.TEMPORAL_UI_CODEC_ENDPOINT ?? `${publicBaseUrl(e)}${CODEC_PATH}`,
       },
       pidfile,
       log: logger,

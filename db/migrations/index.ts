@@ -1,4 +1,5 @@
 import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261201143000_temporal_decode } from './Migration20261201143000_temporal_decode.js';
 import { Migration20261201133000_customer_account_openings } from './Migration20261201133000_customer_account_openings.js';
 import { Migration20261201110928_departments } from './Migration20261201110928_departments.js';
 import { Migration20261201114225_audit_chain } from './Migration20261201114225_audit_chain.js';
@@ -28,5 +29,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201114225_audit_chain', class: Migration20261201114225_audit_chain },
   { name: 'Migration20261201113722_account_policy', class: Migration20261201113722_account_policy },
   { name: 'Migration20261201133000_customer_account_openings', class: Migration20261201133000_customer_account_openings },
+  { name: 'Migration20261201143000_temporal_decode', class: Migration20261201143000_temporal_decode },
   // (new migrations above)
 ];

@@ -22,6 +22,9 @@ import { createLogger } from '../../config/logger.js';
 import { createDatabase } from './postgres.js';
 import { testClient, testPayloadKeys } from './temporal.js';
 
+/** The Temporal Web UI origin the test platform's codec endpoint allows (CORS). */
+export const TEST_UI_ORIGIN = 'http://localhost:18233';
+
 export type DbKind = 'pglite' | 'postgres';
 export const DB_KINDS: DbKind[] = ['pglite', 'postgres'];
 
@@ -125,6 +128,7 @@ export async function startTestPlatform(
     logger,
     temporal: { client, taskQueue },
     settings: { accountOpeningExpiryDays: opts.expiryDays ?? 7 },
+    codec: { corsOrigins: [TEST_UI_ORIGIN] },
     checks: {
       db: () => db.ping(),
       temporal: async () => {
