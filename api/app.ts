@@ -24,6 +24,7 @@ import { RoleCache } from './authz/principal.js';
 import { routeTableOf, type AuthzContext, type RouteEntry } from './route.js';
 import { auditRoutes } from './routes/audit/handler.js';
 import { auditRequests } from './middleware/audit.js';
+import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
 import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
@@ -40,6 +41,9 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  app.use(httpMetrics());
+  // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
+  app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));
   // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.
   app.use(CODEC_PATH, codecCors(deps.codec?.corsOrigins ?? []));
   // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.

@@ -34,6 +34,7 @@ export async function startApi(rt: Runtime): Promise<{ server: Server; close: ()
     temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
     securityRules: securityRulesFromEnv(rt.env),
     codec: { corsOrigins: temporalUiOrigins(rt.env) },
+    metrics: { token: rt.env.METRICS_TOKEN, sdkAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS },
     settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),

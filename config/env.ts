@@ -123,6 +123,15 @@ export const EnvSchema = z.object({
   SECURITY_LOGIN_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   SECURITY_FORBIDDEN_THRESHOLD: z.coerce.number().int().min(1).default(5),
 
+  /** Bearer token Prometheus must send to GET /metrics. Unset: /metrics answers loopback clients only. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * host:port for the Temporal SDK's own Prometheus exporter (Runtime.install telemetry: worker
+   * polls, task latencies, temporal_workflow_completed/failed per type, schedule-to-start). Its
+   * series are appended to /metrics. Unset: not exported.
+   */
+  TEMPORAL_SDK_METRICS_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
+
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(30_000),
   /**

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection, type ClientOptions, type ConnectionLike, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, type ClientOptions, type ConnectionLike, type ConnectionOptions, type WorkflowClientInterceptor } from '@temporalio/client';
+import { workflowStarts } from './metrics.js';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 
@@ -108,8 +109,31 @@ export function dataConverter(ring: Keyring): DataConverter {
   return { payloadCodecs: [new AesGcmPayloadCodec(ring)], failureConverterPath: FAILURE_CONVERTER_PATH };
 }
 
-/** A Temporal client with the platform's data converter. Extra options (interceptors) are merged in. */
+/** Counts workflow starts per type and outcome (hostflow_workflow_starts_total). */
+export const startMetricsInterceptor: WorkflowClientInterceptor = {
+  async startWithDetails(input, next) {
+    try {
+      const out = await next(input);
+      workflowStarts.inc({ workflow_type: input.workflowType, outcome: 'started' });
+      return out;
+    } catch (err) {
+      workflowStarts.inc({ workflow_type: input.workflowType, outcome: err instanceof WorkflowExecutionAlreadyStartedError ? 'already_started' : 'error' });
+      throw err;
+    }
+  },
+};
+
+/**
+ * A Temporal client with the platform's data converter and interceptors (start metrics). Extra
+ * options are merged in; extra workflow interceptors run after the platform's.
+ */
 export function createTemporalClient(o: { connection: ConnectionLike; namespace?: string; payloadKeys: Keyring } & Omit<ClientOptions, 'connection' | 'namespace' | 'dataConverter'>): Client {
-  const { connection, namespace, payloadKeys, ...rest } = o;
-  return new Client({ ...rest, connection, namespace: namespace ?? 'default', dataConverter: dataConverter(payloadKeys) });
+  const { connection, namespace, payloadKeys, interceptors, ...rest } = o;
+  return new Client({
+    ...rest,
+    connection,
+    namespace: namespace ?? 'default',
+    dataConverter: dataConverter(payloadKeys),
+    interceptors: { ...interceptors, workflow: [startMetricsInterceptor, ...((interceptors?.workflow as WorkflowClientInterceptor[] | undefined) ?? [])] },
+  });
 }

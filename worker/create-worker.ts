@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { Runtime, DefaultLogger, Worker, bundleWorkflowCode, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Runtime, DefaultLogger, Worker, bundleWorkflowCode, type ActivityInterceptors, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
 import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
 import { FAILURE_CONVERTER_PATH, dataConverter } from '../config/temporal.js';
 import type { Keyring } from '../db/vault.js';
+import { activityDuration, activityFailures, failureTypeLabel } from '../config/metrics.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -20,10 +21,15 @@ let runtimeInstalled = false;
  * Installs the SDK runtime once per process: SDK logs at WARN, and no signal handlers of its own —
  * the process decides the shutdown order (API, then worker drain, then Temporal).
  */
-export function installWorkerRuntime(level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
+export function installWorkerRuntime(level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN', o: { prometheusAddress?: string } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(level), shutdownSignals: [] });
+  Runtime.install({
+    logger: new DefaultLogger(level),
+    shutdownSignals: [],
+    // The SDK's own metrics (TEMPORAL_SDK_METRICS_ADDRESS), scraped through the API's /metrics.
+    ...(o.prometheusAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: o.prometheusAddress, countersTotalSuffix: true } } } } : {}),
+  });
 }
 
 export interface CreateWorkerOptions {
@@ -62,6 +68,25 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
           trackHeartbeats(ctx);
           return {};
         },
+        // Duration and failures per activity type (bounded labels: types, failure types).
+        (ctx): ActivityInterceptors => ({
+          inbound: {
+            async execute(input, next) {
+              const activity_type = ctx.info.activityType;
+              const end = activityDuration.startTimer({ activity_type });
+              try {
+                const out = await next(input);
+                end({ outcome: 'completed' });
+                return out;
+              } catch (err) {
+                const cancelled = ctx.cancellationSignal.aborted;
+                end({ outcome: cancelled ? 'cancelled' : 'failed' });
+                if (!cancelled) activityFailures.inc({ activity_type, failure_type: failureTypeLabel(err) });
+                throw err;
+              }
+            },
+          },
+        }),
       ],
     },
     ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),

@@ -193,7 +193,7 @@ const FIXTURES: Record<string, Fixture> = {
 };
 
 /** Endpoints served outside defineRoute: public by design (probes and the API description). */
-const OUTSIDE_DEFINE_ROUTE = new Set(['GET /healthz', 'GET /readyz', 'GET /api/openapi.json']);
+const OUTSIDE_DEFINE_ROUTE = new Set(['GET /healthz', 'GET /readyz', 'GET /api/openapi.json', 'GET /metrics']);
 
 /** The row-scope model of the seeded dataset: may this caller see this row? */
 function visible(c: Caller, t: Target): boolean {
