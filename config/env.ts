@@ -6,6 +6,8 @@ const port = z.coerce.number().int().min(0).max(65535);
 export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto` (default): human-readable coloured lines when stdout is a terminal, JSON otherwise; or force `json` / `pretty`. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Where embedded state lives: PGlite data, Temporal dev server DB, generated keys. */
   DATA_DIR: z.string().min(1).default('.data'),
 

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { env, publicBaseUrl } from '../config/env.js';
 import { CODEC_PATH } from '../api/routes/temporal/handler.js';
-import { createLogger } from '../config/logger.js';
+import { createLogger, wantsPretty } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
@@ -18,7 +18,7 @@ import { ensureTemporalCli } from './temporal-cli.js';
 import { stopLeftoverDevServer, superviseDevServer, type SupervisedDevServer } from './dev-server-supervisor.js';
 
 const e = env();
-const logger = createLogger({ level: e.LOG_LEVEL, name: 'hostflow' });
+const logger = createLogger({ level: e.LOG_LEVEL, name: 'hostflow', pretty: wantsPretty(e.LOG_FORMAT) });
 await mkdir(e.DATA_DIR, { recursive: true });
 const pidfile = resolve(e.DATA_DIR, 'temporal-dev.pid');
 
