@@ -33,6 +33,8 @@ import { auditRoutes } from './routes/audit/handler.js';
 import { notificationRoutes } from './routes/notifications/handler.js';
 import { auditRequests } from './middleware/audit.js';
 import { serveConsole } from './middleware/console.js';
+import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
+import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /**
@@ -81,6 +83,11 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  app.use(httpMetrics());
+  // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
+  app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));
+  // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.
+  app.use(CODEC_PATH, codecCors(deps.codec?.corsOrigins ?? []));
   // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.
   app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
@@ -121,6 +128,7 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(onlyItsPaths(roleRoutes(deps, registry, authz.roles)));
   app.use(onlyItsPaths(auditRoutes(deps, registry)));
   app.use(onlyItsPaths(notificationRoutes({ ...deps, slackSigningSecret: deps.slackSigningSecret }, registry)));
+  app.use(onlyItsPaths(temporalCodecRoutes(deps, registry)));
   // Registered last so the OpenAPI document sees every route above.
   app.use(onlyItsPaths(systemRoutes(deps, registry)));
 

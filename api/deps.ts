@@ -45,6 +45,10 @@ export interface AppDeps {
   securityRules?: SecurityRuleSettings;
   /** Slack app signing secret (SLACK_SIGNING_SECRET): verifies interactivity callbacks. */
   slackSigningSecret?: string;
+  /** The Temporal Web UI codec endpoint: origins allowed to call it (CORS); none when omitted. */
+  codec?: { corsOrigins: string[] };
+  /** GET /metrics: scrape token (else loopback only) and the SDK's Prometheus address to append. */
+  metrics?: { token?: string; sdkAddress?: string };
 }
 
 /** Identity deps with defaults filled in. */

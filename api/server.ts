@@ -8,6 +8,7 @@ import { PasswordHasher } from '../db/password-hash.js';
 import type { AppDeps, IdentityDeps } from './deps.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
+import { temporalUiOrigins } from '../config/temporal.js';
 
 /** Listens with the runtime's dependencies; `close` stops accepting and drains open requests. */
 /** Identity deps from the configuration: settings, the JWT key (env or DATA_DIR/jwt.key), mail. */
@@ -41,6 +42,8 @@ export async function startApi(rt: Runtime, opts: { console?: AppDeps['console']
       transferAlertBytes: rt.env.TERMINAL_TRANSFER_ALERT_MIB * 1024 * 1024,
       recordingDir: join(rt.env.DATA_DIR, 'recordings'),
     },
+    codec: { corsOrigins: temporalUiOrigins(rt.env) },
+    metrics: { token: rt.env.METRICS_TOKEN, sdkAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS },
     settings: { accountOpeningExpiryDays: rt.env.ACCOUNT_OPENING_EXPIRY_DAYS, leaseBufferDays: rt.env.LEASE_BUFFER_DAYS, reclaimGraceMinutes: rt.env.RECLAIM_GRACE_MINUTES, registrationStepDays: rt.env.REGISTRATION_STEP_DAYS },
     checks: {
       db: () => rt.db.ping(),

@@ -42,7 +42,8 @@ import { Worker } from 'node:worker_threads';
 import type { LoadJob, LoadResult } from './load-worker.js';
 import express, { type Express } from 'express';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { createTemporalClient } from '../config/temporal.js';
 import { initORM, type Db } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
 import {
@@ -384,7 +385,7 @@ function platformApp(db: Db, identity: IdentityDeps, connection: Connection): Ex
     em: db.em,
     vault: new Vault(generateKeyring('bench')),
     logger: createLogger({ level: 'silent' }),
-    temporal: { client: new Client({ connection }), taskQueue: 'bench' },
+    temporal: { client: createTemporalClient({ connection, payloadKeys: generateKeyring('bench') }), taskQueue: 'bench' },
     settings: { accountOpeningExpiryDays: 7 },
     checks: { db: () => db.ping(), temporal: async () => undefined },
     identity,

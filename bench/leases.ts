@@ -38,7 +38,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { createTemporalClient } from '../config/temporal.js';
+import { formatKeyring, generateKeyring } from '../db/vault.js';
 import { initORM, type Db } from '../db/orm.js';
 import { AllocationSchema, CustomerSchema, HostSchema, UserSchema } from '../db/entities/index.js';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../scripts/temporal-cli.js';
@@ -158,6 +160,8 @@ const percentileTime = (sorted: number[], q: number) => sorted[Math.min(sorted.l
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  // The worker process and this client share one payload keyring, as API and worker do.
+  const payloadKeys = generateKeyring('bench');
   if (!Number.isInteger(N) || N < 1) throw new Error(`BENCH_LEASES must be a positive integer, got ${process.env.BENCH_LEASES}`);
   const benchStarted = performance.now();
   benchDir = await mkdtemp(path.join(os.tmpdir(), 'hostflow-bench-leases-'));
@@ -229,6 +233,7 @@ async function main(): Promise<void> {
 
     const workerEnv: NodeJS.ProcessEnv = {
       ...process.env,
+      HOSTFLOW_PAYLOAD_KEYS: formatKeyring(payloadKeys),
       NODE_ENV: 'production',
       LOG_LEVEL: 'info',
       DATA_DIR: path.join(benchDir, 'data'),
@@ -245,7 +250,7 @@ async function main(): Promise<void> {
     log(`worker up in ${secs(performance.now() - t)} s, RSS ${mib(idleMem.rss)} with no workflow`);
 
     connection = await Connection.connect({ address: temporal!.address });
-    const client = new Client({ connection });
+    const client = createTemporalClient({ connection, payloadKeys });
 
     // The moment every 7-day reminder is due: after the starts and their first tasks (estimated at
     // 25/s on the dev server's SQLite, plus a minute); BENCH_FIRE_DELAY_S overrides.

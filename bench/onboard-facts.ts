@@ -43,7 +43,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { createTemporalClient } from '../config/temporal.js';
 import { NativeConnection } from '@temporalio/worker';
 import { initORM, type Db } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
@@ -328,6 +329,7 @@ async function main(): Promise<void> {
 
     const logger = createLogger({ level: 'silent' });
     const vault = new Vault(generateKeyring('bench'));
+    const payloadKeys = generateKeyring('bench-payload');
     const em = db!.em.fork();
     const ids: string[] = [];
     hosts.forEach((h, i) => {
@@ -438,14 +440,14 @@ async function main(): Promise<void> {
       installWorkerRuntime('WARN');
       nativeConnection = await NativeConnection.connect({ address: temporal.address });
       const taskQueue = `bench-facts-${randomUUID()}`;
-      const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, activities, workflowBundle: bundle, shutdownGraceTime: '5s' });
+      const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, activities, workflowBundle: bundle, payloadKeys, shutdownGraceTime: '5s' });
       const running = worker.run();
       stopWorker = async () => {
         worker.shutdown();
         await running;
       };
       client = await Connection.connect({ address: temporal.address });
-      const temporalClient = new Client({ connection: client });
+      const temporalClient = createTemporalClient({ connection: client, payloadKeys });
       log(`Temporal dev server on ${temporal.address} and worker ready in ${secs(performance.now() - t)} s`);
 
       figures.push(

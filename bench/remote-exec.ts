@@ -46,7 +46,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Client as SshClient } from 'ssh2';
-import { Client, Connection, type WorkflowClientInterceptor } from '@temporalio/client';
+import { Connection, type Client, type WorkflowClientInterceptor } from '@temporalio/client';
+import { createTemporalClient, dataConverter } from '../config/temporal.js';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { initORM, type Db } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
@@ -432,7 +433,8 @@ async function main(): Promise<void> {
     };
     const connection = await Connection.connect({ address: dev.address });
     teardown.push(['client connection', () => connection.close()]);
-    const client = new Client({ connection, interceptors: { workflow: [updateObserver] } });
+    const payloadKeys = generateKeyring('bench-payload');
+    const client = createTemporalClient({ connection, payloadKeys, interceptors: { workflow: [updateObserver] } });
     const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
 
     const app = createApp({
@@ -510,6 +512,7 @@ async function main(): Promise<void> {
       namespace: 'default',
       taskQueue,
       activities: acts,
+      dataConverter: dataConverter(payloadKeys),
       workflowBundle: { code: bundle.code },
       shutdownGraceTime: '5s',
       maxConcurrentActivityTaskExecutions: 200,

@@ -17,7 +17,9 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
+import { createTemporalClient, dataConverter } from '../config/temporal.js';
+import { generateKeyring } from '../db/vault.js';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { ensureTemporalCli, startDevServer } from '../scripts/temporal-cli.js';
 import { freePort } from '../test/helpers/sshd.js';
@@ -59,7 +61,8 @@ async function main() {
   const cli = await ensureTemporalCli({ log: (l) => process.stderr.write(`${l}\n`) });
   const server = await startDevServer({ cli, port: await freePort(), uiPort: null });
   const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
+  const payloadKeys = generateKeyring('bench');
+  const client = createTemporalClient({ connection, payloadKeys });
   const native = await NativeConnection.connect({ address: server.address });
   try {
     for (const behavior of ['PINNED', 'AUTO_UPGRADE'] as const) {
@@ -69,6 +72,7 @@ async function main() {
         Worker.create({
           connection: native,
           taskQueue,
+          dataConverter: dataConverter(payloadKeys),
           workflowBundle: { code: await bundle(buildId, behavior) },
           workerDeploymentOptions: { version: { deploymentName, buildId }, useWorkerVersioning: true, defaultVersioningBehavior: behavior },
         });

@@ -6,6 +6,8 @@ const port = z.coerce.number().int().min(0).max(65535);
 export const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `auto` (default): human-readable coloured lines when stdout is a terminal, JSON otherwise; or force `json` / `pretty`. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Where embedded state lives: PGlite data, Temporal dev server DB, generated keys. */
   DATA_DIR: z.string().min(1).default('.data'),
 
@@ -30,6 +32,13 @@ export const EnvSchema = z.object({
   /** Path to a `temporal` CLI binary; otherwise it is built with `go install` into HOSTFLOW_CACHE_DIR. */
   TEMPORAL_CLI_PATH: z.string().optional(),
   TEMPORAL_UI_PORT: port.default(8233),
+  /**
+   * Origins of the Temporal Web UI allowed to call the codec endpoint (CORS), comma-separated. Default:
+   * the embedded dev server's UI (http://localhost:<TEMPORAL_UI_PORT> and http://127.0.0.1:<TEMPORAL_UI_PORT>).
+   */
+  TEMPORAL_UI_ORIGINS: z.string().regex(/^(https?:\/\/[^\s,]+)(,\s*https?:\/\/[^\s,]+)*$/, 'must be a comma-separated list of http(s) origins').optional(),
+  /** The codec endpoint URL the embedded dev server's UI is started with (default: <PUBLIC_BASE_URL>/api/v1/temporal/codec). */
+  TEMPORAL_UI_CODEC_ENDPOINT: z.string().regex(/^https?:\/\/[^\s]+$/, 'must be an http:// or https:// URL').optional(),
   TEMPORAL_DEV_PORT: port.default(7233),
   HOSTFLOW_CACHE_DIR: z.string().optional(),
 
@@ -38,6 +47,13 @@ export const EnvSchema = z.object({
    * When unset, a key is generated once into DATA_DIR/keys.json (mode 0600) for the embedded setup.
    */
   HOSTFLOW_ENCRYPTION_KEYS: z.string().optional(),
+  /**
+   * Keys of the Temporal payload codec (workflow inputs, results, updates, memos, heartbeats and
+   * failure messages are AES-256-GCM ciphertext in Temporal): same format, first = active. Rotate by
+   * putting a new key first and keeping the old ones while runs that used them exist. When unset,
+   * generated once into DATA_DIR/payload-keys (mode 0600); every API and worker process needs the same keys.
+   */
+  HOSTFLOW_PAYLOAD_KEYS: z.string().optional(),
   /**
    * HS256 key for access tokens (at least 32 characters). When unset, one is generated once into
    * DATA_DIR/jwt.key (mode 0600) for the embedded setup; set it explicitly when several API processes run.
@@ -153,6 +169,15 @@ export const EnvSchema = z.object({
   /** Alert rules: failed logins of one account / 403 answers to one actor within their window. */
   SECURITY_LOGIN_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   SECURITY_FORBIDDEN_THRESHOLD: z.coerce.number().int().min(1).default(5),
+
+  /** Bearer token Prometheus must send to GET /metrics. Unset: /metrics answers loopback clients only. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /**
+   * host:port for the Temporal SDK's own Prometheus exporter (Runtime.install telemetry: worker
+   * polls, task latencies, temporal_workflow_completed/failed per type, schedule-to-start). Its
+   * series are appended to /metrics. Unset: not exported.
+   */
+  TEMPORAL_SDK_METRICS_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
 
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(30_000),

@@ -8,14 +8,20 @@ export const REDACT_PATHS = [
   '*.*.password', '*.*.privateKey', '*.*.token', '*.*.secret',
 ];
 
-export function createLogger(opts: { level?: string; name?: string; destination?: pino.DestinationStream } = {}): Logger {
+/** `LOG_FORMAT`: `pretty` (coloured, human-readable, via pino-pretty), `json`, or `auto` = pretty on a terminal. */
+export const wantsPretty = (format: 'auto' | 'json' | 'pretty' | undefined, isTty = Boolean(process.stdout.isTTY)) => format === 'pretty' || ((format ?? 'auto') === 'auto' && isTty);
+
+export function createLogger(opts: { level?: string; name?: string; destination?: pino.DestinationStream; pretty?: boolean } = {}): Logger {
   const options: LoggerOptions = {
     level: opts.level ?? 'info',
     name: opts.name ?? 'hostflow',
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     base: undefined,
   };
-  return opts.destination ? pino(options, opts.destination) : pino(options);
+  if (opts.destination) return pino(options, opts.destination);
+  // pino-pretty runs in pino's transport thread; redaction happens before, in this thread.
+  if (opts.pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  return pino(options);
 }
 
 export type { Logger };

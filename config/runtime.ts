@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { Client, type Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { Env } from './env.js';
 import type { Logger } from './logger.js';
-import { connectClient, temporalSettings, type TemporalSettings } from './temporal.js';
+import { connectClient, createTemporalClient, loadPayloadKeyring, temporalSettings, type TemporalSettings } from './temporal.js';
 import { initORM, type Db } from '../db/orm.js';
-import { loadKeyring, Vault } from '../db/vault.js';
+import { loadKeyring, Vault, type Keyring } from '../db/vault.js';
 import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import type { Transporter } from 'nodemailer';
@@ -16,6 +16,8 @@ export interface Runtime {
   logger: Logger;
   db: Db;
   vault: Vault;
+  /** Keys of the Temporal payload codec (separate from the vault's keys: they protect different things). */
+  payloadKeys: Keyring;
   temporal: { settings: TemporalSettings; connection: Connection; client: Client };
   ssh: SshExecutor;
   winrm: WinRmExecutor;
@@ -29,6 +31,7 @@ export function dbTarget(env: Env) {
 
 export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
   const vault = new Vault(await loadKeyring(env.HOSTFLOW_ENCRYPTION_KEYS, join(env.DATA_DIR, 'keys')));
+  const payloadKeys = await loadPayloadKeyring(env);
   const db = await initORM(dbTarget(env));
   logger.info({ db: db.kind }, 'database ready, migrations applied');
   const settings = await temporalSettings(env);
@@ -39,7 +42,7 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
     await db.close();
     throw new Error(`cannot connect to Temporal at ${settings.address}: ${(err as Error).message}`);
   }
-  const client = new Client({ connection, namespace: settings.namespace });
+  const client = createTemporalClient({ connection, namespace: settings.namespace, payloadKeys });
   const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
   const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: env.SSH_CONNECT_TIMEOUT_MS });
   const mailer = createMailer(env.SMTP_URL, { maxConnections: env.SMTP_POOL_SIZE });
@@ -48,6 +51,7 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
     logger,
     db,
     vault,
+    payloadKeys,
     temporal: { settings, connection, client },
     ssh,
     winrm,

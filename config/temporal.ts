@@ -1,8 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { Connection, type ConnectionOptions } from '@temporalio/client';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, type ClientOptions, type ConnectionLike, type ConnectionOptions, type WorkflowClientInterceptor } from '@temporalio/client';
+import { workflowStarts } from './metrics.js';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 
 import type { Env } from './env.js';
+import { AesGcmPayloadCodec } from './payload-codec.js';
+import { loadKeyring, type Keyring } from '../db/vault.js';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes.js';
 
 /** Temporal settings: read here and nowhere else. */
@@ -72,4 +78,62 @@ export async function connectClient(s: TemporalSettings): Promise<Connection> {
 
 export async function connectWorker(s: TemporalSettings): Promise<NativeConnection> {
   return NativeConnection.connect(workerConnectionOptions(s));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one data converter. Every Temporal client and worker of the platform (API, worker, scripts,
+// benches, tests) is built through createTemporalClient / workerDataConverter below (and
+// worker/create-worker.ts), so payloads are always encrypted: new code gets it by default.
+// ---------------------------------------------------------------------------------------------
+
+/** The payload keyring: HOSTFLOW_PAYLOAD_KEYS, else DATA_DIR/payload-keys (generated once, mode 0600). */
+export function loadPayloadKeyring(env: Pick<Env, 'HOSTFLOW_PAYLOAD_KEYS' | 'DATA_DIR'>): Promise<Keyring> {
+  return loadKeyring(env.HOSTFLOW_PAYLOAD_KEYS, join(env.DATA_DIR, 'payload-keys'), 'HOSTFLOW_PAYLOAD_KEYS');
+}
+
+/** Origins allowed to call the codec endpoint (the Web UI's). */
+export function temporalUiOrigins(env: Pick<Env, 'TEMPORAL_UI_ORIGINS' | 'TEMPORAL_UI_PORT'>): string[] {
+  if (env.TEMPORAL_UI_ORIGINS) return env.TEMPORAL_UI_ORIGINS.split(',').map((s) => s.trim().replace(/\/+$/, ''));
+  return [`http://localhost:${env.TEMPORAL_UI_PORT}`, `http://127.0.0.1:${env.TEMPORAL_UI_PORT}`];
+}
+
+/** Path of the failure converter module (messages and stack traces encoded, hence encrypted). */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.cjs', import.meta.url));
+
+/**
+ * The data converter of every client and worker: the AES-256-GCM codec, and failure messages moved
+ * into (encrypted) payloads. The failure converter goes by path: the SDK `require`s it, and the
+ * workflow bundle (worker/create-worker.ts) has the same module inside.
+ */
+export function dataConverter(ring: Keyring): DataConverter {
+  return { payloadCodecs: [new AesGcmPayloadCodec(ring)], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/** Counts workflow starts per type and outcome (hostflow_workflow_starts_total). */
+export const startMetricsInterceptor: WorkflowClientInterceptor = {
+  async startWithDetails(input, next) {
+    try {
+      const out = await next(input);
+      workflowStarts.inc({ workflow_type: input.workflowType, outcome: 'started' });
+      return out;
+    } catch (err) {
+      workflowStarts.inc({ workflow_type: input.workflowType, outcome: err instanceof WorkflowExecutionAlreadyStartedError ? 'already_started' : 'error' });
+      throw err;
+    }
+  },
+};
+
+/**
+ * A Temporal client with the platform's data converter and interceptors (start metrics). Extra
+ * options are merged in; extra workflow interceptors run after the platform's.
+ */
+export function createTemporalClient(o: { connection: ConnectionLike; namespace?: string; payloadKeys: Keyring } & Omit<ClientOptions, 'connection' | 'namespace' | 'dataConverter'>): Client {
+  const { connection, namespace, payloadKeys, interceptors, ...rest } = o;
+  return new Client({
+    ...rest,
+    connection,
+    namespace: namespace ?? 'default',
+    dataConverter: dataConverter(payloadKeys),
+    interceptors: { ...interceptors, workflow: [startMetricsInterceptor, ...((interceptors?.workflow as WorkflowClientInterceptor[] | undefined) ?? [])] },
+  });
 }

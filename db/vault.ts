@@ -18,20 +18,20 @@ export class VaultError extends Error {
 
 const B64 = 'base64url' as const;
 
-export function parseKeyring(spec: string): Keyring {
+export function parseKeyring(spec: string, name = 'HOSTFLOW_ENCRYPTION_KEYS'): Keyring {
   const keys = new Map<string, Buffer>();
   let activeKeyId: string | undefined;
   for (const part of spec.split(',').map((s) => s.trim()).filter(Boolean)) {
     const idx = part.indexOf(':');
-    if (idx <= 0) throw new VaultError('HOSTFLOW_ENCRYPTION_KEYS: each entry must be keyId:base64key');
+    if (idx <= 0) throw new VaultError(`${name}: each entry must be keyId:base64key`);
     const id = part.slice(0, idx);
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new VaultError(`HOSTFLOW_ENCRYPTION_KEYS: bad key id "${id}"`);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new VaultError(`${name}: bad key id "${id}"`);
     const key = Buffer.from(part.slice(idx + 1), 'base64');
-    if (key.length !== 32) throw new VaultError(`HOSTFLOW_ENCRYPTION_KEYS: key "${id}" must be 32 bytes (base64), got ${key.length}`);
+    if (key.length !== 32) throw new VaultError(`${name}: key "${id}" must be 32 bytes (base64), got ${key.length}`);
     keys.set(id, key);
     activeKeyId ??= id;
   }
-  if (!activeKeyId) throw new VaultError('HOSTFLOW_ENCRYPTION_KEYS: no keys');
+  if (!activeKeyId) throw new VaultError(`${name}: no keys`);
   return { activeKeyId, keys };
 }
 
@@ -45,10 +45,10 @@ export function generateKeyring(keyId = `k${Date.now().toString(36)}`): Keyring 
 }
 
 /** Loads keys from the env spec, else from `file` (created with a fresh key, mode 0600, when absent). */
-export async function loadKeyring(spec: string | undefined, file: string): Promise<Keyring> {
-  if (spec) return parseKeyring(spec);
+export async function loadKeyring(spec: string | undefined, file: string, name?: string): Promise<Keyring> {
+  if (spec) return parseKeyring(spec, name);
   try {
-    return parseKeyring((await readFile(file, 'utf8')).trim());
+    return parseKeyring((await readFile(file, 'utf8')).trim(), name ? `${name} (file ${file})` : undefined);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     const ring = generateKeyring();

@@ -22,7 +22,7 @@ import type { Server } from 'node:http';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { Client, Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { Connection, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createTransport } from 'nodemailer';
 import ssh2 from 'ssh2';
@@ -30,6 +30,8 @@ import { ensureTemporalCli, startDevServer } from './temporal-cli.js';
 import { bundleWorkflows, createWorker, installWorkerRuntime } from '../worker/create-worker.js';
 import { initORM } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
+import { createTemporalClient, dataConverter } from '../config/temporal.js';
+import { AesGcmPayloadCodec, decryptPayloadsInJson } from '../config/payload-codec.js';
 import { AllocationSchema, CustomerSchema, HostAccountSchema, HostSchema, UserSchema, type Role } from '../db/entities/index.js';
 import { createApp } from '../api/app.js';
 import { createApiKey } from '../api/routes/api-keys/service.js';
@@ -76,7 +78,9 @@ async function main() {
     cleanups.unshift(() => db.close(), () => sshd.stop(), () => smtp.stop());
     const vault = new Vault(generateKeyring('rec'));
     const connection = await Connection.connect({ address: temporal.address });
-    const client = new Client({ connection });
+    // Recorded through the platform's data converter like any run, then stored decrypted (below).
+    const payloadKeys = generateKeyring('record');
+    const client = createTemporalClient({ connection, payloadKeys });
     cleanups.unshift(() => connection.close());
     const taskQueue = `record-${randomUUID()}`;
     const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
@@ -90,7 +94,7 @@ async function main() {
     const activities = createActivities({ em: db.em, vault, logger, ssh, winrm, mailer, mailFrom: 'Hostflow <hostflow@record>', baseDomain: 'hosts.record' });
     const nativeConnection = await NativeConnection.connect({ address: temporal.address });
     const bundle = await bundleWorkflows();
-    const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, activities, workflowBundle: { code: bundle.code }, shutdownGraceTime: '5s' });
+    const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, activities, workflowBundle: { code: bundle.code }, payloadKeys, shutdownGraceTime: '5s' });
     const running = worker.run();
     cleanups.unshift(async () => {
       worker.shutdown();
@@ -157,7 +161,9 @@ async function main() {
       }
       const json = execFileSync(cli, ['workflow', 'show', '--address', temporal.address, '-w', workflowId, '-r', desc.runId, '--output', 'json']);
       await mkdir(OUT, { recursive: true });
-      await writeFile(file, json);
+      // Decrypted before it is written: fixtures stay reviewable and keyless; replay runs them
+      // through the same data converter, which passes payloads without its encoding through.
+      await writeFile(file, JSON.stringify(decryptPayloadsInJson(JSON.parse(json.toString()), new AesGcmPayloadCodec(payloadKeys)), null, 2));
       recorded.push(path.relative(ROOT, file));
       log(`${desc.type} ${workflowId} (${desc.status.name}, ${desc.historyLength} events) → ${path.relative(ROOT, file)}`);
     };
@@ -288,7 +294,7 @@ async function main() {
       const endMs = Date.now() + 7 * DAY + 2_000;
       const handle = await client.workflow.start<typeof lease>('lease', { workflowId: id, taskQueue: queue, args: [{ allocationId: randomUUID(), hostId: randomUUID(), customerId: randomUUID(), endsAtMs: endMs, bufferMs: DAY, graceMs: 60_000 }] });
       await sleep(4_000); // no worker yet: the first task runs after the 7-day reminder's moment
-      const old = await Worker.create({ connection: nativeConnection, taskQueue: queue, workflowBundle: { code }, activities });
+      const old = await Worker.create({ connection: nativeConnection, taskQueue: queue, workflowBundle: { code }, activities, dataConverter: dataConverter(payloadKeys) });
       await old.runUntil(async () => {
         const s = await until('legacy lease ran', async () => {
           const st = await handle.query(leaseStateQuery);
@@ -306,7 +312,7 @@ async function main() {
       const queue2 = `record-late-${randomUUID()}`;
       const h2 = await client.workflow.start<typeof lease>('lease', { workflowId: id2, taskQueue: queue2, args: [{ allocationId: a.id, hostId: h.id, customerId: customer.id, endsAtMs: lateEnd, bufferMs: DAY, graceMs: 60_000 }] });
       await sleep(4_000);
-      const now = await Worker.create({ connection: nativeConnection, taskQueue: queue2, workflowBundle: { code: bundle.code }, activities });
+      const now = await Worker.create({ connection: nativeConnection, taskQueue: queue2, workflowBundle: { code: bundle.code }, activities, dataConverter: dataConverter(payloadKeys) });
       await now.runUntil(async () => {
         await until('late lease sent its reminder', async () => (await h2.query(leaseStateQuery)).sent.includes('reminder-7d'));
         await h2.terminate('recorded');

@@ -7,8 +7,9 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
-import { env } from '../config/env.js';
-import { createLogger } from '../config/logger.js';
+import { env, publicBaseUrl } from '../config/env.js';
+import { CODEC_PATH } from '../api/routes/temporal/handler.js';
+import { createLogger, wantsPretty } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
@@ -18,7 +19,7 @@ import { ensureWebBuilt, WEB_DIST } from './build-web.js';
 import { stopLeftoverDevServer, superviseDevServer, type SupervisedDevServer } from './dev-server-supervisor.js';
 
 const e = env();
-const logger = createLogger({ level: e.LOG_LEVEL, name: 'hostflow' });
+const logger = createLogger({ level: e.LOG_LEVEL, name: 'hostflow', pretty: wantsPretty(e.LOG_FORMAT) });
 await mkdir(e.DATA_DIR, { recursive: true });
 const pidfile = resolve(e.DATA_DIR, 'temporal-dev.pid');
 
@@ -114,6 +115,8 @@ const startup = (async () => {
         uiPort: e.TEMPORAL_UI_PORT,
         dbFile: resolve(e.DATA_DIR, 'temporal.db'),
         namespace: e.TEMPORAL_NAMESPACE,
+        // The UI decodes payloads through the API (permission temporal.decode); without it, ciphertext.
+        uiCodecEndpoint: e.TEMPORAL_UI_CODEC_ENDPOINT ?? `${publicBaseUrl(e)}${CODEC_PATH}`,
       },
       pidfile,
       log: logger,

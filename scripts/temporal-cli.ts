@@ -88,12 +88,15 @@ export async function startDevServer(o: {
   uiPort?: number | null;
   dbFile?: string;
   namespace?: string;
+  /** The Web UI's remote codec endpoint (the API's /api/v1/temporal/codec): the UI decodes payloads through it. */
+  uiCodecEndpoint?: string;
   logFile?: string;
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
   detached?: boolean;
 }): Promise<DevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', ...SEARCH_ATTRIBUTE_FLAGS];
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
+  if (o.uiPort && o.uiCodecEndpoint) args.push('--ui-codec-endpoint', o.uiCodecEndpoint);
   else args.push('--headless');
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   if (o.namespace && o.namespace !== 'default') args.push('--namespace', o.namespace);

@@ -9,12 +9,15 @@ import { ensureTemporalCli, startDevServer } from '../scripts/temporal-cli.js';
 import { bundleWorkflows } from '../worker/create-worker.js';
 import { startPostgres } from './helpers/postgres.js';
 import { ensureTemporalTestServerResolved } from './helpers/time-skipping.js';
+import { formatKeyring, generateKeyring } from '../db/vault.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalAddress: string;
     postgresUrl: string;
     workflowBundlePath: string;
+    /** The payload codec keyring every test client and worker uses (test/helpers/temporal.ts). */
+    payloadKeys: string;
   }
 }
 
@@ -42,6 +45,8 @@ export default async function setup(project: TestProject) {
   project.provide('temporalAddress', temporal.address);
   project.provide('postgresUrl', pg.url);
   project.provide('workflowBundlePath', bundlePath);
+  // One payload keyring for the run: every client and worker of every test file encrypts with it.
+  project.provide('payloadKeys', formatKeyring(generateKeyring('test1')));
   return async () => {
     await temporal.stop();
     await pg.stop();

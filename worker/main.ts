@@ -14,13 +14,14 @@ import type { Worker } from '@temporalio/worker';
 /** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
 export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: Promise<void> }> {
   await ensureSearchAttributes(rt.temporal.connection, rt.temporal.settings.namespace);
-  installWorkerRuntime();
+  installWorkerRuntime('WARN', { prometheusAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS });
   const connection = await connectWorker(rt.temporal.settings);
   const worker = await createWorker({
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
     activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, gatewayPorts: gatewayPortsFromEnv(rt.env), gatewayConfig: gatewayConfigFromEnv(rt.env), publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive'), notifySettings: notifySettingsFromEnv(rt.env) }),
+    payloadKeys: rt.payloadKeys,
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });

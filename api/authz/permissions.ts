@@ -86,7 +86,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     permissions: ['host.write', 'host_group.manage', 'template.write', 'allocation.create', 'allocation.manage', 'allocation.return', 'account_opening.create', 'account_opening.manage', 'cloud_user.manage', 'customer.write', 'ssh_key.manage', 'session.connect', 'pii.read', 'host.command_read'],
   },
   { name: 'approver', description: 'Decides account opening requests (never their own)', parent: 'viewer', permissions: ['account_opening.approve', 'account_opening.create', 'pii.read'] },
-  { name: 'auditor', description: 'Reads and exports the audit trail and the user list', parent: 'viewer', permissions: ['audit.read', 'audit.export', 'user.read'] },
+  { name: 'auditor', description: 'Reads and exports the audit trail and the user list', parent: 'viewer', permissions: ['audit.read', 'audit.export', 'user.read', 'temporal.decode'] },
   { name: 'requester', description: 'Requests OS accounts on hosts and reveals their own passwords', parent: null, permissions: ['host.read', 'template.read', 'account_opening.create', 'account_opening.read', 'credential.reveal', 'ssh_key.manage'] },
   {
     name: 'customer_member',

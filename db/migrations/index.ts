@@ -1,6 +1,7 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261201142000_notify_center } from './Migration20261201142000_notify_center.js';
 import { Migration20261201147100_remote_sessions } from './Migration20261201147100_remote_sessions.js';
+import { Migration20261201143000_temporal_decode } from './Migration20261201143000_temporal_decode.js';
 import { Migration20261201133000_customer_account_openings } from './Migration20261201133000_customer_account_openings.js';
 import { Migration20261201110928_departments } from './Migration20261201110928_departments.js';
 import { Migration20261201114225_audit_chain } from './Migration20261201114225_audit_chain.js';
@@ -38,5 +39,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201142000_notify_center', class: Migration20261201142000_notify_center },
   { name: 'Migration20261201147000_port_pool', class: Migration20261201147000_port_pool },
   { name: 'Migration20261201147100_remote_sessions', class: Migration20261201147100_remote_sessions },
+  { name: 'Migration20261201143000_temporal_decode', class: Migration20261201143000_temporal_decode },
   // (new migrations above)
 ];

@@ -10,6 +10,7 @@ import { NativeConnection, bundleWorkflowCode, type Worker } from '@temporalio/w
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
+import { FAILURE_CONVERTER_PATH } from '../../config/temporal.js';
 import type { Activities } from '../../activities/index.js';
 import type { RemoteCommandInput } from '../fixtures/workflows/remote-command.workflow.js';
 import { killProcessGroupScript, withPgidReport } from '../../activities/ssh/ssh-executor.js';
@@ -43,7 +44,8 @@ describe('remote commands in activities (real sshd, real Temporal)', () => {
       namespace: 'default',
       taskQueue,
       activities: activities as unknown as Activities,
-      workflowBundle: await bundleWorkflowCode({ workflowsPath: FIXTURES, logger: { trace() {}, debug() {}, info() {}, warn() {}, log() {}, error: console.error } }),
+      payloadKeys: p.payloadKeys,
+      workflowBundle: await bundleWorkflowCode({ workflowsPath: FIXTURES, failureConverterPath: FAILURE_CONVERTER_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, log() {}, error: console.error } }),
       shutdownGraceTime: '2s',
     });
     running = worker.run();

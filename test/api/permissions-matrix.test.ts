@@ -171,6 +171,8 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/audit-events': { path: () => '/api/v1/audit-events' },
   'GET /api/v1/audit-events/export': { path: () => '/api/v1/audit-events/export?format=json' },
   'GET /api/v1/login-events': { path: () => '/api/v1/login-events' },
+  'POST /api/v1/temporal/codec/decode': { path: () => '/api/v1/temporal/codec/decode', body: () => ({ payloads: [] }) },
+  'POST /api/v1/temporal/codec/encode': { path: () => '/api/v1/temporal/codec/encode', body: () => ({ payloads: [] }) },
   'GET /api/v1/security-events': { path: () => '/api/v1/security-events' },
   'GET /api/v1/sessions': { path: () => '/api/v1/sessions' },
   'DELETE /api/v1/sessions/:id': { path: () => `/api/v1/sessions/${randomUUID()}`, missingOk: true },
@@ -225,7 +227,7 @@ const FIXTURES: Record<string, Fixture> = {
 };
 
 /** Endpoints served outside defineRoute: public by design (probes and the API description). */
-const OUTSIDE_DEFINE_ROUTE = new Set(['GET /healthz', 'GET /readyz', 'GET /api/openapi.json']);
+const OUTSIDE_DEFINE_ROUTE = new Set(['GET /healthz', 'GET /readyz', 'GET /api/openapi.json', 'GET /metrics']);
 
 /** The row-scope model of the seeded dataset: may this caller see this row? */
 function visible(c: Caller, t: Target): boolean {

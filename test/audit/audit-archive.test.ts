@@ -40,6 +40,7 @@ describe.each(DB_KINDS)('audit archive on %s', (kind) => {
       namespace: 'default',
       taskQueue,
       activities: createActivities({ em: p.db.em, vault: p.vault, logger, ssh: p.ssh, winrm: p.winrm, mailer: null, mailFrom: 'x <x@test>', baseDomain: 'hosts.test', auditArchiveDir: dir }),
+      payloadKeys: p.payloadKeys,
       workflowBundle: { codePath: inject('workflowBundlePath') },
       shutdownGraceTime: '2s',
     });

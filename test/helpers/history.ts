@@ -1,4 +1,17 @@
 import type { Client } from '@temporalio/client';
+import { AesGcmPayloadCodec, decryptPayloadsInJson } from '../../config/payload-codec.js';
+
+/** The client's payload codec (every test client has one: test/helpers/temporal.ts). */
+export function codecOf(client: Client): AesGcmPayloadCodec {
+  const codec = client.options.loadedDataConverter.payloadCodecs.find((c): c is AesGcmPayloadCodec => c instanceof AesGcmPayloadCodec);
+  if (!codec) throw new Error('this Temporal client has no payload codec: build it with testClient() / createTemporalClient()');
+  return codec;
+}
+
+/** A history's proto3 JSON with the codec's payloads decrypted (what a replay fixture stores, what secret scans read). */
+export function decryptHistoryJson(json: string | Buffer, client: Client): string {
+  return JSON.stringify(decryptPayloadsInJson(JSON.parse(json.toString()), codecOf(client)), null, 2);
+}
 
 /**
  * Every event of every workflow run on a task queue, as one JSON string per run: for asserting
@@ -21,7 +34,9 @@ export function decodedHistoryText(json: string): string {
 export async function assertNoSecretsInHistory(client: Client, taskQueue: string, secrets: string[]): Promise<number> {
   const histories = await allHistories(client, taskQueue);
   for (const [id, json] of histories) {
-    const text = json + decodedHistoryText(json);
+    // Stored payloads are ciphertext: scan the raw history and, above all, what it decrypts to.
+    const plain = decryptHistoryJson(json, client);
+    const text = json + decodedHistoryText(json) + plain + decodedHistoryText(plain);
     for (const s of secrets) {
       if (s && text.includes(s)) throw new Error(`secret found in history of ${id}`);
     }
@@ -53,8 +68,9 @@ export async function captureHistories(client: Client, taskQueue: string, dir: s
     const { existsSync } = await import('node:fs');
     if (existsSync(file)) continue;
     // The CLI writes the canonical proto3 JSON that Worker.runReplayHistory reads.
+    // Stored decrypted: fixtures stay readable and need no key (the data converter passes plaintext through).
     const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', wf.workflowId, '-r', wf.runId, '--output', 'json']);
-    await writeFile(file, json);
+    await writeFile(file, decryptHistoryJson(json, client));
     written.push(file);
   }
   return written;

@@ -4,7 +4,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { inject } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
+import { Connection, type Client } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { initORM, type Db } from '../../db/orm.js';
 import { Vault, generateKeyring, type Keyring } from '../../db/vault.js';
@@ -24,6 +24,10 @@ import type { NotifyChannel } from '../../db/entities/index.js';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
 import { createLogger } from '../../config/logger.js';
 import { createDatabase } from './postgres.js';
+import { testClient, testPayloadKeys } from './temporal.js';
+
+/** The Temporal Web UI origin the test platform's codec endpoint allows (CORS). */
+export const TEST_UI_ORIGIN = 'http://localhost:18233';
 
 export type DbKind = 'pglite' | 'postgres';
 export const DB_KINDS: DbKind[] = ['pglite', 'postgres'];
@@ -38,6 +42,8 @@ export interface TestPlatform {
   db: Db;
   vault: Vault;
   keyring: Keyring;
+  /** The payload codec keyring of the client and worker. */
+  payloadKeys: Keyring;
   client: Client;
   taskQueue: string;
   ssh: SshExecutor;
@@ -77,6 +83,8 @@ export async function startTestPlatform(
     senders?: Partial<Record<NotifyChannel, ChannelSender>>;
     /** The SMTP transport pooled (default) or one session per mail. */
     smtpPool?: boolean;
+    /** The payload codec keyring of the platform's client and worker (default: the suite's). */
+    payloadKeys?: Keyring;
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -85,7 +93,8 @@ export async function startTestPlatform(
   const vault = new Vault(keyring);
   const address = opts.temporalAddress ?? inject('temporalAddress');
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  const payloadKeys = opts.payloadKeys ?? testPayloadKeys();
+  const client = testClient(connection, { payloadKeys });
   const taskQueue = `test-${randomUUID()}`;
   const ssh = new SshExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
   const winrm = new WinRmExecutor({ em: db.em, vault, logger, connectTimeoutMs: 5000 });
@@ -122,7 +131,7 @@ export async function startTestPlatform(
   });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
-  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress, notifySettings: opts.notifySettings, senders: opts.senders, publicBaseUrl: () => baseUrl });
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress, notifySettings: opts.notifySettings, senders: opts.senders, publicBaseUrl: () => baseUrl, payloadKeys });
 
   const app = createApp({
     console: opts.console,
@@ -132,6 +141,7 @@ export async function startTestPlatform(
     logger,
     temporal: { client, taskQueue },
     settings: { accountOpeningExpiryDays: opts.expiryDays ?? 7 },
+    codec: { corsOrigins: [TEST_UI_ORIGIN] },
     checks: {
       db: () => db.ping(),
       temporal: async () => {
@@ -150,6 +160,7 @@ export async function startTestPlatform(
     db,
     vault,
     keyring,
+    payloadKeys,
     client,
     taskQueue,
     ssh,
@@ -227,6 +238,7 @@ export async function startPlatformWorker(d: {
   notifySettings?: Partial<NotifySettings>;
   senders?: Partial<Record<NotifyChannel, ChannelSender>>;
   publicBaseUrl?: () => string;
+  payloadKeys?: Keyring;
 }): Promise<{ worker: Worker; stop(): Promise<void> }> {
   installWorkerRuntime('WARN');
   const connection = await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') });
@@ -235,6 +247,7 @@ export async function startPlatformWorker(d: {
     namespace: 'default',
     taskQueue: d.taskQueue,
     activities: createActivities({ em: d.db.em, vault: d.vault, logger: d.logger, ssh: d.ssh, winrm: d.winrm, mailer: d.mailer, mailFrom: 'Hostflow <hostflow@test>', baseDomain: 'hosts.test', notifySettings: d.notifySettings, senders: d.senders, publicBaseUrl: d.publicBaseUrl }),
+    payloadKeys: d.payloadKeys ?? testPayloadKeys(),
     workflowBundle: { codePath: inject('workflowBundlePath') },
     shutdownGraceTime: '5s',
     // A test's teardown must end: activities that ignore cancellation are abandoned after this.
@@ -265,6 +278,6 @@ export async function startPlatformWorker(d: {
 }
 
 /** Starts another worker for a running test platform (e.g. after killing one). */
-export function startWorkerFor(p: TestPlatform) {
-  return startPlatformWorker({ db: p.db, vault: p.vault, ssh: p.ssh, winrm: p.winrm, mailer: null, logger: createLogger({ level: 'silent' }), taskQueue: p.taskQueue });
+export function startWorkerFor(p: TestPlatform, o: { payloadKeys?: Keyring } = {}) {
+  return startPlatformWorker({ db: p.db, vault: p.vault, ssh: p.ssh, winrm: p.winrm, mailer: null, logger: createLogger({ level: 'silent' }), taskQueue: p.taskQueue, payloadKeys: o.payloadKeys ?? p.payloadKeys });
 }

@@ -19,6 +19,7 @@ import { promisify } from 'node:util';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { installWorkerRuntime } from '../../worker/create-worker.js';
 import { ALL_SEARCH_ATTRIBUTES } from '../../workflows/shared/search-attributes.js';
+import { testDataConverter } from './temporal.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -45,6 +46,9 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   installWorkerRuntime('WARN');
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: TEMPORAL_TEST_SERVER_SCRIPT } },
+    // The env's client (env.client) encrypts like every platform client; workers created on
+    // env.nativeConnection pass `dataConverter: testDataConverter()`.
+    client: { dataConverter: testDataConverter() },
   });
   // The platform's workflows carry custom search attributes: register them as on a real cluster.
   // (The Java test server implements AddSearchAttributes but not ListSearchAttributes.)

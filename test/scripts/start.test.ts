@@ -3,13 +3,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { freePort } from '../global-setup.js';
+import { createTemporalClient, loadPayloadKeyring } from '../../config/temporal.js';
 import { processCmdline, readPidfile } from '../../scripts/dev-server-supervisor.js';
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -57,10 +58,11 @@ const alive = (pid: number, argv: string[]) => {
 };
 
 /** Runs the platform's host-ping workflow on its task queue: an answer proves its worker polls. */
-async function workerAnswers(devPort: number): Promise<string> {
+async function workerAnswers(devPort: number, dataDir: string): Promise<string> {
   const connection = await Connection.connect({ address: `127.0.0.1:${devPort}` });
   try {
-    const client = new Client({ connection });
+    // With the payload keys `npm start` generated into DATA_DIR: its worker encrypts results and failures.
+    const client = createTemporalClient({ connection, payloadKeys: await loadPayloadKeyring({ DATA_DIR: dataDir, HOSTFLOW_PAYLOAD_KEYS: undefined }) });
     const workflowId = `host-ping/start-test/${Date.now()}`;
     const handle = await client.workflow.start('hostPing', { workflowId, taskQueue: 'hostflow', args: [{ hostId: '00000000-0000-4000-8000-000000000000' }], workflowExecutionTimeout: '60s' });
     await handle.result().catch((err: unknown) => {
@@ -137,10 +139,13 @@ describe('npm start: process handling', { timeout: 240_000 }, () => {
       current = npmStart(env);
       runs.push(current);
       await until('npm start to be ready', () => readyz(apiPort), 150_000, current);
-      firstWorkflow = await workerAnswers(devPort);
+      firstWorkflow = await workerAnswers(devPort, dataDir);
 
       const before = readPidfile(join(dataDir, 'temporal-dev.pid'))!;
       expect(alive(before.pid, before.argv)).toBe(true);
+      // The Web UI decodes through the API's codec endpoint; the payload keyring was generated 0600.
+      expect(before.argv.join(' ')).toContain(`--ui-codec-endpoint http://127.0.0.1:${apiPort}/api/v1/temporal/codec`);
+      expect((statSync(join(dataDir, 'payload-keys')).mode & 0o777).toString(8)).toBe('600');
       process.kill(before.pid, 'SIGKILL');
       await until('the restart log line', () => current.log().includes('restarting it on the same DB file'), 10_000, current);
       const after = await until('a new dev server in the pidfile', () => {
@@ -151,7 +156,7 @@ describe('npm start: process handling', { timeout: 240_000 }, () => {
       await until('/readyz after the restart', () => readyz(apiPort), 60_000, current);
       expect(current.child.exitCode).toBeNull();
       expect(await workflowExists(devPort, firstWorkflow)).toBe(true); // state survived: same DB file
-      await workerAnswers(devPort); // the worker polls the new server
+      await workerAnswers(devPort, dataDir); // the worker polls the new server
     });
 
     it('SIGKILL of the whole process group: the next npm start stops the leftover dev server and comes up', async () => {
@@ -168,7 +173,7 @@ describe('npm start: process handling', { timeout: 240_000 }, () => {
       expect(current.log()).toContain(`stopping the Temporal dev server (pid ${leftover.pid}) that a previous \`npm start\``);
       expect(alive(leftover.pid, leftover.argv)).toBe(false);
       expect(await workflowExists(devPort, firstWorkflow)).toBe(true);
-      await workerAnswers(devPort);
+      await workerAnswers(devPort, dataDir);
     });
 
     it('a second npm start on the same DATA_DIR is refused while the first runs', async () => {

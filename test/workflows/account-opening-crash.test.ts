@@ -38,6 +38,7 @@ describe('worker crash during provisioning (PostgreSQL, real Temporal, real sshd
         HF_TEMPORAL: inject('temporalAddress'),
         HF_TASK_QUEUE: p.taskQueue,
         HF_KEYS: formatKeyring(p.keyring),
+        HF_PAYLOAD_KEYS: formatKeyring(p.payloadKeys),
         HF_BUNDLE: inject('workflowBundlePath'),
       },
       stdio: ['ignore', 'pipe', 'inherit'],

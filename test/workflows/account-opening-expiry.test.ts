@@ -15,6 +15,7 @@ import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { createApp } from '../../api/app.js';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
+import { testDataConverter } from '../helpers/temporal.js';
 
 describe('account opening decision timeout (time-skipping test server)', () => {
   let env: TestWorkflowEnvironment;
@@ -40,7 +41,7 @@ describe('account opening decision timeout (time-skipping test server)', () => {
     tokens.requester = (await createApiKey(db.em, { userId: req.id, name: 'test' })).key;
     tokens.approver = (await createApiKey(db.em, { userId: appr.id, name: 'test' })).key;
     const taskQueue = 'expiry';
-    worker = await Worker.create({
+    worker = await Worker.create({ dataConverter: testDataConverter(),
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: { codePath: inject('workflowBundlePath') },

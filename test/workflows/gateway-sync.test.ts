@@ -1,3 +1,4 @@
+import { testClient, testPayloadKeys } from '../helpers/temporal.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -7,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client as SshClient, utils as sshUtils } from 'ssh2';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import type { Client} from '@temporalio/client';
+import { Connection, WorkflowFailedError } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { openTestDb } from '../helpers/platform.js';
 import { startSshd, type SshTestHost } from '../helpers/sshd.js';
@@ -136,9 +138,10 @@ describe('gateway-sync: one managed nginx config from the remote-access entries 
       activities: createActivities({ em: db.em, vault, logger: createLogger({ level: 'silent' }), ssh: new SshExecutor({ em: db.em, vault }), winrm: new WinRmExecutor({ em: db.em, vault }), mailer: null, mailFrom: 'x@test', baseDomain: 'hosts.test', gatewayPorts, gatewayConfig }),
       workflowBundle: { codePath: inject('workflowBundlePath') },
       shutdownGraceTime: '5s',
+      payloadKeys: testPayloadKeys(),
     });
     workerRun = worker.run();
-    client = new Client({ connection: await Connection.connect({ address: inject('temporalAddress') }) });
+    client = testClient(await Connection.connect({ address: inject('temporalAddress') }));
 
     hostId = await newHost(`gw-a-${tenant}`, '127.0.0.1', sshd.port, true);
     const [ssh, http] = await assignPorts(db.em, hostId, planRemoteAccess({ slug: `gw-a-${tenant}`, os: 'linux', port: sshd.port }, { enabled: true, extraPorts: [8888] }, 'hosts.test'), gatewayPorts);

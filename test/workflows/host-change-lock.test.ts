@@ -5,6 +5,7 @@
 // removeRevokedKey, activeAllocationsOfKeyOwner / addKeyToAllocation) are stand-ins that point the
 // real key workflows at this host and record when they ran: the lock ordering under test lives in
 // the workflows, and the key commands themselves are covered by the allocation and recovery tests.
+import { testPayloadKeys } from '../helpers/temporal.js';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -102,6 +103,7 @@ describe('host-change-lock: one change at a time per host (account opening, ssh 
       workflowBundle: { codePath: inject('workflowBundlePath') },
       shutdownGraceTime: '5s',
       shutdownForceTime: '20s',
+      payloadKeys: testPayloadKeys(),
       activities: {
         ...real,
         provisionAccount: async (requestId: string) =>

@@ -8,6 +8,7 @@ import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.js';
 import type { hostLock } from '../../workflows/host-lock.workflow.js';
+import { testDataConverter } from '../helpers/temporal.js';
 
 describe('host-lock: a lost release does not block the host for a day', () => {
   let env: TestWorkflowEnvironment | undefined;
@@ -22,7 +23,7 @@ describe('host-lock: a lost release does not block the host for a day', () => {
     const e = env!;
     const taskQueue = `host-lock-${randomUUID()}`;
     const calls: number[] = [];
-    const worker = await Worker.create({
+    const worker = await Worker.create({ dataConverter: testDataConverter(),
       connection: e.nativeConnection,
       namespace: e.namespace ?? 'default',
       taskQueue,

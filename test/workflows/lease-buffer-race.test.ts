@@ -15,6 +15,7 @@ import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../../workflows/shared/search-attributes.js';
 import { extendUpdate, leaseStateQuery, type lease } from '../../workflows/lease.workflow.js';
+import { testDataConverter } from '../helpers/temporal.js';
 
 const DAY = 86_400_000;
 const admin = { id: 'a', username: 'admin', roles: ['admin'] };
@@ -46,7 +47,7 @@ describe('extend during the lease buffer', () => {
       await env.teardown();
     }
     env = await createTimeSkippingEnv();
-    worker = await Worker.create({
+    worker = await Worker.create({ dataConverter: testDataConverter(),
       connection: env.nativeConnection,
       taskQueue,
       workflowBundle: { codePath: inject('workflowBundlePath') },

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { initORM, type Db } from '../../db/orm.js';
 import { Vault, generateKeyring } from '../../db/vault.js';
@@ -13,6 +14,7 @@ import { installWorkerRuntime } from '../../worker/create-worker.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../../workflows/shared/search-attributes.js';
 import { extendUpdate, leaseStateQuery, terminateUpdate, type LeaseState, type lease } from '../../workflows/lease.workflow.js';
 import { ActivityGate } from '../helpers/activity-gate.js';
+import { testDataConverter, testClient } from '../helpers/temporal.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -54,9 +56,9 @@ describe('lease continue-as-new carries everything (dev server)', () => {
       baseDomain: 'hosts.test',
     });
     connection = await Connection.connect({ address: inject('temporalAddress') });
-    client = new Client({ connection });
+    client = testClient(connection);
     native = await NativeConnection.connect({ address: inject('temporalAddress') });
-    worker = await Worker.create({
+    worker = await Worker.create({ dataConverter: testDataConverter(),
       connection: native,
       taskQueue,
       workflowBundle: { codePath: inject('workflowBundlePath') },

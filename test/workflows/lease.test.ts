@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { createTransport } from 'nodemailer';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.js';
@@ -16,6 +15,7 @@ import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { extendUpdate, leaseStateQuery, type lease } from '../../workflows/lease.workflow.js';
 import { RECLAIM_STEPS, type reclaim as reclaimWorkflow } from '../../workflows/reclaim.workflow.js';
+import { testDataConverter, testClient } from '../helpers/temporal.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -50,7 +50,7 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
   const startWorker = async () => {
     // No workflow cache: every task replays the history (so a restarted worker is the normal case, and no task
     // waits on a dead worker's sticky queue, whose timeout the time-skipping server would never reach).
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: inject('workflowBundlePath') }, activities, maxCachedWorkflows: 0 });
+    worker = await Worker.create({ dataConverter: testDataConverter(), connection: env.nativeConnection, taskQueue, workflowBundle: { codePath: inject('workflowBundlePath') }, activities, maxCachedWorkflows: 0 });
     run = worker.run();
   };
   const stopWorker = async () => {
@@ -203,7 +203,7 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
   it('a reminder that falls due before any worker ran the lease is sent late, not skipped (dev server, real clock)', async () => {
     // On the dev server: the time-skipping server cannot leave a started workflow without a worker while time passes.
     const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
-    const client = new Client({ connection });
+    const client = testClient(connection);
     const queue = `lease-late-${randomUUID()}`;
     const em = db.em.fork();
     const h = em.create(HostSchema, { slug: `lh-${randomUUID().slice(0, 8)}`, name: 'GPU box 8', address: '127.0.0.1', port: 1, os: 'linux', username: 'x', status: 'online' });
@@ -216,7 +216,7 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
       args: [{ allocationId: a.id, hostId: h.id, customerId, endsAtMs: endMs, bufferMs: 3 * DAY, graceMs: 60_000 }],
     });
     await new Promise((r) => setTimeout(r, 4_000)); // no worker yet: the first task waits past the reminder's moment
-    const late = await Worker.create({ connection, taskQueue: queue, workflowBundle: { codePath: inject('workflowBundlePath') }, activities });
+    const late = await Worker.create({ dataConverter: testDataConverter(), connection, taskQueue: queue, workflowBundle: { codePath: inject('workflowBundlePath') }, activities });
     try {
       await late.runUntil(async () => {
         let s = await handle.query(leaseStateQuery);

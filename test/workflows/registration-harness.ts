@@ -12,7 +12,7 @@ import { createTransport } from 'nodemailer';
 import { simpleParser } from 'mailparser';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { startSmtp } from '../helpers/smtp.js';
-import { decodedHistoryText } from '../helpers/history.js';
+import { decodedHistoryText, decryptHistoryJson } from '../helpers/history.js';
 import { initORM, type Db } from '../../db/orm.js';
 import { Vault, generateKeyring } from '../../db/vault.js';
 import { DepartmentSchema, UserSchema, type Role } from '../../db/entities/index.js';
@@ -22,6 +22,7 @@ import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { createApp } from '../../api/app.js';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
+import { testDataConverter } from '../helpers/temporal.js';
 
 export const PUBLIC_BASE = 'https://hostflow.example.test';
 
@@ -62,7 +63,7 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
   const [env, db, smtp] = await Promise.all([createTimeSkippingEnv(), initORM({ pgliteDir: 'memory://' }), startSmtp()]);
   const vault = new Vault(generateKeyring('t'));
   const logger = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const worker = await Worker.create({
+  const worker = await Worker.create({ dataConverter: testDataConverter(),
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { codePath: inject('workflowBundlePath') },
@@ -141,7 +142,8 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
     assertNoSecretsInHistories: async (ids, secrets) => {
       for (const id of ids) {
         const json = JSON.stringify(await env.client.workflow.getHandle(id).fetchHistory());
-        const text = json + decodedHistoryText(json);
+        const plain = decryptHistoryJson(json, env.client);
+        const text = json + decodedHistoryText(json) + plain + decodedHistoryText(plain);
         for (const s of secrets) if (s && text.includes(s)) throw new Error(`secret found in history of ${id}`);
       }
     },
@@ -149,7 +151,7 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
       if (!process.env.CAPTURE_HISTORIES) return;
       const file = fileURLToPath(new URL(`../replay/histories/${name}.json`, import.meta.url));
       if (existsSync(file)) return;
-      await writeFile(file, historyToJSON(await env.client.workflow.getHandle(workflowId).fetchHistory()));
+      await writeFile(file, decryptHistoryJson(historyToJSON(await env.client.workflow.getHandle(workflowId).fetchHistory()), env.client));
     },
     close: async () => {
       server.close();

@@ -6,6 +6,7 @@ import { Worker } from '@temporalio/worker';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createTimeSkippingEnv } from '../helpers/time-skipping.js';
 import { sleepFor, type SleepForResult } from '../fixtures/workflows/sleep.workflow.js';
+import { testDataConverter } from '../helpers/temporal.js';
 
 const FIXTURE_WORKFLOWS_PATH = fileURLToPath(new URL('../fixtures/workflows/index.ts', import.meta.url));
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -25,7 +26,7 @@ describe('time-skipping test server (Java, from Maven Central)', () => {
     if (!env) throw new Error('test environment was not created');
     const testEnv = env;
     const taskQueue = `time-skipping-${randomUUID()}`;
-    const worker = await Worker.create({
+    const worker = await Worker.create({ dataConverter: testDataConverter(),
       connection: testEnv.nativeConnection,
       namespace: testEnv.namespace ?? 'default',
       taskQueue,

@@ -1,0 +1,56 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Request, RequestHandler } from 'express';
+import { httpDuration, httpInFlight, metricsText, METRICS_CONTENT_TYPE } from '../../config/metrics.js';
+
+/** The route template of a matched request (`/api/v1/hosts/:id`), never the raw path. */
+function routeTemplate(req: Request): string {
+  const r = (req as Request & { route?: { path?: unknown } }).route?.path;
+  return typeof r === 'string' ? `${req.baseUrl}${r}` : '(unmatched)';
+}
+
+/** Records every request's duration by method, route template and status, and the in-flight gauge. */
+export function httpMetrics(): RequestHandler {
+  return (req, res, next) => {
+    if (req.path === '/metrics') return next();
+    const end = httpDuration.startTimer();
+    httpInFlight.inc();
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      httpInFlight.dec();
+      end({ method: req.method, route: routeTemplate(req), status: String(res.statusCode) });
+    };
+    res.once('finish', finish);
+    res.once('close', finish);
+    next();
+  };
+}
+
+export interface MetricsAccess {
+  /** Bearer token a scraper must send; when unset, only loopback clients are answered. */
+  token?: string;
+  /** host:port of the Temporal SDK's Prometheus exporter (Runtime.install), appended to the body. */
+  sdkAddress?: string;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/** GET /metrics: Prometheus text exposition, behind the scrape token (or loopback only). */
+export function metricsEndpoint(access: MetricsAccess): RequestHandler {
+  const want = access.token ? Buffer.from(`Bearer ${access.token}`) : null;
+  return async (req, res) => {
+    if (want) {
+      const got = Buffer.from(req.get('authorization') ?? '');
+      if (got.length !== want.length || !timingSafeEqual(got, want)) {
+        res.status(401).json({ code: 40101, message: 'metrics: scrape token required (Authorization: Bearer <METRICS_TOKEN>)' });
+        return;
+      }
+    } else if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) {
+      res.status(403).json({ code: 40301, message: 'metrics: set METRICS_TOKEN to allow scraping from other hosts' });
+      return;
+    }
+    res.setHeader('content-type', METRICS_CONTENT_TYPE);
+    res.send(await metricsText(access.sdkAddress));
+  };
+}
