@@ -1,4 +1,4 @@
-import { utils as sshUtils } from 'ssh2';
+import ssh2 from 'ssh2';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Vault } from './vault.js';
 import { TerminalKeySchema } from './entities/index.js';
@@ -12,7 +12,7 @@ export async function ensureTerminalKey(em: SqlEntityManager, vault: Vault, allo
   const e = em.fork();
   const existing = await e.findOne(TerminalKeySchema, { allocationId });
   if (existing) return existing.publicKey;
-  const pair = sshUtils.generateKeyPairSync('ed25519', { comment: `hostflow-terminal-${allocationId}` });
+  const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `hostflow-terminal-${allocationId}` });
   const enc = vault.encrypt(pair.private, `terminal-key:${allocationId}`);
   e.create(TerminalKeySchema, { allocationId, publicKey: pair.public.trim(), privateKeyCiphertext: enc.ciphertext, keyId: enc.keyId });
   try {

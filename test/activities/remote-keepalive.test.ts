@@ -11,6 +11,8 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { createWorker, installWorkerRuntime } from '../../worker/create-worker.js';
 import { FAILURE_CONVERTER_PATH } from '../../config/temporal.js';
+import { testDataConverter } from '../helpers/temporal.js';
+import type { Payload } from '@temporalio/common';
 import type { Activities } from '../../activities/index.js';
 import type { RemoteCommandInput } from '../fixtures/workflows/remote-command.workflow.js';
 import { killProcessGroupScript, withPgidReport } from '../../activities/ssh/ssh-executor.js';
@@ -77,8 +79,11 @@ describe('remote commands in activities (real sshd, real Temporal)', () => {
     const d = await h.describe();
     const pending = d.raw.pendingActivities?.[0];
     expect(pending?.attempt).toBe(1);
-    const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-    expect(payload && JSON.parse(Buffer.from(payload).toString('utf8'))).toEqual({ done: ['step-a'] });
+    // Heartbeat details are ciphertext in Temporal (payload codec); decoded they are what was sent.
+    const raw = pending?.heartbeatDetails?.payloads?.[0];
+    expect(Buffer.from(raw?.metadata?.encoding ?? []).toString()).toBe('binary/encrypted');
+    const [plain] = raw ? await testDataConverter().payloadCodecs![0]!.decode([raw as Payload]) : [];
+    expect(plain?.data && JSON.parse(Buffer.from(plain.data).toString('utf8'))).toEqual({ done: ['step-a'] });
     const r = await h.result();
     expect(r).toEqual({ exitCode: 0, stdout: 'finished\n' });
   }, 60_000);
