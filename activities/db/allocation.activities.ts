@@ -132,7 +132,7 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
       const to = { userIds: [a.customerUser.id] };
       const n =
         days !== undefined
-          ? await notify({ event: 'lease.reminder', key, to, data: { ...common, days } })
+          ? await notify({ event: 'lease.reminder', key, to, data: { ...common, days, daysText: days === 1 ? '1 day' : `${days} days` } })
           : input.kind === 'ended'
             ? await notify({ event: 'lease.ended', key, to, data: { ...common, bufferEndsAt: input.bufferEndsAtMs ?? input.endsAtMs } })
             : await notify({ event: 'reclaim.started', key, to, data: { host: a.host.name, hostSlug: a.host.slug, allocationId: a.id } });

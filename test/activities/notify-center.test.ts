@@ -55,11 +55,11 @@ describe('notification center', () => {
   it('email: HTML + text, both languages, dates in the recipient zone, List-Unsubscribe, stable Message-ID; a repeat is deduplicated', async () => {
     const key = `lease/${randomUUID()}/reminder-3d`;
     const endsAt = Date.UTC(2026, 11, 24, 20, 0);
-    const data = { host: 'gpu-<01>', hostSlug: 'gpu-01', days: 3, endsAt, allocationId: 'a1' };
+    const data = { host: 'gpu-<01>', hostSlug: 'gpu-01', days: 3, daysText: '3 days', endsAt, allocationId: 'a1' };
     const r = await notify({ event: 'lease.reminder', key, to: { userIds: [alice, li] }, data });
     expect(r).toMatchObject({ status: 'sent', sent: 4 }); // email + inbox, two people
     const [en] = await mailsTo('alice@notify.test', 'gpu-<01>');
-    expect(en!.subject).toBe('Your lease of gpu-<01> ends in 3 day(s)');
+    expect(en!.subject).toBe('Your lease of gpu-<01> ends in 3 days');
     expect(en!.text).toContain('ends on 2026-12-24 21:00 (Europe/Berlin, UTC+01:00)');
     expect(en!.html).toContain('gpu-&lt;01&gt;'); // escaped in HTML
     expect(en!.html).not.toContain('gpu-<01>');

@@ -28,7 +28,7 @@ export async function allHistories(client: Client, taskQueue: string): Promise<M
 
 /** Payloads in history are base64 protobuf JSON: decode them so a plain-text search sees their content. */
 export function decodedHistoryText(json: string): string {
-  return json.replace(/"data":"([A-Za-z0-9+/=]+)"/g, (_m, b64: string) => `"data":${JSON.stringify(Buffer.from(b64, 'base64').toString('utf8'))}`);
+  return json.replace(/"data":\s*"([A-Za-z0-9+/=]+)"/g, (_m, b64: string) => `"data":${JSON.stringify(Buffer.from(b64, 'base64').toString('utf8'))}`);
 }
 
 export async function assertNoSecretsInHistory(client: Client, taskQueue: string, secrets: string[]): Promise<number> {

@@ -141,7 +141,7 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
     until,
     assertNoSecretsInHistories: async (ids, secrets) => {
       for (const id of ids) {
-        const json = JSON.stringify(await env.client.workflow.getHandle(id).fetchHistory());
+        const json = historyToJSON(await env.client.workflow.getHandle(id).fetchHistory());
         const plain = decryptHistoryJson(json, env.client);
         const text = json + decodedHistoryText(json) + plain + decodedHistoryText(plain);
         for (const s of secrets) if (s && text.includes(s)) throw new Error(`secret found in history of ${id}`);

@@ -25,7 +25,7 @@ import { handleSlackAction } from './slack.js';
 
 const tags = ['notifications'];
 const Id = z.object({ id: z.string().uuid('must be an id (uuid)') });
-const Token = z.object({ token: z.string().min(10).max(2000) });
+const Token = z.object({ token: z.string().min(10).max(600) });
 
 const messageDto = (m: { id: string; event?: string | null; subject: string; body: string; createdAt: Date; readAt?: Date | null }) => ({ id: m.id, event: m.event ?? null, subject: m.subject, body: m.body, created_at: m.createdAt.toISOString(), read_at: m.readAt?.toISOString() ?? null });
 
@@ -215,7 +215,7 @@ export function notificationRoutes(deps: AppDeps & AuthDeps & { roleCache: RoleC
   r.use('/api/v1/notifications/unsubscribe', express.urlencoded({ extended: false, limit: '10kb' }));
   r.use('/api/v1/notifications/actions', express.urlencoded({ extended: false, limit: '10kb' }));
   defineRoute(r, registry, {
-    method: 'post', path: '/api/v1/notifications/unsubscribe', tags, permission: 'public', query: z.object({ token: z.string().max(2000).optional() }),
+    method: 'post', path: '/api/v1/notifications/unsubscribe', tags, permission: 'public', query: z.object({ token: z.string().max(600).optional() }),
     response: z.object({ recipient: z.string(), event: z.string(), channel: z.string() }),
     summary: 'Unsubscribe (RFC 8058 one-click POST, or the confirmation form): the token is the signed link',
     handler: async ({ query, req }) => {

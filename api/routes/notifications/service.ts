@@ -94,6 +94,10 @@ export async function createSubscription(deps: Em, input: { event: string; chann
   const em = deps.em.fork();
   if (input.event !== '*' && !Object.hasOwn(EVENTS, input.event)) throw validationError([{ field: 'event', message: `unknown event (GET /api/v1/notifications/events lists them)` }]);
   let channel = input.channel;
+  // Users, customers and endpoints are named by uuid; a malformed one is the caller's mistake, not a lookup.
+  if (input.subject_type !== 'role' && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(input.subject_id)) {
+    throw validationError([{ field: 'subject_id', message: `must be the ${input.subject_type}'s id (a uuid)` }]);
+  }
   if (input.subject_type === 'endpoint') {
     const e = await em.findOne(NotificationEndpointSchema, { id: input.subject_id });
     if (!e) throw validationError([{ field: 'subject_id', message: 'no endpoint with this id' }]);
