@@ -206,7 +206,7 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
   it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', { timeout: 120_000 }, async () => {
     const { p, user, sshd } = w;
     // The customer leaves a process running and files behind.
-    await loginWithKey(sshd, user.username, keys[0]!.private, 'setsid nohup sleep 1000 >/dev/null 2>&1 < /dev/null & echo started');
+    const uid = (await loginWithKey(sshd, user.username, keys[0]!.private, 'setsid nohup sleep 1000 >/dev/null 2>&1 < /dev/null & id -u')).trim();
     await loginWithKey(sshd, user.username, keys[0]!.private, 'echo data > /tmp/ana-leftover && echo x > ~/model.bin');
     expect((await sshExec(sshd, `pgrep -u ${user.username} -x sleep`)).stdout.trim()).not.toBe('');
 
@@ -243,7 +243,8 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       'release-host:done',
     ]);
     expect((await sshExec(sshd, `getent passwd ${user.username} || echo gone`)).stdout.trim()).toBe('gone');
-    expect((await sshExec(sshd, 'pgrep -x -f "sleep 1000" || echo none')).stdout.trim()).toBe('none');
+    // Other test files run `sleep 1000` too (the reclaim test's respawning loop): look at this uid only.
+    expect((await sshExec(sshd, `pgrep -U ${uid} -x -f "sleep 1000" || echo none`)).stdout.trim()).toBe('none');
     expect((await sshExec(sshd, 'ls /tmp/ana-leftover 2>/dev/null || echo none')).stdout.trim()).toBe('none');
     expect((await sshExec(sshd, `ls -d /home/${user.username} 2>/dev/null || echo none`)).stdout.trim()).toBe('none');
     await expect(loginWithKey(sshd, user.username, keys[1]!.private, 'true')).rejects.toThrow();

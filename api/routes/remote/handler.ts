@@ -9,7 +9,7 @@ const IdParams = z.object({ id: z.string().uuid('must be a host id (uuid)') });
 const SwitchBody = z.object({ enabled: z.boolean(), wait: z.boolean().default(false) }).openapi('RemoteAccessSwitch');
 const SyncResult = z.object({ status: z.enum(['applied', 'unchanged', 'not-configured']), entries: z.number(), sha256: z.string().nullable(), nginx: z.enum(['reloaded', 'started', 'none']) });
 const Switched = z.object({ host_id: z.string(), enabled: z.boolean(), entries: z.number(), workflow_id: z.string(), gateway: SyncResult.optional() }).openapi('RemoteAccessSwitched');
-const SyncBody = z.object({ wait: z.boolean().default(true) }).openapi('GatewaySyncBody');
+const SyncBody = z.object({ wait: z.boolean().default(true).openapi({ description: 'Hold the answer until the sync is done (at most 8 s; without `result` when it takes longer)' }) }).openapi('GatewaySyncBody');
 const Synced = z.object({ workflow_id: z.string(), result: SyncResult.optional() }).openapi('GatewaySynced');
 
 /** Remote access: the per-host switch and the managed gateway (gateway-sync). */

@@ -7,6 +7,9 @@ import type { GatewaySyncResult } from '../../../activities/gateway/gateway.acti
 import type { gatewaySync } from '../../../workflows/gateway-sync.workflow.js';
 
 /** Starts `gateway-sync/<trigger>/<ms>`; `wait` returns its result (a refused config → its error). */
+/** How long `wait: true` holds the answer for the sync's result. */
+export const GATEWAY_SYNC_WAIT_MS = 8_000;
+
 export async function startGatewaySync(deps: Pick<AppDeps, 'temporal'>, trigger: string, reason: string, actor?: string, wait = false): Promise<{ workflow_id: string; result?: GatewaySyncResult }> {
   const workflowId = `gateway-sync/${trigger}/${Date.now()}`;
   const handle = await deps.temporal.client.workflow.start<typeof gatewaySync>('gatewaySync', {
@@ -15,7 +18,16 @@ export async function startGatewaySync(deps: Pick<AppDeps, 'temporal'>, trigger:
     args: [{ reason, ...(actor ? { actor } : {}) }],
   });
   if (!wait) return { workflow_id: workflowId };
-  return { workflow_id: workflowId, result: await handle.result() };
+  // The wait is bounded: a sync that takes longer (nginx slow to reload, a worker busy or gone)
+  // answers without `result`, and the run goes on; follow it by its workflow id.
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), GATEWAY_SYNC_WAIT_MS)));
+  try {
+    const result = await Promise.race([handle.result(), timedOut]);
+    return result ? { workflow_id: workflowId, result } : { workflow_id: workflowId };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -13116,7 +13116,10 @@ export interface components {
             request_id?: string;
         };
         GatewaySyncBody: {
-            /** @default true */
+            /**
+             * @description Hold the answer until the sync is done (at most 8 s; without `result` when it takes longer)
+             * @default true
+             */
             wait: boolean;
         };
         GatewaySynced: {
