@@ -42,8 +42,9 @@ describe('schemathesis: the API keeps the promises of its OpenAPI document', { t
       String(MAX_EXAMPLES),
       '--seed',
       '1',
+      // One worker: hypothesis' lambda-source reader is not thread-safe (it crashed under 2).
       '--workers',
-      '2',
+      '1',
       '--request-timeout',
       '10',
       '--no-shrink',
@@ -64,13 +65,22 @@ describe('schemathesis: the API keeps the promises of its OpenAPI document', { t
       '^/api/v1/hosts/\\{id\\}/(ping|onboarding|onboarding/confirm-facts)$',
     ];
     const started = Date.now();
-    const { code, out } = await new Promise<{ code: number | null; out: string }>((res) => {
+    const run = () => new Promise<{ code: number | null; out: string }>((res) => {
       const child = spawn('bash', args, { cwd: dir, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_TELEMETRY: 'false' } });
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
       child.stderr.on('data', (d: Buffer) => (out += d.toString()));
       child.on('exit', (c) => res({ code: c, out }));
     });
+    let { code, out } = await run();
+    // Hypothesis' lambda-source reader (used only to describe a filter) sometimes crashes under
+    // schemathesis' worker threads: a crash of the tool itself, with no request behind it. Only that
+    // one traceback, with no failure reported, earns one re-run (said on stderr); anything else fails.
+    const toolCrash = (o: string) => o.includes('hypothesis/internal/lambda_sources.py') && !/FAILURES/.test(o);
+    if (code !== 0 && toolCrash(out)) {
+      process.stderr.write('[schemathesis] the tool crashed inside hypothesis (lambda_sources), no API failure: running it once more\n');
+      ({ code, out } = await run());
+    }
     const seconds = Math.round((Date.now() - started) / 1000);
     process.stderr.write(`[schemathesis] ${seconds} s\n${out.split('\n').slice(-25).join('\n')}\n`);
     const report = await readFile(junit, 'utf8').catch(() => '');
