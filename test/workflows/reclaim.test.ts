@@ -1,3 +1,4 @@
+import { loginAs } from '../helpers/ssh-login.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -5,7 +6,7 @@ import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client as SshClient, utils as ssh2Utils } from 'ssh2';
+import { utils as ssh2Utils } from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { sshExec, startSshd, type SshTestHost } from '../helpers/sshd.js';
 import { startSmtp } from '../helpers/smtp.js';
@@ -33,25 +34,9 @@ import type { TaskReport } from '../../activities/remote/allocation.activities.j
 
 const systemd = existsSync('/run/systemd/system');
 
-function login(h: SshTestHost, auth: { username: string; privateKey?: string; password?: string }, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = new SshClient();
-    c.on('ready', () => {
-      c.exec(command, (err, stream) => {
-        if (err) return reject(err);
-        let out = '';
-        stream.on('data', (d: Buffer) => (out += d.toString()));
-        stream.stderr.on('data', () => undefined);
-        stream.on('close', () => {
-          c.end();
-          resolve(out.trim());
-        });
-      });
-    });
-    c.on('error', reject);
-    c.connect({ host: h.host, port: h.port, readyTimeout: 5000, tryKeyboard: false, ...auth });
-  });
-}
+// A customer's own login (key or password), through the shared helper.
+const login = (h: SshTestHost, auth: { username: string; privateKey?: string; password?: string }, command: string): Promise<string> =>
+  loginAs(h, auth.username, auth.privateKey ? { privateKey: auth.privateKey } : { password: auth.password ?? '' }, command);
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, explain?: () => Promise<unknown>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
