@@ -27,6 +27,16 @@ export async function rotateSecrets(em: SqlEntityManager, vault: Vault): Promise
         hostAccounts++;
       }
     }
+    // A password change in flight: its pending secret is bound to the next version.
+    for (const a of await tx.find(HostAccountSchema, { pendingSecretCiphertext: { $ne: null } })) {
+      const next = vault.reencrypt(a.pendingSecretCiphertext!, hostAccountSecretContext(a.id, a.secretVersion + 1));
+      if (!next) unchanged++;
+      else {
+        a.pendingSecretCiphertext = next.ciphertext;
+        a.pendingSecretKeyId = next.keyId;
+        hostAccounts++;
+      }
+    }
     let totpSeeds = 0;
     for (const u of await tx.find(UserSchema, { totpSecretCiphertext: { $ne: null } })) {
       const next = vault.reencrypt(u.totpSecretCiphertext!, userTotpContext(u.id));

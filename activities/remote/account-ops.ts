@@ -21,6 +21,25 @@ export interface AccountOps {
   setEnabled(username: string, enabled: boolean): Promise<void>;
   remove(username: string): Promise<void>;
   verifyLogin(host: Host, username: string, password: string): Promise<{ groups: string[] }>;
+  /**
+   * Does a login as `username` with `password` succeed? `false` only when the host refused the
+   * credentials; throws (retryable) when it cannot tell (unreachable, timed out).
+   */
+  loginWorks(host: Host, username: string, password: string): Promise<boolean>;
+}
+
+/** A refused login (wrong password, disabled account) is `false`; anything else that failed is "could not tell". */
+async function refusedIsFalse(username: string, attempt: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await attempt();
+    return true;
+  } catch (err) {
+    if (err instanceof RemoteError && err.type === 'AuthenticationFailed' && err.details?.faultSubcode !== 'AccessDenied') return false;
+    // WinRM's AccessDenied (HTTP 500) comes only after the password was accepted: the login works.
+    if (err instanceof RemoteError && err.details?.faultSubcode === 'AccessDenied') return true;
+    if (err instanceof RemoteError && err.type === 'HostKeyMismatch') throw ApplicationFailure.nonRetryable(`login as ${username}: ${err.message}`, 'HostKeyMismatch');
+    throw ApplicationFailure.retryable(`could not tell whether ${username} can log in: ${(err as Error).message}`, err instanceof RemoteError ? err.type : 'HostUnreachable');
+  }
 }
 
 export function check(r: ExecResult, what: string, okCodes: number[] = [0]): ExecResult {
@@ -92,6 +111,27 @@ export function linuxAccountOps(ssh: RemoteExecutor & Pick<SshExecutor, 'verifyL
       if (r.exitCode !== 0 || who !== username) throw ApplicationFailure.nonRetryable(`logged in but the session is not ${username} (${who})`, 'LoginVerificationFailed');
       return { groups: groups.trim().split(/\s+/).filter(Boolean) };
     },
+    async loginWorks(host, username, password) {
+      return refusedIsFalse(username, async () => {
+        const r = await ssh.verifyLogin({ hostId: host.id, address: host.address, port: host.port, username, password, pinnedFingerprint: host.hostKeyFingerprint ?? null }, 'id -un');
+        if (r.exitCode !== 0 || r.stdout.trim() !== username) throw new Error(`logged in but the session is not ${username}`);
+      });
+    },
+  };
+}
+
+/** How a new login as a host's account is checked over WinRM (a local account: NTLM where the host does Kerberos). */
+export function windowsLoginTarget(host: Host, username: string, password: string) {
+  return {
+    address: host.address,
+    username,
+    password,
+    winrmPort: host.winrmPort ?? null,
+    winrmHttps: host.winrmHttps,
+    // A local account: Kerberos hosts check it with NTLM (it has no principal in the realm).
+    winrmAuth: host.winrmAuth === 'kerberos' ? ('ntlm' as const) : host.winrmAuth,
+    winrmAllowUnencryptedBasic: host.winrmAllowUnencryptedBasic,
+    pinnedFingerprint: host.hostKeyFingerprint ?? null,
   };
 }
 
@@ -131,20 +171,7 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
     },
     async verifyLogin(host, username, password) {
       try {
-        const r = await winrm.verifyLogin(
-          {
-            address: host.address,
-            username,
-            password,
-            winrmPort: host.winrmPort ?? null,
-            winrmHttps: host.winrmHttps,
-            // A local account: Kerberos hosts check it with NTLM (it has no principal in the realm).
-            winrmAuth: host.winrmAuth === 'kerberos' ? 'ntlm' : host.winrmAuth,
-            winrmAllowUnencryptedBasic: host.winrmAllowUnencryptedBasic,
-            pinnedFingerprint: host.hostKeyFingerprint ?? null,
-          },
-          "Write-Output 'HOSTFLOW_LOGIN_OK'",
-        );
+        const r = await winrm.verifyLogin(windowsLoginTarget(host, username, password), "Write-Output 'HOSTFLOW_LOGIN_OK'");
         if (r.exitCode !== 0 || !r.stdout.includes('HOSTFLOW_LOGIN_OK')) throw ApplicationFailure.nonRetryable(`login as ${username} did not run a command`, 'LoginVerificationFailed');
       } catch (err) {
         // WinRM lets only Administrators (and, depending on policy, Remote Management Users) open a
@@ -160,6 +187,12 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
       const r = check(await run(windows.userGroups(username)), `groups of ${username}`);
       const groups = linux.parseMarkers(r.stdout).filter((m) => m.marker === 'MEMBER_OF').map((m) => m.value);
       return { groups };
+    },
+    async loginWorks(host, username, password) {
+      return refusedIsFalse(username, async () => {
+        const r = await winrm.verifyLogin(windowsLoginTarget(host, username, password), "Write-Output 'HOSTFLOW_LOGIN_OK'");
+        if (r.exitCode !== 0 || !r.stdout.includes('HOSTFLOW_LOGIN_OK')) throw new Error(`login as ${username} did not run a command`);
+      });
     },
   };
 }

@@ -9,6 +9,7 @@ import { generatePassword } from './passwords.js';
 import { hostAccountSecretContext } from './host-targets.js';
 import { accountOpsFor, type AccountOps, type LoginVerifier } from './account-ops.js';
 import type { RemoteExecutor } from './executor.js';
+import { changePassword, reconcilePendingPassword, type PasswordTarget, type ReconcileOutcome } from './pending-password.js';
 
 export interface AccountActivityDeps {
   em: SqlEntityManager;
@@ -45,6 +46,14 @@ export function createAccountActivities(deps: AccountActivityDeps) {
     const base = host.os === 'windows' ? ['Remote Desktop Users', ...groups] : [...groups];
     if (isAdmin) base.push(host.os === 'windows' ? 'Administrators' : 'sudo');
     return [...new Set(base)];
+  };
+  /** The account's host as a password-change target: set with the platform's credential, checked by logging in as the account. */
+  const passwordTarget = (account: HostAccount & { host: Host }): PasswordTarget => {
+    const ops = opsFor(account.host);
+    return {
+      apply: (password) => ops.setPassword(account.username, password),
+      logsIn: (password) => ops.loginWorks(account.host, account.username, password),
+    };
   };
   const passwordOf = (a: HostAccount) => {
     if (!a.secretCiphertext) return null;
@@ -191,24 +200,50 @@ export function createAccountActivities(deps: AccountActivityDeps) {
       });
     },
 
-    /** New password, stored encrypted under a new version; the owner can reveal it once. */
+    /**
+     * New password, stored encrypted under a new version; the owner can reveal it once. Recorded as
+     * pending before it is sent and promoted only after a login with it succeeds; a retry (or the
+     * next run) reconciles a pending change first (pending-password.ts), so no password is lost.
+     */
     async resetHostAccountPassword(accountId: string, opId: string): Promise<{ secretVersion: number }> {
       return classified(async () => {
-        const em = deps.em.fork();
-        const account = await managed(em, accountId);
-        // Idempotent per operation: a retry of the same reset re-applies the same password.
-        if (account.lastResetOpId !== opId || !account.secretCiphertext) {
-          account.secretVersion += 1;
-          const enc = deps.vault.encrypt(generatePassword(), hostAccountSecretContext(account.id, account.secretVersion));
-          account.secretCiphertext = enc.ciphertext;
-          account.secretKeyId = enc.keyId;
-          account.secretRevealedAt = null;
-          account.lastResetOpId = opId;
-          await em.flush();
+        const account = await managed(deps.em.fork(), accountId);
+        if (account.status === 'disabled') {
+          throw ApplicationFailure.nonRetryable(`account ${account.username} is disabled: enable it first (a new password must be checked by logging in)`, 'InvalidInput');
         }
-        await opsFor(account.host).setPassword(account.username, passwordOf(account)!);
-        return { secretVersion: account.secretVersion };
+        heartbeat('change-password');
+        const r = await changePassword(deps, accountId, opId, passwordTarget(account));
+        return { secretVersion: r.secretVersion };
       });
+    },
+
+    /** Settles a pending password change of one account: the pending password, then the current one, is tried. */
+    async reconcileHostAccountPassword(accountId: string): Promise<{ outcome: ReconcileOutcome; secretVersion: number }> {
+      return classified(async () => {
+        const account = await deps.em.fork().findOneOrFail(HostAccountSchema, { id: accountId }, { populate: ['host'] });
+        return reconcilePendingPassword(deps, accountId, passwordTarget(account));
+      });
+    },
+
+    /**
+     * The status-reconciler Schedule's part for passwords: every account whose change has been
+     * pending longer than `minAgeMs` (its run is gone or stuck) is reconciled. A host that cannot
+     * be reached is reported and left for the next round (both passwords stay in the vault).
+     */
+    async reconcilePendingPasswords(input: { minAgeMs?: number } = {}): Promise<{ checked: number; settled: Array<{ accountId: string; outcome: ReconcileOutcome | 'unreachable' }> }> {
+      const before = new Date(Date.now() - (input.minAgeMs ?? 10 * 60_000));
+      const rows = await deps.em.fork().find(HostAccountSchema, { pendingSecretCiphertext: { $ne: null }, pendingSince: { $lt: before }, status: { $ne: 'deleted' } }, { populate: ['host'], limit: 100 });
+      const settled: Array<{ accountId: string; outcome: ReconcileOutcome | 'unreachable' }> = [];
+      for (const a of rows) {
+        heartbeat(`reconcile ${a.id}`);
+        try {
+          settled.push({ accountId: a.id, outcome: (await reconcilePendingPassword(deps, a.id, passwordTarget(a))).outcome });
+        } catch (err) {
+          deps.logger.warn({ accountId: a.id, err: (err as Error).message }, 'pending password not reconciled (host not reachable); both passwords kept');
+          settled.push({ accountId: a.id, outcome: 'unreachable' });
+        }
+      }
+      return { checked: rows.length, settled };
     },
 
     async deleteHostAccount(accountId: string): Promise<{ status: 'deleted' }> {

@@ -33,6 +33,18 @@ export const HostAccountSchema = defineEntity({
     secretRevealedAt: p.datetime().nullable(),
     /** The reset operation that produced the current password (a retried reset re-applies it). */
     lastResetOpId: p.string().length(200).nullable(),
+    /**
+     * A password change in flight: the new password, encrypted under version `secretVersion + 1`,
+     * written before the change is sent and promoted to `secretCiphertext` only after a login with
+     * it succeeded (activities/remote/pending-password.ts). Until then both are known.
+     */
+    pendingSecretCiphertext: p.text().nullable(),
+    pendingSecretKeyId: p.string().length(64).nullable(),
+    pendingSince: p.datetime().nullable().index(),
+    /** The operation (workflow id) whose change is pending. */
+    pendingOpId: p.string().length(200).nullable(),
+    /** Reconciliation rounds that could not tell which password works (neither logged in, or the host was unreachable). */
+    pendingAttempts: p.integer().default(0),
     createdFromRequestId: p.uuid().nullable(),
     /** Set for a customer's account made by an allocation (marker `allocation/<id>` on the host). */
     createdFromAllocationId: p.uuid().nullable(),

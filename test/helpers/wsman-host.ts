@@ -164,6 +164,16 @@ export interface WsManHost {
   createProfile(name: string, opts?: { loaded?: boolean }): UserProfile;
   /** From now on `cmdlet` (e.g. 'Get-LocalUser') fails with `message` (not a "not found" error); null clears. */
   injectFault(cmdlet: string, message: string | null): void;
+  /**
+   * The next `count` requests authenticating as `name` are refused with 401 whatever the password
+   * (a login check that fails right after a password change, as NTLM did in JumpServer #12631).
+   */
+  refuseLogins(name: string, count: number): void;
+  /**
+   * Awaited when a command has run, before its result is delivered (e.g. to kill the worker that
+   * sent it, so the change is on the host and the caller never learns it).
+   */
+  onCommandDone: ((record: WsManCommandRecord) => void | Promise<void>) | null;
   /** HTTPS only: switches to a fresh self-signed certificate and drops idle connections. */
   regenerateCertificate(): Promise<void>;
   stop(): Promise<void>;
@@ -726,6 +736,13 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   const shells = new Map<string, Shell>();
   const profiles = new Map<string, UserProfile>();
   const faults = new Map<string, string>();
+  const refusals = new Map<string, number>();
+  const refused = (name: string) => {
+    const n = refusals.get(name.toLowerCase()) ?? 0;
+    if (n <= 0) return false;
+    refusals.set(name.toLowerCase(), n - 1);
+    return true;
+  };
   const machineSid = `S-1-5-21-${[0, 0, 0].map(() => randomBytes(4).readUInt32BE(0)).join('-')}`;
   let nextRid = 1000;
 
@@ -868,6 +885,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       }
     }
     cmd.record.exitCode = cmd.exitCode;
+    if (handle_.onCommandDone) await handle_.onCommandDone(cmd.record);
     cmd.done = true;
     notify(cmd);
 
@@ -1296,7 +1314,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
         const colon = decoded.indexOf(':');
         const user = principal ? (getUser(principal) ? principal : withoutComputer(principal)) : colon > 0 ? decoded.slice(0, colon) : '';
         if (principal) principals.push(principal);
-        if (principal ? !getUser(user)?.enabled : !auth || colon <= 0 || !checkPassword(user, decoded.slice(colon + 1))) {
+        if ((principal ? !getUser(user)?.enabled : !auth || colon <= 0 || !checkPassword(user, decoded.slice(colon + 1))) || refused(user)) {
           requests.push({ action: actionGuess, user: null, status: 401 });
           res.writeHead(401, { 'WWW-Authenticate': ['Negotiate', 'Basic realm="WSMAN"'], 'Content-Length': 0 }).end();
           return;
@@ -1396,6 +1414,10 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       if (message === null) faults.delete(cmdlet.toLowerCase());
       else faults.set(cmdlet.toLowerCase(), message);
     },
+    refuseLogins(name, count) {
+      refusals.set(name.toLowerCase(), count);
+    },
+    onCommandDone: null,
     checkPassword,
     addUser,
     addDomainUser: (account, password, userGroups = ['Administrators']) => addUser(account, password, userGroups),
