@@ -90,30 +90,92 @@ export function parseLinuxFacts(stdout: string): HostFacts {
   return facts;
 }
 
-/** Windows facts via CIM, one PowerShell script, JSON out. */
+/**
+ * Windows facts via CIM, one PowerShell script: one section per CIM class, each the class's
+ * properties as JSON (`Select-Object … | ConvertTo-Json -Compress`), as an administrator would
+ * query them. The WS-Man stand-in interprets exactly these statements.
+ *
+ * GPU memory: Win32_VideoController.AdapterRAM is a uint32, so any card with 4 GiB or more reads
+ * as at most 4095 MiB (0xFFF00000 or 0xFFFFFFFF). The display adapters' class key in the registry
+ * holds the driver's 64-bit `HardwareInformation.qwMemorySize` (what Task Manager and dxdiag show);
+ * that is used where it is present, matched by PnP device id, and otherwise the GPU is reported
+ * with `memoryCapped: true` (the size is at least what is shown, not exactly it).
+ */
+export const DISPLAY_CLASS_KEY = 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Class\\{4d36e968-e325-11ce-bfc1-08002be10318}\\0*';
 export const WINDOWS_FACTS_SCRIPT = [
   "$ErrorActionPreference = 'Stop'",
-  '$cpu = @(Get-CimInstance Win32_Processor)',
-  '$cs = Get-CimInstance Win32_ComputerSystem',
-  '$os = Get-CimInstance Win32_OperatingSystem',
-  '$disks = @(Get-CimInstance Win32_DiskDrive | ForEach-Object { @{ name = $_.DeviceID; sizeBytes = [int64]$_.Size; model = $_.Model } })',
-  '$gpus = @(Get-CimInstance Win32_VideoController | ForEach-Object { @{ model = $_.Name; memoryMiB = [math]::Round($_.AdapterRAM / 1MB); driver = $_.DriverVersion } })',
-  '@{ cpuModel = $cpu[0].Name; cores = ($cpu | Measure-Object -Property NumberOfLogicalProcessors -Sum).Sum; memoryBytes = [int64]$cs.TotalPhysicalMemory; hostname = $cs.Name; osName = $os.Caption; osVersion = $os.Version; disks = $disks; gpus = $gpus } | ConvertTo-Json -Compress -Depth 4',
+  "Write-Output '===processor==='",
+  'Get-CimInstance -ClassName Win32_Processor | Select-Object Name, NumberOfCores, NumberOfLogicalProcessors | ConvertTo-Json -Compress',
+  "Write-Output '===computersystem==='",
+  'Get-CimInstance -ClassName Win32_ComputerSystem | Select-Object Name, TotalPhysicalMemory | ConvertTo-Json -Compress',
+  "Write-Output '===os==='",
+  'Get-CimInstance -ClassName Win32_OperatingSystem | Select-Object Caption, Version, BuildNumber | ConvertTo-Json -Compress',
+  "Write-Output '===disks==='",
+  'Get-CimInstance -ClassName Win32_DiskDrive | Select-Object DeviceID, Size, Model, MediaType | ConvertTo-Json -Compress',
+  "Write-Output '===gpus==='",
+  'Get-CimInstance -ClassName Win32_VideoController | Select-Object Name, AdapterRAM, DriverVersion, PNPDeviceID | ConvertTo-Json -Compress',
+  "Write-Output '===gpumemory==='",
+  `Get-ItemProperty -Path '${DISPLAY_CLASS_KEY}' -ErrorAction SilentlyContinue | Select-Object DriverDesc, MatchingDeviceId, 'HardwareInformation.qwMemorySize' | ConvertTo-Json -Compress`,
+  "Write-Output '===end==='",
 ].join('\n');
 
+/** AdapterRAM values that mean "4 GiB or more" (the uint32 saturated or the driver's 0xFFF00000). */
+const ADAPTER_RAM_CAP = 0xfff00000;
+
+type Json = Record<string, unknown>;
+/** ConvertTo-Json prints one object bare and several as an array; nothing at all for none. */
+const list = (text: string | undefined): Json[] => {
+  const t = (text ?? '').trim();
+  if (!t) return [];
+  const v = JSON.parse(t) as unknown;
+  return (Array.isArray(v) ? v : [v]).filter((x): x is Json => !!x && typeof x === 'object');
+};
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : null);
+const str = (v: unknown): string | null => (typeof v === 'string' && v.trim() ? v.trim() : null);
+/** qwMemorySize is a REG_QWORD (a number) or, with some drivers, REG_BINARY (8 bytes little-endian). */
+const qword = (v: unknown): number | null => {
+  if (Array.isArray(v) && v.length === 8 && v.every((b) => Number.isInteger(b) && b >= 0 && b < 256)) return Number(Buffer.from(v as number[]).readBigUInt64LE(0));
+  return num(v);
+};
+
 export function parseWindowsFacts(stdout: string): HostFacts {
-  const j = JSON.parse(stdout.trim().split('\n').filter((l) => l.trim().startsWith('{')).pop() ?? '{}') as {
-    cpuModel?: string; cores?: number; memoryBytes?: number; hostname?: string; osName?: string; osVersion?: string;
-    disks?: Array<{ name: string; sizeBytes: number; model?: string }>; gpus?: Array<{ model: string; memoryMiB: number; driver?: string }>;
-  };
-  return {
-    ...(j.cpuModel ? { cpu: { model: j.cpuModel.trim(), cores: Number(j.cores ?? 0) } } : {}),
-    ...(j.memoryBytes ? { memoryBytes: Number(j.memoryBytes) } : {}),
-    disks: (j.disks ?? []).map((d) => ({ name: d.name, sizeBytes: Number(d.sizeBytes), ...(d.model ? { model: d.model } : {}) })),
-    gpus: (j.gpus ?? []).map((g, index) => ({ index, model: g.model, memoryMiB: Number(g.memoryMiB), driver: g.driver ?? '' })),
-    os: { name: j.osName ?? 'Windows', version: j.osVersion ?? '', kernel: j.osVersion ?? '' },
-    ...(j.hostname ? { hostname: j.hostname } : {}),
-  };
+  const s = sections(stdout.replace(/\r/g, ''));
+  const cpus = list(s.get('processor'));
+  const cs = list(s.get('computersystem'))[0] ?? {};
+  const os = list(s.get('os'))[0] ?? {};
+  const registry = list(s.get('gpumemory'));
+  const facts: HostFacts = {};
+  if (cpus.length) {
+    facts.cpu = {
+      model: str(cpus[0]!.Name) ?? 'unknown',
+      cores: cpus.reduce((n, c) => n + (num(c.NumberOfLogicalProcessors) ?? 0), 0),
+      sockets: cpus.length,
+      ...(num(cpus[0]!.NumberOfCores) && num(cpus[0]!.NumberOfLogicalProcessors) ? { threadsPerCore: Math.round(num(cpus[0]!.NumberOfLogicalProcessors)! / num(cpus[0]!.NumberOfCores)!) } : {}),
+    };
+  }
+  const mem = num(cs.TotalPhysicalMemory);
+  if (mem) facts.memoryBytes = mem;
+  facts.disks = list(s.get('disks')).map((d) => ({
+    name: str(d.DeviceID) ?? '',
+    sizeBytes: num(d.Size) ?? 0,
+    ...(str(d.Model) ? { model: str(d.Model)! } : {}),
+  }));
+  facts.gpus = list(s.get('gpus')).map((g, index) => {
+    const pnp = (str(g.PNPDeviceID) ?? '').toLowerCase();
+    // The class key's MatchingDeviceId is a prefix of the adapter's PnP id (pci\ven_10de&dev_2230 …).
+    const reg = registry.find((r) => {
+      const m = (str(r.MatchingDeviceId) ?? '').toLowerCase();
+      return m && pnp.startsWith(m);
+    }) ?? registry.find((r) => str(r.DriverDesc) !== null && str(r.DriverDesc) === str(g.Name));
+    const exact = reg ? qword(reg['HardwareInformation.qwMemorySize']) : null;
+    const adapterRam = num(g.AdapterRAM) ?? 0;
+    const base = { index, model: str(g.Name) ?? 'unknown', driver: str(g.DriverVersion) ?? '' };
+    if (exact && exact > 0) return { ...base, memoryMiB: Math.round(exact / 2 ** 20), memorySource: 'registry' as const };
+    return { ...base, memoryMiB: Math.round(adapterRam / 2 ** 20), memorySource: 'adapter-ram' as const, ...(adapterRam >= ADAPTER_RAM_CAP ? { memoryCapped: true } : {}) };
+  });
+  facts.os = { name: str(os.Caption) ?? 'Windows', version: str(os.Version) ?? '', kernel: str(os.BuildNumber) ?? str(os.Version) ?? '' };
+  if (str(cs.Name)) facts.hostname = str(cs.Name)!;
+  return facts;
 }
 
 /** Do the collected GPUs match what the operator expected? (model: case-insensitive substring) */

@@ -13,7 +13,12 @@ export interface HostFacts {
   cpu?: { model: string; cores: number; sockets?: number; threadsPerCore?: number };
   memoryBytes?: number;
   disks?: Array<{ name: string; sizeBytes: number; model?: string; rotational?: boolean }>;
-  gpus?: Array<{ index: number; model: string; memoryMiB: number; driver: string; uuid?: string }>;
+  /**
+   * `memorySource` (Windows): `registry` = the driver's 64-bit qwMemorySize, `adapter-ram` =
+   * Win32_VideoController.AdapterRAM, a uint32; `memoryCapped` = AdapterRAM saturated at 4 GiB, so
+   * the card has at least `memoryMiB`, not exactly that.
+   */
+  gpus?: Array<{ index: number; model: string; memoryMiB: number; driver: string; uuid?: string; memorySource?: 'registry' | 'adapter-ram' | 'nvidia-smi'; memoryCapped?: boolean }>;
   cuda?: string;
   os?: { name: string; version: string; kernel: string };
   hostname?: string;

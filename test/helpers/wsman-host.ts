@@ -21,6 +21,9 @@
  *   Add-LocalGroupMember / Remove-LocalGroupMember -Group '<g>' -Member '<n>'
  *   Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $v.SID + '''')   (a user's profile, or nothing)
  *   Remove-CimInstance -InputObject $v     (deletes that profile: C:\Users\<name> and its hive; fails while loaded)
+ *   Get-CimInstance -ClassName <Win32_Processor|ComputerSystem|OperatingSystem|DiskDrive|VideoController> | Select-Object <p>, ... | ConvertTo-Json -Compress
+ *   Get-ItemProperty -Path '<display adapters' class key>\0*' [-ErrorAction SilentlyContinue] | Select-Object <p>, ... | ConvertTo-Json -Compress
+ *                 (the machine's hardware: `hardware`; one object prints bare, several as an array, none prints nothing)
  *   Write-Output '<text>' | ('<text>' + $v.Name)   Write-Error '<text>'
  *   Start-Sleep -Seconds <n> | -Milliseconds <n>   exit <n>
  *   $ProgressPreference = '...'   $ErrorActionPreference = 'Stop'|'Continue'|'SilentlyContinue'
@@ -105,7 +108,53 @@ export interface WsManRequestRecord {
   status: number;
 }
 
+/**
+ * What the stand-in's CIM classes and the display adapters' registry class key hold (property
+ * names and types as Windows has them: AdapterRAM a uint32, qwMemorySize a 64-bit value).
+ */
+export interface StandInHardware {
+  /** CIM class name (e.g. `Win32_VideoController`) → its instances. */
+  classes: Record<string, Array<Record<string, unknown>>>;
+  /** Subkeys 0000, 0001, … of HKLM:\SYSTEM\CurrentControlSet\Control\Class\{4d36e968-e325-11ce-bfc1-08002be10318}. */
+  displayClassKeys: Array<Record<string, unknown>>;
+}
+
+export const FACT_CLASSES = ['Win32_Processor', 'Win32_ComputerSystem', 'Win32_OperatingSystem', 'Win32_DiskDrive', 'Win32_VideoController'];
+const DISPLAY_CLASS_PATH = 'HKLM:\\SYSTEM\\CurrentControlSet\\Control\\Class\\{4d36e968-e325-11ce-bfc1-08002be10318}\\0*';
+
+function defaultHardware(computerName: string): StandInHardware {
+  return {
+    classes: {
+      Win32_Processor: [{ Name: 'Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz', NumberOfCores: 8, NumberOfLogicalProcessors: 16 }],
+      Win32_ComputerSystem: [{ Name: computerName, TotalPhysicalMemory: 34_359_738_368 }],
+      Win32_OperatingSystem: [{ Caption: 'Microsoft Windows Server 2022 Datacenter', Version: '10.0.20348', BuildNumber: '20348' }],
+      Win32_DiskDrive: [{ DeviceID: '\\\\.\\PHYSICALDRIVE0', Size: 536_864_025_600, Model: 'Microsoft Virtual Disk', MediaType: 'Fixed hard disk media' }],
+      Win32_VideoController: [{ Name: 'Microsoft Hyper-V Video', AdapterRAM: 0, DriverVersion: '10.0.20348.1', PNPDeviceID: 'VMBUS\\{DA0A7802-E377-4AAC-8E77-0558EB1073F8}' }],
+    },
+    displayClassKeys: [{ DriverDesc: 'Microsoft Hyper-V Video', MatchingDeviceId: 'vmbus\\{da0a7802-e377-4aac-8e77-0558eb1073f8}' }],
+  };
+}
+
+/** `<Get-CimInstance …|Get-ItemProperty …> | Select-Object a, b | ConvertTo-Json -Compress` */
+const QUERY_RE = /^(?:Get-CimInstance\s+-ClassName\s+([A-Za-z0-9_]+)|Get-ItemProperty\s+-Path\s+'([^']*)'(?:\s+-ErrorAction\s+(SilentlyContinue|Stop|Continue))?)\s*\|\s*Select-Object\s+(.+?)\s*\|\s*ConvertTo-Json\s+-Compress$/i;
+
+function parseQuery(stmt: string): { cls?: string; registry?: string; props: string[] } | null {
+  const m = QUERY_RE.exec(stmt);
+  if (!m) return null;
+  const props = m[4]!.split(',').map((x) => x.trim().replace(/^'(.*)'$/, '$1'));
+  if (props.some((x) => !/^[A-Za-z0-9_.]+$/.test(x))) throw new Unsupported(`Select-Object takes plain property names here: ${stmt}`);
+  if (m[1]) {
+    const cls = FACT_CLASSES.find((c) => c.toLowerCase() === m[1]!.toLowerCase());
+    if (!cls) throw new Unsupported(`Get-CimInstance of class ${m[1]} in: ${stmt}`);
+    return { cls, props };
+  }
+  if (m[2]!.toLowerCase() !== DISPLAY_CLASS_PATH.toLowerCase()) throw new Unsupported(`Get-ItemProperty of another path than the display adapters' class key in: ${stmt}`);
+  return { registry: m[2]!, props };
+}
+
 export interface WsManHostOptions {
+  /** CIM classes and registry values the facts script reads (default: a small Hyper-V VM). */
+  hardware?: StandInHardware;
   adminUser?: string;
   adminPassword?: string;
   https?: boolean;
@@ -174,6 +223,8 @@ export interface WsManHost {
    * sent it, so the change is on the host and the caller never learns it).
    */
   onCommandDone: ((record: WsManCommandRecord) => void | Promise<void>) | null;
+  /** What Get-CimInstance / Get-ItemProperty read (mutable). */
+  hardware: StandInHardware;
   /** HTTPS only: switches to a fresh self-signed certificate and drops idle connections. */
   regenerateCertificate(): Promise<void>;
   stop(): Promise<void>;
@@ -657,6 +708,7 @@ function parseCondition(c: string): Cond {
 
 /** Checks a simple statement without running it (so nothing runs when any part is outside the subset). */
 function checkStatement(stmt: string): void {
+  if (parseQuery(stmt)) return;
   if (stmt === STDIN_PRELUDE || parsePreference(stmt) || EXIT_RE.test(stmt) || parseAssignment(stmt)) return;
   parseInvocation(stmt, null);
 }
@@ -725,6 +777,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   const enforceRemoteGroups = opts.enforceRemoteGroups ?? true;
   const minPasswordLength = opts.minPasswordLength ?? 8;
   const useHttps = opts.https ?? false;
+  const hardware = opts.hardware ?? defaultHardware(computerName);
 
   const users = new Map<string, LocalUser>();
   /** Clear-text passwords, for the pyspnego acceptor's account file only (it hashes them itself). */
@@ -939,6 +992,20 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     }
 
     async function runStatement(stmt: string): Promise<boolean> {
+      const query = parseQuery(stmt);
+      if (query) {
+        const cmdlet = query.cls ? 'get-ciminstance' : 'get-itemproperty';
+        const fault = faults.get(cmdlet);
+        if (fault !== undefined) {
+          if (scope.errorActionStop && !/silentlycontinue/i.test(stmt)) throw new PsError(cmdletName(cmdlet), fault, 'Microsoft.Management.Infrastructure.CimException');
+          errorRecord(cmdletName(cmdlet), fault);
+          return false;
+        }
+        const rows = (query.cls ? hardware.classes[query.cls] : hardware.displayClassKeys) ?? [];
+        const picked = rows.map((r) => Object.fromEntries(query.props.map((k) => [k, r[k] ?? null])));
+        if (picked.length) emit('stdout', `${JSON.stringify(picked.length === 1 ? picked[0] : picked)}\r\n`);
+        return true;
+      }
       if (stmt === STDIN_PRELUDE) {
         scope.vars.set('hostflowstdin', await readStdin());
         return true;
@@ -1408,6 +1475,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     commands,
     requests,
     openShells: () => [...shells.keys()],
+    hardware,
     profiles,
     createProfile,
     injectFault(cmdlet, message) {
@@ -1461,7 +1529,7 @@ async function startAuthProxy(config: Record<string, unknown>, env: Record<strin
   const errOut: string[] = [];
   child.stderr?.on('data', (d: Buffer) => errOut.push(d.toString()));
   return await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (child.kill(), reject(new Error(`wsman-auth-proxy did not start: ${errOut.join('')}`))), 20_000);
+    const timer = setTimeout(() => (child.kill(), reject(new Error(`wsman-auth-proxy did not start: ${errOut.join('')}`))), 60_000); // python + pyspnego import: seconds on a loaded machine
     child.once('error', (err) => (clearTimeout(timer), reject(new Error(`wsman-auth-proxy: ${err.message} (run scripts/pyspnego.sh --install-only)`))));
     child.once('exit', (code) => (clearTimeout(timer), reject(new Error(`wsman-auth-proxy exited ${code}: ${errOut.join('')} (run scripts/pyspnego.sh --install-only)`))));
     createInterface({ input: child.stdout! }).once('line', (line) => {
