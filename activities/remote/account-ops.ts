@@ -166,6 +166,10 @@ export function windowsAccountOps(winrm: WinRmExecutor, hostId: string): Account
       check(await run(enabled ? windows.enableUser(username) : windows.disableUser(username)), `${enabled ? 'enable' : 'disable'} ${username}`);
     },
     async remove(username) {
+      // Their sessions end first (a logged-on user's profile is loaded and cannot be deleted), as
+      // Linux kills the user's processes before userdel.
+      const mine = windows.parseQuser(check(await run(windows.listSessions()), 'list sessions').stdout).filter((x) => x.username.toLowerCase() === username.toLowerCase());
+      if (mine.length) check(await run(windows.logoffSessions(mine.map((x) => x.id))), `log off ${username}`);
       // Only platform-created accounts are removed: their profile (C:\Users\<name>) goes with them.
       check(await run(windows.deleteUser(username, { removeProfile: true })), `delete ${username}`);
     },

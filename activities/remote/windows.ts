@@ -255,3 +255,43 @@ export function userGroups(username: string): string {
     'exit 0',
   );
 }
+
+/**
+ * The sessions on the host, as `quser` (query.exe) lists them: run as is (no error preference: a
+ * native program's "No User exists for *" on stderr with exit 1 means none), then `exit 0`.
+ * Parse with `parseQuser`.
+ */
+export function listSessions(): string {
+  return lines('quser', 'exit 0');
+}
+
+export interface WindowsSession {
+  username: string;
+  sessionName: string;
+  id: number;
+  state: string;
+}
+
+/**
+ * query.exe's table: a header line, then one line per session (`>` in the first column marks the
+ * caller's own). SESSIONNAME is empty for a disconnected session, so columns are found from the
+ * right: the ID is the first all-digit field after the user name.
+ */
+export function parseQuser(stdout: string): WindowsSession[] {
+  const out: WindowsSession[] = [];
+  for (const raw of stdout.split(/\r?\n/).slice(1)) {
+    const line = raw.replace(/^[ >]/, '');
+    if (!line.trim()) continue;
+    const fields = line.trim().split(/\s+/);
+    const idAt = fields.findIndex((f, i) => i > 0 && /^\d+$/.test(f));
+    if (idAt < 1 || !fields[idAt + 1]) continue;
+    out.push({ username: fields[0]!, sessionName: idAt > 1 ? fields[1]! : '', id: Number(fields[idAt]), state: fields[idAt + 1]! });
+  }
+  return out;
+}
+
+/** `logoff <id>` for each session (ids from parseQuser); prints `HOSTFLOW_LOGGED_OFF <id>` after each. */
+export function logoffSessions(ids: readonly number[]): string {
+  const valid = validate(z.array(z.number().int().min(0).max(65535)).min(1), [...ids], 'sessionIds');
+  return lines(HEADER, valid.flatMap((id) => [`logoff ${id}`, say('LOGGED_OFF', String(id))]));
+}

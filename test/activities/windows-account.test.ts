@@ -280,6 +280,30 @@ describe('Windows account activities against the WS-Man stand-in', () => {
     expect(await accountRow(accountId)).toMatchObject({ status: 'deleted', secretCiphertext: null });
   });
 
+  it('deleteHostAccount of a user logged on over RDP (an active and a disconnected session) logs the sessions off, then removes the user and its profile', async () => {
+    const reqId = await newRequest('rdpuser');
+    const { hostAccountId } = await acts.provisionAccount(reqId);
+    await storedPassword(hostAccountId);
+    const other = ws.logon(ws.adminUser); // someone else's session stays
+    const active = ws.logon('rdpuser');
+    const disc = ws.logon('rdpuser', { disconnected: true });
+    const sid = ws.users.get('rdpuser')!.sid;
+    expect(ws.profiles.get(sid)?.loaded).toBe(true);
+    const from = ws.commands.length;
+    expect(await acts.deleteHostAccount(hostAccountId)).toEqual({ status: 'deleted' });
+    expect([...ws.sessions.keys()]).toEqual([other]);
+    expect(ws.profiles.has(sid)).toBe(false);
+    expect(ws.users.has('rdpuser')).toBe(false);
+    const scripts = scriptsSince(from);
+    expect(scripts.some((x) => x.includes(`logoff ${active}\n`) && x.includes(`logoff ${disc}\n`) && !x.includes(`logoff ${other}\n`))).toBe(true);
+    // query.exe's table as Windows prints it: the disconnected session has no SESSIONNAME.
+    expect(windows.parseQuser(' USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME\r\n>administrator         rdp-tcp#0           2  Active          .  12/1/2026 9:00 AM\r\n bob                                       3  Disc            5  12/1/2026 8:00 AM\r\n')).toEqual([
+      { username: 'administrator', sessionName: 'rdp-tcp#0', id: 2, state: 'Active' },
+      { username: 'bob', sessionName: '', id: 3, state: 'Disc' },
+    ]);
+    expect(() => windows.logoffSessions([])).toThrow(/sessionIds/);
+  });
+
   it('rollbackAccount removes a half-created account whose row is still provisioning', async () => {
     const id = await newRequest('halfway', { groups: ['No Such Group'] });
     const err = await failure(acts.provisionAccount(id));

@@ -24,6 +24,8 @@
  *   Get-CimInstance -ClassName <Win32_Processor|ComputerSystem|OperatingSystem|DiskDrive|VideoController> | Select-Object <p>, ... | ConvertTo-Json -Compress
  *   Get-ItemProperty -Path '<display adapters' class key>\0*' [-ErrorAction SilentlyContinue] | Select-Object <p>, ... | ConvertTo-Json -Compress
  *                 (the machine's hardware: `hardware`; one object prints bare, several as an array, none prints nothing)
+ *   quser                 (native: the sessions table as query.exe prints it; none → "No User exists for *" on stderr, exit 1)
+ *   logoff <session id>   (native: ends the session; the user's profile unloads with their last session)
  *   Write-Output '<text>' | ('<text>' + $v.Name)   Write-Error '<text>'
  *   Start-Sleep -Seconds <n> | -Milliseconds <n>   exit <n>
  *   $ProgressPreference = '...'   $ErrorActionPreference = 'Stop'|'Continue'|'SilentlyContinue'
@@ -211,6 +213,10 @@ export interface WsManHost {
   profiles: Map<string, UserProfile>;
   /** The user logged on (RDP, console): their profile exists from now on, loaded while `loaded`. */
   createProfile(name: string, opts?: { loaded?: boolean }): UserProfile;
+  /** An RDP logon of `name`: a session (Active, or Disc when `disconnected`) and a loaded profile. Returns the session id. */
+  logon(name: string, opts?: { disconnected?: boolean }): number;
+  /** Sessions by id (what quser lists). */
+  sessions: Map<number, { id: number; user: string; name: string; state: 'Active' | 'Disc' }>;
   /** From now on `cmdlet` (e.g. 'Get-LocalUser') fails with `message` (not a "not found" error); null clears. */
   injectFault(cmdlet: string, message: string | null): void;
   /**
@@ -707,8 +713,11 @@ function parseCondition(c: string): Cond {
 }
 
 /** Checks a simple statement without running it (so nothing runs when any part is outside the subset). */
+const QUSER_RE = /^quser(?:\.exe)?$/i;
+const LOGOFF_RE = /^logoff(?:\.exe)?\s+(\d+)$/i;
+
 function checkStatement(stmt: string): void {
-  if (parseQuery(stmt)) return;
+  if (parseQuery(stmt) || QUSER_RE.test(stmt) || LOGOFF_RE.test(stmt)) return;
   if (stmt === STDIN_PRELUDE || parsePreference(stmt) || EXIT_RE.test(stmt) || parseAssignment(stmt)) return;
   parseInvocation(stmt, null);
 }
@@ -839,6 +848,19 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     return u;
   };
   addUser(adminUser, adminPassword, ['Administrators']);
+  const sessions = new Map<number, { id: number; user: string; name: string; state: 'Active' | 'Disc' }>();
+  let nextSession = 2;
+  const logon = (name: string, o: { disconnected?: boolean } = {}): number => {
+    const u = getUser(name);
+    if (!u) throw new Error(`logon: no user ${name}`);
+    const id = nextSession++;
+    sessions.set(id, { id, user: u.name, name: o.disconnected ? '' : `rdp-tcp#${id}`, state: o.disconnected ? 'Disc' : 'Active' });
+    createProfile(u.name, { loaded: true });
+    return id;
+  };
+  /** query.exe's layout: fixed columns, '>' marks the caller's own session (never one here). */
+  const quserTable = () =>
+    [' USERNAME              SESSIONNAME        ID  STATE   IDLE TIME  LOGON TIME', ...[...sessions.values()].map((x) => ` ${x.user.toLowerCase().padEnd(22)}${x.name.padEnd(19)}${String(x.id).padStart(2)}  ${x.state.padEnd(6)}  ${x.state === 'Disc' ? '      5' : '      .'}  12/1/2026 9:00 AM`)].join('\r\n') + '\r\n';
   const createProfile = (name: string, o: { loaded?: boolean } = {}): UserProfile => {
     const u = getUser(name);
     if (!u) throw new Error(`createProfile: no user ${name}`);
@@ -992,6 +1014,30 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     }
 
     async function runStatement(stmt: string): Promise<boolean> {
+      // Native programs: their stderr passes through, a non-zero exit sets $? to false (no error record).
+      if (QUSER_RE.test(stmt)) {
+        if (!sessions.size) {
+          emit('stderr', 'No User exists for *\r\n');
+          return false;
+        }
+        emit('stdout', quserTable());
+        return true;
+      }
+      const lo = LOGOFF_RE.exec(stmt);
+      if (lo) {
+        const sess = sessions.get(Number(lo[1]));
+        if (!sess) {
+          emit('stderr', `Could not logoff session ID ${lo[1]}, Error code 2\r\nError [2]:The system cannot find the file specified.\r\n`);
+          return false;
+        }
+        sessions.delete(sess.id);
+        const u = getUser(sess.user);
+        if (u && ![...sessions.values()].some((x) => x.user === sess.user)) {
+          const prof = profiles.get(u.sid);
+          if (prof) prof.loaded = false;
+        }
+        return true;
+      }
       const query = parseQuery(stmt);
       if (query) {
         const cmdlet = query.cls ? 'get-ciminstance' : 'get-itemproperty';
@@ -1478,6 +1524,8 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     hardware,
     profiles,
     createProfile,
+    logon,
+    sessions,
     injectFault(cmdlet, message) {
       if (message === null) faults.delete(cmdlet.toLowerCase());
       else faults.set(cmdlet.toLowerCase(), message);
