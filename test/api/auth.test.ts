@@ -367,6 +367,44 @@ describe.each(DB_KINDS)('identity on %s', (kind) => {
     expect((await call('GET', '/api/v1/auth/me', { token: soon.body.data.key })).status).toBe(401);
   });
 
+  it('the public registration submit is rate-limited per source address: 429 with Retry-After, other addresses unaffected, the window ends', async () => {
+    const dept = await p.api('POST', '/api/v1/departments', { body: { name: uniq('Rate dept') } });
+    expect(dept.status, JSON.stringify(dept.body)).toBe(201);
+    const submit = async (ip: string, i: number) => {
+      const res = await fetch(`${p.baseUrl}/api/v1/registrations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+        body: JSON.stringify({ email: `${uniq('rl')}-${i}@example.test`, full_name: 'Rate Limited', department_id: dept.body.data.id, requested_roles: ['requester'], reason: 'rate limit test' }),
+      });
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Res['body'] };
+    };
+    const limit = p.identity.settings.registrationRateLimit;
+    expect(limit).toEqual({ max: 5, windowMinutes: 60 });
+    p.clock.advance(60 * 60_000); // a window of its own (earlier tests' clock moves are not aligned to it)
+    for (let i = 0; i < 5; i++) expect((await submit('10.18.0.1', i)).status).toBe(202);
+    p.clock.advance(10 * 60_000);
+    const over = await submit('10.18.0.1', 6);
+    expect([over.status, over.body.code]).toEqual([429, 42902]);
+    // The window began at the first submit (a few real seconds before the 6th): 50 minutes left, less those seconds.
+    expect(Number(over.retryAfter)).toBeGreaterThan(49 * 60);
+    expect(Number(over.retryAfter)).toBeLessThanOrEqual(50 * 60);
+    expect(over.body.data.retry_after_seconds).toBe(Number(over.retryAfter));
+    // Refused before any work: no registration row for it.
+    const rows = await p.db.em.getConnection().execute<Array<{ n: number }>>(`select count(*)::int as n from registrations where email like ?`, [`%-6@example.test`]);
+    expect(rows[0]!.n).toBe(0);
+    // Another address is not affected; after the window the first one may submit again.
+    expect((await submit('10.18.0.2', 7)).status).toBe(202);
+    p.clock.advance(50 * 60_000 + 1000);
+    expect((await submit('10.18.0.1', 8)).status).toBe(202);
+    // Configurable: 0 turns it off.
+    p.identity.settings.registrationRateLimit = { max: 0, windowMinutes: 60 };
+    try {
+      for (let i = 0; i < 6; i++) expect((await submit('10.18.0.3', 10 + i)).status).toBe(202);
+    } finally {
+      p.identity.settings.registrationRateLimit = limit;
+    }
+  });
+
   it('must-change sessions can only change the password; no secret appears in logs or later responses', async () => {
     const made = await p.api('POST', '/api/v1/users', { body: { username: uniq('fresh'), roles: ['requester'] } });
     secrets.push(made.body.data.initial_password);
