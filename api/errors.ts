@@ -33,7 +33,7 @@ export const secondFactorRequired = (methods: string[]) =>
   new ApiError(401, 40102, 'a second factor is required: repeat the login with totp_code, recovery_code or email_code', undefined, { mfa_required: true, methods });
 /** A sensitive operation needs a recent MFA check. */
 export const stepUpRequired = (minutes: number) =>
-  new ApiError(401, 40103, `this operation needs an MFA check within the last ${minutes} minutes: POST /api/v1/auth/mfa/verify {code} with a session token, then retry`);
+  new ApiError(401, 40103, `this operation needs an MFA check within the last ${minutes} minutes: POST /api/v1/auth/mfa/verify {totp_code | recovery_code | email_code} with a session token, then retry`);
 /** The session may only lift its restriction (change the password, enrol MFA). */
 export const restrictedSession = (what: 'password_change' | 'mfa_enrollment') =>
   new ApiError(403, 40302, what === 'password_change'
