@@ -40,4 +40,5 @@ export const restrictedSession = (what: 'password_change' | 'mfa_enrollment') =>
     ? 'password change required: POST /api/v1/auth/password/change first'
     : 'MFA enrolment required by policy: POST /api/v1/auth/mfa/totp/enroll first');
 /** Too many failed logins for this account or from this address. */
-export const loginLocked = () => new ApiError(429, 42901, 'too many failed logins for this account or from this address; try again later');
+export const loginLocked = (retryAfterSeconds: number) =>
+  new ApiError(429, 42901, 'too many failed logins for this account or from this address; try again later', undefined, { retry_after_seconds: retryAfterSeconds });

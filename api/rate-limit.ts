@@ -31,6 +31,6 @@ export async function enforceRateLimit(em: SqlEntityManager, res: Response, inpu
   const hits = Number(rows[0]?.hits ?? 1);
   if (hits <= limit.max) return;
   const retryAfter = Math.max(1, Math.ceil((Number(rows[0]!.window_ms) + windowMs - now.getTime()) / 1000));
-  res.setHeader('Retry-After', String(retryAfter));
+  res.setHeader('Retry-After', String(retryAfter)); // (the error handler sets it too, from data.retry_after_seconds)
   throw new ApiError(429, 42902, `too many ${input.what} from this address: at most ${limit.max} per ${limit.windowMinutes} minutes; retry after ${retryAfter} s`, undefined, { retry_after_seconds: retryAfter });
 }
