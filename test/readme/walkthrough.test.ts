@@ -361,6 +361,23 @@ describe('README walkthroughs, run as written against `npm start` and `npm run t
     expect(session.screen.terminal('3')).toMatch(/Your Hostflow account is ready: set your password/);
   });
 
+  it("no secret the walkthroughs saw is in npm start's logs (API, worker, Temporal; every run of terminal 1)", () => {
+    const shown = session.screen.session() + session.screen.terminal('3');
+    const secrets = new Set<string>();
+    const add = (re: RegExp) => [...shown.matchAll(re)].forEach((m) => secrets.add(m[1]!));
+    add(/"secret":"([A-Z2-7]{16,})"/g); // TOTP seed (enrol)
+    add(/"otpauth_uri":"otpauth:[^"]*secret=([A-Z2-7]{16,})/g);
+    add(/\b(hf_[A-Za-z0-9_-]{20,})/g); // API keys
+    add(/"(?:access|refresh)_token":"([^"]{20,})"/g);
+    add(/"password":"((?:[^"\\]|\\.){8,})"/g); // revealed account passwords
+    add(/\b((?:rt|pt)_[A-Za-z0-9_-]{20,})/g); // registration and activation links
+    for (const m of shown.matchAll(/"recovery_codes":\[([^\]]*)\]/g)) for (const c of m[1]!.matchAll(/"([^"]+)"/g)) secrets.add(c[1]!);
+    expect(secrets.size, 'the walkthroughs showed secrets to look for').toBeGreaterThan(8);
+    const logs = session.stopped.filter((s) => s.terminal === '1').map((s) => s.out).join('\n') + session.screen.terminal('1');
+    expect(logs.length).toBeGreaterThan(1000);
+    expect([...secrets].filter((s) => logs.includes(s)), 'secrets found in the logs').toEqual([]);
+  });
+
   it('a broken command fails the walkthrough (the checks are not vacuous)', async () => {
     await expect(session.run(`echo '{"code":40101,"message":"no token","data":null}'`)).rejects.toThrow(/answered 40101 no token/);
     await expect(session.run(`echo '{"code":40301,"message":"forbidden","data":null}'   # 403: expected`)).resolves.toBeDefined();
