@@ -33,11 +33,12 @@ export const secondFactorRequired = (methods: string[]) =>
   new ApiError(401, 40102, 'a second factor is required: repeat the login with totp_code, recovery_code or email_code', undefined, { mfa_required: true, methods });
 /** A sensitive operation needs a recent MFA check. */
 export const stepUpRequired = (minutes: number) =>
-  new ApiError(401, 40103, `this operation needs an MFA check within the last ${minutes} minutes: POST /api/v1/auth/mfa/verify {code} with a session token, then retry`);
+  new ApiError(401, 40103, `this operation needs an MFA check within the last ${minutes} minutes: POST /api/v1/auth/mfa/verify {totp_code | recovery_code | email_code} with a session token, then retry`);
 /** The session may only lift its restriction (change the password, enrol MFA). */
 export const restrictedSession = (what: 'password_change' | 'mfa_enrollment') =>
   new ApiError(403, 40302, what === 'password_change'
     ? 'password change required: POST /api/v1/auth/password/change first'
     : 'MFA enrolment required by policy: POST /api/v1/auth/mfa/totp/enroll first');
 /** Too many failed logins for this account or from this address. */
-export const loginLocked = () => new ApiError(429, 42901, 'too many failed logins for this account or from this address; try again later');
+export const loginLocked = (retryAfterSeconds: number) =>
+  new ApiError(429, 42901, 'too many failed logins for this account or from this address; try again later', undefined, { retry_after_seconds: retryAfterSeconds });

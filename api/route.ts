@@ -75,6 +75,8 @@ export interface RouteEntry {
   summary: string;
   permission: RouteAccess;
   hasBody: boolean;
+  /** Needs a recent MFA check (RouteSpec.stepUp). */
+  stepUp: boolean;
 }
 const tables = new WeakMap<OpenAPIRegistry, RouteEntry[]>();
 export const routeTableOf = (registry: OpenAPIRegistry): RouteEntry[] => tables.get(registry) ?? [];
@@ -128,7 +130,7 @@ export function defineRoute<P extends z.ZodType, Q extends z.ZodType, B extends 
   }
   const table = tables.get(registry) ?? [];
   tables.set(registry, table);
-  table.push({ method: spec.method, path: spec.path, summary: spec.summary, permission: access, hasBody: Boolean(spec.body) });
+  table.push({ method: spec.method, path: spec.path, summary: spec.summary, permission: access, hasBody: Boolean(spec.body), stepUp: Boolean(spec.stepUp) });
 
   const openapiPath = spec.path.replace(/:(\w+)/g, '{$1}');
   const doc: RouteConfig & { 'x-permission': RouteAccess } = {

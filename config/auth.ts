@@ -31,6 +31,8 @@ export interface AuthSettings {
   lockoutMinutes: number;
   mfaRequiredRoles: string[];
   stepUpMinutes: number;
+  /** Public registration submits per source address and window (0: no limit). */
+  registrationRateLimit: { max: number; windowMinutes: number };
   password: PasswordPolicy;
   argon2: Argon2Params;
 }
@@ -46,6 +48,7 @@ export const DEFAULT_AUTH_SETTINGS: AuthSettings = Object.freeze({
   lockoutMinutes: 30,
   mfaRequiredRoles: [],
   stepUpMinutes: 5,
+  registrationRateLimit: { max: 5, windowMinutes: 60 },
   password: { minLength: 8, classes: ['lower', 'upper', 'digit', 'symbol'], history: 5, maxAgeDays: 0 },
   argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
 }) as AuthSettings;
@@ -64,6 +67,7 @@ export function authSettingsFromEnv(e: Env): AuthSettings {
     lockoutMinutes: e.AUTH_LOCKOUT_MINUTES,
     mfaRequiredRoles: list(e.AUTH_MFA_REQUIRED_ROLES),
     stepUpMinutes: e.AUTH_STEP_UP_MINUTES,
+    registrationRateLimit: { max: e.REGISTRATION_RATE_LIMIT, windowMinutes: e.REGISTRATION_RATE_WINDOW_MINUTES },
     password: {
       minLength: e.PASSWORD_MIN_LENGTH,
       classes: list(e.PASSWORD_CHARACTER_CLASSES) as PasswordClass[],

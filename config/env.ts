@@ -115,6 +115,9 @@ export const EnvSchema = z.object({
   ACCOUNT_OPENING_EXPIRY_DAYS: z.coerce.number().positive().max(365).default(7),
   /** Days each waiting step of a registration (verify, department review, changes, role approval) may take; reviewers are reminded at half-time. */
   REGISTRATION_STEP_DAYS: z.coerce.number().positive().max(90).default(7),
+  /** Public registration submits (POST /registrations) per source address per REGISTRATION_RATE_WINDOW_MINUTES; more answer 429 with Retry-After (0: no limit). */
+  REGISTRATION_RATE_LIMIT: z.coerce.number().int().min(0).max(10_000).default(5),
+  REGISTRATION_RATE_WINDOW_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
   /** Default buffer between a lease's end and the reclaim of its host (per allocation overridable). */
   LEASE_BUFFER_DAYS: z.coerce.number().min(0).max(90).default(3),
   /** Default time running tasks get, after a notice, before reclaim stops them. */

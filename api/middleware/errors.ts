@@ -77,6 +77,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       apiErr = new ApiError(500, 50001, 'internal error');
     }
     if (res.headersSent) return;
+    const retryAfter = (apiErr.data as { retry_after_seconds?: unknown } | undefined)?.retry_after_seconds;
+    if (apiErr.status === 429 && typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     res.status(apiErr.status).json({
       code: apiErr.code,
       message: apiErr.message,

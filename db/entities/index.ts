@@ -20,6 +20,7 @@ export * from './role-grant.entity.js';
 export * from './session.entity.js';
 export * from './api-key.entity.js';
 export * from './login-event.entity.js';
+export * from './rate-limit.entity.js';
 export * from './password-history.entity.js';
 export * from './mfa.entity.js';
 export * from './role.entity.js';
@@ -45,6 +46,7 @@ import { RoleGrantSchema } from './role-grant.entity.js';
 import { SessionSchema, RefreshTokenSchema } from './session.entity.js';
 import { ApiKeySchema } from './api-key.entity.js';
 import { LoginEventSchema, LoginLockSchema } from './login-event.entity.js';
+import { RateLimitSchema } from './rate-limit.entity.js';
 import { PasswordHistorySchema } from './password-history.entity.js';
 import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
 import { RoleSchema } from './role.entity.js';
@@ -91,6 +93,7 @@ export const ALL_ENTITIES = [
   ApiKeySchema,
   LoginEventSchema,
   LoginLockSchema,
+  RateLimitSchema,
   PasswordHistorySchema,
   RecoveryCodeSchema,
   EmailCodeSchema,

@@ -19,6 +19,7 @@ import { Migration20261125062610 } from './Migration20261125062610.js';
 import { Migration20261201140000_command_records } from './Migration20261201140000_command_records.js';
 import { Migration20261201145000_winrm_auth } from './Migration20261201145000_winrm_auth.js';
 import { Migration20261201175000_pending_passwords } from './Migration20261201175000_pending_passwords.js';
+import { Migration20261201170000_rate_limits } from './Migration20261201170000_rate_limits.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -42,5 +43,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201147100_remote_sessions', class: Migration20261201147100_remote_sessions },
   { name: 'Migration20261201143000_temporal_decode', class: Migration20261201143000_temporal_decode },
   { name: 'Migration20261201175000_pending_passwords', class: Migration20261201175000_pending_passwords },
+  { name: 'Migration20261201170000_rate_limits', class: Migration20261201170000_rate_limits },
   // (new migrations above)
 ];

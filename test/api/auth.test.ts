@@ -8,7 +8,7 @@ import { DB_KINDS, startTestPlatform, type TestPlatform } from '../helpers/platf
 import { startSmtp } from '../helpers/smtp.js';
 import { createLogger } from '../../config/logger.js';
 import { LoginEventSchema, UserSchema } from '../../db/entities/index.js';
-import { hashPasswordScrypt } from '../../db/password-hash.js';
+import { hashPasswordScrypt, PasswordHasher } from '../../db/password-hash.js';
 import { issuePasswordToken } from '../../api/routes/auth/password-tokens.js';
 
 interface Res {
@@ -82,8 +82,14 @@ describe.each(DB_KINDS)('identity on %s', (kind) => {
     }
     const locked = await login(u.username, u.password, { ip: '10.2.0.99' });
     expect([locked.status, locked.body.code]).toEqual([429, 42901]);
+    expect(locked.body.data.retry_after_seconds).toBeGreaterThan(29 * 60);
+    expect(locked.body.data.retry_after_seconds).toBeLessThanOrEqual(30 * 60);
     p.clock.advance(29 * 60_000);
-    expect((await login(u.username, u.password, { ip: '10.2.0.99' })).status).toBe(429);
+    const raw = await fetch(`${p.baseUrl}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '10.2.0.99' }, body: JSON.stringify({ username: u.username, password: u.password }) });
+    expect(raw.status).toBe(429);
+    const retryAfter = Number(raw.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
     p.clock.advance(2 * 60_000);
     tokensOf(await login(u.username, u.password, { ip: '10.2.0.99' }));
     const events = await p.db.em.fork().find(LoginEventSchema, { userId: u.id }, { orderBy: { createdAt: 'asc' } });
@@ -151,6 +157,36 @@ describe.each(DB_KINDS)('identity on %s', (kind) => {
     const after = await p.db.em.fork().findOneOrFail(UserSchema, { id: u.id });
     expect(after.passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     tokensOf(await login(u.username, u.password, { ip: '10.7.0.1' }));
+  });
+
+  it('changed argon2id parameters upgrade the hash at the next login; a password older than the max age forces a change', async () => {
+    const u = await makeUser();
+    const orig = p.identity.hasher;
+    p.identity.hasher = new PasswordHasher({ memoryCost: 8192, timeCost: 3, parallelism: 1 });
+    try {
+      tokensOf(await login(u.username, u.password, { ip: '10.7.1.1' }));
+      expect((await p.db.em.fork().findOneOrFail(UserSchema, { id: u.id })).passwordHash).toMatch(/^\$argon2id\$v=19\$m=8192,t=3,p=1\$/);
+    } finally {
+      p.identity.hasher = orig;
+    }
+    tokensOf(await login(u.username, u.password, { ip: '10.7.1.1' }));
+    expect((await p.db.em.fork().findOneOrFail(UserSchema, { id: u.id })).passwordHash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+
+    const policy = p.identity.settings.password;
+    p.identity.settings.password = { ...policy, maxAgeDays: 90 };
+    try {
+      expect((await login(u.username, u.password, { ip: '10.7.1.1' })).body.data.restricted).toBeNull();
+      p.clock.advance(91 * 86_400_000);
+      const old = tokensOf(await login(u.username, u.password, { ip: '10.7.1.1' }));
+      expect((await login(u.username, u.password, { ip: '10.7.1.1' })).body.data.restricted).toBe('password_change');
+      expect((await call('GET', '/api/v1/hosts', { token: old.access_token })).body.code).toBe(40302);
+      const ch = await call('POST', '/api/v1/auth/password/change', { token: old.access_token, body: { current_password: u.password, new_password: 'Aged-out-Passw0rd!' } });
+      expect(ch.status, JSON.stringify(ch.body)).toBe(200);
+      secrets.push('Aged-out-Passw0rd!');
+      expect((await login(u.username, 'Aged-out-Passw0rd!', { ip: '10.7.1.1' })).body.data.restricted).toBeNull();
+    } finally {
+      p.identity.settings.password = policy;
+    }
   });
 
   it('refresh tokens rotate on every use; reusing one revokes the whole session and records a security event', async () => {
@@ -365,6 +401,44 @@ describe.each(DB_KINDS)('identity on %s', (kind) => {
     expect((await call('GET', '/api/v1/auth/me', { token: soon.body.data.key })).status).toBe(200);
     p.clock.advance(2 * 60_000);
     expect((await call('GET', '/api/v1/auth/me', { token: soon.body.data.key })).status).toBe(401);
+  });
+
+  it('the public registration submit is rate-limited per source address: 429 with Retry-After, other addresses unaffected, the window ends', async () => {
+    const dept = await p.api('POST', '/api/v1/departments', { body: { name: uniq('Rate dept') } });
+    expect(dept.status, JSON.stringify(dept.body)).toBe(201);
+    const submit = async (ip: string, i: number) => {
+      const res = await fetch(`${p.baseUrl}/api/v1/registrations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+        body: JSON.stringify({ email: `${uniq('rl')}-${i}@example.test`, full_name: 'Rate Limited', department_id: dept.body.data.id, requested_roles: ['requester'], reason: 'rate limit test' }),
+      });
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Res['body'] };
+    };
+    const limit = p.identity.settings.registrationRateLimit;
+    expect(limit).toEqual({ max: 5, windowMinutes: 60 });
+    p.clock.advance(60 * 60_000); // a window of its own (earlier tests' clock moves are not aligned to it)
+    for (let i = 0; i < 5; i++) expect((await submit('10.18.0.1', i)).status).toBe(202);
+    p.clock.advance(10 * 60_000);
+    const over = await submit('10.18.0.1', 6);
+    expect([over.status, over.body.code]).toEqual([429, 42902]);
+    // The window began at the first submit (a few real seconds before the 6th): 50 minutes left, less those seconds.
+    expect(Number(over.retryAfter)).toBeGreaterThan(49 * 60);
+    expect(Number(over.retryAfter)).toBeLessThanOrEqual(50 * 60);
+    expect(over.body.data.retry_after_seconds).toBe(Number(over.retryAfter));
+    // Refused before any work: no registration row for it.
+    const rows = await p.db.em.getConnection().execute<Array<{ n: number }>>(`select count(*)::int as n from registrations where email like ?`, [`%-6@example.test`]);
+    expect(rows[0]!.n).toBe(0);
+    // Another address is not affected; after the window the first one may submit again.
+    expect((await submit('10.18.0.2', 7)).status).toBe(202);
+    p.clock.advance(50 * 60_000 + 1000);
+    expect((await submit('10.18.0.1', 8)).status).toBe(202);
+    // Configurable: 0 turns it off.
+    p.identity.settings.registrationRateLimit = { max: 0, windowMinutes: 60 };
+    try {
+      for (let i = 0; i < 6; i++) expect((await submit('10.18.0.3', 10 + i)).status).toBe(202);
+    } finally {
+      p.identity.settings.registrationRateLimit = limit;
+    }
   });
 
   it('must-change sessions can only change the password; no secret appears in logs or later responses', async () => {

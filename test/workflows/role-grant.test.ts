@@ -138,4 +138,14 @@ describe('role-grant workflow: time-bound roles (time-skipping server, real SMTP
     const list = await h.api('GET', `/api/v1/users/${ana.id}/role-grants`, ana.token);
     expect(list.body.data.items.map((x: { status: string }) => x.status)).toEqual(['revoked', 'expired', 'expired']);
   });
+
+  it('no credential (API keys of the granter, revoker and grantee, tokens in the mails) is in any role-grant workflow history', async () => {
+    const grants = await h.db.em.fork().find(RoleGrantSchema, {});
+    expect(grants.length).toBeGreaterThanOrEqual(3);
+    const secrets = [admin.token, admin2.token, ana.token];
+    for (const m of await h.mails()) for (const t of m.text.matchAll(/token=([A-Za-z0-9_.%-]{16,})/g)) secrets.push(decodeURIComponent(t[1]!));
+    await h.assertNoSecretsInHistories(grants.map((g) => g.workflowId), secrets);
+    // The scan finds what is there: each history carries its grant id.
+    await expect(h.assertNoSecretsInHistories([grants[0]!.workflowId], [grants[0]!.id])).rejects.toThrow(/secret found/);
+  });
 });

@@ -9,9 +9,10 @@ import type { IdentityDeps } from '../../deps.js';
 export type LockScope = 'account' | 'ip';
 export const accountSubject = (username: string) => username.toLowerCase().slice(0, 64);
 
-export async function isLocked(d: Pick<IdentityDeps, 'clock'>, em: SqlEntityManager, scope: LockScope, subject: string): Promise<boolean> {
+/** When the subject's lock ends, or null when it is not locked. */
+export async function lockedUntil(d: Pick<IdentityDeps, 'clock'>, em: SqlEntityManager, scope: LockScope, subject: string): Promise<Date | null> {
   const row = await em.fork().findOne(LoginLockSchema, { scope, subject });
-  return Boolean(row?.lockedUntil && row.lockedUntil > d.clock());
+  return row?.lockedUntil && row.lockedUntil > d.clock() ? row.lockedUntil : null;
 }
 
 /** Counts one failure (atomically) and locks the subject at the threshold. */

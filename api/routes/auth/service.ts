@@ -6,7 +6,7 @@ import { recordAudit } from '../../../db/audit.js';
 import type { AuthDeps } from '../../deps.js';
 import { ApiError, conflict, loginLocked, notFound, sessionEnded, secondFactorRequired, unauthenticated, validationError } from '../../errors.js';
 import { newRefreshToken, sha256, signAccessToken } from './tokens.js';
-import { accountSubject, clearLock, isLocked, recordFailure } from './locks.js';
+import { accountSubject, clearLock, lockedUntil, recordFailure } from './locks.js';
 import { recordLoginEvent } from './events.js';
 import { hasSecondFactorInput, mfaMethods, sendEmailCode, verifySecondFactor, type SecondFactorInput } from './mfa.js';
 import { applyPassword, assertPasswordPolicy } from './password-policy.js';
@@ -84,10 +84,11 @@ export async function login(d: AuthDeps, input: { username: string; password: st
   const ip = client.ip ?? 'unknown';
   const ev = { username: input.username, ip: client.ip, userAgent: client.userAgent, at: now };
 
-  const [ipLocked, acctLocked] = await Promise.all([isLocked(identity, em, 'ip', ip), isLocked(identity, em, 'account', acct)]);
+  const [ipLocked, acctLocked] = await Promise.all([lockedUntil(identity, em, 'ip', ip), lockedUntil(identity, em, 'account', acct)]);
   if (ipLocked || acctLocked) {
     await recordLoginEvent(d, em, { ...ev, kind: 'login_locked', reason: ipLocked ? 'ip_locked' : 'account_locked' });
-    throw loginLocked();
+    const until = Math.max(ipLocked?.getTime() ?? 0, acctLocked?.getTime() ?? 0);
+    throw loginLocked(Math.max(1, Math.ceil((until - now.getTime()) / 1000)));
   }
 
   const u = await em.findOne(UserSchema, { username: input.username });

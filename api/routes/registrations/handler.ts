@@ -1,5 +1,6 @@
 import { Router } from 'express';
-import type { AppDeps } from '../../deps.js';
+import type { AppDeps, AuthDeps } from '../../deps.js';
+import { enforceRateLimit } from '../../rate-limit.js';
 import { type OpenAPIRegistry, paginated, z } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
 import type { RoleCache } from '../../authz/principal.js';
@@ -32,7 +33,7 @@ import {
 
 const Decided = z.object({ id: z.string().uuid(), status: z.string() }).openapi('RegistrationDecided');
 
-export function registrationRoutes(deps: AppDeps & { roleCache: RoleCache }, registry: OpenAPIRegistry): Router {
+export function registrationRoutes(deps: AppDeps & AuthDeps & { roleCache: RoleCache }, registry: OpenAPIRegistry): Router {
   const r = Router();
   const tags = ['registrations'];
   const rd: RegistrationDeps = { em: deps.em, temporal: deps.temporal, stepDays: deps.settings.registrationStepDays ?? 7, roles: deps.roleCache };
@@ -46,7 +47,12 @@ export function registrationRoutes(deps: AppDeps & { roleCache: RoleCache }, reg
     body: RegistrationSubmit,
     response: Accepted,
     status: 202,
-    handler: ({ body, req }) => submitRegistration(rd, body, req),
+    errors: { 429: 'Too many registration submits from this address (42902; Retry-After says when to try again; REGISTRATION_RATE_LIMIT per REGISTRATION_RATE_WINDOW_MINUTES)' },
+    handler: async ({ body, req, res }) => {
+      const { identity } = deps;
+      await enforceRateLimit(deps.em.fork(), res, { bucket: 'registration', subject: req.ip ?? 'unknown', limit: identity.settings.registrationRateLimit, now: identity.clock(), what: 'registration submits' });
+      return submitRegistration(rd, body, req);
+    },
   });
   defineRoute(r, registry, {
     method: 'post',

@@ -10277,6 +10277,15 @@ export interface paths {
                         "application/json": components["schemas"]["Error"];
                     };
                 };
+                /** @description Too many registration submits from this address (42902; Retry-After says when to try again; REGISTRATION_RATE_LIMIT per REGISTRATION_RATE_WINDOW_MINUTES) */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
             };
         };
         delete?: never;
