@@ -29,7 +29,12 @@ export interface AppDeps {
   em: SqlEntityManager;
   vault: Vault;
   logger: Logger;
-  temporal: { client: Client; taskQueue: string };
+  /**
+   * `eagerStart`: the client runs on the NativeConnection of a worker in this process that polls
+   * `taskQueue` (`npm start`), so workflows the API starts and then waits on ask for eager start
+   * (config/temporal.ts `eagerStartOptions`). Unset for a standalone API process.
+   */
+  temporal: { client: Client; taskQueue: string; eagerStart?: boolean };
   settings: { accountOpeningExpiryDays: number; leaseBufferDays?: number; reclaimGraceMinutes?: number; registrationStepDays?: number };
   /** Readiness probes: each throws when its dependency is unreachable. */
   checks: { db: () => Promise<void>; temporal: () => Promise<void> };

@@ -32,7 +32,7 @@ export async function startApi(rt: Runtime, opts: { console?: AppDeps['console']
     em: rt.db.em,
     vault: rt.vault,
     logger: rt.logger,
-    temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue },
+    temporal: { client: rt.temporal.client, taskQueue: rt.temporal.settings.taskQueue, eagerStart: rt.temporal.eagerStart },
     securityRules: securityRulesFromEnv(rt.env),
     slackSigningSecret: rt.env.SLACK_SIGNING_SECRET,
     terminal: {

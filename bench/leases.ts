@@ -53,6 +53,8 @@ import { cleanUpOnExit } from './exit.js';
 
 const N = Number(process.env.BENCH_LEASES ?? 10_000);
 const KILL_WORKER = process.env.BENCH_KILL_WORKER === '1';
+/** BENCH_DISPATCH=default: the dev server's own dispatch settings (the figures before scripts/temporal-cli.ts devServerDynamicConfig). */
+const DISPATCH = process.env.BENCH_DISPATCH === 'default' ? 'default' : 'fast';
 const START_CONCURRENCY = 64;
 const FIRE_TIMEOUT_MS = Number(process.env.BENCH_FIRE_TIMEOUT_S ?? 900) * 1000;
 const RSS_GOAL_BYTES = 1024 ** 3;
@@ -191,7 +193,7 @@ async function main(): Promise<void> {
       })(),
       (async () => {
         const cli = await ensureTemporalCli({ log });
-        temporal = await startDevServer({ cli, port: await freePort(), uiPort: null, dbFile: temporalDb });
+        temporal = await startDevServer({ cli, port: await freePort(), uiPort: null, dbFile: temporalDb, dispatch: DISPATCH });
         children.add(temporal.process); // killed on Ctrl-C too
       })(),
     ]);
@@ -363,7 +365,7 @@ async function main(): Promise<void> {
     const at = (xs: number[], q: number) => (xs.length ? `${secs(percentileTime(xs, q))} s` : '-');
     const bytes = Object.fromEntries(sizes.rows.map((r) => [r.name, Number(r.bytes)]));
     console.log('');
-    console.log(`lease benchmark: ${N} leases, dev server (SQLite file), PostgreSQL ${process.env.BENCH_DATABASE_URL ? '(BENCH_DATABASE_URL)' : '(throwaway cluster, fsync off)'}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(`lease benchmark: ${N} leases, dev server (SQLite file, dispatch ${DISPATCH}), PostgreSQL ${process.env.BENCH_DATABASE_URL ? '(BENCH_DATABASE_URL)' : '(throwaway cluster, fsync off)'}, ${os.cpus().length} CPUs, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log('');
     console.log(`start      ${N} lease workflows started in ${secs(startMs)} s (${(N / (startMs / 1000)).toFixed(0)}/s, ${START_CONCURRENCY} in flight); worker idle ${secs(settledMs)} s after the first start${idle ? '' : ' (NOT idle before the timeout)'}`);
     console.log(`           sampled leases waiting for: ${[...new Set(nextKinds)].join(', ')} (${nextKinds.filter((k) => k === 'reminder-7d').length}/${sample.length} reminder-7d)`);
@@ -394,6 +396,19 @@ async function main(): Promise<void> {
       if (recordedOnce && killed && mailAllocations.size === N && dupMails > 0 && dupIds === dupMails) {
         console.log(`           the ${dupMails} second cop${dupMails === 1 ? 'y' : 'ies'} carr${dupMails === 1 ? 'ies' : 'y'} the first's Message-ID: sent, then the worker was killed before it recorded the send, and the retry sent again (mail systems drop a repeated Message-ID)`);
       }
+    }
+    // What one reminder costs in Temporal: the events from its TimerFired to the next TimerStarted
+    // (the lease then sleeps to the 3-day reminder), from one sampled lease's history.
+    {
+      const events = (await client.workflow.getHandle(`lease/${allocations[0]!.id}`).fetchHistory()).events ?? [];
+      const fired = events.findIndex((e) => e.timerFiredEventAttributes);
+      const next = events.findIndex((e, i) => i > fired && e.timerStartedEventAttributes);
+      const slice = fired >= 0 && next > fired ? events.slice(fired, next + 1) : [];
+      const count = (pick: (e: (typeof events)[number]) => unknown) => slice.filter((e) => pick(e) != null).length;
+      console.log(
+        `cost       one reminder in lease/${allocations[0]!.id}'s history (TimerFired → next TimerStarted): ${slice.length} events, ${count((e) => e.workflowTaskStartedEventAttributes)} workflow tasks, ` +
+          `${count((e) => e.activityTaskScheduledEventAttributes)} dispatched activity tasks, ${count((e) => e.markerRecordedEventAttributes)} markers (local activity / patch)`,
+      );
     }
     console.log(`total bench time ${secs(performance.now() - benchStarted)} s (setup included)`);
   } finally {

@@ -66,6 +66,8 @@ import { cleanUpOnExit } from './exit.js';
 const HOSTS = Number(process.env.BENCH_HOSTS ?? 50);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WITH_TEMPORAL = process.env.BENCH_TEMPORAL !== '0';
+/** BENCH_DISPATCH=default: the dev server's own dispatch settings (the figures before scripts/temporal-cli.ts devServerDynamicConfig). */
+const DISPATCH = process.env.BENCH_DISPATCH === 'default' ? 'default' : 'fast';
 const GOAL = 0.25;
 /** Pinned so that figures from different days compare; an existing venv is used as it is. */
 const ANSIBLE_SPEC = 'ansible-core==2.19.14';
@@ -435,7 +437,7 @@ async function main(): Promise<void> {
     if (WITH_TEMPORAL) {
       t = performance.now();
       const [cli, bundle] = await Promise.all([ensureTemporalCli({ log }), bundleWorkflows()]);
-      temporal = await startDevServer({ cli, port: await freePort(), uiPort: null });
+      temporal = await startDevServer({ cli, port: await freePort(), uiPort: null, dispatch: DISPATCH });
       children.add(temporal.process);
       installWorkerRuntime('WARN');
       nativeConnection = await NativeConnection.connect({ address: temporal.address });
@@ -488,6 +490,16 @@ async function main(): Promise<void> {
       );
     }
 
+    // What one host's onboarding costs in Temporal: events, workflow tasks, dispatched activity
+    // tasks and local activities (markers) of one child's history.
+    let historyCost = '';
+    if (WITH_TEMPORAL && client) {
+      const c = createTemporalClient({ connection: client, payloadKeys });
+      const events = (await c.workflow.getHandle(`host-onboarding/${ids[0]}`).fetchHistory()).events ?? [];
+      const count = (pick: (e: (typeof events)[number]) => unknown) => events.filter((e) => pick(e) != null).length;
+      historyCost = `one host's onboarding history (host-onboarding/${ids[0]}): ${events.length} events, ${count((e) => e.workflowTaskStartedEventAttributes)} workflow tasks, ${count((e) => e.activityTaskScheduledEventAttributes)} dispatched activity tasks, ${count((e) => e.markerRecordedEventAttributes)} markers (local activities + patch markers); dev server dispatch ${DISPATCH}`;
+    }
+
     // --- Ansible ---------------------------------------------------------------------------
     let sample = '';
     const setup = await measure('ansible -m setup', async () => {
@@ -518,6 +530,7 @@ async function main(): Promise<void> {
     console.log('');
     const verdict = direct.median / setup.median <= GOAL ? 'met' : 'NOT met';
     console.log(`goal: platform (direct) <= ${GOAL}x ansible -m setup: ${ratio(direct, setup)}, ${verdict}; platform overhead over the raw ssh2 floor: +${secs(direct.median - floor.median)} s`);
+    if (historyCost) console.log(historyCost);
     console.log(`total bench time ${secs(performance.now() - benchStarted)} s (setup included)`);
   } finally {
     await stopWorker?.().catch((err: Error) => log(`worker shutdown: ${err.message}`));

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Client, Connection } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import type { Env } from './env.js';
 import type { Logger } from './logger.js';
 import { connectClient, createTemporalClient, loadPayloadKeyring, temporalSettings, type TemporalSettings } from './temporal.js';
@@ -18,7 +19,12 @@ export interface Runtime {
   vault: Vault;
   /** Keys of the Temporal payload codec (separate from the vault's keys: they protect different things). */
   payloadKeys: Keyring;
-  temporal: { settings: TemporalSettings; connection: Connection; client: Client };
+  /**
+   * `connection` is the client's. When the process also runs the worker (`npm start`), it is the
+   * worker's NativeConnection (`workerConnection`, shared) and `eagerStart` is true: starts the API
+   * waits on are handed to that worker in the start response (config/temporal.ts eagerStartOptions).
+   */
+  temporal: { settings: TemporalSettings; connection: Connection | NativeConnection; client: Client; eagerStart: boolean; workerConnection?: NativeConnection };
   ssh: SshExecutor;
   winrm: WinRmExecutor;
   mailer: Transporter | null;
@@ -29,15 +35,19 @@ export function dbTarget(env: Env) {
   return env.DATABASE_URL ? { databaseUrl: env.DATABASE_URL } : { pgliteDir: join(env.DATA_DIR, 'pglite') };
 }
 
-export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
+/**
+ * `workerConnection`: a NativeConnection (opened by the caller after installing the worker runtime)
+ * that the client shares with a worker started in this process; the runtime closes it last.
+ */
+export async function openRuntime(env: Env, logger: Logger, o: { workerConnection?: NativeConnection } = {}): Promise<Runtime> {
   const vault = new Vault(await loadKeyring(env.HOSTFLOW_ENCRYPTION_KEYS, join(env.DATA_DIR, 'keys')));
   const payloadKeys = await loadPayloadKeyring(env);
   const db = await initORM(dbTarget(env));
   logger.info({ db: db.kind }, 'database ready, migrations applied');
   const settings = await temporalSettings(env);
-  let connection: Connection;
+  let connection: Connection | NativeConnection;
   try {
-    connection = await connectClient(settings);
+    connection = o.workerConnection ?? (await connectClient(settings));
   } catch (err) {
     await db.close();
     throw new Error(`cannot connect to Temporal at ${settings.address}: ${(err as Error).message}`);
@@ -52,7 +62,7 @@ export async function openRuntime(env: Env, logger: Logger): Promise<Runtime> {
     db,
     vault,
     payloadKeys,
-    temporal: { settings, connection, client },
+    temporal: { settings, connection, client, eagerStart: Boolean(o.workerConnection), ...(o.workerConnection ? { workerConnection: o.workerConnection } : {}) },
     ssh,
     winrm,
     mailer,

@@ -52,7 +52,7 @@ export function workerConnectionOptions(s: TemporalSettings): NativeConnectionOp
  * Registers the search attributes the workflows use. Idempotent. On clusters where the
  * caller lacks the permission (e.g. Temporal Cloud), it reports which ones to add by hand.
  */
-export async function ensureSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function ensureSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<void> {
   const existing = await connection.operatorService.listSearchAttributes({ namespace });
   const missing = ALL_SEARCH_ATTRIBUTES.filter((k) => !(k.name in (existing.customAttributes ?? {})));
   if (missing.length === 0) return;
@@ -107,6 +107,18 @@ export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter
  */
 export function dataConverter(ring: Keyring): DataConverter {
   return { payloadCodecs: [new AesGcmPayloadCodec(ring)], failureConverterPath: FAILURE_CONVERTER_PATH };
+}
+
+/**
+ * Start options for a workflow the caller starts and then waits on (host ping, user lookup, an
+ * account operation, the first steps of an allocation or an account opening). With a worker in this
+ * process on the client's own NativeConnection (`eagerStart`), the server hands the first workflow
+ * task back in the start response instead of dispatching it through matching. When that worker has
+ * no free slot, or polls another queue, the server starts the workflow normally: the request is a
+ * hint, never a different outcome, and the history is the same.
+ */
+export function eagerStartOptions(t: { eagerStart?: boolean }): { requestEagerStart?: true } {
+  return t.eagerStart ? { requestEagerStart: true } : {};
 }
 
 /** Counts workflow starts per type and outcome (hostflow_workflow_starts_total). */

@@ -13,6 +13,8 @@ import { createLogger, wantsPretty } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
+import { installWorkerRuntime } from '../worker/create-worker.js';
+import { connectWorker, temporalSettings } from '../config/temporal.js';
 import { identityFromRuntime, startApi } from '../api/server.js';
 import { ensureTemporalCli } from './temporal-cli.js';
 import { ensureWebBuilt, WEB_DIST } from './build-web.js';
@@ -126,7 +128,14 @@ const startup = (async () => {
       },
     });
   }
-  rt = await openRuntime(e, logger);
+  // The API's Temporal client shares the worker's NativeConnection: workflows the API starts and
+  // waits on (host ping, user lookup, …) start eagerly on this worker (config/temporal.ts).
+  installWorkerRuntime('WARN', { prometheusAddress: e.TEMPORAL_SDK_METRICS_ADDRESS });
+  const temporal = await temporalSettings(e);
+  const workerConnection = await connectWorker(temporal).catch((err: Error) => {
+    throw new Error(`cannot connect to Temporal at ${temporal.address}: ${err.message}`);
+  });
+  rt = await openRuntime(e, logger, { workerConnection });
   // Embedded default, very first start: `admin` with a one-time password (PostgreSQL: `npx hostflow admin create`).
   const firstAdmin = e.DATABASE_URL ? null : await ensureFirstAdmin({ em: rt.db.em, identity: await identityFromRuntime(rt) });
   worker = await startWorker(rt);

@@ -81,6 +81,31 @@ export interface DevServer {
 
 export const SEARCH_ATTRIBUTE_FLAGS = ['HostId', 'HostStatus', 'CustomerId', 'Requester', 'LifecycleStatus'].flatMap((n) => ['--search-attribute', `${n}=Keyword`]);
 
+/**
+ * Dynamic config of the dev server (`key=value`, as `--dynamic-config-value` takes it). The same keys
+ * go into a self-hosted cluster's dynamic config file (README "Performance": Temporal round trip).
+ *
+ * - One task-queue partition: a single local worker polls one partition, so no task waits in
+ *   another partition for the forwarder.
+ * - `history.transferProcessorMaxPollRPS`: the history service loads new transfer tasks (workflow
+ *   task and activity task dispatches to matching) at most this often per shard, default 20/s. The
+ *   dev server has one history shard, so a task created less than 50 ms after the previous load
+ *   waits for the next one: that was the ~40 ms of every "scheduled → started" hop
+ *   (bench/remote-exec figure 2). 1000/s caps the wait at 1 ms; the reader still polls only when
+ *   it is told of new tasks, so an idle server does no more reads.
+ * - Eager activity execution (off by default in the server): a workflow task completion that
+ *   schedules activities gets them back in its response when the same worker has free slots, so
+ *   an activity needs no dispatch through matching at all. Eager workflow start is on by default;
+ *   it is listed so that the intent is written down (`requestEagerStart`, config/temporal.ts).
+ *
+ * `dispatch: 'default'` leaves the server's defaults (partitions aside): the "before" figures.
+ */
+export function devServerDynamicConfig(dispatch: 'fast' | 'default' = 'fast'): string[] {
+  const partitions = ['matching.numTaskqueueReadPartitions=1', 'matching.numTaskqueueWritePartitions=1'];
+  if (dispatch === 'default') return partitions;
+  return [...partitions, 'history.transferProcessorMaxPollRPS=1000', 'system.enableActivityEagerExecution=true', 'system.enableEagerWorkflowStart=true'];
+}
+
 /** Starts `temporal server start-dev` and waits until its frontend answers. */
 export async function startDevServer(o: {
   cli: string;
@@ -93,6 +118,8 @@ export async function startDevServer(o: {
   logFile?: string;
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
   detached?: boolean;
+  /** 'default': the server's dispatch defaults (benches' "before" figures); 'fast' (default): devServerDynamicConfig. */
+  dispatch?: 'fast' | 'default';
 }): Promise<DevServer> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(o.port), '--log-level', 'warn', ...SEARCH_ATTRIBUTE_FLAGS];
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
@@ -100,8 +127,7 @@ export async function startDevServer(o: {
   else args.push('--headless');
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   if (o.namespace && o.namespace !== 'default') args.push('--namespace', o.namespace);
-  // Faster task dispatch for a single local worker.
-  args.push('--dynamic-config-value', 'matching.numTaskqueueReadPartitions=1', '--dynamic-config-value', 'matching.numTaskqueueWritePartitions=1');
+  for (const kv of devServerDynamicConfig(o.dispatch ?? 'fast')) args.push('--dynamic-config-value', kv);
   // Own process group: Ctrl-C reaches us first, and the server stops last, after the worker drained.
   const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: o.detached ?? false });
   let output = '';

@@ -15,7 +15,8 @@ import type { Worker } from '@temporalio/worker';
 export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: Promise<void> }> {
   await ensureSearchAttributes(rt.temporal.connection, rt.temporal.settings.namespace);
   installWorkerRuntime('WARN', { prometheusAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS });
-  const connection = await connectWorker(rt.temporal.settings);
+  const shared = rt.temporal.workerConnection;
+  const connection = shared ?? (await connectWorker(rt.temporal.settings));
   const worker = await createWorker({
     connection,
     namespace: rt.temporal.settings.namespace,
@@ -26,7 +27,8 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
   await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined });
-  const run = worker.run().finally(() => connection.close());
+  // A connection shared with the runtime's client stays open for it; rt.close() closes it.
+  const run = worker.run().finally(() => (shared ? undefined : connection.close()));
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');
   return { worker, run };
 }

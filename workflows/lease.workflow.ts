@@ -8,6 +8,7 @@ import {
   defineUpdate,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -94,6 +95,18 @@ export const leaseStateQuery = defineQuery<LeaseState>('state');
 
 const db = proxyActivities<Pick<Activities, 'recordLeaseEvent' | 'setAllocationStatus'>>({
   // Lease events must land whatever the outage: unlimited attempts (SDK default), short timeout.
+  startToCloseTimeout: '10 seconds',
+  retry: { maximumInterval: '5 minutes' },
+});
+
+/**
+ * The 7/3/1-day reminder as a local activity (patch 'lease-local-reminder'): it runs inside the
+ * workflow task the timer woke, so a reminder costs one workflow task and a marker instead of two
+ * workflow tasks and an activity task dispatched through the server (bench/leases). Same options,
+ * same idempotency: the lease_events row and the notification key make a re-run after a crashed
+ * worker (the workflow task times out, another worker runs it again) finish the send, not repeat it.
+ */
+const localDb = proxyLocalActivities<Pick<Activities, 'recordLeaseEvent'>>({
   startToCloseTimeout: '10 seconds',
   retry: { maximumInterval: '5 minutes' },
 });
@@ -280,7 +293,8 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     } else if (ev.kind === 'reclaim') {
       phase = 'reclaiming';
     } else {
-      await db.recordLeaseEvent({ allocationId: input.allocationId, kind: ev.kind, dueAtMs: ev.at, firedAtMs: Date.now(), endsAtMs });
+      const record = patched('lease-local-reminder') ? localDb : db;
+      await record.recordLeaseEvent({ allocationId: input.allocationId, kind: ev.kind, dueAtMs: ev.at, firedAtMs: Date.now(), endsAtMs });
       sent.add(ev.kind);
     }
   }

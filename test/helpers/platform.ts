@@ -85,6 +85,11 @@ export async function startTestPlatform(
     smtpPool?: boolean;
     /** The payload codec keyring of the platform's client and worker (default: the suite's). */
     payloadKeys?: Keyring;
+    /**
+     * As `npm start` wires it: the API's client runs on the worker's NativeConnection and starts the
+     * workflows it waits on eagerly (config/temporal.ts eagerStartOptions). Needs the worker.
+     */
+    eagerStart?: boolean;
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -92,7 +97,9 @@ export async function startTestPlatform(
   const keyring = generateKeyring('test');
   const vault = new Vault(keyring);
   const address = opts.temporalAddress ?? inject('temporalAddress');
-  const connection = await Connection.connect({ address });
+  if (opts.eagerStart && opts.worker === false) throw new Error('startTestPlatform: eagerStart needs the in-process worker');
+  if (opts.eagerStart) installWorkerRuntime('WARN');
+  const connection = opts.eagerStart ? await NativeConnection.connect({ address }) : await Connection.connect({ address });
   const payloadKeys = opts.payloadKeys ?? testPayloadKeys();
   const client = testClient(connection, { payloadKeys });
   const taskQueue = `test-${randomUUID()}`;
@@ -131,7 +138,7 @@ export async function startTestPlatform(
   });
 
   let worker: Awaited<ReturnType<typeof startPlatformWorker>> | undefined;
-  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress, notifySettings: opts.notifySettings, senders: opts.senders, publicBaseUrl: () => baseUrl, payloadKeys });
+  if (opts.worker !== false) worker = await startPlatformWorker({ db, vault, ssh, winrm, mailer, logger, taskQueue, temporalAddress: opts.temporalAddress, notifySettings: opts.notifySettings, senders: opts.senders, publicBaseUrl: () => baseUrl, payloadKeys, ...(connection instanceof NativeConnection ? { connection } : {}) });
 
   const app = createApp({
     console: opts.console,
@@ -139,7 +146,7 @@ export async function startTestPlatform(
     em: db.em,
     vault,
     logger,
-    temporal: { client, taskQueue },
+    temporal: { client, taskQueue, eagerStart: opts.eagerStart ?? false },
     settings: { accountOpeningExpiryDays: opts.expiryDays ?? 7 },
     codec: { corsOrigins: [TEST_UI_ORIGIN] },
     checks: {
@@ -239,9 +246,11 @@ export async function startPlatformWorker(d: {
   senders?: Partial<Record<NotifyChannel, ChannelSender>>;
   publicBaseUrl?: () => string;
   payloadKeys?: Keyring;
+  /** A NativeConnection shared with the platform's client (eagerStart): used, and left open by stop(). */
+  connection?: NativeConnection;
 }): Promise<{ worker: Worker; stop(): Promise<void> }> {
   installWorkerRuntime('WARN');
-  const connection = await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') });
+  const connection = d.connection ?? (await NativeConnection.connect({ address: d.temporalAddress ?? inject('temporalAddress') }));
   const worker = await createWorker({
     connection,
     namespace: 'default',
@@ -268,6 +277,7 @@ export async function startPlatformWorker(d: {
       } catch (err) {
         process.stderr.write(`[test-platform] worker ${d.taskQueue} stopped with an error (going on): ${err instanceof Error ? err.message : String(err)}\n`);
       }
+      if (d.connection) return;
       try {
         await connection.close();
       } catch (err) {

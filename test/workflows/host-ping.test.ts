@@ -77,3 +77,28 @@ describe('host-ping: API → workflow → SSH activity against a real sshd', () 
     expect(r.body.data.error.message).toContain('changed');
   });
 });
+
+describe('host-ping as `npm start` wires it: the API client on the worker NativeConnection, eager start', () => {
+  let p: TestPlatform;
+  let sshd: SshTestHost;
+  beforeAll(async () => {
+    [p, sshd] = await Promise.all([startTestPlatform({ eagerStart: true }), startSshd()]);
+  });
+  afterAll(async () => {
+    await p?.close();
+    await sshd?.stop();
+  });
+
+  it('the ping workflow starts eagerly on the in-process worker and answers', async () => {
+    const r0 = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'ping-eager', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    expect(r0.status, JSON.stringify(r0.body)).toBe(201);
+    const r = await p.api('POST', `/api/v1/hosts/${r0.body.data.id}/ping`);
+    expect(r.body.data).toMatchObject({ reachable: true, error: null });
+    const events = (await p.client.workflow.getHandle(r.body.data.workflow_id).fetchHistory()).events!;
+    // The server accepted the eager request: the first workflow task went back in the start
+    // response (started in the same batch as the start), not through matching.
+    expect(events[0]!.workflowExecutionStartedEventAttributes?.eagerExecutionAccepted).toBe(true);
+    expect(events[2]!.workflowTaskStartedEventAttributes).toBeTruthy();
+    expect(events.some((e) => e.activityTaskCompletedEventAttributes)).toBe(true);
+  });
+});

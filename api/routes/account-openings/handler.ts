@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -95,6 +96,7 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
     await deps.temporal.client.workflow.start<typeof accountOpening>('accountOpening', {
       workflowId: row.workflowId,
       taskQueue: deps.temporal.taskQueue,
+      ...eagerStartOptions(deps.temporal),
       args: [{ requestId: row.id, applicantId: row.applicant.id, mode, decisionTimeoutMs: expiryMs }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: new TypedSearchAttributes([

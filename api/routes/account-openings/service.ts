@@ -4,6 +4,7 @@
 // taking (deps, input), used at submit; the approver then decides on a request that is allowed.
 // Is the username free on the host: refused at submit what provisioning would refuse.
 import type { SqlEntityManager } from '@mikro-orm/sql';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { forbidden, validationError, type FieldError } from '../../errors.js';
@@ -104,6 +105,7 @@ async function lookupOnHost(deps: Pick<AppDeps, 'temporal' | 'logger'>, host: Ho
     const handle = await deps.temporal.client.workflow.start<typeof hostUserLookup>('hostUserLookup', {
       workflowId: `host-user-lookup/${host.id}/${new Date().toISOString().replace(/[-:.]/g, '')}-${Math.random().toString(36).slice(2, 8)}`,
       taskQueue: deps.temporal.taskQueue,
+      ...eagerStartOptions(deps.temporal),
       args: [{ hostId: host.id, username }],
       typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
       workflowExecutionTimeout: '1 minute',

@@ -3,6 +3,7 @@
 // gone or failed (reclaim directly, retry, terminate, cancel a future-dated allocation, release a
 // leftover host lock). Plain functions taking (deps, input).
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -34,7 +35,7 @@ import type { reclaim } from '../../../workflows/reclaim.workflow.js';
 
 export interface AllocationServiceDeps {
   em: SqlEntityManager;
-  temporal: { client: Client; taskQueue: string };
+  temporal: { client: Client; taskQueue: string; eagerStart?: boolean };
   settings: { leaseBufferDays?: number; reclaimGraceMinutes?: number };
 }
 
@@ -160,6 +161,7 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
     await client.workflow.start<typeof allocation>('allocation', {
       workflowId: `allocation/${row.id}`,
       taskQueue,
+      ...eagerStartOptions(deps.temporal),
       args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000 }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: searchAttributes(host!.id, customer!.id, 'pending'),
@@ -268,6 +270,7 @@ export async function retryAllocation(deps: AllocationServiceDeps, input: { allo
     await deps.temporal.client.workflow.start<typeof allocation>('allocation', {
       workflowId: `allocation/${a.id}`,
       taskQueue: deps.temporal.taskQueue,
+      ...eagerStartOptions(deps.temporal),
       args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
@@ -82,6 +83,7 @@ export function cloudUserRoutes(deps: AppDeps, registry: OpenAPIRegistry): Route
       const result = await deps.temporal.client.workflow.execute<typeof hostAccountOperation>('hostAccountOperation', {
         workflowId,
         taskQueue: deps.temporal.taskQueue,
+        ...eagerStartOptions(deps.temporal),
         args: [{ accountId: id, op }],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: account.host.id }]),

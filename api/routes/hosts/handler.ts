@@ -1,4 +1,5 @@
 import express, { Router, type RequestHandler } from 'express';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowFailedError } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -441,6 +442,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
       const handle = await deps.temporal.client.workflow.start<typeof hostPing>('hostPing', {
         workflowId,
         taskQueue: deps.temporal.taskQueue,
+        ...eagerStartOptions(deps.temporal),
         args: [{ hostId: host.id }],
         typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
         workflowExecutionTimeout: '2 minutes',

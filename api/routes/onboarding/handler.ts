@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import { randomUUID } from 'node:crypto';
 import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -61,6 +62,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       await deps.temporal.client.workflow.start<typeof hostOnboarding>('hostOnboarding', {
         workflowId,
         taskQueue: deps.temporal.taskQueue,
+        ...eagerStartOptions(deps.temporal),
         args: [input],
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         typedSearchAttributes: new TypedSearchAttributes([
@@ -98,6 +100,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       await deps.temporal.client.workflow.start<typeof hostOnboardingBatch>('hostOnboardingBatch', {
         workflowId,
         taskQueue: deps.temporal.taskQueue,
+        ...eagerStartOptions(deps.temporal),
         args: [{ concurrency: body.concurrency, hosts: hosts.map((h) => ({ hostId: h.id, templateId: h.templateId ?? null, remoteAccess: toSpec(body.remote_access) })) }],
       });
       recordAudit(em, { actor: user!.username, action: 'host.onboard-batch', targetType: 'batch', targetId: batchId, ip: req.ip, requestId: req.requestId, detail: { hosts: ids.length } });

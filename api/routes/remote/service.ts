@@ -1,5 +1,6 @@
 // Remote access domain operations: the per-host switch and gateway-sync starts (shared by routes, CLI, tests).
 import type { AppDeps } from '../../deps.js';
+import { eagerStartOptions } from '../../../config/temporal.js';
 import { notFound } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
 import { HostSchema, RemoteAccessSchema } from '../../../db/entities/index.js';
@@ -15,6 +16,7 @@ export async function startGatewaySync(deps: Pick<AppDeps, 'temporal'>, trigger:
   const handle = await deps.temporal.client.workflow.start<typeof gatewaySync>('gatewaySync', {
     workflowId,
     taskQueue: deps.temporal.taskQueue,
+    ...eagerStartOptions(deps.temporal),
     args: [{ reason, ...(actor ? { actor } : {}) }],
   });
   if (!wait) return { workflow_id: workflowId };
