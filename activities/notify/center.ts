@@ -7,6 +7,7 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
   AccountOpeningRequestSchema,
+  AllocationSchema,
   CustomerSchema,
   HostSchema,
   NotificationAttemptSchema,
@@ -17,6 +18,8 @@ import {
   NotificationTemplateSchema,
   NotificationUnsubscribeSchema,
   RoleSchema,
+  SecurityEventSchema,
+  SshKeySchema,
   UserSchema,
   type Notification,
   type NotificationEndpoint,
@@ -122,7 +125,7 @@ export function createCenter(deps: CenterDeps) {
   }
 
   /** Everyone and everything this occurrence goes to, per channel. */
-  async function targets(em: SqlEntityManager, input: EmitInput): Promise<Target[]> {
+  async function targets(em: SqlEntityManager, input: EmitInput, owners: string[]): Promise<Target[]> {
     const out: Target[] = [];
     const except = new Set(input.to?.exceptUserIds ?? []);
     const people = new Map<string, Set<NotifyChannel>>();
@@ -133,7 +136,7 @@ export function createCenter(deps: CenterDeps) {
       people.set(userId, s);
     };
     // The lifecycle's own audience: email and the in-app inbox.
-    for (const id of input.to?.userIds ?? []) add(id, ['email', 'inbox']);
+    for (const id of [...(input.to?.userIds ?? []), ...(input.to?.owner ? owners : [])]) add(id, ['email', 'inbox']);
     for (const u of await usersWith(em, input.to?.roles, input.to?.permission)) add(u.id, ['email', 'inbox']);
     const subs = await em.find(NotificationSubscriptionSchema, { event: { $in: [input.event, '*'] } });
     const contactEmails: Array<{ email: string; channel: NotifyChannel }> = [];
@@ -259,11 +262,15 @@ export function createCenter(deps: CenterDeps) {
 
   /**
    * Lifecycles emit ids; the names people read come from the database here (workflows do not
-   * carry display data): an account-opening event gets the request's username, host, applicant.
+   * carry display data). Keyed by the id variables, not by event, so a new event naming a
+   * `requestId`, `hostId`, `allocationId`, `keyId` or `securityEventId` gets its names (and its
+   * `owner`, the person it is about) without code here: adding an event stays one catalogue line.
    */
-  async function enrich(em: SqlEntityManager, input: EmitInput): Promise<EmitInput> {
+  async function enrich(em: SqlEntityManager, input: EmitInput): Promise<{ input: EmitInput; owners: string[] }> {
     const data = { ...input.data };
-    if (input.event.startsWith('account_opening.') && /^[0-9a-f-]{36}$/i.test(String(data.requestId ?? ''))) {
+    const owners: string[] = [];
+    const uuid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f-]{36}$/i.test(v);
+    if (input.event.startsWith('account_opening.') && uuid(data.requestId)) {
       const r = await em.findOne(AccountOpeningRequestSchema, { id: String(data.requestId) }, { populate: ['host', 'applicant', 'approvedBy'] });
       if (r) {
         data.username ??= r.username;
@@ -273,22 +280,51 @@ export function createCenter(deps: CenterDeps) {
         data.reason ??= r.rejectReason ?? '-';
         data.approver ??= r.approvedBy ? (r.approvedBy.fullName ?? r.approvedBy.username) : '-';
         data.error ??= r.resultMessage ?? '-';
+        owners.push(r.applicant.id);
       }
     }
-    if (input.event.startsWith('host.') && /^[0-9a-f-]{36}$/i.test(String(data.hostId ?? '')) && data.host === undefined) {
+    if (uuid(data.allocationId)) {
+      const a = await em.findOne(AllocationSchema, { id: data.allocationId }, { populate: ['host', 'customerUser'] });
+      if (a) {
+        data.host ??= a.host.name;
+        data.hostSlug ??= a.host.slug;
+        owners.push(a.customerUser.id);
+      }
+    }
+    if (uuid(data.hostId) && data.host === undefined) {
       const h = await em.findOne(HostSchema, { id: String(data.hostId) });
       data.host = h ? `${h.name} (${h.slug})` : String(data.hostId);
     }
-    return { ...input, data };
+    if (uuid(data.keyId)) {
+      const k = await em.findOne(SshKeySchema, { id: data.keyId });
+      if (k) {
+        data.fingerprint ??= k.fingerprint;
+        data.keyName ??= k.comment || k.type;
+        owners.push(k.user.id);
+      }
+    }
+    if (uuid(data.securityEventId)) {
+      const e = await em.findOne(SecurityEventSchema, { id: data.securityEventId });
+      if (e) {
+        data.username ??= e.username ?? '-';
+        data.ip ??= e.ip ?? '-';
+        data.at ??= e.at.getTime();
+        data.severity ??= e.severity;
+        data.detail ??= Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(', ') || '-';
+        if (e.userId) owners.push(e.userId);
+      }
+    }
+    if (data.days !== undefined && data.remainingZh === undefined) data.remainingZh = `${data.days} 天`;
+    return { input: { ...input, data }, owners };
   }
 
   async function emit(raw: EmitInput): Promise<EmitResult> {
     const def = (EVENTS as Record<string, EventDef>)[raw.event];
     if (!def) throw new ChannelError(`unknown event ${raw.event}`, false);
     const em = deps.em.fork();
-    const input = await enrich(em, raw);
+    const { input, owners } = await enrich(em, raw);
     const result: EmitResult = { messages: 0, sent: 0, suppressed: 0, failed: 0, deduplicated: 0, retrying: 0 };
-    for (const t of await targets(em, input)) {
+    for (const t of await targets(em, input, owners)) {
       result.messages++;
       let row = await em.findOne(NotificationSchema, { eventKey: input.key, recipient: t.recipient, channel: t.channel });
       if (row) {
