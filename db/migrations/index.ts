@@ -19,6 +19,7 @@ import { Migration20261125062610 } from './Migration20261125062610.js';
 import { Migration20261201140000_command_records } from './Migration20261201140000_command_records.js';
 import { Migration20261201145000_winrm_auth } from './Migration20261201145000_winrm_auth.js';
 import { Migration20261201172000_security_alert_delivery } from './Migration20261201172000_security_alert_delivery.js';
+import { Migration20261201172100_reminder_policy } from './Migration20261201172100_reminder_policy.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -42,5 +43,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201147100_remote_sessions', class: Migration20261201147100_remote_sessions },
   { name: 'Migration20261201143000_temporal_decode', class: Migration20261201143000_temporal_decode },
   { name: 'Migration20261201172000_security_alert_delivery', class: Migration20261201172000_security_alert_delivery },
+  { name: 'Migration20261201172100_reminder_policy', class: Migration20261201172100_reminder_policy },
   // (new migrations above)
 ];
