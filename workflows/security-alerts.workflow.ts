@@ -10,7 +10,9 @@ import { dbRetry } from './shared/policies.js';
  */
 const alerts = proxyActivities<Pick<Activities, 'deliverSecurityAlerts'>>({
   // A batch is up to 50 events, each a few messages (SMTP, webhooks).
-  startToCloseTimeout: '2 minutes',
+  startToCloseTimeout: '5 minutes',
+  // Beats once per event: a batch whose worker died is retried within seconds, not minutes.
+  heartbeatTimeout: '20 seconds',
   retry: dbRetry,
 });
 

@@ -4,11 +4,21 @@
 // row id, so a retry (or two overlapping runs) never sends a message twice. Who hears it: whoever
 // may read the audit trail (`audit.read`), and for alerts about one account (login failures, a new
 // address, a reused refresh token) that account's user too; subscriptions add more.
+import { Context } from '@temporalio/activity';
 import { SecurityEventSchema, type SecurityEventKind } from '../../db/entities/index.js';
 import { createEmitter, type NotifyDeps } from './notify.activities.js';
 import type { EventName } from './events.js';
 
 const TO_THE_USER: ReadonlySet<SecurityEventKind> = new Set(['login_failures', 'new_ip_login', 'refresh_token_reuse']);
+
+/** Progress for Temporal (a dead worker's batch is retried after the heartbeat timeout); a no-op outside an activity. */
+function heartbeat(n: number) {
+  try {
+    Context.current().heartbeat(n);
+  } catch {
+    // called outside an activity (tests, the CLI)
+  }
+}
 
 export function createSecurityAlertActivities(deps: NotifyDeps) {
   const emit = createEmitter(deps);
@@ -22,6 +32,7 @@ export function createSecurityAlertActivities(deps: NotifyDeps) {
       await emit({ event: `security.${row.kind}` as EventName, key: `security-event/${row.id}`, to: { permission: 'audit.read', owner: TO_THE_USER.has(row.kind) }, data: { securityEventId: row.id } });
       await em.nativeUpdate(SecurityEventSchema, { id: row.id, notifiedAt: null }, { notifiedAt: new Date() });
       delivered++;
+      heartbeat(delivered);
     }
     return { delivered, more: rows.length > limit };
   }
