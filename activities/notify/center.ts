@@ -80,7 +80,12 @@ interface Target {
   suppress?: string;
   timezone?: string | null;
   language?: string;
+  /** Slack DM: the person's email, looked up in the workspace by the sender. */
+  dmEmail?: string;
 }
+
+/** A Slack endpoint with this channel DMs people, found by their email (users.lookupByEmail). */
+export const SLACK_DM_CHANNEL = '@email';
 
 /** Subject and body of (event, channel, language): the newest stored version, else the built-in text (version 0). */
 export async function pickTemplate(em: SqlEntityManager, event: string, channel: NotifyChannel, language: Language) {
@@ -153,6 +158,9 @@ export function createCenter(deps: CenterDeps) {
       }
     }
     const users = people.size ? await em.find(UserSchema, { id: { $in: [...people.keys()] } }) : [];
+    // Slack for a person: a DM through the workspace bot (the Slack endpoint whose channel is `@email`).
+    const wantsSlack = [...people.values()].some((c) => c.has('slack'));
+    const dmBot = wantsSlack ? (await em.find(NotificationEndpointSchema, { kind: 'slack' }, { orderBy: { createdAt: 'asc' } })).find((e) => e.config.channel === SLACK_DM_CHANNEL) : undefined;
     const prefs = new Map((people.size ? await em.find(NotificationPreferenceSchema, { userId: { $in: [...people.keys()] } }) : []).map((p) => [p.userId, p.language]));
     for (const u of users) {
       for (const channel of people.get(u.id)!) {
@@ -161,6 +169,8 @@ export function createCenter(deps: CenterDeps) {
           if (u.email && !u.disabledAt) out.push({ channel, recipient: u.email.toLowerCase(), userId: u.id, timezone: u.timezone, language });
           else out.push({ channel, recipient: `user:${u.id}`, userId: u.id, suppress: u.disabledAt ? 'user is disabled' : 'recipient has no email address' });
         } else if (channel === 'inbox') out.push({ channel, recipient: `user:${u.id}`, userId: u.id, timezone: u.timezone, language });
+        else if (channel === 'slack' && dmBot && u.email) out.push({ channel, recipient: `user:${u.id}`, userId: u.id, endpoint: dmBot, dmEmail: u.email.toLowerCase(), timezone: u.timezone, language });
+        else if (channel === 'slack') out.push({ channel, recipient: `user:${u.id}`, userId: u.id, suppress: dmBot ? 'recipient has no email address to find them in Slack' : 'no Slack DM bot configured (a Slack endpoint with channel @email)' });
         else out.push({ channel, recipient: `user:${u.id}`, userId: u.id, suppress: `no ${channel} address for a person (subscribe an endpoint instead)` });
       }
     }
@@ -194,7 +204,8 @@ export function createCenter(deps: CenterDeps) {
     const endpoint = t.endpoint ?? (row.endpointId ? await em.findOne(NotificationEndpointSchema, { id: row.endpointId }) : null);
     if (endpoint) {
       const url = deps.vault.decrypt(endpoint.urlCiphertext, `notify-endpoint:${endpoint.id}:url`);
-      msg.to = endpoint.kind === 'slack' ? `${url}\n${endpoint.config.channel ?? ''}` : url;
+      const slackTo = t.dmEmail ? `${SLACK_DM_CHANNEL}:${t.dmEmail}` : (endpoint.config.channel ?? '');
+      msg.to = endpoint.kind === 'slack' ? `${url}\n${slackTo}` : url;
       msg.secrets = [];
       if (endpoint.secretCiphertext) msg.secrets.push(deps.vault.decrypt(endpoint.secretCiphertext, `notify-endpoint:${endpoint.id}:secret`));
       if (endpoint.previousSecretCiphertext && endpoint.previousSecretUntil && endpoint.previousSecretUntil > new Date()) msg.secrets.push(deps.vault.decrypt(endpoint.previousSecretCiphertext, `notify-endpoint:${endpoint.id}:previous`));

@@ -71,7 +71,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
 
   let ids: string[] = [];
   let badId: string;
-  it('imports 21 hosts (CSV), onboards them in one batch: 20 online, the one that refuses auth fails alone', async () => {
+  it('imports 21 hosts (CSV), onboards them in one batch: 20 online, the one that refuses auth fails alone', { timeout: 180_000 }, async () => {
     const rows = Array.from({ length: 20 }, (_, i) => csvRow(`node-${String(i).padStart(2, '0')}`, i % 2 ? b : a));
     rows.push(csvRow('node-badauth', a, { password: 'wrong-password' }));
     const res = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'text/csv' }, body: [header, ...rows].join('\n') });
