@@ -100,7 +100,8 @@ describe('fault: worker killed mid-send (notification center; real worker proces
     try {
       const r = await handle.result();
       console.log(`[faults] notify worker killed at mail ${KILL_AT_MAIL}: batch done ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
-      expect(r.delivered).toBe(EVENTS);
+      // The killed attempt had finished (and marked) the first alert; the retry delivered the rest.
+      expect(r.delivered).toBe(EVENTS - 1);
     } finally {
       await w.stop();
     }
