@@ -117,7 +117,8 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
   const patchIds = async (handle: { fetchHistory(): Promise<{ events?: Array<{ markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: Array<{ data?: Uint8Array | null }> | null }> | null } | null }> | null }> }) =>
     ((await handle.fetchHistory()).events ?? [])
       .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
-      .flatMap((e) => Object.values(e.markerRecordedEventAttributes!.details ?? {}).map((v) => Buffer.from(v.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8').replace(/^"|"$/g, '')));
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes!.details ?? {}).map((v) => Buffer.from(v.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8')))
+      .join('\n');
   const eventsOf = async (id: string) => {
     const rows = await db.em.fork().find(LeaseEventSchema, { allocation: id }, { orderBy: { firedAt: 'asc' } });
     return rows.map((r) => ({ kind: r.kind, firedAt: r.firedAt.getTime(), dueAt: r.dueAt.getTime(), notification: r.notification }));
