@@ -19,6 +19,7 @@ import { createAllocationRemoteActivities } from './remote/allocation.activities
 import { createAllocationDbActivities } from './db/allocation.activities.js';
 import { createRegistrationDbActivities } from './db/registration.activities.js';
 import { createRegistrationMailActivities } from './notify/registration-mail.activities.js';
+import { createSecurityAlertActivities } from './notify/security-alerts.activities.js';
 import type { SshExecutor } from './ssh/ssh-executor.js';
 import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
@@ -69,6 +70,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createHostDbActivities(deps),
     ...createAccountOpeningDbActivities(deps),
     ...createNotifyActivities(deps),
+    ...createSecurityAlertActivities(deps),
     ...createOnboardingActivities(deps),
     ...createOnboardingDbActivities(deps),
     ...createAllocationRemoteActivities(deps),

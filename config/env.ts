@@ -161,6 +161,8 @@ export const EnvSchema = z.object({
   /** Interval of the `host-recheck` Temporal Schedule (re-collects facts, marks unreachable hosts offline). */
   HOST_RECHECK_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 15m, 1h, 30s').default('15m'),
   HOST_RECHECK_OFFLINE_AFTER: z.coerce.number().int().min(1).default(3),
+  /** How often security events are delivered as notifications (Schedule `security-alerts`). */
+  SECURITY_ALERT_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 1m, 30s').default('1m'),
 
   /** Audit rows older than this go to DATA_DIR/audit-archive/ (gzip JSON lines) and leave the table; 0 keeps everything. */
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(365),

@@ -26,7 +26,7 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
-  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined });
+  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined, securityAlertInterval: rt.env.SECURITY_ALERT_INTERVAL });
   // A connection shared with the runtime's client stays open for it; rt.close() closes it.
   const run = worker.run().finally(() => (shared ? undefined : connection.close()));
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');

@@ -3,11 +3,13 @@ import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
 import type { statusReconciler } from '../workflows/status-reconciler.workflow.js';
 import type { auditArchive } from '../workflows/audit-archive.workflow.js';
 import type { gatewaySync } from '../workflows/gateway-sync.workflow.js';
+import type { securityAlerts } from '../workflows/security-alerts.workflow.js';
 
 export const HOST_RECHECK_SCHEDULE_ID = 'host-recheck';
 export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
 export const AUDIT_ARCHIVE_SCHEDULE_ID = 'audit-archive';
 export const GATEWAY_SYNC_SCHEDULE_ID = 'gateway-sync';
+export const SECURITY_ALERTS_SCHEDULE_ID = 'security-alerts';
 
 /**
  * The platform's Temporal Schedules (not cron in Node): created if absent, updated when the
@@ -15,10 +17,11 @@ export const GATEWAY_SYNC_SCHEDULE_ID = 'gateway-sync';
  */
 export async function ensureSchedules(
   client: Client,
-  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number; gatewaySyncInterval?: string | undefined },
+  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number; gatewaySyncInterval?: string | undefined; securityAlertInterval?: string },
 ): Promise<void> {
   await ensureReconcilerSchedule(client, { taskQueue: o.taskQueue, interval: o.reconcileInterval ?? '5m' });
   if (o.auditArchiveInterval) await ensureAuditArchiveSchedule(client, { taskQueue: o.taskQueue, interval: o.auditArchiveInterval, retentionDays: o.auditRetentionDays ?? 365 });
+  await ensureSecurityAlertsSchedule(client, { taskQueue: o.taskQueue, interval: o.securityAlertInterval ?? '1m' });
   if (o.gatewaySyncInterval) await ensureGatewaySyncSchedule(client, { taskQueue: o.taskQueue, interval: o.gatewaySyncInterval });
   const spec = { intervals: [{ every: o.recheckInterval as `${number}m` }] };
   const action = {
@@ -96,5 +99,23 @@ export async function ensureGatewaySyncSchedule(client: Client, o: { taskQueue: 
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/** `security-alerts`: security events become notifications (workflows/security-alerts.workflow.ts). */
+export async function ensureSecurityAlertsSchedule(client: Client, o: { taskQueue: string; interval: string }): Promise<void> {
+  const spec = { intervals: [{ every: o.interval as `${number}m` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'securityAlerts',
+    args: [{}] as Parameters<typeof securityAlerts>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '30 minutes',
+  };
+  try {
+    await client.schedule.create({ scheduleId: SECURITY_ALERTS_SCHEDULE_ID, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(SECURITY_ALERTS_SCHEDULE_ID).update((prev) => ({ ...prev, spec, action }));
   }
 }

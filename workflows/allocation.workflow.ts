@@ -41,6 +41,8 @@ export interface AllocationInput {
   graceMs: number;
   /** Steps already done by an earlier run (retry). */
   done?: string[];
+  /** The allocation's reminder offsets (minutes before the end), handed to its lease; absent: 7/3/1 days. */
+  reminderOffsetsMinutes?: number[];
 }
 
 /**
@@ -135,7 +137,12 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
   // The lease owns the rest of the term; it outlives this workflow (ABANDON).
   await startChild(lease, {
     workflowId: `lease/${input.allocationId}`,
-    args: [{ allocationId: input.allocationId, hostId: input.hostId, customerId: input.customerId, endsAtMs: input.endsAtMs, bufferMs: input.bufferMs, graceMs: input.graceMs }],
+    args: [
+      {
+        allocationId: input.allocationId, hostId: input.hostId, customerId: input.customerId, endsAtMs: input.endsAtMs, bufferMs: input.bufferMs, graceMs: input.graceMs,
+        ...(input.reminderOffsetsMinutes?.length ? { reminderOffsetsMinutes: input.reminderOffsetsMinutes } : {}),
+      },
+    ],
     parentClosePolicy: ParentClosePolicy.ABANDON,
     workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
     typedSearchAttributes: [

@@ -9,11 +9,13 @@ import {
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { OnboardingStepName } from '../db/entities/onboarding-step.entity.js';
 import type { RemoteAccessSpec } from '../activities/remote/remote-access.js';
-import { dbActivityOptions, finalStatusOptions, remoteRetry } from './shared/policies.js';
+import type { EmitInput } from '../activities/notify/events.js';
+import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { HostStatusKey } from './shared/search-attributes.js';
 
 /**
@@ -21,6 +23,10 @@ import { HostStatusKey } from './shared/search-attributes.js';
  * configure remote access → verify → online. Each step is an idempotent activity whose status is
  * mirrored to the DB and shown by the `progress` query. A failure leaves the host `failed` with
  * the step and error readable; a retry starts a new run `fromStep` = the failed step.
+ *
+ * Patch `onboarding-notify`: the outcome reaches people (events host.onboarded /
+ * host.onboarding_failed / host.awaiting_confirmation: whoever may onboard hosts, `host.write`,
+ * plus subscribers). Runs started before it finish without these messages.
  */
 export const ONBOARDING_ORDER: readonly OnboardingStepName[] = ['connect', 'collect-facts', 'confirm-facts', 'apply-template', 'configure-remote-access', 'verify', 'mark-online'];
 
@@ -65,6 +71,7 @@ const remote = proxyActivities<Pick<Activities, 'onboardConnect' | 'collectHostF
   heartbeatTimeout: '30 seconds',
   retry: remoteRetry,
 });
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
@@ -72,6 +79,17 @@ const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
 });
 
 export async function hostOnboarding(input: OnboardingInput): Promise<OnboardingProgress> {
+  // Decided once at the start of the run, so every message of a patched run is sent.
+  const notifying = patched('onboarding-notify');
+  /** A message that cannot be delivered is in the send log; it never fails the onboarding. */
+  const tell = async (event: EmitInput['event'], suffix: string, data: EmitInput['data']) => {
+    if (!notifying) return;
+    try {
+      await notifier.notify({ event, key: `host-onboarding/${input.hostId}/${workflowInfo().runId}/${suffix}`, to: { permission: 'host.write' }, data: { hostId: input.hostId, ...data } });
+    } catch {
+      // recorded in the send log by the activity
+    }
+  };
   const start = input.fromStep ? ONBOARDING_ORDER.indexOf(input.fromStep) : 0;
   const progress: OnboardingProgress = {
     hostId: input.hostId,
@@ -120,11 +138,13 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
       progress.current = null;
       await CancellationScope.nonCancellable(() => final.setOnboardingStep(input.hostId, step, 'failed', { error: `${progress.error!.type}: ${progress.error!.message}` }));
       await setStatus('failed');
+      await tell('host.onboarding_failed', 'failed', { step, error: `${progress.error.type}: ${progress.error.message}` });
       return progress;
     }
   }
   progress.current = null;
   progress.result = 'online';
+  await tell('host.onboarded', 'online', {});
   return progress;
 
   async function runStep(step: OnboardingStepName): Promise<{ skipped?: boolean; detail?: Record<string, unknown> }> {
@@ -142,6 +162,7 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
         if (!progress.gpuDifferences?.length) return { skipped: true };
         progress.steps[step] = 'waiting';
         await db.setOnboardingStep(input.hostId, step, 'waiting', { detail: { differences: progress.gpuDifferences } });
+        await tell('host.awaiting_confirmation', 'confirm-facts', { differences: progress.gpuDifferences.map((d) => `  ${d}`).join('\n') });
         const answered = await condition(() => decision !== undefined, input.confirmTimeoutMs ?? 7 * 24 * 3600 * 1000);
         if (!answered) throw ApplicationFailure.nonRetryable('nobody confirmed the differing facts in time', 'ConfirmationTimeout');
         if (!decision!.accept) throw ApplicationFailure.nonRetryable(`facts rejected: ${progress.gpuDifferences.join('; ')}`, 'FactsRejected');

@@ -20,6 +20,7 @@ import type { LeaseEventKind } from '../db/entities/allocation.entity.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-attributes.js';
 import { reclaim } from './reclaim.workflow.js';
 import { actorMay } from './shared/actor.js';
+import { reminderKind } from './shared/reminder-offsets.js';
 
 /**
  * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
@@ -39,6 +40,10 @@ import { actorMay } from './shared/actor.js';
  * - `lease-extend-race`: an extend that lands while the lease enters its buffer wins: no final
  *   notice for the end it moved, the `LifecycleStatus` search attribute follows the phase back to
  *   `active`, and an extend arriving while the final notice is being sent waits for it.
+ * - `lease-reminder-policy`: a lease started with its own reminder offsets (`reminderOffsetsMinutes`:
+ *   the allocation's or its customer's policy, in days, hours or minutes) reminds at those instead
+ *   of 7/3/1 days. Decided at the start of each run from the input; runs without offsets (every
+ *   run started before this change) keep the fixed schedule and never call the patch.
  */
 export const REMINDERS: ReadonlyArray<readonly [LeaseEventKind, number]> = [
   ['reminder-7d', 7],
@@ -66,6 +71,8 @@ export interface LeaseInput {
     /** The DB mirror still owes a status write (an Update landed just before continue-as-new). */
     dirty?: boolean;
   };
+  /** Reminder offsets in minutes before the end (largest first); absent: 7/3/1 days (REMINDERS). */
+  reminderOffsetsMinutes?: number[];
   /** Continue-as-new once history is this long (default 2,000; tests lower it to exercise it). */
   maxHistoryEvents?: number;
 }
@@ -115,6 +122,11 @@ const localDb = proxyLocalActivities<Pick<Activities, 'recordLeaseEvent'>>({
 const MAX_HISTORY_EVENTS = 2_000;
 
 export async function lease(input: LeaseInput): Promise<LeaseState> {
+  /** [kind, ms before the end] of every reminder of this lease. */
+  const reminders: ReadonlyArray<readonly [LeaseEventKind, number]> =
+    input.reminderOffsetsMinutes?.length && patched('lease-reminder-policy')
+      ? input.reminderOffsetsMinutes.map((m) => [reminderKind(m) as LeaseEventKind, m * 60_000] as const)
+      : REMINDERS.map(([k, d]) => [k, d * DAY] as const);
   let endsAtMs = input.endsAtMs;
   let phase: LeasePhase = input.carried?.phase ?? 'active';
   let bufferEndsAtMs: number | null = input.carried?.bufferEndsAtMs ?? null;
@@ -136,16 +148,16 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
    * is the Started event's time; the SDK's `runStartTime` is the first task's.)
    */
   const recompute = (now = Date.now()) => {
-    for (const [kind, days] of REMINDERS) {
+    for (const [kind, beforeMs] of reminders) {
       if (sent.has(kind)) continue;
-      if (endsAtMs - days * DAY <= now) skipped.add(kind);
+      if (endsAtMs - beforeMs <= now) skipped.add(kind);
       else skipped.delete(kind);
     }
   };
   const nextEvent = (): { kind: LeaseEventKind | 'end' | 'reclaim'; at: number } | null => {
     if (phase === 'reclaiming') return null;
     if (phase === 'buffer') return { kind: 'reclaim', at: bufferEndsAtMs ?? Date.now() };
-    const pending = REMINDERS.filter(([k]) => !sent.has(k) && !skipped.has(k)).map(([k, d]) => ({ kind: k, at: endsAtMs - d * DAY }));
+    const pending = reminders.filter(([k]) => !sent.has(k) && !skipped.has(k)).map(([k, beforeMs]) => ({ kind: k, at: endsAtMs - beforeMs }));
     pending.sort((a, b) => a.at - b.at);
     return pending[0] ?? { kind: 'end', at: endsAtMs };
   };

@@ -8,10 +8,11 @@ import {
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { TaskReport } from '../activities/remote/allocation.activities.js';
-import { dbActivityOptions, finalStatusOptions, remoteRetry } from './shared/policies.js';
+import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { runSteps, type StepsProgress } from './shared/steps.js';
 import { releaseSignal } from './host-lock.workflow.js';
@@ -30,6 +31,9 @@ import { syncGatewayFrom } from './shared/gateway.js';
  * the steps.
  * Every step is idempotent; a failure leaves the host in `maintenance` with the step named, and a
  * retry (`POST /allocations/:id/reclaim`) resumes at that step.
+ *
+ * Patch `reclaim-notify`: the outcome reaches people — reclaim.done (the customer user and whoever
+ * manages allocations) and reclaim.failed (those managing allocations), plus subscribers.
  */
 export const RECLAIM_STEPS = ['check-tasks', 'revoke-keys', 'lock-account', 'stop-tasks', 'clean-leftovers', 'delete-account', 'restore-template', 'verify-clean', 'release-host'] as const;
 /**
@@ -52,6 +56,7 @@ export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
 export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[]; permissions?: string[] } }]>('force');
 
 const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate' | 'endAllocationSessions'>>(dbActivityOptions);
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 /** The final status of a failed reclaim: retried until the database takes it. */
 const final = proxyActivities<Pick<Activities, 'failReclaim'>>(finalStatusOptions);
 const remote = proxyActivities<
@@ -90,6 +95,16 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
   // Keys and login go before tasks are stopped; stop-tasks always runs (it also removes crontab,
   // at jobs and lingering, which need no grace); attributed containers count as running work.
   const lockFirst = patched('reclaim-lock-before-stop');
+  const notifying = patched('reclaim-notify');
+  /** A message that cannot be delivered is in the send log; it never fails the reclaim. */
+  const tell = async (event: 'reclaim.done' | 'reclaim.failed', data: Record<string, string>, owner: boolean) => {
+    if (!notifying) return;
+    try {
+      await notifier.notify({ event, key: `reclaim/${input.allocationId}/${workflowInfo().runId}/${event.split('.')[1]}`, to: { permission: 'allocation.manage', owner }, data: { allocationId: input.allocationId, ...data } });
+    } catch {
+      // recorded in the send log by the activity
+    }
+  };
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
   // The row is `reclaiming` already (lease / API set it): the gateway closes the tenant's entries first.
   // ... and its browser sessions (web terminal, VNC) end (remote_sessions terminate requests).
@@ -152,9 +167,11 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
   if (!ok) {
     await final.failReclaim(input.allocationId, progress.failedStep!, `${progress.error!.type}: ${progress.error!.message}`);
     upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaim-failed' }]);
+    await tell('reclaim.failed', { step: progress.failedStep!, error: `${progress.error!.type}: ${progress.error!.message}` }, false);
     return progress;
   }
   progress.result = 'done';
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaimed' }]);
+  await tell('reclaim.done', {}, true);
   return progress;
 }

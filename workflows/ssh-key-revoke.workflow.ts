@@ -1,9 +1,10 @@
 import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { hostChangeLocks } from './shared/host-change-lock.js';
 import type { Activities } from '../activities/index.js';
-import { dbActivityOptions } from './shared/policies.js';
+import { dbActivityOptions, notifyActivityOptions } from './shared/policies.js';
 
 const db = proxyActivities<Pick<Activities, 'allocationsOfKeyOwner'>>(dbActivityOptions);
+const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 const remote = proxyActivities<Pick<Activities, 'removeRevokedKey'>>({
   startToCloseTimeout: '2 minutes',
   // An offline host is retried for about an hour (reclaim removes every key of the customer anyway).
@@ -27,6 +28,9 @@ export interface SshKeyRevokeResult {
  * the next reclaim. One activity per allocation, in parallel; a host that cannot be reached is
  * reported by name and the run fails so the Web UI shows it (the DB already says "revoked", so no
  * allocation adds the key again).
+ *
+ * Patch `ssh-key-revoke-notify`: the key's owner hears of it (event ssh_key.revoked, with the
+ * number of hosts it was removed from), whether or not every host could be reached.
  */
 export async function sshKeyRevoke(input: { keyId: string }): Promise<SshKeyRevokeResult> {
   const targets = await db.allocationsOfKeyOwner(input.keyId);
@@ -46,6 +50,13 @@ export async function sshKeyRevoke(input: { keyId: string }): Promise<SshKeyRevo
     }),
   );
   const failed = hosts.filter((h) => h.error);
+  if (patched('ssh-key-revoke-notify')) {
+    try {
+      await notifier.notify({ event: 'ssh_key.revoked', key: `ssh-key-revoke/${input.keyId}`, to: { owner: true }, data: { keyId: input.keyId, hosts: hosts.length - failed.length } });
+    } catch {
+      // recorded in the send log by the activity; the revocation itself stands
+    }
+  }
   if (failed.length) {
     throw ApplicationFailure.nonRetryable(`key not removed from ${failed.length} host(s): ${failed.map((h) => `${h.hostId}: ${h.error}`).join('; ')}`, 'KeyRevokeIncomplete', hosts);
   }

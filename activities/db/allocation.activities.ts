@@ -15,6 +15,7 @@ import {
 import { canTransition } from '../../db/host-status.js';
 import { connectionSummary, connectionSummaryText } from '../../db/connection-summary.js';
 import { createEmitter, type NotifyDeps } from '../notify/notify.activities.js';
+import { reminderKindMinutes, remainingText } from '../../workflows/shared/reminder-offsets.js';
 import type { Logger } from '../../config/logger.js';
 
 export interface AllocationDbDeps extends NotifyDeps {
@@ -37,7 +38,6 @@ export interface LeaseEventInput {
 /** The audit actor of host status changes made by reclaim (finishReclaim undoes only its own). */
 const RECLAIM_ACTOR = 'system:reclaim';
 
-const DAYS: Partial<Record<LeaseEventKind, number>> = { 'reminder-7d': 7, 'reminder-3d': 3, 'reminder-1d': 1 };
 
 /** Allocation, lease and reclaim mirrors in the DB, and their notifications. */
 export function createAllocationDbActivities(deps: AllocationDbDeps) {
@@ -126,13 +126,13 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
          values (gen_random_uuid(), ?, ?, ?, ?, ?, now()) on conflict (allocation_id, kind) do nothing returning id`,
         [a.id, input.kind, new Date(input.dueAtMs), new Date(input.firedAtMs), new Date(input.endsAtMs)],
       );
-      const days = DAYS[input.kind];
+      const minutes = reminderKindMinutes(input.kind);
       const common = { host: a.host.name, hostSlug: a.host.slug, allocationId: a.id, endsAt: input.endsAtMs };
       const key = `lease/${a.id}/${input.kind}`;
       const to = { userIds: [a.customerUser.id] };
       const n =
-        days !== undefined
-          ? await notify({ event: 'lease.reminder', key, to, data: { ...common, days, daysText: days === 1 ? '1 day' : `${days} days` } })
+        minutes !== null
+          ? await notify({ event: 'lease.reminder', key, to, data: { ...common, days: Math.floor(minutes / 1440), daysText: remainingText(minutes).en, remainingZh: remainingText(minutes).zh } })
           : input.kind === 'ended'
             ? await notify({ event: 'lease.ended', key, to, data: { ...common, bufferEndsAt: input.bufferEndsAtMs ?? input.endsAtMs } })
             : await notify({ event: 'reclaim.started', key, to, data: { host: a.host.name, hostSlug: a.host.slug, allocationId: a.id } });

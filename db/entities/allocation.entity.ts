@@ -39,6 +39,8 @@ export const AllocationSchema = defineEntity({
     error: p.string().length(2000).nullable(),
     terminateReason: p.string().length(1000).nullable(),
     notes: p.string().length(1000).nullable(),
+    /** Reminder offsets (minutes before the end, largest first) this allocation's lease was started with; null: 7/3/1 days. */
+    reminderOffsets: p.json<number[]>().nullable(),
     createdBy: p.string().length(64),
     reclaimedAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()).index(),
@@ -77,8 +79,9 @@ export const AllocationStepSchema = defineEntity({
 });
 export type AllocationStep = InferEntity<typeof AllocationStepSchema>;
 
+/** The kinds of the default schedule; a reminder policy adds `reminder-<n>d|h|m` (workflows/shared/reminder-offsets.ts). */
 export const LEASE_EVENT_KINDS = ['reminder-7d', 'reminder-3d', 'reminder-1d', 'ended', 'reclaim-started'] as const;
-export type LeaseEventKind = (typeof LEASE_EVENT_KINDS)[number];
+export type LeaseEventKind = (typeof LEASE_EVENT_KINDS)[number] | `reminder-${number}${'d' | 'h' | 'm'}`;
 
 /**
  * What a lease has done, exactly once per (allocation, kind): the unique key is what makes a
@@ -90,7 +93,7 @@ export const LeaseEventSchema = defineEntity({
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
     allocation: () => p.manyToOne(AllocationSchema).deleteRule('cascade').index(),
-    kind: p.enum(LEASE_EVENT_KINDS),
+    kind: p.string().length(40).$type<LeaseEventKind>(),
     /** When the workflow meant it to happen (workflow time). */
     dueAt: p.datetime(),
     /** Workflow time when it fired. */

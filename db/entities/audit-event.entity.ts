@@ -88,11 +88,14 @@ export type AuditArchive = InferEntity<typeof AuditArchiveSchema>;
 export const SECURITY_EVENT_KINDS = ['login_failures', 'new_ip_login', 'off_hours_access', 'refresh_token_reuse', 'repeated_forbidden'] as const;
 export type SecurityEventKind = (typeof SECURITY_EVENT_KINDS)[number];
 
-/** Raised by the alert rules (db/audit/security-rules.ts); delivery by notifications comes later. */
+/** Raised by the alert rules (db/audit/security-rules.ts); delivered as notifications by the `security-alerts` Schedule. */
 export const SecurityEventSchema = defineEntity({
   name: 'SecurityEvent',
   tableName: 'security_events',
-  indexes: [{ properties: ['at', 'id'] }],
+  indexes: [
+    { properties: ['at', 'id'] },
+    { name: 'security_events_undelivered_index', expression: `create index "security_events_undelivered_index" on "security_events" ("at") where "notified_at" is null` },
+  ],
   properties: {
     id: p.uuid().primary().onCreate(() => randomUUID()),
     at: p.datetime().onCreate(() => new Date()).index(),
@@ -105,6 +108,8 @@ export const SecurityEventSchema = defineEntity({
     dedupKey: p.string().length(300).unique(),
     detail: p.json<Record<string, unknown>>().nullable(),
     acknowledgedAt: p.datetime().nullable(),
+    /** Handed to the notification center (events security.<kind>); null: still to be delivered. */
+    notifiedAt: p.datetime().nullable(),
   },
 });
 export type SecurityEvent = InferEntity<typeof SecurityEventSchema>;

@@ -14,6 +14,8 @@ export const CustomerSchema = defineEntity({
     contactEmail: p.string().length(255).nullable(),
     contactPhone: p.string().length(50).nullable(),
     notes: p.string().length(1000).nullable(),
+    /** The customer's lease reminder offsets (minutes before the end, largest first); null: the default 7/3/1 days. */
+    reminderOffsets: p.json<number[]>().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

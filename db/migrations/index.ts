@@ -20,6 +20,8 @@ import { Migration20261201140000_command_records } from './Migration202612011400
 import { Migration20261201145000_winrm_auth } from './Migration20261201145000_winrm_auth.js';
 import { Migration20261201175000_pending_passwords } from './Migration20261201175000_pending_passwords.js';
 import { Migration20261201170000_rate_limits } from './Migration20261201170000_rate_limits.js';
+import { Migration20261201172000_security_alert_delivery } from './Migration20261201172000_security_alert_delivery.js';
+import { Migration20261201172100_reminder_policy } from './Migration20261201172100_reminder_policy.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -44,5 +46,7 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201143000_temporal_decode', class: Migration20261201143000_temporal_decode },
   { name: 'Migration20261201175000_pending_passwords', class: Migration20261201175000_pending_passwords },
   { name: 'Migration20261201170000_rate_limits', class: Migration20261201170000_rate_limits },
+  { name: 'Migration20261201172000_security_alert_delivery', class: Migration20261201172000_security_alert_delivery },
+  { name: 'Migration20261201172100_reminder_policy', class: Migration20261201172100_reminder_policy },
   // (new migrations above)
 ];

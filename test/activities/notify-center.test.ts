@@ -202,6 +202,37 @@ describe('notification center', () => {
     }
   });
 
+  it('Slack DM: a person subscribed on slack gets a DM (users.lookupByEmail → chat.postMessage to the user id); a 429 on the lookup is waited out; no Slack account → failed, not retried', async () => {
+    const slack = await startSlackStandIn(SLACK_TOKEN, { U0ALICE: 'Alice@Notify.test' });
+    try {
+      const e = await p.api('POST', '/api/v1/notifications/endpoints', { body: { name: `slack-dm-${randomUUID().slice(0, 8)}`, kind: 'slack', url: slack.apiUrl, secret: SLACK_TOKEN, channel: '@email' } });
+      expect(e.status, JSON.stringify(e.body)).toBe(201);
+      for (const who of [alice, li]) {
+        const sub = await p.api('POST', '/api/v1/notifications/subscriptions', { body: { event: 'host.onboarded', subject_type: 'user', subject_id: who, channel: 'slack' } });
+        expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+      }
+      slack.state.lookupRateLimit = 1;
+      const t0 = Date.now();
+      const key = `host-onboarding/${randomUUID()}/online`;
+      await notify({ event: 'host.onboarded', key, to: {}, data: { host: 'gpu-dm (gpu-dm)', hostId: 'h-dm' } });
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1000); // the lookup's Retry-After: 1
+      expect(slack.received.filter((x) => x.path === '/api/users.lookupByEmail').map((x) => String(x.body.email)).sort()).toEqual(['alice@notify.test', 'alice@notify.test', 'li@notify.test']);
+      expect(slack.posts).toHaveLength(1);
+      expect(slack.posts[0]!.body.channel).toBe('U0ALICE');
+      expect(JSON.parse(String(slack.posts[0]!.body.blocks))[0].text.text).toBe('Host gpu-dm (gpu-dm) is onboarded and online');
+      const rows = await p.db.em.fork().find(NotificationSchema, { eventKey: key, channel: 'slack' });
+      const of = (u: string) => rows.find((r) => r.userId === u)!;
+      expect(of(alice)).toMatchObject({ status: 'sent', recipient: `user:${alice}` });
+      expect(of(alice).providerResponse).toContain('channel=U0ALICE');
+      // li has no Slack account in this workspace: a permanent error, recorded, no retry.
+      expect(of(li)).toMatchObject({ status: 'failed', attempts: 1 });
+      expect(of(li).detail).toContain('users_not_found');
+      await p.api('DELETE', `/api/v1/notifications/endpoints/${e.body.data.id}`);
+    } finally {
+      await slack.stop();
+    }
+  });
+
   it('templates: a new version is used for new messages only (queued ones keep theirs); an unknown variable is refused', async () => {
     const bad = await p.api('POST', '/api/v1/notifications/templates', { body: { event: 'host.offline', channel: 'webhook', language: 'en', subject: 'Down: ${host}', body: 'x ${nope}' } });
     expect(bad.status).toBe(400);

@@ -118,13 +118,15 @@ export async function startWecom(key: string) {
 }
 
 /**
- * Slack Web API stand-in: chat.postMessage / chat.update / users.info with a bearer token; answers
- * 429 with Retry-After for the next `rateLimit` posts. `users` maps Slack user ids to emails.
+ * Slack Web API stand-in: chat.postMessage / chat.update / users.info / users.lookupByEmail with a
+ * bearer token; answers 429 with Retry-After for the next `rateLimit` posts (`lookupRateLimit`
+ * lookups). `users` maps Slack user ids to emails.
  */
 export async function startSlackStandIn(token: string, users: Record<string, string> = {}) {
   const posts: Received[] = [];
   const updates: Received[] = [];
-  const state = { rateLimit: 0, retryAfterSec: 1 };
+  const state = { rateLimit: 0, lookupRateLimit: 0, retryAfterSec: 1 };
+  const lookups: Received[] = [];
   let ts = 1000;
   const s = await serve((r, res) => {
     if (r.headers.authorization !== `Bearer ${token}`) return json(res, 200, { ok: false, error: 'invalid_auth' });
@@ -140,11 +142,20 @@ export async function startSlackStandIn(token: string, users: Record<string, str
       updates.push(r);
       return json(res, 200, { ok: true, channel: r.body.channel, ts: r.body.ts });
     }
+    if (r.path === '/api/users.lookupByEmail') {
+      if (state.lookupRateLimit > 0) {
+        state.lookupRateLimit--;
+        return json(res, 429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(state.retryAfterSec) });
+      }
+      lookups.push(r);
+      const id = Object.entries(users).find(([, e]) => e.toLowerCase() === String(r.body.email).toLowerCase())?.[0];
+      return id ? json(res, 200, { ok: true, user: { id, profile: { email: users[id] } } }) : json(res, 200, { ok: false, error: 'users_not_found' });
+    }
     if (r.path === '/api/users.info') {
       const id = String(r.body.user);
       return users[id] ? json(res, 200, { ok: true, user: { id, profile: { email: users[id] } } }) : json(res, 200, { ok: false, error: 'user_not_found' });
     }
     json(res, 200, { ok: false, error: 'unknown_method' });
   });
-  return { ...s, posts, updates, state, apiUrl: `${s.url}/api/` };
+  return { ...s, posts, updates, lookups, state, apiUrl: `${s.url}/api/` };
 }

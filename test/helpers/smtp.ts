@@ -8,7 +8,8 @@ export interface ReceivedMail {
   raw: string;
 }
 
-export async function startSmtp(): Promise<{ url: string; messages: ReceivedMail[]; stop(): Promise<void> }> {
+/** `onMessage` runs when a mail's data is complete and before the server answers 250 (e.g. to kill the sender then). */
+export async function startSmtp(o: { onMessage?: (m: ReceivedMail, count: number) => void } = {}): Promise<{ url: string; messages: ReceivedMail[]; stop(): Promise<void> }> {
   const messages: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -20,11 +21,13 @@ export async function startSmtp(): Promise<{ url: string; messages: ReceivedMail
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        messages.push({
+        const m = {
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
           to: session.envelope.rcptTo.map((r) => r.address),
           raw: Buffer.concat(chunks).toString('utf8'),
-        });
+        };
+        messages.push(m);
+        o.onMessage?.(m, messages.length);
         callback();
       });
     },

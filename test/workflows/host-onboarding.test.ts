@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { fileURLToPath } from 'node:url';
-import { HostSchema, HostCredentialSchema, OnboardingStepSchema } from '../../db/entities/index.js';
+import { HostSchema, HostCredentialSchema, NotificationSchema, OnboardingStepSchema } from '../../db/entities/index.js';
 import { assertNoSecretsInHistory } from '../helpers/history.js';
 
 const csvEscape = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
@@ -71,7 +71,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
 
   let ids: string[] = [];
   let badId: string;
-  it('imports 21 hosts (CSV), onboards them in one batch: 20 online, the one that refuses auth fails alone', async () => {
+  it('imports 21 hosts (CSV), onboards them in one batch: 20 online, the one that refuses auth fails alone', { timeout: 180_000 }, async () => {
     const rows = Array.from({ length: 20 }, (_, i) => csvRow(`node-${String(i).padStart(2, '0')}`, i % 2 ? b : a));
     rows.push(csvRow('node-badauth', a, { password: 'wrong-password' }));
     const res = await fetch(`${p.baseUrl}/api/v1/hosts/import`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'text/csv' }, body: [header, ...rows].join('\n') });
@@ -114,6 +114,16 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     expect(ra.body.data.nginx.http).toContain('server_name node-00.hosts.test;');
     const desc = await p.client.workflow.getHandle(`host-onboarding/${ids[0]}`).describe();
     expect(desc.typedSearchAttributes.get({ name: 'HostStatus', type: 'KEYWORD' } as never)).toBe('online');
+
+    // Patch onboarding-notify: the outcome reaches whoever may onboard hosts (host.write), once per host.
+    const inbox = await p.db.em.fork().find(NotificationSchema, { userId: p.users.operator, channel: 'inbox', event: { $in: ['host.onboarded', 'host.onboarding_failed'] } });
+    expect(inbox.filter((n) => n.event === 'host.onboarded').map((n) => n.status)).toEqual(Array(20).fill('sent'));
+    const failedMsgs = inbox.filter((n) => n.event === 'host.onboarding_failed');
+    expect(failedMsgs).toHaveLength(1);
+    expect(failedMsgs[0]!.subject).toMatch(/^Onboarding of node-badauth \(.+\) failed at connect$/);
+    expect(failedMsgs[0]!.body).toContain('AuthenticationFailed');
+    // A requester may not onboard hosts: told nothing.
+    expect(await p.db.em.fork().count(NotificationSchema, { userId: p.users.requester, event: { $like: 'host.%' } })).toBe(0);
   });
 
   it('retry resumes at the failed step without re-running the earlier ones', async () => {
@@ -216,6 +226,9 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
       await new Promise((res) => setTimeout(res, 200));
     }
     expect(waiting.live.gpuDifferences).toEqual(['expected 8 GPUs, found 2', 'expected H100, found NVIDIA A100-SXM4-80GB, NVIDIA A100-SXM4-80GB']);
+    // The people who can confirm hear that it waits for them (event host.awaiting_confirmation).
+    const ask = await p.db.em.fork().findOneOrFail(NotificationSchema, { userId: p.users.admin, channel: 'inbox', event: 'host.awaiting_confirmation', body: { $like: '%expected 8 GPUs, found 2%' } });
+    expect(ask.subject).toMatch(/^Onboarding of gpu-box \(.+\) waits for your confirmation$/);
     const facts = (await p.api('GET', `/api/v1/hosts/${id}`)).body.data.facts;
     expect(facts.gpus).toEqual([
       expect.objectContaining({ index: 0, model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, driver: '535.129.03' }),

@@ -16,6 +16,7 @@ import { createLogger } from '../../config/logger.js';
 import { extendUpdate, leaseStateQuery, type lease } from '../../workflows/lease.workflow.js';
 import { RECLAIM_STEPS, type reclaim as reclaimWorkflow } from '../../workflows/reclaim.workflow.js';
 import { testDataConverter, testClient } from '../helpers/temporal.js';
+import { parseReminderOffset } from '../../workflows/shared/reminder-offsets.js';
 
 const DAY = 86_400_000;
 const MIN = 60_000;
@@ -85,7 +86,7 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
   });
 
   /** An allocation row (the lease's mirror) and its lease workflow, ending `days` after the server's now. */
-  const startLease = async (days: number, bufferDays = 3) => {
+  const startLease = async (days: number, bufferDays = 3, reminderOffsetsMinutes?: number[]) => {
     const now = await env.currentTimeMs();
     const em = db.em.fork();
     // Each lease on its own host row (one holding allocation per host). The host is unreachable and the
@@ -108,10 +109,16 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
     const handle = await env.client.workflow.start<typeof lease>('lease', {
       workflowId: `lease/${a.id}`,
       taskQueue,
-      args: [{ allocationId: a.id, hostId: h.id, customerId, endsAtMs: now + days * DAY, bufferMs: bufferDays * DAY, graceMs: 60_000 }],
+      args: [{ allocationId: a.id, hostId: h.id, customerId, endsAtMs: now + days * DAY, bufferMs: bufferDays * DAY, graceMs: 60_000, ...(reminderOffsetsMinutes ? { reminderOffsetsMinutes } : {}) }],
     });
     return { id: a.id, handle, startMs: now, endMs: now + days * DAY };
   };
+  /** The patch ids whose markers a run recorded (core_patch markers, details.patch_id). */
+  const patchIds = async (handle: { fetchHistory(): Promise<{ events?: Array<{ markerRecordedEventAttributes?: { markerName?: string | null; details?: Record<string, { payloads?: Array<{ data?: Uint8Array | null }> | null }> | null } | null }> | null }> }) =>
+    ((await handle.fetchHistory()).events ?? [])
+      .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+      .flatMap((e) => Object.values(e.markerRecordedEventAttributes!.details ?? {}).map((v) => Buffer.from(v.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8')))
+      .join('\n');
   const eventsOf = async (id: string) => {
     const rows = await db.em.fork().find(LeaseEventSchema, { allocation: id }, { orderBy: { firedAt: 'asc' } });
     return rows.map((r) => ({ kind: r.kind, firedAt: r.firedAt.getTime(), dueAt: r.dueAt.getTime(), notification: r.notification }));
@@ -165,6 +172,42 @@ describe('lease reminders (time-skipping test server, real SMTP)', () => {
     const row = await db.em.fork().findOneOrFail(AllocationSchema, { id });
     expect(row.status).toBe('reclaimed');
     expect(row.failedStep).toBeNull();
+  });
+
+  it('a lease with its own reminder policy (30d, 1d, 2h, 15m) reminds at exactly those offsets, in minutes too, and says how long is left', async () => {
+    await fresh();
+    const offsets = ['30d', '1d', '2h', '15m'].map((o) => parseReminderOffset(o)!);
+    const { id, handle, endMs } = await startLease(45, 1, offsets);
+    const s0 = await handle.query(leaseStateQuery);
+    expect(s0.next).toEqual({ kind: 'reminder-30d', at: new Date(endMs - 30 * DAY).toISOString() });
+    const final = await handle.result();
+    expect(final.sent.sort()).toEqual(['reminder-15m', 'reminder-1d', 'reminder-2h', 'reminder-30d']);
+    const events = await eventsOf(id);
+    expect(events.map((e) => e.kind)).toEqual(['reminder-30d', 'reminder-1d', 'reminder-2h', 'reminder-15m', 'ended']);
+    const expected = [endMs - 30 * DAY, endMs - DAY, endMs - 120 * MIN, endMs - 15 * MIN, endMs];
+    events.forEach((e, i) => {
+      expect(e.dueAt).toBe(expected[i]);
+      // Minute-level offsets fire on the minute (the time-skipping server jumps straight to each timer).
+      expect(Math.abs(e.firedAt - expected[i]!)).toBeLessThan(MIN);
+      expect(e.notification).toBe('sent');
+    });
+    const subjects = mailsOf(id).map((m) => /^Subject: (.*)$/m.exec(decodeQp(m.raw))?.[1]);
+    expect(subjects).toEqual([
+      'Your lease of GPU box 7 ends in 30 days',
+      'Your lease of GPU box 7 ends in 1 day',
+      'Your lease of GPU box 7 ends in 2 hours',
+      'Your lease of GPU box 7 ends in 15 minutes',
+      'Your lease of GPU box 7 has ended: final notice',
+    ]);
+    // The run took the patched path (its history carries the marker); runs without offsets never call it.
+    expect(await patchIds(handle)).toContain('lease-reminder-policy');
+  });
+
+  it('a lease without offsets keeps the fixed 7/3/1 schedule and records no lease-reminder-policy marker', async () => {
+    await fresh();
+    const { handle } = await startLease(10);
+    await handle.result();
+    expect(await patchIds(handle)).not.toContain('lease-reminder-policy');
   });
 
   it('extending at day 25 moves the remaining reminders; the one already sent is not sent again', async () => {

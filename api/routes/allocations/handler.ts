@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { DEFAULT_REMINDER_OFFSETS_MINUTES, MAX_REMINDER_OFFSETS, REMINDER_OFFSET_PATTERN, formatReminderOffset } from '../../../workflows/shared/reminder-offsets.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { AppDeps } from '../../deps.js';
 import { z, noControlText, NO_CONTROL_RE, type OpenAPIRegistry } from '../../openapi.js';
@@ -44,6 +45,7 @@ const Allocation = z
     error: z.string().nullable(),
     terminate_reason: z.string().nullable(),
     notes: z.string().nullable(),
+    reminder_offsets: z.array(z.string()).openapi({ description: 'When the lease reminds the customer, before its end (e.g. ["7d","3d","1d"]): the allocation\'s own list, else its customer\'s, else 7/3/1 days; fixed when the allocation is created' }),
     reclaimed_at: z.string().nullable(),
     workflow_ids: z.object({ allocation: z.string(), lease: z.string(), reclaim: z.string(), host_lock: z.string() }),
     created_by: z.string(),
@@ -62,6 +64,11 @@ const AllocationCreate = z
     grace_minutes: z.number().min(0).max(7 * 24 * 60).optional(),
     os_username: z.string().optional().openapi({ description: "OS login name on the host; default: the customer user's username" }),
     notes: noControlText(1000, 'must not contain control characters').optional(),
+    reminder_offsets: z
+      .array(z.string().regex(REMINDER_OFFSET_PATTERN, 'an offset looks like 7d, 12h or 30m'))
+      .max(MAX_REMINDER_OFFSETS)
+      .optional()
+      .openapi({ description: "Reminder offsets before the end, in days (d), hours (h) or minutes (m), e.g. [\"30d\",\"7d\",\"1d\",\"2h\"]; default: the customer's policy, else 7d/3d/1d" }),
   })
   .openapi('AllocationCreate');
 
@@ -93,6 +100,7 @@ const toDto = (a: AllocationRow): z.input<typeof Allocation> => ({
   error: a.error ?? null,
   terminate_reason: a.terminateReason ?? null,
   notes: a.notes ?? null,
+  reminder_offsets: (a.reminderOffsets ?? DEFAULT_REMINDER_OFFSETS_MINUTES).map(formatReminderOffset),
   reclaimed_at: a.reclaimedAt?.toISOString() ?? null,
   workflow_ids: { allocation: `allocation/${a.id}`, lease: `lease/${a.id}`, reclaim: `reclaim/${a.id}`, host_lock: `host-lock/${a.host.id}` },
   created_by: a.createdBy,

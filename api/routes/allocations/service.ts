@@ -4,6 +4,7 @@
 // leftover host lock). Plain functions taking (deps, input).
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { eagerStartOptions } from '../../../config/temporal.js';
+import { normaliseReminderOffsets } from '../../../workflows/shared/reminder-offsets.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
@@ -54,6 +55,7 @@ export interface AllocationCreateInput {
   grace_minutes?: number;
   os_username?: string;
   notes?: string;
+  reminder_offsets?: string[];
 }
 
 const searchAttributes = (hostId: string, customerId: string, status: string) =>
@@ -112,6 +114,13 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
   const endsAt = Date.parse(body.ends_at);
   if (endsAt <= Math.max(now, startsAt)) errors.push({ field: 'ends_at', message: 'must be after starts_at and in the future' });
   if (startsAt < now - 60_000) errors.push({ field: 'starts_at', message: 'must not be in the past' });
+  // Reminder policy: the allocation's own offsets, else its customer's, else the default (null).
+  let reminderOffsets: number[] | null = customer?.reminderOffsets ?? null;
+  if (body.reminder_offsets) {
+    const r = normaliseReminderOffsets(body.reminder_offsets);
+    if ('error' in r) errors.push({ field: 'reminder_offsets', message: r.error });
+    else reminderOffsets = r.minutes;
+  }
   if (errors.length) throw validationError(errors);
 
   const bufferDays = body.buffer_days ?? deps.settings.leaseBufferDays ?? 3;
@@ -127,6 +136,7 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
     graceSeconds: Math.round(graceMinutes * 60),
     status: 'pending',
     notes: body.notes ?? null,
+    reminderOffsets,
     createdBy: input.actor,
   });
 
@@ -162,7 +172,7 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
       workflowId: `allocation/${row.id}`,
       taskQueue,
       ...eagerStartOptions(deps.temporal),
-      args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000 }],
+      args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000, ...(reminderOffsets ? { reminderOffsetsMinutes: reminderOffsets } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: searchAttributes(host!.id, customer!.id, 'pending'),
       memo: { host: host!.slug, customer: customer!.code },
@@ -271,7 +281,7 @@ export async function retryAllocation(deps: AllocationServiceDeps, input: { allo
       workflowId: `allocation/${a.id}`,
       taskQueue: deps.temporal.taskQueue,
       ...eagerStartOptions(deps.temporal),
-      args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done }],
+      args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done, ...(a.reminderOffsets ? { reminderOffsetsMinutes: a.reminderOffsets } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: searchAttributes(a.host.id, a.customer.id, 'provisioning'),

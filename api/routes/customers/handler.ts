@@ -1,9 +1,10 @@
 import { Router } from 'express';
+import { MAX_REMINDER_OFFSETS, REMINDER_OFFSET_PATTERN, formatReminderOffset, normaliseReminderOffsets } from '../../../workflows/shared/reminder-offsets.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps, AuthDeps } from '../../deps.js';
 import { z, noControlText, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict } from '../../errors.js';
+import { conflict, validationError } from '../../errors.js';
 import { PageQuery, pageOffsets, pageResult } from '../../pagination.js';
 import { readPage } from '../../../db/read.js';
 import { CustomerSchema, UserSchema, type Customer as CustomerRow, type User } from '../../../db/entities/index.js';
@@ -23,6 +24,7 @@ const Customer = z
     contact_email: pii(z.string().nullable(), 'email'),
     contact_phone: pii(z.string().nullable(), 'phone'),
     notes: z.string().nullable(),
+    reminder_offsets: z.array(z.string()).nullable().openapi({ description: "The customer's lease reminder offsets (e.g. [\"30d\",\"7d\",\"1d\"]); null: 7d/3d/1d. New allocations take it; running leases keep theirs" }),
     created_at: z.string(),
   })
   .openapi('Customer');
@@ -34,6 +36,7 @@ const CustomerCreate = z
     contact_email: z.string().email().optional(),
     contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').optional(),
     notes: noControl(1000).optional(),
+    reminder_offsets: z.array(z.string().regex(REMINDER_OFFSET_PATTERN, 'an offset looks like 7d, 12h or 30m')).max(MAX_REMINDER_OFFSETS).optional(),
   })
   .openapi('CustomerCreate');
 const CustomerUpdate = z
@@ -43,6 +46,7 @@ const CustomerUpdate = z
     contact_email: z.string().email().nullable().optional(),
     contact_phone: z.string().regex(/^\+?[0-9 ()-]{5,30}$/, 'must be a phone number').nullable().optional(),
     notes: noControl(1000).nullable().optional(),
+    reminder_offsets: z.array(z.string().regex(REMINDER_OFFSET_PATTERN, 'an offset looks like 7d, 12h or 30m')).max(MAX_REMINDER_OFFSETS).nullable().optional(),
   })
   .refine((b) => Object.keys(b).length > 0, { path: ['body'], message: 'give at least one field to change' })
   .openapi('CustomerUpdate', { description: 'The code is the customer\'s identity and cannot change' });
@@ -62,6 +66,12 @@ const CustomerUserCreated = CustomerUser.extend({
   initial_password: z.string().openapi({ description: 'Generated; shown once; must be changed at first login' }),
 });
 const IdParams = z.object({ id: z.string().uuid('must be a customer id (uuid)') });
+/** Validated offsets → minutes (largest first, unique); a bad list is 40001 naming reminder_offsets. */
+const offsetsOf = (list: string[]): number[] => {
+  const r = normaliseReminderOffsets(list);
+  if ('error' in r) throw validationError([{ field: 'reminder_offsets', message: r.error }]);
+  return r.minutes;
+};
 
 const toDto = (c: CustomerRow) => ({
   id: c.id,
@@ -71,6 +81,7 @@ const toDto = (c: CustomerRow) => ({
   contact_email: c.contactEmail ?? null,
   contact_phone: c.contactPhone ?? null,
   notes: c.notes ?? null,
+  reminder_offsets: c.reminderOffsets ? c.reminderOffsets.map(formatReminderOffset) : null,
   created_at: c.createdAt.toISOString(),
 });
 const toUserDto = (u: User) => ({
@@ -106,6 +117,7 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
         contactEmail: body.contact_email ?? null,
         contactPhone: body.contact_phone ?? null,
         notes: body.notes ?? null,
+        reminderOffsets: body.reminder_offsets ? offsetsOf(body.reminder_offsets) : null,
       });
       recordAudit(em, { actor: user!.username, action: 'customer.create', targetType: 'customer', targetId: row.id, ip: req.ip, requestId: req.requestId, detail: { code: row.code } });
       try {
@@ -158,6 +170,11 @@ export function customerRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegist
       const fields = { name: 'name', contact_name: 'contactName', contact_email: 'contactEmail', contact_phone: 'contactPhone', notes: 'notes' } as const;
       const before: Record<string, unknown> = {};
       const after: Record<string, unknown> = {};
+      if (body.reminder_offsets !== undefined) {
+        before.reminder_offsets = c.reminderOffsets?.map(formatReminderOffset) ?? null;
+        c.reminderOffsets = body.reminder_offsets === null ? null : offsetsOf(body.reminder_offsets);
+        after.reminder_offsets = c.reminderOffsets?.map(formatReminderOffset) ?? null;
+      }
       for (const [api, prop] of Object.entries(fields) as Array<[keyof typeof fields, (typeof fields)[keyof typeof fields]]>) {
         if (body[api] === undefined) continue;
         before[api] = c[prop] ?? null;

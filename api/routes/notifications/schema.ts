@@ -19,7 +19,7 @@ export const EndpointCreate = z.object({
   kind: z.enum(['webhook', 'slack', 'dingtalk', 'wecom', 'feishu']),
   url: z.string().url().max(2000).regex(/^https?:\/\//, 'must be an http(s) URL').openapi({ description: 'Webhook URL; Slack: the Web API base (https://slack.com/api/); DingTalk: the robot URL with access_token; Feishu: the hook URL; WeCom: https://qyapi.weixin.qq.com/cgi-bin/webhook/send' }),
   secret: z.string().min(8).max(500).optional().openapi({ description: 'Webhook HMAC secret (generated when absent), Slack bot token, DingTalk / Feishu signing secret, WeCom robot key. Never returned.' }),
-  channel: z.string().min(1).max(100).optional().openapi({ description: 'Slack: the channel id to post to' }),
+  channel: z.string().min(1).max(100).optional().openapi({ description: 'Slack: the channel id to post to; `@email`: the workspace bot that sends people their Slack messages as DMs (users.lookupByEmail with the user\'s email, needs users:read.email)' }),
   language: Language.optional(),
 });
 

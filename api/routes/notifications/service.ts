@@ -103,7 +103,7 @@ export async function createSubscription(deps: Em, input: { event: string; chann
     if (!e) throw validationError([{ field: 'subject_id', message: 'no endpoint with this id' }]);
     channel = e.kind;
   } else {
-    if (!channel || !['email', 'inbox', 'sms'].includes(channel)) throw validationError([{ field: 'channel', message: 'people get email, inbox or sms; Slack channels, robots and webhooks are endpoints' }]);
+    if (!channel || !['email', 'inbox', 'sms', 'slack'].includes(channel)) throw validationError([{ field: 'channel', message: 'people get email, inbox, sms or a Slack DM (through a Slack endpoint whose channel is @email); robots and webhooks are endpoints' }]);
     if (input.subject_type === 'user' && !(await em.count(UserSchema, { id: input.subject_id }))) throw validationError([{ field: 'subject_id', message: 'no user with this id' }]);
   }
   if (await em.count(NotificationSubscriptionSchema, { event: input.event, channel, subjectType: input.subject_type, subjectId: input.subject_id })) throw conflict('this subscription exists');

@@ -8847,7 +8847,7 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description Slack: the channel id to post to */
+                        /** @description Slack: the channel id to post to; `@email`: the workspace bot that sends people their Slack messages as DMs (users.lookupByEmail with the user's email, needs users:read.email) */
                         channel?: string;
                         /** @enum {string} */
                         kind: "webhook" | "slack" | "dingtalk" | "wecom" | "feishu";
@@ -12778,6 +12778,8 @@ export interface components {
             notes: string | null;
             os_username: string;
             reclaimed_at: string | null;
+            /** @description When the lease reminds the customer, before its end (e.g. ["7d","3d","1d"]): the allocation's own list, else its customer's, else 7/3/1 days; fixed when the allocation is created */
+            reminder_offsets: string[];
             starts_at: string;
             /** @enum {string} */
             status: "pending" | "provisioning" | "active" | "failed" | "buffer" | "reclaiming" | "reclaim-failed" | "reclaimed" | "cancelled";
@@ -12806,6 +12808,8 @@ export interface components {
             notes?: string;
             /** @description OS login name on the host; default: the customer user's username */
             os_username?: string;
+            /** @description Reminder offsets before the end, in days (d), hours (h) or minutes (m), e.g. ["30d","7d","1d","2h"]; default: the customer's policy, else 7d/3d/1d */
+            reminder_offsets?: string[];
             /**
              * Format: date-time
              * @description Default: now
@@ -13005,6 +13009,8 @@ export interface components {
             id: string;
             name: string;
             notes: string | null;
+            /** @description The customer's lease reminder offsets (e.g. ["30d","7d","1d"]); null: 7d/3d/1d. New allocations take it; running leases keep theirs */
+            reminder_offsets: string[] | null;
         };
         CustomerCreate: {
             code: string;
@@ -13014,6 +13020,7 @@ export interface components {
             contact_phone?: string;
             name: string;
             notes?: string;
+            reminder_offsets?: string[];
         };
         /** @description The code is the customer's identity and cannot change */
         CustomerUpdate: {
@@ -13023,6 +13030,7 @@ export interface components {
             contact_phone?: string | null;
             name?: string;
             notes?: string | null;
+            reminder_offsets?: string[] | null;
         };
         CustomerUser: {
             created_at: string;
