@@ -22,6 +22,7 @@ import {
 import { recordAudit } from '../../../db/audit.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
 import { accountRequestIssues } from '../../../activities/remote/validation.js';
+import { planAccountOpening } from '../../../activities/remote/account-plan.js';
 import { assertAccountRequestAllowed, usernameIssuesOnHost } from './service.js';
 import { HostIdKey, RequesterKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import {
@@ -36,6 +37,7 @@ import {
   AccountOpening,
   AccountOpeningCreate,
   AccountOpeningListQuery,
+  AccountOpeningPlanDto,
   ApproveBody,
   BatchApproveBody,
   BatchRejectBody,
@@ -227,6 +229,21 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
         live = undefined;
       }
       return { ...toAccountOpeningDto(row), live };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/account-openings/:id/plan',
+    summary: 'The commands approval will run on the host, from the same builders that run them (the password as a placeholder)',
+    tags,
+    permission: 'account_opening.read',
+    params: IdParams,
+    response: AccountOpeningPlanDto,
+    handler: async ({ params, scope }) => {
+      const row = await load(params.id, scope);
+      const plan = await planAccountOpening(row.host, { id: row.id, username: row.username, fullName: row.fullName, description: row.description, groups: row.groups, isAdmin: row.isAdmin });
+      return { request_id: row.id, status: row.status, ...plan, host: { ...plan.host, slug: row.host.slug } };
     },
   });
 
