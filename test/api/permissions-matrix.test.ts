@@ -135,6 +135,7 @@ const FIXTURES: Record<string, Fixture> = {
   'DELETE /api/v1/ssh-keys/:id': { path: (i) => `/api/v1/ssh-keys/${i.keyA}`, target: keyA },
   'POST /api/v1/allocations': { path: () => '/api/v1/allocations', body: () => ({}) },
   'GET /api/v1/allocations': { path: () => '/api/v1/allocations' },
+  'GET /api/v1/allocations/stats': { path: () => '/api/v1/allocations/stats' },
   'GET /api/v1/allocations/:id': { path: (i) => `/api/v1/allocations/${i.allocA}`, target: allocA },
   'POST /api/v1/allocations/:id/extend': { path: (i) => `/api/v1/allocations/${i.allocA}/extend`, body: () => ({ ends_at: future() }), target: allocA },
   'POST /api/v1/allocations/:id/return': { path: (i) => `/api/v1/allocations/${i.allocA}/return`, body: () => ({}), target: allocA },

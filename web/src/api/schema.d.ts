@@ -2428,6 +2428,77 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/allocations/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Allocations by status, and lease events (reminders sent, ends, reclaims started) per day over the last 14 days
+         * @description Permission: `report.read` (See platform-wide statistics).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["AllocationStats"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `report.read` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/api-keys": {
         parameters: {
             query?: never;
@@ -13035,6 +13106,17 @@ export interface components {
                 started_at: string | null;
                 status: string;
                 step: string;
+            }[];
+        };
+        AllocationStats: {
+            by_status: {
+                [key: string]: number;
+            };
+            days: number;
+            lease_events: {
+                count: number;
+                day: string;
+                kind: string;
             }[];
         };
         ApiKey: {
