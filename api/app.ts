@@ -1,4 +1,5 @@
 import express, { type Express, type RequestHandler, type Router } from 'express';
+import compression from 'compression';
 import { identityDefaults, type AppDeps, type AuthDeps } from './deps.js';
 import { OpenAPIRegistry } from './openapi.js';
 import { authenticate } from './middleware/auth.js';
@@ -83,6 +84,11 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  // gzip/brotli for JSON, index.html and anything else compressible over 1 KiB, as the client
+  // accepts (brotli at quality 4: cheap enough per request). The console's hashed assets come
+  // precompressed from the build (api/middleware/console.ts) and are passed through untouched.
+  // Streaming answers (server-sent events) call res.flush() after each event.
+  app.use(compression());
   app.use(httpMetrics());
   // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
   app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));

@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlibConstants, gzip } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,8 +72,38 @@ export async function buildWeb(log: (line: string) => void = (l) => console.log(
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`vite build exited with ${code}`))));
   });
+  const { files, bytes, br } = await precompressAssets(join(WEB_DIST, 'assets'));
+  log(`console build: precompressed ${files} assets, ${(bytes / 1024).toFixed(0)} KiB -> ${(br / 1024).toFixed(0)} KiB brotli`);
   await writeFile(HASH_FILE, `${hash}\n`);
   return { ms: Date.now() - started };
+}
+
+const brotli = promisify(brotliCompress);
+const gz = promisify(gzip);
+
+/**
+ * Writes `<file>.br` (quality 11) and `<file>.gz` (level 9) beside every hashed JS/CSS/SVG/JSON
+ * asset over 1 KiB: the API serves them as they are (api/middleware/console.ts), so the first
+ * screen gets the smallest encoding without compressing on every request.
+ */
+export async function precompressAssets(dir: string): Promise<{ files: number; bytes: number; br: number }> {
+  let files = 0;
+  let bytes = 0;
+  let br = 0;
+  for (const f of await filesUnder(dir)) {
+    if (!/\.(js|css|svg|json|map)$/.test(f)) continue;
+    const body = await readFile(f);
+    if (body.length < 1024) continue;
+    const [b, g] = await Promise.all([
+      brotli(body, { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 11, [zlibConstants.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+      gz(body, { level: 9 }),
+    ]);
+    await Promise.all([writeFile(`${f}.br`, b), writeFile(`${f}.gz`, g)]);
+    files++;
+    bytes += body.length;
+    br += b.length;
+  }
+  return { files, bytes, br };
 }
 
 /** Builds web/dist when missing or stale; true when it is usable afterwards. */

@@ -40,13 +40,15 @@ const heartbeat = (step: string) => {
  * (with the encrypted password) *before* the remote change, so a retry after a crash finds it and
  * re-uses the same account and the same password — never a duplicate, never a second password.
  */
+/** The groups an opened account gets: the requested ones, RDP users on Windows, the admin group when asked. */
+export function defaultGroups(host: Pick<Host, 'os'>, groups: string[], isAdmin: boolean): string[] {
+  const base = host.os === 'windows' ? ['Remote Desktop Users', ...groups] : [...groups];
+  if (isAdmin) base.push(host.os === 'windows' ? 'Administrators' : 'sudo');
+  return [...new Set(base)];
+}
+
 export function createAccountActivities(deps: AccountActivityDeps) {
   const opsFor = (host: Host): AccountOps => accountOpsFor(host.os, host.os === 'windows' ? deps.winrm : deps.ssh, host.id);
-  const defaultGroups = (host: Host, groups: string[], isAdmin: boolean) => {
-    const base = host.os === 'windows' ? ['Remote Desktop Users', ...groups] : [...groups];
-    if (isAdmin) base.push(host.os === 'windows' ? 'Administrators' : 'sudo');
-    return [...new Set(base)];
-  };
   /** The account's host as a password-change target: set with the platform's credential, checked by logging in as the account. */
   const passwordTarget = (account: HostAccount & { host: Host }): PasswordTarget => {
     const ops = opsFor(account.host);

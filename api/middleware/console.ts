@@ -1,6 +1,6 @@
 import express, { Router } from 'express';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { extname, join, resolve, sep } from 'node:path';
 
 /**
  * The console's Content-Security-Policy: no inline script and nothing from another origin.
@@ -19,6 +19,42 @@ export const CONSOLE_CSP = [
   "form-action 'self'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+const ONE_YEAR = 365 * 24 * 3600 * 1000;
+
+/**
+ * Hashed assets in the encoding the browser prefers, from the `.br`/`.gz` files the build wrote
+ * beside them (scripts/build-web.ts): no compression per request, and a year of immutable cache
+ * (the name changes with the content). Falls through to express.static when there is none.
+ */
+function precompressed(assetsDir: string): express.RequestHandler {
+  const root = resolve(assetsDir);
+  return (req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    // Brotli whenever accepted (browsers list `gzip, deflate, br`, all at q=1), else gzip.
+    const encoding = req.acceptsEncodings('br') === 'br' ? 'br' : req.acceptsEncodings('gzip') === 'gzip' ? 'gzip' : null;
+    if (!encoding) return next();
+    let rel: string;
+    try {
+      rel = decodeURIComponent(req.path);
+    } catch {
+      return next();
+    }
+    const file = resolve(root, `.${rel}`);
+    if (!file.startsWith(root + sep)) return next();
+    const suffix = encoding === 'br' ? '.br' : '.gz';
+    if (!existsSync(file + suffix)) return next();
+    res.vary('Accept-Encoding');
+    res.setHeader('Content-Encoding', encoding);
+    res.type(extname(file));
+    res.sendFile(file + suffix, { maxAge: ONE_YEAR, immutable: true, dotfiles: 'deny' }, (err) => {
+      if (err && !res.headersSent) {
+        res.removeHeader('Content-Encoding');
+        next();
+      }
+    });
+  };
+}
 
 const NOT_CONSOLE = /^\/(api|healthz|readyz|metrics)(\/|$)/;
 
@@ -42,7 +78,7 @@ export function serveConsole(opts: { distDir: string; temporalUi?: { url: string
     res.setHeader('Referrer-Policy', 'same-origin');
     res.setHeader('X-Frame-Options', 'DENY');
   };
-  r.use('/assets', express.static(join(distDir, 'assets'), { immutable: true, maxAge: '365d', index: false }), (_req, res) => {
+  r.use('/assets', precompressed(join(distDir, 'assets')), express.static(join(distDir, 'assets'), { immutable: true, maxAge: '365d', index: false }), (_req, res) => {
     res.status(404).type('text/plain').send('not found');
   });
   r.use((req, res, next) => {

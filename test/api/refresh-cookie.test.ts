@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
+import { get as httpGet, type Server } from 'node:http';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { precompressAssets } from '../../scripts/build-web.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createApp } from '../../api/app.js';
 import { createLogger } from '../../config/logger.js';
@@ -101,6 +103,19 @@ describe('refresh token cookie', () => {
   });
 });
 
+const BIG_JS = Array.from({ length: 400 }, (_, i) => `export const v${i} = ${JSON.stringify('value ' + i)};`).join('\n');
+
+/** A raw GET (no automatic decoding) with the given Accept-Encoding. */
+function rawGet(url: string, acceptEncoding?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers: acceptEncoding ? { 'accept-encoding': acceptEncoding } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    }).on('error', reject);
+  });
+}
+
 describe('serving the console', () => {
   let server: Server;
   let base: string;
@@ -109,6 +124,8 @@ describe('serving the console', () => {
     await mkdir(join(dist, 'assets'));
     await writeFile(join(dist, 'index.html'), '<!doctype html><title>console</title><script type="module" src="/assets/app.js"></script>');
     await writeFile(join(dist, 'assets', 'app.js'), 'console.log(1)');
+    await writeFile(join(dist, 'assets', 'big-abc123.js'), BIG_JS);
+    expect((await precompressAssets(join(dist, 'assets'))).files).toBe(1); // app.js is under 1 KiB
     const inert = new Proxy({}, { get: () => { throw new Error('not used'); } });
     const app = createApp({
       em: inert as AppDeps['em'], vault: inert as AppDeps['vault'], logger: createLogger({ level: 'silent' }),
@@ -140,5 +157,34 @@ describe('serving the console', () => {
     expect(((await api.json()) as { code: number }).code).toBe(40401);
     const cfg = (await (await fetch(`${base}/console-config.json`)).json()) as { temporal_ui: { url: string } };
     expect(cfg.temporal_ui.url).toBe('http://localhost:8233');
+  });
+
+  it('hashed assets precompressed (brotli, else gzip, else as they are) with a year of immutable cache; JSON compressed per request', async () => {
+    const br = await rawGet(`${base}/assets/big-abc123.js`, 'gzip, deflate, br');
+    expect(br.status).toBe(200);
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.headers['content-type']).toMatch(/javascript/);
+    expect(br.headers['cache-control']).toMatch(/max-age=31536000.*immutable|immutable.*max-age=31536000/);
+    expect(br.headers.vary).toMatch(/Accept-Encoding/i);
+    expect(br.body.length).toBeLessThan(BIG_JS.length / 3);
+    expect(brotliDecompressSync(br.body).toString()).toBe(BIG_JS);
+    const gz = await rawGet(`${base}/assets/big-abc123.js`, 'gzip');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.body).toString()).toBe(BIG_JS);
+    const plain = await rawGet(`${base}/assets/big-abc123.js`);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.toString()).toBe(BIG_JS);
+    // no traversal out of assets through the precompressed lookup
+    expect((await rawGet(`${base}/assets/..%2Findex.html`, 'br')).headers['content-encoding']).toBeUndefined();
+    // the API's JSON (the OpenAPI document is well over the 1 KiB threshold)
+    const doc = await rawGet(`${base}/api/openapi.json`, 'br');
+    expect(doc.status).toBe(200);
+    expect(doc.headers['content-encoding']).toBe('br');
+    const text = brotliDecompressSync(doc.body).toString();
+    expect(JSON.parse(text).openapi).toMatch(/^3\./);
+    expect(doc.body.length).toBeLessThan(text.length / 4);
+    const gzDoc = await rawGet(`${base}/api/openapi.json`, 'gzip');
+    expect(gzDoc.headers['content-encoding']).toBe('gzip');
+    expect(JSON.parse(gunzipSync(gzDoc.body).toString()).openapi).toMatch(/^3\./);
   });
 });

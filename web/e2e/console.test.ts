@@ -4,7 +4,8 @@
 // Screenshots of the main pages go to CONSOLE_SCREENSHOTS (docs/screenshots to refresh the
 // committed ones; .data/screenshots otherwise).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -17,6 +18,16 @@ import { ensureWebBuilt, WEB_DIST } from '../../scripts/build-web.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.CONSOLE_SCREENSHOTS ?? '.data/screenshots';
 const sel = (id: string) => `[data-test="${id}"]`;
+
+async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
 
 function sshLogin(h: SshTestHost, username: string, password: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -216,7 +227,14 @@ describe('console in a real browser (chromium, real platform)', () => {
     await ad.goto('/account-openings');
     await ad.waitForSelector(sel(`approve-${username}`));
     await shot(ad, 'account-openings');
-    await ad.click(sel(`approve-${username}`));
+    // The approver reads the plan first: the commands approval will run, password as a placeholder.
+    await ad.click(sel(`plan-${username}`));
+    await ad.waitForSelector(`${sel('plan-dialog')} ${sel('plan-view')}`);
+    const planText = (await ad.textContent(sel('plan-view')))!;
+    for (const b of ['hostflow-user-exists', 'hostflow-create-user', 'hostflow-set-password']) expect(planText).toContain(b);
+    expect((await ad.textContent(sel('plan-stdin')))!.trim()).toBe(`${username}:<generated password, 20 chars>`);
+    await shot(ad, 'plan-preview');
+    await ad.click(sel('plan-approve'));
     await ad.fill('.el-message-box__input input', 'ok for the e2e run');
     await ad.click('.el-message-box__btns .el-button--primary');
     await ad.waitForSelector(`.el-message--success`);
@@ -300,7 +318,91 @@ describe('console in a real browser (chromium, real platform)', () => {
     expect(await pg.textContent(sel('login-reason'))).toMatch(/administrator signed you out/i);
   });
 
-  it('main pages render for an admin (screenshots) with a basic accessibility check: every control has a name', async () => {
+  it('an operator imports hosts: the preview shows the bad rows per field, nothing is written until the file is clean; then onboards one and watches it come online', async () => {
+    const op = await makeUser('otto', ['operator']);
+    const pg = await page();
+    await signIn(pg, 'otto', op.password);
+    await pg.goto('/hosts');
+    await pg.click(sel('host-import'));
+    await pg.waitForSelector(sel('import-text'));
+    const good = { name: `imp-ok-${tag}`, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, group: 'lab', allow_duplicate_address: true };
+    const bad = [
+      { name: `imp-bad-${tag}`, address: '10.30.0.2', port: 70000, username: 'root', password: 'x' },
+      { name: `imp-nogroup-${tag}`, address: '10.30.0.3', username: 'root', password: 'x', group: 'nope' },
+    ];
+    await pg.fill(sel('import-text'), JSON.stringify({ hosts: [good, ...bad] }));
+    await pg.click(sel('import-preview'));
+    await pg.waitForSelector(sel('import-rows'));
+    expect(await pg.textContent(sel('import-summary'))).toContain('3 rows: 1 valid, 2 with errors');
+    await pg.waitForSelector(sel('import-error-1-port'));
+    expect(await pg.textContent(sel('import-error-2-group'))).toContain('host group "nope" does not exist');
+    expect(await pg.isDisabled(sel('import-submit'))).toBe(true);
+    await shot(pg, 'host-import-preview');
+    expect((await p.api('GET', `/api/v1/hosts?q=imp-`)).body.data.total).toBe(0);
+    // The clean file imports.
+    await pg.fill(sel('import-text'), JSON.stringify({ hosts: [good] }));
+    await pg.click(sel('import-preview'));
+    await pg.waitForFunction(`document.querySelector('[data-test="import-summary"]')?.textContent?.includes('1 valid, 0 with errors')`);
+    await pg.click(sel('import-submit'));
+    await pg.waitForSelector(`${sel('host-table')} >> text=imp-ok-${tag}`);
+    // Onboard it: select the row, start, and the list follows it to online (the real sshd host).
+    await pg.click(`${sel('host-table')} tr:has-text("imp-ok-${tag}") .el-checkbox`);
+    await pg.click(sel('batch-onboard'));
+    await pg.waitForSelector(`${sel('host-table')} tr:has-text("imp-ok-${tag}") >> text=online`, { timeout: 120_000 });
+    await pg.click(`text=imp-ok-${tag}`);
+    await pg.waitForSelector(sel('onboarding-steps'));
+    await shot(pg, 'host-onboarded');
+  }, 200_000);
+
+  it('an admin extends a lease and watches the reclaim complete after terminating it', async () => {
+    const rent = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: `lease-${tag}`, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    expect(rent.status, JSON.stringify(rent.body)).toBe(201);
+    for (const status of ['onboarding', 'online']) expect((await p.api('POST', `/api/v1/hosts/${rent.body.data.id}/status`, { body: { status } })).status).toBe(200);
+    const cuName = `lz${randomBytes(3).toString('hex')}`;
+    osUsers.push(cuName);
+    const cu = await p.api('POST', `/api/v1/customers/${customerId}/users`, { body: { username: cuName, email: `${cuName}@acme.example`, role: 'customer_member' } });
+    expect(cu.status, JSON.stringify(cu.body)).toBe(201);
+    const endsAt = new Date(Date.now() + 20 * 86_400_000);
+    const a = await p.api('POST', '/api/v1/allocations', { body: { host_id: rent.body.data.id, customer_id: customerId, customer_user_id: cu.body.data.id, ends_at: endsAt.toISOString() } });
+    expect(a.status, JSON.stringify(a.body)).toBe(201);
+    const allocId = a.body.data.id as string;
+
+    const pg = await page();
+    await signIn(pg, 'alice', users.alice!.password, await nextTotp());
+    await pg.goto(`/allocations/${allocId}`);
+    // Provisioning on the real sshd host, followed live by the page.
+    await pg.waitForSelector(sel('alloc-extend'), { timeout: 120_000 });
+    await pg.waitForSelector(sel('lease-reminder-7d'));
+    await pg.click(sel('alloc-extend'));
+    const newEnd = new Date(endsAt.getTime() + 7 * 86_400_000);
+    await pg.fill('.el-message-box__input input', newEnd.toISOString());
+    await pg.click('.el-message-box__btns .el-button--primary');
+    await pg.waitForSelector('.el-message--success');
+    await until('lease extended', async () => (await p.api('GET', `/api/v1/allocations/${allocId}`)).body.data.ends_at === newEnd.toISOString());
+    // The timeline moves with it: the 7-day reminder is now due 7 days before the new end.
+    const want = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(newEnd.getTime() - 7 * 86_400_000));
+    await pg.waitForSelector(`${sel('lease-reminder-7d')} >> text=${want}`, { timeout: 15_000 });
+    await shot(pg, 'allocation-extended');
+
+    // Terminate (MFA step-up when the API asks), then the reclaim runs and the page follows it.
+    await pg.click(sel('alloc-terminate'));
+    await pg.fill('.el-message-box__input input', 'e2e: lease over');
+    await pg.click('.el-message-box__btns .el-button--primary');
+    const stepUp = await Promise.race([
+      pg.waitForSelector(sel('stepup-code'), { timeout: 15_000 }).then(() => true),
+      pg.waitForSelector('.el-message--success', { timeout: 15_000 }).then(() => false),
+    ]);
+    if (stepUp) {
+      await pg.fill(sel('stepup-code'), await nextTotp());
+      await pg.click(sel('stepup-submit'));
+    }
+    await pg.waitForSelector(`h2 >> text=reclaimed`, { timeout: 150_000 });
+    await pg.waitForSelector(`${sel('lease-reclaim')}`);
+    await shot(pg, 'allocation-reclaimed');
+    expect((await sshExec(sshd, `id -u ${cuName} >/dev/null 2>&1 && echo present || echo absent`)).stdout.trim()).toBe('absent');
+  }, 360_000);
+
+  it('main pages render for an admin (screenshots) with no serious or critical axe-core violations', async () => {
     const pg = await page();
     await signIn(pg, 'alice', users.alice!.password, await nextTotp());
     const allocs = await p.api('GET', '/api/v1/allocations');
@@ -308,6 +410,7 @@ describe('console in a real browser (chromium, real platform)', () => {
       ['dashboard', '/', sel('card-hosts')],
       ['hosts', '/hosts', `${sel('host-table')} >> text=gpu-e2e-${tag}`],
       ['host-detail', `/hosts/${hostId}`, 'h2:has-text("gpu-e2e")'],
+      ['account-openings', '/account-openings', sel('ao-table')],
       ['allocations', '/allocations', sel('alloc-table')],
       ['allocation-detail', `/allocations/${allocs.body.data.items[0].id}`, sel('lease-timeline')],
       ['customers', '/customers', `text=acme${tag}`],
@@ -316,20 +419,27 @@ describe('console in a real browser (chromium, real platform)', () => {
       ['roles', '/admin/roles', `${sel('role-table')} >> text=customer_member`],
       ['profile', '/profile', sel('mfa-card')],
     ];
-    const unnamed: string[] = [];
-    const cdp = await pg.context().newCDPSession(pg);
+    // axe-core evaluated in the page (page.evaluate is not subject to the page's CSP, which
+    // forbids injected script tags), WCAG 2.1 A/AA rules.
+    const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+    const found: string[] = [];
+    const contrast: string[] = [];
     for (const [name, path, ready] of pages) {
       await pg.goto(path);
       await pg.waitForSelector(ready, { timeout: 15_000 });
       await pg.waitForTimeout(300);
       await shot(pg, name);
-      const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as { nodes: Array<{ ignored?: boolean; role?: { value?: string }; name?: { value?: string } }> };
-      for (const n of nodes) {
-        const role = n.role?.value ?? '';
-        if (n.ignored || !['button', 'link', 'textbox', 'combobox', 'checkbox', 'menuitem'].includes(role)) continue;
-        if (!String(n.name?.value ?? '').trim()) unnamed.push(`${name}: ${role}`);
+      await pg.evaluate(axeSource);
+      const violations = (await pg.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] }, resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) })))`)) as Array<{ id: string; impact: string; nodes: string[] }>;
+      for (const v of violations) {
+        if (v.impact !== 'serious' && v.impact !== 'critical') continue;
+        // Element Plus' stock palette (primary #409eff, secondary text greys) is below 4.5:1 in
+        // places: reported, and listed under the README's honest limits, but not failed on.
+        if (v.id === 'color-contrast') contrast.push(`${name}: ${v.nodes.length}+ nodes`);
+        else found.push(`${name}: ${v.id} (${v.impact}) at ${v.nodes.join(', ')}`);
       }
     }
-    expect(unnamed.join(', '), 'controls without an accessible name').toBe('');
-  }, 120_000);
+    if (contrast.length) process.stderr.write(`[axe] color-contrast (serious) on: ${contrast.join('; ')}\n`);
+    expect(found, 'serious/critical axe violations').toEqual([]);
+  }, 180_000);
 });

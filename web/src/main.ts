@@ -1,8 +1,11 @@
 import { createApp } from 'vue';
 import { createPinia } from 'pinia';
-import ElementPlus from 'element-plus';
-import 'element-plus/dist/index.css';
-import * as Icons from '@element-plus/icons-vue';
+// Element Plus components (and their CSS) are imported per page by unplugin-vue-components
+// (web/vite.config.ts); the imperative APIs the pages call need their styles here.
+import 'element-plus/es/components/base/style/css';
+import 'element-plus/es/components/message/style/css';
+import 'element-plus/es/components/message-box/style/css';
+import { registerIcons } from './icons';
 import App from './App.vue';
 import { router } from './router';
 import { i18n } from './locales';
@@ -13,8 +16,8 @@ import './styles.css';
 
 const app = createApp(App);
 const pinia = createPinia();
-app.use(pinia).use(i18n).use(ElementPlus);
-for (const [name, c] of Object.entries(Icons)) app.component(name, c);
+app.use(pinia).use(i18n);
+registerIcons(app);
 
 const auth = useAuthStore(pinia);
 setClientHooks({

@@ -23,6 +23,8 @@ import {
 import { recordAudit } from '../../../db/audit.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
 import { accountRequestIssues } from '../../../activities/remote/validation.js';
+import { planAccountOpening } from '../../../activities/remote/account-plan.js';
+import { InvalidInputError } from '../../../activities/remote/validation.js';
 import { assertAccountRequestAllowed, usernameIssuesOnHost } from './service.js';
 import { HostIdKey, RequesterKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import {
@@ -37,6 +39,7 @@ import {
   AccountOpening,
   AccountOpeningCreate,
   AccountOpeningListQuery,
+  AccountOpeningPlanDto,
   ApproveBody,
   BatchApproveBody,
   BatchRejectBody,
@@ -229,6 +232,30 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
         live = undefined;
       }
       return { ...toAccountOpeningDto(row), live };
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/account-openings/:id/plan',
+    summary: 'The commands approval will run on the host, from the same builders that run them (the password as a placeholder)',
+    tags,
+    permission: 'account_opening.read',
+    params: IdParams,
+    response: AccountOpeningPlanDto,
+    handler: async ({ params, scope }) => {
+      const row = await load(params.id, scope);
+      // A row whose JSON default was never read back holds the text '[]' (older rows, fixtures).
+      const groups: string[] = typeof row.groups === 'string' ? (JSON.parse(row.groups) as string[]) : (row.groups ?? []);
+      let plan: Awaited<ReturnType<typeof planAccountOpening>>;
+      try {
+        plan = await planAccountOpening(row.host, { id: row.id, username: row.username, fullName: row.fullName, description: row.description, groups, isAdmin: row.isAdmin });
+      } catch (err) {
+        // The builders refuse what the workflow would refuse too: say so instead of a 500.
+        if (err instanceof InvalidInputError) throw conflict(`this request cannot run as it stands: ${err.message}`);
+        throw err;
+      }
+      return { request_id: row.id, status: row.status, ...plan, host: { ...plan.host, slug: row.host.slug } };
     },
   });
 

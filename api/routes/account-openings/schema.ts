@@ -81,3 +81,24 @@ export const WaitQuery = z.object({
   wait: z.enum(['true', 'false']).optional().openapi({ description: 'Hold the answer until the request is done or failed (at most wait_seconds), so a script can reveal right after' }),
   wait_seconds: z.coerce.number().int().min(1).max(120).default(60),
 });
+
+const PlannedCommand = z.object({
+  step: z.string().openapi({ description: 'check-existing, create or groups' }),
+  builder: z.string().openapi({ description: 'The command builder, as the audit (remote.exec) names it' }),
+  change: z.boolean().openapi({ description: 'Changes the host (read-only lookups are not audited)' }),
+  command: z.string().openapi({ description: 'Exactly what will be sent; no secret is ever in a command line' }),
+  stdin: z.string().nullable().openapi({ description: 'Its stdin, with the password as <generated password, 20 chars>' }),
+  sha256: z.string().openapi({ description: 'SHA-256 of command: what remote.exec audit rows record as command_sha256' }),
+});
+export const AccountOpeningPlanDto = z
+  .object({
+    request_id: z.string(),
+    status: z.string(),
+    host: z.object({ id: z.string(), slug: z.string(), os: z.string(), address: z.string(), port: z.number(), username: z.string() }),
+    username: z.string(),
+    groups: z.array(z.string()),
+    commands: z.array(PlannedCommand),
+    verify: z.string(),
+    notes: z.array(z.string()),
+  })
+  .openapi('AccountOpeningPlan');

@@ -20,7 +20,7 @@ import {
   type Allocation as AllocationRow,
 } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
-import { cancelAllocation, createAllocation, reclaimAllocation, retryAllocation, terminateAllocation } from './service.js';
+import { allocationStats, cancelAllocation, createAllocation, reclaimAllocation, retryAllocation, terminateAllocation } from './service.js';
 import { connectionSummary } from '../../../db/connection-summary.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
 import { extendUpdate, leaseStateQuery, returnEarlyUpdate, type LeaseState } from '../../../workflows/lease.workflow.js';
@@ -175,6 +175,22 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       });
       return pageResult(rows.map(toDto), total, query);
     },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/stats',
+    summary: 'Allocations by status, and lease events (reminders sent, ends, reclaims started) per day over the last 14 days',
+    tags,
+    permission: 'report.read',
+    response: z
+      .object({
+        by_status: z.record(z.string(), z.number()),
+        lease_events: z.array(z.object({ day: z.string(), kind: z.string(), count: z.number() })),
+        days: z.number(),
+      })
+      .openapi('AllocationStats'),
+    handler: async () => allocationStats(deps.em.fork()),
   });
 
   defineRoute(r, registry, {

@@ -373,3 +373,26 @@ export async function allocatedHostIds(em: SqlEntityManager, hostIds?: string[])
   const rows = await em.fork().find(AllocationSchema, where, { fields: ['host'] });
   return new Set(rows.map((r) => r.host.id));
 }
+
+
+export interface AllocationStats {
+  by_status: Record<string, number>;
+  /** Lease events recorded per UTC day over the last `days` days, by kind (reminder-7d/3d/1d, ended, reclaim-started). */
+  lease_events: Array<{ day: string; kind: string; count: number }>;
+  days: number;
+}
+
+/** Dashboard counts: allocations by status, and the lease events (reminders sent, …) per day. */
+export async function allocationStats(em: SqlEntityManager, days = 14): Promise<AllocationStats> {
+  const conn = em.getConnection();
+  const byStatus = await conn.execute<Array<{ status: string; n: string }>>('select status, count(*) as n from allocations group by status');
+  const events = await conn.execute<Array<{ day: string; kind: string; n: string }>>(
+    `select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, kind, count(*) as n from lease_events where created_at >= now() - make_interval(days => ?) group by 1, 2 order by 1, 2`,
+    [days],
+  );
+  return {
+    by_status: Object.fromEntries(byStatus.map((x) => [x.status, Number(x.n)])),
+    lease_events: events.map((x) => ({ day: x.day, kind: x.kind, count: Number(x.n) })),
+    days,
+  };
+}

@@ -18,8 +18,8 @@ import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportResult, HostKeyRepin, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
-import { retireHost } from './service.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportPreview, HostImportResult, HostKeyRepin, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
+import { checkHostImport, retireHost } from './service.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
 
@@ -174,6 +174,22 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     next();
   };
   r.post('/api/v1/hosts/import', authorizeImport, express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
+  r.post('/api/v1/hosts/import/preview', authorizeImport, express.text({ type: ['text/csv', 'application/csv'], limit: '5mb' }), csvToHosts);
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/hosts/import/preview',
+    summary: 'Check a host import (JSON or CSV, as POST /hosts/import takes it) row by row without writing anything: per-row, per-field errors',
+    tags: ['hosts'],
+    permission: 'host.write',
+    body: HostImport,
+    response: HostImportPreview,
+    handler: async ({ body }) => {
+      const rows = await checkHostImport(deps.em.fork(), body.hosts, slugify);
+      const invalid = rows.filter((r) => r.errors.length).length;
+      return { total: rows.length, valid: rows.length - invalid, invalid, rows };
+    },
+  });
 
   defineRoute(r, registry, {
     method: 'post',

@@ -135,6 +135,25 @@ export const HostImport = z
   .object({ hosts: z.array(z.unknown()).min(1).max(5000).openapi({ items: { $ref: '#/components/schemas/HostCreate' } } as never) })
   .openapi('HostImport');
 export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });
+export const HostImportPreview = z
+  .object({
+    total: z.number(),
+    valid: z.number(),
+    invalid: z.number(),
+    rows: z.array(
+      z.object({
+        row: z.number().openapi({ description: '0-based row (the CSV\'s first data line is 0)' }),
+        name: z.string().nullable(),
+        slug: z.string().nullable(),
+        address: z.string().nullable(),
+        port: z.number().nullable(),
+        os: z.string().nullable(),
+        group: z.string().nullable(),
+        errors: z.array(z.object({ field: z.string(), message: z.string() })).openapi({ description: 'What the import would refuse in this row, by field (hosts.<row>.<field>); empty: it imports' }),
+      }),
+    ),
+  })
+  .openapi('HostImportPreview');
 
 /** A host key fingerprint as `ssh-keygen -lf` prints it, verified out of band, and why it changed. */
 export const HostKeyRepin = z

@@ -426,6 +426,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/account-openings/{id}/plan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The commands approval will run on the host, from the same builders that run them (the password as a placeholder)
+         * @description Permission: `account_opening.read` (See account opening requests).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["AccountOpeningPlan"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `account_opening.read` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/account-openings/{id}/process": {
         parameters: {
             query?: never;
@@ -2340,6 +2422,77 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/allocations/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Allocations by status, and lease events (reminders sent, ends, reclaims started) per day over the last 14 days
+         * @description Permission: `report.read` (See platform-wide statistics).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["AllocationStats"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `report.read` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -7773,6 +7926,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/hosts/import/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a host import (JSON or CSV, as POST /hosts/import takes it) row by row without writing anything: per-row, per-field errors
+         * @description Permission: `host.write` (Register, import, change status, ping and onboard hosts).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["HostImport"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["HostImportPreview"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `host.write` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/hosts/onboard": {
         parameters: {
             query?: never;
@@ -12733,6 +12970,36 @@ export interface components {
             /** @description OS login name; rules depend on the host OS (Linux: 1 to 32 characters, Windows: 1 to 20) */
             username: string;
         };
+        AccountOpeningPlan: {
+            commands: {
+                /** @description The command builder, as the audit (remote.exec) names it */
+                builder: string;
+                /** @description Changes the host (read-only lookups are not audited) */
+                change: boolean;
+                /** @description Exactly what will be sent; no secret is ever in a command line */
+                command: string;
+                /** @description SHA-256 of command: what remote.exec audit rows record as command_sha256 */
+                sha256: string;
+                /** @description Its stdin, with the password as <generated password, 20 chars> */
+                stdin: string | null;
+                /** @description check-existing, create or groups */
+                step: string;
+            }[];
+            groups: string[];
+            host: {
+                address: string;
+                id: string;
+                os: string;
+                port: number;
+                slug: string;
+                username: string;
+            };
+            notes: string[];
+            request_id: string;
+            status: string;
+            username: string;
+            verify: string;
+        };
         AccountPolicy: {
             /**
              * @description Allow is_admin (sudo / Administrators) requests
@@ -12852,6 +13119,17 @@ export interface components {
                 started_at: string | null;
                 status: string;
                 step: string;
+            }[];
+        };
+        AllocationStats: {
+            by_status: {
+                [key: string]: number;
+            };
+            days: number;
+            lease_events: {
+                count: number;
+                day: string;
+                kind: string;
             }[];
         };
         ApiKey: {
@@ -13255,6 +13533,26 @@ export interface components {
         };
         HostImport: {
             hosts: components["schemas"]["HostCreate"][];
+        };
+        HostImportPreview: {
+            invalid: number;
+            rows: {
+                address: string | null;
+                /** @description What the import would refuse in this row, by field (hosts.<row>.<field>); empty: it imports */
+                errors: {
+                    field: string;
+                    message: string;
+                }[];
+                group: string | null;
+                name: string | null;
+                os: string | null;
+                port: number | null;
+                /** @description 0-based row (the CSV's first data line is 0) */
+                row: number;
+                slug: string | null;
+            }[];
+            total: number;
+            valid: number;
         };
         HostKeyRepin: {
             fingerprint: string;
