@@ -35,11 +35,6 @@ const heartbeat = (step: string) => {
   }
 };
 
-/**
- * OS accounts on managed hosts. Every activity is check-then-act: the HostAccount row is written
- * (with the encrypted password) *before* the remote change, so a retry after a crash finds it and
- * re-uses the same account and the same password — never a duplicate, never a second password.
- */
 /** The groups an opened account gets: the requested ones, RDP users on Windows, the admin group when asked. */
 export function defaultGroups(host: Pick<Host, 'os'>, groups: string[], isAdmin: boolean): string[] {
   const base = host.os === 'windows' ? ['Remote Desktop Users', ...groups] : [...groups];
@@ -47,6 +42,11 @@ export function defaultGroups(host: Pick<Host, 'os'>, groups: string[], isAdmin:
   return [...new Set(base)];
 }
 
+/**
+ * OS accounts on managed hosts. Every activity is check-then-act: the HostAccount row is written
+ * (with the encrypted password) *before* the remote change, so a retry after a crash finds it and
+ * re-uses the same account and the same password — never a duplicate, never a second password.
+ */
 export function createAccountActivities(deps: AccountActivityDeps) {
   const opsFor = (host: Host): AccountOps => accountOpsFor(host.os, host.os === 'windows' ? deps.winrm : deps.ssh, host.id);
   /** The account's host as a password-change target: set with the platform's credential, checked by logging in as the account. */
