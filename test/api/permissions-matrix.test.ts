@@ -83,6 +83,8 @@ const FIXTURES: Record<string, Fixture> = {
   'PATCH /api/v1/hosts/:id/remote-access': { path: (i) => `/api/v1/hosts/${i.hostA}/remote-access`, body: () => ({ enabled: 'not-a-boolean' }) },
   'POST /api/v1/allocations/:id/terminal/ticket': { path: (i) => `/api/v1/allocations/${i.allocA}/terminal/ticket`, target: allocA },
   'POST /api/v1/allocations/:id/vnc/ticket': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc/ticket`, target: allocA },
+  'POST /api/v1/allocations/:id/files': { path: (i) => `/api/v1/allocations/${i.allocA}/files?path=matrix.txt`, target: allocA },
+  'GET /api/v1/allocations/:id/files': { path: (i) => `/api/v1/allocations/${i.allocA}/files?path=matrix.txt`, target: allocA },
   'GET /api/v1/remote-sessions': { path: () => '/api/v1/remote-sessions' },
   'POST /api/v1/remote-sessions/:id/terminate': { path: () => `/api/v1/remote-sessions/${randomUUID()}/terminate`, missingOk: true },
   'GET /api/v1/remote-sessions/:id/recording': { path: () => `/api/v1/remote-sessions/${randomUUID()}/recording`, missingOk: true },

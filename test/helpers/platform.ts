@@ -85,6 +85,8 @@ export async function startTestPlatform(
     smtpPool?: boolean;
     /** The payload codec keyring of the platform's client and worker (default: the suite's). */
     payloadKeys?: Keyring;
+    /** Web terminal settings (idle timeout, limits, reconnect grace, SFTP limit). */
+    terminal?: AppDeps['terminal'];
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -135,6 +137,7 @@ export async function startTestPlatform(
 
   const app = createApp({
     console: opts.console,
+    terminal: opts.terminal,
     identity,
     em: db.em,
     vault,

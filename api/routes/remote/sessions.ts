@@ -3,13 +3,22 @@ import { existsSync } from 'node:fs';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound } from '../../errors.js';
+import type { Scope } from '../../authz/scope.js';
+import { conflict, notFound, validationError } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
 import { AllocationSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
-import type { TerminalService } from '../../remote/terminal.js';
+import { TransferError, type TerminalService, type TransferCaller } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
 
 const Id = z.object({ id: z.string().uuid('must be an id (uuid)') });
+const FileQuery = z.object({
+  path: z
+    .string()
+    .min(1, 'required')
+    .max(4096)
+    .refine((v) => !v.includes('\u0000') && !v.endsWith('/'), 'must be a file path (relative paths are under the home directory)'),
+});
+const Transferred = z.object({ path: z.string(), bytes: z.number() }).openapi('FileTransfer');
 const Ticket = z.object({ ticket: z.string(), expires_in_ms: z.number(), path: z.string(), protocols: z.array(z.string()) }).openapi('TerminalTicket');
 const SessionDto = z
   .object({
@@ -101,6 +110,65 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
       const entry = await deps.em.fork().findOne(RemoteAccessSchema, { host: hostId, protocol: 'vnc' });
       const t = terminal.issueTicket({ kind: 'vnc', targetPort: entry?.targetPort ?? 5900, userId: principal!.id, username: principal!.username, staff: !principal!.customerId, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId, osUsername: a.osUsername, ip: req.ip ?? null });
       return { ...t, protocols: ['binary', `ticket.${t.ticket}`] };
+    },
+  });
+
+  /** The caller of a file transfer, authorized like a terminal ticket (scope: own / company's / staff in scope). */
+  const transferCaller = async (id: string, principal: { id: string; username: string }, scope: Scope, ip: string | undefined): Promise<TransferCaller> => {
+    const a = await scope.find(deps.em.fork(), AllocationSchema, { id }, 'allocation');
+    if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; files move on active allocations`);
+    return { userId: principal.id, username: principal.username, allocationId: a.id, hostId: typeof a.host === 'string' ? a.host : a.host.id, osUsername: a.osUsername, ip: ip ?? null };
+  };
+  const refused = (err: unknown) => (err instanceof TransferError ? validationError([{ field: err.field, message: err.message }], err.message) : err);
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/files',
+    summary:
+      "Upload a file to the rented host over SFTP (the allocation's terminal key, as the tenant's OS account): the request body is the file's bytes (`application/octet-stream`), `path` the destination (relative = under the home directory). Written under a temporary name and renamed when complete; above the size limit → 40001 `body`. Authorized like the terminal; audited as `remote_session.transfer`",
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    query: FileQuery,
+    response: Transferred,
+    status: 201,
+    handler: async ({ params, query, principal, scope, req }) => {
+      const caller = await transferCaller(params.id, principal!, scope, req.ip);
+      const declared = req.headers['content-length'] ? Number(req.headers['content-length']) : undefined;
+      return terminal.transfer(caller, { direction: 'upload', path: query.path, source: req, declaredBytes: declared }).catch((err: unknown) => {
+        throw refused(err);
+      });
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/files',
+    summary: 'Download a file from the rented host over SFTP (as the tenant\'s OS account); above the size limit or not a regular file → 40001 `path`. Authorized like the terminal; audited as `remote_session.transfer`',
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    query: FileQuery,
+    response: z.string(),
+    rawResponse: { description: "the file's bytes", contentTypes: { 'application/octet-stream': z.string() } },
+    handler: async ({ params, query, principal, scope, req, res }) => {
+      const caller = await transferCaller(params.id, principal!, scope, req.ip);
+      await terminal
+        .transfer(caller, {
+          direction: 'download',
+          path: query.path,
+          sink: ({ size, name }) => {
+            res.setHeader('content-type', 'application/octet-stream');
+            res.setHeader('content-length', String(size));
+            res.setHeader('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(name)}`);
+            return res;
+          },
+        })
+        .catch((err: unknown) => {
+          if (res.headersSent) return void res.destroy();
+          throw refused(err);
+        });
+      return '';
     },
   });
 
