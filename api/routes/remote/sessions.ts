@@ -6,7 +6,7 @@ import { defineRoute } from '../../route.js';
 import type { Scope } from '../../authz/scope.js';
 import { conflict, notFound, validationError } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
-import { AllocationSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
+import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
 import { TransferError, type TerminalService, type TransferCaller } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
 
@@ -28,6 +28,7 @@ const SessionDto = z
     staff: z.boolean(),
     allocation_id: z.string().nullable(),
     host_id: z.string(),
+    host_slug: z.string().nullable(),
     os_username: z.string(),
     protocol: z.enum(REMOTE_SESSION_PROTOCOLS),
     source_ip: z.string().nullable(),
@@ -52,13 +53,14 @@ const ListQuery = z.object({
 });
 const SessionList = z.object({ items: z.array(SessionDto), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number(), by_protocol: z.record(z.string(), z.number()) }).openapi('RemoteSessionList');
 
-const dto = (s: RemoteSession) => ({
+const dto = (s: RemoteSession, slugs: Map<string, string> = new Map()) => ({
   id: s.id,
   user_id: s.userId,
   username: s.username,
   staff: s.staff,
   allocation_id: s.allocationId ?? null,
   host_id: s.hostId,
+  host_slug: slugs.get(s.hostId) ?? null,
   os_username: s.osUsername,
   protocol: s.protocol,
   source_ip: s.sourceIp ?? null,
@@ -190,7 +192,9 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
       const em = deps.em.fork();
       const [items, total] = await em.findAndCount(RemoteSessionSchema, where, { orderBy: { startedAt: 'desc' }, limit: query.page_size, offset: (query.page - 1) * query.page_size });
       const counts = await em.getConnection().execute<Array<{ protocol: string; n: number }>>(`select protocol, count(*)::int as n from remote_sessions where status in ('active', 'idle') group by protocol`);
-      return { items: items.map(dto), total, page: query.page, page_size: query.page_size, pages: Math.ceil(total / query.page_size), by_protocol: Object.fromEntries(counts.map((c) => [c.protocol, Number(c.n)])) };
+      const hosts = items.length ? await em.find(HostSchema, { id: { $in: [...new Set(items.map((i) => i.hostId))] } }, { fields: ['id', 'slug'] }) : [];
+      const slugs = new Map(hosts.map((h) => [h.id, h.slug]));
+      return { items: items.map((i) => dto(i, slugs)), total, page: query.page, page_size: query.page_size, pages: Math.ceil(total / query.page_size), by_protocol: Object.fromEntries(counts.map((c) => [c.protocol, Number(c.n)])) };
     },
   });
 
