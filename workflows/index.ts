@@ -37,3 +37,4 @@ export * from './audit-archive.workflow.js';
 export { sshKeyAdd } from './ssh-key-add.workflow.js';
 export { hostUserLookup } from './host-user-lookup.workflow.js';
 export { gatewaySync } from './gateway-sync.workflow.js';
+export { recordingRetention } from './recording-retention.workflow.js';

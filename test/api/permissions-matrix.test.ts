@@ -84,6 +84,7 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/v1/allocations/:id/terminal/ticket': { path: (i) => `/api/v1/allocations/${i.allocA}/terminal/ticket`, target: allocA },
   'POST /api/v1/allocations/:id/vnc/ticket': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc/ticket`, target: allocA },
   'POST /api/v1/allocations/:id/files': { path: (i) => `/api/v1/allocations/${i.allocA}/files?path=matrix.txt`, target: allocA },
+  'GET /api/v1/allocations/:id/rdp': { path: (i) => `/api/v1/allocations/${i.allocA}/rdp`, target: allocA },
   'GET /api/v1/allocations/:id/files': { path: (i) => `/api/v1/allocations/${i.allocA}/files?path=matrix.txt`, target: allocA },
   'GET /api/v1/remote-sessions': { path: () => '/api/v1/remote-sessions' },
   'POST /api/v1/remote-sessions/:id/terminate': { path: () => `/api/v1/remote-sessions/${randomUUID()}/terminate`, missingOk: true },

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { sshExec, startSshd, type SshTestHost } from '../helpers/sshd.js';
 import { TermClient } from '../helpers/term-client.js';
-import { AllocationSchema, AuditEventSchema, CustomerSchema, HostSchema, RemoteSessionSchema, UserSchema } from '../../db/entities/index.js';
+import { AllocationSchema, AuditEventSchema, CustomerSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, UserSchema } from '../../db/entities/index.js';
 import { ensureTerminalKey } from '../../db/terminal-keys.js';
 
 const LIMITS = { idleTimeoutMs: 2500, maxDurationMs: 5000, maxPerUser: 2, reconnectGraceMs: 2000, sftpMaxBytes: 1024 * 1024 };
@@ -182,5 +182,24 @@ describe('web terminal session rules: SFTP, reconnect grace, per-user limit, idl
     }
     expect(await p.db.em.fork().findOneOrFail(RemoteSessionSchema, { id: quiet.sessionId })).toMatchObject({ status: 'terminated', endReason: 'idle_timeout' });
     expect(await p.db.em.fork().findOneOrFail(RemoteSessionSchema, { id: busy.sessionId })).toMatchObject({ status: 'terminated', endReason: 'max_duration' });
+  });
+
+  it('.rdp file: the host\'s published RDP entry and the tenant\'s account, no password; 409 without an entry; another company 404', async () => {
+    const get = (token: string) => fetch(`${p.baseUrl}/api/v1/allocations/${ids.alloc}/rdp`, { headers: { authorization: `Bearer ${token}` } });
+    const none = await get(tok.member);
+    expect(none.status).toBe(409);
+    const em = p.db.em.fork();
+    em.create(RemoteAccessSchema, { host: ids.host, gateway: 'gw.test', protocol: 'rdp', publicDomain: `rules-${tenant}.hosts.test`, publicPort: 23389, targetPort: 3389 });
+    await em.flush();
+    const res = await get(tok.member);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/application\/x-rdp/);
+    expect(res.headers.get('content-disposition')).toBe(`attachment; filename="rules-${tenant}.rdp"`);
+    const lines = (await res.text()).split('\r\n');
+    expect(lines).toContain(`full address:s:rules-${tenant}.hosts.test:23389`);
+    expect(lines).toContain(`username:s:${tenant}`);
+    expect(lines).toContain('prompt for credentials:i:1');
+    expect(lines.join('\n')).not.toMatch(/password/i);
+    expect((await get(tok.other)).status).toBe(404);
   });
 });

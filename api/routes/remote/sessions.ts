@@ -9,6 +9,7 @@ import { recordAudit } from '../../../db/audit.js';
 import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
 import { TransferError, type TerminalService, type TransferCaller } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
+import { allocationRdpFile } from '../../../db/connection-summary.js';
 
 const Id = z.object({ id: z.string().uuid('must be an id (uuid)') });
 const FileQuery = z.object({
@@ -170,6 +171,27 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
           if (res.headersSent) return void res.destroy();
           throw refused(err);
         });
+      return '';
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/rdp',
+    summary: "A Remote Desktop Connection file (`.rdp`) for the host's published RDP entry (the gateway's public address and port, the tenant's account; the password is prompted, never in the file). 409 when the host publishes no RDP. Authorized like the terminal",
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    response: z.string(),
+    rawResponse: { description: 'the .rdp file', contentTypes: { 'application/x-rdp': z.string() } },
+    handler: async ({ params, scope, res }) => {
+      const a = await scope.find(deps.em.fork(), AllocationSchema, { id: params.id }, 'allocation');
+      if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; RDP opens on active allocations`);
+      const f = await allocationRdpFile(deps.em.fork(), a.id);
+      if (!f) throw conflict('this host publishes no RDP entry (remote access, protocol rdp)');
+      res.setHeader('content-type', 'application/x-rdp');
+      res.setHeader('content-disposition', `attachment; filename="${f.name.replace(/[^\w.-]/g, '_')}"`);
+      res.send(f.text);
       return '';
     },
   });

@@ -44,3 +44,11 @@ export function formatBytes(n: number): string {
   if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
+
+/** Downloads the allocation's `.rdp` file (the host's published RDP entry). */
+export async function downloadRdp(allocationId: string): Promise<void> {
+  const { data, error, response } = await api.GET('/api/v1/allocations/{id}/rdp', { params: { path: { id: allocationId } }, parseAs: 'blob' });
+  if (!data) throw new Error((error as { message?: string } | undefined)?.message ?? response.statusText);
+  const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? 'host.rdp';
+  saveBlob(data as Blob, name);
+}
