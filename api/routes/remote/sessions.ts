@@ -137,6 +137,8 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
     status: 201,
     handler: async ({ params, query, principal, scope, req }) => {
       const caller = await transferCaller(params.id, principal!, scope, req.ip);
+      // A JSON body has been parsed away already: the file must come as raw bytes.
+      if (req.is('application/json') || req.is('application/x-www-form-urlencoded')) throw validationError([{ field: 'body', message: 'send the file as application/octet-stream' }]);
       const declared = req.headers['content-length'] ? Number(req.headers['content-length']) : undefined;
       return terminal.transfer(caller, { direction: 'upload', path: query.path, source: req, declaredBytes: declared }).catch((err: unknown) => {
         throw refused(err);
