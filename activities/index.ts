@@ -25,6 +25,7 @@ import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
 import { recordedExecutor } from './remote/command-records.js';
 import { createAuditActivities } from './db/audit.activities.js';
+import { createRecordingActivities } from './db/recording.activities.js';
 import { createHostChangeLockActivities } from './temporal/host-change-lock.activities.js';
 import { createRemoteSessionActivities } from './db/remote-session.activities.js';
 import { createGatewayActivities, type GatewayConfig } from './gateway/gateway.activities.js';
@@ -49,6 +50,8 @@ export interface ActivityDeps {
   publicBaseUrl?: string | (() => string);
   /** Where the audit archiver writes (DATA_DIR/audit-archive). */
   auditArchiveDir?: string;
+  /** Where recording retention in `archive` mode moves recordings (DATA_DIR/recordings-archive). */
+  recordingArchiveDir?: string;
   /** Notification center policy (language, rate limit, sensitive words, attempts): NOTIFY_* settings. */
   notifySettings?: Partial<NotifySettings>;
   /** Channel senders replacing the defaults (tests, benchmarks). */
@@ -79,6 +82,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createRegistrationMailActivities(deps),
     ...createReconcileActivities(deps),
     ...createAuditActivities(plain),
+    ...createRecordingActivities(plain),
     ...createHostChangeLockActivities(),
     ...createGatewayActivities(deps),
     ...createRemoteSessionActivities(deps),

@@ -40,6 +40,8 @@ export async function startApi(rt: Runtime, opts: { console?: AppDeps['console']
       maxDurationMs: rt.env.TERMINAL_MAX_DURATION_HOURS * 3600_000,
       maxPerUser: rt.env.TERMINAL_MAX_SESSIONS_PER_USER,
       transferAlertBytes: rt.env.TERMINAL_TRANSFER_ALERT_MIB * 1024 * 1024,
+      reconnectGraceMs: rt.env.TERMINAL_RECONNECT_GRACE_SECONDS * 1000,
+      sftpMaxBytes: rt.env.TERMINAL_SFTP_MAX_MIB * 1024 * 1024,
       recordingDir: join(rt.env.DATA_DIR, 'recordings'),
     },
     codec: { corsOrigins: temporalUiOrigins(rt.env) },

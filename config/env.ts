@@ -158,6 +158,16 @@ export const EnvSchema = z.object({
   TERMINAL_MAX_SESSIONS_PER_USER: z.coerce.number().int().min(1).max(100).default(3),
   /** A session that moves more than this many MiB (both ways) raises a `security.alert.transfer` audit event (seed 001 §7.4). */
   TERMINAL_TRANSFER_ALERT_MIB: z.coerce.number().int().min(1).default(1024),
+  /** Web terminal: a dropped socket may resume its session (same row, same recording) within this many seconds; 0 ends it at once. */
+  TERMINAL_RECONNECT_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+  /** Terminal recordings of sessions that ended more than this many days ago are deleted or archived by the `recording-retention` Schedule; 0 keeps them all. */
+  RECORDING_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(180),
+  /** `delete` (the file goes, the session row stays) or `archive` (the encrypted file moves to DATA_DIR/recordings-archive/<yyyy-mm>/, still playable). */
+  RECORDING_RETENTION_MODE: z.enum(['delete', 'archive']).default('delete'),
+  /** Interval of the `recording-retention` Temporal Schedule. */
+  RECORDING_RETENTION_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 1d, 12h').default('1d'),
+  /** Web terminal: the largest file one SFTP upload or download may move. */
+  TERMINAL_SFTP_MAX_MIB: z.coerce.number().int().min(1).max(1024 * 1024).default(100),
   /** Interval of the `host-recheck` Temporal Schedule (re-collects facts, marks unreachable hosts offline). */
   HOST_RECHECK_INTERVAL: z.string().regex(/^\d+\s*(s|m|h|d)$/, 'must look like 15m, 1h, 30s').default('15m'),
   HOST_RECHECK_OFFLINE_AFTER: z.coerce.number().int().min(1).default(3),

@@ -59,3 +59,36 @@ export function connectionSummaryText(s: ConnectionSummary): string {
     `  Lease ends: ${s.ends_at} (UTC)`,
   ].join('\n');
 }
+
+/**
+ * A Remote Desktop Connection file (`.rdp`, as mstsc and the Microsoft Remote Desktop apps read
+ * it) for a published RDP entry: address and account, credentials prompted (never in the file).
+ * Values are single lines by construction; anything else is stripped.
+ */
+export function rdpFile(o: { host: string; port: number; username: string }): string {
+  const v = (s: string) => s.replace(/[\r\n\0]/g, '');
+  return [
+    `full address:s:${v(o.host)}:${o.port}`,
+    `username:s:${v(o.username)}`,
+    'prompt for credentials:i:1',
+    'authentication level:i:2',
+    'screen mode id:i:2',
+    'use multimon:i:0',
+    'session bpp:i:32',
+    'audiomode:i:0',
+    'redirectclipboard:i:1',
+    'redirectprinters:i:0',
+    'redirectdrives:i:0',
+    'autoreconnection enabled:i:1',
+    '',
+  ].join('\r\n');
+}
+
+/** The allocation's RDP entry (enabled, served by the managed gateway) as `.rdp` file text, or null when the host publishes no RDP. */
+export async function allocationRdpFile(em: SqlEntityManager, allocationId: string): Promise<{ name: string; text: string } | null> {
+  const a = await em.findOne(AllocationSchema, { id: allocationId }, { populate: ['host'] });
+  if (!a) return null;
+  const entry = (await em.find(RemoteAccessSchema, { host: a.host.id, enabled: true, protocol: 'rdp' }, { orderBy: { publicPort: 'asc' } })).find((r) => !r.gateway.startsWith('legacy:'));
+  if (!entry) return null;
+  return { name: `${a.host.slug}.rdp`, text: rdpFile({ host: entry.publicDomain, port: entry.publicPort, username: a.osUsername }) };
+}

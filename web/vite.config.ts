@@ -20,6 +20,8 @@ export default defineConfig({
   build: {
     outDir: 'dist',
     emptyOutDir: true,
+    // noVNC (the VNC page) uses top-level await.
+    target: 'es2022',
     // No inline scripts (the CSP forbids them): modulepreload via link tags only.
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 1500,

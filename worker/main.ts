@@ -21,12 +21,12 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     connection,
     namespace: rt.temporal.settings.namespace,
     taskQueue: rt.temporal.settings.taskQueue,
-    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, gatewayPorts: gatewayPortsFromEnv(rt.env), gatewayConfig: gatewayConfigFromEnv(rt.env), publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive'), notifySettings: notifySettingsFromEnv(rt.env) }),
+    activities: createActivities({ em: rt.db.em, vault: rt.vault, logger: rt.logger, ssh: rt.ssh, winrm: rt.winrm, mailer: rt.mailer, mailFrom: rt.env.SMTP_FROM, baseDomain: rt.env.REMOTE_ACCESS_BASE_DOMAIN, gatewayPorts: gatewayPortsFromEnv(rt.env), gatewayConfig: gatewayConfigFromEnv(rt.env), publicBaseUrl: publicBaseUrl(rt.env), auditArchiveDir: join(rt.env.DATA_DIR, 'audit-archive'), recordingArchiveDir: join(rt.env.DATA_DIR, 'recordings-archive'), notifySettings: notifySettingsFromEnv(rt.env) }),
     payloadKeys: rt.payloadKeys,
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
-  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined, securityAlertInterval: rt.env.SECURITY_ALERT_INTERVAL });
+  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined, securityAlertInterval: rt.env.SECURITY_ALERT_INTERVAL, recordingRetention: rt.env.RECORDING_RETENTION_DAYS > 0 ? { interval: rt.env.RECORDING_RETENTION_INTERVAL, retentionDays: rt.env.RECORDING_RETENTION_DAYS, mode: rt.env.RECORDING_RETENTION_MODE } : undefined });
   // A connection shared with the runtime's client stays open for it; rt.close() closes it.
   const run = worker.run().finally(() => (shared ? undefined : connection.close()));
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');

@@ -2,12 +2,14 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
 import type { statusReconciler } from '../workflows/status-reconciler.workflow.js';
 import type { auditArchive } from '../workflows/audit-archive.workflow.js';
+import type { recordingRetention } from '../workflows/recording-retention.workflow.js';
 import type { gatewaySync } from '../workflows/gateway-sync.workflow.js';
 import type { securityAlerts } from '../workflows/security-alerts.workflow.js';
 
 export const HOST_RECHECK_SCHEDULE_ID = 'host-recheck';
 export const STATUS_RECONCILER_SCHEDULE_ID = 'status-reconciler';
 export const AUDIT_ARCHIVE_SCHEDULE_ID = 'audit-archive';
+export const RECORDING_RETENTION_SCHEDULE_ID = 'recording-retention';
 export const GATEWAY_SYNC_SCHEDULE_ID = 'gateway-sync';
 export const SECURITY_ALERTS_SCHEDULE_ID = 'security-alerts';
 
@@ -17,9 +19,10 @@ export const SECURITY_ALERTS_SCHEDULE_ID = 'security-alerts';
  */
 export async function ensureSchedules(
   client: Client,
-  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number; gatewaySyncInterval?: string | undefined; securityAlertInterval?: string },
+  o: { taskQueue: string; recheckInterval: string; offlineAfter: number; reconcileInterval?: string; auditArchiveInterval?: string; auditRetentionDays?: number; gatewaySyncInterval?: string | undefined; securityAlertInterval?: string; recordingRetention?: { interval: string; retentionDays: number; mode: 'delete' | 'archive' } },
 ): Promise<void> {
   await ensureReconcilerSchedule(client, { taskQueue: o.taskQueue, interval: o.reconcileInterval ?? '5m' });
+  if (o.recordingRetention) await ensureRecordingRetentionSchedule(client, { taskQueue: o.taskQueue, ...o.recordingRetention });
   if (o.auditArchiveInterval) await ensureAuditArchiveSchedule(client, { taskQueue: o.taskQueue, interval: o.auditArchiveInterval, retentionDays: o.auditRetentionDays ?? 365 });
   await ensureSecurityAlertsSchedule(client, { taskQueue: o.taskQueue, interval: o.securityAlertInterval ?? '1m' });
   if (o.gatewaySyncInterval) await ensureGatewaySyncSchedule(client, { taskQueue: o.taskQueue, interval: o.gatewaySyncInterval });
@@ -55,6 +58,25 @@ export async function ensureReconcilerSchedule(client: Client, o: { taskQueue: s
   };
   try {
     await client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 minute' } });
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));
+  }
+}
+
+/** `recording-retention`: deletes or archives terminal recordings of sessions that ended more than N days ago (workflows/recording-retention.workflow.ts). */
+export async function ensureRecordingRetentionSchedule(client: Client, o: { taskQueue: string; interval: string; retentionDays: number; mode: 'delete' | 'archive'; scheduleId?: string }): Promise<void> {
+  const scheduleId = o.scheduleId ?? RECORDING_RETENTION_SCHEDULE_ID;
+  const spec = { intervals: [{ every: o.interval as `${number}d` }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'recordingRetention',
+    args: [{ retentionDays: o.retentionDays, mode: o.mode }] as Parameters<typeof recordingRetention>,
+    taskQueue: o.taskQueue,
+    workflowExecutionTimeout: '2 hours',
+  };
+  try {
+    await client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' } });
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec, action }));

@@ -38,3 +38,4 @@ export { sshKeyAdd } from './ssh-key-add.workflow.js';
 export { hostUserLookup } from './host-user-lookup.workflow.js';
 export { gatewaySync } from './gateway-sync.workflow.js';
 export { securityAlerts } from './security-alerts.workflow.js';
+export { recordingRetention } from './recording-retention.workflow.js';

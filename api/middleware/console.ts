@@ -6,10 +6,12 @@ import { extname, join, resolve, sep } from 'node:path';
  * The console's Content-Security-Policy: no inline script and nothing from another origin.
  * Styles allow 'unsafe-inline' because Element Plus positions popovers and dialogs with style
  * attributes; images allow data: for the TOTP QR code the API returns as a data URL.
+ * 'wasm-unsafe-eval' lets the recording player (asciinema-player) compile its WebAssembly
+ * terminal emulator; it allows no JavaScript eval.
  */
 export const CONSOLE_CSP = [
   "default-src 'self'",
-  "script-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data:",
   "font-src 'self' data:",

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Client as SshClient, type ClientChannel } from 'ssh2';
+import { Client as SshClient, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Logger } from '../../config/logger.js';
@@ -27,6 +27,10 @@ export interface TerminalSettings {
   transferAlertBytes: number;
   /** How long a ticket from POST …/terminal/ticket is valid. */
   ticketTtlMs: number;
+  /** A dropped socket (no `close` message) keeps the SSH shell this long; a new socket may resume it (same row, same recording). 0: end at once. */
+  reconnectGraceMs: number;
+  /** Largest file one SFTP upload or download may move. */
+  sftpMaxBytes: number;
 }
 
 export const DEFAULT_TERMINAL_SETTINGS: Omit<TerminalSettings, 'recordingDir'> = {
@@ -35,7 +39,12 @@ export const DEFAULT_TERMINAL_SETTINGS: Omit<TerminalSettings, 'recordingDir'> =
   maxPerUser: 3,
   transferAlertBytes: 1024 * 1024 * 1024,
   ticketTtlMs: 30_000,
+  reconnectGraceMs: 30_000,
+  sftpMaxBytes: 100 * 1024 * 1024,
 };
+
+/** Output kept for a detached terminal, replayed when it resumes (the recording has all of it regardless). */
+const RESUME_BUFFER_BYTES = 256 * 1024;
 
 interface Ticket {
   /** ssh: the web terminal; vnc: the WebSocket-to-TCP proxy to the host's VNC server (noVNC). */
@@ -56,7 +65,11 @@ interface Ticket {
 interface Live {
   id: string;
   userId: string;
+  allocationId: string;
   ws: WebSocket;
+  /** ssh: sha256 of the resume token the socket got in `ready`; a new socket presenting it (with a fresh ticket of the same user) takes the session over. */
+  resumeHash?: string;
+  resume?(ws: WebSocket, cols: number, rows: number): void;
   /** null for VNC (not recorded). */
   recorder: Recorder | null;
   startedAt: number;
@@ -65,6 +78,19 @@ interface Live {
   received: number;
   alerted: boolean;
   end(reason: RemoteSessionEndReason, status: 'closed' | 'terminated' | 'disconnected'): Promise<void>;
+}
+
+/** Who moves a file (the route authorized them like a terminal ticket). */
+export type TransferCaller = Pick<Ticket, 'userId' | 'username' | 'allocationId' | 'hostId' | 'osUsername' | 'ip'>;
+
+/** A refused transfer: the route answers 40001 naming `field`. */
+export class TransferError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const hash = (t: string) => createHash('sha256').update(t).digest('hex');
@@ -138,9 +164,23 @@ export class TerminalService {
           });
           return;
         }
-        const cols = Number(url.searchParams.get('cols') ?? 80);
-        const rows = Number(url.searchParams.get('rows') ?? 24);
-        void this.open(ws, ticket, Number.isInteger(cols) && cols > 0 && cols < 1000 ? cols : 80, Number.isInteger(rows) && rows > 0 && rows < 1000 ? rows : 24).catch((err: Error) => {
+        const c = Number(url.searchParams.get('cols') ?? 80);
+        const r = Number(url.searchParams.get('rows') ?? 24);
+        const [cols, rows] = [Number.isInteger(c) && c > 0 && c < 1000 ? c : 80, Number.isInteger(r) && r > 0 && r < 1000 ? r : 24];
+        const resumeId = url.searchParams.get('resume');
+        if (resumeId) {
+          // Reconnect within the grace period: the same user's fresh ticket for the same allocation plus the session's resume token.
+          const token = protocols.find((p) => p.startsWith('resume.'))?.slice('resume.'.length) ?? '';
+          const s = this.live.get(resumeId);
+          if (!s?.resume || !s.resumeHash || s.resumeHash !== hash(token) || s.userId !== ticket.userId || s.allocationId !== ticket.allocationId) {
+            ws.send(JSON.stringify({ type: 'error', message: 'session cannot be resumed (ended, expired, or held by another API process)' }));
+            ws.close(4404, 'not resumable');
+            return;
+          }
+          s.resume(ws, cols, rows);
+          return;
+        }
+        void this.open(ws, ticket, cols, rows).catch((err: Error) => {
           this.deps.logger.warn({ err: err.message }, 'terminal failed');
           try {
             ws.send(JSON.stringify({ type: 'error', message: err.message }));
@@ -173,25 +213,10 @@ export class TerminalService {
     const key = await em.findOne(TerminalKeySchema, { allocationId: t.allocationId });
     if (!a || !host || !['active', 'buffer'].includes(a.status)) throw new Error('the allocation is not active');
     if (!key) throw new Error('this allocation has no terminal key (allocated before the web terminal existed)');
-    const privateKey = this.deps.vault.decrypt(key.privateKeyCiphertext, `terminal-key:${t.allocationId}`);
-
-    const ssh = new SshClient();
-    const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      ssh.on('ready', () => ssh.shell({ term: 'xterm-256color', cols, rows }, (err, ch) => (err ? reject(err) : resolve(ch))));
-      ssh.on('error', reject);
-      ssh.connect({
-        host: host.address,
-        port: host.port,
-        username: t.osUsername,
-        privateKey,
-        readyTimeout: 15_000,
-        keepaliveInterval: 15_000,
-        hostVerifier: (k: Buffer) => !host.hostKeyFingerprint || sshFingerprint(k) === host.hostKeyFingerprint,
-      });
-    }).catch(async (err: Error) => {
+    const ssh = await this.connectSsh(host, t, key.privateKeyCiphertext);
+    const channel = await new Promise<ClientChannel>((resolve, reject) => ssh.shell({ term: 'xterm-256color', cols, rows }, (err, ch) => (err ? reject(err) : resolve(ch)))).catch((err: Error) => {
       ssh.end();
-      await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.failed', targetType: 'host', targetId: host.id, result: 'failure', ip: t.ip, detail: { allocation: t.allocationId, protocol: 'ssh', error: err.message.slice(0, 300) } });
-      throw new Error(`ssh to ${host.slug} as ${t.osUsername} failed: ${err.message}`);
+      throw err;
     });
 
     const row = em.create(RemoteSessionSchema, {
@@ -232,10 +257,24 @@ export class TerminalService {
     }
 
     let ended = false;
+    let detachTimer: NodeJS.Timeout | undefined;
+    let buffered: Buffer[] = [];
+    let bufferedBytes = 0;
+    const resumeToken = randomBytes(24).toString('base64url');
+    const grace = this.settings.reconnectGraceMs;
+    const send = (d: Buffer) => {
+      if (s.ws.readyState === s.ws.OPEN) return s.ws.send(d);
+      // Detached: keep the tail for the resumed socket.
+      buffered.push(d);
+      bufferedBytes += d.length;
+      while (bufferedBytes > RESUME_BUFFER_BYTES && buffered.length > 1) bufferedBytes -= buffered.shift()!.length;
+    };
     const s: Live = {
       id: row.id,
       userId: t.userId,
+      allocationId: t.allocationId,
       ws,
+      resumeHash: grace > 0 ? hash(resumeToken) : undefined,
       recorder,
       startedAt: Date.now(),
       lastActivity: Date.now(),
@@ -245,13 +284,14 @@ export class TerminalService {
       end: async (reason, status) => {
         if (ended) return;
         ended = true;
+        clearTimeout(detachTimer);
         this.live.delete(row.id);
         try {
-          ws.send(JSON.stringify({ type: 'closed', reason }));
+          s.ws.send(JSON.stringify({ type: 'closed', reason }));
         } catch {
           // gone already
         }
-        ws.close(reason === 'user_close' ? 1000 : 4000, reason);
+        s.ws.close(reason === 'user_close' ? 1000 : 4000, reason);
         channel.close();
         ssh.end();
         await recorder.flush();
@@ -267,49 +307,171 @@ export class TerminalService {
           detail: { session: row.id, reason, duration_s: Math.round((Date.now() - s.startedAt) / 1000), bytes_sent: s.sent, bytes_received: s.received, recording: `/api/v1/remote-sessions/${row.id}/recording` },
         });
       },
+      resume: (next, c, r) => {
+        const old = s.ws;
+        clearTimeout(detachTimer);
+        detachTimer = undefined;
+        s.ws = next;
+        if (old !== next && old.readyState === old.OPEN) old.close(4001, 'resumed elsewhere');
+        bind(next);
+        next.send(JSON.stringify({ type: 'ready', session_id: row.id, resume_token: resumeToken, resumed: true }));
+        for (const d of buffered) next.send(d);
+        buffered = [];
+        bufferedBytes = 0;
+        channel.setWindow(r, c, 0, 0);
+        recorder.resize(c, r);
+        s.lastActivity = Date.now();
+        void appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.resumed', targetType: 'host', targetId: host.id, ip: t.ip, detail: { session: row.id } }).catch(() => undefined);
+      },
     };
     this.live.set(row.id, s);
-    ws.send(JSON.stringify({ type: 'ready', session_id: row.id }));
+    ws.send(JSON.stringify({ type: 'ready', session_id: row.id, ...(grace > 0 ? { resume_token: resumeToken, reconnect_grace_ms: grace } : {}) }));
 
     channel.on('data', (d: Buffer) => {
       s.received += d.length;
       s.lastActivity = Date.now();
       recorder.output(d.toString('utf8'));
-      ws.send(d);
+      send(d);
     });
     channel.stderr.on('data', (d: Buffer) => {
       s.received += d.length;
       recorder.output(d.toString('utf8'));
-      ws.send(d);
+      send(d);
     });
     channel.on('close', () => void s.end('user_close', 'closed'));
     ssh.on('close', () => void s.end('error', 'disconnected'));
-    ws.on('message', (data: Buffer, isBinary: boolean) => {
-      s.lastActivity = Date.now();
-      if (isBinary) {
-        s.sent += data.length;
-        recorder.input(data.toString('utf8'));
-        channel.write(data);
-        return;
-      }
-      let msg: { type?: string; cols?: number; rows?: number; data?: string };
-      try {
-        msg = JSON.parse(data.toString('utf8')) as typeof msg;
-      } catch {
-        return;
-      }
-      if (msg.type === 'resize' && Number.isInteger(msg.cols) && Number.isInteger(msg.rows) && msg.cols! > 0 && msg.rows! > 0 && msg.cols! < 1000 && msg.rows! < 1000) {
-        channel.setWindow(msg.rows!, msg.cols!, 0, 0);
-        recorder.resize(msg.cols!, msg.rows!);
-      } else if (msg.type === 'input' && typeof msg.data === 'string') {
-        s.sent += Buffer.byteLength(msg.data);
-        recorder.input(msg.data);
-        channel.write(msg.data);
-      } else if (msg.type === 'close') {
-        void s.end('user_close', 'closed');
-      }
+    const bind = (sock: WebSocket) => {
+      sock.on('message', (data: Buffer, isBinary: boolean) => {
+        if (sock !== s.ws) return;
+        s.lastActivity = Date.now();
+        if (isBinary) {
+          s.sent += data.length;
+          recorder.input(data.toString('utf8'));
+          channel.write(data);
+          return;
+        }
+        let msg: { type?: string; cols?: number; rows?: number; data?: string };
+        try {
+          msg = JSON.parse(data.toString('utf8')) as typeof msg;
+        } catch {
+          return;
+        }
+        if (msg.type === 'resize' && Number.isInteger(msg.cols) && Number.isInteger(msg.rows) && msg.cols! > 0 && msg.rows! > 0 && msg.cols! < 1000 && msg.rows! < 1000) {
+          channel.setWindow(msg.rows!, msg.cols!, 0, 0);
+          recorder.resize(msg.cols!, msg.rows!);
+        } else if (msg.type === 'input' && typeof msg.data === 'string') {
+          s.sent += Buffer.byteLength(msg.data);
+          recorder.input(msg.data);
+          channel.write(msg.data);
+        } else if (msg.type === 'close') {
+          void s.end('user_close', 'closed');
+        }
+      });
+      sock.on('close', () => {
+        if (sock !== s.ws || ended) return;
+        // A dropped socket without a `close` message: a network blip. The shell waits `grace` for a resume.
+        if (grace <= 0) return void s.end('user_close', 'disconnected');
+        detachTimer = setTimeout(() => void s.end('error', 'disconnected'), grace);
+        detachTimer.unref();
+      });
+    };
+    bind(ws);
+  }
+
+  /** SSH to the host as the tenant's OS account with the allocation's platform key (pinned host key). */
+  private async connectSsh(host: { id: string; slug: string; address: string; port: number; hostKeyFingerprint?: string | null }, t: Pick<Ticket, 'allocationId' | 'osUsername' | 'username' | 'userId' | 'ip'>, privateKeyCiphertext: string): Promise<SshClient> {
+    const privateKey = this.deps.vault.decrypt(privateKeyCiphertext, `terminal-key:${t.allocationId}`);
+    const ssh = new SshClient();
+    await new Promise<void>((resolve, reject) => {
+      ssh.on('ready', () => resolve());
+      ssh.on('error', reject);
+      ssh.connect({
+        host: host.address,
+        port: host.port,
+        username: t.osUsername,
+        privateKey,
+        readyTimeout: 15_000,
+        keepaliveInterval: 15_000,
+        hostVerifier: (k: Buffer) => !host.hostKeyFingerprint || sshFingerprint(k) === host.hostKeyFingerprint,
+      });
+    }).catch(async (err: Error) => {
+      ssh.end();
+      await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.failed', targetType: 'host', targetId: host.id, result: 'failure', ip: t.ip, detail: { allocation: t.allocationId, protocol: 'ssh', error: err.message.slice(0, 300) } });
+      throw new Error(`ssh to ${host.slug} as ${t.osUsername} failed: ${err.message}`);
     });
-    ws.on('close', () => void s.end('user_close', 'disconnected'));
+    ssh.on('error', (err: Error) => this.deps.logger.warn({ err: err.message, host: host.slug }, 'terminal ssh error'));
+    return ssh;
+  }
+
+  /**
+   * SFTP over the allocation's terminal key (ssh2's SFTP subsystem), as the tenant's OS account.
+   * Uploads go to `<path>.hostflow-part-<random>` and are renamed over `path` only when complete
+   * (posix-rename@openssh.com), so an upload cut short or over the limit leaves nothing behind.
+   * Each transfer is a `remote_session.transfer` audit event; one above the transfer threshold also
+   * raises `security.alert.transfer`.
+   */
+  async transfer(t: TransferCaller, op: { direction: 'upload'; path: string; source: NodeJS.ReadableStream; declaredBytes?: number } | { direction: 'download'; path: string; sink: (info: { size: number; name: string }) => NodeJS.WritableStream }): Promise<{ path: string; bytes: number }> {
+    const limit = this.settings.sftpMaxBytes;
+    if (op.direction === 'upload' && op.declaredBytes !== undefined && op.declaredBytes > limit) throw new TransferError('body', `the file is ${op.declaredBytes} bytes; uploads are limited to ${limit} bytes`);
+    const em = this.deps.em.fork();
+    const host = await em.findOneOrFail(HostSchema, { id: t.hostId });
+    const key = await em.findOne(TerminalKeySchema, { allocationId: t.allocationId });
+    if (!key) throw new TransferError('id', 'this allocation has no terminal key (allocated before the web terminal existed)');
+    const ssh = await this.connectSsh(host, t, key.privateKeyCiphertext);
+    let bytes = 0;
+    try {
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) => ssh.sftp((err, s) => (err ? reject(err) : resolve(s))));
+      const call = <R>(f: (cb: (err: Error | null | undefined, r?: R) => void) => void) => new Promise<R>((resolve, reject) => f((err, r) => (err ? reject(err) : resolve(r as R))));
+      if (op.direction === 'download') {
+        const st = await call<{ size: number; isFile(): boolean }>((cb) => sftp.stat(op.path, cb as never)).catch((err: Error) => {
+          throw new TransferError('path', `cannot read ${op.path}: ${err.message}`);
+        });
+        if (!st.isFile()) throw new TransferError('path', `${op.path} is not a regular file`);
+        if (st.size > limit) throw new TransferError('path', `${op.path} is ${st.size} bytes; downloads are limited to ${limit} bytes`);
+        const sink = op.sink({ size: st.size, name: op.path.split('/').pop() || 'download' });
+        await new Promise<void>((resolve, reject) => {
+          const rs = sftp.createReadStream(op.path);
+          rs.on('data', (d: Buffer) => (bytes += d.length));
+          rs.on('error', reject);
+          sink.on('error', reject);
+          sink.on('finish', () => resolve());
+          rs.pipe(sink);
+        });
+      } else {
+        const part = `${op.path}.hostflow-part-${randomBytes(4).toString('hex')}`;
+        try {
+          await new Promise<void>((resolve, reject) => {
+            const ws = sftp.createWriteStream(part, { mode: 0o644 });
+            ws.on('error', (err: Error) => reject(new TransferError('path', `cannot write ${op.path}: ${err.message}`)));
+            ws.on('close', () => resolve());
+            op.source.on('error', reject);
+            op.source.on('data', (d: Buffer) => {
+              bytes += d.length;
+              if (bytes > limit) {
+                op.source.unpipe(ws);
+                ws.destroy();
+                // Read (and drop) the rest, so the client gets the 40001 instead of a reset connection.
+                op.source.resume();
+                reject(new TransferError('body', `uploads are limited to ${limit} bytes`));
+              }
+            });
+            op.source.on('aborted', () => reject(new Error('upload aborted by the client')));
+            op.source.pipe(ws);
+          });
+          await call<void>((cb) => sftp.ext_openssh_rename(part, op.path, cb as never)).catch(() => call<void>((cb) => sftp.rename(part, op.path, cb as never)));
+        } catch (err) {
+          await call<void>((cb) => sftp.unlink(part, cb as never)).catch(() => undefined);
+          throw err;
+        }
+      }
+    } finally {
+      ssh.end();
+    }
+    await appendAudit(this.deps.em, { actor: t.username, actorId: t.userId, action: 'remote_session.transfer', targetType: 'host', targetId: t.hostId, ip: t.ip, detail: { direction: op.direction, path: op.path, bytes, allocation: t.allocationId, os_username: t.osUsername, protocol: 'sftp' } });
+    if (bytes > this.settings.transferAlertBytes) {
+      await appendAudit(this.deps.em, { actor: 'remote-sessions', actorType: 'system', action: 'security.alert.transfer', targetType: 'host', targetId: t.hostId, detail: { direction: op.direction, path: op.path, bytes, threshold: this.settings.transferAlertBytes, user: t.username } });
+    }
+    return { path: op.path, bytes };
   }
 
   /**
@@ -340,6 +502,7 @@ export class TerminalService {
     const s: Live = {
       id: row.id,
       userId: t.userId,
+      allocationId: t.allocationId,
       ws,
       recorder: null,
       startedAt: Date.now(),

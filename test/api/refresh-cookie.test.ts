@@ -144,8 +144,8 @@ describe('serving the console', () => {
       expect(res.status, path).toBe(200);
       expect(await res.text()).toContain('<title>console</title>');
       const csp = res.headers.get('content-security-policy') ?? '';
-      expect(csp).toMatch(/script-src 'self'(;|$)/);
-      expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+      expect(csp).toMatch(/script-src 'self'( 'wasm-unsafe-eval')?(;|$)/);
+      expect(csp).not.toMatch(/script-src[^;]*'unsafe-(inline|eval)'/);
       expect(csp).toMatch(/frame-ancestors 'none'/);
     }
     const asset = await fetch(`${base}/assets/app.js`);

@@ -1,67 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import WebSocket from 'ws';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, type SshTestHost } from '../helpers/sshd.js';
 import { AllocationSchema, AuditEventSchema, CustomerSchema, HostSchema, RemoteSessionSchema, UserSchema } from '../../db/entities/index.js';
 import { ensureTerminalKey } from '../../db/terminal-keys.js';
 import { createRemoteSessionActivities } from '../../activities/db/remote-session.activities.js';
-
-/** A node `ws` client of the web terminal: collects output, exposes close code/reason. */
-class TermClient {
-  out = '';
-  sessionId = '';
-  closed: { code: number; reason: string; at: number } | null = null;
-  messages: Array<Record<string, unknown>> = [];
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (d: Buffer, binary: boolean) => {
-      if (binary) this.out += d.toString('utf8');
-      else {
-        const m = JSON.parse(d.toString('utf8')) as Record<string, unknown>;
-        this.messages.push(m);
-        if (m.type === 'ready') this.sessionId = String(m.session_id);
-      }
-    });
-    ws.on('close', (code, reason) => (this.closed = { code, reason: reason.toString(), at: Date.now() }));
-  }
-  static open(baseUrl: string, ticket: string, cols = 100, rows = 30): Promise<TermClient> {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`${baseUrl.replace('http', 'ws')}/api/v1/terminal?cols=${cols}&rows=${rows}`, ['hostflow.terminal', `ticket.${ticket}`]);
-      const c = new TermClient(ws);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`refused: ${res.statusCode}`)));
-      ws.once('error', reject);
-      const t = setInterval(() => {
-        if (c.sessionId) {
-          clearInterval(t);
-          resolve(c);
-        }
-        if (c.closed) {
-          clearInterval(t);
-          reject(new Error(`closed ${c.closed.code} ${JSON.stringify(c.messages)}`));
-        }
-      }, 20);
-    });
-  }
-  send(s: string) {
-    this.ws.send(Buffer.from(s), { binary: true });
-  }
-  async waitFor(re: RegExp, ms = 10_000): Promise<void> {
-    const until = Date.now() + ms;
-    while (!re.test(this.out)) {
-      if (Date.now() > until) throw new Error(`no ${re} in terminal output: ${JSON.stringify(this.out.slice(-500))}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  }
-  async waitClosed(ms = 5000): Promise<{ code: number; reason: string; at: number }> {
-    const until = Date.now() + ms;
-    while (!this.closed) {
-      if (Date.now() > until) throw new Error('websocket not closed');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return this.closed;
-  }
-}
+import { TermClient } from '../helpers/term-client.js';
 
 describe('web terminal: ticketed WebSocket → ssh2 as the tenant, recorded (real sshd)', () => {
   let p: TestPlatform;

@@ -90,6 +90,8 @@ export async function startTestPlatform(
      * workflows it waits on eagerly (config/temporal.ts eagerStartOptions). Needs the worker.
      */
     eagerStart?: boolean;
+    /** Web terminal settings (idle timeout, limits, reconnect grace, SFTP limit). */
+    terminal?: AppDeps['terminal'];
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -142,6 +144,7 @@ export async function startTestPlatform(
 
   const app = createApp({
     console: opts.console,
+    terminal: opts.terminal,
     identity,
     em: db.em,
     vault,

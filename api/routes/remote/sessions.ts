@@ -3,13 +3,23 @@ import { existsSync } from 'node:fs';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound } from '../../errors.js';
+import type { Scope } from '../../authz/scope.js';
+import { conflict, notFound, validationError } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
-import { AllocationSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
-import type { TerminalService } from '../../remote/terminal.js';
+import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
+import { TransferError, type TerminalService, type TransferCaller } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
+import { allocationRdpFile } from '../../../db/connection-summary.js';
 
 const Id = z.object({ id: z.string().uuid('must be an id (uuid)') });
+const FileQuery = z.object({
+  path: z
+    .string()
+    .min(1, 'required')
+    .max(4096)
+    .refine((v) => !v.includes('\u0000') && !v.endsWith('/'), 'must be a file path (relative paths are under the home directory)'),
+});
+const Transferred = z.object({ path: z.string(), bytes: z.number() }).openapi('FileTransfer');
 const Ticket = z.object({ ticket: z.string(), expires_in_ms: z.number(), path: z.string(), protocols: z.array(z.string()) }).openapi('TerminalTicket');
 const SessionDto = z
   .object({
@@ -19,6 +29,7 @@ const SessionDto = z
     staff: z.boolean(),
     allocation_id: z.string().nullable(),
     host_id: z.string(),
+    host_slug: z.string().nullable(),
     os_username: z.string(),
     protocol: z.enum(REMOTE_SESSION_PROTOCOLS),
     source_ip: z.string().nullable(),
@@ -43,13 +54,14 @@ const ListQuery = z.object({
 });
 const SessionList = z.object({ items: z.array(SessionDto), total: z.number(), page: z.number(), page_size: z.number(), pages: z.number(), by_protocol: z.record(z.string(), z.number()) }).openapi('RemoteSessionList');
 
-const dto = (s: RemoteSession) => ({
+const dto = (s: RemoteSession, slugs: Map<string, string> = new Map()) => ({
   id: s.id,
   user_id: s.userId,
   username: s.username,
   staff: s.staff,
   allocation_id: s.allocationId ?? null,
   host_id: s.hostId,
+  host_slug: slugs.get(s.hostId) ?? null,
   os_username: s.osUsername,
   protocol: s.protocol,
   source_ip: s.sourceIp ?? null,
@@ -104,6 +116,88 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
     },
   });
 
+  /** The caller of a file transfer, authorized like a terminal ticket (scope: own / company's / staff in scope). */
+  const transferCaller = async (id: string, principal: { id: string; username: string }, scope: Scope, ip: string | undefined): Promise<TransferCaller> => {
+    const a = await scope.find(deps.em.fork(), AllocationSchema, { id }, 'allocation');
+    if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; files move on active allocations`);
+    return { userId: principal.id, username: principal.username, allocationId: a.id, hostId: typeof a.host === 'string' ? a.host : a.host.id, osUsername: a.osUsername, ip: ip ?? null };
+  };
+  const refused = (err: unknown) => (err instanceof TransferError ? validationError([{ field: err.field, message: err.message }], err.message) : err);
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/files',
+    summary:
+      "Upload a file to the rented host over SFTP (the allocation's terminal key, as the tenant's OS account): the request body is the file's bytes (`application/octet-stream`), `path` the destination (relative = under the home directory). Written under a temporary name and renamed when complete; above the size limit → 40001 `body`. Authorized like the terminal; audited as `remote_session.transfer`",
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    query: FileQuery,
+    response: Transferred,
+    status: 201,
+    handler: async ({ params, query, principal, scope, req }) => {
+      const caller = await transferCaller(params.id, principal!, scope, req.ip);
+      // A JSON body has been parsed away already: the file must come as raw bytes.
+      if (req.is('application/json') || req.is('application/x-www-form-urlencoded')) throw validationError([{ field: 'body', message: 'send the file as application/octet-stream' }]);
+      const declared = req.headers['content-length'] ? Number(req.headers['content-length']) : undefined;
+      return terminal.transfer(caller, { direction: 'upload', path: query.path, source: req, declaredBytes: declared }).catch((err: unknown) => {
+        throw refused(err);
+      });
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/files',
+    summary: 'Download a file from the rented host over SFTP (as the tenant\'s OS account); above the size limit or not a regular file → 40001 `path`. Authorized like the terminal; audited as `remote_session.transfer`',
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    query: FileQuery,
+    response: z.string(),
+    rawResponse: { description: "the file's bytes", contentTypes: { 'application/octet-stream': z.string() } },
+    handler: async ({ params, query, principal, scope, req, res }) => {
+      const caller = await transferCaller(params.id, principal!, scope, req.ip);
+      await terminal
+        .transfer(caller, {
+          direction: 'download',
+          path: query.path,
+          sink: ({ size, name }) => {
+            res.setHeader('content-type', 'application/octet-stream');
+            res.setHeader('content-length', String(size));
+            res.setHeader('content-disposition', `attachment; filename*=UTF-8''${encodeURIComponent(name)}`);
+            return res;
+          },
+        })
+        .catch((err: unknown) => {
+          if (res.headersSent) return void res.destroy();
+          throw refused(err);
+        });
+      return '';
+    },
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/rdp',
+    summary: "A Remote Desktop Connection file (`.rdp`) for the host's published RDP entry (the gateway's public address and port, the tenant's account; the password is prompted, never in the file). 409 when the host publishes no RDP. Authorized like the terminal",
+    tags,
+    permission: 'session.connect',
+    params: Id,
+    response: z.string(),
+    rawResponse: { description: 'the .rdp file', contentTypes: { 'application/x-rdp': z.string() } },
+    handler: async ({ params, scope, res }) => {
+      const a = await scope.find(deps.em.fork(), AllocationSchema, { id: params.id }, 'allocation');
+      if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; RDP opens on active allocations`);
+      const f = await allocationRdpFile(deps.em.fork(), a.id);
+      if (!f) throw conflict('this host publishes no RDP entry (remote access, protocol rdp)');
+      res.setHeader('content-type', 'application/x-rdp');
+      res.setHeader('content-disposition', `attachment; filename="${f.name.replace(/[^\w.-]/g, '_')}"`);
+      res.send(f.text);
+      return '';
+    },
+  });
+
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/remote-sessions',
@@ -122,7 +216,9 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
       const em = deps.em.fork();
       const [items, total] = await em.findAndCount(RemoteSessionSchema, where, { orderBy: { startedAt: 'desc' }, limit: query.page_size, offset: (query.page - 1) * query.page_size });
       const counts = await em.getConnection().execute<Array<{ protocol: string; n: number }>>(`select protocol, count(*)::int as n from remote_sessions where status in ('active', 'idle') group by protocol`);
-      return { items: items.map(dto), total, page: query.page, page_size: query.page_size, pages: Math.ceil(total / query.page_size), by_protocol: Object.fromEntries(counts.map((c) => [c.protocol, Number(c.n)])) };
+      const hosts = items.length ? await em.find(HostSchema, { id: { $in: [...new Set(items.map((i) => i.hostId))] } }, { fields: ['id', 'slug'] }) : [];
+      const slugs = new Map(hosts.map((h) => [h.id, h.slug]));
+      return { items: items.map((i) => dto(i, slugs)), total, page: query.page, page_size: query.page_size, pages: Math.ceil(total / query.page_size), by_protocol: Object.fromEntries(counts.map((c) => [c.protocol, Number(c.n)])) };
     },
   });
 

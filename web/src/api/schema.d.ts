@@ -1681,6 +1681,162 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/allocations/{id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download a file from the rented host over SFTP (as the tenant's OS account); above the size limit or not a regular file → 40001 `path`. Authorized like the terminal; audited as `remote_session.transfer`
+         * @description Permission: `session.connect` (See how to connect to an allocated host (connection summary) and open its web terminal).
+         */
+        get: {
+            parameters: {
+                query: {
+                    path: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the file's bytes */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/octet-stream": string;
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `session.connect` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Upload a file to the rented host over SFTP (the allocation's terminal key, as the tenant's OS account): the request body is the file's bytes (`application/octet-stream`), `path` the destination (relative = under the home directory). Written under a temporary name and renamed when complete; above the size limit → 40001 `body`. Authorized like the terminal; audited as `remote_session.transfer`
+         * @description Permission: `session.connect` (See how to connect to an allocated host (connection summary) and open its web terminal).
+         */
+        post: {
+            parameters: {
+                query: {
+                    path: string;
+                };
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["FileTransfer"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `session.connect` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/allocations/{id}/progress": {
         parameters: {
             query?: never;
@@ -1736,6 +1892,83 @@ export interface paths {
                     };
                 };
                 /** @description Forbidden (40301): needs `allocation.read` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/allocations/{id}/rdp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A Remote Desktop Connection file (`.rdp`) for the host's published RDP entry (the gateway's public address and port, the tenant's account; the password is prompted, never in the file). 409 when the host publishes no RDP. Authorized like the terminal
+         * @description Permission: `session.connect` (See how to connect to an allocated host (connection summary) and open its web terminal).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description the .rdp file */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/x-rdp": string;
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `session.connect` */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -13410,6 +13643,10 @@ export interface components {
             message: string;
             request_id?: string;
         };
+        FileTransfer: {
+            bytes: number;
+            path: string;
+        };
         GatewaySyncBody: {
             /**
              * @description Hold the answer until the sync is done (at most 8 s; without `result` when it takes longer)
@@ -13830,6 +14067,7 @@ export interface components {
             end_reason: string | null;
             ended_at: string | null;
             host_id: string;
+            host_slug: string | null;
             id: string;
             last_activity_at: string;
             os_username: string;
