@@ -92,6 +92,27 @@ export function resolveRoles(rows: Array<Pick<RoleRow, 'name' | 'parent' | 'perm
   return out;
 }
 
+/**
+ * The roles that are one of `names` or inherit from one (through any number of parents): who a
+ * role-addressed message reaches, so a custom role made from `approver` gets what approvers get.
+ */
+export function rolesInheriting(rows: Array<Pick<RoleRow, 'name' | 'parent'>>, names: Iterable<string>): Set<string> {
+  const parent = new Map(rows.map((r) => [r.name, r.parent ?? null]));
+  const wanted = new Set(names);
+  const out = new Set<string>();
+  for (const name of new Set([...wanted, ...parent.keys()])) {
+    const seen = new Set<string>();
+    for (let r: string | null = name; r && !seen.has(r); r = parent.get(r) ?? null) {
+      seen.add(r);
+      if (wanted.has(r)) {
+        out.add(name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 /** The one place that reads the tenant of a user: authentication puts it on req.user. */
 export const customerIdOf = (user: Pick<AuthedUser, 'customerId'>): string | null => user.customerId ?? null;
 
