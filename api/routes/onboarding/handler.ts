@@ -5,7 +5,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound, validationError } from '../../errors.js';
+import { conflict, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import { HostSchema, OnboardingStepSchema, RemoteAccessSchema, ONBOARDING_STEPS, STEP_STATUSES, type Host } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
