@@ -3,7 +3,7 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { HostGroupSchema, RoleSchema, type RoleRow } from '../../db/entities/index.js';
 import type { AuthedUser } from '../middleware/auth.js';
-import { ALL, PERMISSION_NAMES, type Permission } from './permissions.js';
+import { ALL, PERMISSION_NAMES, TENANT_PERMISSIONS, type Permission } from './permissions.js';
 
 
 export type RowScope = 'all' | 'company' | 'own';
@@ -146,8 +146,11 @@ function grantOf(roles: Map<string, ResolvedRole>, names: string[]): Grant {
 }
 
 export async function resolvePrincipal(cache: RoleCache, user: AuthedUser): Promise<Principal> {
-  const { permissions, hostGroups } = grantOf(await cache.roles(), user.roles);
+  const granted = grantOf(await cache.roles(), user.roles);
   const customerId = customerIdOf(user);
+  const { hostGroups } = granted;
+  // A tenant's person holds at most the tenant capabilities, whatever their roles say.
+  const permissions = customerId ? new Set([...granted.permissions].filter((x) => TENANT_PERMISSIONS.has(x))) : granted.permissions;
   // A tenant's person never sees beyond their company, whatever their roles say.
   const rowScope: RowScope = permissions.has('scope.all') && !customerId ? 'all' : permissions.has('scope.company') && customerId ? 'company' : 'own';
   return { ...user, customerId, permissions, rowScope, hostGroups: hostGroups && [...hostGroups] };
