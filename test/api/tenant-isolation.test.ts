@@ -275,6 +275,20 @@ describe.each(DB_KINDS)('authorization on %s', (db) => {
     expect(maskBySchema((await import('../../api/routes/notifications/schema.js')).LogEntry, { recipient: 'user:42' })).toEqual({ recipient: 'user:42' });
   });
 
+  it('a role-addressed subscription reaches roles inheriting that role (a custom approver), not the parent role', async () => {
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: `night-approver`, description: 'approves at night', parent: 'approver' } })).status).toBe(201);
+    await user('nightowl', ['night-approver']);
+    await user('plainviewer', ['viewer']);
+    const sub = await p.api('POST', '/api/v1/notifications/subscriptions', { body: { event: 'notification.test', subject_type: 'role', subject_id: 'approver', channel: 'inbox' } });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const sent = await p.api('POST', '/api/v1/notifications/test', { body: { note: 'role fan-out' } });
+    expect(sent.status).toBe(200);
+    const inbox = async (who: string) => (await p.api('GET', '/api/v1/messages', as(who))).body.data.items.filter((m: { event: string }) => m.event === 'notification.test').length;
+    expect(await inbox('nightowl')).toBe(1);
+    expect(await inbox('plainviewer')).toBe(0);
+    expect((await p.api('GET', '/api/v1/messages', { token: p.tokens.approver })).body.data.items.some((m: { event: string }) => m.event === 'notification.test')).toBe(true);
+  });
+
   it('role inheritance: a child role has its parent’s permissions', async () => {
     expect((await p.api('POST', '/api/v1/roles', { body: { name: 'junior-viewer', parent: 'viewer' } })).status).toBe(201);
     await user('junior', ['junior-viewer']);
