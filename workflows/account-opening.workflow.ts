@@ -15,6 +15,7 @@ import type { EmitInput } from '../activities/notify/events.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
+import { isSameParty } from './shared/duties.js';
 import { hostChangeLocks } from './shared/host-change-lock.js';
 
 /**
@@ -106,7 +107,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       validator: ({ actor }) => {
         requirePending();
         if (!actorMay(actor, 'account_opening.approve', ['approver', 'admin'])) throw forbidden('approving needs the account_opening.approve permission');
-        if (actor.id === input.applicantId) throw forbidden('an applicant cannot approve their own request');
+        if (isSameParty(actor, { id: input.applicantId })) throw forbidden('an applicant cannot approve their own request');
       },
     },
   );
@@ -123,7 +124,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       validator: ({ actor, reason }) => {
         requirePending();
         if (!actorMay(actor, 'account_opening.approve', ['approver', 'admin'])) throw forbidden('rejecting needs the account_opening.approve permission');
-        if (actor.id === input.applicantId) throw forbidden('an applicant cannot decide their own request');
+        if (isSameParty(actor, { id: input.applicantId })) throw forbidden('an applicant cannot decide their own request');
         if (!reason || !reason.trim()) throw ApplicationFailure.create({ type: 'Invalid', message: 'reason: a reason is required to reject' });
       },
     },

@@ -2,6 +2,7 @@ import { ApplicationFailure, condition, defineQuery, defineUpdate, proxyActiviti
 import type { Activities } from '../activities/index.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
+import { isSameParty } from './shared/duties.js';
 
 /**
  * role-grant/<grantId>: the API has added the role to the user; this sleeps durably to one day
@@ -98,7 +99,7 @@ export async function roleGrant(input: RoleGrantInput): Promise<RoleGrantState> 
   }
   function requireAdmin(actor: RoleGrantActor) {
     if (!actorMay(actor, 'role_grant.manage', ['admin'])) throw forbidden('changing a role grant needs the role_grant.manage permission');
-    if (actor.id === input.userId) throw forbidden('nobody changes a grant of their own');
+    if (isSameParty(actor, { id: input.userId })) throw forbidden('nobody changes a grant of their own');
   }
 
   // A reminder whose moment has passed when the grant starts (a grant shorter than a day) is not sent.

@@ -11,6 +11,7 @@ import type { Activities } from '../activities/index.js';
 import type { RegistrationPatch } from '../activities/db/registration.activities.js';
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
+import { isSameParty } from './shared/duties.js';
 
 /**
  * user-registration/<registrationId>: submit → email verification → department review (approve /
@@ -125,7 +126,7 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
     if (state.status !== s) throw ApplicationFailure.create({ type: 'NotPending', message: `registration is ${state.status}, not ${s}` });
   };
   const notSelf = (actor: RegistrationActor) => {
-    if ((actor.email && actor.email.toLowerCase() === input.email) || (state.userId && actor.id === state.userId)) {
+    if (isSameParty(actor, { id: state.userId, email: input.email })) {
       throw forbidden('nobody reviews their own registration');
     }
   };

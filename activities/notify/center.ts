@@ -25,7 +25,7 @@ import {
   type NotificationEndpoint,
   type NotifyChannel,
 } from '../../db/entities/index.js';
-import { resolveRoles } from '../../api/authz/principal.js';
+import { resolveRoles, rolesInheriting } from '../../api/authz/principal.js';
 import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { EVENTS, LANGUAGES, type EmitInput, type EventDef, type Language } from './events.js';
@@ -124,9 +124,11 @@ export function createCenter(deps: CenterDeps) {
   async function usersWith(em: SqlEntityManager, roles: string[] | undefined, permission: string | undefined) {
     if (!roles?.length && !permission) return [];
     const users = await em.find(UserSchema, { disabledAt: null });
-    let resolved: ReturnType<typeof resolveRoles> | null = null;
-    if (permission) resolved = resolveRoles(await em.find(RoleSchema, {}), new Map());
-    return users.filter((u) => (roles ?? []).some((r) => u.roles.includes(r)) || (permission && u.roles.some((n) => resolved!.get(n)?.permissions.has(permission as never))));
+    const rows = await em.find(RoleSchema, {});
+    const resolved = permission ? resolveRoles(rows, new Map()) : null;
+    // A role-addressed recipient is that role or any role inheriting it (custom roles made from it).
+    const named = rolesInheriting(rows, roles ?? []);
+    return users.filter((u) => u.roles.some((n) => named.has(n)) || (permission && u.roles.some((n) => resolved!.get(n)?.permissions.has(permission as never))));
   }
 
   /** Everyone and everything this occurrence goes to, per channel. */

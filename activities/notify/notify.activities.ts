@@ -1,7 +1,8 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Transporter } from 'nodemailer';
-import { NotificationSchema, UserSchema, type NotifyChannel } from '../../db/entities/index.js';
+import { NotificationSchema, RoleSchema, UserSchema, type NotifyChannel } from '../../db/entities/index.js';
+import { rolesInheriting } from '../../api/authz/principal.js';
 import type { Logger } from '../../config/logger.js';
 import type { Vault } from '../../db/vault.js';
 import type { EmitInput } from './events.js';
@@ -73,7 +74,8 @@ export function createNotifyActivities(deps: NotifyDeps) {
   async function legacy(input: LegacyNotifyInput): Promise<NotifyResult> {
     if (input.role) {
       const users = await deps.em.fork().find(UserSchema, { email: { $ne: null }, disabledAt: null });
-      const targets = users.filter((u) => u.roles.includes(input.role!));
+      const named = rolesInheriting(await deps.em.fork().find(RoleSchema, {}), [input.role]);
+      const targets = users.filter((u) => u.roles.some((r) => named.has(r)));
       const results = [];
       for (const u of targets) results.push(await legacy({ ...input, role: undefined, userId: u.id }));
       if (results.some((r) => r.status === 'sent')) return { status: 'sent' };

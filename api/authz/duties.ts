@@ -1,9 +1,12 @@
 // Separation of duties: nobody decides their own request (account opening, registration, role
-// grant, any later approval flow). One helper so every flow answers the same way.
+// grant, decisions from messages, any later approval flow). The rule itself is
+// workflows/shared/duties.ts (the workflows' Update validators use it too); this turns it into the
+// API's 403.
 import { forbidden } from '../errors.js';
+import { isSameParty, type Party } from '../../workflows/shared/duties.js';
 
-export function assertNotSelf(principal: { id: string }, requesterId: string, what: string): void {
-  if (principal.id === requesterId) throw forbidden(`separation of duties: you cannot decide your own ${what}`);
+export function assertNotSelf(actor: Party, requester: string | Party, what: string, message = `separation of duties: you cannot decide your own ${what}`): void {
+  if (isSameParty(actor, typeof requester === 'string' ? { id: requester } : requester)) throw forbidden(message);
 }
 
 /**

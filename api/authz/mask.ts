@@ -2,7 +2,8 @@
 // defineRoute, before the envelope is sent, for principals without `pii.read`. No handler code.
 import { z } from 'zod';
 
-export type PiiKind = 'email' | 'phone' | 'name';
+/** `recipient`: a message recipient — an e-mail address is masked, `user:<id>` / `endpoint:<id>` are not personal data. */
+export type PiiKind = 'email' | 'phone' | 'name' | 'recipient';
 export const piiRegistry = z.registry<{ pii: PiiKind }>();
 
 /** Marks a response field as personal data of a kind (and says so in the OpenAPI description). */
@@ -27,7 +28,7 @@ export function maskPhone(v: string): string {
 
 export const maskName = (v: string) => (v.length ? `${[...v][0]}${'*'.repeat(Math.max(1, [...v].length - 1))}` : v);
 
-const maskers: Record<PiiKind, (v: string) => string> = { email: maskEmail, phone: maskPhone, name: maskName };
+const maskers: Record<PiiKind, (v: string) => string> = { email: maskEmail, phone: maskPhone, name: maskName, recipient: (v) => (/^[^:\s]+@/.test(v) ? maskEmail(v) : v) };
 
 interface Def {
   type: string;

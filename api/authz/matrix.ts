@@ -1,7 +1,7 @@
 // The route × role table from the route table and the built-in roles: who passes the permission
 // check of each route. The matrix test builds its expectations on it (adding row scope), and
 // `npm run docs:permissions` writes it to docs/permissions.md, so reviewers read the same table.
-import { ALL, BUILTIN_ROLES, PERMISSION_NAMES, PERMISSIONS, type BuiltinRole, type Permission } from './permissions.js';
+import { ALL, BUILTIN_ROLES, PERMISSION_NAMES, PERMISSIONS, TENANT_PERMISSIONS, type BuiltinRole, type Permission } from './permissions.js';
 import type { RouteEntry } from '../route.js';
 
 /** A role's permissions with its ancestors' (computed here from the catalogue, independently of the runtime resolver). */
@@ -41,6 +41,7 @@ export function permissionsMarkdown(routes: RouteEntry[]): string {
   lines.push(`| route | permission | ${roles.join(' | ')} |`, `|---|---|${roles.map(() => ':-:').join('|')}|`);
   for (const r of routes) lines.push(`| \`${r.method.toUpperCase()} ${r.path}\` | \`${r.permission}\` | ${roles.map((x) => (routeAllows(r, x) ? '✓' : '·')).join(' | ')} |`);
   lines.push('', '## Row scope', '', '| role | rows |', '|---|---|', ...roles.map((r) => `| ${r} | ${rowScopeNote(r)} |`));
+  lines.push('', `A tenant's person (a user with a customer) holds at most these permissions, whatever roles they are given: ${[...TENANT_PERMISSIONS].map((p) => `\`${p}\``).join(', ')}.`);
   lines.push('', '## Roles', '', '| role | inherits | own permissions |', '|---|---|---|', ...BUILTIN_ROLES.map((r) => `| ${r.name} | ${r.parent ?? '—'} | ${r.permissions.map((p) => `\`${p}\``).join(', ')} |`));
   lines.push('', '## Catalogue', '', '| permission | lets a principal |', '|---|---|', ...Object.entries(PERMISSIONS).map(([k, v]) => `| \`${k}\` | ${v} |`));
   return `${lines.join('\n')}\n`;

@@ -98,3 +98,15 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
 ];
 
 export const BUILTIN_ROLE_NAMES = BUILTIN_ROLES.map((r) => r.name);
+
+/**
+ * The most a tenant's person (a user with a customer) can ever hold, whatever roles they are given:
+ * capabilities whose routes are row-scoped to the company or the person's own rows. Staff-wide ones
+ * (the audit trail, users, roles, notifications, the codec, fleet changes) are dropped from a
+ * customer user's principal (api/authz/principal.ts), so a custom role cannot open them to a tenant.
+ */
+export const TENANT_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
+  'host.read', 'host.command_read', 'onboarding.read', 'remote_access.read', 'template.read', 'report.read',
+  'allocation.read', 'allocation.return', 'session.connect', 'remote_session.manage', 'credential.reveal', 'ssh_key.manage',
+  'account_opening.create', 'account_opening.read', 'customer.read', 'pii.read', 'scope.company',
+]);

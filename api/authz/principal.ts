@@ -3,7 +3,7 @@
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { HostGroupSchema, RoleSchema, type RoleRow } from '../../db/entities/index.js';
 import type { AuthedUser } from '../middleware/auth.js';
-import { ALL, PERMISSION_NAMES, type Permission } from './permissions.js';
+import { ALL, PERMISSION_NAMES, TENANT_PERMISSIONS, type Permission } from './permissions.js';
 
 
 export type RowScope = 'all' | 'company' | 'own';
@@ -92,6 +92,27 @@ export function resolveRoles(rows: Array<Pick<RoleRow, 'name' | 'parent' | 'perm
   return out;
 }
 
+/**
+ * The roles that are one of `names` or inherit from one (through any number of parents): who a
+ * role-addressed message reaches, so a custom role made from `approver` gets what approvers get.
+ */
+export function rolesInheriting(rows: Array<Pick<RoleRow, 'name' | 'parent'>>, names: Iterable<string>): Set<string> {
+  const parent = new Map(rows.map((r) => [r.name, r.parent ?? null]));
+  const wanted = new Set(names);
+  const out = new Set<string>();
+  for (const name of new Set([...wanted, ...parent.keys()])) {
+    const seen = new Set<string>();
+    for (let r: string | null = name; r && !seen.has(r); r = parent.get(r) ?? null) {
+      seen.add(r);
+      if (wanted.has(r)) {
+        out.add(name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
 /** The one place that reads the tenant of a user: authentication puts it on req.user. */
 export const customerIdOf = (user: Pick<AuthedUser, 'customerId'>): string | null => user.customerId ?? null;
 
@@ -125,8 +146,11 @@ function grantOf(roles: Map<string, ResolvedRole>, names: string[]): Grant {
 }
 
 export async function resolvePrincipal(cache: RoleCache, user: AuthedUser): Promise<Principal> {
-  const { permissions, hostGroups } = grantOf(await cache.roles(), user.roles);
+  const granted = grantOf(await cache.roles(), user.roles);
   const customerId = customerIdOf(user);
+  const { hostGroups } = granted;
+  // A tenant's person holds at most the tenant capabilities, whatever their roles say.
+  const permissions = customerId ? new Set([...granted.permissions].filter((x) => TENANT_PERMISSIONS.has(x))) : granted.permissions;
   // A tenant's person never sees beyond their company, whatever their roles say.
   const rowScope: RowScope = permissions.has('scope.all') && !customerId ? 'all' : permissions.has('scope.company') && customerId ? 'company' : 'own';
   return { ...user, customerId, permissions, rowScope, hostGroups: hostGroups && [...hostGroups] };

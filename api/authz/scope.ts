@@ -11,6 +11,7 @@ import {
   HostAccountSchema,
   HostGroupSchema,
   HostSchema,
+  RemoteSessionSchema,
   SshKeySchema,
   UserSchema,
 } from '../../db/entities/index.js';
@@ -60,6 +61,20 @@ const builders = new Map<unknown, (em: SqlEntityManager, p: Principal) => Promis
   [UserSchema, (_em, p) => (p.customerId ? (p.rowScope === 'company' ? { customerId: p.customerId } : { id: p.id }) : p.rowScope === 'all' ? {} : { id: p.id })],
   [HostAccountSchema, (_em, p) => (p.rowScope === 'all' && !p.customerId ? (p.hostGroups ? { host: { group: { $in: p.hostGroups } } } : {}) : none())],
   [HostGroupSchema, (_em, p) => (p.customerId ? none() : p.hostGroups ? { name: { $in: p.hostGroups } } : {})],
+  [
+    RemoteSessionSchema,
+    async (em, p) => {
+      // Web terminal / VNC sessions: staff by the host groups of the session's host; a tenant's owner
+      // the company's sessions; anyone else only their own.
+      if (p.rowScope === 'all') {
+        if (!p.hostGroups) return {};
+        const hosts = await em.find(HostSchema, { group: { $in: p.hostGroups } }, { fields: ['id'] });
+        return { hostId: { $in: hosts.map((h) => h.id) } };
+      }
+      if (p.rowScope === 'company') return { customerId: p.customerId };
+      return { userId: p.id };
+    },
+  ],
 ]);
 
 /** The `where` fragment limiting `entity` to the rows the principal may see. Unknown entities see nothing. */

@@ -16,6 +16,7 @@ import { createLogger } from '../../config/logger.js';
 import {
   AccountOpeningRequestSchema,
   AllocationSchema,
+  AuditEventSchema,
   CustomerSchema,
   EnvTemplateSchema,
   HostAccountSchema,
@@ -358,5 +359,15 @@ describe.each(DB_KINDS)('route × role matrix on %s', (db) => {
     }
     console.log([`\nroute × role matrix (${db}): ok = passed authorization (2xx, 400 or 409)`, `| route | permission | ${CALLERS.map((c) => c.key).join(' | ')} |`, `|---|---|${CALLERS.map(() => '---').join('|')}|`, ...rows].join('\n'));
     expect(mismatches).toEqual([]);
+  });
+
+  it('every mutating route of the table left an audit row for the calls above (the request middleware: none can forget it)', async () => {
+    const rows = await p.db.em.fork().find(AuditEventSchema, { action: { $like: 'http.%' } }, { fields: ['targetId', 'result', 'actorType'] });
+    const seen = new Set(rows.map((r) => r.targetId));
+    const mutating = routeTable(app).filter((r) => r.method !== 'get').map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    expect(mutating.length).toBeGreaterThan(80);
+    expect(mutating.filter((k) => !seen.has(k)), 'mutating routes without an audit row').toEqual([]);
+    // Refusals are recorded with who was refused: anonymous 401s and the other tenant's 403/404s.
+    expect(rows.some((r) => r.actorType === 'anonymous' && r.result === 'failure')).toBe(true);
   });
 });

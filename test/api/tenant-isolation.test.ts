@@ -1,12 +1,15 @@
 // Tenant isolation end to end, host-group scope, PII masking per role, role inheritance, custom
 // roles, and the roles API (audited, cache invalidated) — against the real app and database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
 import { DB_KINDS, startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createApp, routeTable } from '../../api/app.js';
-import { BUILTIN_ROLES } from '../../api/authz/permissions.js';
 import { maskEmail, maskPhone } from '../../api/authz/mask.js';
 import { createLogger } from '../../config/logger.js';
-import { AccountOpeningRequestSchema, AllocationSchema, AuditEventSchema, CustomerSchema, HostGroupSchema, HostSchema, RoleSchema, SshKeySchema, UserSchema } from '../../db/entities/index.js';
+import { AccountOpeningRequestSchema, AllocationSchema, AuditEventSchema, CustomerSchema, HostGroupSchema, HostSchema, NotificationSchema, RemoteSessionSchema, RoleSchema, SshKeySchema, UserSchema } from '../../db/entities/index.js';
+import { BUILTIN_ROLES, BUILTIN_ROLE_NAMES, TENANT_PERMISSIONS } from '../../api/authz/permissions.js';
+import { effectivePermissions } from '../../api/authz/matrix.js';
+import { linkKey, newJti, signLink } from '../../activities/notify/links.js';
 
 describe.each(DB_KINDS)('authorization on %s', (db) => {
   let p: TestPlatform;
@@ -136,6 +139,154 @@ describe.each(DB_KINDS)('authorization on %s', (db) => {
     expect(allocs).toEqual([id.aA1, id.aB].sort());
     const groups = (await p.api('GET', '/api/v1/host-groups', as('eastop'))).body.data.items.map((g: { name: string }) => g.name);
     expect(groups).toEqual(['east']);
+  });
+
+  it('host-group scope reaches below the handlers: stats, host retire, request submit and remote sessions', async () => {
+    const em = p.db.em.fork();
+    // A finished request on a West host, next to the pending East one (iso-a1) of beforeAll.
+    em.create(AccountOpeningRequestSchema, { applicant: p.users.requester, contactEmail: 'w@req.test', username: 'westie', fullName: 'West', host: id.hFree!, status: 'done', workflowId: 'account-opening/iso-west', expiresAt: new Date(Date.now() + 86_400_000) });
+    const session = (hostId: string, userId: string, customerId: string | null, protocol: 'ssh' | 'vnc' = 'ssh') =>
+      em.create(RemoteSessionSchema, { userId, username: 'u', staff: false, allocationId: null, customerId, hostId, osUsername: 'u', protocol, sourceIp: '127.0.0.1', status: 'active', startedAt: new Date(), lastActivityAt: new Date() }).id;
+    const sEast = session(id.hA1!, id.memberA1!, id.A!);
+    const sWest = session(id.hA2!, id.memberA2!, id.A!, 'vnc');
+    const sEastB = session(id.hB!, id.memberB!, id.B!);
+    await em.flush();
+    const made = await p.api('POST', '/api/v1/roles', { body: { name: 'east-desk', description: 'East region desk', permissions: ['scope.all', 'host.read', 'host.delete', 'report.read', 'account_opening.create', 'remote_session.manage'], host_group_ids: [id.east] } });
+    expect(made.status).toBe(201);
+    await user('eastdesk', ['east-desk']);
+
+    const all = (await p.api('GET', '/api/v1/account-openings/stats')).body.data;
+    const east = (await p.api('GET', '/api/v1/account-openings/stats', as('eastdesk'))).body.data;
+    expect(all.by_host.map((h: { host_id: string }) => h.host_id).sort()).toEqual([id.hA1, id.hFree].sort());
+    expect(east.by_host).toEqual([{ host_id: id.hA1, slug: 'iso-a1', total: 1 }]);
+    expect(east.by_status).toEqual({ pending: 1 });
+    expect(all.by_status).toMatchObject({ pending: 1, done: 1 });
+    expect(east.last_30_days.reduce((n: number, d: { submitted: number }) => n + d.submitted, 0)).toBe(1);
+    // A tenant's owner (report.read is a tenant capability) counts the company's requests only: none here.
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: 'customer-reporter', parent: 'customer_owner', permissions: ['report.read'] } })).status).toBe(201);
+    await user('reporterA', ['customer-reporter'], id.A!);
+    expect((await p.api('GET', '/api/v1/account-openings/stats', as('reporterA'))).body.data).toEqual({ by_status: {}, by_host: [], last_30_days: [] });
+
+    // Retire and submit: a West host does not exist for the East desk.
+    const retire = await p.api('DELETE', `/api/v1/hosts/${id.hFree}`, as('eastdesk'));
+    expect([retire.status, retire.body.message]).toEqual([404, 'host not found']);
+    const submit = await p.api('POST', '/api/v1/account-openings', { ...as('eastdesk'), body: { host_id: id.hFree, username: 'eastuser', full_name: 'E U', contact_email: 'e@x.test' } });
+    expect([submit.status, submit.body.errors?.[0]]).toEqual([400, { field: 'host_id', message: 'host does not exist' }]);
+    // …nor another tenant's host for a customer's member (no status, no slug in the answer).
+    const foreign = await p.api('POST', '/api/v1/account-openings', { ...as('memberB'), body: { host_id: id.hA1, username: 'bsneak', full_name: 'B S', contact_email: 'b@x.test' } });
+    expect([foreign.status, foreign.body.errors?.[0]]).toEqual([400, { field: 'host_id', message: 'host does not exist' }]);
+
+    // Remote sessions: the East desk lists, counts and ends East sessions only.
+    const listed = (await p.api('GET', '/api/v1/remote-sessions?live=true', as('eastdesk'))).body.data;
+    expect(listed.items.map((x: { id: string }) => x.id).sort()).toEqual([sEast, sEastB].sort());
+    expect(listed.by_protocol).toEqual({ ssh: 2 });
+    const admin = (await p.api('GET', '/api/v1/remote-sessions?live=true')).body.data;
+    expect(admin.by_protocol).toMatchObject({ ssh: 2, vnc: 1 });
+    const end = await p.api('POST', `/api/v1/remote-sessions/${sWest}/terminate`, as('eastdesk'));
+    expect([end.status, end.body.message]).toEqual([404, 'remote session not found']);
+    expect((await p.api('GET', `/api/v1/remote-sessions/${sWest}/recording`, as('eastdesk'))).status).toBe(404);
+    expect((await p.db.em.fork().findOneOrFail(RemoteSessionSchema, { id: sWest })).terminateRequestedAt).toBeNull();
+  });
+
+  it("the newer routes answer 404 across tenants too: command records, terminal and VNC tickets, remote access, onboarding, remote sessions, messages", async () => {
+    // A tenant role holding every tenant capability (command records, remote sessions, onboarding and remote-access views).
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: 'customer-tech', parent: 'customer_owner', permissions: ['host.command_read', 'remote_session.manage', 'onboarding.read', 'remote_access.read'] } })).status).toBe(201);
+    await user('techA', ['customer-tech'], id.A!);
+    const em = p.db.em.fork();
+    const sB = em.create(RemoteSessionSchema, { userId: id.memberB!, username: 'iso_memberB', staff: false, allocationId: id.aB!, customerId: id.B!, hostId: id.hB!, osUsername: 'u', protocol: 'ssh', sourceIp: null, status: 'closed', startedAt: new Date(), lastActivityAt: new Date(), endedAt: new Date() }).id;
+    const sA = em.create(RemoteSessionSchema, { userId: id.memberA1!, username: 'iso_memberA1', staff: false, allocationId: id.aA1!, customerId: id.A!, hostId: id.hA1!, osUsername: 'u', protocol: 'ssh', sourceIp: null, status: 'closed', startedAt: new Date(), lastActivityAt: new Date(), endedAt: new Date() }).id;
+    const msgB = em.create(NotificationSchema, { eventKey: `iso/${randomUUID()}`, recipient: `user:${id.memberB}`, channel: 'inbox', userId: id.memberB!, subject: 'for B', body: 'for B only' }).id;
+    await em.flush();
+    for (const who of ['techA', 'ownerA', 'memberA1']) {
+      const probes: Array<[string, string, string]> = [
+        ['POST', `/api/v1/allocations/${id.aB}/terminal/ticket`, 'allocation not found'],
+        ['POST', `/api/v1/allocations/${id.aB}/vnc/ticket`, 'allocation not found'],
+        ['POST', `/api/v1/messages/${msgB}/read`, 'message not found'],
+      ];
+      if (who === 'techA') {
+        probes.push(
+          ['GET', `/api/v1/hosts/${id.hB}/commands`, 'host not found'],
+          ['GET', `/api/v1/hosts/${id.hB}/commands/${randomUUID()}`, 'host not found'],
+          ['GET', `/api/v1/hosts/${id.hB}/remote-access`, 'host not found'],
+          ['GET', `/api/v1/hosts/${id.hB}/onboarding`, 'host not found'],
+          ['POST', `/api/v1/remote-sessions/${sB}/terminate`, 'remote session not found'],
+          ['GET', `/api/v1/remote-sessions/${sB}/recording`, 'recording not found'],
+        );
+      }
+      for (const [method, path, message] of probes) {
+        const r = await p.api(method, path, { ...as(who), body: method === 'POST' ? {} : undefined });
+        expect([who, path, r.status, r.body.code, r.body.message]).toEqual([who, path, 404, 40401, message]);
+      }
+    }
+    // Their own company's rows answer.
+    expect((await p.api('GET', `/api/v1/hosts/${id.hA1}/commands`, as('techA'))).status).toBe(200);
+    const sessions = (await p.api('GET', '/api/v1/remote-sessions', as('techA'))).body.data.items.map((x: { id: string }) => x.id);
+    expect(sessions).toContain(sA);
+    expect(sessions).not.toContain(sB);
+    // Fleet-wide operations stay closed to tenants (403 whatever the id: nothing to enumerate).
+    expect((await p.api('POST', '/api/v1/gateway/sync', { ...as('techA'), body: { wait: false } })).status).toBe(403);
+    expect((await p.api('GET', '/api/v1/notifications/log', as('techA'))).status).toBe(403);
+  });
+
+  it("a tenant's person never holds a staff capability, whatever role they are given", async () => {
+    // The built-in customer roles fit in the tenant set (so the cap changes nothing for them).
+    for (const r of BUILTIN_ROLE_NAMES.filter((n) => n.startsWith('customer_'))) expect([...effectivePermissions(r)].filter((x) => !TENANT_PERMISSIONS.has(x))).toEqual([]);
+    await user('sneakyA', ['admin', 'customer_owner'], id.A!);
+    for (const path of ['/api/v1/audit-events', '/api/v1/users', '/api/v1/notifications/log', '/api/v1/roles', '/api/v1/sessions']) {
+      const r = await p.api('GET', path, as('sneakyA'));
+      expect([path, r.status]).toEqual([path, 403]);
+    }
+    expect((await p.api('POST', '/api/v1/hosts', { ...as('sneakyA'), body: {} })).status).toBe(403);
+    expect((await p.api('GET', '/api/v1/allocations', as('sneakyA'))).body.data.items.map((a: { id: string }) => a.id).sort()).toEqual([id.aA1, id.aA2].sort());
+    expect((await p.api('GET', `/api/v1/hosts/${id.hB}`, as('sneakyA'))).status).toBe(404);
+  });
+
+  it('separation of duties on every path: an approve link addressed to the applicant is refused like the API refuses it', async () => {
+    await user('selfish', ['approver']);
+    const em = p.db.em.fork();
+    const reqId = em.create(AccountOpeningRequestSchema, { applicant: id.selfish!, contactEmail: 's@req.test', username: 'selfish', fullName: 'Self Ish', host: id.hA1!, status: 'pending', workflowId: `account-opening/iso-self-${db}`, expiresAt: new Date(Date.now() + 86_400_000) }).id;
+    await em.flush();
+    const api = await p.api('POST', `/api/v1/account-openings/${reqId}/approve`, { ...as('selfish'), body: {} });
+    expect([api.status, api.body.message]).toEqual([403, 'separation of duties: you cannot decide your own account opening request']);
+    // The signed link (as the center signs it) for the applicant, who holds account_opening.approve.
+    const token = signLink(await linkKey(p.db.em, p.vault), { t: 'action', j: newJti(), r: reqId, a: 'approve', u: id.selfish!, x: Date.now() + 3_600_000 });
+    const link = await p.api('POST', `/api/v1/notifications/actions/${token}`, { token: null, body: {} });
+    expect([link.status, link.body.message]).toEqual([403, 'separation of duties: you cannot decide your own account opening request']);
+    const row = await p.db.em.fork().findOneOrFail(AccountOpeningRequestSchema, { id: reqId });
+    expect(row.status).toBe('pending');
+    const audit = await p.db.em.fork().find(AuditEventSchema, { action: 'account-opening.approve', targetId: reqId });
+    expect(audit.some((a) => a.result === 'failure')).toBe(true);
+  });
+
+  it('masks e-mail and phone on the newer serializers too (registrations, the send log)', async () => {
+    const em = p.db.em.fork();
+    em.create(NotificationSchema, { eventKey: `iso-mask/${db}`, recipient: 'carol@req.test', channel: 'email', subject: 's', body: 'b' });
+    await em.flush();
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: 'log-reader', permissions: ['notification.read'] } })).status).toBe(201);
+    await user('logreader', ['log-reader']);
+    const masked = (await p.api('GET', '/api/v1/notifications/log?page_size=200', as('logreader'))).body.data.items.map((x: { recipient: string }) => x.recipient);
+    expect(masked).toContain('c***@req.test');
+    expect(masked).not.toContain('carol@req.test');
+    const clear = (await p.api('GET', '/api/v1/notifications/log?page_size=200')).body.data.items.map((x: { recipient: string }) => x.recipient);
+    expect(clear).toContain('carol@req.test');
+    const { maskBySchema } = await import('../../api/authz/mask.js');
+    const { Registration } = await import('../../api/routes/registrations/schema.js');
+    expect(maskBySchema(Registration, { email: 'dora@dept.test', phone: '13812345678', full_name: 'Dora' })).toEqual({ email: 'd***@dept.test', phone: '138****5678', full_name: 'Dora' });
+    expect(maskBySchema((await import('../../api/routes/notifications/schema.js')).LogEntry, { recipient: 'user:42' })).toEqual({ recipient: 'user:42' });
+  });
+
+  it('a role-addressed subscription reaches roles inheriting that role (a custom approver), not the parent role', async () => {
+    expect((await p.api('POST', '/api/v1/roles', { body: { name: `night-approver`, description: 'approves at night', parent: 'approver' } })).status).toBe(201);
+    await user('nightowl', ['night-approver']);
+    await user('plainviewer', ['viewer']);
+    const sub = await p.api('POST', '/api/v1/notifications/subscriptions', { body: { event: 'notification.test', subject_type: 'role', subject_id: 'approver', channel: 'inbox' } });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const sent = await p.api('POST', '/api/v1/notifications/test', { body: { note: 'role fan-out' } });
+    expect(sent.status).toBe(200);
+    const inbox = async (who: string) => (await p.api('GET', '/api/v1/messages', as(who))).body.data.items.filter((m: { event: string }) => m.event === 'notification.test').length;
+    expect(await inbox('nightowl')).toBe(1);
+    expect(await inbox('plainviewer')).toBe(0);
+    expect((await p.api('GET', '/api/v1/messages', { token: p.tokens.approver })).body.data.items.some((m: { event: string }) => m.event === 'notification.test')).toBe(true);
   });
 
   it('role inheritance: a child role has its parent’s permissions', async () => {

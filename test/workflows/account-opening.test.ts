@@ -146,8 +146,8 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     // Customer users get an initial password (no API token): an API key stands in for their login here.
     const cuToken = await p.tokenFor(cu.body.data.id);
     const other = await ask(plain, {}, cuToken);
-    expect([other.status, other.body.code]).toEqual([403, 40301]);
-    expect(other.body.message).toMatch(/allocated to their customer/);
+    // A host not allocated to their customer is outside their row scope: it "does not exist" (no enumeration).
+    expect([other.status, other.body.code, other.body.errors?.[0]]).toEqual([400, 40001, { field: 'host_id', message: 'host does not exist' }]);
     const rented = await mk(`rented-${randomBytes(2).toString('hex')}`);
     const em = p.db.em.fork();
     await em.getConnection().execute(

@@ -25,7 +25,7 @@ import { hostAccountSecretContext } from '../../../activities/remote/host-target
 import { accountRequestIssues } from '../../../activities/remote/validation.js';
 import { planAccountOpening } from '../../../activities/remote/account-plan.js';
 import { InvalidInputError } from '../../../activities/remote/validation.js';
-import { assertAccountRequestAllowed, usernameIssuesOnHost } from './service.js';
+import { accountOpeningStats, assertAccountRequestAllowed, usernameIssuesOnHost } from './service.js';
 import { HostIdKey, RequesterKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import {
   approveUpdate,
@@ -120,9 +120,10 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
     body: AccountOpeningCreate,
     response: AccountOpening,
     status: 201,
-    handler: async ({ body, user, req }) => {
+    handler: async ({ body, user, req, scope }) => {
       const em = deps.em.fork();
-      const host = await em.findOne(HostSchema, { id: body.host_id });
+      // A host outside the caller's scope (another tenant's, another host group's) "does not exist".
+      const host = await em.findOne(HostSchema, (await scope.where(em, HostSchema, { id: body.host_id })) as never);
       if (!host) throw validationError([{ field: 'host_id', message: 'host does not exist' }]);
       if (host.status !== 'online') throw validationError([{ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` }]);
       // The builders' own schemas: what execution would refuse is refused here.
@@ -194,25 +195,11 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/account-openings/stats',
-    summary: 'Counts by status, per host, and submissions per day over the last 30 days',
+    summary: "Counts by status, per host, and submissions per day over the last 30 days, over the caller's row scope (tenant, host groups)",
     tags,
     permission: 'report.read',
     response: Stats,
-    handler: async () => {
-      const conn = deps.em.fork().getConnection();
-      const byStatus = await conn.execute<Array<{ status: string; n: string }>>('select status, count(*) as n from account_opening_requests group by status');
-      const byHost = await conn.execute<Array<{ host_id: string; slug: string; n: string }>>(
-        'select r.host_id, h.slug, count(*) as n from account_opening_requests r join hosts h on h.id = r.host_id group by r.host_id, h.slug order by n desc limit 50',
-      );
-      const days = await conn.execute<Array<{ day: string; n: string }>>(
-        "select to_char(date_trunc('day', created_at at time zone 'UTC'), 'YYYY-MM-DD') as day, count(*) as n from account_opening_requests where created_at >= now() - interval '30 days' group by 1 order by 1",
-      );
-      return {
-        by_status: Object.fromEntries(byStatus.map((x) => [x.status, Number(x.n)])),
-        by_host: byHost.map((x) => ({ host_id: x.host_id, slug: x.slug, total: Number(x.n) })),
-        last_30_days: days.map((x) => ({ day: x.day, submitted: Number(x.n) })),
-      };
-    },
+    handler: async ({ scope }) => accountOpeningStats(deps.em.fork(), scope),
   });
 
   defineRoute(r, registry, {

@@ -3,13 +3,15 @@
 // the tenant rule (customer users only on hosts allocated to their customer). Plain functions
 // taking (deps, input), used at submit; the approver then decides on a request that is allowed.
 // Is the username free on the host: refused at submit what provisioning would refuse.
+import { raw } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { eagerStartOptions } from '../../../config/temporal.js';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { forbidden, validationError, type FieldError } from '../../errors.js';
-import { AllocationSchema, EnvTemplateSchema, HostAccountSchema, UserSchema, type AccountPolicy, type Host } from '../../../db/entities/index.js';
+import { AccountOpeningRequestSchema, AllocationSchema, EnvTemplateSchema, HostAccountSchema, HostSchema, UserSchema, type AccountPolicy, type Host } from '../../../db/entities/index.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
+import type { Scope } from '../../authz/scope.js';
 import type { hostUserLookup } from '../../../workflows/host-user-lookup.workflow.js';
 
 /** Denied unless a host's or template's account policy allows them (issue 12). */
@@ -121,4 +123,35 @@ async function lookupOnHost(deps: Pick<AppDeps, 'temporal' | 'logger'>, host: Ho
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * GET /account-openings/stats over the caller's rows only: the same row scope as the list (a
+ * tenant's company or own requests, a staff role's host groups), applied in the query builder's
+ * `where` like every other read — counts of rows the caller cannot open are not shown either.
+ */
+export async function accountOpeningStats(em: SqlEntityManager, scope: Scope, now = new Date()) {
+  const where = await scope.where(em, AccountOpeningRequestSchema);
+  const qb = () => em.createQueryBuilder(AccountOpeningRequestSchema, 'e');
+  const byStatus = (await qb().select(['e.status', raw('count(*) as n')] as never).where(where as never).groupBy('e.status' as never).execute('all', false)) as unknown as Array<{ status: string; n: string | number }>;
+  const byHost = (await qb()
+    .select([raw('e.host_id as host_id'), raw('count(*) as n')] as never)
+    .where(where as never)
+    .groupBy('e.host' as never)
+    .orderBy([{ [raw('count(*)') as never]: 'desc' }, { [raw('e.host_id') as never]: 'asc' }] as never)
+    .limit(50)
+    .execute('all', false)) as unknown as Array<{ host_id: string; n: string | number }>;
+  const slugs = new Map((byHost.length ? await em.find(HostSchema, { id: { $in: byHost.map((h) => h.host_id) } }, { fields: ['id', 'slug'] }) : []).map((h) => [h.id, h.slug]));
+  const since = new Date(now.getTime() - 30 * 86_400_000);
+  const days = (await qb()
+    .select([raw(`to_char(date_trunc('day', e.created_at at time zone 'UTC'), 'YYYY-MM-DD') as day`), raw('count(*) as n')] as never)
+    .where({ $and: [where, { createdAt: { $gte: since } }] } as never)
+    .groupBy(raw('1') as never)
+    .orderBy({ [raw('1') as never]: 'asc' } as never)
+    .execute('all', false)) as unknown as Array<{ day: string; n: string | number }>;
+  return {
+    by_status: Object.fromEntries(byStatus.map((x) => [x.status, Number(x.n)])),
+    by_host: byHost.map((x) => ({ host_id: x.host_id, slug: slugs.get(x.host_id) ?? '', total: Number(x.n) })),
+    last_30_days: days.map((x) => ({ day: x.day, submitted: Number(x.n) })),
+  };
 }

@@ -414,7 +414,10 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     stepUp: true,
     params: HostIdParams,
     response: HostRetired,
-    handler: ({ params, user, req }) => retireHost(deps, { hostId: params.id, actor: user!.username, ip: req.ip, requestId: req.requestId }),
+    handler: async ({ params, user, req, scope }) => {
+      await scope.find(deps.em.fork(), HostSchema, { id: params.id }, 'host');
+      return retireHost(deps, { hostId: params.id, actor: user!.username, ip: req.ip, requestId: req.requestId });
+    },
   });
 
   defineRoute(r, registry, {

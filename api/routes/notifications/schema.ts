@@ -1,6 +1,7 @@
 import { z } from '../../openapi.js';
 import { NOTIFY_CHANNELS, MESSAGE_STATUSES } from '../../../db/entities/index.js';
 import { LANGUAGES } from '../../../activities/notify/events.js';
+import { pii } from '../../authz/mask.js';
 
 export const Channel = z.enum([...NOTIFY_CHANNELS]);
 export const Language = z.enum([...LANGUAGES]);
@@ -66,7 +67,7 @@ export const LogEntry = z.object({
   id: z.string().uuid(),
   event: z.string().nullable(),
   event_key: z.string(),
-  recipient: z.string(),
+  recipient: pii(z.string(), 'recipient'),
   channel: z.string(),
   status: z.enum([...MESSAGE_STATUSES]),
   detail: z.string().nullable(),

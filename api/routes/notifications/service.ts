@@ -215,7 +215,12 @@ export async function decideAccountOpening(deps: DecideDeps, input: { principal:
     throw forbidden('requires permission account_opening.approve');
   }
   const row = await scopeFor(p).find(em, AccountOpeningRequestSchema, { id: input.requestId }, 'account opening request', { populate: ['applicant'] });
-  assertNotSelf(p, row.applicant.id, 'account opening request');
+  try {
+    assertNotSelf(p, row.applicant.id, 'account opening request');
+  } catch (err) {
+    await audit('failure', { error: (err as Error).message });
+    throw err;
+  }
   if (row.status !== 'pending') throw conflict(`request is ${row.status}, not pending`);
   if (input.kind === 'reject' && !input.reason?.trim()) throw validationError([{ field: 'reason', message: 'a reason is required to reject' }]);
   const actor = { id: p.id, username: p.username, roles: p.roles, permissions: [...p.permissions] };

@@ -6,14 +6,15 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { z, type OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { conflict, notFound, validationError } from '../../errors.js';
+import { conflict, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import { HostSchema, OnboardingStepSchema, RemoteAccessSchema, ONBOARDING_STEPS, STEP_STATUSES, type Host } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { allocatedHostIds } from '../allocations/service.js';
 import { HostIdKey, HostStatusKey } from '../../../workflows/shared/search-attributes.js';
 import { confirmFactsUpdate, progressQuery, type OnboardingInput, type hostOnboarding } from '../../../workflows/host-onboarding.workflow.js';
-import { batchProgressQuery, type hostOnboardingBatch } from '../../../workflows/host-onboarding-batch.workflow.js';
+import type { hostOnboardingBatch } from '../../../workflows/host-onboarding-batch.workflow.js';
+import { batchView } from './service.js';
 import { nginxSnippet } from '../../../activities/remote/remote-access.js';
 
 const RemoteAccessSpec = z
@@ -112,22 +113,12 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   defineRoute(r, registry, {
     method: 'get',
     path: '/api/v1/hosts/onboard/:batchId',
-    summary: 'Per-host progress of a batch onboarding',
+    summary: 'Per-host progress of a batch onboarding (404 unless every host of the batch is in your row scope)',
     tags,
     permission: 'onboarding.read',
     params: BatchParams,
     response: z.object({ total: z.number(), running: z.number(), pending: z.number(), online: z.array(z.string()), failed: z.array(z.object({ hostId: z.string(), step: z.string().optional(), error: z.string().optional() })), done: z.boolean() }),
-    handler: async ({ params }) => {
-      const handle = deps.temporal.client.workflow.getHandle(`host-onboarding-batch/${params.batchId}`);
-      try {
-        const desc = await handle.describe();
-        const p = desc.status.name === 'RUNNING' ? await handle.query(batchProgressQuery) : await handle.result();
-        return { ...p, done: desc.status.name !== 'RUNNING' };
-      } catch (err) {
-        if ((err as Error).name === 'WorkflowNotFoundError') throw notFound('batch');
-        throw err;
-      }
-    },
+    handler: ({ params, scope }) => batchView({ em: deps.em, client: deps.temporal.client }, scope, params.batchId),
   });
 
   defineRoute(r, registry, {

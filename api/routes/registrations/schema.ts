@@ -1,5 +1,6 @@
 import { z, NO_CONTROL_RE } from '../../openapi.js';
 import { PageQuery } from '../../pagination.js';
+import { pii } from '../../authz/mask.js';
 import { REGISTRATION_STATUSES } from '../../../db/entities/index.js';
 
 const text = (max: number) => z.string().trim().max(max).regex(NO_CONTROL_RE, 'must not contain control characters (newlines, tabs, NUL)');
@@ -58,9 +59,9 @@ export const Registration = z
     id: z.string().uuid(),
     kind: z.enum(['self', 'invitation']),
     status: z.enum(REGISTRATION_STATUSES),
-    email: z.string(),
+    email: pii(z.string(), 'email'),
     full_name: z.string().nullable(),
-    phone: z.string().nullable(),
+    phone: pii(z.string().nullable(), 'phone'),
     department_id: z.string().nullable(),
     requested_roles: z.array(z.string()),
     granted_roles: z.array(z.string()).nullable(),

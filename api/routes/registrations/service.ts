@@ -8,7 +8,7 @@ import { TypedSearchAttributes } from '@temporalio/common';
 import { DepartmentSchema, OPEN_REGISTRATION_STATUSES, RegistrationSchema, UserSchema, type Registration } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
 import { consumeRegistrationToken } from '../../../db/registration-tokens.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, notFound, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import { LifecycleStatusKey, RequesterKey } from '../../../workflows/shared/search-attributes.js';
 import {
@@ -22,6 +22,7 @@ import {
 } from '../../../workflows/user-registration.workflow.js';
 import { departmentsAdministeredBy } from '../departments/service.js';
 import { can, type Principal, type RoleCache } from '../../authz/principal.js';
+import { assertNotSelf } from '../../authz/duties.js';
 import { assertCanGrant, assertStaffRoles } from '../roles/service.js';
 
 export interface RegistrationDeps {
@@ -281,7 +282,7 @@ export async function invite(deps: RegistrationDeps, actor: Actor, input: { emai
   const em = deps.em.fork();
   await requireDepartment(em, input.department_id);
   const me = await em.findOne(UserSchema, { id: actor.id });
-  if (me?.email && me.email.toLowerCase() === input.email) throw forbidden('nobody invites themselves');
+  assertNotSelf({ id: actor.id, email: me?.email }, { email: input.email }, 'invitation', 'nobody invites themselves');
   if (await emailInUse(em, input.email)) throw conflict(`${input.email} already has an account or an open registration`);
   const row = em.create(RegistrationSchema, {
     kind: 'invitation',

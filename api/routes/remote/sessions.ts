@@ -206,7 +206,7 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
     permission: 'remote_session.manage',
     query: ListQuery,
     response: SessionList,
-    handler: async ({ query }) => {
+    handler: async ({ query, scope }) => {
       const where: Record<string, unknown> = {};
       if (query.status) where.status = query.status;
       if (query.live === 'true') where.status = { $in: ['active', 'idle'] };
@@ -214,8 +214,9 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
       if (query.host_id) where.hostId = query.host_id;
       if (query.protocol) where.protocol = query.protocol;
       const em = deps.em.fork();
-      const [items, total] = await em.findAndCount(RemoteSessionSchema, where, { orderBy: { startedAt: 'desc' }, limit: query.page_size, offset: (query.page - 1) * query.page_size });
-      const counts = await em.getConnection().execute<Array<{ protocol: string; n: number }>>(`select protocol, count(*)::int as n from remote_sessions where status in ('active', 'idle') group by protocol`);
+      const [items, total] = await em.findAndCount(RemoteSessionSchema, (await scope.where(em, RemoteSessionSchema, where)) as never, { orderBy: { startedAt: 'desc' }, limit: query.page_size, offset: (query.page - 1) * query.page_size });
+      const live = await em.find(RemoteSessionSchema, (await scope.where(em, RemoteSessionSchema, { status: { $in: ['active', 'idle'] } })) as never, { fields: ['protocol'] });
+      const counts = [...live.reduce((m, s) => m.set(s.protocol, (m.get(s.protocol) ?? 0) + 1), new Map<string, number>())].map(([protocol, n]) => ({ protocol, n }));
       const hosts = items.length ? await em.find(HostSchema, { id: { $in: [...new Set(items.map((i) => i.hostId))] } }, { fields: ['id', 'slug'] }) : [];
       const slugs = new Map(hosts.map((h) => [h.id, h.slug]));
       return { items: items.map((i) => dto(i, slugs)), total, page: query.page, page_size: query.page_size, pages: Math.ceil(total / query.page_size), by_protocol: Object.fromEntries(counts.map((c) => [c.protocol, Number(c.n)])) };
@@ -230,10 +231,9 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
     permission: 'remote_session.manage',
     params: Id,
     response: SessionDto,
-    handler: async ({ params, user, req }) => {
+    handler: async ({ params, user, req, scope }) => {
       const em = deps.em.fork();
-      const s = await em.findOne(RemoteSessionSchema, { id: params.id });
-      if (!s) throw notFound('remote session');
+      const s = await scope.find(em, RemoteSessionSchema, { id: params.id }, 'remote session');
       if (s.endedAt) throw conflict(`session already ended (${s.endReason ?? s.status})`);
       await em.nativeUpdate(RemoteSessionSchema, { id: s.id }, { terminateRequestedAt: new Date(), terminateReason: 'admin_force' });
       recordAudit(em, { actor: user!.username, action: 'remote_session.terminate', targetType: 'remote_session', targetId: s.id, ip: req.ip, requestId: req.requestId, detail: { user: s.username, host: s.hostId } });
@@ -252,8 +252,8 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
     params: Id,
     response: z.string(),
     rawResponse: { description: 'asciicast v2: a header line, then [time, "o"|"i"|"r", data] events', contentTypes: { 'application/x-asciicast': z.string() } },
-    handler: async ({ params, res, user, req }) => {
-      const s = await deps.em.fork().findOne(RemoteSessionSchema, { id: params.id });
+    handler: async ({ params, res, user, req, scope }) => {
+      const s = await deps.em.fork().findOne(RemoteSessionSchema, (await scope.where(deps.em.fork(), RemoteSessionSchema, { id: params.id })) as never);
       if (!s || !s.recordingPath || !existsSync(s.recordingPath)) throw notFound('recording');
       const text = await readRecording(deps.vault, s.recordingPath, s.id);
       const em = deps.em.fork();

@@ -7,10 +7,11 @@ import { WorkflowIdConflictPolicy } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { RoleGrantSchema, UserSchema, type Role, type RoleGrant } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
-import { conflict, forbidden, notFound, validationError } from '../../errors.js';
+import { conflict, notFound, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
 import { LifecycleStatusKey, RequesterKey } from '../../../workflows/shared/search-attributes.js';
 import { can, type Principal, type RoleCache } from '../../authz/principal.js';
+import { assertNotSelf } from '../../authz/duties.js';
 import { assertCanGrant, assertStaffRoles } from '../roles/service.js';
 import { extendGrantUpdate, revokeGrantUpdate, type roleGrant } from '../../../workflows/role-grant.workflow.js';
 
@@ -51,7 +52,7 @@ function checkUntil(until: string, now = Date.now()): number {
 }
 
 export async function grantRole(deps: RoleGrantDeps, actor: Actor, userId: string, input: { role: string; until: string; reason: string }, ctx: Ctx) {
-  if (actor.id === userId) throw forbidden('nobody grants a role to themselves');
+  assertNotSelf(actor, userId, 'role grant', 'nobody grants a role to themselves');
   const untilMs = checkUntil(input.until);
   await assertStaffRoles(deps.em, [input.role], 'role');
   await assertCanGrant(deps.roles, actor, [input.role]);
