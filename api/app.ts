@@ -33,7 +33,8 @@ import { auditRoutes } from './routes/audit/handler.js';
 import { notificationRoutes } from './routes/notifications/handler.js';
 import { auditRequests } from './middleware/audit.js';
 import { serveConsole } from './middleware/console.js';
-import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
+import { httpMetrics, metricsEndpoint, requestLog } from './middleware/metrics.js';
+import { httpTracing } from './middleware/tracing.js';
 import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
@@ -83,7 +84,9 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  app.use(httpTracing());
   app.use(httpMetrics());
+  app.use(requestLog(deps.logger));
   // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
   app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));
   // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.

@@ -72,3 +72,60 @@ export async function metricsText(sdkAddress?: string): Promise<string> {
 }
 
 export const METRICS_CONTENT_TYPE = metricsRegistry.contentType;
+
+export const remoteCommandDuration = new Histogram({
+  name: 'hostflow_remote_command_duration_seconds',
+  help: 'Remote command duration by protocol (ssh, winrm), command builder (code-defined names) and result (exit_0, exit_nonzero, or the remote error type)',
+  labelNames: ['protocol', 'builder', 'result'] as const,
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+  registers: [metricsRegistry],
+});
+
+export const notificationsTotal = new Counter({
+  name: 'hostflow_notifications_total',
+  help: 'Notification delivery attempts by channel and outcome (sent, failed, suppressed)',
+  labelNames: ['channel', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+export const reminderLag = new Histogram({
+  name: 'hostflow_lease_reminder_lag_seconds',
+  help: 'How late a lease reminder went out: time from its due time to the send (by offset kind)',
+  labelNames: ['kind'] as const,
+  buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600],
+  registers: [metricsRegistry],
+});
+
+export const remindersDue = new Counter({
+  name: 'hostflow_lease_reminders_due_total',
+  help: 'Lease reminders that fell due (one per allocation and offset), counted when the send activity first runs',
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+});
+
+export const remindersSent = new Counter({
+  name: 'hostflow_lease_reminders_sent_total',
+  help: 'Lease reminders delivered to at least one channel',
+  labelNames: ['kind'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Bounded builder label: the code-defined builder names pass, anything else is folded. */
+export const builderLabel = (b: string): string => (/^[a-z][a-z0-9:_-]{0,63}$/i.test(b) ? b : 'other');
+
+/** Pool statistics of the database (PostgreSQL: the pg pool; PGlite: one in-process connection). */
+export function registerDbPoolMetrics(stats: () => { total: number; idle: number; waiting: number; max: number } | null): void {
+  const collect = (key: 'total' | 'idle' | 'waiting' | 'max') =>
+    function (this: Gauge) {
+      const s = stats();
+      if (s) this.set(s[key]);
+    };
+  metricsRegistry.removeSingleMetric('hostflow_db_pool_connections');
+  metricsRegistry.removeSingleMetric('hostflow_db_pool_idle');
+  metricsRegistry.removeSingleMetric('hostflow_db_pool_waiting');
+  metricsRegistry.removeSingleMetric('hostflow_db_pool_max');
+  new Gauge({ name: 'hostflow_db_pool_connections', help: 'Database connections open (in use + idle)', registers: [metricsRegistry], collect: collect('total') });
+  new Gauge({ name: 'hostflow_db_pool_idle', help: 'Idle database connections', registers: [metricsRegistry], collect: collect('idle') });
+  new Gauge({ name: 'hostflow_db_pool_waiting', help: 'Queries waiting for a database connection', registers: [metricsRegistry], collect: collect('waiting') });
+  new Gauge({ name: 'hostflow_db_pool_max', help: 'Size limit of the database pool', registers: [metricsRegistry], collect: collect('max') });
+}

@@ -1,3 +1,4 @@
+import { runSummary } from '../../../config/temporal.js';
 import express, { Router, type RequestHandler } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { WorkflowFailedError } from '@temporalio/client';
@@ -444,6 +445,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         args: [{ hostId: host.id }],
         typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
         workflowExecutionTimeout: '2 minutes',
+        ...runSummary(`Ping ${host.slug}`),
       });
       try {
         const result = await handle.result();
