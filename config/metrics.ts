@@ -88,44 +88,20 @@ export const notificationsTotal = new Counter({
   registers: [metricsRegistry],
 });
 
-export const reminderLag = new Histogram({
-  name: 'hostflow_lease_reminder_lag_seconds',
-  help: 'How late a lease reminder went out: time from its due time to the send (by offset kind)',
-  labelNames: ['kind'] as const,
-  buckets: [1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600],
-  registers: [metricsRegistry],
-});
-
-export const remindersDue = new Counter({
-  name: 'hostflow_lease_reminders_due_total',
-  help: 'Lease reminders that fell due (one per allocation and offset), counted when the send activity first runs',
-  labelNames: ['kind'] as const,
-  registers: [metricsRegistry],
-});
-
-export const remindersSent = new Counter({
-  name: 'hostflow_lease_reminders_sent_total',
-  help: 'Lease reminders delivered to at least one channel',
-  labelNames: ['kind'] as const,
-  registers: [metricsRegistry],
-});
-
 /** Bounded builder label: the code-defined builder names pass, anything else is folded. */
 export const builderLabel = (b: string): string => (/^[a-z][a-z0-9:_-]{0,63}$/i.test(b) ? b : 'other');
 
-/** Pool statistics of the database (PostgreSQL: the pg pool; PGlite: one in-process connection). */
-export function registerDbPoolMetrics(stats: () => { total: number; idle: number; waiting: number; max: number } | null): void {
-  const collect = (key: 'total' | 'idle' | 'waiting' | 'max') =>
-    function (this: Gauge) {
-      const s = stats();
-      if (s) this.set(s[key]);
-    };
-  metricsRegistry.removeSingleMetric('hostflow_db_pool_connections');
-  metricsRegistry.removeSingleMetric('hostflow_db_pool_idle');
-  metricsRegistry.removeSingleMetric('hostflow_db_pool_waiting');
-  metricsRegistry.removeSingleMetric('hostflow_db_pool_max');
-  new Gauge({ name: 'hostflow_db_pool_connections', help: 'Database connections open (in use + idle)', registers: [metricsRegistry], collect: collect('total') });
-  new Gauge({ name: 'hostflow_db_pool_idle', help: 'Idle database connections', registers: [metricsRegistry], collect: collect('idle') });
-  new Gauge({ name: 'hostflow_db_pool_waiting', help: 'Queries waiting for a database connection', registers: [metricsRegistry], collect: collect('waiting') });
-  new Gauge({ name: 'hostflow_db_pool_max', help: 'Size limit of the database pool', registers: [metricsRegistry], collect: collect('max') });
+/** Hosts by status, read from the database at scrape time (the "hosts offline" alert). */
+export function registerHostStatusGauge(count: () => Promise<Array<{ status: string; n: number }>>): void {
+  metricsRegistry.removeSingleMetric('hostflow_hosts');
+  new Gauge({
+    name: 'hostflow_hosts',
+    help: 'Hosts by status (pending, onboarding, online, maintenance, offline, failed), from the database at scrape time',
+    labelNames: ['status'] as const,
+    registers: [metricsRegistry],
+    async collect() {
+      this.reset();
+      for (const r of await count().catch(() => [])) if (/^[a-z-]{1,20}$/.test(r.status)) this.set({ status: r.status }, Number(r.n));
+    },
+  });
 }

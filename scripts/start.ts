@@ -147,6 +147,8 @@ const startup = (async () => {
       api: base,
       docs: `${base}/api/docs`,
       ready: `${base}/readyz`,
+      metrics: `${base}/metrics${e.METRICS_TOKEN ? ' (Bearer METRICS_TOKEN)' : ' (loopback only)'}`,
+      traces: rt.tracing.exporter === 'none' ? 'off (set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=console)' : rt.tracing.exporter,
       temporalUi: devServer ? `http://localhost:${e.TEMPORAL_UI_PORT}` : '(existing cluster)',
       database: rt.db.kind,
     },
