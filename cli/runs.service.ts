@@ -88,7 +88,7 @@ export async function findStuckRuns(client: Client, ring: Keyring, o: StuckOptio
     }
     // Timers: started and not fired or cancelled, due more than `grace` ago.
     const open = new Map<string, { due: number }>();
-    for await (const e of handle.fetchHistory().then((h) => h.events ?? [])) {
+    for (const e of (await handle.fetchHistory()).events ?? []) {
       const ev = e as HistoryEvent;
       if (ev.timerStartedEventAttributes) {
         const t = ev.timerStartedEventAttributes;
@@ -132,11 +132,11 @@ export async function resetRun(client: Client, workflowId: string, o: { to: Rese
   const d = await handle.describe();
   const history = await handle.fetchHistory();
   const point = resetEventId(history.events ?? [], o.to);
-  const r = await client.workflowService.resetWorkflowExecution({
+  const r: { runId?: string | null } = await client.workflowService.resetWorkflowExecution({
     namespace: client.options.namespace,
     workflowExecution: { workflowId, runId: d.runId },
     reason: o.reason,
-    workflowTaskFinishEventId: point.eventId,
+    workflowTaskFinishEventId: point.eventId as never, // protobufjs takes a number for an int64
     requestId: randomUUID(),
   });
   return { runId: r.runId!, fromRunId: d.runId, eventId: point.eventId, why: point.why };
