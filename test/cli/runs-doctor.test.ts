@@ -23,7 +23,7 @@ describe('hostflow runs / doctor', () => {
     await p?.close();
   });
 
-  it('runs stuck names a retrying activity with its last failure; reset refuses last-good-step when the first task scheduled it, first-task starts a new run', async () => {
+  it('runs stuck names a retrying activity with its last failure; reset --to last-good-step starts a new run from before the failed step', async () => {
     const port = await freePort(); // nothing listens: every attempt fails HostUnreachable (retryable)
     const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: `stuck-${randomBytes(2).toString('hex')}`, address: '127.0.0.1', port, username: 'nobody', password: 'not-used-here' } });
     expect(h.status, JSON.stringify(h.body)).toBe(201);
@@ -43,9 +43,9 @@ describe('hostflow runs / doctor', () => {
     expect(await findStuckRuns(p.client, p.payloadKeys, { minAttempts: 50, pendingMs: 3_600_000, query: `WorkflowId = "${workflowId}"` })).toEqual([]);
 
     await handle.result().catch(() => undefined); // closed (the ping's retries are used up)
-    // Its one step was scheduled by the first workflow task: nothing before it to go back to.
-    await expect(resetRun(p.client, workflowId, { to: 'last-good-step', reason: 'test' })).rejects.toThrow(/use --to first-task|no failed activity/);
-    const r = await resetRun(p.client, workflowId, { to: 'first-task', reason: 'host fixed (test)' });
+    // last-good-step: back to the workflow task that scheduled the failed pingHost, so it runs again.
+    const r = await resetRun(p.client, workflowId, { to: 'last-good-step', reason: 'host fixed (test)' });
+    expect(r.why).toMatch(/^before pingHost \(event \d+\) was scheduled$/);
     expect(r.runId).not.toBe(r.fromRunId);
     const fresh = await p.client.workflow.getHandle(workflowId, r.runId).describe();
     expect(fresh.runId).toBe(r.runId);
