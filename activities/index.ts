@@ -24,6 +24,7 @@ import type { SshExecutor } from './ssh/ssh-executor.js';
 import { createReconcileActivities } from './db/reconcile.activities.js';
 import { auditedExecutor } from './remote/audited-executor.js';
 import { recordedExecutor } from './remote/command-records.js';
+import { instrumentedExecutor } from './remote/instrumented-executor.js';
 import { createAuditActivities } from './db/audit.activities.js';
 import { createRecordingActivities } from './db/recording.activities.js';
 import { createHostChangeLockActivities } from './temporal/host-change-lock.activities.js';
@@ -64,8 +65,8 @@ export function createActivities(plain: ActivityDeps) {
   // record of each change with its full (redacted, bounded) output.
   const deps: ActivityDeps = {
     ...plain,
-    ssh: recordedExecutor(auditedExecutor(plain.ssh, plain), plain),
-    winrm: recordedExecutor(auditedExecutor(plain.winrm, plain), plain),
+    ssh: recordedExecutor(auditedExecutor(instrumentedExecutor(plain.ssh, 'ssh'), plain), plain),
+    winrm: recordedExecutor(auditedExecutor(instrumentedExecutor(plain.winrm, 'winrm'), plain), plain),
   };
   return {
     ...createRemoteActivities({ ssh: deps.ssh, winrm: deps.winrm, em: deps.em }),

@@ -34,7 +34,8 @@ import { auditRoutes } from './routes/audit/handler.js';
 import { notificationRoutes } from './routes/notifications/handler.js';
 import { auditRequests } from './middleware/audit.js';
 import { serveConsole } from './middleware/console.js';
-import { httpMetrics, metricsEndpoint } from './middleware/metrics.js';
+import { httpMetrics, metricsEndpoint, requestLog } from './middleware/metrics.js';
+import { httpTracing } from './middleware/tracing.js';
 import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
@@ -84,12 +85,14 @@ export function createApp(appDeps: AppDeps): Express {
   app.locals.authz = authz;
 
   app.use(requestId);
+  app.use(httpTracing());
   // gzip/brotli for JSON, index.html and anything else compressible over 1 KiB, as the client
   // accepts (brotli at quality 4: cheap enough per request). The console's hashed assets come
   // precompressed from the build (api/middleware/console.ts) and are passed through untouched.
   // Streaming answers (server-sent events) call res.flush() after each event.
   app.use(compression());
   app.use(httpMetrics());
+  app.use(requestLog(deps.logger));
   // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
   app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));
   // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.

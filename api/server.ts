@@ -9,6 +9,7 @@ import type { AppDeps, IdentityDeps } from './deps.js';
 import { createLogger } from '../config/logger.js';
 import { openRuntime, type Runtime } from '../config/runtime.js';
 import { temporalUiOrigins } from '../config/temporal.js';
+import { registerHostStatusGauge } from '../config/metrics.js';
 
 /** Listens with the runtime's dependencies; `close` stops accepting and drains open requests. */
 /** Identity deps from the configuration: settings, the JWT key (env or DATA_DIR/jwt.key), mail. */
@@ -26,6 +27,7 @@ export async function identityFromRuntime(rt: Pick<Runtime, 'env' | 'mailer'>): 
 }
 
 export async function startApi(rt: Runtime, opts: { console?: AppDeps['console'] } = {}): Promise<{ server: Server; close: () => Promise<void> }> {
+  registerHostStatusGauge(() => rt.db.em.fork().getConnection().execute<Array<{ status: string; n: number }>>('select status, count(*)::int as n from hosts group by status'));
   const app = createApp({
     console: opts.console,
     identity: await identityFromRuntime(rt),

@@ -6,6 +6,8 @@ import { userCommands } from './commands/user.js';
 import { apiKeyCommands } from './commands/apikey.js';
 import { keyCommands } from './commands/keys.js';
 import { auditCommands } from './commands/audit.js';
+import { runsCommands } from './commands/runs.js';
+import { doctorCommands } from './commands/doctor.js';
 
 const program = new Command('hostflow')
   .description('Hostflow administration (uses DATABASE_URL / DATA_DIR and the other settings of `npm start`)')
@@ -15,5 +17,7 @@ userCommands(program);
 apiKeyCommands(program);
 keyCommands(program);
 auditCommands(program);
+runsCommands(program);
+doctorCommands(program);
 
 await program.parseAsync(process.argv);

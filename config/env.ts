@@ -193,6 +193,14 @@ export const EnvSchema = z.object({
    * series are appended to /metrics. Unset: not exported.
    */
   TEMPORAL_SDK_METRICS_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
+  /**
+   * OpenTelemetry traces (config/tracing.ts): `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+   * or OTEL_EXPORTER_OTLP_ENDPOINT, read by the exporter itself), `console`, `none`. Unset: otlp
+   * when an OTLP endpoint is set, otherwise off.
+   */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'console', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url().optional(),
 
   SSH_CONNECT_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(30_000),

@@ -72,3 +72,36 @@ export async function metricsText(sdkAddress?: string): Promise<string> {
 }
 
 export const METRICS_CONTENT_TYPE = metricsRegistry.contentType;
+
+export const remoteCommandDuration = new Histogram({
+  name: 'hostflow_remote_command_duration_seconds',
+  help: 'Remote command duration by protocol (ssh, winrm), command builder (code-defined names) and result (exit_0, exit_nonzero, or the remote error type)',
+  labelNames: ['protocol', 'builder', 'result'] as const,
+  buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120],
+  registers: [metricsRegistry],
+});
+
+export const notificationsTotal = new Counter({
+  name: 'hostflow_notifications_total',
+  help: 'Notification delivery attempts by channel and outcome (sent, failed, suppressed)',
+  labelNames: ['channel', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+/** Bounded builder label: the code-defined builder names pass, anything else is folded. */
+export const builderLabel = (b: string): string => (/^[a-z][a-z0-9:_-]{0,63}$/i.test(b) ? b : 'other');
+
+/** Hosts by status, read from the database at scrape time (the "hosts offline" alert). */
+export function registerHostStatusGauge(count: () => Promise<Array<{ status: string; n: number }>>): void {
+  metricsRegistry.removeSingleMetric('hostflow_hosts');
+  new Gauge({
+    name: 'hostflow_hosts',
+    help: 'Hosts by status (pending, onboarding, online, maintenance, offline, failed), from the database at scrape time',
+    labelNames: ['status'] as const,
+    registers: [metricsRegistry],
+    async collect() {
+      this.reset();
+      for (const r of await count().catch(() => [])) if (/^[a-z-]{1,20}$/.test(r.status)) this.set({ status: r.status }, Number(r.n));
+    },
+  });
+}

@@ -10,6 +10,7 @@ import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import type { Transporter } from 'nodemailer';
 import { createMailer } from './mailer.js';
+import { installTracing, type Tracing } from './tracing.js';
 
 /** The configured dependencies every process (API, worker, both) is built from. */
 export interface Runtime {
@@ -28,6 +29,8 @@ export interface Runtime {
   ssh: SshExecutor;
   winrm: WinRmExecutor;
   mailer: Transporter | null;
+  /** OpenTelemetry (OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_*): off when unset. */
+  tracing: Tracing;
   close(): Promise<void>;
 }
 
@@ -40,6 +43,8 @@ export function dbTarget(env: Env) {
  * that the client shares with a worker started in this process; the runtime closes it last.
  */
 export async function openRuntime(env: Env, logger: Logger, o: { workerConnection?: NativeConnection } = {}): Promise<Runtime> {
+  // Before any client or worker exists, so every span of the process reaches the exporter.
+  const tracing = installTracing({ exporter: env.OTEL_TRACES_EXPORTER ?? (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT ? 'otlp' : 'none') });
   const vault = new Vault(await loadKeyring(env.HOSTFLOW_ENCRYPTION_KEYS, join(env.DATA_DIR, 'keys')));
   const payloadKeys = await loadPayloadKeyring(env);
   const db = await initORM(dbTarget(env));
@@ -66,12 +71,14 @@ export async function openRuntime(env: Env, logger: Logger, o: { workerConnectio
     ssh,
     winrm,
     mailer,
+    tracing,
     async close() {
       await ssh.close();
       await winrm.close();
       mailer?.close();
       await connection.close();
       await db.close();
+      await tracing.shutdown().catch(() => undefined);
     },
   };
 }

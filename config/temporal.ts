@@ -2,7 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection, WorkflowExecutionAlreadyStartedError, type ClientOptions, type ConnectionLike, type ConnectionOptions, type WorkflowClientInterceptor } from '@temporalio/client';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { workflowStarts } from './metrics.js';
+import { currentLogContext } from './log-context.js';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 
@@ -135,8 +137,29 @@ export const startMetricsInterceptor: WorkflowClientInterceptor = {
   },
 };
 
+/** The memo with the request id of the API request that starts the workflow (when there is one). */
+function withRequestMemo<O extends { memo?: Record<string, unknown> }>(options: O): O {
+  const requestId = currentLogContext()?.requestId;
+  if (!requestId || options.memo?.requestId) return options;
+  return { ...options, memo: { ...options.memo, requestId } };
+}
+
 /**
- * A Temporal client with the platform's data converter and interceptors (start metrics). Extra
+ * Puts the API request id into the memo of every workflow a request starts (memos are payloads:
+ * encrypted by the codec), so a run found in the Web UI leads to the request's log lines.
+ */
+export const requestMemoInterceptor: WorkflowClientInterceptor = {
+  startWithDetails: (input, next) => next({ ...input, options: withRequestMemo(input.options) }),
+  signalWithStart: (input, next) => next({ ...input, options: withRequestMemo(input.options) }),
+  startUpdateWithStart: (input, next) => next({ ...input, workflowStartOptions: withRequestMemo(input.workflowStartOptions) }),
+};
+
+/** One per process: it only holds the tracer (config/tracing.ts installs the provider). */
+const otelClientInterceptor = new OpenTelemetryWorkflowClientInterceptor();
+
+/**
+ * A Temporal client with the platform's data converter and interceptors (start metrics, tracing:
+ * the start / Update / signal span and its context in the headers, the request id memo). Extra
  * options are merged in; extra workflow interceptors run after the platform's.
  */
 export function createTemporalClient(o: { connection: ConnectionLike; namespace?: string; payloadKeys: Keyring } & Omit<ClientOptions, 'connection' | 'namespace' | 'dataConverter'>): Client {
@@ -146,6 +169,17 @@ export function createTemporalClient(o: { connection: ConnectionLike; namespace?
     connection,
     namespace: namespace ?? 'default',
     dataConverter: dataConverter(payloadKeys),
-    interceptors: { ...interceptors, workflow: [startMetricsInterceptor, ...((interceptors?.workflow as WorkflowClientInterceptor[] | undefined) ?? [])] },
+    interceptors: { ...interceptors, workflow: [startMetricsInterceptor, otelClientInterceptor, requestMemoInterceptor, ...((interceptors?.workflow as WorkflowClientInterceptor[] | undefined) ?? [])] },
   });
+}
+
+/**
+ * Start options that make a run readable in the Web UI: a one-line human summary (the UI's
+ * "Summary", `staticSummary`) and the memo's `summary` (with `extra` fields), e.g. "Account alice on
+ * gpu-07 for Alice Example". Both are payloads, encrypted by the codec: names may go here, never in
+ * search attributes. The API request id joins the memo on its own (requestMemoInterceptor).
+ */
+export function runSummary(summary: string, extra: Record<string, unknown> = {}): { staticSummary: string; memo: Record<string, unknown> } {
+  const s = summary.length > 200 ? `${summary.slice(0, 199)}…` : summary;
+  return { staticSummary: s, memo: { ...extra, summary: s } };
 }

@@ -130,7 +130,7 @@ const startup = (async () => {
   }
   // The API's Temporal client shares the worker's NativeConnection: workflows the API starts and
   // waits on (host ping, user lookup, …) start eagerly on this worker (config/temporal.ts).
-  installWorkerRuntime('WARN', { prometheusAddress: e.TEMPORAL_SDK_METRICS_ADDRESS });
+  installWorkerRuntime('WARN', { prometheusAddress: e.TEMPORAL_SDK_METRICS_ADDRESS, logger });
   const temporal = await temporalSettings(e);
   const workerConnection = await connectWorker(temporal).catch((err: Error) => {
     throw new Error(`cannot connect to Temporal at ${temporal.address}: ${err.message}`);
@@ -156,6 +156,8 @@ const startup = (async () => {
       api: base,
       docs: `${base}/api/docs`,
       ready: `${base}/readyz`,
+      metrics: `${base}/metrics${e.METRICS_TOKEN ? ' (Bearer METRICS_TOKEN)' : ' (loopback only)'}`,
+      traces: rt.tracing.exporter === 'none' ? 'off (set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=console)' : rt.tracing.exporter,
       temporalUi: devServer ? `http://localhost:${e.TEMPORAL_UI_PORT}` : '(existing cluster)',
       database: rt.db.kind,
     },

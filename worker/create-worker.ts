@@ -1,31 +1,71 @@
 import { fileURLToPath } from 'node:url';
-import { Runtime, DefaultLogger, Worker, bundleWorkflowCode, type ActivityInterceptors, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode, type ActivityInterceptors, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
 import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
 import { FAILURE_CONVERTER_PATH, dataConverter } from '../config/temporal.js';
 import type { Keyring } from '../db/vault.js';
 import { activityDuration, activityFailures, failureTypeLabel } from '../config/metrics.js';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
+import { OTEL_WORKFLOW_INTERCEPTORS, workflowTracingSinks } from '../config/tracing.js';
+import { withLogContext } from '../config/log-context.js';
+import { createLogger, type Logger } from '../config/logger.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /** Bundles the workflow code once (webpack + swc); reuse the result for every worker in a process. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: quietBundlerLogger });
+  // The OpenTelemetry workflow interceptors are in every bundle (RunWorkflow / StartActivity spans,
+  // trace context passed on in activity headers); their spans leave through the `exporter` sink.
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, workflowInterceptorModules: [OTEL_WORKFLOW_INTERCEPTORS], logger: quietBundlerLogger });
 }
 
 const noop = () => undefined;
 const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => console.error(m), log: noop };
 
+const PINO_LEVEL = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+const RANK: Record<LogLevel, number> = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
+/** Metadata the SDK adds that is noise in a line (the task token is an opaque blob). */
+const DROPPED_META = new Set(['taskToken']);
+
+/**
+ * The SDK's Runtime logger writing through pino: the workflow logger (`log` from
+ * @temporalio/workflow, via its sink), the activity context logger and the SDK's own messages come
+ * out in the platform's format, with the workflow id, run id, workflow type, activity type and
+ * attempt the SDK attaches. SDK messages not about a run (worker state, core) below `sdkLevel` are
+ * dropped; workflow and activity lines follow the pino logger's level.
+ */
+export class PinoSdkLogger implements SdkLogger {
+  constructor(
+    private readonly pino: Logger,
+    private readonly sdkLevel: LogLevel = 'WARN',
+  ) {}
+  log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    // Lines about a run (workflow or activity) follow pino's level; the SDK's other messages need sdkLevel.
+    const aboutARun = meta !== undefined && ('workflowId' in meta || 'activityType' in meta);
+    if (!aboutARun && RANK[level] < RANK[this.sdkLevel]) return;
+    const fields: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(meta ?? {})) if (!DROPPED_META.has(k)) fields[k] = v;
+    this.pino[PINO_LEVEL[level]](fields, message);
+  }
+  trace = (m: string, meta?: LogMetadata) => this.log('TRACE', m, meta);
+  debug = (m: string, meta?: LogMetadata) => this.log('DEBUG', m, meta);
+  info = (m: string, meta?: LogMetadata) => this.log('INFO', m, meta);
+  warn = (m: string, meta?: LogMetadata) => this.log('WARN', m, meta);
+  error = (m: string, meta?: LogMetadata) => this.log('ERROR', m, meta);
+}
+
 let runtimeInstalled = false;
 /**
- * Installs the SDK runtime once per process: SDK logs at WARN, and no signal handlers of its own —
- * the process decides the shutdown order (API, then worker drain, then Temporal).
+ * Installs the SDK runtime once per process: SDK logs through pino (`logger`; SDK-internal messages
+ * at `level` and above), and no signal handlers of its own — the process decides the shutdown
+ * order (API, then worker drain, then Temporal).
  */
-export function installWorkerRuntime(level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN', o: { prometheusAddress?: string } = {}): void {
+export function installWorkerRuntime(level: LogLevel = 'WARN', o: { prometheusAddress?: string; logger?: Logger } = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({
-    logger: new DefaultLogger(level),
+    logger: o.logger ? new PinoSdkLogger(o.logger.child({ name: 'temporal' }), level) : new PinoSdkLogger(createLogger({ level: 'info', name: 'temporal' }), level),
     shutdownSignals: [],
     // The SDK's own metrics (TEMPORAL_SDK_METRICS_ADDRESS), scraped through the API's /metrics.
     ...(o.prometheusAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: o.prometheusAddress, countersTotalSuffix: true } } } } : {}),
@@ -62,8 +102,22 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivityTaskExecutions ?? 200,
     // Remote commands heartbeat while they run (activities/remote/activity-keepalive.ts) and repeat
     // the activity's last heartbeat details: record them from the start of every activity.
+    // Workflow spans leave the isolate through this sink (config/tracing.ts).
+    sinks: workflowTracingSinks(),
     interceptors: {
       activity: [
+        // RunActivity span, child of the workflow's StartActivity span (context from the headers);
+        // trace ids on the activity logger's lines.
+        (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+        // Every log line the activity writes (pino, the executors' too) carries the run and activity.
+        (ctx): ActivityInterceptors => ({
+          inbound: {
+            execute(input, next) {
+              const i = ctx.info;
+              return withLogContext({ workflowId: i.workflowExecution?.workflowId, runId: i.workflowExecution?.runId, workflowType: i.workflowType, activityType: i.activityType, activityId: i.activityId, attempt: i.attempt }, () => next(input));
+            },
+          },
+        }),
         (ctx) => {
           trackHeartbeats(ctx);
           return {};

@@ -14,7 +14,7 @@ import type { Worker } from '@temporalio/worker';
 /** Starts one worker on the runtime's task queue. `run` resolves when it has shut down. */
 export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: Promise<void> }> {
   await ensureSearchAttributes(rt.temporal.connection, rt.temporal.settings.namespace);
-  installWorkerRuntime('WARN', { prometheusAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS });
+  installWorkerRuntime('WARN', { prometheusAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS, logger: rt.logger });
   const shared = rt.temporal.workerConnection;
   const connection = shared ?? (await connectWorker(rt.temporal.settings));
   const worker = await createWorker({

@@ -3,6 +3,7 @@
 // template in the recipient's language and time zone and stored with the template version → each
 // message delivered by its channel's sender, with the send log explaining every outcome.
 import { createHash } from 'node:crypto';
+import { notificationsTotal } from '../../config/metrics.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
@@ -180,8 +181,11 @@ export function createCenter(deps: CenterDeps) {
     return out;
   }
 
-  const log = (em: SqlEntityManager, row: Notification, status: 'sent' | 'failed' | 'suppressed' | 'deduplicated', response: string | null, latencyMs: number | null) =>
-    em.create(NotificationAttemptSchema, { notificationId: row.id, attempt: row.attempts, status, response: response?.slice(0, 1000) ?? null, latencyMs });
+  const log = (em: SqlEntityManager, row: Notification, status: 'sent' | 'failed' | 'suppressed' | 'deduplicated', response: string | null, latencyMs: number | null) => {
+    // hostflow_notifications_total: counted when the attempt is recorded (channel and outcome are bounded enums).
+    notificationsTotal.inc({ channel: row.channel, outcome: status });
+    return em.create(NotificationAttemptSchema, { notificationId: row.id, attempt: row.attempts, status, response: response?.slice(0, 1000) ?? null, latencyMs });
+  };
 
   async function suppressReason(em: SqlEntityManager, row: Notification, t: Target): Promise<string | null> {
     if (t.suppress) return t.suppress;

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../../config/logger.js';
+import { withLogContext } from '../../config/log-context.js';
 import { ApiError, notFound, validationError } from '../errors.js';
 import type { OpenAPIRegistry } from '../openapi.js';
 
@@ -8,7 +9,9 @@ export const requestId: RequestHandler = (req, res, next) => {
   const incoming = req.headers['x-request-id'];
   req.requestId = typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : randomUUID();
   res.setHeader('x-request-id', req.requestId);
-  next();
+  // Every log line written while serving the request carries its id, and workflows it starts get
+  // it in their memo (config/log-context.ts, config/temporal.ts requestMemoInterceptor).
+  withLogContext({ requestId: req.requestId }, next);
 };
 
 /**

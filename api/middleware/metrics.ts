@@ -1,9 +1,11 @@
+import { AsyncResource } from 'node:async_hooks';
 import { timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../../config/logger.js';
 import type { Request, RequestHandler } from 'express';
 import { httpDuration, httpInFlight, metricsText, METRICS_CONTENT_TYPE } from '../../config/metrics.js';
 
 /** The route template of a matched request (`/api/v1/hosts/:id`), never the raw path. */
-function routeTemplate(req: Request): string {
+export function routeTemplate(req: Request): string {
   const r = (req as Request & { route?: { path?: unknown } }).route?.path;
   return typeof r === 'string' ? `${req.baseUrl}${r}` : '(unmatched)';
 }
@@ -52,5 +54,24 @@ export function metricsEndpoint(access: MetricsAccess): RequestHandler {
     }
     res.setHeader('content-type', METRICS_CONTENT_TYPE);
     res.send(await metricsText(access.sdkAddress));
+  };
+}
+
+/**
+ * One `request` line per request at debug level (method, route template, status, duration). The
+ * finish callback is bound to the request's async context, so the line carries its request id and
+ * trace id like every other line written while serving it (config/logger.ts mixin).
+ */
+export function requestLog(logger: Logger): RequestHandler {
+  return (req, res, next) => {
+    if (!logger.isLevelEnabled('debug') || req.path === '/metrics') return next();
+    const started = process.hrtime.bigint();
+    res.once(
+      'finish',
+      AsyncResource.bind(() => {
+        logger.debug({ method: req.method, route: routeTemplate(req), status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+      }),
+    );
+    next();
   };
 }

@@ -1,3 +1,4 @@
+import { runSummary } from '../../../config/temporal.js';
 import { Router } from 'express';
 import { eagerStartOptions } from '../../../config/temporal.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -104,10 +105,11 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: HostIdKey, value: row.host.id },
-        { key: RequesterKey, value: row.applicant.username },
+        { key: RequesterKey, value: row.applicant.id },
         { key: LifecycleStatusKey, value: mode === 'decide' ? 'pending' : 'provisioning' },
       ]),
-      memo: { host: row.host.slug, username: row.username },
+      // Memo and summary are payloads (encrypted by the codec); search attributes are ids and statuses.
+      ...runSummary(`Account ${row.username} on ${row.host.slug} for ${row.fullName}`, { host: row.host.slug, username: row.username }),
     });
   };
 

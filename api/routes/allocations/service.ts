@@ -2,6 +2,7 @@
 // with the per-host lock, and the recovery paths an operator needs when a lifecycle workflow is
 // gone or failed (reclaim directly, retry, terminate, cancel a future-dated allocation, release a
 // leftover host lock). Plain functions taking (deps, input).
+import { runSummary } from '../../../config/temporal.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import { eagerStartOptions } from '../../../config/temporal.js';
 import { normaliseReminderOffsets } from '../../../workflows/shared/reminder-offsets.js';
@@ -175,7 +176,7 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
       args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000, ...(reminderOffsets ? { reminderOffsetsMinutes: reminderOffsets } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: searchAttributes(host!.id, customer!.id, 'pending'),
-      memo: { host: host!.slug, customer: customer!.code },
+      ...runSummary(`Rental of ${host!.slug} to ${customer!.name} (${customer!.code}) until ${new Date(endsAt).toISOString().slice(0, 10)}`, { host: host!.slug, customer: customer!.code }),
     });
   } catch (err) {
     row.status = 'cancelled';
@@ -222,6 +223,7 @@ async function startReclaimDirectly(deps: AllocationServiceDeps, a: AllocationRo
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: searchAttributes(a.host.id, a.customer.id, 'reclaiming'),
+      ...runSummary(`Reclaim of ${a.host.slug} from ${a.customer.code}`, { host: a.host.slug, customer: a.customer.code }),
     });
   } catch (err) {
     await em.nativeUpdate(AllocationSchema, { id: a.id, status: 'reclaiming' }, { status: a.status });
@@ -285,6 +287,7 @@ export async function retryAllocation(deps: AllocationServiceDeps, input: { allo
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: searchAttributes(a.host.id, a.customer.id, 'provisioning'),
+      ...runSummary(`Rental of ${a.host.slug} to ${a.customer.code} (retry) until ${a.endsAt.toISOString().slice(0, 10)}`, { host: a.host.slug, customer: a.customer.code }),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('the allocation is already being provisioned');

@@ -1,3 +1,4 @@
+import { runSummary } from '../../../config/temporal.js';
 import express, { Router, type RequestHandler } from 'express';
 import { eagerStartOptions } from '../../../config/temporal.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -465,6 +466,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         args: [{ hostId: host.id }],
         typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
         workflowExecutionTimeout: '2 minutes',
+        ...runSummary(`Ping ${host.slug}`),
       });
       try {
         const result = await handle.result();

@@ -1,3 +1,4 @@
+import { runSummary } from '../../../config/temporal.js';
 import { Router } from 'express';
 import { eagerStartOptions } from '../../../config/temporal.js';
 import { randomUUID } from 'node:crypto';
@@ -70,7 +71,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
           { key: HostIdKey, value: host.id },
           { key: HostStatusKey, value: 'onboarding' },
         ]),
-        memo: { slug: host.slug },
+        ...runSummary(`Onboard host ${host.slug}`, { slug: host.slug }),
       });
     } catch (err) {
       rethrowMapped(err, `onboarding of ${host.slug}`);
@@ -103,6 +104,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         taskQueue: deps.temporal.taskQueue,
         ...eagerStartOptions(deps.temporal),
         args: [{ concurrency: body.concurrency, hosts: hosts.map((h) => ({ hostId: h.id, templateId: h.templateId ?? null, remoteAccess: toSpec(body.remote_access) })) }],
+        ...runSummary(`Onboard ${hosts.length} hosts: ${hosts.slice(0, 5).map((h) => h.slug).join(', ')}${hosts.length > 5 ? ', …' : ''}`),
       });
       recordAudit(em, { actor: user!.username, action: 'host.onboard-batch', targetType: 'batch', targetId: batchId, ip: req.ip, requestId: req.requestId, detail: { hosts: ids.length } });
       await em.flush();

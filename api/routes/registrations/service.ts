@@ -1,5 +1,6 @@
 // Self-registration and invitations: each is a `user-registration/<id>` workflow; this starts
 // them, turns single-use links into Updates, and reads the mirrored rows for reviewer queues.
+import { runSummary } from '../../../config/temporal.js';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Client } from '@temporalio/client';
@@ -10,7 +11,7 @@ import { recordAudit } from '../../../db/audit.js';
 import { consumeRegistrationToken } from '../../../db/registration-tokens.js';
 import { conflict, notFound, validationError } from '../../errors.js';
 import { rethrowMapped } from '../../temporal-errors.js';
-import { LifecycleStatusKey, RequesterKey } from '../../../workflows/shared/search-attributes.js';
+import { LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import {
   departmentReviewUpdate,
   registrationStateQuery,
@@ -89,11 +90,9 @@ async function start(deps: RegistrationDeps, row: Registration, mode: 'register'
     taskQueue: deps.temporal.taskQueue,
     args: [{ registrationId: row.id, mode, email: row.email, departmentId: row.departmentId ?? null, requestedRoles: row.requestedRoles, stepMs: deps.stepDays * 86_400_000 }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-    typedSearchAttributes: new TypedSearchAttributes([
-      { key: RequesterKey, value: row.email },
-      { key: LifecycleStatusKey, value: String(row.status) },
-    ]),
-    memo: { kind: row.kind },
+    // No email in a search attribute (plaintext in Temporal): the summary (encrypted) names it.
+    typedSearchAttributes: new TypedSearchAttributes([{ key: LifecycleStatusKey, value: String(row.status) }]),
+    ...runSummary(`${mode === 'invite' ? 'Invitation' : 'Registration'} of ${row.email}`, { kind: row.kind }),
   });
 }
 

@@ -1,5 +1,6 @@
 // Time-bound roles: the role is added here, in the same transaction as the grant row; the
 // `role-grant/<id>` workflow takes it away at the end (or on revoke), exactly once.
+import { runSummary } from '../../../config/temporal.js';
 import { LockMode, UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import type { Client } from '@temporalio/client';
@@ -79,10 +80,10 @@ export async function grantRole(deps: RoleGrantDeps, actor: Actor, userId: strin
       args: [{ grantId: grant.id, userId, role: input.role, grantedBy: actor.id, untilMs }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: new TypedSearchAttributes([
-        { key: RequesterKey, value: actor.username },
+        { key: RequesterKey, value: actor.id },
         { key: LifecycleStatusKey, value: 'active' },
       ]),
-      memo: { userId, role: input.role },
+      ...runSummary(`Role ${input.role} for user ${userId}${untilMs ? ` until ${new Date(untilMs).toISOString().slice(0, 10)}` : ''}, granted by ${actor.username}`, { userId, role: input.role }),
     });
   } catch (err) {
     // Nothing half-done: without the workflow that would take it away, the role must not stay.

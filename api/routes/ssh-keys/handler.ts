@@ -1,3 +1,4 @@
+import { runSummary } from '../../../config/temporal.js';
 import { Router } from 'express';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { AppDeps } from '../../deps.js';
@@ -123,6 +124,7 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           taskQueue: deps.temporal.taskQueue,
           args: [{ keyId: row.id }],
           workflowIdConflictPolicy: 'USE_EXISTING',
+          ...runSummary(`Add SSH key ${row.fingerprint} to its owner's rented hosts`),
         });
       } catch (err) {
         await deps.em.fork().nativeDelete(SshKeySchema, { id: row.id });
@@ -172,6 +174,7 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           taskQueue: deps.temporal.taskQueue,
           args: [{ keyId: k.id }],
           workflowIdConflictPolicy: 'USE_EXISTING',
+          ...runSummary(`Revoke SSH key ${k.fingerprint} from the hosts it was put on`),
         });
       } catch (err) {
         rethrowMapped(err);

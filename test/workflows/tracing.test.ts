@@ -1,0 +1,100 @@
+// OpenTelemetry end to end against the real Temporal dev server and a real sshd: spans from the
+// HTTP request, the Temporal client, the workflow isolate (through the exporter sink), the
+// activity and the SSH command land in one in-memory exporter and form one connected tree.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-node';
+import { installTracing } from '../../config/tracing.js';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+
+// Installed before any client or worker exists, as openRuntime does in the processes.
+const exporter = new InMemorySpanExporter();
+installTracing({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+
+const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+
+/** Waits until a span named `name` (prefix match with `*`) of trace `traceId` (any when unset) is exported. */
+async function waitForSpan(match: (s: ReadableSpan) => boolean, what: string, ms = 20_000): Promise<ReadableSpan> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const hit = exporter.getFinishedSpans().find(match);
+    if (hit) return hit;
+    if (Date.now() > deadline) throw new Error(`no span ${what}; have: ${exporter.getFinishedSpans().map((s) => s.name).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The chain of span names from `leaf` up to the trace's root. */
+function ancestry(leaf: ReadableSpan): string[] {
+  const byId = new Map(exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === leaf.spanContext().traceId).map((s) => [s.spanContext().spanId, s]));
+  const out: string[] = [];
+  for (let s: ReadableSpan | undefined = leaf; s; s = parentOf(s) ? byId.get(parentOf(s)!) : undefined) out.push(s.name);
+  return out;
+}
+
+describe('tracing: one trace from the API request through workflow, activity and SSH command', () => {
+  let p: TestPlatform;
+  let sshd: SshTestHost;
+  let hostId: string;
+  const created: string[] = [];
+  beforeAll(async () => {
+    [p, sshd] = await Promise.all([startTestPlatform(), startSshd()]);
+    const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: 'trace-host', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, account_policy: { allow_admin: true, privileged_by: 'anyone' } } });
+    expect(h.status, JSON.stringify(h.body)).toBe(201);
+    hostId = h.body.data.id;
+  });
+  afterAll(async () => {
+    for (const u of created) await sshExec(sshd, `sudo -n pkill -KILL -u ${u}; sudo -n userdel -r -f ${u}; sudo -n rm -f /var/lib/hostflow/accounts/${u}`).catch(() => undefined);
+    await p?.close();
+    await sshd?.stop();
+  });
+
+  it('POST /hosts/:id/ping → StartWorkflow → RunWorkflow → StartActivity → RunActivity → remote.exec, continuing the caller\'s traceparent', async () => {
+    const callerTrace = randomBytes(16).toString('hex');
+    const callerSpan = randomBytes(8).toString('hex');
+    const res = await fetch(`${p.baseUrl}/api/v1/hosts/${hostId}/ping`, { method: 'POST', headers: { authorization: `Bearer ${p.tokens.admin}`, traceparent: `00-${callerTrace}-${callerSpan}-01` } });
+    const body = (await res.json()) as { data: { reachable: boolean; workflow_id: string } };
+    expect(body.data.reachable).toBe(true);
+
+    const inTrace = (s: ReadableSpan) => s.spanContext().traceId === callerTrace;
+    const ssh = await waitForSpan((s) => inTrace(s) && s.name.startsWith('remote.exec '), 'remote.exec in the caller trace');
+    expect(ssh.attributes).toMatchObject({ 'hostflow.host_id': hostId, 'hostflow.remote.protocol': 'ssh', 'hostflow.command.exit_code': 0 });
+    // No command text or argument anywhere on the span.
+    expect(Object.keys(ssh.attributes).sort()).toEqual(['hostflow.command.builder', 'hostflow.command.exit_code', 'hostflow.host_id', 'hostflow.remote.protocol']);
+    await waitForSpan((s) => inTrace(s) && s.name === 'RunWorkflow:hostPing', 'RunWorkflow:hostPing');
+    expect(ancestry(ssh)).toEqual([ssh.name, 'RunActivity:pingHost', 'StartActivity:pingHost', 'RunWorkflow:hostPing', 'StartWorkflow:hostPing', 'POST /api/v1/hosts/:id/ping']);
+    const http = await waitForSpan((s) => inTrace(s) && s.name === 'POST /api/v1/hosts/:id/ping', 'http span');
+    expect(parentOf(http)).toBe(callerSpan);
+    expect(http.attributes).toMatchObject({ 'http.route': '/api/v1/hosts/:id/ping', 'http.response.status_code': 200 });
+    // The later activity of the same run is in the trace too, under the same workflow span.
+    const seen = await waitForSpan((s) => inTrace(s) && s.name === 'RunActivity:markHostSeen', 'RunActivity:markHostSeen');
+    expect(ancestry(seen).slice(1)).toEqual(['StartActivity:markHostSeen', 'RunWorkflow:hostPing', 'StartWorkflow:hostPing', 'POST /api/v1/hosts/:id/ping']);
+    const run = exporter.getFinishedSpans().find((s) => inTrace(s) && s.name === 'RunWorkflow:hostPing')!;
+    expect(run.attributes).toMatchObject({ workflowId: body.data.workflow_id });
+  });
+
+  it('POST /account-openings/:id/approve → StartWorkflowUpdate → HandleUpdate, and the useradd command is in the run\'s trace', async () => {
+    expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'onboarding' } })).status).toBe(200);
+    expect((await p.api('POST', `/api/v1/hosts/${hostId}/status`, { body: { status: 'online' } })).status).toBe(200);
+    const username = `tr${randomBytes(3).toString('hex')}`;
+    created.push(username);
+    const sub = await p.api('POST', '/api/v1/account-openings', { token: p.tokens.requester, body: { host_id: hostId, username, full_name: 'Trace User', contact_email: 'trace@example.com' } });
+    expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+    const id = sub.body.data.id as string;
+    const ok = await p.api('POST', `/api/v1/account-openings/${id}/approve`, { token: p.tokens.approver });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+
+    const handleUpdate = await waitForSpan((s) => s.name === 'HandleUpdate:approve' && s.attributes.workflowId === `account-opening/${id}`, 'HandleUpdate:approve');
+    const chain = ancestry(handleUpdate);
+    expect(chain[0]).toBe('HandleUpdate:approve');
+    expect(chain).toContain('StartWorkflowUpdate:approve');
+    expect(chain.at(-1)).toBe('POST /api/v1/account-openings/:id/approve');
+
+    // The account is created by the run itself (after the Update returned): its command spans
+    // belong to the trace of the request that started the run.
+    const useradd = await waitForSpan((s) => s.name.startsWith('remote.exec ') && ancestry(s).includes('RunWorkflow:accountOpening') && ancestry(s).at(-1) === 'POST /api/v1/account-openings' && s.attributes['hostflow.command.builder'] === 'hostflow-create-user', 'account command span', 45_000);
+    expect(useradd.attributes['hostflow.host_id']).toBe(hostId);
+    expect(ancestry(useradd).slice(-2)).toEqual(['StartWorkflow:accountOpening', 'POST /api/v1/account-openings']);
+  });
+});
