@@ -987,7 +987,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Counts by status, per host, and submissions per day over the last 30 days
+         * Counts by status, per host, and submissions per day over the last 30 days, over the caller's row scope (tenant, host groups)
          * @description Permission: `report.read` (See platform-wide statistics).
          */
         get: {
@@ -8339,7 +8339,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Per-host progress of a batch onboarding
+         * Per-host progress of a batch onboarding (404 unless every host of the batch is in your row scope)
          * @description Permission: `onboarding.read` (See onboarding steps and batch progress).
          */
         get: {
@@ -9765,6 +9765,7 @@ export interface paths {
                                         status: string;
                                     }[];
                                     provider_response: string | null;
+                                    /** @description (personal data: masked without pii.read) */
                                     recipient: string;
                                     sent_at: string | null;
                                     /** @enum {string} */
@@ -13961,6 +13962,7 @@ export interface components {
             department_comment: string | null;
             department_id: string | null;
             department_reviewed_by: string | null;
+            /** @description (personal data: masked without pii.read) */
             email: string;
             full_name: string | null;
             granted_roles: string[] | null;
@@ -13971,6 +13973,7 @@ export interface components {
             kind: "self" | "invitation";
             /** @description Live workflow state, on the detail endpoint */
             live?: unknown;
+            /** @description (personal data: masked without pii.read) */
             phone: string | null;
             reason: string | null;
             requested_roles: string[];
