@@ -4,8 +4,10 @@
  *
  *   npm run bench:notify                                   # 1,000 reminders, concurrency 20
  *   BENCH_MESSAGES=10000 BENCH_CONCURRENCY=50 npm run bench:notify
+ *   BENCH_DB=postgresql npm run bench:notify               # a throwaway PostgreSQL cluster instead of PGlite
+ *   BENCH_DATABASE_URL=postgres://… npm run bench:notify   # a fresh database on that server
  *
- * Setup (not measured): an in-memory PGlite database, migrated; a real SMTP server (smtp-server)
+ * Setup (not measured): an in-memory PGlite database (or PostgreSQL, above), migrated; a real SMTP server (smtp-server)
  * on loopback; a webhook receiver that checks the signature and dedupes on X-Hostflow-Message-Id;
  * the Slack Web API stand-in (Slack itself cannot be reached here: that is what it stands in for).
  * One customer user with an email address; a webhook endpoint and a Slack endpoint subscribed to
@@ -32,6 +34,7 @@ import { createMailer } from '../config/mailer.js';
 import { createEmitter } from '../activities/notify/notify.activities.js';
 import { createEndpoint } from '../api/routes/notifications/service.js';
 import { startSmtp } from '../test/helpers/smtp.js';
+import { createDatabase, startPostgres } from '../test/helpers/postgres.js';
 import { startSlackStandIn, startWebhookReceiver } from '../test/helpers/notify-receivers.js';
 
 const N = Number(process.env.BENCH_MESSAGES ?? 1000);
@@ -63,7 +66,10 @@ const messageIds = (raws: string[]) => raws.map((r) => /^Message-ID:\s*(\S+)/im.
 const dupes = (ids: string[]) => ids.length - new Set(ids).size;
 
 async function main() {
-  const db = await initORM({ pgliteDir: 'memory://' });
+  const onPostgres = Boolean(process.env.BENCH_DATABASE_URL) || process.env.BENCH_DB === 'postgresql';
+  const cluster = onPostgres && !process.env.BENCH_DATABASE_URL ? await startPostgres() : undefined;
+  const databaseUrl = onPostgres ? await createDatabase(process.env.BENCH_DATABASE_URL ?? cluster!.url, `hostflow_bench_notify_${randomUUID().slice(0, 8)}`) : undefined;
+  const db = await initORM(databaseUrl ? { databaseUrl } : { pgliteDir: 'memory://' });
   const vault = new Vault(generateKeyring('bench'));
   const logger = createLogger({ level: 'silent' });
   const smtp = await startSmtp();
@@ -126,7 +132,7 @@ async function main() {
       mailer.close();
     }
 
-    console.log(`\nnotify bench: ${N} lease reminders per row, ${C} in flight (load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)})\n`);
+    console.log(`\nnotify bench: ${N} lease reminders per row, ${C} in flight, on ${db.kind} (load average ${(await import('node:os')).loadavg()[0]!.toFixed(1)})\n`);
     console.log('row                  occ/s   mail/s  hook/s  slack/s   p50 ms   p99 ms  duplicates');
     for (const r of rows) {
       const per = (n: number) => (n / r.seconds).toFixed(0).padStart(7);
@@ -140,6 +146,7 @@ async function main() {
     await hook.stop();
     await slack.stop();
     await db.close();
+    await cluster?.stop();
   }
 }
 

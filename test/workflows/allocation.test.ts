@@ -51,6 +51,12 @@ async function diagnose(p: TestPlatform, id: string, hostId?: string) {
   return { status: row?.status, failed_step: row?.failed_step, error: row?.error, steps, workflows };
 }
 
+/** The caller's in-app messages (GET /api/v1/messages) of one event whose text names `about`. */
+async function inboxOf(p: TestPlatform, token: string, event: string, about: string) {
+  const items = (await p.api('GET', '/api/v1/messages?page_size=200', { token })).body.data.items as Array<{ event: string | null; subject: string; body: string }>;
+  return items.filter((m) => m.event === event && `${m.subject}\n${m.body}`.includes(about));
+}
+
 interface World {
   p: TestPlatform;
   sshd: SshTestHost;
@@ -201,6 +207,18 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     expect(rerun.hosts).toEqual([{ allocationId, hostId: w.hostId, removed: 0 }]);
     const active = await p.api('GET', `/api/v1/ssh-keys?user_id=${user.id}`);
     expect(active.body.data.items.map((k: { comment: string }) => k.comment)).toEqual(['ana@laptop']);
+
+    // Patch ssh-key-revoke-notify: the key's owner finds ssh_key.revoked in the inbox exactly once,
+    // naming the key and the one host it left; the re-run (second DELETE) is deduplicated by its key.
+    const revoked = await until('ssh_key.revoked in the owner\'s inbox', async () => {
+      const m = await inboxOf(p, user.token, 'ssh_key.revoked', second.fingerprint);
+      return m.length ? m : null;
+    });
+    expect(revoked).toHaveLength(1);
+    expect(revoked[0]!.subject).toBe('Your SSH key ana@workstation was revoked');
+    expect(revoked[0]!.body).toContain('removed from 1 host(s)');
+    // Only the owner is told: an operator (ssh_key.manage) has no such message.
+    expect(await inboxOf(p, p.tokens.operator, 'ssh_key.revoked', second.fingerprint)).toEqual([]);
   });
 
   it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', { timeout: 120_000 }, async () => {
@@ -261,6 +279,18 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
     expect(secrets.every((x) => typeof x === 'string' && x.length >= 12), 'every secret scanned for is a real value').toBe(true);
     const scanned = await assertNoSecretsInHistory(p.client, p.taskQueue, secrets);
     expect(scanned).toBeGreaterThanOrEqual(4);
+
+    // Patch reclaim-notify: reclaim.done reaches the customer user (owner) and whoever manages
+    // allocations (the operator), exactly once each; a requester is told nothing.
+    for (const token of [user.token, p.tokens.operator]) {
+      const msgs = await until('reclaim.done in the inbox', async () => {
+        const m = await inboxOf(p, token, 'reclaim.done', allocationId);
+        return m.length ? m : null;
+      });
+      expect(msgs).toHaveLength(1);
+      expect(msgs[0]!.subject).toBe('gpu-rental-1 has been reclaimed');
+    }
+    expect(await inboxOf(p, p.tokens.requester, 'reclaim.done', allocationId)).toEqual([]);
   });
 
   it('a reclaim re-run after a crash mid-cleanup (keys revoked, account already deleted) finishes without errors', { timeout: 120_000 }, async () => {

@@ -39,6 +39,9 @@ describe('recovery paths: every failed state of an allocation has an API way out
   const host = () => p.api('GET', `/api/v1/hosts/${hostId}`).then((r) => r.body.data);
   const available = async () => (await p.api('GET', '/api/v1/hosts?available=true')).body.data.items.map((h: { id: string }) => h.id) as string[];
   const lockStatus = () => p.client.workflow.getHandle(`host-lock/${hostId}`).describe().then((d) => d.status.name);
+  /** The caller's in-app messages (GET /api/v1/messages) of one event whose body names the allocation. */
+  const inboxOf = async (token: string, event: string, allocationId: string) =>
+    ((await p.api('GET', '/api/v1/messages?page_size=200', { token })).body.data.items as Array<{ event: string | null; subject: string; body: string }>).filter((m) => m.event === event && m.body.includes(allocationId));
 
   beforeAll(async () => {
     [p, sshd] = await Promise.all([startTestPlatform({ db: 'pglite' }), startSshd()]);
@@ -135,6 +138,16 @@ describe('recovery paths: every failed state of an allocation has an API way out
     const rel = await p.api('POST', `/api/v1/hosts/${hostId}/lock/release`);
     expect([rel.status, rel.body.code]).toEqual([409, 40901]);
     expect(rel.body.message).toContain(id);
+    // Patch reclaim-notify: reclaim.failed reaches whoever manages allocations (the operator) exactly
+    // once, naming the failed step; the customer user (not a manager) and a requester are told nothing.
+    const failedMsgs = await until('reclaim.failed in the operator\'s inbox', async () => {
+      const m = await inboxOf(p.tokens.operator, 'reclaim.failed', id);
+      return m.length ? m : null;
+    });
+    expect(failedMsgs).toHaveLength(1);
+    expect(failedMsgs[0]!.subject).toBe('Reclaim of recovery-1 failed at revoke-keys');
+    expect(await inboxOf(user.token, 'reclaim.failed', id)).toEqual([]);
+    expect(await inboxOf(p.tokens.requester, 'reclaim.failed', id)).toEqual([]);
     // ... and retry resumes the reclaim (it once answered "is reclaim-failed, not failed").
     await sshExec(sshd, `sudo -n mv ${marker}.bak ${marker}`);
     const retry = await p.api('POST', `/api/v1/allocations/${id}/retry`);
@@ -148,6 +161,9 @@ describe('recovery paths: every failed state of an allocation has an API way out
     // Reclaim put the host in maintenance itself, so its success takes it back out.
     expect((await host()).status).toBe('online');
     await until('host lock released', async () => ((await lockStatus()) === 'COMPLETED' ? true : null));
+    // The retried run that succeeded says reclaim.done (to the customer user too); the failure is still told once.
+    await until('reclaim.done after the retry', async () => ((await inboxOf(user.token, 'reclaim.done', id)).length === 1 ? true : null));
+    expect(await inboxOf(p.tokens.operator, 'reclaim.failed', id)).toHaveLength(1);
   });
 
   it('a terminated lease: terminate (and reclaim) start the reclaim directly', { timeout: 180_000 }, async () => {
