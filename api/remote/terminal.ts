@@ -410,7 +410,12 @@ export class TerminalService {
     const privateKey = this.deps.vault.decrypt(privateKeyCiphertext, `terminal-key:${t.allocationId}`);
     const ssh = new SshClient();
     await new Promise<void>((resolve, reject) => {
-      ssh.on('ready', () => resolve());
+      ssh.on('ready', () => {
+        // Interactive traffic (as OpenSSH's client does): without TCP_NODELAY, Nagle + delayed ACK
+        // held keystrokes/echoes for ~40 ms on loopback (bench/terminal measured p50 46 ms vs 0.6 ms direct).
+        ssh.setNoDelay(true);
+        resolve();
+      });
       ssh.on('error', reject);
       ssh.connect({
         host: host.address,
