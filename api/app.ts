@@ -9,6 +9,7 @@ import { hostRoutes } from './routes/hosts/handler.js';
 import { commandRecordRoutes } from './routes/command-records/handler.js';
 import { remoteRoutes } from './routes/remote/handler.js';
 import { remoteSessionRoutes } from './routes/remote/sessions.js';
+import { createEmitter } from '../activities/notify/notify.activities.js';
 import { DEFAULT_TERMINAL_SETTINGS, TerminalService } from './remote/terminal.js';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -112,7 +113,8 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(onlyItsPaths(hostRoutes(deps, registry)));
   app.use(onlyItsPaths(commandRecordRoutes(deps, registry)));
   app.use(onlyItsPaths(remoteRoutes(deps, registry)));
-  const terminal = new TerminalService(deps, { ...DEFAULT_TERMINAL_SETTINGS, recordingDir: join(tmpdir(), 'hostflow-recordings'), ...appDeps.terminal });
+  const notifyTenant = createEmitter({ em: deps.em, vault: deps.vault, logger: deps.logger, mailer: deps.identity.mailer, mailFrom: deps.identity.mailFrom, publicBaseUrl: () => deps.identity.publicBaseUrl });
+  const terminal = new TerminalService({ ...deps, notify: notifyTenant }, { ...DEFAULT_TERMINAL_SETTINGS, recordingDir: join(tmpdir(), 'hostflow-recordings'), ...appDeps.terminal });
   app.locals.terminal = terminal;
   app.use(onlyItsPaths(remoteSessionRoutes(deps, registry, terminal)));
   // The terminal's WebSocket needs the HTTP server: every server app.listen creates gets it.

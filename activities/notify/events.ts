@@ -47,6 +47,7 @@ export const EVENTS = {
   'role_grant.reminder': ev(['role', 'until'], ['Your role ${role} ends tomorrow', 'Your time-bound role "${role}" ends at ${until}. Ask an admin to extend it if you still need it.'], ['您的角色 ${role} 将于明天到期', '您的限时角色「${role}」将于 ${until} 到期，如需继续使用请联系管理员延期。'], { dates: ['until'] }),
   'role_grant.expired': ev(['role', 'until'], ['Your role ${role} has ended', 'Your time-bound role "${role}" ended at ${until} and was removed from your account.'], ['您的角色 ${role} 已到期', '您的限时角色「${role}」已于 ${until} 到期并被移除。'], { dates: ['until'] }),
   'role_grant.revoked': ev(['role', 'reason'], ['Your role ${role} was revoked', 'Your time-bound role "${role}" was revoked. Reason: ${reason}'], ['您的角色 ${role} 已被撤销', '您的限时角色「${role}」已被撤销。原因：${reason}']),
+  'remote_session.staff_connected': ev(['staff', 'host', 'hostSlug', 'protocol', 'at', 'sessionId', 'allocationId'], ['Hostflow staff connected to your host ${host}', '${staff} of the Hostflow staff opened a ${protocol} session on your rented host ${host} (${hostSlug}) at ${at}. The session is recorded and audited. Session: ${sessionId}'], ['Hostflow 工作人员连接了您的主机 ${host}', 'Hostflow 工作人员 ${staff} 于 ${at} 在您租用的主机 ${host}（${hostSlug}）上打开了 ${protocol} 会话，该会话已录像并审计。会话：${sessionId}'], { dates: ['at'] }),
   'notification.test': ev(['by', 'note'], ['Hostflow test notification', 'This is a test notification sent by ${by}. ${note}'], ['Hostflow 测试通知', '这是 ${by} 发送的测试通知。${note}']),
 } as const satisfies Record<string, EventDef>;
 

@@ -12,7 +12,7 @@ describe('web terminal: ticketed WebSocket → ssh2 as the tenant, recorded (rea
   let p: TestPlatform;
   let sshd: SshTestHost;
   const tenant = `wt${randomBytes(3).toString('hex')}`;
-  const ids = { alloc: '', host: '', member: '', other: '' };
+  const ids = { alloc: '', host: '', member: '', other: '', peer: '' };
   const tok = { member: '', other: '' };
 
   beforeAll(async () => {
@@ -22,10 +22,11 @@ describe('web terminal: ticketed WebSocket → ssh2 as the tenant, recorded (rea
     const B = em.create(CustomerSchema, { name: 'Term B', code: `tb${randomBytes(3).toString('hex')}` });
     const member = em.create(UserSchema, { username: `m-${tenant}`, customerId: A.id, roles: ['customer_member'] });
     const other = em.create(UserSchema, { username: `o-${tenant}`, customerId: B.id, roles: ['customer_member'] });
+    const peer = em.create(UserSchema, { username: `p-${tenant}`, customerId: A.id, roles: ['customer_owner'] });
     const host = em.create(HostSchema, { slug: `term-${tenant}`, name: 'term', address: '127.0.0.1', port: 22, os: 'linux', username: 'admin', status: 'online' });
     const a = em.create(AllocationSchema, { host, customer: A, customerUser: member, osUsername: tenant, startsAt: new Date(), endsAt: new Date(Date.now() + 86_400_000), bufferSeconds: 0, graceSeconds: 0, status: 'active', createdBy: 'test' });
     await em.flush();
-    Object.assign(ids, { alloc: a.id, host: host.id, member: member.id, other: other.id });
+    Object.assign(ids, { alloc: a.id, host: host.id, member: member.id, other: other.id, peer: peer.id });
     // What the allocation's inject-keys step does: the platform key goes into the tenant's authorized_keys.
     const pub = await ensureTerminalKey(p.db.em, p.vault, a.id);
     expect(await ensureTerminalKey(p.db.em, p.vault, a.id)).toBe(pub);
@@ -114,6 +115,20 @@ describe('web terminal: ticketed WebSocket → ssh2 as the tenant, recorded (rea
     const c = await TermClient.open(p.baseUrl, t.body.data.ticket);
     const announced = await p.db.em.fork().findOne(AuditEventSchema, { action: 'remote_session.staff_connected' });
     expect(announced).not.toBeNull();
+    // The tenant's users (the allocation's member and the company's owner) find it in their inbox,
+    // naming the staff member, the host and the session; another company's user gets nothing.
+    for (const token of [tok.member, await p.tokenFor(ids.peer)]) {
+      const inbox = await p.api('GET', '/api/v1/messages', { token });
+      expect(inbox.status).toBe(200);
+      const m = (inbox.body.data.items as Array<{ event: string; subject: string; body: string }>).filter((x) => x.event === 'remote_session.staff_connected');
+      expect(m, JSON.stringify(inbox.body.data)).toHaveLength(1);
+      expect(m[0]!.subject).toContain('term');
+      expect(m[0]!.body).toContain('admin');
+      expect(m[0]!.body).toContain(c.sessionId);
+      expect(m[0]!.body).toContain('SSH terminal');
+    }
+    const otherInbox = await p.api('GET', '/api/v1/messages', { token: tok.other });
+    expect((otherInbox.body.data.items as Array<{ event: string }>).filter((x) => x.event === 'remote_session.staff_connected')).toEqual([]);
     const t0 = Date.now();
     expect(await createRemoteSessionActivities({ em: p.db.em }).endAllocationSessions(ids.alloc)).toEqual({ requested: 1 });
     const closed = await c.waitClosed(1500);
