@@ -149,6 +149,8 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/v1/allocations/:id/retry': { path: (i) => `/api/v1/allocations/${i.allocA}/retry`, target: allocA },
   'POST /api/v1/allocations/:id/cancel': { path: (i) => `/api/v1/allocations/${i.allocA}/cancel`, body: () => ({}), target: allocA },
   'GET /api/v1/allocations/:id/progress': { path: (i) => `/api/v1/allocations/${i.allocA}/progress`, target: allocA },
+  'GET /api/v1/allocations/:id/plan': { path: (i) => `/api/v1/allocations/${i.allocA}/plan`, target: allocA },
+  'GET /api/v1/allocations/:id/reclaim-plan': { path: (i) => `/api/v1/allocations/${i.allocA}/reclaim-plan`, target: allocA },
   'GET /api/v1/allocations/:id/connection-summary': { path: (i) => `/api/v1/allocations/${i.allocA}/connection-summary`, target: allocA },
   'POST /api/v1/allocations/:id/credentials/reveal': { path: (i) => `/api/v1/allocations/${i.allocA}/credentials/reveal`, target: allocA, ownerOnly: true },
   'GET /api/v1/permissions': { path: () => '/api/v1/permissions' },

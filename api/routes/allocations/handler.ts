@@ -20,11 +20,14 @@ import {
   type Allocation as AllocationRow,
 } from '../../../db/entities/index.js';
 import { recordAudit } from '../../../db/audit.js';
-import { allocationStats, cancelAllocation, createAllocation, reclaimAllocation, retryAllocation, terminateAllocation } from './service.js';
+import { allocationPlanInput, allocationStats, cancelAllocation, createAllocation, reclaimAllocation, retryAllocation, terminateAllocation } from './service.js';
 import { connectionSummary } from '../../../db/connection-summary.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
 import { extendUpdate, leaseStateQuery, returnEarlyUpdate, type LeaseState } from '../../../workflows/lease.workflow.js';
-import { forceUpdate, reclaimProgressQuery } from '../../../workflows/reclaim.workflow.js';
+import { RECLAIM_STEPS, forceUpdate, reclaimProgressQuery } from '../../../workflows/reclaim.workflow.js';
+import { ALLOCATION_STEPS } from '../../../workflows/allocation.workflow.js';
+import { planAllocation, planReclaim } from '../../../activities/remote/allocation-plan.js';
+import { InvalidInputError } from '../../../activities/remote/validation.js';
 import type { StepsProgress } from '../../../workflows/shared/steps.js';
 
 const iso = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-31T18:00:00+08:00' });
@@ -368,6 +371,41 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       };
     },
   });
+
+  const PlanCommand = z.object({
+    step: z.string().openapi({ description: 'The workflow step that runs it' }),
+    builder: z.string().openapi({ description: 'The command builder, as the audit (remote.exec) names it' }),
+    change: z.boolean().openapi({ description: 'Changes the host (read-only lookups are not audited)' }),
+    command: z.string().openapi({ description: 'Exactly what will be sent (a run-time value, e.g. the uid before it is known, as a placeholder)' }),
+    stdin: z.string().nullable().openapi({ description: 'Its stdin, with secrets and run-time keys as placeholders (<generated password, 20 chars>)' }),
+    sha256: z.string().nullable().openapi({ description: 'SHA-256 of command (remote.exec command_sha256); null when a placeholder is in the command' }),
+  });
+  const AllocationPlan = z
+    .object({ allocation_id: z.string(), status: z.string(), os_username: z.string(), host: z.object({ id: z.string(), slug: z.string() }), commands: z.array(PlanCommand), notes: z.array(z.string()) })
+    .openapi('AllocationPlan');
+  const planRoute = (path: string, summary: string, build: typeof planAllocation, steps: readonly string[]) =>
+    defineRoute(r, registry, {
+      method: 'get',
+      path,
+      summary,
+      tags,
+      permission: 'allocation.read',
+      params: IdParams,
+      response: AllocationPlan,
+      handler: async ({ params, scope }) => {
+        const a = await load(params.id, scope);
+        try {
+          const plan = await build(await allocationPlanInput(deps.em, a), steps);
+          return { ...plan, status: a.status, host: { id: a.host.id, slug: a.host.slug } };
+        } catch (err) {
+          // The builders refuse what the activities would refuse too: say so instead of a 500.
+          if (err instanceof InvalidInputError) throw conflict(`this allocation cannot run as it stands: ${err.message}`);
+          throw err;
+        }
+      },
+    });
+  planRoute('/api/v1/allocations/:id/plan', 'The commands provisioning runs on the host (clean-previous … verify-login), from the same builders; secrets and run-time keys as placeholders', planAllocation, ALLOCATION_STEPS);
+  planRoute('/api/v1/allocations/:id/reclaim-plan', 'The commands reclaim runs on the host, in its step order, from the same builders; run-time values as placeholders', planReclaim, RECLAIM_STEPS);
 
   defineRoute(r, registry, {
     method: 'get',

@@ -18,6 +18,8 @@ import {
   HOLDING_ALLOCATION_STATUSES,
   HostAccountSchema,
   HostSchema,
+  SshKeySchema,
+  TerminalKeySchema,
   UserSchema,
   type Allocation as AllocationRow,
   type Customer,
@@ -25,6 +27,7 @@ import {
   type User,
 } from '../../../db/entities/index.js';
 import type { Scope } from '../../authz/scope.js';
+import type { AllocationPlanInput } from '../../../activities/remote/allocation-plan.js';
 import { recordAudit } from '../../../db/audit.js';
 import { linuxUsername } from '../../../activities/remote/validation.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
@@ -397,5 +400,31 @@ export async function allocationStats(em: SqlEntityManager, days = 14): Promise<
     by_status: Object.fromEntries(byStatus.map((x) => [x.status, Number(x.n)])),
     lease_events: events.map((x) => ({ day: x.day, kind: x.kind, count: Number(x.n) })),
     days,
+  };
+}
+
+/**
+ * What the allocation and reclaim plans are built from (read only): the customer user's keys, the
+ * web terminal key if it exists, accounts earlier allocations left on the host, the recorded uid.
+ * Mirrors what createAllocationRemoteActivities reads; refuses non-Linux hosts as they do.
+ */
+export async function allocationPlanInput(em: SqlEntityManager, a: AllocationRow): Promise<AllocationPlanInput> {
+  if (a.host.os !== 'linux') throw conflict(`host ${a.host.slug} is ${a.host.os}: allocation supports Linux hosts`);
+  const e = em.fork();
+  const [active, all, terminal, leftovers, account] = await Promise.all([
+    e.find(SshKeySchema, { user: a.customerUser.id, revokedAt: null }, { orderBy: { createdAt: 'asc' } }),
+    e.find(SshKeySchema, { user: a.customerUser.id }, { fields: ['fingerprint'] }),
+    e.findOne(TerminalKeySchema, { allocationId: a.id }),
+    e.find(HostAccountSchema, { host: a.host.id, createdFromAllocationId: { $ne: null, $nin: [a.id] }, status: { $ne: 'deleted' } }),
+    e.findOne(HostAccountSchema, { host: a.host.id, username: a.osUsername, createdFromAllocationId: a.id }),
+  ]);
+  return {
+    allocation: { id: a.id, osUsername: a.osUsername, host: a.host },
+    fullName: account?.fullName ?? a.customerUser.fullName ?? a.customerUser.username,
+    activeKeys: active.map((k) => k.publicKey),
+    allFingerprints: all.map((k) => k.fingerprint),
+    terminalKey: terminal?.publicKey ?? null,
+    leftovers: leftovers.map((l) => ({ username: l.username, uid: l.uid ?? null, allocationId: l.createdFromAllocationId! })),
+    uid: account?.uid ?? null,
   };
 }
