@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { metricsEndpoint } from '../../api/middleware/metrics.js';
+import { startSshd } from '../helpers/sshd.js';
 import { AllocationSchema, CustomerSchema, HostSchema, LeaseEventSchema, UserSchema } from '../../db/entities/index.js';
 
 /** The value of one exposition line (`name{labels} value`), or undefined when absent. */
@@ -58,6 +59,26 @@ describe('/metrics', { timeout: 120_000 }, () => {
     }
     expect(text).not.toContain(linux.id);
     expect(text).not.toContain('127.0.0.1');
+  });
+
+  it('per-OS series on a real sshd: two pings complete under os="linux", the second over the pooled connection', async () => {
+    const sshd = await startSshd();
+    try {
+      const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'metrics-sshd', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+      expect(h.status, JSON.stringify(h.body)).toBe(201);
+      const series = 'hostflow_activity_duration_seconds_count{activity_type="pingHost",outcome="completed",os="linux"}';
+      const before = sample(await (await fetch(`${p.baseUrl}/metrics`)).text(), series) ?? 0;
+      for (let i = 0; i < 2; i++) {
+        const run = await p.client.workflow.start('hostPing', { workflowId: `host-ping/${h.body.data.id}/${Date.now()}-${i}`, taskQueue: p.taskQueue, args: [{ hostId: h.body.data.id }], workflowExecutionTimeout: '60s' });
+        await run.result();
+      }
+      const text = await (await fetch(`${p.baseUrl}/metrics`)).text();
+      expect(sample(text, series)! - before).toBe(2);
+      expect(sample(text, 'hostflow_activity_duration_seconds_count{activity_type="pingHost",outcome="completed",os="none"}') ?? 0).toBe(0);
+    } finally {
+      await p.ssh.close();
+      await sshd.stop();
+    }
   });
 
   it('a real lease run: its reminder is observed in the due-vs-sent lag histogram (seconds late, not minutes)', async () => {
