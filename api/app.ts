@@ -36,6 +36,8 @@ import { notificationRoutes } from './routes/notifications/handler.js';
 import { auditRequests } from './middleware/audit.js';
 import { serveConsole } from './middleware/console.js';
 import { httpMetrics, metricsEndpoint, requestLog } from './middleware/metrics.js';
+import { registerDbPoolGauges } from '../config/metrics.js';
+import { PgliteConnection } from '@mikro-orm/pglite';
 import { httpTracing } from './middleware/tracing.js';
 import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
@@ -95,6 +97,8 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(httpMetrics());
   app.use(requestLog(deps.logger));
   // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
+  const conn = deps.em.getConnection();
+  registerDbPoolGauges(() => conn.getNativeClient(), conn instanceof PgliteConnection ? 'pglite' : 'postgresql');
   app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));
   // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.
   app.use(CODEC_PATH, codecCors(deps.codec?.corsOrigins ?? []));

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AsyncLocalStorage } from 'node:async_hooks';
 
 /**
  * The process's Prometheus series (prom-client), served at /metrics with the Temporal SDK's own
@@ -39,16 +40,16 @@ export const workflowResults = new Counter({
 
 export const activityDuration = new Histogram({
   name: 'hostflow_activity_duration_seconds',
-  help: 'Activity execution duration (one attempt) by activity type and outcome (completed, failed, cancelled)',
-  labelNames: ['activity_type', 'outcome'] as const,
+  help: 'Activity execution duration (one attempt) by activity type, outcome (completed, failed, cancelled) and the OS of the host it worked on (linux, windows; none when it touched no host)',
+  labelNames: ['activity_type', 'outcome', 'os'] as const,
   buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
   registers: [metricsRegistry],
 });
 
 export const activityFailures = new Counter({
   name: 'hostflow_activity_failures_total',
-  help: 'Failed activity attempts by activity type and failure type (ApplicationFailure type or error name)',
-  labelNames: ['activity_type', 'failure_type'] as const,
+  help: 'Failed activity attempts by activity type, failure type (ApplicationFailure type or error name) and host OS (linux, windows, none)',
+  labelNames: ['activity_type', 'failure_type', 'os'] as const,
   registers: [metricsRegistry],
 });
 
@@ -102,6 +103,81 @@ export function registerHostStatusGauge(count: () => Promise<Array<{ status: str
     async collect() {
       this.reset();
       for (const r of await count().catch(() => [])) if (/^[a-z-]{1,20}$/.test(r.status)) this.set({ status: r.status }, Number(r.n));
+    },
+  });
+}
+
+/**
+ * Lease notices: how late each went out — the activity's clock when the notice was sent minus the
+ * moment it was due (the workflow's timer target). Observed once per notice actually delivered or
+ * failed (a duplicate of one already sent is not observed again). Labels: the notice class
+ * (reminder, ended, reclaim) and the delivery outcome (sent, failed, suppressed, …): bounded.
+ */
+export const leaseNoticeLag = new Histogram({
+  name: 'hostflow_lease_notice_lag_seconds',
+  help: 'Lease reminders/notices: seconds between the moment a notice was due and the moment it was sent, by notice class (reminder, ended, reclaim) and outcome',
+  labelNames: ['notice', 'outcome'] as const,
+  buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600],
+  registers: [metricsRegistry],
+});
+
+const NOTICE_OUTCOME = /^[a-z_]{1,20}$/;
+export function observeLeaseNoticeLag(notice: 'reminder' | 'ended' | 'reclaim', outcome: string, dueAtMs: number, nowMs = Date.now()): void {
+  leaseNoticeLag.observe({ notice, outcome: NOTICE_OUTCOME.test(outcome) ? outcome : 'other' }, Math.max(0, (nowMs - dueAtMs) / 1000));
+}
+
+/**
+ * The host OS an activity worked on, for the per-OS activity series: the worker's activity
+ * interceptor opens a scope per attempt; resolving a host's connection target (host-targets.ts)
+ * notes the OS in it. Activities touching no host report os="none".
+ */
+const activityHostOs = new AsyncLocalStorage<{ os?: string }>();
+export const withActivityHostOsScope = <T>(fn: () => T): { scope: { os?: string }; result: T } => {
+  const scope: { os?: string } = {};
+  return { scope, result: activityHostOs.run(scope, fn) };
+};
+export function noteActivityHostOs(os: string): void {
+  const s = activityHostOs.getStore();
+  if (s) s.os = /^[a-z]{1,16}$/.test(os) ? os : 'other';
+}
+
+/**
+ * Database connection pool, read at scrape time: for PostgreSQL the `pg` pool's total, idle and
+ * waiting (callers queued for a connection) counts and its max; PGlite is one in-process
+ * connection without a pool, so it reports total=1 and max=1 only (idle/waiting do not exist).
+ */
+export function registerDbPoolGauges(nativeClient: () => Promise<unknown>, driver: 'postgresql' | 'pglite'): void {
+  metricsRegistry.removeSingleMetric('hostflow_db_pool_connections');
+  metricsRegistry.removeSingleMetric('hostflow_db_pool_max');
+  const read = async (): Promise<{ total: number; idle?: number; waiting?: number; max: number } | null> => {
+    if (driver === 'pglite') return { total: 1, max: 1 };
+    const p = (await nativeClient().catch(() => null)) as { totalCount?: number; idleCount?: number; waitingCount?: number; options?: { max?: number } } | null;
+    if (!p || typeof p.totalCount !== 'number') return null;
+    return { total: p.totalCount, idle: p.idleCount ?? 0, waiting: p.waitingCount ?? 0, max: p.options?.max ?? 10 };
+  };
+  new Gauge({
+    name: 'hostflow_db_pool_connections',
+    help: 'Database pool connections by state (total, idle, waiting = callers queued for a connection), at scrape time; PGlite reports total only',
+    labelNames: ['driver', 'state'] as const,
+    registers: [metricsRegistry],
+    async collect() {
+      this.reset();
+      const s = await read();
+      if (!s) return;
+      this.set({ driver, state: 'total' }, s.total);
+      if (s.idle !== undefined) this.set({ driver, state: 'idle' }, s.idle);
+      if (s.waiting !== undefined) this.set({ driver, state: 'waiting' }, s.waiting);
+    },
+  });
+  new Gauge({
+    name: 'hostflow_db_pool_max',
+    help: 'Database pool size limit',
+    labelNames: ['driver'] as const,
+    registers: [metricsRegistry],
+    async collect() {
+      this.reset();
+      const s = await read();
+      if (s) this.set({ driver }, s.max);
     },
   });
 }

@@ -4,7 +4,7 @@ import type { Activities } from '../activities/index.js';
 import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
 import { FAILURE_CONVERTER_PATH, dataConverter } from '../config/temporal.js';
 import type { Keyring } from '../db/vault.js';
-import { activityDuration, activityFailures, failureTypeLabel } from '../config/metrics.js';
+import { activityDuration, activityFailures, failureTypeLabel, withActivityHostOsScope } from '../config/metrics.js';
 import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
 import { OTEL_WORKFLOW_INTERCEPTORS, workflowTracingSinks } from '../config/tracing.js';
@@ -122,20 +122,23 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
           trackHeartbeats(ctx);
           return {};
         },
-        // Duration and failures per activity type (bounded labels: types, failure types).
+        // Duration and failures per activity type and host OS (bounded labels: types, failure
+        // types, OS names; the OS is noted when the activity resolves a host's target).
         (ctx): ActivityInterceptors => ({
           inbound: {
             async execute(input, next) {
               const activity_type = ctx.info.activityType;
               const end = activityDuration.startTimer({ activity_type });
+              const { scope, result } = withActivityHostOsScope(() => next(input));
               try {
-                const out = await next(input);
-                end({ outcome: 'completed' });
+                const out = await result;
+                end({ outcome: 'completed', os: scope.os ?? 'none' });
                 return out;
               } catch (err) {
                 const cancelled = ctx.cancellationSignal.aborted;
-                end({ outcome: cancelled ? 'cancelled' : 'failed' });
-                if (!cancelled) activityFailures.inc({ activity_type, failure_type: failureTypeLabel(err) });
+                const os = scope.os ?? 'none';
+                end({ outcome: cancelled ? 'cancelled' : 'failed', os });
+                if (!cancelled) activityFailures.inc({ activity_type, failure_type: failureTypeLabel(err), os });
                 throw err;
               }
             },

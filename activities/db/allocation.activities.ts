@@ -17,6 +17,7 @@ import { connectionSummary, connectionSummaryText } from '../../db/connection-su
 import { createEmitter, type NotifyDeps } from '../notify/notify.activities.js';
 import { reminderKindMinutes, remainingText } from '../../workflows/shared/reminder-offsets.js';
 import type { Logger } from '../../config/logger.js';
+import { observeLeaseNoticeLag } from '../../config/metrics.js';
 
 export interface AllocationDbDeps extends NotifyDeps {
   em: SqlEntityManager;
@@ -137,6 +138,8 @@ export function createAllocationDbActivities(deps: AllocationDbDeps) {
             ? await notify({ event: 'lease.ended', key, to, data: { ...common, bufferEndsAt: input.bufferEndsAtMs ?? input.endsAtMs } })
             : await notify({ event: 'reclaim.started', key, to, data: { host: a.host.name, hostSlug: a.host.slug, allocationId: a.id } });
       await em.getConnection().execute('update lease_events set notification = ? where allocation_id = ? and kind = ?', [n.status === 'duplicate' ? 'sent' : n.status, a.id, input.kind]);
+      // Due vs sent: once per notice delivered (a replayed duplicate of one already sent is not counted again).
+      if (n.status !== 'duplicate') observeLeaseNoticeLag(minutes !== null ? 'reminder' : input.kind === 'ended' ? 'ended' : 'reclaim', n.status, input.dueAtMs);
       return { recorded: inserted.length > 0, notification: n.status };
     },
 

@@ -3,6 +3,7 @@ import { HostSchema, HostCredentialSchema, type Host } from '../../db/entities/i
 import type { WinRmAuth } from '../../db/entities/host.entity.js';
 import type { Vault } from '../../db/vault.js';
 import { RemoteError } from './executor.js';
+import { noteActivityHostOs } from '../../config/metrics.js';
 
 /** Everything needed to open a session to a host. Lives only in activity memory, never in history. */
 export interface HostTarget {
@@ -34,6 +35,7 @@ export async function resolveHostTarget(em: SqlEntityManager, vault: Vault, host
   const fork = em.fork();
   const host = await fork.findOne(HostSchema, { id: hostId });
   if (!host) throw new RemoteError('HostNotFound', `host ${hostId} does not exist`);
+  noteActivityHostOs(host.os);
   const creds = await fork.find(HostCredentialSchema, { host: hostId });
   const get = (kind: string) => {
     const c = creds.find((x) => x.kind === kind);

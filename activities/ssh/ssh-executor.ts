@@ -7,6 +7,7 @@ import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } from '../remote/executor.js';
 import { pinHostKey, resolveHostTarget, type HostTarget } from '../remote/host-targets.js';
+import { noteActivityHostOs } from '../../config/metrics.js';
 import { keepAlive } from '../remote/activity-keepalive.js';
 
 /** OpenSSH-style fingerprint of a raw public key blob: `SHA256:<base64 without padding>`. */
@@ -16,6 +17,8 @@ export function sshFingerprint(keyBlob: Buffer): string {
 
 interface PooledConnection {
   client: Client;
+  /** The host's OS (for the per-OS activity series; a pooled connection skips resolveHostTarget). */
+  os?: HostTarget['os'];
   fingerprint: string;
   idleTimer?: NodeJS.Timeout;
   active: number;
@@ -46,6 +49,7 @@ export class SshExecutor implements RemoteExecutor {
 
   async exec(hostId: string, command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const conn = await this.acquire(hostId);
+    if (conn.os) noteActivityHostOs(conn.os);
     conn.active++;
     if (conn.idleTimer) clearTimeout(conn.idleTimer);
     try {
@@ -114,7 +118,7 @@ export class SshExecutor implements RemoteExecutor {
     if (!p) {
       p = (async () => {
         const target = await resolveHostTarget(this.deps.em, this.deps.vault, hostId);
-        return this.open(target, true);
+        return Object.assign(await this.open(target, true), { os: target.os });
       })();
       this.pool.set(hostId, p);
       p.then(

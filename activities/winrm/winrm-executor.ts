@@ -6,6 +6,7 @@ import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { RemoteError, type ExecOptions, type ExecResult, type RemoteExecutor } from '../remote/executor.js';
 import { pinHostKey, resolveHostTarget, type HostTarget } from '../remote/host-targets.js';
+import { noteActivityHostOs } from '../../config/metrics.js';
 import { WsManClient, WsManError } from './wsman-client.js';
 import { keepAlive } from '../remote/activity-keepalive.js';
 import type { WsManAuth } from './wsman-client.js';
@@ -156,6 +157,8 @@ export class WinRmExecutor implements RemoteExecutor {
     live.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const entry = await this.acquire(hostId);
+      // A pooled client skips resolveHostTarget: note the OS for the per-OS activity series here too.
+      noteActivityHostOs(entry.target.os);
       entry.active++;
       if (entry.idleTimer) clearTimeout(entry.idleTimer);
       try {
