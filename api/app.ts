@@ -97,8 +97,8 @@ export function createApp(appDeps: AppDeps): Express {
   app.use(httpMetrics());
   app.use(requestLog(deps.logger));
   // Before authentication: a scraper's Bearer is the scrape token, not a user credential.
-  const conn = deps.em.getConnection();
-  registerDbPoolGauges(() => conn.getNativeClient(), conn instanceof PgliteConnection ? 'pglite' : 'postgresql');
+  const conn = () => deps.em.getConnection();
+  registerDbPoolGauges(() => conn().getNativeClient(), () => (conn() instanceof PgliteConnection ? 'pglite' : 'postgresql'));
   app.get('/metrics', metricsEndpoint(deps.metrics ?? {}));
   // The Web UI calls the codec from its own origin: CORS (and preflight) before authentication.
   app.use(CODEC_PATH, codecCors(deps.codec?.corsOrigins ?? []));

@@ -146,11 +146,12 @@ export function noteActivityHostOs(os: string): void {
  * waiting (callers queued for a connection) counts and its max; PGlite is one in-process
  * connection without a pool, so it reports total=1 and max=1 only (idle/waiting do not exist).
  */
-export function registerDbPoolGauges(nativeClient: () => Promise<unknown>, driver: 'postgresql' | 'pglite'): void {
+/** Both arguments are read at scrape time only (createApp must not touch the database). */
+export function registerDbPoolGauges(nativeClient: () => Promise<unknown>, driverOf: () => 'postgresql' | 'pglite'): void {
   metricsRegistry.removeSingleMetric('hostflow_db_pool_connections');
   metricsRegistry.removeSingleMetric('hostflow_db_pool_max');
   const read = async (): Promise<{ total: number; idle?: number; waiting?: number; max: number } | null> => {
-    if (driver === 'pglite') return { total: 1, max: 1 };
+    if (driverOf() === 'pglite') return { total: 1, max: 1 };
     const p = (await nativeClient().catch(() => null)) as { totalCount?: number; idleCount?: number; waitingCount?: number; options?: { max?: number } } | null;
     if (!p || typeof p.totalCount !== 'number') return null;
     return { total: p.totalCount, idle: p.idleCount ?? 0, waiting: p.waitingCount ?? 0, max: p.options?.max ?? 10 };
@@ -164,6 +165,7 @@ export function registerDbPoolGauges(nativeClient: () => Promise<unknown>, drive
       this.reset();
       const s = await read();
       if (!s) return;
+      const driver = driverOf();
       this.set({ driver, state: 'total' }, s.total);
       if (s.idle !== undefined) this.set({ driver, state: 'idle' }, s.idle);
       if (s.waiting !== undefined) this.set({ driver, state: 'waiting' }, s.waiting);
@@ -177,7 +179,7 @@ export function registerDbPoolGauges(nativeClient: () => Promise<unknown>, drive
     async collect() {
       this.reset();
       const s = await read();
-      if (s) this.set({ driver }, s.max);
+      if (s) this.set({ driver: driverOf() }, s.max);
     },
   });
 }
