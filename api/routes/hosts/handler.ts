@@ -19,7 +19,7 @@ import { allocatedHostIds, releaseHostLock } from '../allocations/service.js';
 import { credentialContext } from '../../../activities/remote/host-targets.js';
 import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
 import type { hostPing } from '../../../workflows/host-ping.workflow.js';
-import { Host, HostCreate, HostIdParams, HostImport, HostImportPreview, HostImportResult, HostKeyRepin, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
+import { Host, HostCreate, HostIdParams, HostImport, HostImportPreview, HostImportPreviewBody, HostImportResult, HostKeyRepin, HostListQuery, HostRetired, HostStatusChange, HostUpdate, PingResult } from './schema.js';
 import { checkHostImport, retireHost } from './service.js';
 import { assertTransition, HostTransitionError } from '../../../db/host-status.js';
 import { z } from '../../openapi.js';
@@ -183,7 +183,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
     summary: 'Check a host import (JSON or CSV, as POST /hosts/import takes it) row by row without writing anything: per-row, per-field errors',
     tags: ['hosts'],
     permission: 'host.write',
-    body: HostImport,
+    body: HostImportPreviewBody,
     response: HostImportPreview,
     handler: async ({ body }) => {
       const rows = await checkHostImport(deps.em.fork(), body.hosts, slugify);

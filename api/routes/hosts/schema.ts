@@ -134,6 +134,10 @@ export const HostStatusChange = z
 export const HostImport = z
   .object({ hosts: z.array(z.unknown()).min(1).max(5000).openapi({ items: { $ref: '#/components/schemas/HostCreate' } } as never) })
   .openapi('HostImport');
+/** The preview checks every row and reports its errors, so any object is a row it accepts (HostCreate's fields are what it checks). */
+export const HostImportPreviewBody = z
+  .object({ hosts: z.array(z.record(z.string(), z.unknown()).openapi({ description: 'a row as POST /hosts/import takes it (HostCreate); checked and reported per field, never refused here' })).min(1).max(5000) })
+  .openapi('HostImportPreviewBody');
 export const HostImportResult = z.object({ imported: z.number(), ids: z.array(z.string()) });
 export const HostImportPreview = z
   .object({

@@ -8345,7 +8345,7 @@ export interface paths {
             };
             requestBody: {
                 content: {
-                    "application/json": components["schemas"]["HostImport"];
+                    "application/json": components["schemas"]["HostImportPreviewBody"];
                 };
             };
             responses: {
@@ -13979,6 +13979,11 @@ export interface components {
             }[];
             total: number;
             valid: number;
+        };
+        HostImportPreviewBody: {
+            hosts: {
+                [key: string]: unknown;
+            }[];
         };
         HostKeyRepin: {
             fingerprint: string;
