@@ -16,7 +16,9 @@ const FileQuery = z.object({
   path: z
     .string()
     .min(1, 'required')
-    .max(4096)
+    // 1,024 characters: percent-encoded, a longer path can exceed Node's 16 KiB request-header
+    // limit and be answered 431 before the API sees it.
+    .max(1024, 'at most 1024 characters')
     .refine((v) => !v.includes('\u0000') && !v.endsWith('/'), 'must be a file path (relative paths are under the home directory)'),
 });
 const Transferred = z.object({ path: z.string(), bytes: z.number() }).openapi('FileTransfer');
