@@ -6,46 +6,19 @@
 // same DATA_DIR must come up and finish the batch: 20/20 done, no duplicate account, every revealed
 // password logs in over SSH.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from '../global-setup.js';
 import { startSshd, type SshTestHost } from '../helpers/sshd.js';
 import { processCmdline, readPidfile } from '../../scripts/dev-server-supervisor.js';
 import { BATCH_SIZE, loginAs, removeBatchAccounts, type BatchRequest } from './batch.js';
+import { npmStart, until, type Run } from '../helpers/start-process.js';
 
-const repo = resolve(import.meta.dirname, '../..');
-
-interface Run {
-  child: ChildProcess;
-  log: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function npmStart(env: Record<string, string>): Run {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, LOG_LEVEL: 'info' };
-  for (const k of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'NODE_OPTIONS', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID']) delete childEnv[k];
-  const child = spawn('npm', ['start'], { cwd: repo, env: childEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  return { child, log: () => out, exit };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, ms: number, run?: Run): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${run ? `\n--- npm start output ---\n${run.log().slice(-4000)}` : ''}`);
-    await delay(250);
-  }
-}
 
 /** One HTTP request: on a connection of its own, or on `agent`'s keep-alive connections. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read loosely typed JSON

@@ -1,47 +1,18 @@
 // `npm start` as a user runs it: a child process in its own process group (like a terminal's
 // foreground job), DATA_DIR in a temp dir, free ports. Kills, Ctrl-C and a dying dev server.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { existsSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { freePort } from '../global-setup.js';
 import { createTemporalClient, loadPayloadKeyring } from '../../config/temporal.js';
 import { processCmdline, readPidfile } from '../../scripts/dev-server-supervisor.js';
+import { npmStart, until, type Run } from '../helpers/start-process.js';
 
-const repo = resolve(import.meta.dirname, '../..');
-
-interface Run {
-  child: ChildProcess;
-  log: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function npmStart(env: Record<string, string>): Run {
-  const childEnv: Record<string, string | undefined> = { ...process.env, ...env, LOG_LEVEL: 'info' };
-  for (const k of ['TEMPORAL_ADDRESS', 'DATABASE_URL', 'NODE_OPTIONS', 'VITEST', 'VITEST_POOL_ID', 'VITEST_WORKER_ID']) delete childEnv[k];
-  // detached: its own process group, so the test can signal the whole group as a terminal would.
-  const child = spawn('npm', ['start'], { cwd: repo, env: childEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
-  return { child, log: () => out, exit };
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms: number, run?: Run): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${run ? `\n--- npm start output ---\n${run.log().slice(-4000)}` : ''}`);
-    await delay(250);
-  }
-}
 
 async function readyz(apiPort: number): Promise<boolean> {
   try {
