@@ -15,6 +15,8 @@ import type { Worker } from '@temporalio/worker';
 export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: Promise<void> }> {
   await ensureSearchAttributes(rt.temporal.connection, rt.temporal.settings.namespace);
   installWorkerRuntime('WARN', { prometheusAddress: rt.env.TEMPORAL_SDK_METRICS_ADDRESS, logger: rt.logger });
+  // Before the Worker exists: a Worker holds its connection, and a failure here must not leave one behind.
+  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined, securityAlertInterval: rt.env.SECURITY_ALERT_INTERVAL, recordingRetention: rt.env.RECORDING_RETENTION_DAYS > 0 ? { interval: rt.env.RECORDING_RETENTION_INTERVAL, retentionDays: rt.env.RECORDING_RETENTION_DAYS, mode: rt.env.RECORDING_RETENTION_MODE } : undefined, log: rt.logger });
   const shared = rt.temporal.workerConnection;
   const connection = shared ?? (await connectWorker(rt.temporal.settings));
   const worker = await createWorker({
@@ -26,7 +28,6 @@ export async function startWorker(rt: Runtime): Promise<{ worker: Worker; run: P
     shutdownGraceTime: rt.env.SHUTDOWN_GRACE_MS,
     maxCachedWorkflows: rt.env.WORKER_MAX_CACHED_WORKFLOWS,
   });
-  await ensureSchedules(rt.temporal.client, { taskQueue: rt.temporal.settings.taskQueue, recheckInterval: rt.env.HOST_RECHECK_INTERVAL, offlineAfter: rt.env.HOST_RECHECK_OFFLINE_AFTER, auditArchiveInterval: rt.env.AUDIT_ARCHIVE_INTERVAL, auditRetentionDays: rt.env.AUDIT_RETENTION_DAYS, gatewaySyncInterval: rt.env.GATEWAY_NGINX_CONF ? rt.env.GATEWAY_SYNC_INTERVAL : undefined, securityAlertInterval: rt.env.SECURITY_ALERT_INTERVAL, recordingRetention: rt.env.RECORDING_RETENTION_DAYS > 0 ? { interval: rt.env.RECORDING_RETENTION_INTERVAL, retentionDays: rt.env.RECORDING_RETENTION_DAYS, mode: rt.env.RECORDING_RETENTION_MODE } : undefined });
   // A connection shared with the runtime's client stays open for it; rt.close() closes it.
   const run = worker.run().finally(() => (shared ? undefined : connection.close()));
   rt.logger.info({ taskQueue: rt.temporal.settings.taskQueue }, 'worker running');
