@@ -22,18 +22,21 @@
 //   and DATA_DIR are set to free ports and a temp dir (other test files run at the same time), and
 //   HOSTFLOW_CACHE_DIR points at the already built Temporal CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { URI } from 'otpauth';
 import { freePort } from '../global-setup.js';
 import { processCmdline, readPidfile } from '../../scripts/dev-server-supervisor.js';
+import { LINUX_MARKER_DIR } from '../../activities/remote/linux.js';
 
 const repo = resolve(import.meta.dirname, '../..');
+/** The OS accounts the walkthroughs have the platform create on the throwaway host. */
+const WALKTHROUGH_OS_USERS = ['alice', 'ana', 'ria'];
 
 export interface WalkthroughBlock {
   name: string;
@@ -294,6 +297,16 @@ describe('README walkthroughs, run as written against `npm start` and `npm run t
   let session: Session;
 
   beforeAll(async () => {
+    // The throwaway host is this machine: a walkthrough killed before `npm run testhost` could clean
+    // up leaves its OS accounts, and the next one would meet "alice already exists". Only accounts
+    // the platform created (its marker file) are removed; anyone else's "alice" fails the test.
+    for (const u of WALKTHROUGH_OS_USERS) {
+      if (!existsSync(join(LINUX_MARKER_DIR, u))) continue;
+      spawnSync('pkill', ['-KILL', '-u', u], { stdio: 'ignore' });
+      spawnSync('userdel', ['-r', '-f', u], { stdio: 'ignore' });
+      await rm(join(LINUX_MARKER_DIR, u), { force: true });
+      console.warn(`removed ${u}, left on this machine by an earlier walkthrough that did not finish`);
+    }
     dir = await mkdtemp(join(tmpdir(), 'hostflow-readme-'));
     dataDir = join(dir, 'data');
     const home = join(dir, 'home');
