@@ -383,6 +383,15 @@ describe('console in a real browser (chromium, real platform)', () => {
     const want = new Intl.DateTimeFormat('en', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }).format(new Date(newEnd.getTime() - 7 * 86_400_000));
     await pg.waitForSelector(`${sel('lease-reminder-7d')} >> text=${want}`, { timeout: 15_000 });
     await shot(pg, 'allocation-extended');
+    // The reclaim plan: what terminating will run on the host, from the same builders.
+    await pg.click(sel('alloc-reclaim-plan'));
+    await pg.waitForSelector(`${sel('alloc-plan-dialog')} ${sel('plan-view')}`);
+    const planText = (await pg.textContent(sel('alloc-plan-dialog'))) ?? '';
+    for (const builder of ['hostflow-remove-authorized-keys', 'hostflow-lock-user', 'hostflow-delete-user']) expect(planText).toContain(builder);
+    expect(planText).toContain(cuName);
+    await shot(pg, 'allocation-reclaim-plan');
+    await pg.click(`${sel('alloc-plan-dialog')} .el-dialog__footer .el-button`);
+    await pg.waitForSelector(sel('alloc-plan-dialog'), { state: 'hidden' });
 
     // Terminate (MFA step-up when the API asks), then the reclaim runs and the page follows it.
     await pg.click(sel('alloc-terminate'));
