@@ -12,10 +12,12 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
   let a: SshTestHost;
   let b: SshTestHost;
   let gpu: SshTestHost;
-  const waitBatch = async (batchId: string) => {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely typed JSON
+  const waitBatch = async (batchId: string, onPoll?: (view: any) => void) => {
     const deadline = Date.now() + 120_000;
     for (;;) {
       const r = await p.api('GET', `/api/v1/hosts/onboard/${batchId}`);
+      if (r.body.data) onPoll?.(r.body.data);
       if (r.body.data?.done) return r.body.data;
       if (Date.now() > deadline) throw new Error(`batch stuck: ${JSON.stringify(r.body.data)}`);
       await new Promise((res) => setTimeout(res, 300));
@@ -85,9 +87,35 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
 
     const started = await p.api('POST', '/api/v1/hosts/onboard', { body: { host_ids: body.data.ids, concurrency: 10, remote_access: { enabled: true, extra_ports: [8888] } } });
     expect(started.status, JSON.stringify(started.body)).toBe(202);
-    const result = await waitBatch(started.body.data.batch_id);
+    // The console's batch page polls this view: each host in the batch's order with its live
+    // steps, the totals matching the hosts' states at every poll.
+    type BatchHost = { id: string; slug: string; state: string; current_step: string | null; steps: Array<{ step: string; status: string }>; done_steps: number; error: string | null };
+    const states = new Set<string>();
+    let midway: BatchHost[] | null = null;
+    const result = await waitBatch(started.body.data.batch_id, (v: { pending: number; running: number; online: string[]; failed: unknown[]; hosts: BatchHost[] }) => {
+      const count = (st: string) => v.hosts.filter((h) => h.state === st).length;
+      expect([count('queued'), count('running'), count('online'), count('failed')]).toEqual([v.pending, v.running, v.online.length, v.failed.length]);
+      for (const h of v.hosts) states.add(h.state);
+      if (!midway && v.hosts.some((h) => h.state === 'running' && h.steps.some((st) => st.status === 'done'))) midway = v.hosts;
+      for (const h of v.hosts.filter((x) => x.state === 'queued')) expect(h.steps).toEqual([]);
+    });
     expect(result.online).toHaveLength(20);
     expect(result.failed).toEqual([expect.objectContaining({ hostId: badId, step: 'connect' })]);
+    expect(result.hosts.map((h: BatchHost) => h.id)).toEqual(body.data.ids);
+    expect(result.hosts.map((h: BatchHost) => h.slug).slice(0, 2)).toEqual(['node-00', 'node-01']);
+    for (const h of result.hosts.slice(0, 20) as BatchHost[]) {
+      expect(h.state).toBe('online');
+      expect(h.current_step).toBe('mark-online');
+      expect(h.steps.map((st) => st.step)).toEqual(['connect', 'collect-facts', 'confirm-facts', 'apply-template', 'configure-remote-access', 'verify', 'mark-online']);
+      expect(h.steps.every((st) => st.status === 'done' || st.status === 'skipped'), JSON.stringify(h.steps)).toBe(true);
+      expect(h.done_steps).toBe(7);
+    }
+    const badView = result.hosts[20] as BatchHost;
+    expect(badView).toMatchObject({ slug: 'node-badauth', state: 'failed', current_step: 'connect' });
+    expect(badView.error).toMatch(/authentication ?failed/i);
+    // 21 hosts 10 at a time: the polls saw hosts queued and running (one with steps done, mid-way), then finished.
+    expect(states).toEqual(new Set(['queued', 'running', 'online', 'failed']));
+    expect(midway).not.toBeNull();
 
     const list = await p.api('GET', '/api/v1/hosts?status=online&group=gpu-cluster-1&tag=a100&page_size=50');
     expect(list.body.data.total).toBe(20);

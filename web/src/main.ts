@@ -12,6 +12,7 @@ import { i18n } from './locales';
 import { setClientHooks } from './api/client';
 import { useAuthStore } from './stores/auth';
 import { requestStepUp } from './composables/useStepUp';
+import './theme.css';
 import './styles.css';
 
 const app = createApp(App);

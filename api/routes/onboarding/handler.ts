@@ -37,6 +37,29 @@ const BatchParams = z.object({ batchId: z.string().uuid() });
 const Step = z.object({ step: z.enum(ONBOARDING_STEPS), status: z.enum(STEP_STATUSES), attempts: z.number(), started_at: z.string().nullable(), finished_at: z.string().nullable(), error: z.string().nullable(), detail: z.unknown().nullable() });
 const Onboarding = z.object({ host_id: z.string(), host_status: z.string(), workflow_id: z.string(), steps: z.array(Step), live: z.unknown().optional() }).openapi('Onboarding');
 const Started = z.object({ workflow_id: z.string(), from_step: z.string().nullable() });
+const BatchHost = z.object({
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  host_status: z.string(),
+  state: z.enum(['queued', 'running', 'online', 'failed']).openapi({ description: 'queued: not started by the batch yet (it starts hosts in order, `concurrency` at a time)' }),
+  current_step: z.string().nullable(),
+  steps: z.array(z.object({ step: z.string(), status: z.string(), attempts: z.number(), started_at: z.string().nullable(), finished_at: z.string().nullable(), error: z.string().nullable() })),
+  done_steps: z.number(),
+  total_steps: z.number(),
+  error: z.string().nullable(),
+});
+const BatchView = z
+  .object({
+    total: z.number(),
+    running: z.number(),
+    pending: z.number(),
+    online: z.array(z.string()),
+    failed: z.array(z.object({ hostId: z.string(), step: z.string().optional(), error: z.string().optional() })),
+    done: z.boolean(),
+    hosts: z.array(BatchHost).openapi({ description: "Each host of the batch in the batch's order, with its onboarding steps (live: read from the step rows the workflow writes)" }),
+  })
+  .openapi('OnboardingBatch');
 const RemoteAccessView = z.object({
   entries: z.array(z.object({ protocol: z.string(), public_domain: z.string(), public_port: z.number(), target_port: z.number(), enabled: z.boolean() })),
   nginx: z.object({ stream: z.string(), http: z.string() }),
@@ -119,7 +142,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
     tags,
     permission: 'onboarding.read',
     params: BatchParams,
-    response: z.object({ total: z.number(), running: z.number(), pending: z.number(), online: z.array(z.string()), failed: z.array(z.object({ hostId: z.string(), step: z.string().optional(), error: z.string().optional() })), done: z.boolean() }),
+    response: BatchView,
     handler: ({ params, scope }) => batchView({ em: deps.em, client: deps.temporal.client }, scope, params.batchId),
   });
 

@@ -8526,18 +8526,7 @@ export interface paths {
                         "application/json": {
                             /** @enum {number} */
                             code: 0;
-                            data: {
-                                done: boolean;
-                                failed: {
-                                    error?: string;
-                                    hostId: string;
-                                    step?: string;
-                                }[];
-                                online: string[];
-                                pending: number;
-                                running: number;
-                                total: number;
-                            };
+                            data: components["schemas"]["OnboardingBatch"];
                             message: string;
                         };
                     };
@@ -14115,6 +14104,42 @@ export interface components {
                 step: "connect" | "collect-facts" | "confirm-facts" | "apply-template" | "configure-remote-access" | "verify" | "mark-online";
             }[];
             workflow_id: string;
+        };
+        OnboardingBatch: {
+            done: boolean;
+            failed: {
+                error?: string;
+                hostId: string;
+                step?: string;
+            }[];
+            /** @description Each host of the batch in the batch's order, with its onboarding steps (live: read from the step rows the workflow writes) */
+            hosts: {
+                current_step: string | null;
+                done_steps: number;
+                error: string | null;
+                host_status: string;
+                id: string;
+                name: string;
+                slug: string;
+                /**
+                 * @description queued: not started by the batch yet (it starts hosts in order, `concurrency` at a time)
+                 * @enum {string}
+                 */
+                state: "queued" | "running" | "online" | "failed";
+                steps: {
+                    attempts: number;
+                    error: string | null;
+                    finished_at: string | null;
+                    started_at: string | null;
+                    status: string;
+                    step: string;
+                }[];
+                total_steps: number;
+            }[];
+            online: string[];
+            pending: number;
+            running: number;
+            total: number;
         };
         PasswordChange: {
             current_password: string;

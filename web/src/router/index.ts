@@ -20,6 +20,7 @@ declare module 'vue-router' {
 const children: RouteRecordRaw[] = [
   { path: '', name: 'dashboard', component: () => import('@/views/dashboard/DashboardView.vue'), meta: { menu: 'main', title: 'menu.dashboard', icon: 'Odometer', permission: 'report.read' } },
   { path: 'hosts', name: 'hosts', component: () => import('@/views/hosts/HostList.vue'), meta: { menu: 'main', title: 'menu.hosts', icon: 'Monitor', permission: 'onboarding.read' } },
+  { path: 'hosts/onboard/:batchId', name: 'host-batch', component: () => import('@/views/hosts/BatchOnboarding.vue'), meta: { permission: 'onboarding.read' } },
   { path: 'hosts/:id', name: 'host', component: () => import('@/views/hosts/HostDetail.vue'), meta: { permission: 'host.read' } },
   { path: 'account-openings', name: 'account-openings', component: () => import('@/views/account-openings/AccountOpeningList.vue'), meta: { menu: 'main', title: 'menu.accountOpenings', icon: 'Stamp', permission: 'account_opening.read' } },
   { path: 'allocations', name: 'allocations', component: () => import('@/views/allocations/AllocationList.vue'), meta: { menu: 'main', title: 'menu.allocations', icon: 'Cpu', permission: 'allocation.read' } },
