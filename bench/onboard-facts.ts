@@ -55,6 +55,7 @@ import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import { LINUX_FACTS_COMMAND, parseLinuxFacts } from '../activities/remote/facts.js';
 import { credentialContext } from '../activities/remote/host-targets.js';
 import { createLogger } from '../config/logger.js';
+import { activityDuration } from '../config/metrics.js';
 import { cacheDir, ensureTemporalCli, startDevServer, TEMPORAL_CLI_VERSION, type DevServer } from '../scripts/temporal-cli.js';
 import { bundleWorkflows, createWorker, installWorkerRuntime } from '../worker/create-worker.js';
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
@@ -153,10 +154,61 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) =>
 }
 
 // ---------------------------------------------------------------------------------------
+// CPU seconds of process trees (load-independent: what a batch costs, whatever else shares the CPUs)
+
+const CLK_TCK = 100;
+/** utime+stime (own) and cutime+cstime (reaped children) of every process, with its parent. */
+function procTable(): Map<number, { ppid: number; own: number; reaped: number }> {
+  const t = new Map<number, { ppid: number; own: number; reaped: number }>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      t.set(Number(e), { ppid: Number(f[1]), own: (Number(f[11]) + Number(f[12])) / CLK_TCK, reaped: (Number(f[13]) + Number(f[14])) / CLK_TCK });
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
+/** CPU seconds of `root` and its descendants (live ones' own time, reaped ones' through their parents). */
+function treeCpu(root: number | undefined, t = procTable()): number {
+  if (!root || !t.has(root)) return 0;
+  let sum = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    const p = t.get(pid)!;
+    sum += p.own + p.reaped;
+    for (const [c, q] of t) if (q.ppid === pid) stack.push(c);
+  }
+  return sum;
+}
+/** The postmaster listening on `port` (its data directory's postmaster.pid says the port). */
+function postmasterPid(port: string): number | undefined {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      const d = argv.indexOf('-D');
+      if (!argv[0]?.endsWith('postgres') || d < 0) continue;
+      const lines = readFileSync(path.join(argv[d + 1]!, 'postmaster.pid'), 'utf8').split('\n');
+      if (lines[0] === e && lines[3] === port) return Number(e);
+    } catch {
+      // not ours, or gone
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------
 // figures
 
 interface RunResult {
   ms: number;
+  /** CPU seconds spent during the run: this process (worker + activities), the Temporal dev server, PostgreSQL. */
+  cpu?: { bench: number; temporal: number; postgres: number };
   /** Hosts whose facts were collected. */
   ok: number;
   error?: string;
@@ -456,6 +508,12 @@ async function main(): Promise<void> {
         await running;
       };
       client = await Connection.connect({ address: temporal.address });
+      const pgPid = postmasterPid(new URL(adminUrl).port || '5432');
+      const cpuNow = () => {
+        const t = procTable();
+        const u = process.cpuUsage();
+        return { bench: (u.user + u.system) / 1e6, temporal: treeCpu(temporal?.process.pid, t), postgres: treeCpu(pgPid, t) };
+      };
       const temporalClient = createTemporalClient({ connection: client, payloadKeys });
       log(`Temporal dev server on ${temporal.address} and worker ready in ${secs(performance.now() - t)} s`);
 
@@ -481,6 +539,7 @@ async function main(): Promise<void> {
           // First contact again: pending, no host key pinned.
           await db!.em.fork().nativeUpdate(HostSchema, { id: { $in: ids } }, { status: 'pending', hostKeyFingerprint: null, hostKeyPinnedAt: null });
           await freshSsh();
+          const cpu0 = cpuNow();
           const started = performance.now();
           try {
             const r = await temporalClient.workflow.execute<typeof hostOnboardingBatch>('hostOnboardingBatch', {
@@ -489,7 +548,11 @@ async function main(): Promise<void> {
               args: [{ concurrency: HOSTS, hosts: ids.map((hostId) => ({ hostId, templateId: null, remoteAccess: null })) }],
             });
             const failed = r.failed[0];
-            return { ms: performance.now() - started, ok: r.online.length, ...(failed ? { error: `${failed.step}: ${failed.error}` } : {}) };
+            const ms = performance.now() - started;
+            const cpu1 = cpuNow();
+            const cpu = { bench: cpu1.bench - cpu0.bench, temporal: cpu1.temporal - cpu0.temporal, postgres: cpu1.postgres - cpu0.postgres };
+            log(`onboarding batch CPU seconds: bench process (worker, activities) ${cpu.bench.toFixed(2)}, Temporal dev server ${cpu.temporal.toFixed(2)}, PostgreSQL ${cpu.postgres.toFixed(2)}`);
+            return { ms, ok: r.online.length, cpu, ...(failed ? { error: `${failed.step}: ${failed.error}` } : {}) };
           } catch (err) {
             return { ms: performance.now() - started, ok: 0, error: (err as Error).message };
           }
@@ -504,6 +567,26 @@ async function main(): Promise<void> {
       const c = createTemporalClient({ connection: client, payloadKeys });
       const events = (await c.workflow.getHandle(`host-onboarding/${ids[0]}`).fetchHistory()).events ?? [];
       const count = (pick: (e: (typeof events)[number]) => unknown) => events.filter((e) => pick(e) != null).length;
+      // Where a host's time goes: each event's offset from the workflow's start.
+      const t0 = Number(events[0]?.eventTime?.seconds ?? 0) * 1000 + (events[0]?.eventTime?.nanos ?? 0) / 1e6;
+      const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 - t0;
+      const timeline = events.map((e) => {
+        const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? '?';
+        const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+        return `${at(e).toFixed(0)}ms ${kind.replace('EventAttributes', '')}${name ? `(${name})` : ''}`;
+      });
+      console.log(`  timeline of host-onboarding/${ids[0]} (last run): ${timeline.join(', ')}`);
+      // Activity bodies (local and dispatched) as the worker's interceptor timed them, over every run.
+      const metric = await activityDuration.get();
+      const byType = new Map<string, { sum: number; count: number }>();
+      for (const v of metric.values) {
+        const type = String(v.labels.activity_type);
+        const e = byType.get(type) ?? { sum: 0, count: 0 };
+        if (v.metricName?.endsWith('_sum')) e.sum += v.value;
+        if (v.metricName?.endsWith('_count')) e.count += v.value;
+        byType.set(type, e);
+      }
+      console.log(`  activity bodies over all batch runs (count, mean ms): ${[...byType].map(([k, v]) => `${k} ${v.count} × ${((v.sum / Math.max(1, v.count)) * 1000).toFixed(1)}`).join(', ')}`);
       historyCost = `one host's onboarding history (host-onboarding/${ids[0]}): ${events.length} events, ${count((e) => e.workflowTaskStartedEventAttributes)} workflow tasks, ${count((e) => e.activityTaskScheduledEventAttributes)} dispatched activity tasks, ${count((e) => e.markerRecordedEventAttributes)} markers (local activities + patch markers); dev server dispatch ${DISPATCH}`;
     }
 
@@ -546,6 +629,11 @@ async function main(): Promise<void> {
       console.log(`goal: platform (direct) <= ${GOAL}x ansible -m setup: ${ratio(direct, setup)}, ${verdict}${floor ? `; platform overhead over the raw ssh2 floor: +${secs(direct.median - floor.median)} s` : ''}`);
     }
     const batch = figures.find((f) => f.label.startsWith('platform onboarding batch'));
+    const cpuRuns = batch?.runs.filter((r) => r.cpu) ?? [];
+    if (cpuRuns.length) {
+      const med = (k: 'bench' | 'temporal' | 'postgres') => median(cpuRuns.map((r) => r.cpu![k])).toFixed(2);
+      console.log(`onboarding batch CPU seconds per run (median): bench process (worker + activities) ${med('bench')}, Temporal dev server ${med('temporal')}, PostgreSQL ${med('postgres')}; per run: ${cpuRuns.map((r) => `${r.cpu!.bench.toFixed(1)}/${r.cpu!.temporal.toFixed(1)}/${r.cpu!.postgres.toFixed(1)}`).join(', ')}`);
+    }
     if (batch) console.log(`goal: onboarding batch of ${HOSTS} hosts <= 2 s: ${secs(batch.median)} s median, ${batch.median <= 2000 ? 'met' : 'NOT met'} (load average now ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; worker options ${JSON.stringify(WORKER_TUNING)})`);
     if (historyCost) console.log(historyCost);
     console.log(`total bench time ${secs(performance.now() - benchStarted)} s (setup included)`);
