@@ -55,6 +55,7 @@ import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import { LINUX_FACTS_COMMAND, parseLinuxFacts } from '../activities/remote/facts.js';
 import { credentialContext } from '../activities/remote/host-targets.js';
 import { createLogger } from '../config/logger.js';
+import { activityDuration } from '../config/metrics.js';
 import { cacheDir, ensureTemporalCli, startDevServer, TEMPORAL_CLI_VERSION, type DevServer } from '../scripts/temporal-cli.js';
 import { bundleWorkflows, createWorker, installWorkerRuntime } from '../worker/create-worker.js';
 import type { hostRecheck } from '../workflows/host-recheck.workflow.js';
@@ -68,6 +69,10 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const WITH_TEMPORAL = process.env.BENCH_TEMPORAL !== '0';
 /** BENCH_DISPATCH=default: the dev server's own dispatch settings (the figures before scripts/temporal-cli.ts devServerDynamicConfig). */
 const DISPATCH = process.env.BENCH_DISPATCH === 'default' ? 'default' : 'fast';
+/** BENCH_FIGURES=batch,ansible (any of raw, direct, recheck, batch, ansible): only those figures. */
+const FIGURES = new Set((process.env.BENCH_FIGURES ?? 'raw,direct,recheck,batch,ansible').split(',').map((f) => f.trim()));
+/** BENCH_WORKER='{"maxConcurrentWorkflowTaskExecutions":100}': worker tuning options passed to createWorker. */
+const WORKER_TUNING = JSON.parse(process.env.BENCH_WORKER ?? '{}') as Record<string, number>;
 const GOAL = 0.25;
 /** Pinned so that figures from different days compare; an existing venv is used as it is. */
 const ANSIBLE_SPEC = 'ansible-core==2.19.14';
@@ -149,10 +154,61 @@ async function pool<T, R>(items: T[], limit: number, fn: (item: T, i: number) =>
 }
 
 // ---------------------------------------------------------------------------------------
+// CPU seconds of process trees (load-independent: what a batch costs, whatever else shares the CPUs)
+
+const CLK_TCK = 100;
+/** utime+stime (own) and cutime+cstime (reaped children) of every process, with its parent. */
+function procTable(): Map<number, { ppid: number; own: number; reaped: number }> {
+  const t = new Map<number, { ppid: number; own: number; reaped: number }>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      t.set(Number(e), { ppid: Number(f[1]), own: (Number(f[11]) + Number(f[12])) / CLK_TCK, reaped: (Number(f[13]) + Number(f[14])) / CLK_TCK });
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
+/** CPU seconds of `root` and its descendants (live ones' own time, reaped ones' through their parents). */
+function treeCpu(root: number | undefined, t = procTable()): number {
+  if (!root || !t.has(root)) return 0;
+  let sum = 0;
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop()!;
+    const p = t.get(pid)!;
+    sum += p.own + p.reaped;
+    for (const [c, q] of t) if (q.ppid === pid) stack.push(c);
+  }
+  return sum;
+}
+/** The postmaster listening on `port` (its data directory's postmaster.pid says the port). */
+function postmasterPid(port: string): number | undefined {
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const argv = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+      const d = argv.indexOf('-D');
+      if (!argv[0]?.endsWith('postgres') || d < 0) continue;
+      const lines = readFileSync(path.join(argv[d + 1]!, 'postmaster.pid'), 'utf8').split('\n');
+      if (lines[0] === e && lines[3] === port) return Number(e);
+    } catch {
+      // not ours, or gone
+    }
+  }
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------
 // figures
 
 interface RunResult {
   ms: number;
+  /** CPU seconds spent during the run: this process (worker + activities), the Temporal dev server, PostgreSQL. */
+  cpu?: { bench: number; temporal: number; postgres: number };
   /** Hosts whose facts were collected. */
   ok: number;
   error?: string;
@@ -313,7 +369,7 @@ async function main(): Promise<void> {
     let t = performance.now();
     // allSettled: nothing may still be starting when the finally block cleans up.
     const setupResults = await Promise.allSettled([
-      ensureAnsible(),
+      FIGURES.has('ansible') ? ensureAnsible() : Promise.resolve(''),
       (async () => {
         cluster = process.env.BENCH_DATABASE_URL ? undefined : await startPostgres();
         adminUrl = process.env.BENCH_DATABASE_URL ?? cluster!.url;
@@ -385,7 +441,7 @@ async function main(): Promise<void> {
 
     const [pgVersion, ansibleVersion, sshVersion] = await Promise.all([
       db!.em.fork().getConnection().execute<Array<{ v: string }>>(`select current_setting('server_version') as v`).then((r) => r[0]?.v ?? '?'),
-      run(ansible, ['--version'], { env: ansibleEnv(benchDir) }).then((r) => /ansible \[core ([^\]]+)\]/.exec(r.out)?.[1] ?? '?'),
+      (ansible ? run(ansible, ['--version'], { env: ansibleEnv(benchDir) }) : Promise.resolve({ out: '' })).then((r) => /ansible \[core ([^\]]+)\]/.exec(r.out)?.[1] ?? '?'),
       run('ssh', ['-V']).then((r) => r.out.trim().split(',')[0] ?? '?'),
     ]);
 
@@ -415,12 +471,15 @@ async function main(): Promise<void> {
       await sleep(100);
       return { ms, ok: rs.filter((r) => r.status === 'fulfilled').length, error: firstError(rs) };
     };
-    figures.push(await measure('raw ssh2 connect+exec `true`', rawFanOut('true')));
-    const floor = await measure('raw ssh2 connect+exec facts (floor)', rawFanOut(LINUX_FACTS_COMMAND));
-    figures.push(floor);
+    let floor: Figure | undefined;
+    if (FIGURES.has('raw')) {
+      figures.push(await measure('raw ssh2 connect+exec `true`', rawFanOut('true')));
+      floor = await measure('raw ssh2 connect+exec facts (floor)', rawFanOut(LINUX_FACTS_COMMAND));
+      figures.push(floor);
+    }
 
     // --- platform (a): the activity, called directly -------------------------------------
-    const direct = await measure('platform collectHostFacts, direct', async () => {
+    const direct = !FIGURES.has('direct') ? undefined : await measure('platform collectHostFacts, direct', async () => {
       await freshSsh();
       const started = performance.now();
       const rs = await Promise.allSettled(ids.map((id) => activities.collectHostFacts(id)));
@@ -428,13 +487,13 @@ async function main(): Promise<void> {
       const ok = rs.filter((r) => r.status === 'fulfilled' && r.value.cpuCores && r.value.memoryBytes).length;
       return { ms, ok, error: firstError(rs) };
     });
-    figures.push(direct);
+    if (direct) figures.push(direct);
     const stored = await db!.em.fork().find(HostSchema, { id: { $in: ids } });
     const sampleFacts = stored.find((h) => h.id === ids[0])?.facts;
     const withGpus = stored.filter((h) => (h.facts?.gpus?.length ?? 0) > 0).length;
 
     // --- platform (b): through Temporal --------------------------------------------------
-    if (WITH_TEMPORAL) {
+    if (WITH_TEMPORAL && (FIGURES.has('recheck') || FIGURES.has('batch'))) {
       t = performance.now();
       const [cli, bundle] = await Promise.all([ensureTemporalCli({ log }), bundleWorkflows()]);
       temporal = await startDevServer({ cli, port: await freePort(), uiPort: null, dispatch: DISPATCH });
@@ -442,17 +501,23 @@ async function main(): Promise<void> {
       installWorkerRuntime('WARN');
       nativeConnection = await NativeConnection.connect({ address: temporal.address });
       const taskQueue = `bench-facts-${randomUUID()}`;
-      const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, activities, workflowBundle: bundle, payloadKeys, shutdownGraceTime: '5s' });
+      const worker = await createWorker({ connection: nativeConnection, namespace: 'default', taskQueue, activities, workflowBundle: bundle, payloadKeys, shutdownGraceTime: '5s', ...WORKER_TUNING });
       const running = worker.run();
       stopWorker = async () => {
         worker.shutdown();
         await running;
       };
       client = await Connection.connect({ address: temporal.address });
+      const pgPid = postmasterPid(new URL(adminUrl).port || '5432');
+      const cpuNow = () => {
+        const t = procTable();
+        const u = process.cpuUsage();
+        return { bench: (u.user + u.system) / 1e6, temporal: treeCpu(temporal?.process.pid, t), postgres: treeCpu(pgPid, t) };
+      };
       const temporalClient = createTemporalClient({ connection: client, payloadKeys });
       log(`Temporal dev server on ${temporal.address} and worker ready in ${secs(performance.now() - t)} s`);
 
-      figures.push(
+      if (FIGURES.has('recheck')) figures.push(
         await measure('platform hostRecheck wf, Temporal', async () => {
           await freshSsh();
           const started = performance.now();
@@ -469,11 +534,12 @@ async function main(): Promise<void> {
         }),
       );
 
-      figures.push(
+      if (FIGURES.has('batch')) figures.push(
         await measure('platform onboarding batch, Temporal', async () => {
           // First contact again: pending, no host key pinned.
           await db!.em.fork().nativeUpdate(HostSchema, { id: { $in: ids } }, { status: 'pending', hostKeyFingerprint: null, hostKeyPinnedAt: null });
           await freshSsh();
+          const cpu0 = cpuNow();
           const started = performance.now();
           try {
             const r = await temporalClient.workflow.execute<typeof hostOnboardingBatch>('hostOnboardingBatch', {
@@ -482,7 +548,11 @@ async function main(): Promise<void> {
               args: [{ concurrency: HOSTS, hosts: ids.map((hostId) => ({ hostId, templateId: null, remoteAccess: null })) }],
             });
             const failed = r.failed[0];
-            return { ms: performance.now() - started, ok: r.online.length, ...(failed ? { error: `${failed.step}: ${failed.error}` } : {}) };
+            const ms = performance.now() - started;
+            const cpu1 = cpuNow();
+            const cpu = { bench: cpu1.bench - cpu0.bench, temporal: cpu1.temporal - cpu0.temporal, postgres: cpu1.postgres - cpu0.postgres };
+            log(`onboarding batch CPU seconds: bench process (worker, activities) ${cpu.bench.toFixed(2)}, Temporal dev server ${cpu.temporal.toFixed(2)}, PostgreSQL ${cpu.postgres.toFixed(2)}`);
+            return { ms, ok: r.online.length, cpu, ...(failed ? { error: `${failed.step}: ${failed.error}` } : {}) };
           } catch (err) {
             return { ms: performance.now() - started, ok: 0, error: (err as Error).message };
           }
@@ -493,28 +563,52 @@ async function main(): Promise<void> {
     // What one host's onboarding costs in Temporal: events, workflow tasks, dispatched activity
     // tasks and local activities (markers) of one child's history.
     let historyCost = '';
-    if (WITH_TEMPORAL && client) {
+    if (WITH_TEMPORAL && client && FIGURES.has('batch')) {
       const c = createTemporalClient({ connection: client, payloadKeys });
       const events = (await c.workflow.getHandle(`host-onboarding/${ids[0]}`).fetchHistory()).events ?? [];
       const count = (pick: (e: (typeof events)[number]) => unknown) => events.filter((e) => pick(e) != null).length;
+      // Where a host's time goes: each event's offset from the workflow's start.
+      const t0 = Number(events[0]?.eventTime?.seconds ?? 0) * 1000 + (events[0]?.eventTime?.nanos ?? 0) / 1e6;
+      const at = (e: (typeof events)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6 - t0;
+      const timeline = events.map((e) => {
+        const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes')) ?? '?';
+        const name = e.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+        return `${at(e).toFixed(0)}ms ${kind.replace('EventAttributes', '')}${name ? `(${name})` : ''}`;
+      });
+      console.log(`  timeline of host-onboarding/${ids[0]} (last run): ${timeline.join(', ')}`);
+      // Activity bodies (local and dispatched) as the worker's interceptor timed them, over every run.
+      const metric = await activityDuration.get();
+      const byType = new Map<string, { sum: number; count: number }>();
+      for (const v of metric.values) {
+        const type = String(v.labels.activity_type);
+        const e = byType.get(type) ?? { sum: 0, count: 0 };
+        if (v.metricName?.endsWith('_sum')) e.sum += v.value;
+        if (v.metricName?.endsWith('_count')) e.count += v.value;
+        byType.set(type, e);
+      }
+      console.log(`  activity bodies over all batch runs (count, mean ms): ${[...byType].map(([k, v]) => `${k} ${v.count} × ${((v.sum / Math.max(1, v.count)) * 1000).toFixed(1)}`).join(', ')}`);
       historyCost = `one host's onboarding history (host-onboarding/${ids[0]}): ${events.length} events, ${count((e) => e.workflowTaskStartedEventAttributes)} workflow tasks, ${count((e) => e.activityTaskScheduledEventAttributes)} dispatched activity tasks, ${count((e) => e.markerRecordedEventAttributes)} markers (local activities + patch markers); dev server dispatch ${DISPATCH}`;
     }
 
     // --- Ansible ---------------------------------------------------------------------------
     let sample = '';
-    const setup = await measure('ansible -m setup', async () => {
-      const r = await runAnsible(ansible, inventory, []);
-      sample ||= r.ok ? ansibleSample(r.output) : '';
-      return r;
-    });
-    figures.push(setup);
-    const hardware = await measure('ansible -m setup gather_subset=hw', () => runAnsible(ansible, inventory, ['-a', 'gather_subset=hardware']), { warmup: false });
-    figures.push(hardware);
+    let setup: Figure | undefined;
+    let hardware: Figure | undefined;
+    if (FIGURES.has('ansible')) {
+      setup = await measure('ansible -m setup', async () => {
+        const r = await runAnsible(ansible, inventory, []);
+        sample ||= r.ok ? ansibleSample(r.output) : '';
+        return r;
+      });
+      figures.push(setup);
+      hardware = await measure('ansible -m setup gather_subset=hw', () => runAnsible(ansible, inventory, ['-a', 'gather_subset=hardware']), { warmup: false });
+      figures.push(hardware);
+    }
 
     // --- report ----------------------------------------------------------------------------
     console.log('');
-    console.log(`  platform facts of bench-00: ${describeFacts(sampleFacts)}; ${withGpus}/${HOSTS} hosts with GPUs; ${JSON.stringify(sampleFacts ?? {}).length} bytes stored per host`);
-    console.log(`  ansible setup facts: ${sample || '?'}`);
+    if (direct) console.log(`  platform facts of bench-00: ${describeFacts(sampleFacts)}; ${withGpus}/${HOSTS} hosts with GPUs; ${JSON.stringify(sampleFacts ?? {}).length} bytes stored per host`);
+    if (setup) console.log(`  ansible setup facts: ${sample || '?'}`);
     console.log('');
     const runCols = Array.from({ length: RUNS }, (_, i) => `run ${i + 1}`.padStart(8));
     console.log(`${'wall time for all hosts, s'.padEnd(38)}${runCols.join('')}${'median'.padStart(8)}${'ok'.padStart(8)}`);
@@ -525,11 +619,22 @@ async function main(): Promise<void> {
     console.log('');
     const ratio = (a: Figure, b: Figure) => `${(a.median / b.median).toFixed(2)}x`;
     const platformFigures = figures.filter((f) => f.label.startsWith('platform') || f.label.startsWith('raw'));
-    console.log(`${'median ratio'.padEnd(38)}${'/ setup'.padStart(10)}${'/ hw'.padStart(10)}`);
-    for (const f of platformFigures) console.log(`${f.label.padEnd(38)}${ratio(f, setup).padStart(10)}${ratio(f, hardware).padStart(10)}`);
-    console.log('');
-    const verdict = direct.median / setup.median <= GOAL ? 'met' : 'NOT met';
-    console.log(`goal: platform (direct) <= ${GOAL}x ansible -m setup: ${ratio(direct, setup)}, ${verdict}; platform overhead over the raw ssh2 floor: +${secs(direct.median - floor.median)} s`);
+    if (setup && hardware) {
+      console.log(`${'median ratio'.padEnd(38)}${'/ setup'.padStart(10)}${'/ hw'.padStart(10)}`);
+      for (const f of platformFigures) console.log(`${f.label.padEnd(38)}${ratio(f, setup).padStart(10)}${ratio(f, hardware).padStart(10)}`);
+      console.log('');
+    }
+    if (direct && setup) {
+      const verdict = direct.median / setup.median <= GOAL ? 'met' : 'NOT met';
+      console.log(`goal: platform (direct) <= ${GOAL}x ansible -m setup: ${ratio(direct, setup)}, ${verdict}${floor ? `; platform overhead over the raw ssh2 floor: +${secs(direct.median - floor.median)} s` : ''}`);
+    }
+    const batch = figures.find((f) => f.label.startsWith('platform onboarding batch'));
+    const cpuRuns = batch?.runs.filter((r) => r.cpu) ?? [];
+    if (cpuRuns.length) {
+      const med = (k: 'bench' | 'temporal' | 'postgres') => median(cpuRuns.map((r) => r.cpu![k])).toFixed(2);
+      console.log(`onboarding batch CPU seconds per run (median): bench process (worker + activities) ${med('bench')}, Temporal dev server ${med('temporal')}, PostgreSQL ${med('postgres')}; per run: ${cpuRuns.map((r) => `${r.cpu!.bench.toFixed(1)}/${r.cpu!.temporal.toFixed(1)}/${r.cpu!.postgres.toFixed(1)}`).join(', ')}`);
+    }
+    if (batch) console.log(`goal: onboarding batch of ${HOSTS} hosts <= 2 s: ${secs(batch.median)} s median, ${batch.median <= 2000 ? 'met' : 'NOT met'} (load average now ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; worker options ${JSON.stringify(WORKER_TUNING)})`);
     if (historyCost) console.log(historyCost);
     console.log(`total bench time ${secs(performance.now() - benchStarted)} s (setup included)`);
   } finally {

@@ -87,6 +87,10 @@ export interface CreateWorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   /** Workflows kept in memory between tasks (SDK default when unset: grows with the heap). */
   maxCachedWorkflows?: number;
+  /** Workflow tasks run at once (SDK default 40). A workflow task waiting on its local activities holds its slot. */
+  maxConcurrentWorkflowTaskExecutions?: number;
+  /** Local activities run at once (SDK default 100). */
+  maxConcurrentLocalActivityExecutions?: number;
 }
 
 export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
@@ -147,5 +151,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
       ],
     },
     ...(o.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: o.maxCachedWorkflows }),
+    ...(o.maxConcurrentWorkflowTaskExecutions === undefined ? {} : { maxConcurrentWorkflowTaskExecutions: o.maxConcurrentWorkflowTaskExecutions }),
+    ...(o.maxConcurrentLocalActivityExecutions === undefined ? {} : { maxConcurrentLocalActivityExecutions: o.maxConcurrentLocalActivityExecutions }),
   });
 }

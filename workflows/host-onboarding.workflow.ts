@@ -14,6 +14,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { OnboardingStepName } from '../db/entities/onboarding-step.entity.js';
 import type { RemoteAccessSpec } from '../activities/remote/remote-access.js';
+import type { StepRecord } from '../activities/remote/onboarding.activities.js';
 import type { EmitInput } from '../activities/notify/events.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { HostStatusKey } from './shared/search-attributes.js';
@@ -27,6 +28,14 @@ import { HostStatusKey } from './shared/search-attributes.js';
  * Patch `onboarding-notify`: the outcome reaches people (events host.onboarded /
  * host.onboarding_failed / host.awaiting_confirmation: whoever may onboard hosts, `host.write`,
  * plus subscribers). Runs started before it finish without these messages.
+ *
+ * Patch `onboarding-step-records`: a step that does remote work records its own 'running' and
+ * 'done' rows (the activity's `StepRecord` argument), steps passed over are recorded as 'skipped'
+ * with the next record, and the last step is recorded together with the host going online, in one
+ * local activity. The same rows as before reach `host_onboarding_steps` (the API and the Web UI),
+ * and the `progress` query is unchanged; a host costs 2 local activities instead of 16 (50 hosts:
+ * 100 DB bookkeeping runs inside workflow tasks instead of 800). Runs started before it keep the
+ * bookkeeping they started with (local with `onboarding-local-db`, dispatched before that).
  */
 export const ONBOARDING_ORDER: readonly OnboardingStepName[] = ['connect', 'collect-facts', 'confirm-facts', 'apply-template', 'configure-remote-access', 'verify', 'mark-online'];
 
@@ -65,7 +74,7 @@ const dispatchedFinal = proxyActivities<Pick<Activities, 'setOnboardingStep' | '
  * millisecond DB writes that are idempotent upserts.
  */
 const localDb = proxyLocalActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>(dbActivityOptions);
-const localFinal = proxyLocalActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>(finalStatusOptions);
+const localFinal = proxyLocalActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus' | 'recordOnboardingSteps'>>(finalStatusOptions);
 const remote = proxyActivities<Pick<Activities, 'onboardConnect' | 'collectHostFacts' | 'configureRemoteAccess' | 'verifyHost'>>({
   startToCloseTimeout: '3 minutes',
   heartbeatTimeout: '30 seconds',
@@ -98,10 +107,21 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
     result: 'running',
   };
   let decision: { accept: boolean } | undefined;
+  // Decided once per run, in this order; a run replays the path it started on.
+  const selfRecording = patched('onboarding-step-records');
   // Runs started before the patch keep scheduling these as (dispatched) activities on replay.
-  const localBookkeeping = patched('onboarding-local-db');
+  const localBookkeeping = selfRecording || patched('onboarding-local-db');
   const db = localBookkeeping ? localDb : dispatchedDb;
   const final = localBookkeeping ? localFinal : dispatchedFinal;
+  /** Steps passed over since the last record (selfRecording): recorded 'skipped' with the next one. */
+  let skipped: OnboardingStepName[] = [];
+  /** The record argument for the activity of `step` (selfRecording), taking the skipped steps along. */
+  const recordArg = (step: OnboardingStepName): StepRecord[] => {
+    if (!selfRecording) return [];
+    const r: StepRecord = skipped.length ? { step, skipped } : { step };
+    skipped = [];
+    return [r];
+  };
   setHandler(progressQuery, () => progress);
   setHandler(
     confirmFactsUpdate,
@@ -128,7 +148,9 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
     try {
       const outcome = await runStep(step);
       progress.steps[step] = outcome.skipped ? 'skipped' : 'done';
-      await db.setOnboardingStep(input.hostId, step, outcome.skipped ? 'skipped' : 'done', { detail: outcome.detail ?? null });
+      if (!selfRecording) await db.setOnboardingStep(input.hostId, step, outcome.skipped ? 'skipped' : 'done', { detail: outcome.detail ?? null });
+      else if (outcome.skipped) skipped.push(step);
+      else if (!outcome.recorded) await db.setOnboardingStep(input.hostId, step, 'done', { detail: outcome.detail ?? null });
     } catch (err) {
       const cause = (err as { cause?: { type?: string; message?: string } }).cause;
       progress.steps[step] = 'failed';
@@ -136,8 +158,17 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
       progress.error = { type: cause?.type ?? (err as { type?: string }).type ?? 'Error', message: cause?.message ?? (err as Error).message };
       progress.result = 'failed';
       progress.current = null;
-      await CancellationScope.nonCancellable(() => final.setOnboardingStep(input.hostId, step, 'failed', { error: `${progress.error!.type}: ${progress.error!.message}` }));
-      await setStatus('failed');
+      const error = `${progress.error!.type}: ${progress.error!.message}`;
+      if (selfRecording) {
+        // The failed step, the steps passed over before it, and the host failed: one transaction.
+        const writes = [...skipped.map((s) => ({ step: s, status: 'skipped' as const })), { step, status: 'failed' as const, error }];
+        skipped = [];
+        await CancellationScope.nonCancellable(() => localFinal.recordOnboardingSteps(input.hostId, writes, 'failed'));
+        upsertSearchAttributes([{ key: HostStatusKey, value: 'failed' }]);
+      } else {
+        await CancellationScope.nonCancellable(() => final.setOnboardingStep(input.hostId, step, 'failed', { error }));
+        await setStatus('failed');
+      }
       await tell('host.onboarding_failed', 'failed', { step, error: `${progress.error.type}: ${progress.error.message}` });
       return progress;
     }
@@ -147,36 +178,48 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
   await tell('host.onboarded', 'online', {});
   return progress;
 
-  async function runStep(step: OnboardingStepName): Promise<{ skipped?: boolean; detail?: Record<string, unknown> }> {
+  async function runStep(step: OnboardingStepName): Promise<{ skipped?: boolean; recorded?: boolean; detail?: Record<string, unknown> }> {
     progress.steps[step] = 'running';
-    await db.setOnboardingStep(input.hostId, step, 'running');
+    if (!selfRecording) await db.setOnboardingStep(input.hostId, step, 'running');
+    // With selfRecording, a step's activity records its own 'running' and 'done' (recorded: true).
+    const recorded = selfRecording;
     switch (step) {
       case 'connect':
-        return { detail: await remote.onboardConnect(input.hostId) };
+        return { recorded, detail: await remote.onboardConnect(input.hostId, ...recordArg(step)) };
       case 'collect-facts': {
-        const r = await remote.collectHostFacts(input.hostId);
+        const r = await remote.collectHostFacts(input.hostId, ...recordArg(step));
         progress.gpuDifferences = r.gpuDifferences;
-        return { detail: r };
+        return { recorded, detail: r };
       }
       case 'confirm-facts': {
         if (!progress.gpuDifferences?.length) return { skipped: true };
         progress.steps[step] = 'waiting';
+        // (Nothing is ever skipped before this step: collect-facts, just before it, records itself.)
         await db.setOnboardingStep(input.hostId, step, 'waiting', { detail: { differences: progress.gpuDifferences } });
         await tell('host.awaiting_confirmation', 'confirm-facts', { differences: progress.gpuDifferences.map((d) => `  ${d}`).join('\n') });
         const answered = await condition(() => decision !== undefined, input.confirmTimeoutMs ?? 7 * 24 * 3600 * 1000);
         if (!answered) throw ApplicationFailure.nonRetryable('nobody confirmed the differing facts in time', 'ConfirmationTimeout');
         if (!decision!.accept) throw ApplicationFailure.nonRetryable(`facts rejected: ${progress.gpuDifferences.join('; ')}`, 'FactsRejected');
+        // Recorded 'done' by the workflow (no activity does this step).
         return { detail: { accepted: true } };
       }
       case 'apply-template':
         if (!input.templateId) return { skipped: true };
-        return { detail: await template.applyEnvTemplate(input.hostId, input.templateId) };
+        return { recorded, detail: await template.applyEnvTemplate(input.hostId, input.templateId, ...recordArg(step)) };
       case 'configure-remote-access':
         if (!input.remoteAccess?.enabled) return { skipped: true };
-        return { detail: await remote.configureRemoteAccess(input.hostId, input.remoteAccess) };
+        return { recorded, detail: await remote.configureRemoteAccess(input.hostId, input.remoteAccess, ...recordArg(step)) };
       case 'verify':
-        return { detail: await remote.verifyHost(input.hostId) };
+        return { recorded, detail: await remote.verifyHost(input.hostId, ...recordArg(step)) };
       case 'mark-online':
+        if (selfRecording) {
+          // The last step and the host online in one local activity (final: retried until it is in).
+          const writes = [...skipped.map((s) => ({ step: s, status: 'skipped' as const })), { step, status: 'done' as const, detail: null }];
+          skipped = [];
+          await CancellationScope.nonCancellable(() => localFinal.recordOnboardingSteps(input.hostId, writes, 'online'));
+          upsertSearchAttributes([{ key: HostStatusKey, value: 'online' }]);
+          return { recorded: true };
+        }
         await setStatus('online');
         return {};
     }

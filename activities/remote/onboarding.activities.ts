@@ -11,6 +11,19 @@ import { nginxSnippet, planRemoteAccess, type RemoteAccessSpec } from './remote-
 import { checkNginxSnippet } from './nginx-check.js';
 import { outputSummary } from './output.js';
 import { assignPorts, defaultGatewayPorts, PortPoolError, type GatewayPorts } from '../../db/port-pool.js';
+import type { OnboardingStepName } from '../../db/entities/onboarding-step.entity.js';
+import { writeOnboardingStep } from '../db/onboarding.activities.js';
+
+/**
+ * Passed by the onboarding workflow (patch 'onboarding-step-records'): the activity records its own
+ * step in `onboarding_steps`, 'running' when its first attempt starts (and the `skipped` steps
+ * before it, which the workflow passed over since the last record) and 'done' with its result as
+ * the detail when it succeeds. The workflow records failures. Without it the activity records nothing.
+ */
+export interface StepRecord {
+  step: OnboardingStepName;
+  skipped?: OnboardingStepName[];
+}
 
 export interface OnboardingDeps {
   em: SqlEntityManager;
@@ -32,23 +45,37 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
   const exec = (host: Host, cmd: string, opts: Parameters<RemoteExecutor['exec']>[2] = {}) =>
     (host.os === 'windows' ? deps.winrm : deps.ssh).exec(host.id, cmd, { timeoutMs: 60_000, ...opts });
   const load = (em: SqlEntityManager, hostId: string) => em.findOneOrFail(HostSchema, { id: hostId });
+  /** Runs a step's work between its 'running' and 'done' records (when the workflow asked for them). */
+  const recorded = async <T extends object>(hostId: string, record: StepRecord | undefined, work: () => Promise<T>): Promise<T> => {
+    if (!record) return work();
+    const start = deps.em.fork();
+    for (const step of record.skipped ?? []) await writeOnboardingStep(start, hostId, { step, status: 'skipped' });
+    // A retried attempt is the same run of the step: its start is not counted again.
+    await writeOnboardingStep(start, hostId, { step: record.step, status: 'running', newAttempt: Context.current().info.attempt === 1 });
+    await start.flush();
+    const out = await work();
+    const end = deps.em.fork();
+    await writeOnboardingStep(end, hostId, { step: record.step, status: 'done', detail: out as Record<string, unknown> });
+    await end.flush();
+    return out;
+  };
 
   return {
     /** Reachable with the stored credentials; pins the host key (SSH) or certificate (WinRM) on first contact. */
-    async onboardConnect(hostId: string): Promise<{ fingerprint: string | null }> {
-      return classified(async () => {
+    async onboardConnect(hostId: string, record?: StepRecord): Promise<{ fingerprint: string | null }> {
+      return recorded(hostId, record, () => classified(async () => {
         const em = deps.em.fork();
         const host = await load(em, hostId);
         const r = await exec(host, host.os === 'windows' ? 'exit 0' : 'true', { timeoutMs: 20_000 });
         if (r.exitCode !== 0) throw ApplicationFailure.retryable(`login works but a no-op exited ${r.exitCode}`, 'RemoteCommandFailed');
         await em.refresh(host);
         return { fingerprint: host.hostKeyFingerprint ?? null };
-      });
+      }));
     },
 
     /** lscpu / meminfo / lsblk / nvidia-smi in one round trip (CIM on Windows); stores the facts. */
-    async collectHostFacts(hostId: string): Promise<{ cpuCores: number | null; memoryBytes: number | null; gpuCount: number; gpuDifferences: string[] }> {
-      return classified(async () => {
+    async collectHostFacts(hostId: string, record?: StepRecord): Promise<{ cpuCores: number | null; memoryBytes: number | null; gpuCount: number; gpuDifferences: string[] }> {
+      return recorded(hostId, record, () => classified(async () => {
         const em = deps.em.fork();
         const host = await load(em, hostId);
         const r = await exec(host, host.os === 'windows' ? WINDOWS_FACTS_SCRIPT : LINUX_FACTS_COMMAND, { timeoutMs: 60_000 });
@@ -60,7 +87,7 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
         await em.flush();
         const cmp = compareExpectedGpus(facts, host.expectedGpu ?? undefined);
         return { cpuCores: facts.cpu?.cores ?? null, memoryBytes: facts.memoryBytes ?? null, gpuCount: facts.gpus?.length ?? 0, gpuDifferences: cmp.differences };
-      });
+      }));
     },
 
     /**
@@ -68,8 +95,8 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
      * else `command`. Output streams into heartbeats; a retried attempt resumes after the last
      * step recorded in the heartbeat details instead of starting again.
      */
-    async applyEnvTemplate(hostId: string, templateId: string): Promise<{ applied: string[]; skipped: string[] }> {
-      return classified(async () => {
+    async applyEnvTemplate(hostId: string, templateId: string, record?: StepRecord): Promise<{ applied: string[]; skipped: string[] }> {
+      return recorded(hostId, record, () => classified(async () => {
         const ctx = Context.current();
         const em = deps.em.fork();
         const host = await load(em, hostId);
@@ -114,15 +141,15 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
         host.templateId = template.id;
         await em.flush();
         return { applied, skipped };
-      });
+      }));
     },
 
     /**
      * Plans domain + services, saves them with public ports from the gateway's pool (unique per
      * gateway, DB-enforced; a re-run keeps the ports), renders and checks the nginx snippet.
      */
-    async configureRemoteAccess(hostId: string, spec: RemoteAccessSpec): Promise<{ entries: number; domain: string | null; nginxValidated: boolean; ports?: number[] }> {
-      return classified(async () => {
+    async configureRemoteAccess(hostId: string, spec: RemoteAccessSpec, record?: StepRecord): Promise<{ entries: number; domain: string | null; nginxValidated: boolean; ports?: number[] }> {
+      return recorded(hostId, record, () => classified(async () => {
         const em = deps.em.fork();
         const host = await load(em, hostId);
         const plan = planRemoteAccess(host, spec, deps.baseDomain);
@@ -136,12 +163,12 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
         const check = await checkNginxSnippet(nginxSnippet(host, saved));
         if (!check.ok) throw ApplicationFailure.nonRetryable(check.message, 'NginxConfigInvalid');
         return { entries: saved.length, domain: saved[0]?.publicDomain ?? null, nginxValidated: check.validated, ports: saved.map((e) => e.publicPort) };
-      });
+      }));
     },
 
     /** Logs in again (a fresh session) and checks that every enabled service port answers. */
-    async verifyHost(hostId: string): Promise<{ checked: string[] }> {
-      return classified(async () => {
+    async verifyHost(hostId: string, record?: StepRecord): Promise<{ checked: string[] }> {
+      return recorded(hostId, record, () => classified(async () => {
         const em = deps.em.fork();
         const host = await load(em, hostId);
         (host.os === 'windows' ? deps.winrm : deps.ssh).evict(hostId);
@@ -156,7 +183,7 @@ export function createOnboardingActivities(deps: OnboardingDeps) {
           checked.push(`${e.protocol}:${e.targetPort}`);
         }
         return { checked };
-      });
+      }));
     },
   };
 }

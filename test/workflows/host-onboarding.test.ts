@@ -3,7 +3,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { fileURLToPath } from 'node:url';
 import { HostSchema, HostCredentialSchema, NotificationSchema, OnboardingStepSchema } from '../../db/entities/index.js';
-import { assertNoSecretsInHistory } from '../helpers/history.js';
+import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
 
 const csvEscape = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
@@ -45,6 +45,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     expect((await p.api('POST', '/api/v1/host-groups', { body: { name: 'gpu-cluster-1' } })).status).toBe(201);
   });
   afterAll(async () => {
+    if (process.env.CAPTURE_HISTORIES && p) await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
     await p?.close();
     await a?.stop();
     await b?.stop();
@@ -125,6 +126,7 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     const bad = await p.api('GET', `/api/v1/hosts/${badId}/onboarding`);
     expect(bad.body.data.host_status).toBe('failed');
     expect(bad.body.data.steps.find((s: { step: string }) => s.step === 'connect')).toMatchObject({ status: 'failed', error: expect.stringContaining('AuthenticationFailed') });
+    expect(bad.body.data.steps.map((s: { step: string; status: string }) => `${s.step}:${s.status}`).sort()).toEqual(['connect:failed']);
 
     const ra = await p.api('GET', `/api/v1/hosts/${ids[0]}/remote-access`);
     expect(ra.body.data.entries).toEqual(
@@ -142,6 +144,24 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     expect(ra.body.data.nginx.http).toContain('server_name node-00.hosts.test;');
     const desc = await p.client.workflow.getHandle(`host-onboarding/${ids[0]}`).describe();
     expect(desc.typedSearchAttributes.get({ name: 'HostStatus', type: 'KEYWORD' } as never)).toBe('online');
+
+    // Patch onboarding-step-records: every step is still recorded, in order, as the Web UI lists
+    // them; the steps that do remote work record themselves, so a host costs 2 local activities
+    // (onboarding status; last step + online) and no bookkeeping activity is dispatched.
+    const steps = await p.db.em.fork().find(OnboardingStepSchema, { host: ids[0]! }, { orderBy: { startedAt: 'asc' } });
+    const byStep = Object.fromEntries(steps.map((s) => [s.step, s]));
+    expect(Object.fromEntries(steps.map((s) => [s.step, s.status]))).toEqual({ connect: 'done', 'collect-facts': 'done', 'confirm-facts': 'skipped', 'apply-template': 'skipped', 'configure-remote-access': 'done', verify: 'done', 'mark-online': 'done' });
+    for (const s of ['connect', 'collect-facts', 'configure-remote-access', 'verify'] as const) {
+      expect(byStep[s], s).toMatchObject({ attempts: 1, startedAt: expect.any(Date), finishedAt: expect.any(Date) });
+      expect(byStep[s]!.finishedAt!.getTime()).toBeGreaterThanOrEqual(byStep[s]!.startedAt!.getTime());
+    }
+    expect(byStep['connect']!.detail).toEqual({ fingerprint: a.hostKeyFingerprintSha256 });
+    expect(byStep['collect-facts']!.detail).toMatchObject({ cpuCores: expect.any(Number), gpuDifferences: [] });
+    expect(byStep['verify']!.detail).toEqual({ checked: ['login'] });
+    expect(byStep['verify']!.startedAt!.getTime()).toBeGreaterThanOrEqual(byStep['configure-remote-access']!.finishedAt!.getTime());
+    const events = (await p.client.workflow.getHandle(`host-onboarding/${ids[0]}`).fetchHistory()).events ?? [];
+    expect(events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []))).toEqual(['onboardConnect', 'collectHostFacts', 'configureRemoteAccess', 'verifyHost', 'notify']);
+    expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(2);
 
     // Patch onboarding-notify: the outcome reaches whoever may onboard hosts (host.write), once per host.
     const inbox = await p.db.em.fork().find(NotificationSchema, { userId: p.users.operator, channel: 'inbox', event: { $in: ['host.onboarded', 'host.onboarding_failed'] } });
