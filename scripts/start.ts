@@ -116,6 +116,8 @@ const startup = (async () => {
         port: e.TEMPORAL_DEV_PORT,
         uiPort: e.TEMPORAL_UI_PORT,
         dbFile: resolve(e.DATA_DIR, 'temporal.db'),
+        // A file, not a pipe: the server must outlive a killed `npm start` (the next one stops it).
+        logFile: resolve(e.DATA_DIR, 'temporal-dev.log'),
         namespace: e.TEMPORAL_NAMESPACE,
         // The UI decodes payloads through the API (permission temporal.decode); without it, ciphertext.
         uiCodecEndpoint: e.TEMPORAL_UI_CODEC_ENDPOINT ?? `${publicBaseUrl(e)}${CODEC_PATH}`,

@@ -1,7 +1,7 @@
 // The Temporal CLI (dev server + Web UI). Release binaries cannot be downloaded here, so it is
 // built from its Go module with `go install` into a cache outside the repository, once.
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, fstatSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -106,6 +106,24 @@ export function devServerDynamicConfig(dispatch: 'fast' | 'default' = 'fast'): s
   return [...partitions, 'history.transferProcessorMaxPollRPS=1000', 'system.enableActivityEagerExecution=true', 'system.enableEagerWorkflowStart=true'];
 }
 
+/** The last `max` bytes of a file ('' if it cannot be read). */
+function tailOf(file: string, max: number): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const len = Math.min(size, max);
+      const buf = Buffer.alloc(len);
+      readSync(fd, buf, 0, len, size - len);
+      return buf.toString();
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
 /** Starts `temporal server start-dev` and waits until its frontend answers. */
 export async function startDevServer(o: {
   cli: string;
@@ -115,6 +133,11 @@ export async function startDevServer(o: {
   namespace?: string;
   /** The Web UI's remote codec endpoint (the API's /api/v1/temporal/codec): the UI decodes payloads through it. */
   uiCodecEndpoint?: string;
+  /**
+   * Where the server's stdout/stderr go (appended). Without it they are piped to this process, and
+   * a server that outlives this process (`detached`) dies of SIGPIPE at its next log line: Go exits
+   * on a broken stdout/stderr pipe. `npm start` passes DATA_DIR/temporal-dev.log.
+   */
   logFile?: string;
   onExit?: (code: number | null, signal: NodeJS.Signals | null) => void;
   detached?: boolean;
@@ -129,13 +152,16 @@ export async function startDevServer(o: {
   if (o.namespace && o.namespace !== 'default') args.push('--namespace', o.namespace);
   for (const kv of devServerDynamicConfig(o.dispatch ?? 'fast')) args.push('--dynamic-config-value', kv);
   // Own process group: Ctrl-C reaches us first, and the server stops last, after the worker drained.
-  const child = spawn(o.cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: o.detached ?? false });
-  let output = '';
+  const logFd = o.logFile ? openSync(o.logFile, 'a', 0o600) : undefined;
+  const child = spawn(o.cli, args, { stdio: ['ignore', logFd ?? 'pipe', logFd ?? 'pipe'], detached: o.detached ?? false });
+  if (logFd !== undefined) closeSync(logFd); // the child holds its own copy
+  let piped = '';
   const capture = (d: Buffer) => {
-    output = (output + d.toString()).slice(-8000);
+    piped = (piped + d.toString()).slice(-8000);
   };
-  child.stdout!.on('data', capture);
-  child.stderr!.on('data', capture);
+  child.stdout?.on('data', capture);
+  child.stderr?.on('data', capture);
+  const output = () => (o.logFile ? tailOf(o.logFile, 8000) : piped);
   let exited: number | null | undefined;
   child.on('exit', (code, signal) => {
     exited = code;
@@ -144,7 +170,7 @@ export async function startDevServer(o: {
   const address = `127.0.0.1:${o.port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited !== undefined) throw new Error(`temporal server start-dev exited with ${exited}:\n${output}`);
+    if (exited !== undefined) throw new Error(`temporal server start-dev exited with ${exited}:\n${output()}`);
     try {
       const conn = await Connection.connect({ address, connectTimeout: '1s' });
       await conn.workflowService.getSystemInfo({});
@@ -153,7 +179,7 @@ export async function startDevServer(o: {
     } catch {
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
-        throw new Error(`temporal dev server did not become ready on ${address} within 60 s:\n${output}`);
+        throw new Error(`temporal dev server did not become ready on ${address} within 60 s:\n${output()}`);
       }
       await delay(250);
     }
