@@ -87,7 +87,7 @@ interface Target {
   dmEmail?: string;
 }
 
-/** One message of a fan-out: its target and row; `fresh` when this attempt inserted the row (already claimed). */
+/** One message of a fan-out: its target and row; `fresh` when this attempt inserted the row. */
 interface Planned {
   t: Target;
   row: Notification;
@@ -357,14 +357,14 @@ export function createCenter(deps: CenterDeps) {
     notificationsTotal.inc({ channel: row.channel, outcome: sent ? 'sent' : 'failed' });
   }
 
-  /** Delivers one message already claimed (fresh rows are inserted claimed; a retried row is claimed here, optimistically). */
+  /** Delivers one queued message once: claims an attempt (optimistic), sends, records. */
   async function deliver(em: SqlEntityManager, p: Planned, def: EventDef, data: EmitInput['data'], result: EmitResult): Promise<void> {
     const { row, t } = p;
-    if (!p.fresh) {
-      const claimed = await em.nativeUpdate(NotificationSchema, { id: row.id, attempts: row.attempts, status: 'queued' }, { attempts: row.attempts + 1 });
-      if (!claimed) return; // another attempt of this activity is on it
-      row.attempts += 1;
-    }
+    // Claimed right before its send, not when inserted: `attempts` counts tries that really began, so
+    // after a crash only the message that was in flight shows a second attempt.
+    const claimed = await em.nativeUpdate(NotificationSchema, { id: row.id, attempts: row.attempts, status: 'queued' }, { attempts: row.attempts + 1 });
+    if (!claimed) return; // another attempt of this activity is on it
+    row.attempts += 1;
     const started = performance.now();
     try {
       let response = 'stored in the inbox';
@@ -436,11 +436,7 @@ export function createCenter(deps: CenterDeps) {
         log(em, p.row, 'sent', 'stored in the inbox', 0);
         metrics.push(['inbox', 'sent']);
         result.sent++;
-      } else {
-        // A new row is inserted already claimed by this attempt (attempt 1).
-        if (p.fresh) p.row.attempts = 1;
-        send.push(p);
-      }
+      } else send.push(p);
     });
     await em.flush();
     for (const [channel, outcome] of metrics) notificationsTotal.inc({ channel, outcome });
