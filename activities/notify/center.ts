@@ -32,7 +32,7 @@ import { resolveRoles, rolesInheriting } from '../../api/authz/principal.js';
 import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { EVENTS, LANGUAGES, type EmitInput, type EventDef, type Language } from './events.js';
-import { escapeFor, render, textToHtml, type Format } from './render.js';
+import { escapeFor, render, textToHtml, TemplateError, type Format } from './render.js';
 import { formatInZone } from './format.js';
 import { ChannelError, type ChannelSender, type OutgoingMessage } from './channels/channel.js';
 import { linkKey, newJti, signLink, type ActionPayload, type UnsubscribePayload } from './links.js';
@@ -85,7 +85,20 @@ interface Target {
   language?: string;
   /** Slack DM: the person's email, looked up in the workspace by the sender. */
   dmEmail?: string;
+  /** A direct recipient of the emit (`to.emails`): the only one whose message carries the secret variables. */
+  direct?: boolean;
 }
+
+/** Secret values for one message, issued when it really goes out (a one-time token, the link carrying it). */
+export type SecretIssuer = () => Promise<Record<string, string>>;
+
+export interface EmitOptions {
+  /** Values of the event's `secrets` variables; called once per delivery attempt of a direct recipient's message. */
+  secrets?: SecretIssuer;
+}
+
+/** What a secret variable reads in the stored render. */
+export const REDACTED = '<redacted>';
 
 /** One message of a fan-out: its target and row; `fresh` when this attempt inserted the row. */
 interface Planned {
@@ -146,6 +159,34 @@ export async function pickTemplates(em: SqlEntityManager, event: string, pairs: 
 /** Subject and body of one (event, channel, language): see pickTemplates. */
 export async function pickTemplate(em: SqlEntityManager, event: string, channel: NotifyChannel, language: Language): Promise<PickedTemplate> {
   return (await pickTemplates(em, event, [[channel, language]]))(channel, language);
+}
+
+/** The event's data with its secret variables set: to the issued values, or to `<redacted>` (what is stored). */
+function withSecrets(def: EventDef, data: EmitInput['data'], secrets: Record<string, string> | null): EmitInput['data'] {
+  if (!def.secrets?.length) return data;
+  const out = { ...data };
+  for (const name of def.secrets) {
+    const v = secrets?.[name];
+    if (secrets && (v === undefined || v === '')) throw new TemplateError(`secret variable \${${name}} was not issued`);
+    out[name] = secrets ? v! : REDACTED;
+  }
+  return out;
+}
+
+/** One pinned version of (event, channel, language): 0 is the built-in text. */
+async function templateVersion(em: SqlEntityManager, event: string, channel: NotifyChannel, language: Language, version: number, def: EventDef): Promise<PickedTemplate> {
+  if (version === 0) {
+    const [subject, body] = def.text[language];
+    return { version: 0, subject, body, custom: false };
+  }
+  const key = `${event}|${channel}|${language}|${version}`;
+  let hit = templateCache.get(key);
+  if (!hit) {
+    const t = await em.findOneOrFail(NotificationTemplateSchema, { event, channel, language, version });
+    hit = { subject: t.subject, body: t.body };
+    templateCache.set(key, hit);
+  }
+  return { version, ...hit, custom: true };
 }
 
 /** Renders one message; dates in the recipient's zone; a missing variable throws TemplateError. */
@@ -253,6 +294,12 @@ export function createCenter(deps: CenterDeps) {
       }
     }
     for (const c of contactEmails) if (!out.some((t) => t.channel === 'email' && t.recipient === c.email)) out.push({ channel: 'email', recipient: c.email });
+    for (const raw of input.to?.emails ?? []) {
+      const email = raw.toLowerCase();
+      const known = out.find((t) => t.channel === 'email' && t.recipient === email);
+      if (known) known.direct = true;
+      else out.push({ channel: 'email', recipient: email, direct: true, language: input.language });
+    }
     return out;
   }
 
@@ -265,13 +312,13 @@ export function createCenter(deps: CenterDeps) {
    * unsubscribed, a sensitive word, over the rate limit, no channel configured. Two queries for the
    * whole fan-out (unsubscribes, the last hour's sent counts), not two per message.
    */
-  async function suppressReasons(em: SqlEntityManager, items: Array<{ row: Notification; t: Target }>, event: string): Promise<Array<string | null>> {
+  async function suppressReasons(em: SqlEntityManager, items: Array<{ row: Notification; t: Target }>, event: string, transactional: boolean): Promise<Array<string | null>> {
     const reasons: Array<string | null> = items.map(({ t }) => t.suppress ?? null);
     const open = () => items.map((_, i) => i).filter((i) => reasons[i] === null);
     const ask = open();
     if (!ask.length) return reasons;
     const recipients = [...new Set(ask.flatMap((i) => [items[i]!.row.recipient, ...(items[i]!.row.userId ? [`user:${items[i]!.row.userId}`] : [])]))];
-    const unsubs = await em.find(NotificationUnsubscribeSchema, { recipient: { $in: recipients }, event: { $in: [event, '*'] }, channel: { $in: [...new Set(ask.map((i) => items[i]!.row.channel))] } });
+    const unsubs = transactional ? [] : await em.find(NotificationUnsubscribeSchema, { recipient: { $in: recipients }, event: { $in: [event, '*'] }, channel: { $in: [...new Set(ask.map((i) => items[i]!.row.channel))] } });
     for (const i of ask) {
       const { row } = items[i]!;
       const mine = [row.recipient, ...(row.userId ? [`user:${row.userId}`] : [])];
@@ -305,11 +352,23 @@ export function createCenter(deps: CenterDeps) {
     return reasons;
   }
 
-  async function outgoing(em: SqlEntityManager, row: Notification, t: Target, def: EventDef, data: EmitInput['data']): Promise<OutgoingMessage> {
+  async function outgoing(em: SqlEntityManager, row: Notification, t: Target, def: EventDef, data: EmitInput['data'], opts: EmitOptions): Promise<OutgoingMessage> {
     const msg: OutgoingMessage = {
       id: row.id, event: row.event ?? 'legacy', eventKey: row.eventKey, messageId: stableMessageId(row.eventKey, row.recipient, row.channel),
       subject: row.subject, body: row.body, html: row.html, payload: row.payload ?? {}, createdAt: row.createdAt, to: row.recipient,
     };
+    if (def.secrets?.length && t.direct && opts.secrets) {
+      // Rendered again, from the version the stored render used, with the real values: only this
+      // message in memory carries them. Each attempt issues fresh values (a resend after a crash
+      // carries a new token, which may replace the old one), so its Message-ID names the attempt:
+      // the receiver keeps both and the newest one's link works.
+      const tpl = await templateVersion(em, row.event ?? '', row.channel, (LANGUAGES as readonly string[]).includes(row.language) ? (row.language as Language) : settings.defaultLanguage, row.templateVersion, def);
+      const real = renderMessage(def, tpl, withSecrets(def, data, await opts.secrets()), row.channel, t.timezone);
+      msg.subject = real.subject.slice(0, 300);
+      msg.body = real.body;
+      msg.html = real.html;
+      msg.messageId = msg.messageId.replace('@hostflow>', `.a${row.attempts}@hostflow>`);
+    }
     const endpoint = t.endpoint ?? (row.endpointId ? await em.findOne(NotificationEndpointSchema, { id: row.endpointId }) : null);
     if (endpoint) {
       const url = deps.vault.decrypt(endpoint.urlCiphertext, `notify-endpoint:${endpoint.id}:url`);
@@ -321,7 +380,7 @@ export function createCenter(deps: CenterDeps) {
     }
     const key = await linkKey(deps.em, deps.vault);
     const base = baseOf();
-    if (row.channel === 'email' && row.event) {
+    if (row.channel === 'email' && row.event && !def.transactional) {
       const p: UnsubscribePayload = { t: 'unsubscribe', r: row.userId ? `user:${row.userId}` : row.recipient, e: row.event, c: 'email' };
       msg.unsubscribeUrl = `${base}/api/v1/notifications/unsubscribe?token=${signLink(key, p)}`;
     }
@@ -358,7 +417,7 @@ export function createCenter(deps: CenterDeps) {
   }
 
   /** Delivers one queued message once: claims an attempt (optimistic), sends, records. */
-  async function deliver(em: SqlEntityManager, p: Planned, def: EventDef, data: EmitInput['data'], result: EmitResult): Promise<void> {
+  async function deliver(em: SqlEntityManager, p: Planned, def: EventDef, data: EmitInput['data'], result: EmitResult, opts: EmitOptions): Promise<void> {
     const { row, t } = p;
     // Claimed right before its send, not when inserted: `attempts` counts tries that really began, so
     // after a crash only the message that was in flight shows a second attempt.
@@ -368,7 +427,7 @@ export function createCenter(deps: CenterDeps) {
     const started = performance.now();
     try {
       let response = 'stored in the inbox';
-      if (row.channel !== 'inbox') response = (await deps.senders[row.channel]!.send(await outgoing(em, row, t, def, data))).response;
+      if (row.channel !== 'inbox') response = (await deps.senders[row.channel]!.send(await outgoing(em, row, t, def, data, opts))).response;
       await record(em, row, { status: 'sent', detail: null, response, latencyMs: Math.round(performance.now() - started) });
       result.sent++;
     } catch (err) {
@@ -410,14 +469,14 @@ export function createCenter(deps: CenterDeps) {
       }
       const language = languageOf(t);
       const tpl = template(t.channel, language);
-      const rendered = renderMessage(def, tpl, input.data, t.channel, t.timezone);
+      const rendered = renderMessage(def, tpl, withSecrets(def, input.data, null), t.channel, t.timezone);
       const row = em.create(NotificationSchema, {
         eventKey: input.key, recipient: t.recipient, channel: t.channel, event: input.event, userId: t.userId ?? null, endpointId: t.endpoint?.id ?? null,
         language, templateVersion: tpl.version, subject: rendered.subject.slice(0, 300), body: rendered.body, html: rendered.html, payload: input.data,
       });
       candidates.push({ t, row, fresh: true });
     }
-    const reasons = await suppressReasons(em, candidates, input.event);
+    const reasons = await suppressReasons(em, candidates, input.event, def.transactional === true);
     const send: Planned[] = [];
     candidates.forEach((p, i) => {
       const reason = reasons[i];
@@ -501,7 +560,7 @@ export function createCenter(deps: CenterDeps) {
     return { input: { ...input, data }, owners };
   }
 
-  async function emit(raw: EmitInput): Promise<EmitResult> {
+  async function emit(raw: EmitInput, opts: EmitOptions = {}): Promise<EmitResult> {
     const def = (EVENTS as Record<string, EventDef>)[raw.event];
     if (!def) throw new ChannelError(`unknown event ${raw.event}`, false);
     const em = deps.em.fork();
@@ -521,7 +580,7 @@ export function createCenter(deps: CenterDeps) {
         result = fresh();
       }
     }
-    for (const p of send) await deliver(em, p, def, input.data, result);
+    for (const p of send) await deliver(em, p, def, input.data, result, opts);
     return result;
   }
 
