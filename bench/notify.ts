@@ -133,6 +133,17 @@ async function main() {
     await em2.flush();
 
     const rows: Row[] = [];
+    const header = 'row               occ/s  mail/s  hook/s slack/s  emit p50  emit p99 | due→delivered p99 s: mail   hook  slack | dup  SQL/occ';
+    const line = (r: Row) => {
+      const per = (n: number) => (n / r.seconds).toFixed(0).padStart(7);
+      const d = (xs: number[]) => (xs.length ? (pct(xs, 99) / 1000).toFixed(1) : '-').padStart(6);
+      return `${r.name.padEnd(16)} ${(N / r.seconds).toFixed(0).padStart(6)} ${per(r.mails)} ${per(r.hooks)} ${per(r.posts)} ${pct(r.lat, 50).toFixed(1).padStart(9)} ${pct(r.lat, 99).toFixed(1).padStart(9)} |                   ${d(r.due.mail)} ${d(r.due.hook)} ${d(r.due.slack)} | ${String(r.dup).padStart(3)}  ${r.queries === undefined ? '-' : r.queries.toFixed(1)}`;
+    };
+    // Each row is printed when it is done too (a 10,000-reminder run takes long on a loaded machine).
+    const done = (r: Row) => {
+      rows.push(r);
+      console.log(`[${new Date().toISOString()}] load ${loadavg()[0]!.toFixed(1)}  ${line(r)}`);
+    };
     let profile: string[] = [];
     let tookProfile: Array<[string, { n: number; ms: number }]> = [];
     const data = (i: number) => ({ host: `GPU box ${i}`, hostSlug: `gpu-${i}`, days: 7, daysText: '7 days', endsAt: Date.now() + 7 * 86_400_000, allocationId: randomUUID() });
@@ -177,7 +188,7 @@ async function main() {
       if (retries) console.log(`${name}: ${retries} emit(s) retried (a channel failed once; see the send log)`);
       const raws = smtp.messages.slice(m0).map((m) => m.raw);
       const since = (xs: number[]) => xs.map((t) => t - r.t0);
-      rows.push({
+      done({
         name, ...r, queries: q / N, mails: raws.length, hooks: hook.accepted.length - h0, posts: slack.posts.length - p0,
         dup: dupes(messageIds(raws)) + (hook.received.length - hr0 - (hook.accepted.length - h0)),
         due: { mail: since(mailTimes.slice(m0)), hook: since(hook.accepted.slice(h0).map((x) => x.at)), slack: since(slack.posts.slice(p0).map((x) => x.at)) },
@@ -195,7 +206,7 @@ async function main() {
         await mailer.sendMail({ from: 'Hostflow <hostflow@bench>', to: `bench-${i % U}@notify.test`, subject: `Your lease of GPU box ${i} ends in 7 days`, text: `Your lease of host GPU box ${i} (gpu-${i}) ends on 2026-12-24 21:00.\nAsk your account manager to extend it.`, html: `<p>Your lease of host <b>GPU box ${i}</b> ends soon.</p>`, messageId: `<${run}.${i}@bench>` });
       });
       const raws = smtp.messages.slice(m0).map((m) => m.raw);
-      rows.push({ name, ...r, mails: raws.length, hooks: 0, posts: 0, dup: dupes(messageIds(raws)), due: { mail: mailTimes.slice(m0).map((t) => t - r.t0), hook: [], slack: [] } });
+      done({ name, ...r, mails: raws.length, hooks: 0, posts: 0, dup: dupes(messageIds(raws)), due: { mail: mailTimes.slice(m0).map((t) => t - r.t0), hook: [], slack: [] } });
       mailer.close();
     }
 
@@ -210,12 +221,8 @@ async function main() {
       for (const [q, t] of tookProfile) console.log(`  ${(t.ms / N).toFixed(1).padStart(7)} ms  ${String(t.n).padStart(6)}x  ${q}`);
       console.log('');
     }
-    console.log('row               occ/s  mail/s  hook/s slack/s  emit p50  emit p99 | due→delivered p99 s: mail   hook  slack | dup  SQL/occ');
-    for (const r of rows) {
-      const per = (n: number) => (n / r.seconds).toFixed(0).padStart(7);
-      const d = (xs: number[]) => (xs.length ? (pct(xs, 99) / 1000).toFixed(1) : '-').padStart(6);
-      console.log(`${r.name.padEnd(16)} ${(N / r.seconds).toFixed(0).padStart(6)} ${per(r.mails)} ${per(r.hooks)} ${per(r.posts)} ${pct(r.lat, 50).toFixed(1).padStart(9)} ${pct(r.lat, 99).toFixed(1).padStart(9)} |                   ${d(r.due.mail)} ${d(r.due.hook)} ${d(r.due.slack)} | ${String(r.dup).padStart(3)}  ${r.queries === undefined ? '-' : r.queries.toFixed(1)}`);
-    }
+    console.log(header);
+    for (const r of rows) console.log(line(r));
     const cp = rows.find((r) => r.name === 'center-pooled');
     const bp = rows.find((r) => r.name === 'bare-pooled');
     if (cp && bp) console.log(`\ncenter pooled / bare pooled: mail throughput ${(cp.mails / cp.seconds / (bp.mails / bp.seconds)).toFixed(2)}x (the center also writes the send log and delivers inbox + webhook + Slack per occurrence)`);
