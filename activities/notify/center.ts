@@ -2,7 +2,7 @@
 // subscriptions) → one message per (event key, recipient, channel), rendered from the event's
 // template in the recipient's language and time zone and stored with the template version → each
 // message delivered by its channel's sender, with the send log explaining every outcome.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { notificationsTotal } from '../../config/metrics.js';
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
@@ -23,6 +23,8 @@ import {
   SshKeySchema,
   UserSchema,
   type Notification,
+  type NotificationSubscription,
+  type User,
   type NotificationEndpoint,
   type NotifyChannel,
 } from '../../db/entities/index.js';
@@ -30,7 +32,7 @@ import { resolveRoles, rolesInheriting } from '../../api/authz/principal.js';
 import type { Vault } from '../../db/vault.js';
 import type { Logger } from '../../config/logger.js';
 import { EVENTS, LANGUAGES, type EmitInput, type EventDef, type Language } from './events.js';
-import { escapeFor, render, textToHtml, type Format } from './render.js';
+import { escapeFor, render, textToHtml, TemplateError, type Format } from './render.js';
 import { formatInZone } from './format.js';
 import { ChannelError, type ChannelSender, type OutgoingMessage } from './channels/channel.js';
 import { linkKey, newJti, signLink, type ActionPayload, type UnsubscribePayload } from './links.js';
@@ -83,18 +85,108 @@ interface Target {
   language?: string;
   /** Slack DM: the person's email, looked up in the workspace by the sender. */
   dmEmail?: string;
+  /** A direct recipient of the emit (`to.emails`): the only one whose message carries the secret variables. */
+  direct?: boolean;
 }
+
+/** Secret values for one message, issued when it really goes out (a one-time token, the link carrying it). */
+export type SecretIssuer = () => Promise<Record<string, string>>;
+
+export interface EmitOptions {
+  /** Values of the event's `secrets` variables; called once per delivery attempt of a direct recipient's message. */
+  secrets?: SecretIssuer;
+}
+
+/** What a secret variable reads in the stored render. */
+export const REDACTED = '<redacted>';
+
+/** One message of a fan-out: its target and row; `fresh` when this attempt inserted the row. */
+interface Planned {
+  t: Target;
+  row: Notification;
+  fresh: boolean;
+}
+
+type AttemptStatus = 'sent' | 'failed' | 'suppressed' | 'deduplicated';
 
 /** A Slack endpoint with this channel DMs people, found by their email (users.lookupByEmail). */
 export const SLACK_DM_CHANNEL = '@email';
 
-/** Subject and body of (event, channel, language): the newest stored version, else the built-in text (version 0). */
-export async function pickTemplate(em: SqlEntityManager, event: string, channel: NotifyChannel, language: Language) {
-  const row = await em.findOne(NotificationTemplateSchema, { event, channel, language }, { orderBy: { version: 'desc' } });
-  if (row) return { version: row.version, subject: row.subject, body: row.body, custom: true };
+/**
+ * Template versions are immutable (a change is a new version), so a version's subject and body are
+ * cached per process once read; only "which version is newest" is asked per fan-out, in one query
+ * for every channel and language of the event.
+ */
+const templateCache = new Map<string, { subject: string; body: string }>();
+
+export interface PickedTemplate {
+  version: number;
+  subject: string;
+  body: string;
+  custom: boolean;
+}
+
+/**
+ * Subject and body of (event, channel, language) for each pair asked: the newest stored version,
+ * else the built-in text (version 0). One query for the newest versions, one more only for
+ * versions this process has not read yet.
+ */
+export async function pickTemplates(em: SqlEntityManager, event: string, pairs: ReadonlyArray<readonly [NotifyChannel, Language]>): Promise<(channel: NotifyChannel, language: Language) => PickedTemplate> {
   const def = (EVENTS as Record<string, EventDef>)[event]!;
-  const [subject, body] = def.text[language];
-  return { version: 0, subject, body, custom: false };
+  const newest = new Map<string, number>();
+  if (pairs.length) {
+    const rows = await em.getConnection().execute<Array<{ channel: string; language: string; version: number }>>('select "channel", "language", max("version")::int as "version" from "notification_templates" where "event" = ? group by "channel", "language"', [event]);
+    for (const r of rows) newest.set(`${r.channel}|${r.language}`, Number(r.version));
+  }
+  const ck = (channel: string, language: string, version: number) => `${event}|${channel}|${language}|${version}`;
+  const missing = [...new Set(pairs.map(([c, l]) => `${c}|${l}`))].flatMap((pair) => {
+    const v = newest.get(pair);
+    const [channel, language] = pair.split('|') as [NotifyChannel, string];
+    return v !== undefined && !templateCache.has(ck(channel, language, v)) ? [{ channel, language, version: v }] : [];
+  });
+  if (missing.length) {
+    for (const t of await em.find(NotificationTemplateSchema, { event, $or: missing })) templateCache.set(ck(t.channel, t.language, t.version), { subject: t.subject, body: t.body });
+  }
+  return (channel, language) => {
+    const v = newest.get(`${channel}|${language}`);
+    const hit = v === undefined ? undefined : templateCache.get(ck(channel, language, v));
+    if (v !== undefined && hit) return { version: v, ...hit, custom: true };
+    const [subject, body] = def.text[language];
+    return { version: 0, subject, body, custom: false };
+  };
+}
+
+/** Subject and body of one (event, channel, language): see pickTemplates. */
+export async function pickTemplate(em: SqlEntityManager, event: string, channel: NotifyChannel, language: Language): Promise<PickedTemplate> {
+  return (await pickTemplates(em, event, [[channel, language]]))(channel, language);
+}
+
+/** The event's data with its secret variables set: to the issued values, or to `<redacted>` (what is stored). */
+function withSecrets(def: EventDef, data: EmitInput['data'], secrets: Record<string, string> | null): EmitInput['data'] {
+  if (!def.secrets?.length) return data;
+  const out = { ...data };
+  for (const name of def.secrets) {
+    const v = secrets?.[name];
+    if (secrets && (v === undefined || v === '')) throw new TemplateError(`secret variable \${${name}} was not issued`);
+    out[name] = secrets ? v! : REDACTED;
+  }
+  return out;
+}
+
+/** One pinned version of (event, channel, language): 0 is the built-in text. */
+async function templateVersion(em: SqlEntityManager, event: string, channel: NotifyChannel, language: Language, version: number, def: EventDef): Promise<PickedTemplate> {
+  if (version === 0) {
+    const [subject, body] = def.text[language];
+    return { version: 0, subject, body, custom: false };
+  }
+  const key = `${event}|${channel}|${language}|${version}`;
+  let hit = templateCache.get(key);
+  if (!hit) {
+    const t = await em.findOneOrFail(NotificationTemplateSchema, { event, channel, language, version });
+    hit = { subject: t.subject, body: t.body };
+    templateCache.set(key, hit);
+  }
+  return { version, ...hit, custom: true };
 }
 
 /** Renders one message; dates in the recipient's zone; a missing variable throws TemplateError. */
@@ -122,19 +214,28 @@ export function createCenter(deps: CenterDeps) {
   const settings: NotifySettings = { ...DEFAULT_NOTIFY_SETTINGS, ...deps.notifySettings };
   const baseOf = () => ((typeof deps.publicBaseUrl === 'function' ? deps.publicBaseUrl() : deps.publicBaseUrl) || 'http://127.0.0.1:3000').replace(/\/+$/, '');
 
-  async function usersWith(em: SqlEntityManager, roles: string[] | undefined, permission: string | undefined) {
-    if (!roles?.length && !permission) return [];
-    const users = await em.find(UserSchema, { disabledAt: null });
-    const rows = await em.find(RoleSchema, {});
-    const resolved = permission ? resolveRoles(rows, new Map()) : null;
-    // A role-addressed recipient is that role or any role inheriting it (custom roles made from it).
-    const named = rolesInheriting(rows, roles ?? []);
-    return users.filter((u) => u.roles.some((n) => named.has(n)) || (permission && u.roles.some((n) => resolved!.get(n)?.permissions.has(permission as never))));
+  /** Users and roles, read once per fan-out and only when a role or permission addresses someone. */
+  function directory(em: SqlEntityManager) {
+    const read = async () => ({ users: await em.find(UserSchema, { disabledAt: null }), roles: await em.find(RoleSchema, {}) });
+    let loaded: ReturnType<typeof read> | undefined;
+    const load = () => (loaded ??= read());
+    return async function usersWith(roles: string[] | undefined, permission: string | undefined): Promise<User[]> {
+      if (!roles?.length && !permission) return [];
+      const d = await load();
+      const resolved = permission ? resolveRoles(d.roles, new Map()) : null;
+      // A role-addressed recipient is that role or any role inheriting it (custom roles made from it).
+      const named = rolesInheriting(d.roles, roles ?? []);
+      return d.users.filter((u) => u.roles.some((n) => named.has(n)) || (permission && u.roles.some((n) => resolved!.get(n)?.permissions.has(permission as never))));
+    };
   }
 
-  /** Everyone and everything this occurrence goes to, per channel. */
+  /**
+   * Everyone and everything this occurrence goes to, per channel. Batched: one query per kind of
+   * subject (subscriptions, endpoints, customers, users, preferences), not one per subscription.
+   */
   async function targets(em: SqlEntityManager, input: EmitInput, owners: string[]): Promise<Target[]> {
     const out: Target[] = [];
+    const usersWith = directory(em);
     const except = new Set(input.to?.exceptUserIds ?? []);
     const people = new Map<string, Set<NotifyChannel>>();
     const add = (userId: string, channels: NotifyChannel[]) => {
@@ -145,26 +246,41 @@ export function createCenter(deps: CenterDeps) {
     };
     // The lifecycle's own audience: email and the in-app inbox.
     for (const id of [...(input.to?.userIds ?? []), ...(input.to?.owner ? owners : [])]) add(id, ['email', 'inbox']);
-    for (const u of await usersWith(em, input.to?.roles, input.to?.permission)) add(u.id, ['email', 'inbox']);
+    for (const u of await usersWith(input.to?.roles, input.to?.permission)) add(u.id, ['email', 'inbox']);
     const subs = await em.find(NotificationSubscriptionSchema, { event: { $in: [input.event, '*'] } });
+    const ids = (type: NotificationSubscription['subjectType']) => [...new Set(subs.filter((s) => s.subjectType === type).map((s) => s.subjectId))];
+    const customerIds = ids('customer');
+    const endpointIds = ids('endpoint');
+    const [customers, customerUsers, endpoints] = await Promise.all([
+      customerIds.length ? em.find(CustomerSchema, { id: { $in: customerIds } }) : [],
+      customerIds.length ? em.find(UserSchema, { customerId: { $in: customerIds }, disabledAt: null }) : [],
+      endpointIds.length ? em.find(NotificationEndpointSchema, { id: { $in: endpointIds } }) : [],
+    ]);
+    const customerById = new Map(customers.map((c) => [c.id, c]));
+    const endpointById = new Map(endpoints.map((e) => [e.id, e]));
     const contactEmails: Array<{ email: string; channel: NotifyChannel }> = [];
     for (const s of subs) {
       if (s.subjectType === 'user') add(s.subjectId, [s.channel]);
-      else if (s.subjectType === 'role') for (const u of await usersWith(em, [s.subjectId], undefined)) add(u.id, [s.channel]);
+      else if (s.subjectType === 'role') for (const u of await usersWith([s.subjectId], undefined)) add(u.id, [s.channel]);
       else if (s.subjectType === 'customer') {
-        const c = await em.findOne(CustomerSchema, { id: s.subjectId });
+        const c = customerById.get(s.subjectId);
         if (c?.contactEmail && s.channel === 'email') contactEmails.push({ email: c.contactEmail.toLowerCase(), channel: 'email' });
-        for (const u of await em.find(UserSchema, { customerId: s.subjectId, disabledAt: null })) add(u.id, [s.channel]);
+        for (const u of customerUsers) if (u.customerId === s.subjectId) add(u.id, [s.channel]);
       } else if (s.subjectType === 'endpoint') {
-        const e = await em.findOne(NotificationEndpointSchema, { id: s.subjectId });
+        const e = endpointById.get(s.subjectId);
         if (e) out.push({ channel: e.kind, recipient: `endpoint:${e.id}`, endpoint: e, language: e.config.language });
       }
     }
-    const users = people.size ? await em.find(UserSchema, { id: { $in: [...people.keys()] } }) : [];
+    const personIds = [...people.keys()];
     // Slack for a person: a DM through the workspace bot (the Slack endpoint whose channel is `@email`).
     const wantsSlack = [...people.values()].some((c) => c.has('slack'));
-    const dmBot = wantsSlack ? (await em.find(NotificationEndpointSchema, { kind: 'slack' }, { orderBy: { createdAt: 'asc' } })).find((e) => e.config.channel === SLACK_DM_CHANNEL) : undefined;
-    const prefs = new Map((people.size ? await em.find(NotificationPreferenceSchema, { userId: { $in: [...people.keys()] } }) : []).map((p) => [p.userId, p.language]));
+    const [users, prefRows, slackBots] = await Promise.all([
+      personIds.length ? em.find(UserSchema, { id: { $in: personIds } }) : [],
+      personIds.length ? em.find(NotificationPreferenceSchema, { userId: { $in: personIds } }) : [],
+      wantsSlack ? em.find(NotificationEndpointSchema, { kind: 'slack' }, { orderBy: { createdAt: 'asc' } }) : [],
+    ]);
+    const dmBot = slackBots.find((e) => e.config.channel === SLACK_DM_CHANNEL);
+    const prefs = new Map(prefRows.map((p) => [p.userId, p.language]));
     for (const u of users) {
       for (const channel of people.get(u.id)!) {
         const language = prefs.get(u.id);
@@ -178,35 +294,81 @@ export function createCenter(deps: CenterDeps) {
       }
     }
     for (const c of contactEmails) if (!out.some((t) => t.channel === 'email' && t.recipient === c.email)) out.push({ channel: 'email', recipient: c.email });
+    for (const raw of input.to?.emails ?? []) {
+      const email = raw.toLowerCase();
+      const known = out.find((t) => t.channel === 'email' && t.recipient === email);
+      if (known) known.direct = true;
+      else out.push({ channel: 'email', recipient: email, direct: true, language: input.language });
+    }
     return out;
   }
 
-  const log = (em: SqlEntityManager, row: Notification, status: 'sent' | 'failed' | 'suppressed' | 'deduplicated', response: string | null, latencyMs: number | null) => {
-    // hostflow_notifications_total: counted when the attempt is recorded (channel and outcome are bounded enums).
-    notificationsTotal.inc({ channel: row.channel, outcome: status });
-    return em.create(NotificationAttemptSchema, { notificationId: row.id, attempt: row.attempts, status, response: response?.slice(0, 1000) ?? null, latencyMs });
-  };
+  /** A send-log row (one per attempt and per deduplicated emit), written with the message in one flush. */
+  const log = (em: SqlEntityManager, row: Notification, status: AttemptStatus, response: string | null, latencyMs: number | null) =>
+    em.create(NotificationAttemptSchema, { notificationId: row.id, attempt: row.attempts, status, response: response?.slice(0, 1000) ?? null, latencyMs });
 
-  async function suppressReason(em: SqlEntityManager, row: Notification, t: Target): Promise<string | null> {
-    if (t.suppress) return t.suppress;
-    const unsub = await em.findOne(NotificationUnsubscribeSchema, { recipient: { $in: [row.recipient, ...(row.userId ? [`user:${row.userId}`] : [])] }, event: { $in: [row.event ?? '', '*'] }, channel: row.channel });
-    if (unsub) return `recipient unsubscribed from ${unsub.event === '*' ? 'all events' : unsub.event} on ${unsub.channel}`;
-    const text = `${row.subject}\n${row.body}`.toLowerCase();
-    const word = settings.sensitiveWords.find((w) => w && text.includes(w.toLowerCase()));
-    if (word) return `sensitive word "${word}" in the message`;
-    if (settings.rateLimitPerHour > 0) {
-      const sent = await em.count(NotificationSchema, { recipient: row.recipient, channel: row.channel, status: 'sent', sentAt: { $gt: new Date(Date.now() - 3_600_000) } });
-      if (sent >= settings.rateLimitPerHour) return `rate limit: ${sent} messages to this recipient on ${row.channel} in the last hour (limit ${settings.rateLimitPerHour})`;
+  /**
+   * Why each message must not go out (null: it may), in the order a person would ask: no address,
+   * unsubscribed, a sensitive word, over the rate limit, no channel configured. Two queries for the
+   * whole fan-out (unsubscribes, the last hour's sent counts), not two per message.
+   */
+  async function suppressReasons(em: SqlEntityManager, items: Array<{ row: Notification; t: Target }>, event: string, transactional: boolean): Promise<Array<string | null>> {
+    const reasons: Array<string | null> = items.map(({ t }) => t.suppress ?? null);
+    const open = () => items.map((_, i) => i).filter((i) => reasons[i] === null);
+    const ask = open();
+    if (!ask.length) return reasons;
+    const recipients = [...new Set(ask.flatMap((i) => [items[i]!.row.recipient, ...(items[i]!.row.userId ? [`user:${items[i]!.row.userId}`] : [])]))];
+    const unsubs = transactional ? [] : await em.find(NotificationUnsubscribeSchema, { recipient: { $in: recipients }, event: { $in: [event, '*'] }, channel: { $in: [...new Set(ask.map((i) => items[i]!.row.channel))] } });
+    for (const i of ask) {
+      const { row } = items[i]!;
+      const mine = [row.recipient, ...(row.userId ? [`user:${row.userId}`] : [])];
+      const unsub = unsubs.find((u) => u.channel === row.channel && mine.includes(u.recipient));
+      if (unsub) {
+        reasons[i] = `recipient unsubscribed from ${unsub.event === '*' ? 'all events' : unsub.event} on ${unsub.channel}`;
+        continue;
+      }
+      const text = `${row.subject}\n${row.body}`.toLowerCase();
+      const word = settings.sensitiveWords.find((w) => w && text.includes(w.toLowerCase()));
+      if (word) reasons[i] = `sensitive word "${word}" in the message`;
     }
-    if (row.channel !== 'inbox' && !deps.senders[row.channel]) return `no ${row.channel} channel configured`;
-    return null;
+    const limited = open();
+    if (settings.rateLimitPerHour > 0 && limited.length) {
+      const pairs = limited.map((i) => items[i]!.row);
+      const rows = await em.getConnection().execute<Array<{ recipient: string; channel: string; n: number }>>(
+        `select "recipient", "channel", count(*)::int as "n" from "notifications" where "status" = 'sent' and "sent_at" > ? and ("recipient", "channel") in (${pairs.map(() => '(?, ?)').join(', ')}) group by "recipient", "channel"`,
+        [new Date(Date.now() - 3_600_000).toISOString(), ...pairs.flatMap((r) => [r.recipient, r.channel])],
+      );
+      const sent = new Map(rows.map((r) => [`${r.recipient}\n${r.channel}`, Number(r.n)]));
+      for (const i of limited) {
+        const { row } = items[i]!;
+        const n = sent.get(`${row.recipient}\n${row.channel}`) ?? 0;
+        if (n >= settings.rateLimitPerHour) reasons[i] = `rate limit: ${n} messages to this recipient on ${row.channel} in the last hour (limit ${settings.rateLimitPerHour})`;
+      }
+    }
+    for (const i of open()) {
+      const { row } = items[i]!;
+      if (row.channel !== 'inbox' && !deps.senders[row.channel]) reasons[i] = `no ${row.channel} channel configured`;
+    }
+    return reasons;
   }
 
-  async function outgoing(em: SqlEntityManager, row: Notification, t: Target, def: EventDef, data: EmitInput['data']): Promise<OutgoingMessage> {
+  async function outgoing(em: SqlEntityManager, row: Notification, t: Target, def: EventDef, data: EmitInput['data'], opts: EmitOptions): Promise<OutgoingMessage> {
     const msg: OutgoingMessage = {
       id: row.id, event: row.event ?? 'legacy', eventKey: row.eventKey, messageId: stableMessageId(row.eventKey, row.recipient, row.channel),
       subject: row.subject, body: row.body, html: row.html, payload: row.payload ?? {}, createdAt: row.createdAt, to: row.recipient,
     };
+    if (def.secrets?.length && t.direct && opts.secrets) {
+      // Rendered again, from the version the stored render used, with the real values: only this
+      // message in memory carries them. Each attempt issues fresh values (a resend after a crash
+      // carries a new token, which may replace the old one), so its Message-ID names the attempt:
+      // the receiver keeps both and the newest one's link works.
+      const tpl = await templateVersion(em, row.event ?? '', row.channel, (LANGUAGES as readonly string[]).includes(row.language) ? (row.language as Language) : settings.defaultLanguage, row.templateVersion, def);
+      const real = renderMessage(def, tpl, withSecrets(def, data, await opts.secrets()), row.channel, t.timezone);
+      msg.subject = real.subject.slice(0, 300);
+      msg.body = real.body;
+      msg.html = real.html;
+      msg.messageId = msg.messageId.replace('@hostflow>', `.a${row.attempts}@hostflow>`);
+    }
     const endpoint = t.endpoint ?? (row.endpointId ? await em.findOne(NotificationEndpointSchema, { id: row.endpointId }) : null);
     if (endpoint) {
       const url = deps.vault.decrypt(endpoint.urlCiphertext, `notify-endpoint:${endpoint.id}:url`);
@@ -218,7 +380,7 @@ export function createCenter(deps: CenterDeps) {
     }
     const key = await linkKey(deps.em, deps.vault);
     const base = baseOf();
-    if (row.channel === 'email' && row.event) {
+    if (row.channel === 'email' && row.event && !def.transactional) {
       const p: UnsubscribePayload = { t: 'unsubscribe', r: row.userId ? `user:${row.userId}` : row.recipient, e: row.event, c: 'email' };
       msg.unsubscribeUrl = `${base}/api/v1/notifications/unsubscribe?token=${signLink(key, p)}`;
     }
@@ -235,46 +397,109 @@ export function createCenter(deps: CenterDeps) {
     return msg;
   }
 
+  /**
+   * Records one delivery attempt: the message's new state and its send-log row in one statement
+   * (atomic, one round trip), right after the provider answered, so a crash loses at most the
+   * record of the message in flight (whose stable id lets the receiver drop the resend).
+   */
+  async function record(em: SqlEntityManager, row: Notification, outcome: { status: 'sent' | 'queued' | 'failed'; detail: string | null; response: string; latencyMs: number }) {
+    const sent = outcome.status === 'sent';
+    const sets = sent
+      ? `"status" = 'sent', "sent_at" = ?::timestamptz, "provider_response" = ?, "latency_ms" = ?::int, "detail" = null, "attempts" = ?::int`
+      : `"status" = ?, "detail" = ?, "latency_ms" = ?::int, "attempts" = ?::int`;
+    const setParams = sent ? [new Date().toISOString(), outcome.response.slice(0, 1000), outcome.latencyMs, row.attempts] : [outcome.status, outcome.detail?.slice(0, 1000) ?? null, outcome.latencyMs, row.attempts];
+    await em.getConnection().execute(
+      `with "u" as (update "notifications" set ${sets} where "id" = ?::uuid returning "id") ` +
+        `insert into "notification_attempts" ("id", "notification_id", "attempt", "status", "response", "latency_ms", "at") select ?::uuid, "u"."id", ?::int, ?, ?, ?::int, now() from "u"`,
+      [...setParams, row.id, randomUUID(), row.attempts, sent ? 'sent' : 'failed', (sent ? outcome.response : (outcome.detail ?? '')).slice(0, 1000), outcome.latencyMs],
+    );
+    notificationsTotal.inc({ channel: row.channel, outcome: sent ? 'sent' : 'failed' });
+  }
+
   /** Delivers one queued message once: claims an attempt (optimistic), sends, records. */
-  async function deliver(em: SqlEntityManager, row: Notification, t: Target, def: EventDef, data: EmitInput['data'], result: EmitResult): Promise<void> {
-    const reason = await suppressReason(em, row, t);
-    if (reason) {
-      row.status = 'suppressed';
-      row.detail = reason.slice(0, 1000);
-      log(em, row, 'suppressed', reason, null);
-      await em.flush();
-      result.suppressed++;
-      return;
-    }
+  async function deliver(em: SqlEntityManager, p: Planned, def: EventDef, data: EmitInput['data'], result: EmitResult, opts: EmitOptions): Promise<void> {
+    const { row, t } = p;
+    // Claimed right before its send, not when inserted: `attempts` counts tries that really began, so
+    // after a crash only the message that was in flight shows a second attempt.
     const claimed = await em.nativeUpdate(NotificationSchema, { id: row.id, attempts: row.attempts, status: 'queued' }, { attempts: row.attempts + 1 });
     if (!claimed) return; // another attempt of this activity is on it
     row.attempts += 1;
     const started = performance.now();
     try {
       let response = 'stored in the inbox';
-      if (row.channel !== 'inbox') response = (await deps.senders[row.channel]!.send(await outgoing(em, row, t, def, data))).response;
-      const latency = Math.round(performance.now() - started);
-      row.status = 'sent';
-      row.sentAt = new Date();
-      row.providerResponse = response.slice(0, 1000);
-      row.latencyMs = latency;
-      row.detail = null;
-      log(em, row, 'sent', response, latency);
-      await em.flush();
+      if (row.channel !== 'inbox') response = (await deps.senders[row.channel]!.send(await outgoing(em, row, t, def, data, opts))).response;
+      await record(em, row, { status: 'sent', detail: null, response, latencyMs: Math.round(performance.now() - started) });
       result.sent++;
     } catch (err) {
-      const latency = Math.round(performance.now() - started);
+      const latencyMs = Math.round(performance.now() - started);
       const retryable = err instanceof ChannelError ? err.retryable : true;
       const final = !retryable || row.attempts >= settings.maxAttempts;
-      row.status = final ? 'failed' : 'queued';
-      row.detail = `attempt ${row.attempts}/${settings.maxAttempts}: ${(err as Error).message}`.slice(0, 1000);
-      row.latencyMs = latency;
-      log(em, row, 'failed', (err as Error).message, latency);
-      await em.flush();
+      const message = (err as Error).message;
+      await record(em, row, { status: final ? 'failed' : 'queued', detail: `attempt ${row.attempts}/${settings.maxAttempts}: ${message}`, response: message, latencyMs });
       if (final) result.failed++;
       else result.retrying++;
       deps.logger.warn({ notification: row.id, channel: row.channel, attempt: row.attempts, final }, 'notification delivery failed');
     }
+  }
+
+  /**
+   * One fan-out's bookkeeping in one transaction: the messages found (deduplicated, or queued from an
+   * earlier attempt), the new ones rendered and inserted in bulk, suppressed ones with their reason,
+   * inbox messages stored as sent (the inbox is this database). Returns what still has to be sent.
+   * Reads: the occurrence's existing rows, the newest template versions, unsubscribes, rate counts.
+   */
+  async function plan(em: SqlEntityManager, input: EmitInput, def: EventDef, ts: Target[], result: EmitResult): Promise<Planned[]> {
+    const keyOf = (recipient: string, channel: string) => `${recipient}\n${channel}`;
+    const existing = new Map((await em.find(NotificationSchema, { eventKey: input.key })).map((r) => [keyOf(r.recipient, r.channel), r]));
+    const languageOf = (t: Target): Language => ((LANGUAGES as readonly string[]).includes(t.language ?? '') ? (t.language as Language) : settings.defaultLanguage);
+    const fresh = ts.filter((t) => !existing.has(keyOf(t.recipient, t.channel)));
+    const template = await pickTemplates(em, input.event, fresh.map((t) => [t.channel, languageOf(t)] as const));
+    const metrics: Array<[NotifyChannel, AttemptStatus]> = [];
+    const candidates: Planned[] = [];
+    for (const t of ts) {
+      const found = existing.get(keyOf(t.recipient, t.channel));
+      if (found) {
+        found.duplicates += 1;
+        if (found.status !== 'queued') {
+          log(em, found, 'deduplicated', `already ${found.status}`, null);
+          metrics.push([found.channel, 'deduplicated']);
+          result.deduplicated++;
+        } else candidates.push({ t, row: found, fresh: false });
+        continue;
+      }
+      const language = languageOf(t);
+      const tpl = template(t.channel, language);
+      const rendered = renderMessage(def, tpl, withSecrets(def, input.data, null), t.channel, t.timezone);
+      const row = em.create(NotificationSchema, {
+        eventKey: input.key, recipient: t.recipient, channel: t.channel, event: input.event, userId: t.userId ?? null, endpointId: t.endpoint?.id ?? null,
+        language, templateVersion: tpl.version, subject: rendered.subject.slice(0, 300), body: rendered.body, html: rendered.html, payload: input.data,
+      });
+      candidates.push({ t, row, fresh: true });
+    }
+    const reasons = await suppressReasons(em, candidates, input.event, def.transactional === true);
+    const send: Planned[] = [];
+    candidates.forEach((p, i) => {
+      const reason = reasons[i];
+      if (reason) {
+        p.row.status = 'suppressed';
+        p.row.detail = reason.slice(0, 1000);
+        log(em, p.row, 'suppressed', reason, null);
+        metrics.push([p.row.channel, 'suppressed']);
+        result.suppressed++;
+      } else if (p.fresh && p.row.channel === 'inbox') {
+        p.row.attempts = 1;
+        p.row.status = 'sent';
+        p.row.sentAt = new Date();
+        p.row.providerResponse = 'stored in the inbox';
+        p.row.latencyMs = 0;
+        log(em, p.row, 'sent', 'stored in the inbox', 0);
+        metrics.push(['inbox', 'sent']);
+        result.sent++;
+      } else send.push(p);
+    });
+    await em.flush();
+    for (const [channel, outcome] of metrics) notificationsTotal.inc({ channel, outcome });
+    return send;
   }
 
   /**
@@ -335,42 +560,27 @@ export function createCenter(deps: CenterDeps) {
     return { input: { ...input, data }, owners };
   }
 
-  async function emit(raw: EmitInput): Promise<EmitResult> {
+  async function emit(raw: EmitInput, opts: EmitOptions = {}): Promise<EmitResult> {
     const def = (EVENTS as Record<string, EventDef>)[raw.event];
     if (!def) throw new ChannelError(`unknown event ${raw.event}`, false);
     const em = deps.em.fork();
     const { input, owners } = await enrich(em, raw);
-    const result: EmitResult = { messages: 0, sent: 0, suppressed: 0, failed: 0, deduplicated: 0, retrying: 0 };
-    for (const t of await targets(em, input, owners)) {
-      result.messages++;
-      let row = await em.findOne(NotificationSchema, { eventKey: input.key, recipient: t.recipient, channel: t.channel });
-      if (row) {
-        row.duplicates += 1;
-        if (row.status !== 'queued') {
-          log(em, row, 'deduplicated', `already ${row.status}`, null);
-          await em.flush();
-          result.deduplicated++;
-          continue;
-        }
-      } else {
-        const language: Language = (LANGUAGES as readonly string[]).includes(t.language ?? '') ? (t.language as Language) : settings.defaultLanguage;
-        const tpl = await pickTemplate(em, input.event, t.channel, language);
-        const rendered = renderMessage(def, tpl, input.data, t.channel, t.timezone);
-        row = em.create(NotificationSchema, {
-          eventKey: input.key, recipient: t.recipient, channel: t.channel, event: input.event, userId: t.userId ?? null, endpointId: t.endpoint?.id ?? null,
-          language, templateVersion: tpl.version, subject: rendered.subject.slice(0, 300), body: rendered.body, html: rendered.html, payload: input.data,
-        });
-        try {
-          await em.flush();
-        } catch (err) {
-          if (!(err instanceof UniqueConstraintViolationException)) throw err;
-          em.clear();
-          result.deduplicated++;
-          continue;
-        }
+    const ts = await targets(em, input, owners);
+    const fresh = (): EmitResult => ({ messages: ts.length, sent: 0, suppressed: 0, failed: 0, deduplicated: 0, retrying: 0 });
+    let result = fresh();
+    let send: Planned[] = [];
+    for (let round = 1; ; round++) {
+      try {
+        send = await plan(em, input, def, ts, result);
+        break;
+      } catch (err) {
+        // Another attempt of this occurrence inserted some of its rows first: read them and plan again.
+        if (!(err instanceof UniqueConstraintViolationException) || round >= 3) throw err;
+        em.clear();
+        result = fresh();
       }
-      await deliver(em, row, t, def, input.data, result);
     }
+    for (const p of send) await deliver(em, p, def, input.data, result, opts);
     return result;
   }
 

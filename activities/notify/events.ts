@@ -15,6 +15,15 @@ export interface EventDef {
   text: Record<Language, readonly [string, string]>;
   /** Approval requests: messages carry approve/reject actions (Slack buttons, signed email links). */
   approval?: 'account-opening';
+  /**
+   * Secret variables (a one-time link, a token): never in the event's data, the send log, the
+   * database or workflow history. The activity that emits passes an issuer; the center calls it
+   * only when the message really goes out to its direct recipient, renders the secret into that
+   * message at send time, and stores the render with each secret shown as `<redacted>`.
+   */
+  secrets?: readonly string[];
+  /** A message the recipient cannot opt out of (it carries a link they asked for): no unsubscribe link or opt-out. */
+  transactional?: boolean;
 }
 
 const ev = (vars: readonly string[], en: readonly [string, string], zh: readonly [string, string], extra: Partial<EventDef> = {}): EventDef => ({ vars, text: { en, 'zh-CN': zh }, ...extra });
@@ -48,6 +57,9 @@ export const EVENTS = {
   'role_grant.expired': ev(['role', 'until'], ['Your role ${role} has ended', 'Your time-bound role "${role}" ended at ${until} and was removed from your account.'], ['您的角色 ${role} 已到期', '您的限时角色「${role}」已于 ${until} 到期并被移除。'], { dates: ['until'] }),
   'role_grant.revoked': ev(['role', 'reason'], ['Your role ${role} was revoked', 'Your time-bound role "${role}" was revoked. Reason: ${reason}'], ['您的角色 ${role} 已被撤销', '您的限时角色「${role}」已被撤销。原因：${reason}']),
   'remote_session.staff_connected': ev(['staff', 'host', 'hostSlug', 'protocol', 'at', 'sessionId', 'allocationId'], ['Hostflow staff connected to your host ${host}', '${staff} of the Hostflow staff opened a ${protocol} session on your rented host ${host} (${hostSlug}) at ${at}. The session is recorded and audited. Session: ${sessionId}'], ['Hostflow 工作人员连接了您的主机 ${host}', 'Hostflow 工作人员 ${staff} 于 ${at} 在您租用的主机 ${host}（${hostSlug}）上打开了 ${protocol} 会话，该会话已录像并审计。会话：${sessionId}'], { dates: ['at'] }),
+  'registration.verify': ev(['name', 'link', 'token', 'apiBase', 'expiresAt'], ['Confirm your email address for Hostflow', 'Hello ${name},\n\nconfirm your email address to send your registration for review:\n\n${link}\n\n(API: POST ${apiBase}/api/v1/registrations/verify {"token": "${token}"})\n\nThe link works once, until ${expiresAt}.'], ['请确认您在 Hostflow 的邮箱地址', '${name} 您好：\n\n请确认您的邮箱地址，以便提交注册申请供审核：\n\n${link}\n\n（API：POST ${apiBase}/api/v1/registrations/verify {"token": "${token}"}）\n\n该链接仅可使用一次，有效期至 ${expiresAt}。'], { dates: ['expiresAt'], secrets: ['link', 'token'], transactional: true }),
+  'registration.resubmit': ev(['name', 'comment', 'link', 'token', 'apiBase', 'registrationId', 'expiresAt'], ['Your Hostflow registration needs changes', 'Hello ${name},\n\nthe reviewer of your registration asked for changes:\n\n${comment}\n\nCorrect your registration here:\n\n${link}\n\n(API: PUT ${apiBase}/api/v1/registrations/${registrationId} {"token": "${token}", ...})\n\nThe link works once, until ${expiresAt}.'], ['您的 Hostflow 注册申请需要修改', '${name} 您好：\n\n审核人要求您修改注册申请：\n\n${comment}\n\n请在此修改：\n\n${link}\n\n（API：PUT ${apiBase}/api/v1/registrations/${registrationId} {"token": "${token}", ...}）\n\n该链接仅可使用一次，有效期至 ${expiresAt}。'], { dates: ['expiresAt'], secrets: ['link', 'token'], transactional: true }),
+  'registration.activation': ev(['name', 'username', 'roles', 'link', 'expiresAt'], ['Your Hostflow account is ready: set your password', 'Hello ${name},\n\nyour Hostflow account "${username}" is active with the roles ${roles}.\nSet your password here (the link works once, until ${expiresAt}):\n\n${link}\n\nThen log in with the username ${username}.'], ['您的 Hostflow 账号已开通：请设置密码', '${name} 您好：\n\n您的 Hostflow 账号「${username}」已开通，角色：${roles}。\n请在此设置密码（链接仅可使用一次，有效期至 ${expiresAt}）：\n\n${link}\n\n然后使用用户名 ${username} 登录。'], { dates: ['expiresAt'], secrets: ['link'], transactional: true }),
   'notification.test': ev(['by', 'note'], ['Hostflow test notification', 'This is a test notification sent by ${by}. ${note}'], ['Hostflow 测试通知', '这是 ${by} 发送的测试通知。${note}']),
 } as const satisfies Record<string, EventDef>;
 
@@ -70,6 +82,8 @@ export interface Audience {
    * user (`securityEventId`). Lifecycles name ids, not people.
    */
   owner?: boolean;
+  /** Email addresses that are not (yet) users, e.g. a registration's applicant: email only. */
+  emails?: string[];
 }
 
 /** The `notify` activity's input: one event occurrence. */
@@ -79,4 +93,6 @@ export interface EmitInput {
   key: string;
   data: Record<string, string | number | null>;
   to?: Audience;
+  /** Language of the `emails` recipients (they have no preference stored); the platform default otherwise. */
+  language?: Language;
 }

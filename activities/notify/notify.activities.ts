@@ -6,7 +6,7 @@ import { rolesInheriting } from '../../api/authz/principal.js';
 import type { Logger } from '../../config/logger.js';
 import type { Vault } from '../../db/vault.js';
 import type { EmitInput } from './events.js';
-import { createCenter, type EmitResult, type NotifySettings } from './center.js';
+import { createCenter, type EmitOptions, type EmitResult, type NotifySettings } from './center.js';
 import { createSenders } from './channels/index.js';
 import type { ChannelSender } from './channels/channel.js';
 
@@ -116,8 +116,8 @@ export function createNotifyActivities(deps: NotifyDeps) {
 /** The emit path for other activities (not registered as an activity itself). */
 export function createEmitter(deps: NotifyDeps) {
   const center = createCenter({ ...deps, senders: { ...createSenders(deps), ...deps.senders } });
-  return async (input: EmitInput): Promise<NotifyResult> => {
-    const r = await center.emit(input);
+  return async (input: EmitInput, opts: EmitOptions = {}): Promise<NotifyResult> => {
+    const r = await center.emit(input, opts);
     if (r.retrying) throw new Error(`${r.retrying} message(s) of ${input.key} failed and will be retried (see the send log)`);
     return summarize(r);
   };

@@ -1,7 +1,9 @@
-// Emails of the registration and role-grant lifecycles, through the same SMTP path and the same
-// exactly-once table as notify.activities.ts: one row per (event key, recipient, channel); a row
-// already `sent` (or `suppressed`) is never sent again. Links carrying a token are made here, inside
-// the activity, so the token never enters workflow history; the stored body has it redacted.
+// Emails of the registration and role-grant lifecycles. The token mails (verification, resubmission,
+// activation) and the role-grant messages go through the notification center (catalogue events
+// registration.* / role_grant.*): the token is a secret variable, issued inside this activity only
+// when the mail really goes out, rendered into the message at send time and stored as `<redacted>`,
+// so it is never in the send log, the database or workflow history. The reviewer and applicant
+// notices still use sendOnce (one row per (event key, recipient, channel), email only).
 import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import type { Transporter } from 'nodemailer';
@@ -10,7 +12,7 @@ import { resolveRoles } from '../../api/authz/principal.js';
 import { issueRegistrationToken } from '../../db/registration-tokens.js';
 import { issuePasswordToken } from '../../api/routes/auth/password-tokens.js';
 import type { Logger } from '../../config/logger.js';
-import { createEmitter, type NotifyDeps } from './notify.activities.js';
+import { createEmitter, type NotifyDeps, type NotifyResult } from './notify.activities.js';
 
 export interface RegistrationMailDeps extends NotifyDeps {
   em: SqlEntityManager;
@@ -83,6 +85,9 @@ const tally = (results: Array<'sent' | 'skipped' | 'duplicate'>): MailResult => 
 
 const plain = (text: string) => ({ text, stored: text });
 
+/** An emit's outcome in the shape these activities have always returned. */
+const fromEmit = (r: NotifyResult): MailResult => ({ sent: r.sent ?? 0, skipped: r.suppressed ?? 0, duplicate: r.deduplicated ?? 0 });
+
 export type RegistrationReviewEvent = 'department-review' | 'department-reminder' | 'role-approval' | 'role-reminder';
 export type RegistrationApplicantEvent = 'rejected' | 'expired' | 'verified';
 
@@ -91,28 +96,30 @@ export function createRegistrationMailActivities(deps: RegistrationMailDeps) {
   const load = (id: string) => deps.em.fork().findOneOrFail(RegistrationSchema, { id });
   const emit = createEmitter(deps);
 
-  /** The verification link (after submit) or the resubmission link (after "return for changes"). */
+  /**
+   * The verification link (after submit) or the resubmission link (after "return for changes"),
+   * through the notification center: the token is a secret variable, issued only when the mail
+   * really goes out and rendered into it then; the send log keeps the render with `<redacted>`.
+   */
   async function sendRegistrationLinkMail(input: { registrationId: string; purpose: 'verify' | 'resubmit'; round: number; ttlMs: number }): Promise<MailResult> {
     const reg = await load(input.registrationId);
     const verify = input.purpose === 'verify';
-    const result = await sendOnce(deps, {
-      eventKey: `user-registration/${reg.id}/${input.purpose}/${input.round}`,
-      to: reg.email,
-      subject: verify ? 'Confirm your email address for Hostflow' : 'Your Hostflow registration needs changes',
-      render: async () => {
-        const { token, expiresAt } = await issueRegistrationToken(deps.em, { registrationId: reg.id, purpose: input.purpose, ttlMs: input.ttlMs });
-        const link = (t: string) => (verify ? `${base}/register/verify?token=${t}` : `${base}/register/${reg.id}/edit?token=${t}`);
-        const body = (t: string) =>
-          verify
-            ? `Hello ${reg.fullName ?? ''},\n\nconfirm your email address to send your registration for review:\n\n${link(t)}\n\n` +
-              `(API: POST ${base}/api/v1/registrations/verify {"token": "${t}"})\n\nThe link works once, until ${expiresAt.toISOString()}.`
-            : `Hello ${reg.fullName ?? ''},\n\nthe reviewer of your registration asked for changes:\n\n${reg.departmentComment ?? ''}\n\n` +
-              `Correct your registration here:\n\n${link(t)}\n\n(API: PUT ${base}/api/v1/registrations/${reg.id} {"token": "${t}", ...})\n\n` +
-              `The link works once, until ${expiresAt.toISOString()}.`;
-        return { text: body(token), stored: body('<redacted>') };
+    const expiresAt = Date.now() + input.ttlMs;
+    const r = await emit(
+      {
+        event: verify ? 'registration.verify' : 'registration.resubmit',
+        key: `user-registration/${reg.id}/${input.purpose}/${input.round}`,
+        to: { emails: [reg.email] },
+        data: { name: reg.fullName ?? '', apiBase: base, registrationId: reg.id, comment: reg.departmentComment ?? '', expiresAt },
       },
-    });
-    return tally([result]);
+      {
+        secrets: async () => {
+          const { token } = await issueRegistrationToken(deps.em, { registrationId: reg.id, purpose: input.purpose, ttlMs: Math.max(expiresAt - Date.now(), 60_000) });
+          return { token, link: verify ? `${base}/register/verify?token=${token}` : `${base}/register/${reg.id}/edit?token=${token}` };
+        },
+      },
+    );
+    return fromEmit(r);
   }
 
   /** Tells the reviewers of the current step that a registration waits for them (or reminds them). */
@@ -157,26 +164,28 @@ export function createRegistrationMailActivities(deps: RegistrationMailDeps) {
     return tally([await sendOnce(deps, { eventKey: `user-registration/${reg.id}/${input.event}`, to: reg.email, subject, render: async () => plain(text) })]);
   }
 
-  /** The activation email: a set-password link (single-use, 7 days) for the user created at activation. */
+  /** The activation email: a set-password link (single-use, 7 days) for the user created at activation; the token is a secret variable. */
   async function sendActivationMail(input: { registrationId: string }): Promise<MailResult> {
     const em = deps.em.fork();
     const reg = await em.findOneOrFail(RegistrationSchema, { id: input.registrationId });
     if (!reg.userId) throw new Error(`registration ${reg.id} has no user yet`);
     const user = await em.findOneOrFail(UserSchema, { id: reg.userId });
-    const result = await sendOnce(deps, {
-      eventKey: `user-registration/${reg.id}/activation`,
-      to: reg.email,
-      subject: 'Your Hostflow account is ready: set your password',
-      render: async () => {
-        const { token, expiresAt } = await issuePasswordToken(deps.em, { userId: user.id, purpose: 'activation', ttlMinutes: 7 * 24 * 60 });
-        const body = (t: string) =>
-          `Hello ${user.fullName ?? user.username},\n\nyour Hostflow account "${user.username}" is active with the roles ${user.roles.join(', ') || '(none)'}.\n` +
-          `Set your password here (the link works once, until ${expiresAt.toISOString()}):\n\n${base}/set-password?token=${t}\n\n` +
-          `Then log in with the username ${user.username}.`;
-        return { text: body(token), stored: body('<redacted>') };
+    const ttlMinutes = 7 * 24 * 60;
+    const r = await emit(
+      {
+        event: 'registration.activation',
+        key: `user-registration/${reg.id}/activation`,
+        to: { emails: [reg.email] },
+        data: { name: user.fullName ?? user.username, username: user.username, roles: user.roles.join(', ') || '(none)', expiresAt: Date.now() + ttlMinutes * 60_000 },
       },
-    });
-    return tally([result]);
+      {
+        secrets: async () => {
+          const { token } = await issuePasswordToken(deps.em, { userId: user.id, purpose: 'activation', ttlMinutes });
+          return { link: `${base}/set-password?token=${token}` };
+        },
+      },
+    );
+    return fromEmit(r);
   }
 
   /** Role-grant messages to the grantee (events role_grant.*): the reminder a day before the end (per end moment), and the end. */

@@ -52,6 +52,8 @@ export const NotificationSchema = defineEntity({
     readAt: p.datetime().nullable(),
   },
   uniques: [{ properties: ['eventKey', 'recipient', 'channel'] }],
+  // The per-recipient rate limit's count (messages sent to a recipient on a channel in the last hour).
+  indexes: [{ name: 'notifications_sent_rate_index', expression: `create index "notifications_sent_rate_index" on "notifications" ("recipient", "channel", "sent_at") where "status" = 'sent'` }],
 });
 
 export type Notification = InferEntity<typeof NotificationSchema>;

@@ -115,6 +115,35 @@ describe('user-registration workflow through the API (time-skipping server, real
     expect(mine.map((m) => m.subject).sort()).toEqual(['Confirm your email address for Hostflow', 'Your Hostflow account is ready: set your password']);
   });
 
+  it('token mails go through the notification center: the send log shows the link redacted; no token anywhere in the database', async () => {
+    const email = 'center.mail@example.com';
+    const { id, verifyToken } = await registerAndVerify(email);
+    // The mail that arrived carried a working link (registerAndVerify used it); the send log row
+    // of that message holds the render with the secret variables redacted.
+    const log = await h.api('GET', `/api/v1/notifications/log?event_key=${encodeURIComponent(`user-registration/${id}/verify/1`)}&with_attempts=true`, admin.token);
+    expect(log.status, JSON.stringify(log.body)).toBe(200);
+    const [row] = log.body.data.items;
+    expect(row).toMatchObject({ event: 'registration.verify', channel: 'email', recipient: email, status: 'sent', attempts: 1, template_version: 0 });
+    expect(row.log.map((a: { status: string }) => a.status)).toEqual(['sent']);
+    // The stored render (subject, text and HTML bodies) of that message.
+    const stored = await h.db.em.fork().findOneOrFail(NotificationSchema, { id: row.id });
+    expect(stored.body).toContain('/api/v1/registrations/verify {"token": "<redacted>"}');
+    expect(stored.body).toMatch(/review:\n\n<redacted>\n/);
+    expect(stored.html).toContain('&lt;redacted&gt;');
+    for (const text of [stored.subject, stored.body, stored.html ?? '', JSON.stringify(stored.payload)]) {
+      expect(text).not.toContain(verifyToken);
+      expect(text).not.toContain('token=');
+    }
+    // Every table, every row: none holds a token mailed so far (tokens are stored as SHA-256 only).
+    const conn = h.db.em.fork().getConnection();
+    const tables = (await conn.execute<Array<{ table_name: string }>>(`select table_name from information_schema.tables where table_schema = 'public' and table_type = 'BASE TABLE'`)).map((t) => t.table_name);
+    expect(tables).toContain('notifications');
+    let dump = '';
+    for (const t of tables) dump += JSON.stringify(await conn.execute(`select * from "${t}"`));
+    expect(dump).toContain(email); // the scan sees the rows
+    for (const s of [verifyToken, ...secrets]) expect(dump).not.toContain(s);
+  });
+
   it('department rejection ends it with a reason mailed to the applicant', async () => {
     const email = 'rejected@example.com';
     const { id } = await registerAndVerify(email);
