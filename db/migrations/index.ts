@@ -22,6 +22,7 @@ import { Migration20261201175000_pending_passwords } from './Migration2026120117
 import { Migration20261201170000_rate_limits } from './Migration20261201170000_rate_limits.js';
 import { Migration20261201172000_security_alert_delivery } from './Migration20261201172000_security_alert_delivery.js';
 import { Migration20261201172100_reminder_policy } from './Migration20261201172100_reminder_policy.js';
+import { Migration20261202140000_vnc_services } from './Migration20261202140000_vnc_services.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -48,5 +49,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201170000_rate_limits', class: Migration20261201170000_rate_limits },
   { name: 'Migration20261201172000_security_alert_delivery', class: Migration20261201172000_security_alert_delivery },
   { name: 'Migration20261201172100_reminder_policy', class: Migration20261201172100_reminder_policy },
+  { name: 'Migration20261202140000_vnc_services', class: Migration20261202140000_vnc_services },
   // (new migrations above)
 ];
