@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { inject } from 'vitest';
+import { temporalCliPath } from '../../scripts/temporal-cli.js';
+import { assertNoSecretsInHistory, decryptHistoryJson } from '../helpers/history.js';
 import WebSocket from 'ws';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { sshExec, startSshd, type SshTestHost } from '../helpers/sshd.js';
@@ -35,6 +41,8 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
   let username = '';
   let token = '';
   let uid = 0;
+  const passwords: string[] = [];
+  let resetWorkflowId = '';
   // Deleting the tenant frees its uid for accounts other test files create meanwhile (see reclaim.test.ts).
   const guard = `hfv${randomBytes(3).toString('hex')}`;
   const steps = async (): Promise<Step[]> => (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.steps as Step[];
@@ -111,6 +119,7 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
     const rev = await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reveal`, { token });
     expect(rev.status, JSON.stringify(rev.body)).toBe(200);
     const password = rev.body.data.password as string;
+    passwords.push(password);
     expect(password).toMatch(/^[A-Za-z0-9]{8}$/);
     expect(rev.body.data).toMatchObject({ display: row.display, rfb_port: row.rfbPort, gateway: { port: entry!.publicPort } });
     const again = await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reveal`, { token });
@@ -131,9 +140,11 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
     const reset = await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reset`, { token });
     expect(reset.status, JSON.stringify(reset.body)).toBe(200);
     expect(reset.body.data.version).toBe(row.passwordVersion + 1);
+    resetWorkflowId = reset.body.data.workflow_id;
     const rev2 = await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reveal`, { token });
     expect(rev2.status, JSON.stringify(rev2.body)).toBe(200);
     expect(rev2.body.data.password).not.toBe(password);
+    passwords.push(rev2.body.data.password as string);
     expect((await connect(rev2.body.data.password as string)).result).toBe(0);
     expect((await connect(password)).result).toBe(1);
     const records = await p.api('GET', `/api/v1/hosts/${hostId}/commands?page_size=200`);
@@ -165,5 +176,18 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
     expect(await p.db.em.fork().findOneOrFail(VncServiceSchema, { allocationId })).toMatchObject({ status: 'removed', passwordCiphertext: null });
     // No VNC on a reclaimed allocation.
     expect((await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reset`, { token })).status).toBe(409);
+
+    // Neither VNC password ever entered Temporal history (generated and stored inside the activities).
+    expect(passwords).toHaveLength(2);
+    expect(await assertNoSecretsInHistory(p.client, p.taskQueue, passwords)).toBeGreaterThan(2);
+    // Replay fixtures of the VNC paths (patches allocation-vnc, reclaim-vnc; the reset-vnc-password op).
+    if (process.env.CAPTURE_HISTORIES) {
+      for (const [id, name] of [[`allocation/${allocationId}`, 'allocation-vnc'], [`reclaim/${allocationId}`, 'reclaim-vnc'], [resetWorkflowId, 'hostAccountOperation-reset-vnc-password']] as const) {
+        const file = `test/replay/histories/${name}.json`;
+        if (existsSync(file)) continue;
+        const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', id, '--output', 'json']);
+        await writeFile(file, decryptHistoryJson(json, p.client));
+      }
+    }
   });
 });
