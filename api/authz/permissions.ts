@@ -84,7 +84,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     name: 'operator',
     description: 'Runs the fleet: hosts, onboarding, templates, customers, allocations, managed accounts',
     parent: 'viewer',
-    permissions: ['host.write', 'host_group.manage', 'template.write', 'allocation.create', 'allocation.manage', 'allocation.return', 'account_opening.create', 'account_opening.manage', 'cloud_user.manage', 'customer.write', 'ssh_key.manage', 'session.connect', 'vnc.password_reset', 'pii.read', 'host.command_read'],
+    permissions: ['host.write', 'host_group.manage', 'template.write', 'allocation.create', 'allocation.manage', 'allocation.return', 'account_opening.create', 'account_opening.manage', 'cloud_user.manage', 'customer.write', 'ssh_key.manage', 'session.connect', 'pii.read', 'host.command_read', 'vnc.password_reset'],
   },
   { name: 'approver', description: 'Decides account opening requests (never their own)', parent: 'viewer', permissions: ['account_opening.approve', 'account_opening.create', 'pii.read'] },
   { name: 'auditor', description: 'Reads and exports the audit trail and the user list', parent: 'viewer', permissions: ['audit.read', 'audit.export', 'user.read', 'temporal.decode'] },
@@ -93,7 +93,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     name: 'customer_member',
     description: 'A customer\'s person: sees only what is allocated to them, manages their own SSH keys',
     parent: null,
-    permissions: ['host.read', 'allocation.read', 'allocation.return', 'session.connect', 'vnc.password_reset', 'credential.reveal', 'ssh_key.manage', 'account_opening.create', 'account_opening.read'],
+    permissions: ['host.read', 'allocation.read', 'allocation.return', 'session.connect', 'credential.reveal', 'ssh_key.manage', 'account_opening.create', 'account_opening.read', 'vnc.password_reset'],
   },
   { name: 'customer_owner', description: 'A customer\'s owner: everything a member can, for the whole company, and its member list', parent: 'customer_member', permissions: ['scope.company', 'customer.read', 'pii.read'] },
 ];
