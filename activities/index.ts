@@ -30,6 +30,7 @@ import { createRecordingActivities } from './db/recording.activities.js';
 import { createHostChangeLockActivities } from './temporal/host-change-lock.activities.js';
 import { createRemoteSessionActivities } from './db/remote-session.activities.js';
 import { createGatewayActivities, type GatewayConfig } from './gateway/gateway.activities.js';
+import { createVncActivities } from './remote/vnc.activities.js';
 
 export interface ActivityDeps {
   em: SqlEntityManager;
@@ -87,6 +88,7 @@ export function createActivities(plain: ActivityDeps) {
     ...createHostChangeLockActivities(),
     ...createGatewayActivities(deps),
     ...createRemoteSessionActivities(deps),
+    ...createVncActivities(deps),
   };
 }
 

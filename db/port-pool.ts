@@ -111,3 +111,32 @@ export async function assignPorts(em: SqlEntityManager, hostId: string, plan: En
     }
   }
 }
+
+/**
+ * Adds one entry to a host without touching its others (VNC auto-deployment's entry), or returns
+ * the host's entry for that target port when it exists already (a re-run keeps its public port).
+ * The public port is the lowest free one of the pool; a concurrent pick of the same port loses to
+ * the (gateway, public_port) constraint and picks again.
+ */
+export async function ensureEntry(em: SqlEntityManager, hostId: string, e: Omit<EntryRequest, 'publicPort' | 'publicDomain'> & { publicDomain?: string }, o: GatewayPorts & { baseDomain: string }): Promise<SavedEntry & { createdNow: boolean }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await em.fork().transactional(async (tx) => {
+        const host = await tx.findOneOrFail(HostSchema, { id: hostId });
+        const mine = await tx.find(RemoteAccessSchema, { host: hostId });
+        const same = mine.find((r) => r.targetPort === e.targetPort);
+        if (same) return { protocol: same.protocol, publicDomain: same.publicDomain, publicPort: same.publicPort, targetPort: same.targetPort, createdNow: false };
+        const used = new Set((await tx.find(RemoteAccessSchema, { gateway: o.gateway, publicPort: { $gte: o.pool.from, $lte: o.pool.to } }, { fields: ['publicPort'] })).map((r) => r.publicPort));
+        let port = o.pool.from;
+        while (port <= o.pool.to && used.has(port)) port++;
+        if (port > o.pool.to) throw new PortPoolError(`the gateway ${o.gateway} has no free public port left in ${o.pool.from}-${o.pool.to} (raise REMOTE_ACCESS_PORT_POOL)`, 'PortPoolExhausted');
+        const publicDomain = e.publicDomain ?? mine[0]?.publicDomain ?? `${host.slug}.${o.baseDomain}`.toLowerCase();
+        tx.create(RemoteAccessSchema, { host, gateway: o.gateway, protocol: e.protocol, publicDomain, publicPort: port, targetPort: e.targetPort, enabled: mine.length === 0 || mine.some((r) => r.enabled) });
+        await tx.flush();
+        return { protocol: e.protocol, publicDomain, publicPort: port, targetPort: e.targetPort, createdNow: true };
+      });
+    } catch (err) {
+      if (!(err instanceof UniqueConstraintViolationException) || attempt >= 20) throw err;
+    }
+  }
+}

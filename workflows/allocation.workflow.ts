@@ -29,7 +29,9 @@ import { syncGatewayFrom } from './shared/gateway.js';
  * `allocation-gateway-open`). A failed step leaves the allocation `failed` with the step named; a retry resumes there.
  */
 export const ALLOCATION_STEPS = ['clean-previous', 'create-account', 'inject-keys', 'verify-login', 'send-summary'] as const;
-export type AllocationStepName = (typeof ALLOCATION_STEPS)[number];
+/** With the `vnc` option (patch `allocation-vnc`): the VNC server is deployed before the summary names it. */
+export const ALLOCATION_STEPS_WITH_VNC = ['clean-previous', 'create-account', 'inject-keys', 'verify-login', 'deploy-vnc', 'send-summary'] as const;
+export type AllocationStepName = (typeof ALLOCATION_STEPS_WITH_VNC)[number];
 
 export interface AllocationInput {
   allocationId: string;
@@ -43,6 +45,8 @@ export interface AllocationInput {
   done?: string[];
   /** The allocation's reminder offsets (minutes before the end), handed to its lease; absent: 7/3/1 days. */
   reminderOffsetsMinutes?: number[];
+  /** VNC service auto-deployment (seed 001 §3.2): TigerVNC for the customer's account, password in the vault. */
+  vnc?: boolean;
 }
 
 /**
@@ -56,7 +60,7 @@ const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'setAllocation
 const mail = proxyActivities<Pick<Activities, 'sendConnectionSummary'>>(notifyActivityOptions);
 /** Final statuses (failed / active): retried until the database takes them. */
 const final = proxyActivities<Pick<Activities, 'setAllocationStatus'>>(finalStatusOptions);
-const remote = proxyActivities<Pick<Activities, 'cleanPreviousTenant' | 'createCustomerAccount' | 'injectCustomerKeys' | 'verifyCustomerLogin'>>({
+const remote = proxyActivities<Pick<Activities, 'cleanPreviousTenant' | 'createCustomerAccount' | 'injectCustomerKeys' | 'verifyCustomerLogin' | 'deployVnc'>>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '1 minute',
   retry: remoteRetry,
@@ -104,7 +108,9 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
 
   await db.setAllocationStatus(input.allocationId, 'provisioning', { failedStep: null, error: null });
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
-  const ok = await runSteps(progress, ALLOCATION_STEPS, input.done ?? [], {
+  // Only runs asking for VNC consult the patch: every other run keeps its command sequence and marker-free history.
+  const steps: readonly AllocationStepName[] = input.vnc && patched('allocation-vnc') ? ALLOCATION_STEPS_WITH_VNC : ALLOCATION_STEPS;
+  const ok = await runSteps<AllocationStepName>(progress, steps, input.done ?? [], {
     record: (step, position, status, extra) => db.setAllocationStep(input.allocationId, 'allocate', step, position, status, extra),
     run: async (step) => {
       switch (step) {
@@ -118,6 +124,8 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
         }
         case 'verify-login':
           return { detail: await remote.verifyCustomerLogin(input.allocationId) };
+        case 'deploy-vnc':
+          return { detail: await remote.deployVnc(input.allocationId) };
         case 'send-summary': {
           // The gateway opens the customer's entries before the summary tells them where to connect.
           const gw = patched('allocation-gateway-open') ? await syncGatewayFrom(`allocation-${input.allocationId}`, 'allocation') : null;

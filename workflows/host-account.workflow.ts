@@ -4,9 +4,10 @@ import { remoteRetry } from './shared/policies.js';
 
 /**
  * host-account/<accountId>/<op>/<ts>: one change to a managed OS account (disable, enable,
- * reset-password, delete). Only accounts the platform created are touched (checked by the activity).
+ * reset-password, delete, reset-vnc-password: a new password for the account's platform-deployed VNC
+ * server). Only accounts the platform created are touched (checked by the activity).
  */
-export type HostAccountOp = 'disable' | 'enable' | 'reset-password' | 'delete';
+export type HostAccountOp = 'disable' | 'enable' | 'reset-password' | 'delete' | 'reset-vnc-password';
 
 export interface HostAccountOpResult {
   accountId: string;
@@ -14,7 +15,7 @@ export interface HostAccountOpResult {
   status: string;
 }
 
-const remote = proxyActivities<Pick<Activities, 'setHostAccountEnabled' | 'resetHostAccountPassword' | 'deleteHostAccount'>>({
+const remote = proxyActivities<Pick<Activities, 'setHostAccountEnabled' | 'resetHostAccountPassword' | 'deleteHostAccount' | 'resetVncPassword'>>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
   retry: remoteRetry,
@@ -35,6 +36,11 @@ export async function hostAccountOperation(input: { accountId: string; op: HostA
     case 'delete': {
       const r = await remote.deleteHostAccount(accountId);
       return { accountId, op, status: r.status };
+    }
+    // A new op (new runs only): no earlier history takes this branch.
+    case 'reset-vnc-password': {
+      await remote.resetVncPassword(accountId);
+      return { accountId, op, status: 'active' };
     }
   }
 }

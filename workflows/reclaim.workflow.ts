@@ -41,7 +41,9 @@ export const RECLAIM_STEPS = ['check-tasks', 'revoke-keys', 'lock-account', 'sto
  * taken away): runs started by older code keep it when they replay.
  */
 export const RECLAIM_STEPS_BEFORE_LOCK_FIRST = ['check-tasks', 'stop-tasks', 'revoke-keys', 'lock-account', 'clean-leftovers', 'delete-account', 'restore-template', 'verify-clean', 'release-host'] as const;
-export type ReclaimStepName = (typeof RECLAIM_STEPS)[number];
+/** Reclaim of an allocation with a VNC service (patch `reclaim-vnc`): the server stops first, like the tenant's other remote access. */
+export const RECLAIM_STEPS_WITH_VNC = ['stop-vnc', ...RECLAIM_STEPS] as const;
+export type ReclaimStepName = (typeof RECLAIM_STEPS_WITH_VNC)[number];
 
 export interface ReclaimInput {
   allocationId: string;
@@ -55,12 +57,12 @@ export interface ReclaimInput {
 export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
 export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[]; permissions?: string[] } }]>('force');
 
-const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate' | 'endAllocationSessions'>>(dbActivityOptions);
+const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate' | 'endAllocationSessions' | 'allocationHasVnc'>>(dbActivityOptions);
 const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 /** The final status of a failed reclaim: retried until the database takes it. */
 const final = proxyActivities<Pick<Activities, 'failReclaim'>>(finalStatusOptions);
 const remote = proxyActivities<
-  Pick<Activities, 'checkRunningTasks' | 'stopCustomerTasks' | 'revokeCustomerKeys' | 'lockCustomerAccount' | 'cleanCustomerLeftovers' | 'deleteCustomerAccount' | 'verifyReclaimClean'>
+  Pick<Activities, 'checkRunningTasks' | 'stopCustomerTasks' | 'revokeCustomerKeys' | 'lockCustomerAccount' | 'cleanCustomerLeftovers' | 'deleteCustomerAccount' | 'verifyReclaimClean' | 'removeVnc'>
 >({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
@@ -114,11 +116,16 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
   }
 
   const busy = (t: TaskReport) => t.processes + t.gpuProcesses + t.sessions + (lockFirst ? t.containers : 0) > 0;
-  const steps: readonly ReclaimStepName[] = lockFirst ? RECLAIM_STEPS : RECLAIM_STEPS_BEFORE_LOCK_FIRST;
+  const base: readonly ReclaimStepName[] = lockFirst ? RECLAIM_STEPS : RECLAIM_STEPS_BEFORE_LOCK_FIRST;
+  // The platform's VNC server is remote access, not the tenant's work: it stops before the tasks
+  // are counted (else every VNC rental would wait out the grace period for its own Xvnc).
+  const steps: readonly ReclaimStepName[] = patched('reclaim-vnc') && (await db.allocationHasVnc(input.allocationId)) ? ['stop-vnc', ...base] : base;
   const ok = await runSteps<ReclaimStepName>(progress, steps, input.done ?? [], {
     record: (step, position, status, extra) => db.setAllocationStep(input.allocationId, 'reclaim', step, position, status, extra),
     run: async (step) => {
       switch (step) {
+        case 'stop-vnc':
+          return { detail: await remote.removeVnc(input.allocationId) };
         case 'check-tasks':
           tasks = await remote.checkRunningTasks(input.allocationId);
           return { detail: tasks };

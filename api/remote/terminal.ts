@@ -335,12 +335,12 @@ export class TerminalService {
     channel.on('data', (d: Buffer) => {
       s.received += d.length;
       s.lastActivity = Date.now();
-      recorder.output(d.toString('utf8'));
+      recorder.output(d);
       send(d);
     });
     channel.stderr.on('data', (d: Buffer) => {
       s.received += d.length;
-      recorder.output(d.toString('utf8'));
+      recorder.output(d);
       send(d);
     });
     channel.on('close', () => void s.end('user_close', 'closed'));
@@ -351,7 +351,7 @@ export class TerminalService {
         s.lastActivity = Date.now();
         if (isBinary) {
           s.sent += data.length;
-          recorder.input(data.toString('utf8'));
+          recorder.input(data);
           channel.write(data);
           return;
         }

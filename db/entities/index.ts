@@ -25,6 +25,7 @@ export * from './password-history.entity.js';
 export * from './mfa.entity.js';
 export * from './role.entity.js';
 export * from './remote-session.entity.js';
+export * from './vnc-service.entity.js';
 import { HostSchema } from './host.entity.js';
 import { HostCredentialSchema } from './host-credential.entity.js';
 import { UserSchema } from './user.entity.js';
@@ -52,8 +53,10 @@ import { RecoveryCodeSchema, EmailCodeSchema } from './mfa.entity.js';
 import { RoleSchema } from './role.entity.js';
 import { CommandRecordSchema } from './command-record.entity.js';
 import { RemoteSessionSchema, TerminalKeySchema } from './remote-session.entity.js';
+import { VncServiceSchema } from './vnc-service.entity.js';
 
 export const ALL_ENTITIES = [
+  VncServiceSchema,
   RemoteSessionSchema,
   TerminalKeySchema,
   HostSchema,

@@ -23,6 +23,7 @@ import { Migration20261201170000_rate_limits } from './Migration20261201170000_r
 import { Migration20261201172000_security_alert_delivery } from './Migration20261201172000_security_alert_delivery.js';
 import { Migration20261201172100_reminder_policy } from './Migration20261201172100_reminder_policy.js';
 import { Migration20261202130000_notify_rate_index } from './Migration20261202130000_notify_rate_index.js';
+import { Migration20261202140000_vnc_services } from './Migration20261202140000_vnc_services.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -50,5 +51,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201172000_security_alert_delivery', class: Migration20261201172000_security_alert_delivery },
   { name: 'Migration20261201172100_reminder_policy', class: Migration20261201172100_reminder_policy },
   { name: 'Migration20261202130000_notify_rate_index', class: Migration20261202130000_notify_rate_index },
+  { name: 'Migration20261202140000_vnc_services', class: Migration20261202140000_vnc_services },
   // (new migrations above)
 ];

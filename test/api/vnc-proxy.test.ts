@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { freePort } from '../helpers/sshd.js';
-import { AllocationSchema, CustomerSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, UserSchema } from '../../db/entities/index.js';
+import { AllocationSchema, AuditEventSchema, CustomerSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, UserSchema } from '../../db/entities/index.js';
 
 /** Reads exactly what the RFB client needs next from the WebSocket byte stream. */
 class Rfb {
@@ -44,7 +44,7 @@ describe('VNC in the browser: WebSocket-to-TCP proxy to a real Xvnc (RFB handsha
   let p: TestPlatform;
   let xvnc: ChildProcess;
   let rfbPort: number;
-  const ids = { alloc: '', member: '', other: '' };
+  const ids = { alloc: '', member: '', other: '', owner: '' };
   const tok = { member: '', other: '' };
 
   beforeAll(async () => {
@@ -67,11 +67,12 @@ describe('VNC in the browser: WebSocket-to-TCP proxy to a real Xvnc (RFB handsha
     const B = em.create(CustomerSchema, { name: 'Vnc B', code: `vb${tag}` });
     const member = em.create(UserSchema, { username: `vm-${tag}`, customerId: A.id, roles: ['customer_member'] });
     const other = em.create(UserSchema, { username: `vo-${tag}`, customerId: B.id, roles: ['customer_member'] });
+    const owner = em.create(UserSchema, { username: `vw-${tag}`, customerId: A.id, roles: ['customer_owner'] });
     const host = em.create(HostSchema, { slug: `vnc-${tag}`, name: 'vnc', address: '127.0.0.1', port: 22, os: 'linux', username: 'admin', status: 'online' });
     em.create(RemoteAccessSchema, { host, gateway: 'gw', protocol: 'vnc', publicDomain: `vnc-${tag}.hosts.test`, publicPort: 20000, targetPort: rfbPort });
     const a = em.create(AllocationSchema, { host, customer: A, customerUser: member, osUsername: 'u', startsAt: new Date(), endsAt: new Date(Date.now() + 86_400_000), bufferSeconds: 0, graceSeconds: 0, status: 'active', createdBy: 'test' });
     await em.flush();
-    Object.assign(ids, { alloc: a.id, member: member.id, other: other.id });
+    Object.assign(ids, { alloc: a.id, member: member.id, other: other.id, owner: owner.id });
     tok.member = await p.tokenFor(member.id);
     tok.other = await p.tokenFor(other.id);
   }, 120_000);
@@ -126,5 +127,30 @@ describe('VNC in the browser: WebSocket-to-TCP proxy to a real Xvnc (RFB handsha
     const ended = await p.db.em.fork().findOneOrFail(RemoteSessionSchema, { id: row.id });
     expect(ended).toMatchObject({ status: 'terminated', endReason: 'admin_force' });
     expect(Number(ended.bytesReceived)).toBeGreaterThan(100);
+  });
+  it('a staff VNC connection is announced in the tenant\'s inbox (member and owner), not in another company\'s', { timeout: 60_000 }, async () => {
+    const t = await p.api('POST', `/api/v1/allocations/${ids.alloc}/vnc/ticket`);
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    const ws = new WebSocket(`${p.baseUrl.replace('http', 'ws')}/api/v1/vnc`, t.body.data.protocols);
+    const rfb = new Rfb(ws);
+    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+    expect((await rfb.read(12)).toString()).toMatch(/^RFB 003\.00[3-8]\n$/);
+    const row = (await p.api('GET', '/api/v1/remote-sessions?live=true&protocol=vnc')).body.data.items.find((s: { staff: boolean; allocation_id: string }) => s.staff && s.allocation_id === ids.alloc);
+    expect(row, 'the staff VNC session is listed').toBeDefined();
+    const announced = await p.db.em.fork().find(AuditEventSchema, { action: 'remote_session.staff_connected' });
+    expect(announced.some((e) => (e.detail as { session?: string; protocol?: string } | null)?.session === row.id && (e.detail as { protocol?: string }).protocol === 'vnc')).toBe(true);
+    for (const userId of [ids.member, ids.owner]) {
+      const inbox = await p.api('GET', '/api/v1/messages', { token: await p.tokenFor(userId) });
+      expect(inbox.status).toBe(200);
+      const m = (inbox.body.data.items as Array<{ event: string; subject: string; body: string }>).filter((x) => x.event === 'remote_session.staff_connected');
+      expect(m, JSON.stringify(inbox.body.data)).toHaveLength(1);
+      expect(m[0]!.body).toContain('admin');
+      expect(m[0]!.body).toContain('VNC');
+      expect(m[0]!.body).toContain(row.id);
+    }
+    const otherInbox = await p.api('GET', '/api/v1/messages', { token: tok.other });
+    expect((otherInbox.body.data.items as Array<{ event: string }>).filter((x) => x.event === 'remote_session.staff_connected')).toEqual([]);
+    ws.close();
+    while (!rfb.closed) await new Promise((r) => setTimeout(r, 20));
   });
 });

@@ -72,6 +72,10 @@ const AllocationCreate = z
       .max(MAX_REMINDER_OFFSETS)
       .optional()
       .openapi({ description: "Reminder offsets before the end, in days (d), hours (h) or minutes (m), e.g. [\"30d\",\"7d\",\"1d\",\"2h\"]; default: the customer's policy, else 7d/3d/1d" }),
+    vnc: z
+      .boolean()
+      .optional()
+      .openapi({ description: "VNC service auto-deployment: TigerVNC (Xvnc) for the customer's account with a platform-managed VNC password (revealed once: POST /allocations/:id/vnc/password/reveal), reachable through noVNC and the gateway; reclaim removes it. Default false" }),
   })
   .openapi('AllocationCreate');
 

@@ -14,6 +14,7 @@ import { rethrowMapped } from '../../temporal-errors.js';
 import {
   AllocationSchema,
   AllocationStepSchema,
+  VncServiceSchema,
   CustomerSchema,
   HOLDING_ALLOCATION_STATUSES,
   HostAccountSchema,
@@ -60,6 +61,7 @@ export interface AllocationCreateInput {
   os_username?: string;
   notes?: string;
   reminder_offsets?: string[];
+  vnc?: boolean;
 }
 
 const searchAttributes = (hostId: string, customerId: string, status: string) =>
@@ -144,6 +146,9 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
     createdBy: input.actor,
   });
 
+  // VNC auto-deployment: the row is the option (the allocation's deploy-vnc step and reclaim read it).
+  if (body.vnc) em.create(VncServiceSchema, { allocationId: row.id, hostId: host!.id, osUsername, status: 'requested' });
+
   // 1. The per-host lock: of concurrent requests, exactly one starts host-lock/<hostId>.
   const lockId = `host-lock/${host!.id}`;
   try {
@@ -176,7 +181,7 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
       workflowId: `allocation/${row.id}`,
       taskQueue,
       ...eagerStartOptions(deps.temporal),
-      args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000, ...(reminderOffsets ? { reminderOffsetsMinutes: reminderOffsets } : {}) }],
+      args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000, ...(reminderOffsets ? { reminderOffsetsMinutes: reminderOffsets } : {}), ...(body.vnc ? { vnc: true } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: searchAttributes(host!.id, customer!.id, 'pending'),
       ...runSummary(`Rental of ${host!.slug} to ${customer!.name} (${customer!.code}) until ${new Date(endsAt).toISOString().slice(0, 10)}`, { host: host!.slug, customer: customer!.code }),
@@ -281,12 +286,13 @@ export async function retryAllocation(deps: AllocationServiceDeps, input: { allo
   }
   if (a.status !== 'failed') throw conflict(`allocation is ${a.status}; only a failed allocation (retry provisioning) or a reclaim-failed one (retry reclaim) can be retried`);
   const done = (await deps.em.fork().find(AllocationStepSchema, { allocation: a.id, phase: 'allocate', status: { $in: ['done', 'skipped'] } })).map((s) => s.step);
+  const vnc = (await deps.em.fork().count(VncServiceSchema, { allocationId: a.id, status: { $ne: 'removed' } })) > 0;
   try {
     await deps.temporal.client.workflow.start<typeof allocation>('allocation', {
       workflowId: `allocation/${a.id}`,
       taskQueue: deps.temporal.taskQueue,
       ...eagerStartOptions(deps.temporal),
-      args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done, ...(a.reminderOffsets ? { reminderOffsetsMinutes: a.reminderOffsets } : {}) }],
+      args: [{ allocationId: a.id, hostId: a.host.id, customerId: a.customer.id, startsAtMs: Date.now(), endsAtMs: a.endsAt.getTime(), bufferMs: a.bufferSeconds * 1000, graceMs: a.graceSeconds * 1000, done, ...(a.reminderOffsets ? { reminderOffsetsMinutes: a.reminderOffsets } : {}), ...(vnc ? { vnc: true } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: searchAttributes(a.host.id, a.customer.id, 'provisioning'),

@@ -1,9 +1,14 @@
 // Remote access domain operations: the per-host switch and gateway-sync starts (shared by routes, CLI, tests).
 import type { AppDeps } from '../../deps.js';
 import { eagerStartOptions } from '../../../config/temporal.js';
-import { notFound } from '../../errors.js';
+import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { ApiError, conflict, forbidden, notFound } from '../../errors.js';
+import { rethrowMapped } from '../../temporal-errors.js';
 import { recordAudit } from '../../../db/audit.js';
-import { HostSchema, RemoteAccessSchema } from '../../../db/entities/index.js';
+import { HostSchema, RemoteAccessSchema, VncServiceSchema, vncPasswordContext } from '../../../db/entities/index.js';
+import { HostIdKey } from '../../../workflows/shared/search-attributes.js';
+import type { hostAccountOperation } from '../../../workflows/host-account.workflow.js';
 import type { GatewaySyncResult } from '../../../activities/gateway/gateway.activities.js';
 import type { gatewaySync } from '../../../workflows/gateway-sync.workflow.js';
 
@@ -52,4 +57,78 @@ export async function setHostRemoteAccess(
   await em.flush();
   const started = await startGatewaySync(deps, `host-${host.id}`, input.enabled ? 'remote access enabled' : 'remote access disabled', input.actor, input.wait);
   return { host_id: host.id, enabled: input.enabled, entries: rows.length, workflow_id: started.workflow_id, ...(started.result ? { gateway: started.result } : {}) };
+}
+
+/**
+ * VNC auto-deployment, the customer's side: reveal the VNC password once (the allocation's
+ * customer user; the stored secret is taken atomically, so a second reveal finds nothing), and
+ * reset it (a new password written to the host by `host-account/<accountId>/reset-vnc-password/<ts>`;
+ * the customer user reveals the new one once).
+ */
+export interface VncAllocation {
+  id: string;
+  status: string;
+  hostAccountId?: string | null;
+  customerUserId: string;
+  hostId: string;
+}
+
+export async function revealVncPassword(deps: Pick<AppDeps, 'em' | 'vault'>, input: { allocation: VncAllocation; userId: string; actor: string; ip?: string; requestId?: string }) {
+  const a = input.allocation;
+  if (a.customerUserId !== input.userId) throw forbidden('only the customer user of this allocation can reveal its VNC password');
+  if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; there is no VNC password to reveal`);
+  const em = deps.em.fork();
+  const row = await em.findOne(VncServiceSchema, { allocationId: a.id });
+  if (!row || row.status !== 'running') throw conflict('this allocation has no running VNC service (allocate with "vnc": true)');
+  const taken = await em.getConnection().execute<Array<{ password_ciphertext: string; password_version: number }>>(
+    `with old as (select allocation_id, password_ciphertext, password_version from vnc_services where allocation_id = ? and password_ciphertext is not null for update)
+     update vnc_services v set password_ciphertext = null, password_key_id = null, password_revealed_at = now(), updated_at = now()
+       from old where v.allocation_id = old.allocation_id
+       returning old.password_ciphertext, old.password_version`,
+    [a.id],
+  );
+  const ct = taken[0];
+  recordAudit(em, { actor: input.actor, action: 'allocation.vnc_reveal', targetType: 'allocation', targetId: a.id, ip: input.ip, requestId: input.requestId, result: ct ? 'success' : 'failure', detail: ct ? { version: ct.password_version } : { reason: 'already revealed' } });
+  await em.flush();
+  if (!ct) throw conflict('the VNC password was already revealed; reset it (POST /allocations/:id/vnc/password/reset) for a new one');
+  const entry = await em.findOne(RemoteAccessSchema, { host: a.hostId, protocol: 'vnc', targetPort: row.rfbPort ?? -1 });
+  return {
+    password: deps.vault.decrypt(ct.password_ciphertext, vncPasswordContext(a.id, ct.password_version)),
+    display: row.display!,
+    rfb_port: row.rfbPort!,
+    gateway: entry ? { domain: entry.publicDomain, port: entry.publicPort } : null,
+    revealed_at: new Date().toISOString(),
+  };
+}
+
+export async function resetVncPassword(deps: Pick<AppDeps, 'em' | 'temporal'>, input: { allocation: VncAllocation; actor: string; ip?: string; requestId?: string }): Promise<{ version: number; workflow_id: string }> {
+  const a = input.allocation;
+  if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; VNC passwords are reset on active allocations`);
+  const em = deps.em.fork();
+  const row = await em.findOne(VncServiceSchema, { allocationId: a.id });
+  if (!row || row.status !== 'running' || !a.hostAccountId) throw conflict('this allocation has no running VNC service (allocate with "vnc": true)');
+  const workflowId = `host-account/${a.hostAccountId}/reset-vnc-password/${new Date().toISOString().replace(/[-:.]/g, '')}`;
+  try {
+    await deps.temporal.client.workflow.execute<typeof hostAccountOperation>('hostAccountOperation', {
+      workflowId,
+      taskQueue: deps.temporal.taskQueue,
+      ...eagerStartOptions(deps.temporal),
+      args: [{ accountId: a.hostAccountId, op: 'reset-vnc-password' }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: a.hostId }]),
+      workflowExecutionTimeout: '5 minutes',
+    });
+  } catch (err) {
+    recordAudit(em, { actor: input.actor, action: 'allocation.vnc_reset', targetType: 'allocation', targetId: a.id, ip: input.ip, requestId: input.requestId, result: 'failure', detail: { workflowId } });
+    await em.flush();
+    if (err instanceof WorkflowFailedError) {
+      const cause = (err.cause as { cause?: { type?: string; message?: string } } | undefined)?.cause;
+      throw new ApiError(409, 40901, `resetting the VNC password failed: ${cause?.message ?? err.message}`, undefined, { workflow_id: workflowId, error_type: cause?.type ?? null });
+    }
+    rethrowMapped(err);
+  }
+  recordAudit(em, { actor: input.actor, action: 'allocation.vnc_reset', targetType: 'allocation', targetId: a.id, ip: input.ip, requestId: input.requestId, detail: { workflowId } });
+  await em.flush();
+  const after = await deps.em.fork().findOneOrFail(VncServiceSchema, { allocationId: a.id });
+  return { version: after.passwordVersion, workflow_id: workflowId };
 }

@@ -6,7 +6,8 @@ import { defineRoute } from '../../route.js';
 import type { Scope } from '../../authz/scope.js';
 import { conflict, notFound, validationError } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
-import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
+import { revealVncPassword, resetVncPassword, type VncAllocation } from './service.js';
+import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, VncServiceSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
 import { TransferError, type TerminalService, type TransferCaller } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
 import { allocationRdpFile } from '../../../db/connection-summary.js';
@@ -112,10 +113,43 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
       const a = await scope.find(deps.em.fork(), AllocationSchema, { id: params.id }, 'allocation');
       if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; VNC opens on active allocations`);
       const hostId = typeof a.host === 'string' ? a.host : a.host.id;
-      const entry = await deps.em.fork().findOne(RemoteAccessSchema, { host: hostId, protocol: 'vnc' });
-      const t = terminal.issueTicket({ kind: 'vnc', targetPort: entry?.targetPort ?? 5900, userId: principal!.id, username: principal!.username, staff: !principal!.customerId, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId, osUsername: a.osUsername, ip: req.ip ?? null });
+      // The allocation's own VNC server (auto-deployment) first, else the host's VNC entry, else 5900.
+      const own = await deps.em.fork().findOne(VncServiceSchema, { allocationId: a.id, status: 'running' });
+      const entry = own?.rfbPort ? null : await deps.em.fork().findOne(RemoteAccessSchema, { host: hostId, protocol: 'vnc' });
+      const t = terminal.issueTicket({ kind: 'vnc', targetPort: own?.rfbPort ?? entry?.targetPort ?? 5900, userId: principal!.id, username: principal!.username, staff: !principal!.customerId, allocationId: a.id, customerId: typeof a.customer === 'string' ? a.customer : a.customer.id, hostId, osUsername: a.osUsername, ip: req.ip ?? null });
       return { ...t, protocols: ['binary', `ticket.${t.ticket}`] };
     },
+  });
+
+  const vncAllocation = async (id: string, scope: Scope): Promise<VncAllocation> => {
+    const a = await scope.find(deps.em.fork(), AllocationSchema, { id }, 'allocation');
+    const ref = (x: string | { id: string }) => (typeof x === 'string' ? x : x.id);
+    return { id: a.id, status: a.status, hostAccountId: a.hostAccountId ?? null, customerUserId: ref(a.customerUser as string | { id: string }), hostId: ref(a.host as string | { id: string }) };
+  };
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/vnc/password/reveal',
+    summary: "VNC auto-deployment: reveal the allocation's VNC password once (the customer user); afterwards it is gone (reset for a new one). With the display, the host's RFB port and the gateway's public address",
+    tags,
+    permission: 'credential.reveal',
+    stepUp: true,
+    params: Id,
+    response: z.object({ password: z.string(), display: z.number(), rfb_port: z.number(), gateway: z.object({ domain: z.string(), port: z.number() }).nullable(), revealed_at: z.string() }).openapi('VncPasswordReveal'),
+    handler: async ({ params, principal, scope, req }) =>
+      revealVncPassword(deps, { allocation: await vncAllocation(params.id, scope), userId: principal!.id, actor: principal!.username, ip: req.ip, requestId: req.requestId }),
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/vnc/password/reset',
+    summary: "VNC auto-deployment: a new VNC password, written to the host (the running server takes it at the next connection); the customer user reveals it once. Members: own allocations; owners: the company's; staff in scope",
+    tags,
+    permission: 'vnc.password_reset',
+    params: Id,
+    response: z.object({ version: z.number(), workflow_id: z.string() }).openapi('VncPasswordReset'),
+    handler: async ({ params, principal, scope, req }) =>
+      resetVncPassword(deps, { allocation: await vncAllocation(params.id, scope), actor: principal!.username, ip: req.ip, requestId: req.requestId }),
   });
 
   /** The caller of a file transfer, authorized like a terminal ticket (scope: own / company's / staff in scope). */

@@ -2734,6 +2734,188 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/allocations/{id}/vnc/password/reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * VNC auto-deployment: a new VNC password, written to the host (the running server takes it at the next connection); the customer user reveals it once. Members: own allocations; owners: the company's; staff in scope
+         * @description Permission: `vnc.password_reset` (Reset an allocation's VNC password (VNC auto-deployment); the customer user reveals the new one once).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["VncPasswordReset"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `vnc.password_reset` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/allocations/{id}/vnc/password/reveal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * VNC auto-deployment: reveal the allocation's VNC password once (the customer user); afterwards it is gone (reset for a new one). With the display, the host's RFB port and the gateway's public address
+         * @description Permission: `credential.reveal` (Reveal a generated password once (only the applicant / customer user it belongs to)).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["VncPasswordReveal"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `credential.reveal` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/allocations/{id}/vnc/ticket": {
         parameters: {
             query?: never;
@@ -13469,6 +13651,8 @@ export interface components {
              * @description Default: now
              */
             starts_at?: string;
+            /** @description VNC service auto-deployment: TigerVNC (Xvnc) for the customer's account with a platform-managed VNC password (revealed once: POST /allocations/:id/vnc/password/reveal), reachable through noVNC and the gateway; reclaim removes it. Default false */
+            vnc?: boolean;
         };
         AllocationPlan: {
             allocation_id: string;
@@ -14487,6 +14671,20 @@ export interface components {
             /** @description Replaces the roles (GET /api/v1/roles); customer people keep customer roles, staff keep staff roles */
             roles?: string[];
             timezone?: string | null;
+        };
+        VncPasswordReset: {
+            version: number;
+            workflow_id: string;
+        };
+        VncPasswordReveal: {
+            display: number;
+            gateway: {
+                domain: string;
+                port: number;
+            } | null;
+            password: string;
+            revealed_at: string;
+            rfb_port: number;
         };
     };
     responses: never;
