@@ -1,3 +1,4 @@
+import { Migration20261202110000_host_account_sid } from './Migration20261202110000_host_account_sid.js';
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261201142000_notify_center } from './Migration20261201142000_notify_center.js';
 import { Migration20261201147100_remote_sessions } from './Migration20261201147100_remote_sessions.js';
@@ -48,5 +49,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201170000_rate_limits', class: Migration20261201170000_rate_limits },
   { name: 'Migration20261201172000_security_alert_delivery', class: Migration20261201172000_security_alert_delivery },
   { name: 'Migration20261201172100_reminder_policy', class: Migration20261201172100_reminder_policy },
+  { name: 'Migration20261202110000_host_account_sid', class: Migration20261202110000_host_account_sid },
   // (new migrations above)
 ];
