@@ -152,7 +152,7 @@ describe('a Windows rental against the WS-Man stand-in', () => {
   it('verify-clean fails, naming categories, when something of the SID is left (a process, a profile)', async () => {
     const row = await account();
     // Something of the tenant's SID comes back (e.g. a service running as it): reclaim must not call the host clean.
-    ws.processes.set(9999, { pid: 9999, name: 'leftover.exe', sid: row.sid, sessionId: 0 });
+    ws.processes.set(9999, { pid: 9999, name: "leftover.exe", sid: row.sid ?? null, sessionId: 0 });
     const f = await failure(acts.verifyReclaimClean(allocationId, 1));
     expect(f.type).toBe('NotClean');
     expect(f.message).toContain('processes 1');
