@@ -66,13 +66,13 @@ describe('Windows rental: allocate, reveal, log on, reminders (time skipping), r
     em.create(RemoteAccessSchema, { host, protocol: 'rdp', gateway: 'legacy:none', publicDomain: 'win-lease.hosts.test', publicPort: 23390, targetPort: 3389 });
     const customer = em.create(CustomerSchema, { name: 'Acme AI', code: 'acme' });
     const user = em.create(UserSchema, { username: 'dana', email: 'dana@acme.test', roles: ['customer_member'], customerId: customer.id });
-    const a = em.create(AllocationSchema, { host, customer, customerUser: user, osUsername: 'dana', startsAt: new Date(now), endsAt: new Date(now + 10 * DAY), bufferSeconds: DAY / 1000, graceSeconds: 600, status: 'pending', createdBy: 'test' });
+    const a = em.create(AllocationSchema, { host, customer, customerUser: user, osUsername: 'dana', startsAt: new Date(now), endsAt: new Date(now + 10 * DAY), bufferSeconds: DAY / 1000, graceSeconds: 2, status: 'pending', createdBy: 'test' });
     await em.flush();
 
     const alloc = await env.client.workflow.start<typeof allocationWorkflow>('allocation', {
       workflowId: `allocation/${a.id}`,
       taskQueue,
-      args: [{ allocationId: a.id, hostId: host.id, customerId: customer.id, startsAtMs: now, endsAtMs: now + 10 * DAY, bufferMs: DAY, graceMs: 600_000 }],
+      args: [{ allocationId: a.id, hostId: host.id, customerId: customer.id, startsAtMs: now, endsAtMs: now + 10 * DAY, bufferMs: DAY, graceMs: 2_000 }],
     });
     const provisioned = await alloc.result();
     expect(provisioned).toMatchObject({ result: 'done', steps: { 'clean-previous': 'done', 'create-account': 'done', 'inject-keys': 'skipped', 'verify-login': 'done', 'send-summary': 'done' } });
@@ -102,8 +102,10 @@ describe('Windows rental: allocate, reveal, log on, reminders (time skipping), r
     expect(kinds).toEqual(expect.arrayContaining(['reminder-7d', 'reminder-3d', 'reminder-1d', 'ended']));
     expect(mails().filter((m) => /Subject: Your lease of Windows GPU 3 ends in/.test(m))).toHaveLength(3);
 
-    // Reclaim finds the session and the running work, waits the grace period (skipped), then ends it all.
+    // Reclaim finds the session and the running work, waits the grace period (2 s: a timer the
+    // time-skipping server does not skip once a result was awaited), then ends it all.
     const r = await env.client.workflow.getHandle<typeof reclaimWorkflow>(`reclaim/${a.id}`).result();
+    expect(r.steps['stop-tasks']).toBe('done');
     expect(r).toMatchObject({ result: 'done', steps: Object.fromEntries(RECLAIM_STEPS.map((s) => [s, s === 'restore-template' ? 'skipped' : 'done'])) });
     expect(ws.sessions.has(session)).toBe(false);
     expect(ws.users.has('dana')).toBe(false);
@@ -113,5 +115,5 @@ describe('Windows rental: allocate, reveal, log on, reminders (time skipping), r
     const row = await db.em.fork().findOneOrFail(AllocationSchema, { id: a.id });
     expect(row.status).toBe('reclaimed');
     expect((await db.em.fork().findOneOrFail(HostAccountSchema, { id: acct.id })).secretCiphertext).toBeNull();
-  });
+  }, 300_000);
 });
