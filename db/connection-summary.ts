@@ -12,6 +12,8 @@ export interface ConnectionSummary {
   ssh_command: string;
   password: 'reveal once via POST /api/v1/allocations/:id/credentials/reveal' | 'revealed' | 'none';
   other_ports: Array<{ protocol: string; public: string; target_port: number }>;
+  /** Windows hosts: Remote Desktop — where to connect (the gateway's published RDP entry, else the host on 3389) and the `.rdp` file route. */
+  rdp?: { full_address: string; username: string; via: 'remote-access' | 'direct'; file: string | null };
   ends_at: string;
 }
 
@@ -42,11 +44,29 @@ export async function connectionSummary(em: SqlEntityManager, allocationId: stri
     ssh_command: `ssh -p ${connect.port} ${a.osUsername}@${connect.host}`,
     password: account[0]?.has ? 'reveal once via POST /api/v1/allocations/:id/credentials/reveal' : account[0]?.revealed ? 'revealed' : 'none',
     other_ports: access.filter((r) => r !== sshEntry).map((r) => ({ protocol: r.protocol, public: `${r.publicDomain}:${r.publicPort}`, target_port: r.targetPort })),
+    ...(a.host.os === 'windows' ? { rdp: rdpSummary(a, access.find((r) => r.protocol === 'rdp')) } : {}),
     ends_at: a.endsAt.toISOString(),
   };
 }
 
+function rdpSummary(a: { id: string; osUsername: string; host: { address: string } }, entry: { publicDomain: string; publicPort: number } | undefined): NonNullable<ConnectionSummary['rdp']> {
+  return entry
+    ? { full_address: `${entry.publicDomain}:${entry.publicPort}`, username: a.osUsername, via: 'remote-access', file: `/api/v1/allocations/${a.id}/rdp` }
+    : { full_address: `${a.host.address}:3389`, username: a.osUsername, via: 'direct', file: null };
+}
+
 export function connectionSummaryText(s: ConnectionSummary): string {
+  if (s.rdp) {
+    return [
+      `Your Windows host ${s.host.name} (${s.host.slug}) is ready.`,
+      '',
+      `  Remote Desktop: ${s.rdp.full_address}${s.rdp.file ? ` (download the .rdp file: GET ${s.rdp.file})` : ''}`,
+      `  Account:        ${s.rdp.username}`,
+      `  Password:       ${s.password === 'none' ? 'none' : 'reveal it once in Hostflow (POST /api/v1/allocations/' + s.allocation_id + '/credentials/reveal)'}`,
+      ...s.other_ports.filter((p) => p.protocol !== 'rdp').map((p) => `  ${p.protocol.toUpperCase()}: ${p.public} → port ${p.target_port}`),
+      `  Lease ends:     ${s.ends_at} (UTC)`,
+    ].join('\n');
+  }
   return [
     `Your host ${s.host.name} (${s.host.slug}) is ready.`,
     '',
@@ -71,6 +91,12 @@ export function rdpFile(o: { host: string; port: number; username: string }): st
     `full address:s:${v(o.host)}:${o.port}`,
     `username:s:${v(o.username)}`,
     'prompt for credentials:i:1',
+    // The published entry is the platform's TCP gateway (nginx stream), not an RD Gateway: the file
+    // says so explicitly, so a client's own RD Gateway defaults do not reroute the connection.
+    'gatewayhostname:s:',
+    'gatewayusagemethod:i:0',
+    'gatewayprofileusagemethod:i:1',
+    'gatewaycredentialssource:i:0',
     'authentication level:i:2',
     'screen mode id:i:2',
     'use multimon:i:0',

@@ -87,7 +87,7 @@ export function createAccountActivities(deps: AccountActivityDeps) {
         const exists = await ops.exists(req.username);
         if (exists) {
           const marker = await ops.readMarker(req.username);
-          const ours = account?.createdFromRequestId === requestId && (marker === null ? host.os === 'windows' : marker === ref);
+          const ours = account?.createdFromRequestId === requestId && (ops.keepsMarker ? marker === ref : true);
           if (!ours) {
             throw ApplicationFailure.nonRetryable(`user ${req.username} already exists on ${host.slug} and was not created by the platform`, 'AccountExistsNotManaged');
           }
@@ -175,7 +175,7 @@ export function createAccountActivities(deps: AccountActivityDeps) {
         try {
           if (await ops.exists(req.username)) {
             const marker = await ops.readMarker(req.username);
-            if (marker === `account-opening/${requestId}` || (marker === null && req.host.os === 'windows')) {
+            if (ops.keepsMarker ? marker === `account-opening/${requestId}` : true) {
               await ops.remove(req.username);
               removed = true;
             }

@@ -7,8 +7,10 @@
  * are never in a script (the script is in powershell.exe's command line on the host): they go
  * through stdin, which the WinRM executor reads into `$HostflowStdin` (see STDIN_PRELUDE in
  * winrm-executor.ts), and builders that need one return `{ script, stdin(secret) }`. Scripts put one
- * statement per line and keep to a small grammar, which the WS-Man stand-in test host
- * (test/helpers/wsman-host.ts) interprets without running PowerShell:
+ * statement per line, as a Windows administrator writes them (LocalAccounts, CIM, ScheduledTasks
+ * cmdlets, `quser`/`logoff`/`net user`). The WS-Man stand-in (test/helpers/wsman-host.ts)
+ * interprets what these builders emit, and grows with them; what it does not interpret fails loudly
+ * there. The constructs used:
  *
  *   $ErrorActionPreference = 'Stop'                                  (first line)
  *   New-LocalUser -Name '<n>' -Password (ConvertTo-SecureString $HostflowStdin -AsPlainText -Force) -FullName '<f>' [-Description '<d>'] [-PasswordNeverExpires]
@@ -27,6 +29,10 @@
  *                    ends the script with exit 1 and no marker: the caller cannot tell, and retries)
  *   profile:         $p = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $u.SID + '''')
  *                    Remove-CimInstance -InputObject $p
+ *   tenant:          foreach ($p in Get-CimInstance -ClassName Win32_Process) {   (owner by SID: Invoke-CimMethod GetOwnerSid)
+ *                    foreach ($t in Get-ScheduledTask) {   if ($t.Principal.UserId -eq $name -or ...) {
+ *                    Stop-Process -Id $p.ProcessId -Force   Unregister-ScheduledTask -TaskName ... -Confirm:$false
+ *                    net user '<n>' /logonpasswordchg:yes   (expire the password; $LASTEXITCODE checked)
  *   membership:  foreach ($g in Get-LocalGroup) {
  *                  if ($null -ne (Get-LocalGroupMember -Group $g.Name -Member '<n>' -ErrorAction SilentlyContinue)) { ... }
  *                }
@@ -55,9 +61,14 @@ export const WINDOWS_EXIT = {
   /** userExists only: the user does not exist (also what an uncaught error gives: check stdout). */
   NOT_FOUND: 1,
   MISSING_GROUP: 3,
+  /** lockUser: `net user /logonpasswordchg:yes` failed. */
+  EXPIRE_FAILED: 5,
   NO_SUCH_USER: 6,
   USER_EXISTS: 9,
 } as const;
+
+/** A Windows security identifier as Get-LocalUser prints it (S-1-5-21-…-<rid>). */
+const sidSchema = z.string().regex(/^S-1-[0-9]+(?:-[0-9]+){1,14}$/, 'must be a SID (S-1-5-21-...)');
 
 /** Characters PowerShell's tokenizer treats as a single quote: ' ‘ ’ ‚ ‛ */
 const PS_SINGLE_QUOTES = /['\u2018\u2019\u201A\u201B]/g;
@@ -294,4 +305,137 @@ export function parseQuser(stdout: string): WindowsSession[] {
 export function logoffSessions(ids: readonly number[]): string {
   const valid = validate(z.array(z.number().int().min(0).max(65535)).min(1), [...ids], 'sessionIds');
   return lines(HEADER, valid.flatMap((id) => [`logoff ${id}`, say('LOGGED_OFF', String(id))]));
+}
+
+/** `HOSTFLOW_SID <sid>` of the local user (exit 0), or exit 6 with `HOSTFLOW_NO_SUCH_USER <name>`. */
+export function userSid(username: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  return lines(HEADER, lookupUser(n, WINDOWS_EXIT.NO_SUCH_USER), "Write-Output ('HOSTFLOW_SID ' + $u.SID)", 'exit 0');
+}
+
+/**
+ * Reclaim's lock: the account is disabled (no new logon, RDP or network) and its password expired
+ * ("User must change password at next logon", what `net user /logonpasswordchg:yes` sets), so even
+ * a re-enabled account cannot log on with the old password. Exit 6 if the user is missing, 5 if
+ * net.exe failed. Prints `HOSTFLOW_LOCKED <name>`.
+ */
+export function lockUser(username: string): string {
+  const n = validate(windowsUsername, username, 'username');
+  return lines(
+    HEADER,
+    requireUser(n),
+    `net user ${psq(n)} /logonpasswordchg:yes | Out-Null`,
+    'if ($LASTEXITCODE -ne 0) {',
+    `  ${say('EXPIRE_FAILED', n)}`,
+    `  exit ${WINDOWS_EXIT.EXPIRE_FAILED}`,
+    '}',
+    `Disable-LocalUser -Name ${psq(n)}`,
+    say('LOCKED', n),
+  );
+}
+
+/** The three spellings Task Scheduler keeps a task's principal in: `name`, `COMPUTER\name`, or the SID. */
+function tenantVars(username: string, sid: string): string[] {
+  return [`$sid = ${psq(sid)}`, `$name = ${psq(username)}`, "$qualified = ($env:COMPUTERNAME + '\\' + $name)"];
+}
+const TASK_OF_TENANT = 'if ($t.Principal.UserId -eq $name -or $t.Principal.UserId -eq $qualified -or $t.Principal.UserId -eq $sid) {';
+
+/**
+ * What the tenant (the account `username`, security identifier `sid`) still has on the host, looked
+ * up by SID so it works after the account is gone: processes (Win32_Process, owner from
+ * GetOwnerSid; one that exits meanwhile is skipped), scheduled tasks whose principal is the tenant,
+ * and the user profile (Win32_UserProfile). Lines: `HOSTFLOW_PROCESS <pid> <name>`,
+ * `HOSTFLOW_TASK <path><name>`, `HOSTFLOW_PROFILE <local path>`. Sessions come from `quser`
+ * (listSessions), by name. Parse with `parseTenantFootprint`.
+ */
+export function tenantFootprint(input: { username: string; sid: string }): string {
+  const n = validate(windowsUsername, input.username, 'username');
+  const sid = validate(sidSchema, input.sid, 'sid');
+  return lines(
+    HEADER,
+    tenantVars(n, sid),
+    'foreach ($p in Get-CimInstance -ClassName Win32_Process) {',
+    '  $o = Invoke-CimMethod -InputObject $p -MethodName GetOwnerSid -ErrorAction SilentlyContinue',
+    '  if ($o.Sid -eq $sid) {',
+    "    Write-Output ('HOSTFLOW_PROCESS ' + $p.ProcessId + ' ' + $p.Name)",
+    '  }',
+    '}',
+    'foreach ($t in Get-ScheduledTask) {',
+    `  ${TASK_OF_TENANT}`,
+    "    Write-Output ('HOSTFLOW_TASK ' + $t.TaskPath + $t.TaskName)",
+    '  }',
+    '}',
+    "$prof = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $sid + '''')",
+    'if ($null -ne $prof) {',
+    "  Write-Output ('HOSTFLOW_PROFILE ' + $prof.LocalPath)",
+    '}',
+    'exit 0',
+  );
+}
+
+export interface WindowsFootprint {
+  processes: Array<{ pid: number; name: string }>;
+  tasks: string[];
+  profile: string | null;
+}
+
+export function parseTenantFootprint(stdout: string): WindowsFootprint {
+  const f: WindowsFootprint = { processes: [], tasks: [], profile: null };
+  for (const line of stdout.split(/\r?\n/)) {
+    const m = /^HOSTFLOW_(PROCESS|TASK|PROFILE) (.*)$/.exec(line.trimEnd());
+    if (!m) continue;
+    if (m[1] === 'PROCESS') {
+      const [pid, ...name] = m[2]!.split(' ');
+      if (/^\d+$/.test(pid!)) f.processes.push({ pid: Number(pid), name: name.join(' ') });
+    } else if (m[1] === 'TASK') f.tasks.push(m[2]!);
+    else f.profile = m[2]!;
+  }
+  return f;
+}
+
+/**
+ * Ends the tenant's work: its scheduled tasks are unregistered first (a task could start the
+ * processes again), then every process it owns (by SID) is stopped with `Stop-Process -Force`
+ * (TerminateProcess; one that already exited is no error). Lines `HOSTFLOW_TASK_REMOVED <path><name>`
+ * and `HOSTFLOW_STOPPED <pid>`.
+ */
+export function stopTenant(input: { username: string; sid: string }): string {
+  const n = validate(windowsUsername, input.username, 'username');
+  const sid = validate(sidSchema, input.sid, 'sid');
+  return lines(
+    HEADER,
+    tenantVars(n, sid),
+    'foreach ($t in Get-ScheduledTask) {',
+    `  ${TASK_OF_TENANT}`,
+    '    Unregister-ScheduledTask -TaskName $t.TaskName -TaskPath $t.TaskPath -Confirm:$false',
+    "    Write-Output ('HOSTFLOW_TASK_REMOVED ' + $t.TaskPath + $t.TaskName)",
+    '  }',
+    '}',
+    'foreach ($p in Get-CimInstance -ClassName Win32_Process) {',
+    '  $o = Invoke-CimMethod -InputObject $p -MethodName GetOwnerSid -ErrorAction SilentlyContinue',
+    '  if ($o.Sid -eq $sid) {',
+    '    Stop-Process -Id $p.ProcessId -Force -ErrorAction SilentlyContinue',
+    "    Write-Output ('HOSTFLOW_STOPPED ' + $p.ProcessId)",
+    '  }',
+    '}',
+    'exit 0',
+  );
+}
+
+/**
+ * Deletes the profile of `sid` (C:\Users\<name> and its hive) if one is left, e.g. after the account
+ * was removed without it. Fails while it is loaded (a session still open). `HOSTFLOW_PROFILE_REMOVED <sid>`.
+ */
+export function removeProfile(sid: string): string {
+  const s = validate(sidSchema, sid, 'sid');
+  return lines(
+    HEADER,
+    `$sid = ${psq(s)}`,
+    "$prof = Get-CimInstance -ClassName Win32_UserProfile -Filter ('SID = ''' + $sid + '''')",
+    'if ($null -ne $prof) {',
+    '  Remove-CimInstance -InputObject $prof',
+    `  ${say('PROFILE_REMOVED', s)}`,
+    '}',
+    'exit 0',
+  );
 }

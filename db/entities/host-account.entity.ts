@@ -50,6 +50,8 @@ export const HostAccountSchema = defineEntity({
     createdFromAllocationId: p.uuid().nullable(),
     /** The OS uid while the account existed (Linux): reclaim looks for what that uid left after the name is gone. */
     uid: p.integer().nullable(),
+    /** The account's SID while it existed (Windows): reclaim looks for its processes, tasks and profile by it after the name is gone. */
+    sid: p.string().length(200).nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
     updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()),
   },

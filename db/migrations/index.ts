@@ -1,3 +1,4 @@
+import { Migration20261202110000_host_account_sid } from './Migration20261202110000_host_account_sid.js';
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261201142000_notify_center } from './Migration20261201142000_notify_center.js';
 import { Migration20261201147100_remote_sessions } from './Migration20261201147100_remote_sessions.js';
@@ -52,5 +53,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261201172100_reminder_policy', class: Migration20261201172100_reminder_policy },
   { name: 'Migration20261202130000_notify_rate_index', class: Migration20261202130000_notify_rate_index },
   { name: 'Migration20261202140000_vnc_services', class: Migration20261202140000_vnc_services },
+  { name: 'Migration20261202110000_host_account_sid', class: Migration20261202110000_host_account_sid },
   // (new migrations above)
 ];

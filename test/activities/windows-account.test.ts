@@ -399,7 +399,8 @@ describe('WS-Man stand-in: the block subset the builders use', () => {
   });
 
   it.each([
-    ['an unknown condition', 'if ($a -eq 1) {\n}', 'unsupported condition in stand-in'],
+    ['an unknown condition', 'if ($a -gt 1) {\n}', 'unsupported condition in stand-in'],
+    ['a comparison with an expression operand', "if ($a -eq (Get-Date)) {\n}", 'unsupported condition in stand-in'],
     ['else', "if ($null -eq $a) {\n}\nelse {\nWrite-Output 'x'\n}", 'unsupported block in stand-in'],
     ['a generic catch', "try {\nWrite-Output 'x'\n}\ncatch {\n}", 'unsupported block in stand-in'],
     ['a one-line block', "if ($null -eq $a) { Write-Output 'x' }", 'unsupported block in stand-in'],

@@ -76,10 +76,27 @@ export interface LocalUser {
   /** `sha256:<salt hex>:<hash hex>` */
   passwordHash: string;
   passwordNeverExpires: boolean;
+  /** "User must change password at next logon" (`net user /logonpasswordchg:yes`): every logon is refused until it is changed. */
+  passwordExpired: boolean;
   /** Group names, as Windows spells them. */
   groups: Set<string>;
   /** `S-1-5-21-<machine>-<rid>` */
   sid: string;
+}
+
+/** A process (Win32_Process): its owner's SID (GetOwnerSid) and session (0: not in a logon session). */
+export interface StandInProcess {
+  pid: number;
+  name: string;
+  sid: string | null;
+  sessionId: number;
+}
+
+/** A scheduled task (Get-ScheduledTask): `userId` is its principal as registered (name, COMPUTER\name or SID). */
+export interface StandInTask {
+  taskName: string;
+  taskPath: string;
+  userId: string;
 }
 
 /** A user profile (Win32_UserProfile): C:\Users\<name> and the registry hive. */
@@ -215,6 +232,16 @@ export interface WsManHost {
   createProfile(name: string, opts?: { loaded?: boolean }): UserProfile;
   /** An RDP logon of `name`: a session (Active, or Disc when `disconnected`) and a loaded profile. Returns the session id. */
   logon(name: string, opts?: { disconnected?: boolean }): number;
+  /** An RDP logon with a password (checked as Windows does); returns the session id. Explorer runs in it. */
+  rdpLogon(name: string, password: string): number;
+  /** Processes by pid (what Win32_Process lists, besides Idle and System). */
+  processes: Map<number, StandInProcess>;
+  /** Starts a process owned by `name` (session 0 unless given: it survives logoff). Returns the pid. */
+  startProcess(name: string, exe: string, opts?: { sessionId?: number }): number;
+  /** Scheduled tasks by lower-cased `<path><name>`. */
+  tasks: Map<string, StandInTask>;
+  /** Registers a task whose principal is `userId` (as Register-ScheduledTask -User would). */
+  registerTask(userId: string, taskName: string, taskPath?: string): StandInTask;
   /** Sessions by id (what quser lists). */
   sessions: Map<number, { id: number; user: string; name: string; state: 'Active' | 'Disc' }>;
   /** From now on `cmdlet` (e.g. 'Get-LocalUser') fails with `message` (not a "not found" error); null clears. */
@@ -450,9 +477,9 @@ function tokenize(stmt: string): Tok[] {
     } else if (ch === '"') {
       throw new Unsupported(`double-quoted (expanding) strings are not supported: ${stmt}`, 'syntax');
     } else if (ch === '$') {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?/.exec(stmt.slice(i));
+      const m = /^\$((?:env:)?[A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)/.exec(stmt.slice(i));
       if (!m) throw new Unsupported(stmt);
-      toks.push(m[2] ? { t: 'var', v: m[1]!, prop: m[2] } : { t: 'var', v: m[1]! });
+      toks.push(m[2] ? { t: 'var', v: m[1]!, prop: m[2].slice(1) } : { t: 'var', v: m[1]! });
       i += m[0].length;
     } else if (ch === '(') {
       let depth = 0;
@@ -471,7 +498,7 @@ function tokenize(stmt: string): Tok[] {
       toks.push({ t: 'pipe' });
       i++;
     } else if (ch === '-' && /[A-Za-z]/.test(stmt[i + 1] ?? '')) {
-      const m = /^-([A-Za-z]+)/.exec(stmt.slice(i))!;
+      const m = /^-([A-Za-z]+(?::\$(?:true|false))?)/.exec(stmt.slice(i))!;
       toks.push({ t: 'param', v: m[1]! });
       i += m[0].length;
     } else {
@@ -485,7 +512,13 @@ function tokenize(stmt: string): Tok[] {
 }
 
 /** What the Get-Local* cmdlets return (rendered as one JSON line each when printed). */
-type PsObj = { kind: 'user'; user: LocalUser } | { kind: 'group'; name: string } | { kind: 'member'; name: string } | { kind: 'profile'; profile: UserProfile };
+type PsObj =
+  | { kind: 'user'; user: LocalUser }
+  | { kind: 'group'; name: string }
+  | { kind: 'member'; name: string }
+  | { kind: 'profile'; profile: UserProfile }
+  /** A CIM instance or another cmdlet's object (Win32_Process, a GetOwnerSid result, a ScheduledTask): its properties. */
+  | { kind: 'cim'; cls: string; props: Record<string, unknown> };
 type VarValue = string | boolean | null | PsObj;
 type Value = string | boolean | { secure: string } | { obj: PsObj };
 
@@ -517,10 +550,31 @@ const PARAMS: Record<string, Record<string, 'string' | 'secure' | 'switch' | 'in
   'write-output': {},
   'write-error': { message: 'string' },
   'start-sleep': { seconds: 'int', milliseconds: 'int' },
+  'invoke-cimmethod': { inputobject: 'object', methodname: 'string' },
+  'stop-process': { id: 'string', force: 'switch' },
+  'get-scheduledtask': {},
+  'unregister-scheduledtask': { taskname: 'string', taskpath: 'string', 'confirm:$false': 'switch' },
 };
 
+/** `$v.A.B` of an object (case-insensitive, as PowerShell); undefined when the object has no such property. */
+function propertyOf(o: PsObj, path: string): unknown {
+  const parts = path.toLowerCase().split('.');
+  let cur: unknown;
+  if (o.kind === 'user') cur = { name: o.user.name, sid: o.user.sid, enabled: o.user.enabled, fullname: o.user.fullName };
+  else if (o.kind === 'group' || o.kind === 'member') cur = { name: o.name };
+  else if (o.kind === 'profile') cur = { sid: o.profile.sid, localpath: o.profile.localPath, loaded: o.profile.loaded };
+  else cur = o.props;
+  for (const part of parts) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    const entry = Object.entries(cur as Record<string, unknown>).find(([k]) => k.toLowerCase() === part);
+    if (!entry) return undefined;
+    cur = entry[1];
+  }
+  return cur;
+}
+
 /** The lookups whose result a condition, an assignment or a foreach may use. */
-const GET_CMDLETS = new Set(['get-localuser', 'get-localgroup', 'get-localgroupmember', 'get-ciminstance']);
+const GET_CMDLETS = new Set(['get-localuser', 'get-localgroup', 'get-localgroupmember', 'get-ciminstance', 'invoke-cimmethod', 'get-scheduledtask']);
 
 /**
  * Parses one cmdlet call. With `scope` null (the check before the script runs) variables are not
@@ -548,19 +602,14 @@ function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
     const n = t.v.toLowerCase();
     if (!t.prop && (n === 'true' || n === 'false')) return n === 'true';
     if (n === 'null' || n === 'true' || n === 'false' || n === 'input') throw new Unsupported(stmt);
-    const prop = t.prop?.toLowerCase();
-    if (prop && prop !== 'name' && prop !== 'sid') throw new Unsupported(`property $${t.v}.${t.prop} (only .Name, .SID) in: ${stmt}`, 'variable');
     if (!scope) return '';
     const v = scope.vars.get(n);
     if (v === undefined) throw new Unsupported(`undefined variable $${t.v} in: ${stmt}`, 'variable');
     if (t.prop) {
-      if (v === null || typeof v !== 'object') throw new Unsupported(`$${t.v} holds no object with a Name in: ${stmt}`, 'variable');
-      if (prop === 'sid') {
-        if (v.kind !== 'user') throw new Unsupported(`$${t.v} holds no user (for .SID) in: ${stmt}`, 'variable');
-        return v.user.sid;
-      }
-      if (v.kind === 'profile') throw new Unsupported(`$${t.v}.Name of a profile in: ${stmt}`, 'variable');
-      return v.kind === 'user' ? v.user.name : v.name;
+      if (v === null || typeof v !== 'object') throw new Unsupported(`$${t.v} holds no object (for .${t.prop}) in: ${stmt}`, 'variable');
+      const got = propertyOf(v, t.prop);
+      if (got === undefined || (got !== null && typeof got === 'object')) throw new Unsupported(`$${t.v}.${t.prop} is not a value of that object in: ${stmt}`, 'variable');
+      return got === null ? '' : String(got);
     }
     if (v === null || typeof v === 'object') throw new Unsupported(`$${t.v} is not a string (use $${t.v}.Name) in: ${stmt}`, 'variable');
     return v;
@@ -633,8 +682,9 @@ function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
     // Checked here, before anything runs: only the user-profile lookup by SID is understood.
     const cls = params.get('classname');
     const filter = params.get('filter');
-    if (typeof cls !== 'string' || cls.toLowerCase() !== 'win32_userprofile' || typeof filter !== 'string' || !/^SID = '[^']*'$/.test(filter)) {
-      throw new Unsupported(`Get-CimInstance other than -ClassName Win32_UserProfile -Filter "SID = '<sid>'" in: ${stmt}`);
+    const processes = typeof cls === 'string' && cls.toLowerCase() === 'win32_process' && filter === undefined;
+    if (!processes && (typeof cls !== 'string' || cls.toLowerCase() !== 'win32_userprofile' || typeof filter !== 'string' || !/^SID = '[^']*'$/.test(filter))) {
+      throw new Unsupported(`Get-CimInstance other than -ClassName Win32_Process, or Win32_UserProfile -Filter "SID = '<sid>'", in: ${stmt}`);
     }
   }
   return { name, params, positional, outNull };
@@ -644,7 +694,10 @@ function parseInvocation(stmt: string, scope: ScriptScope | null): Invocation {
 // One header per line (`if (...) {`, `try {`, `catch [...] {`, `foreach (...) {`) and `}` alone on
 // its line; no else/elseif, no one-line blocks. The whole script is checked before it runs.
 
+/** An operand of -eq/-ne: a variable (with a property path), a single-quoted string or an integer. */
+type Operand = { var: string; prop?: string } | { lit: string };
 type Cond =
+  | { k: 'cmp'; any: Array<{ ne: boolean; left: Operand; right: Operand }> } //  <a> -eq|-ne <b> [-or ...]
   | { k: 'call'; ne: boolean; call: string } //  $null -eq|-ne (<Get-Local* call>)
   | { k: 'null-var'; ne: boolean; name: string } //  $null -eq|-ne $v
   | { k: 'var'; name: string }; //  $v
@@ -663,7 +716,7 @@ const FOREACH_RE = /^foreach\s*\(\s*\$([A-Za-z_][A-Za-z0-9_]*)\s+in\s+(.+)\)\s*\
 const PREF_RE = /^\$(ProgressPreference|ErrorActionPreference)\s*=\s*'(\w+)'$/i;
 const EXIT_RE = /^exit(?:\s+(-?\d+))?$/i;
 const ASSIGN_RE = /^\$([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.+)$/s;
-const RESERVED_VARS = new Set(['null', 'true', 'false', 'input', 'hostflowstdin', 'erroractionpreference', 'progresspreference']);
+const RESERVED_VARS = new Set(['null', 'true', 'false', 'input', 'hostflowstdin', 'erroractionpreference', 'progresspreference', 'lastexitcode']);
 
 function parsePreference(stmt: string): { name: string; value: string } | null {
   const m = PREF_RE.exec(stmt);
@@ -674,14 +727,19 @@ function parsePreference(stmt: string): { name: string; value: string } | null {
   return { name, value };
 }
 
-/** `$v = $true | $false | <Get-Local* call>` */
-function parseAssignment(stmt: string): { name: string; literal?: boolean; call?: string } | null {
+/** `$v = $true | $false | '<text>' | ('<text>' + $v.Prop + $env:COMPUTERNAME ...) | <lookup call>` */
+function parseAssignment(stmt: string): { name: string; literal?: boolean; text?: string; call?: string } | null {
   const m = ASSIGN_RE.exec(stmt);
   if (!m) return null;
   const name = m[1]!.toLowerCase();
   if (RESERVED_VARS.has(name)) throw new Unsupported(stmt, 'variable');
   const rhs = m[2]!.trim();
   if (/^\$(true|false)$/i.test(rhs)) return { name, literal: rhs.toLowerCase() === '$true' };
+  if (isQuote(rhs[0]) || rhs.startsWith('(')) {
+    // A string or a concatenation: evaluated as Write-Output's argument would be.
+    parseInvocation(`Write-Output ${rhs}`, null);
+    return { name, text: rhs };
+  }
   checkLookup(rhs, 'variable', stmt);
   return { name, call: rhs };
 }
@@ -699,7 +757,43 @@ function checkLookup(call: string, what: 'condition' | 'block' | 'variable', con
 
 const COND_RESERVED = new Set(['null', 'true', 'false', 'input']);
 
+function parseOperand(toks: Tok[], c: string): Operand {
+  const [t, ...rest] = toks;
+  if (!t || rest.length) throw new Unsupported(c, 'condition');
+  if (t.t === 'str') return { lit: t.v };
+  if (t.t === 'word' && /^-?\d+$/.test(t.v)) return { lit: t.v };
+  if (t.t === 'var' && !COND_RESERVED.has(t.v.toLowerCase())) return { var: t.v.toLowerCase(), ...(t.prop ? { prop: t.prop } : {}) };
+  throw new Unsupported(c, 'condition');
+}
+
+/** `<a> -eq|-ne <b>`, several joined by `-or`; null when `c` is not of that form. */
+function parseComparison(c: string): Cond | null {
+  if (/^\$null\s/i.test(c)) return null;
+  let toks: Tok[];
+  try {
+    toks = tokenize(c);
+  } catch {
+    return null;
+  }
+  if (!toks.some((t) => t.t === 'param' && /^(eq|ne)$/i.test(t.v))) return null;
+  const groups: Tok[][] = [[]];
+  for (const t of toks) {
+    if (t.t === 'param' && t.v.toLowerCase() === 'or') groups.push([]);
+    else groups[groups.length - 1]!.push(t);
+  }
+  return {
+    k: 'cmp',
+    any: groups.map((g) => {
+      const at = g.findIndex((t) => t.t === 'param' && /^(eq|ne)$/i.test(t.v));
+      if (at < 0) throw new Unsupported(c, 'condition');
+      return { ne: (g[at] as { v: string }).v.toLowerCase() === 'ne', left: parseOperand(g.slice(0, at), c), right: parseOperand(g.slice(at + 1), c) };
+    }),
+  };
+}
+
 function parseCondition(c: string): Cond {
+  const cmp = parseComparison(c);
+  if (cmp) return cmp;
   let m = /^\$null\s+-(eq|ne)\s+\((.*)\)$/is.exec(c);
   if (m) {
     checkLookup(m[2]!.trim(), 'condition', c);
@@ -715,9 +809,11 @@ function parseCondition(c: string): Cond {
 /** Checks a simple statement without running it (so nothing runs when any part is outside the subset). */
 const QUSER_RE = /^quser(?:\.exe)?$/i;
 const LOGOFF_RE = /^logoff(?:\.exe)?\s+(\d+)$/i;
+/** net.exe's `user <name> /logonpasswordchg:yes|no` or `/active:yes|no` (its "completed successfully" line dropped with Out-Null or not). */
+const NET_USER_RE = /^net(?:\.exe)?\s+user\s+('(?:[^']|'')*')\s+\/(logonpasswordchg|active):(yes|no)(\s*\|\s*Out-Null)?$/i;
 
 function checkStatement(stmt: string): void {
-  if (parseQuery(stmt) || QUSER_RE.test(stmt) || LOGOFF_RE.test(stmt)) return;
+  if (parseQuery(stmt) || QUSER_RE.test(stmt) || LOGOFF_RE.test(stmt) || NET_USER_RE.test(stmt)) return;
   if (stmt === STDIN_PRELUDE || parsePreference(stmt) || EXIT_RE.test(stmt) || parseAssignment(stmt)) return;
   parseInvocation(stmt, null);
 }
@@ -823,7 +919,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     const list: Array<{ account: string; password: string }> = [];
     for (const u of users.values()) {
       const pw = clearPasswords.get(u.name.toLowerCase());
-      if (!u.enabled || pw === undefined) continue;
+      if (!u.enabled || u.passwordExpired || pw === undefined) continue;
       list.push({ account: u.name, password: pw });
       if (!/[\\@]/.test(u.name)) list.push({ account: `${computerName}\\${u.name}`, password: pw });
     }
@@ -838,6 +934,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       enabled: true,
       passwordHash: hashPassword(password),
       passwordNeverExpires: false,
+      passwordExpired: false,
       groups: new Set(),
       sid: `${machineSid}-${name.toLowerCase() === adminUser.toLowerCase() ? 500 : nextRid++}`,
     };
@@ -849,6 +946,21 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   };
   addUser(adminUser, adminPassword, ['Administrators']);
   const sessions = new Map<number, { id: number; user: string; name: string; state: 'Active' | 'Disc' }>();
+  const processes = new Map<number, StandInProcess>();
+  let nextPid = 1000;
+  const startProcess = (name: string, exe: string, o: { sessionId?: number } = {}): number => {
+    const u = getUser(name);
+    if (!u) throw new Error(`startProcess: no user ${name}`);
+    const pid = (nextPid += 4);
+    processes.set(pid, { pid, name: exe, sid: u.sid, sessionId: o.sessionId ?? 0 });
+    return pid;
+  };
+  const tasks = new Map<string, StandInTask>();
+  const registerTask = (userId: string, taskName: string, taskPath = '\\'): StandInTask => {
+    const t = { taskName, taskPath, userId };
+    tasks.set(`${taskPath}${taskName}`.toLowerCase(), t);
+    return t;
+  };
   let nextSession = 2;
   const logon = (name: string, o: { disconnected?: boolean } = {}): number => {
     const u = getUser(name);
@@ -856,7 +968,18 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     const id = nextSession++;
     sessions.set(id, { id, user: u.name, name: o.disconnected ? '' : `rdp-tcp#${id}`, state: o.disconnected ? 'Disc' : 'Active' });
     createProfile(u.name, { loaded: true });
+    // What an interactive logon starts in the session (ends with it at logoff).
+    for (const exe of ['explorer.exe', 'rdpclip.exe']) startProcess(u.name, exe, { sessionId: id });
     return id;
+  };
+  /** An RDP logon as Windows admits it: right password, enabled, password not expired, in Remote Desktop Users or Administrators. */
+  const rdpLogon = (name: string, password: string): number => {
+    const u = getUser(name);
+    if (!u || !checkPassword(name, password)) throw new Error('The logon attempt failed');
+    if (![...u.groups].some((g) => ['remote desktop users', 'administrators'].includes(g.toLowerCase()))) {
+      throw new Error('The connection was denied because the user account is not authorized for remote login');
+    }
+    return logon(name);
   };
   /** query.exe's layout: fixed columns, '>' marks the caller's own session (never one here). */
   const quserTable = () =>
@@ -871,7 +994,7 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
   };
   const checkPassword = (name: string, password: string) => {
     const u = getUser(name);
-    return !!u && u.enabled && passwordMatches(u.passwordHash, password);
+    return !!u && u.enabled && !u.passwordExpired && passwordMatches(u.passwordHash, password);
   };
 
   // --- interpreter -------------------------------------------------------------------------
@@ -917,10 +1040,11 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       }
       if (o.kind === 'group') return JSON.stringify({ Name: o.name, Description: '' });
       if (o.kind === 'profile') return JSON.stringify({ SID: o.profile.sid, LocalPath: o.profile.localPath, Loaded: o.profile.loaded });
+      if (o.kind === 'cim') return JSON.stringify(o.props);
       return JSON.stringify({ Name: o.name, ObjectClass: 'User', PrincipalSource: 'Local' });
     };
 
-    const scope: ScriptScope = { vars: new Map(), errorActionStop: false };
+    const scope: ScriptScope = { vars: new Map<string, VarValue>([['env:computername', computerName]]), errorActionStop: false };
     /** `$?` of the last command: without `exit`, the script's exit code is 1 when it is false. */
     let lastOk = true;
     try {
@@ -995,6 +1119,19 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     }
 
     async function condition(c: Cond): Promise<boolean> {
+      if (c.k === 'cmp') {
+        const val = (o: Operand): string | null => {
+          if ('lit' in o) return o.lit;
+          const v = scope.vars.get(o.var) ?? null;
+          if (o.prop === undefined) return v === null ? null : typeof v === 'object' ? JSON.stringify(render(v)) : String(v);
+          if (v === null || typeof v !== 'object') return null; // $null.Prop is $null
+          const got = propertyOf(v, o.prop);
+          return got === undefined || got === null ? null : String(got);
+        };
+        // PowerShell compares strings case-insensitively; $null equals only $null.
+        const eq = (a: string | null, b: string | null) => (a === null || b === null ? a === b : a.toLowerCase() === b.toLowerCase());
+        return c.any.some((x) => eq(val(x.left), val(x.right)) !== x.ne);
+      }
       if (c.k === 'call') {
         const r = await lookup(c.call);
         const isNull = r.objs.length === 0;
@@ -1018,9 +1155,11 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       if (QUSER_RE.test(stmt)) {
         if (!sessions.size) {
           emit('stderr', 'No User exists for *\r\n');
+          scope.vars.set('lastexitcode', '1');
           return false;
         }
         emit('stdout', quserTable());
+        scope.vars.set('lastexitcode', '0');
         return true;
       }
       const lo = LOGOFF_RE.exec(stmt);
@@ -1031,11 +1170,29 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
           return false;
         }
         sessions.delete(sess.id);
+        // Logoff ends the session's processes (not those in other sessions, e.g. session 0).
+        for (const [pid, proc] of processes) if (proc.sessionId === sess.id) processes.delete(pid);
         const u = getUser(sess.user);
         if (u && ![...sessions.values()].some((x) => x.user === sess.user)) {
           const prof = profiles.get(u.sid);
           if (prof) prof.loaded = false;
         }
+        return true;
+      }
+      const net = NET_USER_RE.exec(stmt);
+      if (net) {
+        const [n] = tokenize(net[1]!);
+        const u = getUser((n as { v: string }).v);
+        if (!u) {
+          emit('stderr', 'The user name could not be found.\r\n\r\nMore help is available by typing NET HELPMSG 2221.\r\n\r\n');
+          scope.vars.set('lastexitcode', '2');
+          return false;
+        }
+        if (net[2]!.toLowerCase() === 'active') u.enabled = net[3]!.toLowerCase() === 'yes';
+        else u.passwordExpired = net[3]!.toLowerCase() === 'yes';
+        syncAccounts();
+        if (!net[4]) emit('stdout', 'The command completed successfully.\r\n\r\n');
+        scope.vars.set('lastexitcode', '0');
         return true;
       }
       const query = parseQuery(stmt);
@@ -1067,6 +1224,11 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       if (assign) {
         if (assign.literal !== undefined) {
           scope.vars.set(assign.name, assign.literal);
+          return true;
+        }
+        if (assign.text !== undefined) {
+          const inv = parseInvocation(`Write-Output ${assign.text}`, scope);
+          scope.vars.set(assign.name, inv.positional[0] as string);
           return true;
         }
         const r = await lookup(assign.call!);
@@ -1104,6 +1266,12 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
       if (fault !== undefined) return fail(cmdletName(inv.name), fault, 'UnauthorizedAccessException');
       switch (inv.name) {
         case 'get-ciminstance': {
+          if (str('classname')?.toLowerCase() === 'win32_process') {
+            for (const proc of [{ pid: 0, name: 'System Idle Process', sid: null, sessionId: 0 }, { pid: 4, name: 'System', sid: 'S-1-5-18', sessionId: 0 }, ...processes.values()]) {
+              out.push({ kind: 'cim', cls: 'Win32_Process', props: { ProcessId: proc.pid, Name: proc.name, SessionId: proc.sessionId } });
+            }
+            return true;
+          }
           if (str('classname')?.toLowerCase() !== 'win32_userprofile') throw new Unsupported(stmt);
           const m = /^SID = '([^']*)'$/.exec(str('filter') ?? '');
           if (!m) throw new Unsupported(`filter other than SID = '<sid>' in: ${stmt}`);
@@ -1118,6 +1286,48 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
             return fail('Remove-CimInstance', 'The process cannot access the file because it is being used by another process.', 'CimException');
           }
           profiles.delete(o.profile.sid);
+          return true;
+        }
+        case 'invoke-cimmethod': {
+          const o = (p('inputobject') as { obj: PsObj } | undefined)?.obj;
+          if (!o || o.kind !== 'cim' || o.cls !== 'Win32_Process' || str('methodname')?.toLowerCase() !== 'getownersid') throw new Unsupported(stmt);
+          const pid = Number(o.props.ProcessId);
+          if (pid === 0) {
+            out.push({ kind: 'cim', cls: '__PARAMETERS', props: { ReturnValue: 2, Sid: null } }); // the Idle process has no owner
+            return true;
+          }
+          if (pid === 4) {
+            out.push({ kind: 'cim', cls: '__PARAMETERS', props: { ReturnValue: 0, Sid: 'S-1-5-18' } });
+            return true;
+          }
+          const proc = processes.get(pid);
+          if (!proc) return fail('Invoke-CimMethod', 'Not found', 'CimException'); // it exited since the listing
+          out.push({ kind: 'cim', cls: '__PARAMETERS', props: { ReturnValue: 0, Sid: proc.sid } });
+          return true;
+        }
+        case 'stop-process': {
+          const id = str('id');
+          if (id === undefined || !/^\d+$/.test(id)) throw new Unsupported(stmt);
+          const proc = processes.get(Number(id));
+          if (!proc) return fail('Stop-Process', `Cannot find a process with the process identifier ${id}.`, 'ProcessCommandException');
+          if (p('force') !== true && proc.sid !== getUser(shell.owner)?.sid) {
+            return fail('Stop-Process', `Cannot stop process "${proc.name} (${id})" because of the following error: Access is denied`, 'ProcessCommandException');
+          }
+          processes.delete(proc.pid);
+          return true;
+        }
+        case 'get-scheduledtask': {
+          for (const t of tasks.values()) out.push({ kind: 'cim', cls: 'MSFT_ScheduledTask', props: { TaskName: t.taskName, TaskPath: t.taskPath, State: 'Ready', Principal: { UserId: t.userId } } });
+          return true;
+        }
+        case 'unregister-scheduledtask': {
+          const name = str('taskname');
+          const path = str('taskpath') ?? '\\';
+          if (name === undefined) throw new Unsupported(stmt);
+          if (p('confirm:$false') !== true) throw new Unsupported(`Unregister-ScheduledTask without -Confirm:$false (it would prompt) in: ${stmt}`);
+          const key = `${path}${name}`.toLowerCase();
+          if (!tasks.has(key)) return fail('Unregister-ScheduledTask', `No MSFT_ScheduledTask objects found with property 'TaskName' equal to '${name}'.`, 'CimJobException');
+          tasks.delete(key);
           return true;
         }
         case 'write-output': {
@@ -1525,6 +1735,11 @@ export async function startWsManHost(opts: WsManHostOptions = {}): Promise<WsMan
     profiles,
     createProfile,
     logon,
+    rdpLogon,
+    processes,
+    startProcess,
+    tasks,
+    registerTask,
     sessions,
     injectFault(cmdlet, message) {
       if (message === null) faults.delete(cmdlet.toLowerCase());

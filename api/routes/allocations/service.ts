@@ -30,7 +30,7 @@ import {
 import type { Scope } from '../../authz/scope.js';
 import type { AllocationPlanInput } from '../../../activities/remote/allocation-plan.js';
 import { recordAudit } from '../../../db/audit.js';
-import { linuxUsername } from '../../../activities/remote/validation.js';
+import { linuxUsername, windowsUsername } from '../../../activities/remote/validation.js';
 import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from '../../../workflows/shared/search-attributes.js';
 import type { allocation } from '../../../workflows/allocation.workflow.js';
 import { cancelUpdate } from '../../../workflows/allocation.workflow.js';
@@ -103,13 +103,13 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
     scoped<User>(UserSchema, { id: body.customer_user_id }),
   ]);
   if (!host) errors.push({ field: 'host_id', message: 'host does not exist' });
-  else if (host.os !== 'linux') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.os}; allocation supports Linux hosts for now` });
   else if (host.status !== 'online') errors.push({ field: 'host_id', message: `host ${host.slug} is ${host.status}, not online` });
   if (!customer) errors.push({ field: 'customer_id', message: 'customer does not exist' });
   if (!cu) errors.push({ field: 'customer_user_id', message: 'user does not exist' });
   else if (customer && cu.customerId !== customer.id) errors.push({ field: 'customer_user_id', message: `user ${cu.username} does not belong to customer ${customer.code}` });
   const osUsername = body.os_username ?? cu?.username ?? '';
-  const u = linuxUsername.safeParse(osUsername);
+  // The account name follows the host's OS rules (Windows: 20 characters, no \\ / [ ] : ; | = , + * ? < > @ ").
+  const u = (host?.os === 'windows' ? windowsUsername : linuxUsername).safeParse(osUsername);
   if (!u.success) errors.push({ field: 'os_username', message: u.error.issues[0]?.message ?? 'invalid' });
   else if (host) {
     const why = await osUsernameConflict(em, host, osUsername);
