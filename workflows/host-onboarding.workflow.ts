@@ -17,6 +17,7 @@ import type { RemoteAccessSpec } from '../activities/remote/remote-access.js';
 import type { EmitInput } from '../activities/notify/events.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { HostStatusKey } from './shared/search-attributes.js';
+import { memoField, summary } from './shared/activity-summary.js';
 
 /**
  * host-onboarding/<hostId>: connect → collect facts → (confirm facts) → apply template →
@@ -152,9 +153,9 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
     await db.setOnboardingStep(input.hostId, step, 'running');
     switch (step) {
       case 'connect':
-        return { detail: await remote.onboardConnect(input.hostId) };
+        return { detail: await remote.onboardConnect.executeWithOptions(summary('connect and pin host key', [['of', memoField('slug')]]), [input.hostId]) };
       case 'collect-facts': {
-        const r = await remote.collectHostFacts(input.hostId);
+        const r = await remote.collectHostFacts.executeWithOptions(summary('collect facts', [['of', memoField('slug')]]), [input.hostId]);
         progress.gpuDifferences = r.gpuDifferences;
         return { detail: r };
       }
@@ -173,9 +174,9 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
         return { detail: await template.applyEnvTemplate(input.hostId, input.templateId) };
       case 'configure-remote-access':
         if (!input.remoteAccess?.enabled) return { skipped: true };
-        return { detail: await remote.configureRemoteAccess(input.hostId, input.remoteAccess) };
+        return { detail: await remote.configureRemoteAccess.executeWithOptions(summary('configure remote access', [['of', memoField('slug')]]), [input.hostId, input.remoteAccess]) };
       case 'verify':
-        return { detail: await remote.verifyHost(input.hostId) };
+        return { detail: await remote.verifyHost.executeWithOptions(summary('verify host', [['of', memoField('slug')]]), [input.hostId]) };
       case 'mark-online':
         await setStatus('online');
         return {};

@@ -109,9 +109,9 @@ describe('Temporal Web UI decodes through the codec cookie (chromium, real dev s
     await ui.locator('[data-testid="data-encoder-endpoint-input"]').fill(`${p.baseUrl}/api/v1/temporal/codec`);
     // (the expanded panel slides under the sticky namespace bar: a pointer click would land on it)
     const include = ui.locator('#pass-access-credentials');
-    await include.evaluate((e: HTMLInputElement) => e.click());
+    await include.evaluate((e) => (e as unknown as { click(): void }).click());
     expect(await include.isChecked()).toBe(true);
-    await ui.locator('[data-testid="confirm-data-encoder-button"]').evaluate((e: HTMLButtonElement) => e.click());
+    await ui.locator('[data-testid="confirm-data-encoder-button"]').evaluate((e) => (e as unknown as { click(): void }).click());
     codecStatuses.length = 0;
     await ui.reload();
     return { ui, codecStatuses };
@@ -122,7 +122,7 @@ describe('Temporal Web UI decodes through the codec cookie (chromium, real dev s
     const cookies = await ui.context().cookies(p.baseUrl + '/api/v1/temporal/codec/decode');
     expect(cookies.find((c) => c.name === 'hf_codec')).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/api/v1/temporal/codec' });
     try {
-      await ui.waitForFunction((name) => document.body.innerText.includes(name), fullName, { timeout: 60_000 });
+      await ui.waitForFunction(`document.body.innerText.includes(${JSON.stringify(fullName)})`, undefined, { timeout: 60_000 });
     } catch (err) {
       await ui.screenshot({ path: '.data/temporal-ui-failed.png', fullPage: true });
       throw new Error(`no decoded summary (codec answers: ${codecStatuses.join(',')}; see .data/temporal-ui-failed.png)`, { cause: err });
@@ -135,11 +135,11 @@ describe('Temporal Web UI decodes through the codec cookie (chromium, real dev s
   it('a viewer (no temporal.decode), signed in to the console and opening the run URL, gets no cookie and sees ciphertext (the codec answers 401)', async () => {
     const { ui, codecStatuses } = await openRunFromConsole('vera', 'url');
     expect((await ui.context().cookies(p.baseUrl + '/api/v1/temporal/codec/decode')).find((c) => c.name === 'hf_codec')).toBeUndefined();
-    await ui.waitForFunction(() => document.body.innerText.includes('Workflow Type') || document.body.innerText.includes('accountOpening'), undefined, { timeout: 60_000 });
+    await ui.waitForFunction(`document.body.innerText.includes('accountOpening')`, undefined, { timeout: 60_000 });
     for (let i = 0; i < 40 && codecStatuses.length === 0; i++) await ui.waitForTimeout(250);
     await ui.screenshot({ path: '.data/temporal-ui-viewer.png', fullPage: true });
     expect(codecStatuses.length).toBeGreaterThan(0);
     expect(codecStatuses.every((s) => s === 401)).toBe(true);
-    expect(await ui.evaluate(() => document.body.innerText)).not.toContain(fullName);
+    expect(String(await ui.evaluate('document.body.innerText'))).not.toContain(fullName);
   });
 });
