@@ -14,6 +14,7 @@ import { startDevServer, temporalCliPath, type DevServer } from '../../scripts/t
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const sel = (id: string) => `[data-test="${id}"]`;
+// Page text is read with functions, not strings (the UI's CSP forbids eval), typed through globalThis (no DOM lib here).
 
 describe('Temporal Web UI decodes through the codec cookie (chromium, real dev server)', { timeout: 240_000 }, () => {
   let dev: DevServer;
@@ -122,7 +123,7 @@ describe('Temporal Web UI decodes through the codec cookie (chromium, real dev s
     const cookies = await ui.context().cookies(p.baseUrl + '/api/v1/temporal/codec/decode');
     expect(cookies.find((c) => c.name === 'hf_codec')).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/api/v1/temporal/codec' });
     try {
-      await ui.waitForFunction(`document.body.innerText.includes(${JSON.stringify(fullName)})`, undefined, { timeout: 60_000 });
+      await ui.waitForFunction((name) => (globalThis as unknown as { document: { body: { innerText: string } } }).document.body.innerText.includes(name), fullName, { timeout: 60_000 });
     } catch (err) {
       await ui.screenshot({ path: '.data/temporal-ui-failed.png', fullPage: true });
       throw new Error(`no decoded summary (codec answers: ${codecStatuses.join(',')}; see .data/temporal-ui-failed.png)`, { cause: err });
@@ -135,11 +136,11 @@ describe('Temporal Web UI decodes through the codec cookie (chromium, real dev s
   it('a viewer (no temporal.decode), signed in to the console and opening the run URL, gets no cookie and sees ciphertext (the codec answers 401)', async () => {
     const { ui, codecStatuses } = await openRunFromConsole('vera', 'url');
     expect((await ui.context().cookies(p.baseUrl + '/api/v1/temporal/codec/decode')).find((c) => c.name === 'hf_codec')).toBeUndefined();
-    await ui.waitForFunction(`document.body.innerText.includes('accountOpening')`, undefined, { timeout: 60_000 });
+    await ui.waitForFunction(() => (globalThis as unknown as { document: { body: { innerText: string } } }).document.body.innerText.includes('accountOpening'), undefined, { timeout: 60_000 });
     for (let i = 0; i < 40 && codecStatuses.length === 0; i++) await ui.waitForTimeout(250);
     await ui.screenshot({ path: '.data/temporal-ui-viewer.png', fullPage: true });
     expect(codecStatuses.length).toBeGreaterThan(0);
     expect(codecStatuses.every((s) => s === 401)).toBe(true);
-    expect(String(await ui.evaluate('document.body.innerText'))).not.toContain(fullName);
+    expect(await ui.evaluate(() => (globalThis as unknown as { document: { body: { innerText: string } } }).document.body.innerText)).not.toContain(fullName);
   });
 });
