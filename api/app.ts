@@ -40,6 +40,7 @@ import { registerDbPoolGauges } from '../config/metrics.js';
 import { PgliteConnection } from '@mikro-orm/pglite';
 import { httpTracing } from './middleware/tracing.js';
 import { CODEC_PATH, codecCors, temporalCodecRoutes } from './routes/temporal/handler.js';
+import { codecCookieAuth } from './routes/temporal/codec-cookie.js';
 import { DEFAULT_SECURITY_RULES } from '../db/audit/security-rules.js';
 
 /**
@@ -105,6 +106,8 @@ export function createApp(appDeps: AppDeps): Express {
   // Before authentication, so refused (401) requests are recorded too; it reads req.user lazily.
   app.use(auditRequests({ em: deps.em, logger: deps.logger, securityRules: deps.securityRules ?? DEFAULT_SECURITY_RULES }));
   app.use(express.json({ limit: '5mb' }));
+  // The Web UI's codec cookie (only from a UI origin, only on decode/encode); Bearer wins when sent.
+  app.use(CODEC_PATH, codecCookieAuth(deps, deps.codec?.corsOrigins ?? []));
   app.use(authenticate(deps));
   app.use(methodNotAllowed(registry));
 

@@ -8,7 +8,7 @@ import { currentLogContext } from './log-context.js';
 import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 
-import type { Env } from './env.js';
+import { publicBaseUrl, type Env } from './env.js';
 import { AesGcmPayloadCodec } from './payload-codec.js';
 import { loadKeyring, type Keyring } from '../db/vault.js';
 import { ALL_SEARCH_ATTRIBUTES } from '../workflows/shared/search-attributes.js';
@@ -91,6 +91,19 @@ export async function connectWorker(s: TemporalSettings): Promise<NativeConnecti
 /** The payload keyring: HOSTFLOW_PAYLOAD_KEYS, else DATA_DIR/payload-keys (generated once, mode 0600). */
 export function loadPayloadKeyring(env: Pick<Env, 'HOSTFLOW_PAYLOAD_KEYS' | 'DATA_DIR'>): Promise<Keyring> {
   return loadKeyring(env.HOSTFLOW_PAYLOAD_KEYS, join(env.DATA_DIR, 'payload-keys'), 'HOSTFLOW_PAYLOAD_KEYS');
+}
+
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The embedded dev server's Web UI URL: the host name of PUBLIC_BASE_URL (default 127.0.0.1), so
+ * the console, the codec endpoint and the UI are on one *site* and the codec cookie (SameSite=Strict,
+ * api/routes/temporal/codec-cookie.ts) reaches the codec; the dev server listens on loopback only,
+ * so a non-loopback PUBLIC_BASE_URL host falls back to 127.0.0.1 (then put the UI behind that name).
+ */
+export function devUiUrl(env: Pick<Env, 'PUBLIC_BASE_URL' | 'API_PORT' | 'TEMPORAL_UI_PORT'>): string {
+  const host = new URL(publicBaseUrl(env as Env)).hostname;
+  return `http://${LOOPBACK_NAMES.has(host) ? host : '127.0.0.1'}:${env.TEMPORAL_UI_PORT}`;
 }
 
 /** Origins allowed to call the codec endpoint (the Web UI's). */

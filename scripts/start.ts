@@ -14,7 +14,7 @@ import { openRuntime, type Runtime } from '../config/runtime.js';
 import { ensureFirstAdmin } from '../api/routes/users/service.js';
 import { startWorker } from '../worker/main.js';
 import { installWorkerRuntime } from '../worker/create-worker.js';
-import { connectWorker, temporalSettings } from '../config/temporal.js';
+import { connectWorker, devUiUrl, temporalSettings } from '../config/temporal.js';
 import { identityFromRuntime, startApi } from '../api/server.js';
 import { ensureTemporalCli } from './temporal-cli.js';
 import { ensureWebBuilt, WEB_DIST } from './build-web.js';
@@ -146,12 +146,14 @@ const startup = (async () => {
     logger.fatal({ err: err.message }, 'worker stopped unexpectedly; stopping');
     void shutdown('worker failed', 1);
   });
-  const temporalUi = devServer ? `http://localhost:${e.TEMPORAL_UI_PORT}` : null;
+  // One host name for the console, the codec endpoint and the UI: the codec cookie is SameSite=Strict.
+  const temporalUi = devServer ? devUiUrl(e) : null;
   api = await startApi(rt, {
     console: (await webBuilt) ? { distDir: WEB_DIST, ...(temporalUi ? { temporalUi: { url: temporalUi, namespace: e.TEMPORAL_NAMESPACE } } : {}) } : undefined,
   });
 
-  const base = `http://${e.API_HOST === '0.0.0.0' ? 'localhost' : e.API_HOST}:${e.API_PORT}`;
+  // The console where the codec cookie is set must share the UI's host name (publicBaseUrl's).
+  const base = e.PUBLIC_BASE_URL || e.API_HOST === '0.0.0.0' ? publicBaseUrl(e) : `http://${e.API_HOST}:${e.API_PORT}`;
   logger.info(
     {
       console: `${base}/`,
@@ -160,7 +162,7 @@ const startup = (async () => {
       ready: `${base}/readyz`,
       metrics: `${base}/metrics${e.METRICS_TOKEN ? ' (Bearer METRICS_TOKEN)' : ' (loopback only)'}`,
       traces: rt.tracing.exporter === 'none' ? 'off (set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=console)' : rt.tracing.exporter,
-      temporalUi: devServer ? `http://localhost:${e.TEMPORAL_UI_PORT}` : '(existing cluster)',
+      temporalUi: temporalUi ? `${temporalUi} (to decode: open it from the console; Data Encoder: "Include cross-origin credentials" on)` : '(existing cluster)',
       database: rt.db.kind,
     },
     'Hostflow is up',

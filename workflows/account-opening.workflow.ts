@@ -17,6 +17,7 @@ import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
 import { isSameParty } from './shared/duties.js';
 import { hostChangeLocks } from './shared/host-change-lock.js';
+import { memoField, summary } from './shared/activity-summary.js';
 
 /**
  * account-opening/<requestId>: request → decision (approve / reject / withdraw, or expiry) →
@@ -81,6 +82,8 @@ const remote = proxyActivities<Pick<Activities, 'provisionAccount' | 'verifyAcco
 });
 
 export async function accountOpening(input: AccountOpeningInput): Promise<AccountOpeningState> {
+  /** "alice on gpu-07", from the memo the API set (activity summaries). */
+  const who = (): Array<[string, string | undefined]> => [['', memoField('username')], ['on', memoField('host')]];
   const started = new Date(workflowInfo().startTime).getTime();
   const state: AccountOpeningState = {
     phase: input.mode === 'process' ? 'approved' : 'pending',
@@ -202,10 +205,10 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   async function provision(): Promise<AccountOpeningState> {
     try {
       state.step = 'create-account';
-      const provisioned = await remote.provisionAccount(input.requestId);
+      const provisioned = await remote.provisionAccount.executeWithOptions(summary('create account', who()), [input.requestId]);
       state.hostAccountId = provisioned.hostAccountId;
       state.step = 'verify-login';
-      await remote.verifyAccountLogin(provisioned.hostAccountId);
+      await remote.verifyAccountLogin.executeWithOptions(summary('verify login of', who()), [provisioned.hostAccountId]);
       state.phase = 'done';
       state.step = undefined;
       await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, {
@@ -226,13 +229,13 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
           // A rollback that cannot finish (host or database gone for good) must not keep the
           // request from ending `failed`: its final status is recorded whatever the rollback did.
           try {
-            rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
+            rolledBack = (await remote.rollbackAccount.executeWithOptions(summary('roll back account', who()), [input.requestId])).removed ? ' (half-created account rolled back)' : '';
           } catch (rbErr) {
             const c = (rbErr as { cause?: { type?: string } }).cause;
             rolledBack = ` (rollback failed: ${c?.type ?? 'Unknown'}; the account may still exist on the host, process again to retry)`;
           }
         } else {
-          rolledBack = (await remote.rollbackAccount(input.requestId)).removed ? ' (half-created account rolled back)' : '';
+          rolledBack = (await remote.rollbackAccount.executeWithOptions(summary('roll back account', who()), [input.requestId])).removed ? ' (half-created account rolled back)' : '';
         }
         await final.setRequestStatus(input.requestId, {
           status: 'failed',

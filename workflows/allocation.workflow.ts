@@ -20,6 +20,7 @@ import { runSteps, type StepsProgress } from './shared/steps.js';
 import { lease, type LeaseActor } from './lease.workflow.js';
 import { releaseSignal } from './host-lock.workflow.js';
 import { syncGatewayFrom } from './shared/gateway.js';
+import { memoField, summary } from './shared/activity-summary.js';
 
 /**
  * allocation/<allocationId>: (wait for the start) → clean leftovers of a previous tenant → create
@@ -115,15 +116,15 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
     run: async (step) => {
       switch (step) {
         case 'clean-previous':
-          return { detail: await remote.cleanPreviousTenant(input.allocationId) };
+          return { detail: await remote.cleanPreviousTenant.executeWithOptions(summary('clean previous tenant', [['on', memoField('host')]]), [input.allocationId]) };
         case 'create-account':
-          return { detail: await remote.createCustomerAccount(input.allocationId) };
+          return { detail: await remote.createCustomerAccount.executeWithOptions(summary('create account', [['for', memoField('customer')], ['on', memoField('host')]]), [input.allocationId]) };
         case 'inject-keys': {
-          const r = await remote.injectCustomerKeys(input.allocationId);
+          const r = await remote.injectCustomerKeys.executeWithOptions(summary('inject SSH keys', [['for', memoField('customer')], ['on', memoField('host')]]), [input.allocationId]);
           return { skipped: r.fingerprints.length === 0, detail: r };
         }
         case 'verify-login':
-          return { detail: await remote.verifyCustomerLogin(input.allocationId) };
+          return { detail: await remote.verifyCustomerLogin.executeWithOptions(summary('verify login', [['for', memoField('customer')], ['on', memoField('host')]]), [input.allocationId]) };
         case 'deploy-vnc':
           return { detail: await remote.deployVnc(input.allocationId) };
         case 'send-summary': {

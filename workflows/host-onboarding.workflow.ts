@@ -18,6 +18,7 @@ import type { StepRecord } from '../activities/remote/onboarding.activities.js';
 import type { EmitInput } from '../activities/notify/events.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { HostStatusKey } from './shared/search-attributes.js';
+import { memoField, summary } from './shared/activity-summary.js';
 
 /**
  * host-onboarding/<hostId>: connect → collect facts → (confirm facts) → apply template →
@@ -116,7 +117,7 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
   /** Steps passed over since the last record (selfRecording): recorded 'skipped' with the next one. */
   let skipped: OnboardingStepName[] = [];
   /** The record argument for the activity of `step` (selfRecording), taking the skipped steps along. */
-  const recordArg = (step: OnboardingStepName): StepRecord[] => {
+  const recordArg = (step: OnboardingStepName): [] | [StepRecord] => {
     if (!selfRecording) return [];
     const r: StepRecord = skipped.length ? { step, skipped } : { step };
     skipped = [];
@@ -185,9 +186,9 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
     const recorded = selfRecording;
     switch (step) {
       case 'connect':
-        return { recorded, detail: await remote.onboardConnect(input.hostId, ...recordArg(step)) };
+        return { recorded, detail: await remote.onboardConnect.executeWithOptions(summary('connect and pin host key', [['of', memoField('slug')]]), [input.hostId, ...recordArg(step)]) };
       case 'collect-facts': {
-        const r = await remote.collectHostFacts(input.hostId, ...recordArg(step));
+        const r = await remote.collectHostFacts.executeWithOptions(summary('collect facts', [['of', memoField('slug')]]), [input.hostId, ...recordArg(step)]);
         progress.gpuDifferences = r.gpuDifferences;
         return { recorded, detail: r };
       }
@@ -208,9 +209,9 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
         return { recorded, detail: await template.applyEnvTemplate(input.hostId, input.templateId, ...recordArg(step)) };
       case 'configure-remote-access':
         if (!input.remoteAccess?.enabled) return { skipped: true };
-        return { recorded, detail: await remote.configureRemoteAccess(input.hostId, input.remoteAccess, ...recordArg(step)) };
+        return { recorded, detail: await remote.configureRemoteAccess.executeWithOptions(summary('configure remote access', [['of', memoField('slug')]]), [input.hostId, input.remoteAccess, ...recordArg(step)]) };
       case 'verify':
-        return { recorded, detail: await remote.verifyHost(input.hostId, ...recordArg(step)) };
+        return { recorded, detail: await remote.verifyHost.executeWithOptions(summary('verify host', [['of', memoField('slug')]]), [input.hostId, ...recordArg(step)]) };
       case 'mark-online':
         if (selfRecording) {
           // The last step and the host online in one local activity (final: retried until it is in).

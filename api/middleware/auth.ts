@@ -120,26 +120,38 @@ export function authenticate(deps: AuthDeps): RequestHandler {
 
     const claims = await verifyAccessToken(identity, token);
     if (!claims) throw unauthenticated('invalid or expired access token');
-    const [s] = await conn.execute<SessionAuthRow[]>(SESSION_AUTH_SQL, [claims.sessionId, claims.userId]);
-    if (!s || s.revoked) throw sessionEnded(s?.revoke_reason);
-    if (nowMs - s.last_seen_ms > identity.settings.idleTimeoutMinutes * 60_000) {
-      await deps.em.fork().nativeUpdate(SessionSchema, { id: s.id, revokedAt: null }, { revokedAt: now, revokeReason: 'idle' });
-      throw sessionEnded('idle', 'session ended (idle timeout)');
-    }
-    if (!s.user_id) throw unauthenticated('session ended');
-    if (nowMs - s.last_seen_ms > LAST_SEEN_RESOLUTION_MS) {
-      await deps.em.fork().nativeUpdate(SessionSchema, { id: s.id }, { lastSeenAt: now });
-    }
-    req.user = {
-      id: s.user_id,
-      username: s.username,
-      roles: s.user_roles,
-      customerId: s.customer_id ?? null,
-      sessionId: s.id,
-      mfaAt: s.mfa_ms === null ? undefined : new Date(s.mfa_ms),
-      mfaEnrolled: s.mfa_enrolled,
-      restricted: restrictionOf(deps, s.user_roles, s.mfa_enrolled, s.restricted),
-    };
+    req.user = await sessionUser(deps, claims, now);
     next();
+  };
+}
+
+/**
+ * The user of a login session, as a JWT's claims name it: the session row is read (revoked → 401,
+ * idle → ended now), last-seen refreshed. Shared by the Bearer access token and the Temporal Web
+ * UI's codec cookie, so both die with the session.
+ */
+export async function sessionUser(deps: AuthDeps, claims: { userId: string; sessionId: string }, now: Date): Promise<AuthedUser> {
+  const { identity } = deps;
+  const conn = deps.em.getConnection();
+  const nowMs = now.getTime();
+  const [s] = await conn.execute<SessionAuthRow[]>(SESSION_AUTH_SQL, [claims.sessionId, claims.userId]);
+  if (!s || s.revoked) throw sessionEnded(s?.revoke_reason);
+  if (nowMs - s.last_seen_ms > identity.settings.idleTimeoutMinutes * 60_000) {
+    await deps.em.fork().nativeUpdate(SessionSchema, { id: s.id, revokedAt: null }, { revokedAt: now, revokeReason: 'idle' });
+    throw sessionEnded('idle', 'session ended (idle timeout)');
+  }
+  if (!s.user_id) throw unauthenticated('session ended');
+  if (nowMs - s.last_seen_ms > LAST_SEEN_RESOLUTION_MS) {
+    await deps.em.fork().nativeUpdate(SessionSchema, { id: s.id }, { lastSeenAt: now });
+  }
+  return {
+    id: s.user_id,
+    username: s.username,
+    roles: s.user_roles,
+    customerId: s.customer_id ?? null,
+    sessionId: s.id,
+    mfaAt: s.mfa_ms === null ? undefined : new Date(s.mfa_ms),
+    mfaEnrolled: s.mfa_enrolled,
+    restricted: restrictionOf(deps, s.user_roles, s.mfa_enrolled, s.restricted),
   };
 }

@@ -184,6 +184,8 @@ const FIXTURES: Record<string, Fixture> = {
   'GET /api/v1/login-events': { path: () => '/api/v1/login-events' },
   'POST /api/v1/temporal/codec/decode': { path: () => '/api/v1/temporal/codec/decode', body: () => ({ payloads: [] }) },
   'POST /api/v1/temporal/codec/encode': { path: () => '/api/v1/temporal/codec/encode', body: () => ({ payloads: [] }) },
+  'POST /api/v1/temporal/codec/session': { path: () => '/api/v1/temporal/codec/session' },
+  'DELETE /api/v1/temporal/codec/session': { path: () => '/api/v1/temporal/codec/session' },
   'GET /api/v1/security-events': { path: () => '/api/v1/security-events' },
   'GET /api/v1/sessions': { path: () => '/api/v1/sessions' },
   'DELETE /api/v1/sessions/:id': { path: () => `/api/v1/sessions/${randomUUID()}`, missingOk: true },

@@ -92,6 +92,10 @@ export async function startTestPlatform(
     eagerStart?: boolean;
     /** Web terminal settings (idle timeout, limits, reconnect grace, SFTP limit). */
     terminal?: AppDeps['terminal'];
+    /** The API's port (default: any free one); a Temporal UI started before the API needs it for its codec endpoint. */
+    port?: number;
+    /** Origins allowed to call the codec endpoint (default: TEST_UI_ORIGIN). */
+    codecOrigins?: string[];
   } = {},
 ): Promise<TestPlatform> {
   const logger = opts.logger ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -151,7 +155,7 @@ export async function startTestPlatform(
     logger,
     temporal: { client, taskQueue, eagerStart: opts.eagerStart ?? false },
     settings: { accountOpeningExpiryDays: opts.expiryDays ?? 7 },
-    codec: { corsOrigins: [TEST_UI_ORIGIN] },
+    codec: { corsOrigins: opts.codecOrigins ?? [TEST_UI_ORIGIN] },
     checks: {
       db: () => db.ping(),
       temporal: async () => {
@@ -160,7 +164,7 @@ export async function startTestPlatform(
     },
   });
   const server = await new Promise<Server>((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = app.listen(opts.port ?? 0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as { port: number };
   baseUrl = `http://127.0.0.1:${port}`;

@@ -5,6 +5,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
 import { AccountOpeningRequestSchema, AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
+import type { Payload } from '@temporalio/common';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
 
 /** Logs in over SSH with a password and runs a command, as a customer would. */
@@ -65,6 +66,7 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
 
   let revealed = '';
   let firstUsername = '';
+  let firstWorkflowId = '';
   it('submit → approve → account created with groups, login verified → applicant reveals once and logs in', async () => {
     const username = uname('al');
     firstUsername = username;
@@ -107,6 +109,32 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
     expect(account).toMatchObject({ origin: 'platform-created', status: 'active', secretCiphertext: null });
     const actions = (await p.db.em.fork().find(AuditEventSchema, { targetId: id })).map((a) => `${a.action}:${a.result}`);
     expect(actions).toEqual(expect.arrayContaining(['account-opening.submit:success', 'account-opening.approve:success', 'account-opening.reveal:success', 'account-opening.reveal:failure']));
+    firstWorkflowId = res.body.data.workflow_id;
+  });
+
+  it("the run's activities carry summaries for the Web UI timeline, encrypted like every payload", async () => {
+    const history = await p.client.workflow.getHandle(firstWorkflowId).fetchHistory();
+    const raw = JSON.stringify(history);
+    const scheduled = history.events!.filter((e) => e.activityTaskScheduledEventAttributes);
+    const summaries: Record<string, string> = {};
+    const dc = p.client.options.loadedDataConverter;
+    for (const e of scheduled) {
+      const type = e.activityTaskScheduledEventAttributes!.activityType!.name!;
+      const payload = e.userMetadata?.summary;
+      if (!payload) continue;
+      // Ciphertext in storage: the codec's encoding, not json/plain.
+      expect(Buffer.from(payload.metadata!.encoding!).toString()).toBe('binary/encrypted');
+      let decoded = [payload as Payload];
+      for (const codec of [...dc.payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+      summaries[type] = dc.payloadConverter.fromPayload<string>(decoded[0]!);
+    }
+    const host = 'acct-host';
+    expect(summaries).toMatchObject({ provisionAccount: `create account ${firstUsername} on ${host}`, verifyAccountLogin: `verify login of ${firstUsername} on ${host}` });
+    // The plaintext is nowhere in the stored history (base64 of the JSON included).
+    for (const s of Object.values(summaries)) {
+      expect(raw).not.toContain(s);
+      expect(raw).not.toContain(Buffer.from(JSON.stringify(s)).toString('base64'));
+    }
   });
 
   it('privileged groups and is_admin follow one rule: denied unless the host/template policy allows them, and then only for staff unless it says anyone; customer users only on their allocated hosts', async () => {

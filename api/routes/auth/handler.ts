@@ -8,6 +8,7 @@ import * as S from './schema.js';
 import { changePassword, confirmPasswordReset, liveSessions, login, logout, refresh, requestPasswordReset, revokeSession, sessionDto, type ClientInfo } from './service.js';
 import { assertCsrfSafe, clearRefreshCookie, readRefreshCookie, setRefreshCookie, wantsRefreshCookie } from './refresh-cookie.js';
 import { validationError } from '../../errors.js';
+import { clearCodecCookie } from '../temporal/codec-cookie.js';
 import { confirmEmailMfa, confirmTotp, disableMfa, enrollTotp, regenerateRecoveryCodes, sendEmailCode, startEmailMfa, verifyStepUp } from './mfa.js';
 
 const client = (req: Request): ClientInfo => ({ ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null });
@@ -58,6 +59,8 @@ export function authRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry):
     handler: async ({ user, req, res }) => {
       await logout(deps, user!, client(req));
       clearRefreshCookie(req, res);
+      // The Temporal Web UI's codec cookie dies with the session anyway; clear it from the browser too.
+      clearCodecCookie(req, res);
       return { ok: true as const };
     },
   });

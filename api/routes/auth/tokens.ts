@@ -38,3 +38,35 @@ export async function verifyAccessToken(d: Pick<IdentityDeps, 'jwtKey' | 'clock'
     return null;
   }
 }
+
+/**
+ * The Temporal Web UI's codec cookie (api/routes/temporal/codec-cookie.ts): a JWT of its own type
+ * and audience, so it is never accepted as an access token (and an access token never as it). It
+ * names the login session it was issued for; every use re-reads that session, so it dies with it.
+ */
+const CODEC_AUDIENCE = 'hostflow-temporal-codec';
+export const CODEC_TOKEN_MINUTES = 60;
+
+export async function signCodecToken(d: Pick<IdentityDeps, 'jwtKey' | 'clock'>, claims: { userId: string; sessionId: string }): Promise<{ token: string; expiresAt: Date }> {
+  const now = Math.floor(d.clock().getTime() / 1000);
+  const exp = now + CODEC_TOKEN_MINUTES * 60;
+  const token = await new SignJWT({ sid: claims.sessionId, typ: 'codec' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(claims.userId)
+    .setIssuer(ISSUER)
+    .setAudience(CODEC_AUDIENCE)
+    .setIssuedAt(now)
+    .setExpirationTime(exp)
+    .sign(d.jwtKey);
+  return { token, expiresAt: new Date(exp * 1000) };
+}
+
+export async function verifyCodecToken(d: Pick<IdentityDeps, 'jwtKey' | 'clock'>, token: string): Promise<{ userId: string; sessionId: string } | null> {
+  try {
+    const { payload } = await jwtVerify(token, d.jwtKey, { issuer: ISSUER, audience: CODEC_AUDIENCE, algorithms: ['HS256'], currentDate: d.clock() });
+    if (payload.typ !== 'codec' || typeof payload.sub !== 'string' || typeof payload.sid !== 'string') return null;
+    return { userId: payload.sub, sessionId: payload.sid };
+  } catch {
+    return null;
+  }
+}

@@ -2,10 +2,13 @@ import { Router, type RequestHandler, type Response } from 'express';
 import type { AppDeps } from '../../deps.js';
 import type { OpenAPIRegistry } from '../../openapi.js';
 import { defineRoute } from '../../route.js';
-import { CodecBody, CodecResponse } from './schema.js';
-import { checkNamespace, decodePayloads, encodePayloads } from './service.js';
+import { CodecBody, CodecResponse, CodecSession } from './schema.js';
+import { checkNamespace, decodePayloads, encodePayloads, openCodecSession } from './service.js';
+import { CODEC_PATH, clearCodecCookie, setCodecCookie } from './codec-cookie.js';
+import { Ok } from '../auth/schema.js';
+import type { AuthDeps } from '../../deps.js';
 
-export const CODEC_PATH = '/api/v1/temporal/codec';
+export { CODEC_PATH } from './codec-cookie.js';
 
 /** Sends the bare protocol body now (res.json is deferred by the audit middleware, and defineRoute would add its envelope). */
 const sendJson = (res: Response, body: unknown) => void res.status(200).type('application/json').send(JSON.stringify(body));
@@ -35,8 +38,34 @@ export function codecCors(origins: readonly string[]): RequestHandler {
 }
 
 /** The Temporal Web UI's remote codec endpoint: /decode and /encode, bodies `{ payloads: [...] }` (not the envelope). */
-export function temporalCodecRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
+export function temporalCodecRoutes(deps: AppDeps & AuthDeps, registry: OpenAPIRegistry): Router {
   const r = Router();
+  defineRoute(r, registry, {
+    method: 'post',
+    path: `${CODEC_PATH}/session`,
+    summary: 'Set the Temporal Web UI codec cookie (httpOnly, SameSite=Strict, path /api/v1/temporal/codec) for this login session, so the UI can decode with "Include cross-origin credentials"; ends with the session',
+    tags: ['temporal'],
+    permission: 'temporal.decode',
+    response: CodecSession,
+    errors: { 400: 'Called with an API key: the cookie is bound to a login session (40001, field authorization)' },
+    handler: async ({ user, req, res }) => {
+      const { token, expiresAt } = await openCodecSession(deps, user!);
+      setCodecCookie(req, res, token, expiresAt);
+      return { expires_at: expiresAt.toISOString(), cookie_path: CODEC_PATH };
+    },
+  });
+  defineRoute(r, registry, {
+    method: 'delete',
+    path: `${CODEC_PATH}/session`,
+    summary: 'Clear the Temporal Web UI codec cookie (logout clears it too)',
+    tags: ['temporal'],
+    permission: 'public',
+    response: Ok,
+    handler: async ({ req, res }) => {
+      clearCodecCookie(req, res);
+      return { ok: true as const };
+    },
+  });
   const raw = { description: 'The payloads, in order (the Web UI remote codec protocol: not the {code, message, data} envelope)', contentTypes: { 'application/json': CodecResponse } };
   defineRoute(r, registry, {
     method: 'post',

@@ -13,3 +13,7 @@ export const CodecPayload = z
 export const CodecBody = z.object({ payloads: z.array(CodecPayload).max(1000) }).openapi('CodecRequest');
 export const CodecResponse = z.object({ payloads: z.array(CodecPayload) }).openapi('CodecResponse');
 export type CodecPayloadJson = z.infer<typeof CodecPayload>;
+
+export const CodecSession = z
+  .object({ expires_at: z.string().describe('When the cookie (and the codec token in it) expires; the session ending ends it sooner'), cookie_path: z.string() })
+  .openapi('CodecSession');

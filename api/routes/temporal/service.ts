@@ -4,6 +4,9 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import { appendAudit } from '../../../db/audit/service.js';
 import { payloadKeyId } from '../../../config/payload-codec.js';
 import { validationError } from '../../errors.js';
+import type { AuthDeps } from '../../deps.js';
+import type { AuthedUser } from '../../middleware/auth.js';
+import { signCodecToken } from '../auth/tokens.js';
 import type { CodecPayloadJson } from './schema.js';
 
 /**
@@ -63,4 +66,13 @@ export async function encodePayloads(deps: CodecDeps, input: { payloads: CodecPa
   let payloads = input.payloads.map(toPayload);
   for (const codec of deps.temporal.client.options.loadedDataConverter.payloadCodecs) payloads = await codec.encode(payloads);
   return { payloads: payloads.map(toJson) };
+}
+
+/**
+ * The codec token for the Web UI's cookie: only for a login session (it is bound to it and dies
+ * with it); an API key caller already has a Bearer credential for `--codec-auth`.
+ */
+export async function openCodecSession(deps: Pick<AuthDeps, 'identity'>, user: AuthedUser): Promise<{ token: string; expiresAt: Date }> {
+  if (!user.sessionId) throw validationError([{ field: 'authorization', message: 'the codec cookie is bound to a login session; with an API key, send it as Bearer (temporal --codec-auth)' }]);
+  return signCodecToken(deps.identity, { userId: user.id, sessionId: user.sessionId });
 }

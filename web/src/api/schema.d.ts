@@ -12778,6 +12778,135 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/temporal/codec/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Set the Temporal Web UI codec cookie (httpOnly, SameSite=Strict, path /api/v1/temporal/codec) for this login session, so the UI can decode with "Include cross-origin credentials"; ends with the session
+         * @description Permission: `temporal.decode` (Decode Temporal payloads (the Web UI codec endpoint)).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["CodecSession"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Called with an API key: the cookie is bound to a login session (40001, field authorization) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `temporal.decode` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        /**
+         * Clear the Temporal Web UI codec cookie (logout clears it too)
+         * @description Access: public.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: {
+                                /** @enum {boolean} */
+                                ok: true;
+                            };
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -13820,6 +13949,11 @@ export interface components {
         };
         CodecResponse: {
             payloads: components["schemas"]["CodecPayload"][];
+        };
+        CodecSession: {
+            cookie_path: string;
+            /** @description When the cookie (and the codec token in it) expires; the session ending ends it sooner */
+            expires_at: string;
         };
         CommandRecord: {
             activity_type: string | null;

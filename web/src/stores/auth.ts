@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import { api, ApiError, unwrap, type Schemas } from '@/api/client';
+import { forgetCodecCookie } from '@/api/runtime';
 
 const COOKIE_MODE = { 'x-hostflow-refresh': 'cookie' } as const;
 type Me = Schemas['Me'];
@@ -83,6 +84,9 @@ export const useAuthStore = defineStore('auth', () => {
 
   async function logout() {
     await api.POST('/api/v1/auth/logout').catch(() => undefined);
+    // The server's logout clears the Temporal UI codec cookie; clear it also if that call failed.
+    await api.DELETE('/api/v1/temporal/codec/session').catch(() => undefined);
+    forgetCodecCookie();
     clearTimeout(timer);
     token.value = null;
     me.value = null;
