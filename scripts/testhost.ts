@@ -4,6 +4,9 @@
 // platform created on it (the throwaway host is this machine: they are local OS users, and a second
 // walkthrough would otherwise find "alice" already there). Needs root (it creates OS users).
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { LINUX_MARKER_DIR } from '../activities/remote/linux.js';
 import { startSshd } from '../test/helpers/sshd.js';
 
 const api = process.env.HOSTFLOW_API ?? `http://127.0.0.1:${process.env.API_PORT ?? 3000}`;
@@ -54,6 +57,8 @@ async function removePlatformAccounts() {
       if (a.origin !== 'platform-created' || a.status === 'deleted') continue;
       spawnSync('pkill', ['-KILL', '-u', a.username], { stdio: 'ignore' });
       const r = spawnSync('userdel', ['-r', '-f', a.username], { encoding: 'utf8' });
+      // The platform's marker goes too: a later, unrelated account of that name is not "platform-created".
+      if (r.status === 0) rmSync(join(LINUX_MARKER_DIR, a.username), { force: true });
       console.log(r.status === 0 ? `removed account ${a.username}` : `could not remove account ${a.username}: ${r.stderr.trim()}`);
     }
   } catch (err) {

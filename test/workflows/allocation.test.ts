@@ -224,9 +224,10 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
   it('reclaim: a running process of the customer waits for the grace period, an admin forces it; account, keys and files are gone; the host is free again', { timeout: 120_000 }, async () => {
     const { p, user, sshd } = w;
     // The customer leaves a process running and files behind.
-    const uid = (await loginWithKey(sshd, user.username, keys[0]!.private, 'setsid nohup sleep 1000 >/dev/null 2>&1 < /dev/null & id -u')).trim();
+    await loginWithKey(sshd, user.username, keys[0]!.private, 'setsid nohup sleep 1000 >/dev/null 2>&1 < /dev/null & id -u');
     await loginWithKey(sshd, user.username, keys[0]!.private, 'echo data > /tmp/ana-leftover && echo x > ~/model.bin');
-    expect((await sshExec(sshd, `pgrep -u ${user.username} -x sleep`)).stdout.trim()).not.toBe('');
+    const sleeping = (await sshExec(sshd, `pgrep -u ${user.username} -x sleep`)).stdout.trim().split(/\s+/).join(',');
+    expect(sleeping).not.toBe('');
 
     // The customer returns the host: straight to reclaim.
     const ret = await p.api('POST', `/api/v1/allocations/${allocationId}/return`, { token: user.token, body: { mode: 'reclaim' } });
@@ -261,8 +262,9 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       'release-host:done',
     ]);
     expect((await sshExec(sshd, `getent passwd ${user.username} || echo gone`)).stdout.trim()).toBe('gone');
-    // Other test files run `sleep 1000` too (the reclaim test's respawning loop): look at this uid only.
-    expect((await sshExec(sshd, `pgrep -U ${uid} -x -f "sleep 1000" || echo none`)).stdout.trim()).toBe('none');
+    // The customer's own processes are gone. Not "nothing of this uid": once the account is deleted,
+    // another test file's new user may get the same uid and run its own `sleep 1000`.
+    expect((await sshExec(sshd, `ps -o pid= -p ${sleeping} || echo none`)).stdout.trim()).toBe('none');
     expect((await sshExec(sshd, 'ls /tmp/ana-leftover 2>/dev/null || echo none')).stdout.trim()).toBe('none');
     expect((await sshExec(sshd, `ls -d /home/${user.username} 2>/dev/null || echo none`)).stdout.trim()).toBe('none');
     await expect(loginWithKey(sshd, user.username, keys[1]!.private, 'true')).rejects.toThrow();
