@@ -5,40 +5,8 @@ import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { freePort } from '../helpers/sshd.js';
+import { Rfb } from '../helpers/rfb.js';
 import { AllocationSchema, AuditEventSchema, CustomerSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, UserSchema } from '../../db/entities/index.js';
-
-/** Reads exactly what the RFB client needs next from the WebSocket byte stream. */
-class Rfb {
-  private buf = Buffer.alloc(0);
-  private waiters: Array<() => void> = [];
-  closed = false;
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (d: Buffer) => {
-      this.buf = Buffer.concat([this.buf, d]);
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    ws.on('close', () => {
-      this.closed = true;
-      this.waiters.splice(0).forEach((w) => w());
-    });
-  }
-  async read(n: number, ms = 10_000): Promise<Buffer> {
-    const until = Date.now() + ms;
-    while (this.buf.length < n) {
-      if (this.closed || Date.now() > until) throw new Error(`wanted ${n} bytes, have ${this.buf.length}${this.closed ? ' (closed)' : ''}`);
-      await new Promise<void>((r) => {
-        this.waiters.push(r);
-        setTimeout(r, 100);
-      });
-    }
-    const out = this.buf.subarray(0, n);
-    this.buf = this.buf.subarray(n);
-    return out;
-  }
-  send(b: Buffer) {
-    this.ws.send(b, { binary: true });
-  }
-}
 
 describe('VNC in the browser: WebSocket-to-TCP proxy to a real Xvnc (RFB handshake through the API)', () => {
   let p: TestPlatform;

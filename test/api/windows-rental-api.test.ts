@@ -10,19 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startWsManHost, type WsManHost } from '../helpers/wsman-host.js';
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number, explain?: () => Promise<unknown>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const state = explain ? await explain().catch((err: Error) => `(could not explain: ${err.message})`) : undefined;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `\n${JSON.stringify(state, null, 2)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
+import { until } from '../helpers/until.js';
 
 type Step = { phase: string; step: string; status: string; detail?: Record<string, unknown>; error?: string };
 

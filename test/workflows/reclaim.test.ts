@@ -13,6 +13,7 @@ import { startSmtp } from '../helpers/smtp.js';
 import { createActivities } from '../../activities/index.js';
 import { createLogger } from '../../config/logger.js';
 import type { TaskReport } from '../../activities/remote/allocation.activities.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Reclaim really ends a tenant's access, on a real sshd host (this machine, through a dedicated
@@ -37,19 +38,6 @@ const systemd = existsSync('/run/systemd/system');
 // A customer's own login (key or password), through the shared helper.
 const login = (h: SshTestHost, auth: { username: string; privateKey?: string; password?: string }, command: string): Promise<string> =>
   loginAs(h, auth.username, auth.privateKey ? { privateKey: auth.privateKey } : { password: auth.password ?? '' }, command);
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, explain?: () => Promise<unknown>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const state = explain ? await explain().catch((err: Error) => `(could not explain: ${err.message})`) : undefined;
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${state ? `\n${JSON.stringify(state, null, 2)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 type Step = { phase: string; step: string; status: string; detail?: Record<string, unknown>; error?: string };
 
