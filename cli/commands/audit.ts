@@ -19,6 +19,7 @@ export function auditCommands(program: Command): void {
           const dir = join(env().DATA_DIR, 'audit-archive');
           const cuts = await ctx.em.fork().find(AuditArchiveSchema, {}, { orderBy: { firstSeq: 'asc' } });
           const files = new Set(await readdir(dir).catch(() => [] as string[]));
+          if (!cuts.length) print(`archives: none yet (nothing archived to ${dir}); the live chain is checked below`);
           let prev = '0'.repeat(64);
           let next = 1;
           for (const c of cuts) {
