@@ -65,6 +65,7 @@ import { SshExecutor } from '../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../activities/winrm/winrm-executor.js';
 import { stateQuery, type accountOpening } from '../workflows/account-opening.workflow.js';
 import { installWorkerRuntime } from '../worker/create-worker.js';
+import { createHostChangeLockActivities } from '../activities/temporal/host-change-lock.activities.js';
 import { createLogger } from '../config/logger.js';
 import { TEMPORAL_CLI_VERSION, cacheDir, ensureTemporalCli, startDevServer, type DevServer } from '../scripts/temporal-cli.js';
 import { createDatabase, startPostgres } from '../test/helpers/postgres.js';
@@ -258,6 +259,7 @@ class ObservedSshExecutor implements RemoteExecutor, Pick<SshExecutor, 'verifyLo
 const benchWorkflowSource = (accountOpeningModule: string) => `
 import { proxyActivities } from '@temporalio/workflow';
 export { accountOpening } from ${JSON.stringify(accountOpeningModule)};
+export { hostChangeLock } from ${JSON.stringify(accountOpeningModule.replace(/account-opening\.workflow\.(ts|js)$/, 'host-change-lock.workflow.$1'))};
 const { pingHost } = proxyActivities({ startToCloseTimeout: '30 seconds', retry: { maximumAttempts: 1 } });
 /** One call of the platform's remote exec activity (pingHost: DB lookup of the OS, then exec 'true'). */
 export async function benchRemoteExec(hostId) {
@@ -508,6 +510,8 @@ async function main(): Promise<void> {
       ...createAccountActivities(deps),
       ...createAccountOpeningDbActivities(deps),
       ...createNotifyActivities(deps),
+      // account opening queues on the host's change lock (host-change-lock/<hostId>) before it touches the host
+      ...createHostChangeLockActivities(),
     };
     let lastPingBodyMs = NaN;
     let provisionCalls: number[] = [];
