@@ -16,6 +16,8 @@ export default defineConfig({
           pool: 'forks',
           include: ['test/**/*.test.ts', 'web/e2e/**/*.test.ts'],
           globalSetup: ['test/global-setup.ts'],
+          // After each file: its request histogram to the run's folder; the slowest routes are printed at the end.
+          setupFiles: ['test/setup/route-timings.ts'],
           testTimeout: 60_000,
           hookTimeout: 180_000,
         },

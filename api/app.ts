@@ -94,7 +94,10 @@ export function createApp(appDeps: AppDeps): Express {
   // accepts (brotli at quality 4: cheap enough per request). The console's hashed assets come
   // precompressed from the build (api/middleware/console.ts) and are passed through untouched.
   // Streaming answers (server-sent events) call res.flush() after each event.
-  app.use(compression());
+  // Only for clients that accept an encoding (browsers do; curl, the CLI and scripts usually don't):
+  // compression answers those with identity anyway, but wraps every response on the way.
+  const compress = compression();
+  app.use((req, res, next) => (req.headers['accept-encoding'] ? compress(req, res, next) : next()));
   app.use(httpMetrics());
   app.use(requestLog(deps.logger));
   // Before authentication: a scraper's Bearer is the scrape token, not a user credential.

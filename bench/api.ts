@@ -190,7 +190,7 @@ const BARE_DTO: Record<Exclude<EndpointName, 'healthz' | 'audit-events'>, (r: R)
     expires_at: r.expires_at.toISOString(),
     created_at: r.created_at.toISOString(),
   }),
-  customers: (c) => ({ id: c.id, name: c.name, code: c.code, contact_name: c.contact_name, contact_email: c.contact_email, contact_phone: c.contact_phone, notes: c.notes, created_at: c.created_at.toISOString() }),
+  customers: (c) => ({ id: c.id, name: c.name, code: c.code, contact_name: c.contact_name, contact_email: c.contact_email, contact_phone: c.contact_phone, notes: c.notes, reminder_offsets: c.reminder_offsets, created_at: c.created_at.toISOString() }),
 };
 const auditItem = (e: R) => ({
   id: e.id,

@@ -10,6 +10,8 @@ import { bundleWorkflows } from '../worker/create-worker.js';
 import { startPostgres } from './helpers/postgres.js';
 import { ensureTemporalTestServerResolved } from './helpers/time-skipping.js';
 import { formatKeyring, generateKeyring } from '../db/vault.js';
+import { formatRouteTimings, readRouteTimings, routeTimings } from './helpers/route-timings.js';
+import { mkdir } from 'node:fs/promises';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +20,8 @@ declare module 'vitest' {
     workflowBundlePath: string;
     /** The payload codec keyring every test client and worker uses (test/helpers/temporal.ts). */
     payloadKeys: string;
+    /** Where each test file leaves its request histogram (test/setup/route-timings.ts). */
+    routeTimingsDir: string;
   }
 }
 
@@ -47,7 +51,13 @@ export default async function setup(project: TestProject) {
   project.provide('workflowBundlePath', bundlePath);
   // One payload keyring for the run: every client and worker of every test file encrypts with it.
   project.provide('payloadKeys', formatKeyring(generateKeyring('test1')));
+  const timingsDir = join(dir, 'route-timings');
+  await mkdir(timingsDir);
+  project.provide('routeTimingsDir', timingsDir);
   return async () => {
+    // The slowest routes of this run by p99, from the platform's own histograms (issue 17).
+    const rows = routeTimings(await readRouteTimings(timingsDir));
+    if (rows.length > 0) process.stderr.write(`[route-timings] ${formatRouteTimings(rows)}\n`);
     await temporal.stop();
     await pg.stop();
     await rm(dir, { recursive: true, force: true });

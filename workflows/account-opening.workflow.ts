@@ -104,7 +104,8 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       state.decidedBy = actor.id;
       state.decidedAt = new Date().toISOString();
       notes = n?.trim() || null;
-      return state;
+      // A copy: the main body moves on to `provisioning` in the same activation (approval-fast-path).
+      return { ...state };
     },
     {
       validator: ({ actor }) => {
@@ -159,6 +160,31 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       await tell('account_opening.expired', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
+    // Patch `approval-fast-path`: an approval goes straight to provisioning. One status write
+    // carries the decision and `provisioning`, the host id is read beside it, and the applicant's
+    // "approved" notice is sent while the host work runs (awaited before the run ends), instead of
+    // four activities one after the other before the first command (bench/remote-exec figure 4).
+    if (state.phase === 'approved' && notifyEvents && patched('approval-fast-path')) {
+      const approvedNotice = tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
+      try {
+        state.phase = 'provisioning';
+        upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
+        const [hostId] = await Promise.all([
+          db.requestHostId(input.requestId),
+          final.setRequestStatus(input.requestId, {
+            status: 'provisioning',
+            approvedById: state.decidedBy ?? null,
+            decidedAt: state.decidedAt ?? null,
+            approvalNotes: notes,
+            resultMessage: null,
+            failureType: null,
+          }),
+        ]);
+        return await provisionUnderLock(hostId);
+      } finally {
+        await approvedNotice;
+      }
+    }
     // Mirror the decision durably (the API may be gone by now).
     await final.setRequestStatus(input.requestId, {
       status: state.phase as 'approved' | 'rejected' | 'withdrawn',
@@ -183,8 +209,10 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   // Patch `host-change-lock`: provisioning, verification and the rollback run under the host's
   // change lock (host-change-lock/<hostId>), so no other account opening or key change interleaves
   // on the same host; it is released in a finally (success, failure, cancellation).
-  if (patched('host-change-lock')) {
-    const hostId = await db.requestHostId(input.requestId);
+  if (patched('host-change-lock')) return provisionUnderLock(await db.requestHostId(input.requestId));
+  return provision();
+
+  async function provisionUnderLock(hostId: string): Promise<AccountOpeningState> {
     let entered = false;
     try {
       return await locks.withHostLock(hostId, `account-opening/${input.requestId}`, () => ((entered = true), provision()), () => (state.step = 'wait-host-lock'));
@@ -200,7 +228,6 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       return publish(state);
     }
   }
-  return provision();
 
   async function provision(): Promise<AccountOpeningState> {
     try {

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { SpanKind, SpanStatusCode, otelContext, otelPropagation, otelTrace, tracer } from '../../config/tracing.js';
+import { SpanKind, SpanStatusCode, currentTracing, otelContext, otelPropagation, otelTrace, tracer } from '../../config/tracing.js';
 import { routeTemplate } from './metrics.js';
 
 /**
@@ -11,7 +11,8 @@ import { routeTemplate } from './metrics.js';
  */
 export function httpTracing(): RequestHandler {
   return (req, res, next) => {
-    if (req.path === '/metrics' || req.path === '/healthz') return next();
+    // Tracing off (no OTEL_* exporter, nothing installed): no span, no context, no listeners.
+    if (currentTracing().exporter === 'none' || req.path === '/metrics' || req.path === '/healthz') return next();
     const parent = otelPropagation.extract(otelContext.active(), req.headers);
     const span = tracer().startSpan(`${req.method}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'hostflow.request_id': req.requestId } }, parent);
     let ended = false;

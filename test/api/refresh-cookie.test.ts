@@ -186,5 +186,9 @@ describe('serving the console', () => {
     const gzDoc = await rawGet(`${base}/api/openapi.json`, 'gzip');
     expect(gzDoc.headers['content-encoding']).toBe('gzip');
     expect(JSON.parse(gunzipSync(gzDoc.body).toString()).openapi).toMatch(/^3\./);
+    // a client that asks for no encoding (curl, the CLI) gets the JSON as it is
+    const plainDoc = await rawGet(`${base}/api/openapi.json`);
+    expect(plainDoc.headers['content-encoding']).toBeUndefined();
+    expect(JSON.parse(plainDoc.body.toString()).openapi).toMatch(/^3\./);
   });
 });

@@ -75,3 +75,16 @@ export async function captureHistories(client: Client, taskQueue: string, dir: s
   }
   return written;
 }
+
+/** Writes one run's history (decrypted, as captureHistories does) unless the fixture exists. */
+export async function saveHistory(client: Client, file: string, workflowId: string, runId?: string): Promise<boolean> {
+  const { writeFile } = await import('node:fs/promises');
+  const { existsSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const { temporalCliPath } = await import('../../scripts/temporal-cli.js');
+  const { inject } = await import('vitest');
+  if (existsSync(file)) return false;
+  const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', workflowId, ...(runId ? ['-r', runId] : []), '--output', 'json']);
+  await writeFile(file, decryptHistoryJson(json, client));
+  return true;
+}

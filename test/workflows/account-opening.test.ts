@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client as SshClient } from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
-import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
+import { assertNoSecretsInHistory, captureHistories, saveHistory } from '../helpers/history.js';
 import { AccountOpeningRequestSchema, AuditEventSchema, HostAccountSchema, UserSchema } from '../../db/entities/index.js';
 import type { Payload } from '@temporalio/common';
 import { createApiKey } from '../../api/routes/api-keys/service.js';
@@ -344,6 +344,10 @@ describe('account opening on a Linux host (real Temporal, real sshd)', () => {
   it('no password or private key entered any workflow history', async () => {
     const n = await assertNoSecretsInHistory(p.client, p.taskQueue, [revealed, sshd.adminPrivateKey.split('\n')[1]!, sshd.adminPassword]);
     expect(n).toBeGreaterThan(5);
-    if (process.env.CAPTURE_HISTORIES) await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
+    if (process.env.CAPTURE_HISTORIES) {
+      await captureHistories(p.client, p.taskQueue, 'test/replay/histories');
+      // The first test's run: decided by an approval (patch approval-fast-path).
+      await saveHistory(p.client, 'test/replay/histories/accountOpening-approval-fast-path.json', firstWorkflowId);
+    }
   });
 });
