@@ -31,6 +31,8 @@ export interface AccountOpeningInput {
   mode: 'decide' | 'process';
   /** How long the request waits for a decision before it expires. */
   decisionTimeoutMs: number;
+  /** The target host (runs started before it was passed read it with `requestHostId`). */
+  hostId?: string;
 }
 
 export interface Actor {
@@ -92,6 +94,8 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(stateQuery, () => state);
   const locks = hostChangeLocks();
 
+  /** The `provisioning` status write when it runs beside the host work (approval-fast-path). */
+  let provisioningWritten: Promise<void> = Promise.resolve();
   let notes: string | null = null;
   let reason: string | null = null;
   const requirePending = () => {
@@ -169,20 +173,19 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       try {
         state.phase = 'provisioning';
         upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
-        const [hostId] = await Promise.all([
-          db.requestHostId(input.requestId),
-          final.setRequestStatus(input.requestId, {
-            status: 'provisioning',
-            approvedById: state.decidedBy ?? null,
-            decidedAt: state.decidedAt ?? null,
-            approvalNotes: notes,
-            resultMessage: null,
-            failureType: null,
-          }),
-        ]);
-        return await provisionUnderLock(hostId);
+        // The final status writes of provision() wait for this one, so `provisioning` never lands last.
+        provisioningWritten = final.setRequestStatus(input.requestId, {
+          status: 'provisioning',
+          approvedById: state.decidedBy ?? null,
+          decidedAt: state.decidedAt ?? null,
+          approvalNotes: notes,
+          resultMessage: null,
+          failureType: null,
+        });
+        return await provisionUnderLock(input.hostId ?? (await db.requestHostId(input.requestId)));
       } finally {
         await approvedNotice;
+        await provisioningWritten.catch(() => undefined);
       }
     }
     // Mirror the decision durably (the API may be gone by now).
@@ -221,9 +224,10 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       // The wait for the lock ended (cancelled): nothing was changed on the host, nothing to roll back.
       state.phase = 'failed';
       state.error = { type: (err as { cause?: { type?: string } }).cause?.type ?? (err as Error).name, message: 'cancelled while waiting for the host change lock' };
-      await CancellationScope.nonCancellable(() =>
-        final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` }),
-      );
+      await CancellationScope.nonCancellable(async () => {
+        await provisioningWritten.catch(() => undefined);
+        await final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` });
+      });
       if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
@@ -238,6 +242,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       await remote.verifyAccountLogin.executeWithOptions(summary('verify login of', who()), [provisioned.hostAccountId]);
       state.phase = 'done';
       state.step = undefined;
+      await provisioningWritten;
       await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, {
         status: 'done',
         hostAccountId: provisioned.hostAccountId,
@@ -264,6 +269,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
         } else {
           rolledBack = (await remote.rollbackAccount.executeWithOptions(summary('roll back account', who()), [input.requestId])).removed ? ' (half-created account rolled back)' : '';
         }
+        await provisioningWritten.catch(() => undefined);
         await final.setRequestStatus(input.requestId, {
           status: 'failed',
           failureType: state.error!.type,

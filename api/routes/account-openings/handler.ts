@@ -101,7 +101,7 @@ const actorOf = (u: Pick<Principal, 'id' | 'username' | 'roles' | 'permissions'>
       workflowId: row.workflowId,
       taskQueue: deps.temporal.taskQueue,
       ...eagerStartOptions(deps.temporal),
-      args: [{ requestId: row.id, applicantId: row.applicant.id, mode, decisionTimeoutMs: expiryMs }],
+      args: [{ requestId: row.id, applicantId: row.applicant.id, mode, decisionTimeoutMs: expiryMs, hostId: row.host.id }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: new TypedSearchAttributes([
         { key: HostIdKey, value: row.host.id },
