@@ -18,6 +18,7 @@ import { actorMay } from './shared/actor.js';
 import { isSameParty } from './shared/duties.js';
 import { hostChangeLocks } from './shared/host-change-lock.js';
 import { memoField, summary } from './shared/activity-summary.js';
+import { decisionTrace } from './shared/decision-trace.js';
 
 /**
  * account-opening/<requestId>: request → decision (approve / reject / withdraw, or expiry) →
@@ -91,6 +92,9 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   };
   setHandler(stateQuery, () => state);
   const locks = hostChangeLocks();
+  // What follows a decision (its status write, the notices, provisioning with its SSH commands)
+  // runs in the trace of the Update that decided (POST …/approve → HandleUpdate:approve).
+  const decision = decisionTrace();
 
   let notes: string | null = null;
   let reason: string | null = null;
@@ -100,6 +104,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(
     approveUpdate,
     ({ actor, notes: n }) => {
+      decision.capture();
       state.phase = 'approved';
       state.decidedBy = actor.id;
       state.decidedAt = new Date().toISOString();
@@ -117,6 +122,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(
     rejectUpdate,
     ({ actor, reason: r }) => {
+      decision.capture();
       state.phase = 'rejected';
       state.decidedBy = actor.id;
       state.decidedAt = new Date().toISOString();
@@ -135,6 +141,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(
     withdrawUpdate,
     () => {
+      decision.capture();
       state.phase = 'withdrawn';
       state.decidedAt = new Date().toISOString();
       return state;
@@ -159,48 +166,54 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       await tell('account_opening.expired', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
-    // Mirror the decision durably (the API may be gone by now).
-    await final.setRequestStatus(input.requestId, {
-      status: state.phase as 'approved' | 'rejected' | 'withdrawn',
-      approvedById: state.phase === 'withdrawn' ? null : (state.decidedBy ?? null),
-      decidedAt: state.decidedAt ?? null,
-      approvalNotes: notes,
-      rejectReason: reason,
-    });
-    if (state.phase === 'rejected' || state.phase === 'withdrawn') {
-      if (state.phase === 'rejected') {
-        await tell('account_opening.rejected', input.requestId, { userIds: [input.applicantId] });
+    return decision.run(async () => {
+      // Mirror the decision durably (the API may be gone by now).
+      await final.setRequestStatus(input.requestId, {
+        status: state.phase as 'approved' | 'rejected' | 'withdrawn',
+        approvedById: state.phase === 'withdrawn' ? null : (state.decidedBy ?? null),
+        decidedAt: state.decidedAt ?? null,
+        approvalNotes: notes,
+        rejectReason: reason,
+      });
+      if (state.phase === 'rejected' || state.phase === 'withdrawn') {
+        if (state.phase === 'rejected') {
+          await tell('account_opening.rejected', input.requestId, { userIds: [input.applicantId] });
+        }
+        return publish(state);
       }
-      return publish(state);
-    }
-    if (notifyEvents) await tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
+      if (notifyEvents) await tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
+      return provisionUnderLock();
+    });
   }
+  return provisionUnderLock();
 
   // Approved: provision. Everything below is idempotent and safe to re-run (`process`).
-  state.phase = 'provisioning';
-  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
-  await db.setRequestStatus(input.requestId, { status: 'provisioning', resultMessage: null, failureType: null });
-  // Patch `host-change-lock`: provisioning, verification and the rollback run under the host's
-  // change lock (host-change-lock/<hostId>), so no other account opening or key change interleaves
-  // on the same host; it is released in a finally (success, failure, cancellation).
-  if (patched('host-change-lock')) {
-    const hostId = await db.requestHostId(input.requestId);
-    let entered = false;
-    try {
-      return await locks.withHostLock(hostId, `account-opening/${input.requestId}`, () => ((entered = true), provision()), () => (state.step = 'wait-host-lock'));
-    } catch (err) {
-      if (entered) throw err;
-      // The wait for the lock ended (cancelled): nothing was changed on the host, nothing to roll back.
-      state.phase = 'failed';
-      state.error = { type: (err as { cause?: { type?: string } }).cause?.type ?? (err as Error).name, message: 'cancelled while waiting for the host change lock' };
-      await CancellationScope.nonCancellable(() =>
-        final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` }),
-      );
-      if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
-      return publish(state);
+  async function provisionUnderLock(): Promise<AccountOpeningState> {
+    state.phase = 'provisioning';
+    upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
+    await db.setRequestStatus(input.requestId, { status: 'provisioning', resultMessage: null, failureType: null });
+    // Patch `host-change-lock`: provisioning, verification and the rollback run under the host's
+    // change lock (host-change-lock/<hostId>), so no other account opening or key change interleaves
+    // on the same host; it is released in a finally (success, failure, cancellation).
+    if (patched('host-change-lock')) {
+      const hostId = await db.requestHostId(input.requestId);
+      let entered = false;
+      try {
+        return await locks.withHostLock(hostId, `account-opening/${input.requestId}`, () => ((entered = true), provision()), () => (state.step = 'wait-host-lock'));
+      } catch (err) {
+        if (entered) throw err;
+        // The wait for the lock ended (cancelled): nothing was changed on the host, nothing to roll back.
+        state.phase = 'failed';
+        state.error = { type: (err as { cause?: { type?: string } }).cause?.type ?? (err as Error).name, message: 'cancelled while waiting for the host change lock' };
+        await CancellationScope.nonCancellable(() =>
+          final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` }),
+        );
+        if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
+        return publish(state);
+      }
     }
+    return provision();
   }
-  return provision();
 
   async function provision(): Promise<AccountOpeningState> {
     try {
