@@ -141,7 +141,8 @@ describe('hostflow runs / doctor', () => {
     const connection = await Connection.connect({ address: inject('temporalAddress') });
     const client = testClient(connection, { namespace });
     try {
-      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 } });
+      // protobufjs takes a number for an int64.
+      await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 as never } });
       const env = { ...(await base()), TEMPORAL_NAMESPACE: namespace };
       // A new namespace reaches every frontend cache within seconds.
       const before = await until('the new namespace is served', async () => {

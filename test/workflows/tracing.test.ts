@@ -7,6 +7,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@o
 import { installTracing } from '../../config/tracing.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
+import { AllocationSchema, CustomerSchema, HostSchema, UserSchema } from '../../db/entities/index.js';
 
 // Installed before any client or worker exists, as openRuntime does in the processes.
 const exporter = new InMemorySpanExporter();
@@ -116,5 +117,32 @@ describe('tracing: one trace from the API request through workflow, activity and
     expect(submitTrace).not.toBe(approvalTrace);
     const leftInSubmit = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === submitTrace && (s.name.startsWith('remote.exec ') || s.name.endsWith(':provisionAccount')));
     expect(leftInSubmit.map((s) => s.name)).toEqual([]);
+  });
+  it('POST /allocations/:id/extend → HandleUpdate:extend → the lease\'s status write, in the extension\'s trace (not the lease run\'s)', async () => {
+    const em = p.db.em.fork();
+    const customerId = em.create(CustomerSchema, { name: 'Trace Co', code: `t${randomBytes(3).toString('hex')}` }).id;
+    const userId = em.create(UserSchema, { username: `trl-${randomBytes(3).toString('hex')}`, email: 'trl@trace.test', roles: ['customer_member'], customerId }).id;
+    const h = em.create(HostSchema, { slug: `trl-${randomBytes(4).toString('hex')}`, name: 'trace lease box', address: '127.0.0.1', port: 1, os: 'linux', username: 'x', status: 'online' });
+    const now = Date.now();
+    const endsAtMs = now + 3_600_000;
+    const a = em.create(AllocationSchema, { host: h, customer: customerId, customerUser: userId, osUsername: 'trl', startsAt: new Date(now), endsAt: new Date(endsAtMs), bufferSeconds: 3600, graceSeconds: 60, status: 'active', createdBy: 'test' });
+    await em.flush();
+    const run = await p.client.workflow.start('lease', { workflowId: `lease/${a.id}`, taskQueue: p.taskQueue, args: [{ allocationId: a.id, hostId: h.id, customerId, endsAtMs, bufferMs: 3_600_000, graceMs: 60_000, reminderOffsetsMinutes: [1] }] });
+    try {
+      const extendTrace = randomBytes(16).toString('hex');
+      const res = await fetch(`${p.baseUrl}/api/v1/allocations/${a.id}/extend`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${p.tokens.admin}`, 'content-type': 'application/json', traceparent: `00-${extendTrace}-${randomBytes(8).toString('hex')}-01` },
+        body: JSON.stringify({ ends_at: new Date(endsAtMs + 86_400_000).toISOString() }),
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      const write = await waitForSpan((s) => s.spanContext().traceId === extendTrace && s.name === 'RunActivity:setAllocationStatus', 'the status write in the extension trace');
+      const chain = ancestry(write);
+      expect(chain.slice(0, 3)).toEqual(['RunActivity:setAllocationStatus', 'StartActivity:setAllocationStatus', 'HandleUpdate:extend']);
+      expect(chain).toContain('StartWorkflowUpdate:extend');
+      expect(chain.at(-1)).toBe('POST /api/v1/allocations/:id/extend');
+    } finally {
+      await run.terminate('trace test done');
+    }
   });
 });
