@@ -32,7 +32,7 @@ describe('hostflow runs / doctor', () => {
   let p: TestPlatform;
   let doctorBase: Promise<Record<string, string | undefined>> | undefined;
   /** The environment of a working setup: a migrated database of its own, the suite's Temporal. */
-  const base = () =>
+  const base = (): Promise<Record<string, string | undefined>> =>
     (doctorBase ??= (async () => {
       const url = await createDatabase(inject('postgresUrl'), `hf_doc_${randomBytes(4).toString('hex')}`);
       await (await initORM({ databaseUrl: url })).close(); // migrations applied, as npm start does
@@ -143,7 +143,7 @@ describe('hostflow runs / doctor', () => {
     try {
       // protobufjs takes a number for an int64.
       await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 as never } });
-      const env = { ...(await base()), TEMPORAL_NAMESPACE: namespace };
+      const env: Record<string, string | undefined> = { ...(await base()), TEMPORAL_NAMESPACE: namespace };
       // A new namespace reaches every frontend cache within seconds.
       const before = await until('the new namespace is served', async () => {
         const c = await checksByName(env);
