@@ -40,6 +40,8 @@ export interface StuckRun {
   /** Since when it waits (activity scheduled / timer due). */
   since: string | null;
   lastFailure: string | null;
+  /** What the numbers mean (timers: fired but not run, or not fired by the server). */
+  detail?: string;
 }
 
 export interface StuckOptions {
@@ -86,19 +88,50 @@ export async function findStuckRuns(client: Client, ring: Keyring, o: StuckOptio
         lastFailure: await failureMessage(a.lastFailure, ring),
       });
     }
-    // Timers: started and not fired or cancelled, due more than `grace` ago.
+    // Timers. The server fires a timer whether or not a worker runs (TimerFired, then a workflow
+    // task), so a worker that is down when a timer falls due leaves a fired timer that no workflow
+    // task has processed: that is the overdue timer (the reminder, the lease's end did not happen).
+    // Also reported: a timer started and not fired long after its due time (the server is behind).
     const open = new Map<string, { due: number }>();
+    let unprocessed: Array<{ timerId: string; due: number; fired: number }> = [];
+    let taskFailure: Failure | null = null;
     for (const e of (await handle.fetchHistory()).events ?? []) {
       const ev = e as HistoryEvent;
       if (ev.timerStartedEventAttributes) {
         const t = ev.timerStartedEventAttributes;
         open.set(t.timerId!, { due: ms(ev.eventTime)! + (ms(t.startToFireTimeout) ?? 0) });
-      } else if (ev.timerFiredEventAttributes) open.delete(ev.timerFiredEventAttributes.timerId!);
-      else if (ev.timerCanceledEventAttributes) open.delete(ev.timerCanceledEventAttributes.timerId!);
+      } else if (ev.timerFiredEventAttributes) {
+        const id = ev.timerFiredEventAttributes.timerId!;
+        const fired = ms(ev.eventTime)!;
+        unprocessed.push({ timerId: id, due: open.get(id)?.due ?? fired, fired });
+        open.delete(id);
+      } else if (ev.timerCanceledEventAttributes) open.delete(ev.timerCanceledEventAttributes.timerId!);
+      else if (ev.workflowTaskCompletedEventAttributes) {
+        // The workflow code has seen everything before this event.
+        unprocessed = [];
+        taskFailure = null;
+      } else if (ev.workflowTaskFailedEventAttributes) taskFailure = ev.workflowTaskFailedEventAttributes.failure ?? null;
     }
     for (const [timerId, t] of open) {
       if (now - t.due <= grace) continue;
-      out.push({ workflowId: wf.workflowId, runId: wf.runId, workflowType: wf.type, reason: 'timer-overdue', what: `timer ${timerId}`, attempt: null, since: new Date(t.due).toISOString(), lastFailure: null });
+      out.push({ workflowId: wf.workflowId, runId: wf.runId, workflowType: wf.type, reason: 'timer-overdue', what: `timer ${timerId}`, attempt: null, since: new Date(t.due).toISOString(), lastFailure: null, detail: 'due and not fired by the server yet (is the Temporal server overloaded?)' });
+    }
+    const taskQueue = d.taskQueue;
+    for (const t of unprocessed) {
+      if (now - t.fired <= grace) continue;
+      out.push({
+        workflowId: wf.workflowId,
+        runId: wf.runId,
+        workflowType: wf.type,
+        reason: 'timer-overdue',
+        what: `timer ${t.timerId}`,
+        attempt: null,
+        since: new Date(t.due).toISOString(),
+        lastFailure: await failureMessage(taskFailure, ring),
+        detail: taskFailure
+          ? `fired ${new Date(t.fired).toISOString()}; the workflow task that should run it fails (see last failure)`
+          : `fired ${new Date(t.fired).toISOString()}; no workflow task has run since: is a worker polling task queue "${taskQueue}"?`,
+      });
     }
   }
   return out;

@@ -38,6 +38,23 @@ export const workflowResults = new Counter({
   registers: [metricsRegistry],
 });
 
+/**
+ * How the workflows this process's workers ran ended, per workflow type: completed, failed,
+ * cancelled, continued_as_new, and task_failed (an error that fails the workflow task, once per
+ * attempt). From the platform's workflow interceptor (workflows/shared/metrics-interceptors.ts) via
+ * its sink, counted once per ending (not on replay); terminations and timeouts are the server's
+ * doing and never reach workflow code (the SDK's temporal_workflow_* series do not see them either).
+ */
+export const workflowClosed = new Counter({
+  name: 'hostflow_workflow_closed_total',
+  help: 'Workflow runs ended in this process\'s workers, by workflow type and outcome (completed, failed, cancelled, continued_as_new, task_failed)',
+  labelNames: ['workflow_type', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+
+/** A workflow type as a label: the bundle's function names; anything else is `other`. */
+export const workflowTypeLabel = (t: string): string => (/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(t) ? t : 'other');
+
 export const activityDuration = new Histogram({
   name: 'hostflow_activity_duration_seconds',
   help: 'Activity execution duration (one attempt) by activity type, outcome (completed, failed, cancelled) and the OS of the host it worked on (linux, windows; none when it touched no host)',

@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { Runtime, Worker, bundleWorkflowCode, type ActivityInterceptors, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Runtime, Worker, bundleWorkflowCode, type ActivityInterceptors, type InjectedSinks, type NativeConnection, type WorkflowBundleOption, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../activities/index.js';
 import { trackHeartbeats } from '../activities/remote/activity-keepalive.js';
 import { FAILURE_CONVERTER_PATH, dataConverter } from '../config/temporal.js';
 import type { Keyring } from '../db/vault.js';
-import { activityDuration, activityFailures, failureTypeLabel, withActivityHostOsScope } from '../config/metrics.js';
+import { activityDuration, activityFailures, failureTypeLabel, withActivityHostOsScope, workflowClosed, workflowTypeLabel } from '../config/metrics.js';
+import type { WorkflowMetricsSinks } from '../workflows/shared/metrics-interceptors.js';
 import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { LogLevel, LogMetadata, Logger as SdkLogger } from '@temporalio/common';
 import { OTEL_WORKFLOW_INTERCEPTORS, workflowTracingSinks } from '../config/tracing.js';
@@ -12,12 +13,29 @@ import { withLogContext } from '../config/log-context.js';
 import { createLogger, type Logger } from '../config/logger.js';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** The bundle's interceptor that reports how each run ended (sink `hostflowMetrics`, below). */
+export const METRICS_WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/shared/metrics-interceptors.ts', import.meta.url));
 
 /** Bundles the workflow code once (webpack + swc); reuse the result for every worker in a process. */
 export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
   // The OpenTelemetry workflow interceptors are in every bundle (RunWorkflow / StartActivity spans,
   // trace context passed on in activity headers); their spans leave through the `exporter` sink.
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, workflowInterceptorModules: [OTEL_WORKFLOW_INTERCEPTORS], logger: quietBundlerLogger });
+  // The metrics interceptor counts how each run ended (hostflow_workflow_closed_total).
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, workflowInterceptorModules: [OTEL_WORKFLOW_INTERCEPTORS, METRICS_WORKFLOW_INTERCEPTORS], logger: quietBundlerLogger });
+}
+
+/**
+ * The sinks every worker (and replayer) of the platform's bundle registers: `exporter` (workflow
+ * spans, config/tracing.ts) and `hostflowMetrics` (how a run ended, per workflow type; not called
+ * on replay, so an ending is counted once).
+ */
+export function workflowSinks(): InjectedSinks<WorkflowMetricsSinks> {
+  return {
+    ...workflowTracingSinks(),
+    hostflowMetrics: {
+      workflowEnded: { fn: (info, outcome) => void workflowClosed.inc({ workflow_type: workflowTypeLabel(info.workflowType), outcome }), callDuringReplay: false },
+    },
+  } as InjectedSinks<WorkflowMetricsSinks>;
 }
 
 const noop = () => undefined;
@@ -107,7 +125,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     // Remote commands heartbeat while they run (activities/remote/activity-keepalive.ts) and repeat
     // the activity's last heartbeat details: record them from the start of every activity.
     // Workflow spans leave the isolate through this sink (config/tracing.ts).
-    sinks: workflowTracingSinks(),
+    sinks: workflowSinks(),
     interceptors: {
       activity: [
         // RunActivity span, child of the workflow's StartActivity span (context from the headers);

@@ -18,6 +18,7 @@ import { actorMay } from './shared/actor.js';
 import { isSameParty } from './shared/duties.js';
 import { hostChangeLocks } from './shared/host-change-lock.js';
 import { memoField, summary } from './shared/activity-summary.js';
+import { decisionTrace } from './shared/decision-trace.js';
 
 /**
  * account-opening/<requestId>: request → decision (approve / reject / withdraw, or expiry) →
@@ -93,6 +94,9 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   };
   setHandler(stateQuery, () => state);
   const locks = hostChangeLocks();
+  // What follows a decision (its status write, the notices, provisioning with its SSH commands)
+  // runs in the trace of the Update that decided (POST …/approve → HandleUpdate:approve).
+  const decision = decisionTrace();
 
   /** The `provisioning` status write when it runs beside the host work (approval-fast-path). */
   let provisioningWritten: Promise<void> = Promise.resolve();
@@ -104,6 +108,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(
     approveUpdate,
     ({ actor, notes: n }) => {
+      decision.capture();
       state.phase = 'approved';
       state.decidedBy = actor.id;
       state.decidedAt = new Date().toISOString();
@@ -122,6 +127,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(
     rejectUpdate,
     ({ actor, reason: r }) => {
+      decision.capture();
       state.phase = 'rejected';
       state.decidedBy = actor.id;
       state.decidedAt = new Date().toISOString();
@@ -140,6 +146,7 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
   setHandler(
     withdrawUpdate,
     () => {
+      decision.capture();
       state.phase = 'withdrawn';
       state.decidedAt = new Date().toISOString();
       return state;
@@ -164,56 +171,63 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       await tell('account_opening.expired', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
-    // Patch `approval-fast-path`: an approval goes straight to provisioning. One status write
-    // carries the decision and `provisioning`, the host id is read beside it, and the applicant's
-    // "approved" notice is sent while the host work runs (awaited before the run ends), instead of
-    // four activities one after the other before the first command (bench/remote-exec figure 4).
-    if (state.phase === 'approved' && notifyEvents && patched('approval-fast-path')) {
-      const approvedNotice = tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
-      try {
-        state.phase = 'provisioning';
-        upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
-        // The final status writes of provision() wait for this one, so `provisioning` never lands last.
-        provisioningWritten = final.setRequestStatus(input.requestId, {
-          status: 'provisioning',
-          approvedById: state.decidedBy ?? null,
-          decidedAt: state.decidedAt ?? null,
-          approvalNotes: notes,
-          resultMessage: null,
-          failureType: null,
-        });
-        return await provisionUnderLock(input.hostId ?? (await db.requestHostId(input.requestId)));
-      } finally {
-        await approvedNotice;
-        await provisioningWritten.catch(() => undefined);
+    return decision.run(async () => {
+      // Patch `approval-fast-path`: an approval goes straight to provisioning. One status write
+      // carries the decision and `provisioning`, the host id comes with the input, and the
+      // applicant's "approved" notice is sent while the host work runs (awaited before the run
+      // ends): the approval's workflow task schedules all three with the lock request, instead of
+      // six activities one after the other before the first command (bench/remote-exec figure 4).
+      if (state.phase === 'approved' && notifyEvents && patched('approval-fast-path')) {
+        const approvedNotice = tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
+        try {
+          state.phase = 'provisioning';
+          upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
+          // The final status writes of provision() wait for this one, so `provisioning` never lands last.
+          provisioningWritten = final.setRequestStatus(input.requestId, {
+            status: 'provisioning',
+            approvedById: state.decidedBy ?? null,
+            decidedAt: state.decidedAt ?? null,
+            approvalNotes: notes,
+            resultMessage: null,
+            failureType: null,
+          });
+          return await provisionUnderLock(input.hostId ?? (await db.requestHostId(input.requestId)));
+        } finally {
+          await approvedNotice;
+          await provisioningWritten.catch(() => undefined);
+        }
       }
-    }
-    // Mirror the decision durably (the API may be gone by now).
-    await final.setRequestStatus(input.requestId, {
-      status: state.phase as 'approved' | 'rejected' | 'withdrawn',
-      approvedById: state.phase === 'withdrawn' ? null : (state.decidedBy ?? null),
-      decidedAt: state.decidedAt ?? null,
-      approvalNotes: notes,
-      rejectReason: reason,
+      // Mirror the decision durably (the API may be gone by now).
+      await final.setRequestStatus(input.requestId, {
+        status: state.phase as 'approved' | 'rejected' | 'withdrawn',
+        approvedById: state.phase === 'withdrawn' ? null : (state.decidedBy ?? null),
+        decidedAt: state.decidedAt ?? null,
+        approvalNotes: notes,
+        rejectReason: reason,
+      });
+      if (state.phase === 'rejected' || state.phase === 'withdrawn') {
+        if (state.phase === 'rejected') {
+          await tell('account_opening.rejected', input.requestId, { userIds: [input.applicantId] });
+        }
+        return publish(state);
+      }
+      if (notifyEvents) await tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
+      return startProvisioning();
     });
-    if (state.phase === 'rejected' || state.phase === 'withdrawn') {
-      if (state.phase === 'rejected') {
-        await tell('account_opening.rejected', input.requestId, { userIds: [input.applicantId] });
-      }
-      return publish(state);
-    }
-    if (notifyEvents) await tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
   }
+  return startProvisioning();
 
   // Approved: provision. Everything below is idempotent and safe to re-run (`process`).
-  state.phase = 'provisioning';
-  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
-  await db.setRequestStatus(input.requestId, { status: 'provisioning', resultMessage: null, failureType: null });
-  // Patch `host-change-lock`: provisioning, verification and the rollback run under the host's
-  // change lock (host-change-lock/<hostId>), so no other account opening or key change interleaves
-  // on the same host; it is released in a finally (success, failure, cancellation).
-  if (patched('host-change-lock')) return provisionUnderLock(await db.requestHostId(input.requestId));
-  return provision();
+  async function startProvisioning(): Promise<AccountOpeningState> {
+    state.phase = 'provisioning';
+    upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
+    await db.setRequestStatus(input.requestId, { status: 'provisioning', resultMessage: null, failureType: null });
+    // Patch `host-change-lock`: provisioning, verification and the rollback run under the host's
+    // change lock (host-change-lock/<hostId>), so no other account opening or key change interleaves
+    // on the same host; it is released in a finally (success, failure, cancellation).
+    if (patched('host-change-lock')) return provisionUnderLock(await db.requestHostId(input.requestId));
+    return provision();
+  }
 
   async function provisionUnderLock(hostId: string): Promise<AccountOpeningState> {
     let entered = false;

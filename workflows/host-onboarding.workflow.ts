@@ -19,6 +19,7 @@ import type { EmitInput } from '../activities/notify/events.js';
 import { dbActivityOptions, finalStatusOptions, notifyActivityOptions, remoteRetry } from './shared/policies.js';
 import { HostStatusKey } from './shared/search-attributes.js';
 import { memoField, summary } from './shared/activity-summary.js';
+import { decisionTrace } from './shared/decision-trace.js';
 
 /**
  * host-onboarding/<hostId>: connect → collect facts → (confirm facts) → apply template →
@@ -75,20 +76,27 @@ const dispatchedFinal = proxyActivities<Pick<Activities, 'setOnboardingStep' | '
  * millisecond DB writes that are idempotent upserts.
  */
 const localDb = proxyLocalActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus'>>(dbActivityOptions);
-const localFinal = proxyLocalActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus' | 'recordOnboardingSteps'>>(finalStatusOptions);
-const remote = proxyActivities<Pick<Activities, 'onboardConnect' | 'collectHostFacts' | 'configureRemoteAccess' | 'verifyHost'>>({
+const localFinalActivities = proxyLocalActivities<Pick<Activities, 'setOnboardingStep' | 'setHostStatus' | 'recordOnboardingSteps'>>(finalStatusOptions);
+const remoteActivities = proxyActivities<Pick<Activities, 'onboardConnect' | 'collectHostFacts' | 'configureRemoteAccess' | 'verifyHost'>>({
   startToCloseTimeout: '3 minutes',
   heartbeatTimeout: '30 seconds',
   retry: remoteRetry,
 });
-const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
-const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
+const notifierActivities = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
+const templateActivities = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
   retry: remoteRetry,
 });
 
 export async function hostOnboarding(input: OnboardingInput): Promise<OnboardingProgress> {
+  // A `confirm-facts` decision (POST /hosts/:id/onboarding/confirm-facts) takes the steps after it
+  // into its trace: template, remote access, verify (their SSH commands), the outcome notice.
+  const confirmed = decisionTrace();
+  const remote = confirmed.wrap(remoteActivities);
+  const notifier = confirmed.wrap(notifierActivities);
+  const template = confirmed.wrap(templateActivities);
+  const localFinal = confirmed.wrap(localFinalActivities);
   // Decided once at the start of the run, so every message of a patched run is sent.
   const notifying = patched('onboarding-notify');
   /** A message that cannot be delivered is in the send log; it never fails the onboarding. */
@@ -112,8 +120,8 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
   const selfRecording = patched('onboarding-step-records');
   // Runs started before the patch keep scheduling these as (dispatched) activities on replay.
   const localBookkeeping = selfRecording || patched('onboarding-local-db');
-  const db = localBookkeeping ? localDb : dispatchedDb;
-  const final = localBookkeeping ? localFinal : dispatchedFinal;
+  const db = confirmed.wrap(localBookkeeping ? localDb : dispatchedDb);
+  const final = confirmed.wrap(localBookkeeping ? localFinalActivities : dispatchedFinal);
   /** Steps passed over since the last record (selfRecording): recorded 'skipped' with the next one. */
   let skipped: OnboardingStepName[] = [];
   /** The record argument for the activity of `step` (selfRecording), taking the skipped steps along. */
@@ -127,6 +135,7 @@ export async function hostOnboarding(input: OnboardingInput): Promise<Onboarding
   setHandler(
     confirmFactsUpdate,
     (d) => {
+      confirmed.capture();
       decision = d;
       return progress;
     },

@@ -21,6 +21,7 @@ import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-at
 import { reclaim } from './reclaim.workflow.js';
 import { actorMay } from './shared/actor.js';
 import { reminderKind } from './shared/reminder-offsets.js';
+import { decisionTrace } from './shared/decision-trace.js';
 
 /**
  * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
@@ -173,7 +174,13 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
       terminateReason,
     };
   };
+  // The trace of the last Update (extend, return-early, terminate: POST /allocations/:id/…): the
+  // status write it causes, and the reclaim (child workflow and its SSH commands) a terminate or a
+  // return starts, run in it; work a timer causes (reminders, the end, the buffer's end) does not.
+  const decided = decisionTrace();
+  /** Called by every Update handler (inside its HandleUpdate span). */
   const changed = () => {
+    decided.capture();
     wake = true;
     dirty = true;
     changes++;
@@ -254,7 +261,7 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
       if (phase !== 'reclaiming') {
         // The search attribute follows the phase (an extend during the buffer makes it active again).
         if (workflowInfo().typedSearchAttributes.get(LifecycleStatusKey) !== phase && raceFixed()) upsertSearchAttributes([{ key: LifecycleStatusKey, value: phase }]);
-        await db.setAllocationStatus(input.allocationId, phase, { endsAtMs });
+        await decided.run(() => db.setAllocationStatus(input.allocationId, phase, { endsAtMs }));
       }
     }
     if (phase === 'reclaiming') break;
@@ -281,6 +288,8 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
       continue;
     }
     wake = false;
+    // The timer fired: what follows is the lease's own doing, not the last Update's.
+    decided.clear();
     if (ev.kind === 'end' && raceFixed()) {
       const before = changes;
       phase = 'buffer';
@@ -311,23 +320,25 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     }
   }
 
-  await db.setAllocationStatus(input.allocationId, 'reclaiming', { endsAtMs, terminateReason });
-  upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
-  try {
-    await startChild(reclaim, {
-      workflowId: `reclaim/${input.allocationId}`,
-      args: [{ allocationId: input.allocationId, hostId: input.hostId, graceMs: input.graceMs }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      typedSearchAttributes: [
-        { key: HostIdKey, value: input.hostId },
-        { key: CustomerIdKey, value: input.customerId },
-        { key: LifecycleStatusKey, value: 'reclaiming' },
-      ],
-    });
-  } catch (err) {
-    // An admin already started the reclaim through the API: nothing more to do.
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-  }
+  await decided.run(async () => {
+    await db.setAllocationStatus(input.allocationId, 'reclaiming', { endsAtMs, terminateReason });
+    upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
+    try {
+      await startChild(reclaim, {
+        workflowId: `reclaim/${input.allocationId}`,
+        args: [{ allocationId: input.allocationId, hostId: input.hostId, graceMs: input.graceMs }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [
+          { key: HostIdKey, value: input.hostId },
+          { key: CustomerIdKey, value: input.customerId },
+          { key: LifecycleStatusKey, value: 'reclaiming' },
+        ],
+      });
+    } catch (err) {
+      // An admin already started the reclaim through the API: nothing more to do.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  });
   await condition(allHandlersFinished);
   return state();
 }

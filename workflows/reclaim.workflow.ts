@@ -18,6 +18,7 @@ import { runSteps, type StepsProgress } from './shared/steps.js';
 import { releaseSignal } from './host-lock.workflow.js';
 import { actorMay } from './shared/actor.js';
 import { syncGatewayFrom } from './shared/gateway.js';
+import { decisionTrace } from './shared/decision-trace.js';
 
 /**
  * reclaim/<allocationId>: close the tenant's gateway entries (`gateway-sync`, patch
@@ -57,18 +58,18 @@ export interface ReclaimInput {
 export const reclaimProgressQuery = defineQuery<StepsProgress>('progress');
 export const forceUpdate = defineUpdate<StepsProgress, [{ actor: { id: string; username: string; roles: string[]; permissions?: string[] } }]>('force');
 
-const db = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate' | 'endAllocationSessions' | 'allocationHasVnc'>>(dbActivityOptions);
-const notifier = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
+const dbActivities = proxyActivities<Pick<Activities, 'setAllocationStep' | 'finishReclaim' | 'notifyRunningTasks' | 'allocationTemplate' | 'endAllocationSessions' | 'allocationHasVnc'>>(dbActivityOptions);
+const notifierActivities = proxyActivities<Pick<Activities, 'notify'>>(notifyActivityOptions);
 /** The final status of a failed reclaim: retried until the database takes it. */
-const final = proxyActivities<Pick<Activities, 'failReclaim'>>(finalStatusOptions);
-const remote = proxyActivities<
+const finalActivities = proxyActivities<Pick<Activities, 'failReclaim'>>(finalStatusOptions);
+const remoteActivities = proxyActivities<
   Pick<Activities, 'checkRunningTasks' | 'stopCustomerTasks' | 'revokeCustomerKeys' | 'lockCustomerAccount' | 'cleanCustomerLeftovers' | 'deleteCustomerAccount' | 'verifyReclaimClean' | 'removeVnc'>
 >({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: remoteRetry,
 });
-const template = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
+const templateActivities = proxyActivities<Pick<Activities, 'applyEnvTemplate'>>({
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '2 minutes',
   retry: remoteRetry,
@@ -79,9 +80,18 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
   let forced = false;
   let tasks: TaskReport | undefined;
   setHandler(reclaimProgressQuery, () => progress);
+  // An admin's `force` (POST /allocations/:id/reclaim/force) takes the steps after it into its
+  // trace: stopping the tasks, deleting the account (their SSH commands), the outcome notices.
+  const forcedBy = decisionTrace();
+  const db = forcedBy.wrap(dbActivities);
+  const notifier = forcedBy.wrap(notifierActivities);
+  const final = forcedBy.wrap(finalActivities);
+  const remote = forcedBy.wrap(remoteActivities);
+  const template = forcedBy.wrap(templateActivities);
   setHandler(
     forceUpdate,
     ({ actor }) => {
+      forcedBy.capture();
       forced = true;
       progress.detail = { ...progress.detail, forcedBy: actor.username };
       return progress;

@@ -12,6 +12,7 @@ import type { RegistrationPatch } from '../activities/db/registration.activities
 import { LifecycleStatusKey } from './shared/search-attributes.js';
 import { actorMay } from './shared/actor.js';
 import { isSameParty } from './shared/duties.js';
+import { decisionTrace } from './shared/decision-trace.js';
 
 /**
  * user-registration/<registrationId>: submit → email verification → department review (approve /
@@ -96,11 +97,11 @@ export const resubmitUpdate = defineUpdate<RegistrationState, [ResubmitInput]>('
 export const roleApprovalUpdate = defineUpdate<RegistrationState, [{ actor: RegistrationActor; decision: 'approve' | 'reject'; roles?: string[]; comment?: string }]>('role-approval');
 export const registrationStateQuery = defineQuery<RegistrationState>('state');
 
-const db = proxyActivities<Pick<Activities, 'setRegistrationStatus' | 'activateRegistration'>>({
+const dbActivities = proxyActivities<Pick<Activities, 'setRegistrationStatus' | 'activateRegistration'>>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumInterval: '30 seconds', nonRetryableErrorTypes: ['EmailTaken'] },
 });
-const mail = proxyActivities<Pick<Activities, 'sendRegistrationLinkMail' | 'notifyRegistrationReviewers' | 'notifyRegistrationApplicant' | 'sendActivationMail'>>({
+const mailActivities = proxyActivities<Pick<Activities, 'sendRegistrationLinkMail' | 'notifyRegistrationReviewers' | 'notifyRegistrationApplicant' | 'sendActivationMail'>>({
   startToCloseTimeout: '1 minute',
   retry: { maximumInterval: '5 minutes' },
 });
@@ -116,6 +117,11 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
     decisions: [],
   };
   setHandler(registrationStateQuery, () => state);
+  // Each decision (verify-email, department-review, resubmit, role-approval: Updates from the API)
+  // takes what follows it into its trace: the status writes, the next step's notices, activation.
+  const decided = decisionTrace();
+  const db = decided.wrap(dbActivities);
+  const mail = decided.wrap(mailActivities);
 
   let verified = false;
   let resubmitted: ResubmitInput | null = null;
@@ -135,6 +141,7 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
   setHandler(
     verifyEmailUpdate,
     () => {
+      decided.capture();
       verified = true;
       state.status = 'pending_department_review';
       return state;
@@ -144,6 +151,7 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
   setHandler(
     departmentReviewUpdate,
     ({ actor, decision, comment }) => {
+      decided.capture();
       deptDecision = { stage: 'department', decision, by: actor.id, at: new Date().toISOString(), comment: cleanComment(comment) };
       state.decisions.push(deptDecision);
       state.status = decision === 'approve' ? 'pending_role_approval' : decision === 'reject' ? 'rejected' : 'changes_requested';
@@ -161,6 +169,7 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
   setHandler(
     resubmitUpdate,
     (fields) => {
+      decided.capture();
       resubmitted = fields;
       state.departmentId = fields.departmentId;
       state.requestedRoles = [...new Set(fields.requestedRoles)];
@@ -179,6 +188,7 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
   setHandler(
     roleApprovalUpdate,
     ({ actor, decision, roles, comment }) => {
+      decided.capture();
       const granted = decision === 'approve' ? [...new Set(roles?.length ? roles : state.requestedRoles)] : undefined;
       roleDecision = { stage: 'roles', decision, by: actor.id, at: new Date().toISOString(), comment: cleanComment(comment), ...(granted ? { roles: granted } : {}) };
       state.decisions.push(roleDecision);
@@ -216,11 +226,14 @@ export async function userRegistration(input: UserRegistrationInput): Promise<Re
     await mail.notifyRegistrationReviewers({ registrationId: input.registrationId, event: reviewers === 'department' ? 'department-review' : 'role-approval', round: state.round });
     const half = Math.floor(input.stepMs / 2);
     if (await condition(done, Math.max(deadlineMs - half - Date.now(), 1))) return true;
+    // The half-time reminder comes from a timer, not from the decision before it: the run's own trace.
+    decided.clear();
     await mail.notifyRegistrationReviewers({ registrationId: input.registrationId, event: reviewers === 'department' ? 'department-reminder' : 'role-reminder', round: state.round });
     return condition(done, Math.max(deadlineMs - Date.now(), 1));
   };
 
   const expire = async (): Promise<RegistrationState> => {
+    decided.clear(); // a deadline passed: no decision caused this
     state.status = 'expired';
     state.deadline = null;
     await mirror({ status: 'expired', deadlineAtMs: null, resultMessage: 'a step was not completed before its deadline' });

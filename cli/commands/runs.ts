@@ -34,7 +34,7 @@ export function runsCommands(program: Command): void {
         const stuck = await findStuckRuns(t.client, t.payloadKeys, { minAttempts: Number(o.attempts), pendingMs: Number(o.pendingMinutes) * 60_000, timerGraceMs: Number(o.timerGraceMinutes) * 60_000, query: o.query });
         if (o.json) return stuck.forEach((s) => print(JSON.stringify(s)));
         if (!stuck.length) return print('no stuck runs');
-        for (const s of stuck) print(`${s.workflowId}  ${s.reason}  ${s.what}${s.attempt ? `  attempt ${s.attempt}` : ''}  since ${s.since ?? '?'}${s.lastFailure ? `\n    last failure: ${s.lastFailure}` : ''}`);
+        for (const s of stuck) print(`${s.workflowId}  ${s.reason}  ${s.what}${s.attempt ? `  attempt ${s.attempt}` : ''}  since ${s.since ?? '?'}${s.detail ? `\n    ${s.detail}` : ''}${s.lastFailure ? `\n    last failure: ${s.lastFailure}` : ''}`);
       }),
     );
 

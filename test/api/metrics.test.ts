@@ -9,6 +9,8 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { metricsEndpoint } from '../../api/middleware/metrics.js';
 import { startSshd } from '../helpers/sshd.js';
 import { AllocationSchema, CustomerSchema, HostSchema, LeaseEventSchema, UserSchema } from '../../db/entities/index.js';
+import { createServer, type Socket } from 'node:net';
+import { until } from '../helpers/until.js';
 
 /** The value of one exposition line (`name{labels} value`), or undefined when absent. */
 const sample = (text: string, series: string): number | undefined => {
@@ -67,18 +69,67 @@ describe('/metrics', { timeout: 120_000 }, () => {
       const h = await p.api('POST', '/api/v1/hosts', { body: { name: 'metrics-sshd', address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
       expect(h.status, JSON.stringify(h.body)).toBe(201);
       const series = 'hostflow_activity_duration_seconds_count{activity_type="pingHost",outcome="completed",os="linux"}';
-      const before = sample(await (await fetch(`${p.baseUrl}/metrics`)).text(), series) ?? 0;
+      const closed = 'hostflow_workflow_closed_total{workflow_type="hostPing",outcome="completed"}';
+      const beforeText = await (await fetch(`${p.baseUrl}/metrics`)).text();
+      const before = sample(beforeText, series) ?? 0;
+      const closedBefore = sample(beforeText, closed) ?? 0;
       for (let i = 0; i < 2; i++) {
         const run = await p.client.workflow.start('hostPing', { workflowId: `host-ping/${h.body.data.id}/${Date.now()}-${i}`, taskQueue: p.taskQueue, args: [{ hostId: h.body.data.id }], workflowExecutionTimeout: '60s' });
         await run.result();
       }
       const text = await (await fetch(`${p.baseUrl}/metrics`)).text();
       expect(sample(text, series)! - before).toBe(2);
+      // Both runs completed, counted by the platform's workflow interceptor in this worker.
+      expect(sample(text, closed)! - closedBefore).toBe(2);
       expect(sample(text, 'hostflow_activity_duration_seconds_count{activity_type="pingHost",outcome="completed",os="none"}') ?? 0).toBe(0);
     } finally {
       await p.ssh.close();
       await sshd.stop();
     }
+  });
+
+  it('workflow endings per type from the platform\'s workflow interceptor: a failed and a cancelled run, each counted once', async () => {
+    const closed = (outcome: string) => `hostflow_workflow_closed_total{workflow_type="hostPing",outcome="${outcome}"}`;
+    const read = async () => {
+      const text = await (await fetch(`${p.baseUrl}/metrics`)).text();
+      return { text, failed: sample(text, closed('failed')) ?? 0, cancelled: sample(text, closed('cancelled')) ?? 0, completed: sample(text, closed('completed')) ?? 0 };
+    };
+    const before = await read();
+    const hostIds: string[] = [];
+
+    // Fails: the host does not exist (HostNotFound is not retried).
+    const missing = randomUUID();
+    const failing = await p.client.workflow.start('hostPing', { workflowId: `host-ping/${missing}/${Date.now()}`, taskQueue: p.taskQueue, args: [{ hostId: missing }], workflowExecutionTimeout: '60s' });
+    await expect(failing.result()).rejects.toThrow();
+
+    // Cancelled: a ping of a "host" that accepts TCP and never speaks SSH, cancelled while it waits.
+    const held: Socket[] = [];
+    const silent = createServer((sock) => void held.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    try {
+      const h = await p.api('POST', '/api/v1/hosts', { body: { allow_duplicate_address: true, name: `silent-${randomUUID().slice(0, 6)}`, address: '127.0.0.1', port: (silent.address() as { port: number }).port, username: 'nobody', password: 'not-used-here' } });
+      expect(h.status, JSON.stringify(h.body)).toBe(201);
+      hostIds.push(h.body.data.id as string);
+      const cancelling = await p.client.workflow.start('hostPing', { workflowId: `host-ping/${h.body.data.id}/${Date.now()}`, taskQueue: p.taskQueue, args: [{ hostId: h.body.data.id }], workflowExecutionTimeout: '60s' });
+      await until('the ping is connected and waiting', async () => held.length > 0, 20_000);
+      await cancelling.cancel();
+      await expect(cancelling.result()).rejects.toThrow(/cancel/i);
+      expect((await cancelling.describe()).status.name).toBe('CANCELLED');
+    } finally {
+      held.forEach((s) => s.destroy());
+      silent.close();
+    }
+
+    const after = await read();
+    expect(after.failed - before.failed).toBe(1);
+    expect(after.cancelled - before.cancelled).toBe(1);
+    expect(after.completed - before.completed).toBe(0);
+    // Bounded labels: workflow types and outcomes only.
+    for (const line of after.text.split('\n').filter((l) => l.startsWith('hostflow_workflow_closed_total{'))) {
+      expect(line).toMatch(/^hostflow_workflow_closed_total\{workflow_type="[A-Za-z][A-Za-z0-9_]*",outcome="(completed|failed|cancelled|continued_as_new|task_failed)"\} \d+$/);
+    }
+    expect(after.text).not.toContain(missing);
+    for (const id of hostIds) expect(after.text).not.toContain(id);
   });
 
   it('a real lease run: its reminder is observed in the due-vs-sent lag histogram (seconds late, not minutes)', async () => {

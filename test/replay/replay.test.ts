@@ -1,10 +1,9 @@
-import { workflowTracingSinks } from '../../config/tracing.js';
 import { describe, expect, it, inject } from 'vitest';
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { Worker } from '@temporalio/worker';
-import { installWorkerRuntime } from '../../worker/create-worker.js';
+import { installWorkerRuntime, workflowSinks } from '../../worker/create-worker.js';
 import * as workflows from '../../workflows/index.js';
 import { bundleWithScratchWorkflow } from './scratch-bundle.js';
 import { testDataConverter } from '../helpers/temporal.js';
@@ -29,7 +28,7 @@ function workflowTypeOf(history: unknown): string {
 // Through the platform's data converter, as a worker replays: fixtures are stored decrypted (and the
 // older ones predate the codec), and the codec passes payloads without its encoding through.
 const replay = (codePath: { codePath: string } | { code: string }, f: Fixture) =>
-  Worker.runReplayHistory({ workflowBundle: codePath, replayName: f.file, dataConverter: testDataConverter(), sinks: workflowTracingSinks() }, f.history, f.file.replace(/\.json$/, ''));
+  Worker.runReplayHistory({ workflowBundle: codePath, replayName: f.file, dataConverter: testDataConverter(), sinks: workflowSinks() }, f.history, f.file.replace(/\.json$/, ''));
 
 /**
  * Workflow code must stay compatible with the histories of runs already in flight (leases run for
