@@ -21,6 +21,7 @@ import { CustomerIdKey, HostIdKey, LifecycleStatusKey } from './shared/search-at
 import { reclaim } from './reclaim.workflow.js';
 import { actorMay } from './shared/actor.js';
 import { reminderKind } from './shared/reminder-offsets.js';
+import { RENTAL_MEMO_FIELDS, childRunSummary, inheritedMemo } from './shared/child-summary.js';
 
 /**
  * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
@@ -40,6 +41,8 @@ import { reminderKind } from './shared/reminder-offsets.js';
  * - `lease-extend-race`: an extend that lands while the lease enters its buffer wins: no final
  *   notice for the end it moved, the `LifecycleStatus` search attribute follows the phase back to
  *   `active`, and an extend arriving while the final notice is being sent waits for it.
+ * - `lease-reclaim-memo`: the reclaim child starts with a human summary and the rental's names
+ *   (host, customer, username) in its memo, for its activity summaries and the Web UI.
  * - `lease-reminder-policy`: a lease started with its own reminder offsets (`reminderOffsetsMinutes`:
  *   the allocation's or its customer's policy, in days, hours or minutes) reminds at those instead
  *   of 7/3/1 days. Decided at the start of each run from the input; runs without offsets (every
@@ -313,8 +316,13 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
 
   await db.setAllocationStatus(input.allocationId, 'reclaiming', { endsAtMs, terminateReason });
   upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
+  // Patch `lease-reclaim-memo`: the reclaim gets a human summary and the rental's names in its memo.
+  const names = patched('lease-reclaim-memo') ? inheritedMemo(RENTAL_MEMO_FIELDS) : null;
   try {
     await startChild(reclaim, {
+      ...(names
+        ? childRunSummary(`Reclaim of ${names.host ?? `host ${input.hostId}`}${names.customer ? ` from ${names.customer}` : ''}${names.username ? ` (account ${names.username})` : ''}${terminateReason ? ': terminated' : ''}`, { ...names, allocationId: input.allocationId })
+        : {}),
       workflowId: `reclaim/${input.allocationId}`,
       args: [{ allocationId: input.allocationId, hostId: input.hostId, graceMs: input.graceMs }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
