@@ -21,6 +21,7 @@ import { lease, type LeaseActor } from './lease.workflow.js';
 import { releaseSignal } from './host-lock.workflow.js';
 import { syncGatewayFrom } from './shared/gateway.js';
 import { RENTAL_MEMO_FIELDS, childRunSummary, inheritedMemo } from './shared/child-summary.js';
+import { timerSummary } from './shared/activity-summary.js';
 
 /**
  * allocation/<allocationId>: (wait for the start) → clean leftovers of a previous tenant → create
@@ -90,7 +91,7 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
 
   // A timer like the former sleep (the same command), which the cancel Update can cut short.
   const wait = input.startsAtMs - Date.now();
-  if (wait > 0) await condition(() => cancel !== null, wait);
+  if (wait > 0) await condition(() => cancel !== null, wait, timerSummary((who) => `wait for the start of the rental (${who})`, input.allocationId, input.startsAtMs));
   waiting = false;
   if (cancel !== null && patched('allocation-cancel')) {
     const c: { actor: LeaseActor; reason: string | null } = cancel;

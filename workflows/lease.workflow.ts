@@ -22,6 +22,7 @@ import { reclaim } from './reclaim.workflow.js';
 import { actorMay } from './shared/actor.js';
 import { reminderKind } from './shared/reminder-offsets.js';
 import { RENTAL_MEMO_FIELDS, childRunSummary, inheritedMemo } from './shared/child-summary.js';
+import { timerSummary } from './shared/activity-summary.js';
 
 /**
  * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
@@ -274,7 +275,13 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     }
     const ev = nextEvent()!;
     const delay = ev.at - Date.now();
-    if (delay > 0 && (await condition(() => wake, delay))) {
+    // The timer's summary in the Web UI: what the lease waits for, and for whom.
+    const waiting = timerSummary(
+      (who) => (ev.kind === 'end' ? `wait for the end of the term of ${who}` : ev.kind === 'reclaim' ? `buffer period of ${who}, then reclaim` : `wait for the ${ev.kind.replace(/^reminder-/, '')} reminder to ${who}`),
+      input.allocationId,
+      ev.at,
+    );
+    if (delay > 0 && (await condition(() => wake, delay, waiting))) {
       wake = false;
       continue;
     }

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
 import { AesGcmPayloadCodec, decryptPayloadsInJson } from '../../config/payload-codec.js';
 
 /** The client's payload codec (every test client has one: test/helpers/temporal.ts). */
@@ -82,22 +83,24 @@ export interface ReadableRun {
   raw: string;
   activities: Array<{ type: string; summary: string | null; encrypted: boolean }>;
   children: Array<{ workflowId: string; type: string; memo: Record<string, unknown>; summary: string | null; encrypted: boolean }>;
+  timers: Array<{ summary: string | null; encrypted: boolean }>;
 }
 
 export async function readableRun(client: Client, workflowId: string, runId?: string): Promise<ReadableRun> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   const dc = client.options.loadedDataConverter;
-  const decode = async (p: import('@temporalio/common').Payload | null | undefined): Promise<unknown> => {
+  const decode = async (p: Payload | null | undefined): Promise<unknown> => {
     if (!p) return null;
     let decoded = [p];
     for (const codec of [...dc.payloadCodecs].reverse()) decoded = await codec.decode(decoded);
     return dc.payloadConverter.fromPayload(decoded[0]!);
   };
   const encrypted = (p: { metadata?: Record<string, Uint8Array> | null } | null | undefined) => !!p && Buffer.from(p.metadata?.encoding ?? []).toString() === 'binary/encrypted';
-  const run: ReadableRun = { raw: JSON.stringify(history), activities: [], children: [] };
+  const run: ReadableRun = { raw: JSON.stringify(history), activities: [], children: [], timers: [] };
   for (const e of history.events ?? []) {
     const a = e.activityTaskScheduledEventAttributes;
     if (a) run.activities.push({ type: a.activityType!.name!, summary: (await decode(e.userMetadata?.summary)) as string | null, encrypted: encrypted(e.userMetadata?.summary) });
+    if (e.timerStartedEventAttributes) run.timers.push({ summary: (await decode(e.userMetadata?.summary)) as string | null, encrypted: encrypted(e.userMetadata?.summary) });
     const c = e.startChildWorkflowExecutionInitiatedEventAttributes;
     if (c) {
       const memo: Record<string, unknown> = {};

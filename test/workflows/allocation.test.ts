@@ -320,6 +320,11 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       verifyReclaimClean: `verify nothing of ${who} is left`,
       notifyRunningTasks: expect.stringMatching(new RegExp(`^tell ${user.username} about \\d+ running task\\(s\\), grace until `)),
     });
+    // Timers say what they wait for: the lease's next reminder or end, the reclaim's grace period.
+    expect(runs.lease!.timers.length).toBeGreaterThan(0);
+    for (const t of runs.lease!.timers) expect(t.summary).toMatch(new RegExp(`^wait for the (\\w+ reminder to|end of the term of) ${who} \\(due \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}\\)$`));
+    expect(runs.reclaim!.timers.map((t) => t.summary)).toEqual([expect.stringMatching(new RegExp(`^grace period for the running tasks of ${who} \\(due `))]);
+    for (const t of [...runs.lease!.timers, ...runs.reclaim!.timers]) expect(t.encrypted).toBe(true);
     // Child starts (patches allocation-lease-memo, lease-reclaim-memo): a human memo with the rental's names, encrypted.
     const leaseStart = runs.allocation!.children.find((c) => c.type === 'lease')!;
     expect(leaseStart.memo).toMatchObject({ host, username: user.username, customer: expect.stringMatching(/^c[0-9a-f]{6}$/), allocationId, summary: expect.stringMatching(new RegExp(`^Lease of ${host} to c[0-9a-f]{6} \\(account ${user.username}\\) until \\d{4}-\\d{2}-\\d{2}$`)) });

@@ -159,6 +159,14 @@ export const ACTIVITY_SUMMARIES: { [K in keyof Activities]?: Describer<K> } = {
 const memoView = (): RunMemo => ({ get: memoField });
 
 /**
+ * A timer's summary (TimerOptions, also user metadata: not part of the determinism check), e.g. the
+ * lease's "wait for the 3d reminder to alice on gpu-07 (due 2026-12-07 08:00)".
+ */
+export function timerSummary(what: (tenant: string) => string, allocationId: string, atMs?: number): { summary: string } {
+  return { summary: clip(`${what(tenantOf(memoView(), allocationId))}${atMs === undefined ? '' : ` (due ${day(atMs)})`}`) };
+}
+
+/**
  * The summary of a call of `activityType` with `args`, or undefined when the type has no entry.
  * A describer that throws (an argument shape from an older run) falls back to the type's name:
  * a summary must never fail a workflow task.
