@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Connection, type Client } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time.js';
 import { testClient } from '../helpers/temporal.js';
 import { createDatabase } from '../helpers/postgres.js';
 import { freePort, startSshd, type SshTestHost } from '../helpers/sshd.js';
@@ -37,7 +38,7 @@ describe('standalone worker /metrics (npm run worker, WORKER_METRICS_ADDRESS)', 
 
   beforeAll(async () => {
     connection = await Connection.connect({ address: inject('temporalAddress') });
-    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 } });
+    await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
     client = testClient(connection, { namespace });
     // A namespace just registered is visible to the frontend after its cache refreshes.
     await until('the new namespace answers', async () => (await connection.workflowService.describeNamespace({ namespace }).then(() => true).catch(() => false)) || undefined, 60_000);
