@@ -170,7 +170,7 @@ async function main() {
 
     // --- Hosts: ping, onboarding, batch onboarding, re-check ---------------------------------
     const newHost = async (name: string) =>
-      (await must(`host ${name}`, api('POST', '/api/v1/hosts', { name, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey }))).id as string;
+      (await must(`host ${name}`, api('POST', '/api/v1/hosts', { name, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, allow_duplicate_address: true }))).id as string;
     const hostA = await newHost('rec-a');
     const ping = await must('ping', api('POST', `/api/v1/hosts/${hostA}/ping`));
     if (!ping.reachable) throw new Error(`ping: ${JSON.stringify(ping)}`);
