@@ -194,6 +194,14 @@ export const EnvSchema = z.object({
    */
   TEMPORAL_SDK_METRICS_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
   /**
+   * host:port where a standalone worker (`npm run worker`) serves GET /metrics: its activity,
+   * remote-command, lease-notice-lag, notification and DB-pool series (and the SDK's, when
+   * TEMPORAL_SDK_METRICS_ADDRESS is set), behind METRICS_TOKEN like the API's (unset: loopback
+   * scrapers only). Unset: the worker serves no metrics. Ignored by `npm start`, whose API /metrics
+   * already carries the in-process worker's series.
+   */
+  WORKER_METRICS_ADDRESS: z.string().regex(/^[^\s:]+:\d+$/, 'must be host:port').optional(),
+  /**
    * OpenTelemetry traces (config/tracing.ts): `otlp` (OTLP/HTTP to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
    * or OTEL_EXPORTER_OTLP_ENDPOINT, read by the exporter itself), `console`, `none`. Unset: otlp
    * when an OTLP endpoint is set, otherwise off.

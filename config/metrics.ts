@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { timingSafeEqual } from 'node:crypto';
 
 /**
  * The process's Prometheus series (prom-client), served at /metrics with the Temporal SDK's own
@@ -90,6 +91,24 @@ export async function metricsText(sdkAddress?: string): Promise<string> {
 }
 
 export const METRICS_CONTENT_TYPE = metricsRegistry.contentType;
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+
+/**
+ * Who may scrape (the API's /metrics and a standalone worker's): with a token, only a request
+ * sending `Authorization: Bearer <token>` (compared in constant time); without one, loopback
+ * clients only. Null: allowed; otherwise the refusal to send.
+ */
+export function scrapeRefusal(authorization: string | undefined, remoteAddress: string | undefined, token?: string): { status: 401 | 403; body: { code: number; message: string } } | null {
+  if (token) {
+    const want = Buffer.from(`Bearer ${token}`);
+    const got = Buffer.from(authorization ?? '');
+    if (got.length !== want.length || !timingSafeEqual(got, want)) return { status: 401, body: { code: 40101, message: 'metrics: scrape token required (Authorization: Bearer <METRICS_TOKEN>)' } };
+    return null;
+  }
+  if (!LOOPBACK.has(remoteAddress ?? '')) return { status: 403, body: { code: 40301, message: 'metrics: set METRICS_TOKEN to allow scraping from other hosts' } };
+  return null;
+}
 
 export const remoteCommandDuration = new Histogram({
   name: 'hostflow_remote_command_duration_seconds',

@@ -170,7 +170,7 @@ async function main() {
 
     // --- Hosts: ping, onboarding, batch onboarding, re-check ---------------------------------
     const newHost = async (name: string) =>
-      (await must(`host ${name}`, api('POST', '/api/v1/hosts', { name, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey }))).id as string;
+      (await must(`host ${name}`, api('POST', '/api/v1/hosts', { name, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey, allow_duplicate_address: true }))).id as string;
     const hostA = await newHost('rec-a');
     const ping = await must('ping', api('POST', `/api/v1/hosts/${hostA}/ping`));
     if (!ping.reachable) throw new Error(`ping: ${JSON.stringify(ping)}`);
@@ -185,6 +185,8 @@ async function main() {
     const hostC = await newHost('rec-c');
     const batch = await must('batch', api('POST', '/api/v1/hosts/onboard', { host_ids: [hostB, hostC], concurrency: 2 }));
     await save('host-onboarding-batch', await done(batch.workflow_id));
+    // A child of the batch: its memo (patch batch-child-memo) names the host for its activity summaries.
+    await save('host-onboarding-batch-child', await done(`host-onboarding/${hostB}`));
 
     const recheckId = `host-recheck/record-${Date.now()}`;
     await client.workflow.execute('hostRecheck', { workflowId: recheckId, taskQueue, args: [{ offlineAfter: 3 }], workflowExecutionTimeout: '5 minutes' });
@@ -220,6 +222,8 @@ async function main() {
       return a.data.status === 'active';
     });
     await save('allocation', await done(`allocation/${alloc.id}`));
+    // The gateway sync the allocation ran as a child (patch gateway-sync-memo: the rental's names in its memo).
+    await save('gateway-sync-allocation', await done(`gateway-sync/allocation-${alloc.id}`));
     await must('revoke key', api('DELETE', `/api/v1/ssh-keys/${keyIds[1]}`, undefined, cu.api_token));
     await save('ssh-key-revoke', await done(`ssh-key-revoke/${keyIds[1]}`));
     await must('extend', api('POST', `/api/v1/allocations/${alloc.id}/extend`, { ends_at: new Date(endsAt + 5 * DAY).toISOString() }));

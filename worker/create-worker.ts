@@ -15,13 +15,22 @@ import { createLogger, type Logger } from '../config/logger.js';
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 /** The bundle's interceptor that reports how each run ended (sink `hostflowMetrics`, below). */
 export const METRICS_WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/shared/metrics-interceptors.ts', import.meta.url));
+/** The bundle's activity-summary interceptor: every activity call gets a summary by default (workflows/shared/activity-summary.ts). */
+export const SUMMARY_WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/shared/summary-interceptors.ts', import.meta.url));
 
 /** Bundles the workflow code once (webpack + swc); reuse the result for every worker in a process. */
-export function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+export function bundleWorkflows(extraInterceptorModules: string[] = []): Promise<WorkflowBundleWithSourceMap> {
   // The OpenTelemetry workflow interceptors are in every bundle (RunWorkflow / StartActivity spans,
   // trace context passed on in activity headers); their spans leave through the `exporter` sink.
-  // The metrics interceptor counts how each run ended (hostflow_workflow_closed_total).
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, workflowInterceptorModules: [OTEL_WORKFLOW_INTERCEPTORS, METRICS_WORKFLOW_INTERCEPTORS], logger: quietBundlerLogger });
+  // The metrics interceptor counts how each run ended (hostflow_workflow_closed_total). The summary
+  // interceptor gives every activity call its Web UI summary. Extra modules (tests) run inside
+  // them, so they see the summary the platform's interceptor set.
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    failureConverterPath: FAILURE_CONVERTER_PATH,
+    workflowInterceptorModules: [OTEL_WORKFLOW_INTERCEPTORS, METRICS_WORKFLOW_INTERCEPTORS, SUMMARY_WORKFLOW_INTERCEPTORS, ...extraInterceptorModules],
+    logger: quietBundlerLogger,
+  });
 }
 
 /**

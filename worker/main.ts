@@ -7,6 +7,7 @@ import { openRuntime, type Runtime } from '../config/runtime.js';
 import { notifySettingsFromEnv } from '../config/mailer.js';
 import { createWorker, installWorkerRuntime } from './create-worker.js';
 import { ensureSchedules } from './schedules.js';
+import { startWorkerMetricsServer } from './metrics-server.js';
 import { gatewayPortsFromEnv } from '../db/port-pool.js';
 import { gatewayConfigFromEnv } from '../activities/gateway/gateway.activities.js';
 import type { Worker } from '@temporalio/worker';
@@ -44,6 +45,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.exit(1);
   }
   const rt = await openRuntime(e, logger);
+  // Its own /metrics (WORKER_METRICS_ADDRESS): no API in this process to be scraped through. Before
+  // the worker, so an address that cannot be bound stops the process before it takes tasks.
+  const metrics = e.WORKER_METRICS_ADDRESS ? await startWorkerMetricsServer({ address: e.WORKER_METRICS_ADDRESS, token: e.METRICS_TOKEN, sdkAddress: e.TEMPORAL_SDK_METRICS_ADDRESS, em: rt.db.em, logger }) : null;
   const { worker, run } = await startWorker(rt);
   const stop = () => {
     logger.info('shutting down worker: in-flight activities get SHUTDOWN_GRACE_MS to finish');
@@ -52,5 +56,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await run;
+  await metrics?.close();
   await rt.close();
 }

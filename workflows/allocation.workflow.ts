@@ -20,14 +20,16 @@ import { runSteps, type StepsProgress } from './shared/steps.js';
 import { lease, type LeaseActor } from './lease.workflow.js';
 import { releaseSignal } from './host-lock.workflow.js';
 import { syncGatewayFrom } from './shared/gateway.js';
-import { memoField, summary } from './shared/activity-summary.js';
+import { RENTAL_MEMO_FIELDS, childRunSummary, inheritedMemo } from './shared/child-summary.js';
+import { timerSummary } from './shared/activity-summary.js';
 
 /**
  * allocation/<allocationId>: (wait for the start) → clean leftovers of a previous tenant → create
  * the customer's OS account with a new password → inject their SSH keys → verify key login →
  * send the connection summary → active, and start `lease/<allocationId>`, which owns the rest of
  * the term. Before the summary, `gateway-sync` opens the customer's gateway entries (patch
- * `allocation-gateway-open`). A failed step leaves the allocation `failed` with the step named; a retry resumes there.
+ * `allocation-gateway-open`). Patch `allocation-lease-memo`: the lease starts with a human summary
+ * and the rental's names (host, customer, username) in its memo. A failed step leaves the allocation `failed` with the step named; a retry resumes there.
  */
 export const ALLOCATION_STEPS = ['clean-previous', 'create-account', 'inject-keys', 'verify-login', 'send-summary'] as const;
 /** With the `vnc` option (patch `allocation-vnc`): the VNC server is deployed before the summary names it. */
@@ -89,7 +91,7 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
 
   // A timer like the former sleep (the same command), which the cancel Update can cut short.
   const wait = input.startsAtMs - Date.now();
-  if (wait > 0) await condition(() => cancel !== null, wait);
+  if (wait > 0) await condition(() => cancel !== null, wait, timerSummary((who) => `wait for the start of the rental (${who})`, input.allocationId, input.startsAtMs));
   waiting = false;
   if (cancel !== null && patched('allocation-cancel')) {
     const c: { actor: LeaseActor; reason: string | null } = cancel;
@@ -116,15 +118,15 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
     run: async (step) => {
       switch (step) {
         case 'clean-previous':
-          return { detail: await remote.cleanPreviousTenant.executeWithOptions(summary('clean previous tenant', [['on', memoField('host')]]), [input.allocationId]) };
+          return { detail: await remote.cleanPreviousTenant(input.allocationId) };
         case 'create-account':
-          return { detail: await remote.createCustomerAccount.executeWithOptions(summary('create account', [['for', memoField('customer')], ['on', memoField('host')]]), [input.allocationId]) };
+          return { detail: await remote.createCustomerAccount(input.allocationId) };
         case 'inject-keys': {
-          const r = await remote.injectCustomerKeys.executeWithOptions(summary('inject SSH keys', [['for', memoField('customer')], ['on', memoField('host')]]), [input.allocationId]);
+          const r = await remote.injectCustomerKeys(input.allocationId);
           return { skipped: r.fingerprints.length === 0, detail: r };
         }
         case 'verify-login':
-          return { detail: await remote.verifyCustomerLogin.executeWithOptions(summary('verify login', [['for', memoField('customer')], ['on', memoField('host')]]), [input.allocationId]) };
+          return { detail: await remote.verifyCustomerLogin(input.allocationId) };
         case 'deploy-vnc':
           return { detail: await remote.deployVnc(input.allocationId) };
         case 'send-summary': {
@@ -143,8 +145,13 @@ export async function allocation(input: AllocationInput): Promise<StepsProgress>
     upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'failed' }]);
     return progress;
   }
-  // The lease owns the rest of the term; it outlives this workflow (ABANDON).
+  // The lease owns the rest of the term; it outlives this workflow (ABANDON). Patch
+  // `allocation-lease-memo`: the lease gets a human summary and the rental's names in its memo.
+  const names = patched('allocation-lease-memo') ? inheritedMemo(RENTAL_MEMO_FIELDS) : null;
   await startChild(lease, {
+    ...(names
+      ? childRunSummary(`Lease of ${names.host ?? `host ${input.hostId}`}${names.customer ? ` to ${names.customer}` : ''}${names.username ? ` (account ${names.username})` : ''} until ${new Date(input.endsAtMs).toISOString().slice(0, 10)}`, { ...names, allocationId: input.allocationId })
+      : {}),
     workflowId: `lease/${input.allocationId}`,
     args: [
       {

@@ -22,6 +22,8 @@ import { reclaim } from './reclaim.workflow.js';
 import { actorMay } from './shared/actor.js';
 import { reminderKind } from './shared/reminder-offsets.js';
 import { decisionTrace } from './shared/decision-trace.js';
+import { RENTAL_MEMO_FIELDS, childRunSummary, inheritedMemo } from './shared/child-summary.js';
+import { timerSummary } from './shared/activity-summary.js';
 
 /**
  * lease/<allocationId>: sleeps durably to 7, 3 and 1 days before the end, sending a reminder at
@@ -41,6 +43,8 @@ import { decisionTrace } from './shared/decision-trace.js';
  * - `lease-extend-race`: an extend that lands while the lease enters its buffer wins: no final
  *   notice for the end it moved, the `LifecycleStatus` search attribute follows the phase back to
  *   `active`, and an extend arriving while the final notice is being sent waits for it.
+ * - `lease-reclaim-memo`: the reclaim child starts with a human summary and the rental's names
+ *   (host, customer, username) in its memo, for its activity summaries and the Web UI.
  * - `lease-reminder-policy`: a lease started with its own reminder offsets (`reminderOffsetsMinutes`:
  *   the allocation's or its customer's policy, in days, hours or minutes) reminds at those instead
  *   of 7/3/1 days. Decided at the start of each run from the input; runs without offsets (every
@@ -278,7 +282,13 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
     }
     const ev = nextEvent()!;
     const delay = ev.at - Date.now();
-    if (delay > 0 && (await condition(() => wake, delay))) {
+    // The timer's summary in the Web UI: what the lease waits for, and for whom.
+    const waiting = timerSummary(
+      (who) => (ev.kind === 'end' ? `wait for the end of the term of ${who}` : ev.kind === 'reclaim' ? `buffer period of ${who}, then reclaim` : `wait for the ${ev.kind.replace(/^reminder-/, '')} reminder to ${who}`),
+      input.allocationId,
+      ev.at,
+    );
+    if (delay > 0 && (await condition(() => wake, delay, waiting))) {
       wake = false;
       continue;
     }
@@ -323,8 +333,13 @@ export async function lease(input: LeaseInput): Promise<LeaseState> {
   await decided.run(async () => {
     await db.setAllocationStatus(input.allocationId, 'reclaiming', { endsAtMs, terminateReason });
     upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'reclaiming' }]);
+    // Patch `lease-reclaim-memo`: the reclaim gets a human summary and the rental's names in its memo.
+    const names = patched('lease-reclaim-memo') ? inheritedMemo(RENTAL_MEMO_FIELDS) : null;
     try {
       await startChild(reclaim, {
+        ...(names
+          ? childRunSummary(`Reclaim of ${names.host ?? `host ${input.hostId}`}${names.customer ? ` from ${names.customer}` : ''}${names.username ? ` (account ${names.username})` : ''}${terminateReason ? ': terminated' : ''}`, { ...names, allocationId: input.allocationId })
+          : {}),
         workflowId: `reclaim/${input.allocationId}`,
         args: [{ allocationId: input.allocationId, hostId: input.hostId, graceMs: input.graceMs }],
         parentClosePolicy: ParentClosePolicy.ABANDON,

@@ -19,6 +19,7 @@ import { releaseSignal } from './host-lock.workflow.js';
 import { actorMay } from './shared/actor.js';
 import { syncGatewayFrom } from './shared/gateway.js';
 import { decisionTrace } from './shared/decision-trace.js';
+import { timerSummary } from './shared/activity-summary.js';
 
 /**
  * reclaim/<allocationId>: close the tenant's gateway entries (`gateway-sync`, patch
@@ -150,7 +151,7 @@ export async function reclaim(input: ReclaimInput): Promise<StepsProgress> {
             await db.notifyRunningTasks(input.allocationId, tasks.sample, graceEndsAtMs);
             progress.steps['stop-tasks'] = 'waiting';
             await db.setAllocationStep(input.allocationId, 'reclaim', step, steps.indexOf(step), 'waiting', { detail: { graceEndsAt: new Date(graceEndsAtMs).toISOString(), running: tasks.sample } });
-            await condition(() => forced, input.graceMs);
+            await condition(() => forced, input.graceMs, timerSummary((who) => `grace period for the running tasks of ${who}`, input.allocationId, graceEndsAtMs));
             progress.steps['stop-tasks'] = 'running';
           }
           return { detail: { ...(await remote.stopCustomerTasks(input.allocationId)), forced } };

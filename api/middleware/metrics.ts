@@ -1,8 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
-import { timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../config/logger.js';
 import type { Request, RequestHandler } from 'express';
-import { httpDuration, httpInFlight, metricsText, METRICS_CONTENT_TYPE } from '../../config/metrics.js';
+import { httpDuration, httpInFlight, metricsText, scrapeRefusal, METRICS_CONTENT_TYPE } from '../../config/metrics.js';
 
 /** The route template of a matched request (`/api/v1/hosts/:id`), never the raw path. */
 export function routeTemplate(req: Request): string {
@@ -36,20 +35,12 @@ export interface MetricsAccess {
   sdkAddress?: string;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
-
 /** GET /metrics: Prometheus text exposition, behind the scrape token (or loopback only). */
 export function metricsEndpoint(access: MetricsAccess): RequestHandler {
-  const want = access.token ? Buffer.from(`Bearer ${access.token}`) : null;
   return async (req, res) => {
-    if (want) {
-      const got = Buffer.from(req.get('authorization') ?? '');
-      if (got.length !== want.length || !timingSafeEqual(got, want)) {
-        res.status(401).json({ code: 40101, message: 'metrics: scrape token required (Authorization: Bearer <METRICS_TOKEN>)' });
-        return;
-      }
-    } else if (!LOOPBACK.has(req.socket.remoteAddress ?? '')) {
-      res.status(403).json({ code: 40301, message: 'metrics: set METRICS_TOKEN to allow scraping from other hosts' });
+    const refused = scrapeRefusal(req.get('authorization'), req.socket.remoteAddress, access.token);
+    if (refused) {
+      res.status(refused.status).json(refused.body);
       return;
     }
     res.setHeader('content-type', METRICS_CONTENT_TYPE);

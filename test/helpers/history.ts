@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Payload } from '@temporalio/common';
 import { AesGcmPayloadCodec, decryptPayloadsInJson } from '../../config/payload-codec.js';
 
 /** The client's payload codec (every test client has one: test/helpers/temporal.ts). */
@@ -87,4 +88,47 @@ export async function saveHistory(client: Client, file: string, workflowId: stri
   const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', workflowId, ...(runId ? ['-r', runId] : []), '--output', 'json']);
   await writeFile(file, decryptHistoryJson(json, client));
   return true;
+}
+
+/** A run as the Web UI's timeline shows it: each scheduled activity with its summary, each child start with its memo, all decoded through the client's codec. */
+export interface ReadableRun {
+  /** The stored history's JSON (ciphertext payloads), for plaintext scans. */
+  raw: string;
+  activities: Array<{ type: string; summary: string | null; encrypted: boolean }>;
+  children: Array<{ workflowId: string; type: string; memo: Record<string, unknown>; summary: string | null; encrypted: boolean }>;
+  timers: Array<{ summary: string | null; encrypted: boolean }>;
+}
+
+export async function readableRun(client: Client, workflowId: string, runId?: string): Promise<ReadableRun> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const dc = client.options.loadedDataConverter;
+  const decode = async (p: Payload | null | undefined): Promise<unknown> => {
+    if (!p) return null;
+    let decoded = [p];
+    for (const codec of [...dc.payloadCodecs].reverse()) decoded = await codec.decode(decoded);
+    return dc.payloadConverter.fromPayload(decoded[0]!);
+  };
+  const encrypted = (p: { metadata?: Record<string, Uint8Array> | null } | null | undefined) => !!p && Buffer.from(p.metadata?.encoding ?? []).toString() === 'binary/encrypted';
+  const run: ReadableRun = { raw: JSON.stringify(history), activities: [], children: [], timers: [] };
+  for (const e of history.events ?? []) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a) run.activities.push({ type: a.activityType!.name!, summary: (await decode(e.userMetadata?.summary)) as string | null, encrypted: encrypted(e.userMetadata?.summary) });
+    if (e.timerStartedEventAttributes) run.timers.push({ summary: (await decode(e.userMetadata?.summary)) as string | null, encrypted: encrypted(e.userMetadata?.summary) });
+    const c = e.startChildWorkflowExecutionInitiatedEventAttributes;
+    if (c) {
+      const memo: Record<string, unknown> = {};
+      let allEncrypted = true;
+      for (const [k, v] of Object.entries(c.memo?.fields ?? {})) {
+        memo[k] = await decode(v);
+        allEncrypted &&= encrypted(v);
+      }
+      run.children.push({ workflowId: c.workflowId!, type: c.workflowType!.name!, memo, summary: (await decode(e.userMetadata?.summary)) as string | null, encrypted: allEncrypted && (!e.userMetadata?.summary || encrypted(e.userMetadata.summary)) });
+    }
+  }
+  return run;
+}
+
+/** True when `text` (e.g. a decoded summary) appears in the stored history as plaintext or base64 JSON. */
+export function inPlaintext(raw: string, text: string): boolean {
+  return raw.includes(text) || raw.includes(Buffer.from(JSON.stringify(text)).toString('base64'));
 }

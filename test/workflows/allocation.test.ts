@@ -5,7 +5,7 @@ import { loginWithKey, until } from '../helpers/ssh-login.js';
 import { startTestPlatform, type DbKind, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { startSmtp } from '../helpers/smtp.js';
-import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
+import { assertNoSecretsInHistory, captureHistories, inPlaintext, readableRun } from '../helpers/history.js';
 import { createActivities } from '../../activities/index.js';
 import { createLogger } from '../../config/logger.js';
 import type { sshKeyRevoke } from '../../workflows/ssh-key-revoke.workflow.js';
@@ -293,6 +293,50 @@ describe('allocation → lease → reclaim on a real sshd host', () => {
       expect(msgs[0]!.subject).toBe('gpu-rental-1 has been reclaimed');
     }
     expect(await inboxOf(p, p.tokens.requester, 'reclaim.done', allocationId)).toEqual([]);
+  });
+
+  it('the rental reads in the Web UI: every activity of allocation, lease and reclaim has a summary naming the account and host; lease and reclaim start with the rental\'s memo; all of it ciphertext in storage', async () => {
+    const { p, user } = w;
+    const host = 'gpu-rental-1';
+    const who = `${user.username} on ${host}`;
+    const runs = Object.fromEntries(await Promise.all(['allocation', 'lease', 'reclaim'].map(async (t) => [t, await readableRun(p.client, `${t}/${allocationId}`)] as const)));
+    for (const [t, run] of Object.entries(runs)) {
+      expect(run.activities.length, t).toBeGreaterThan(0);
+      for (const a of run.activities) {
+        expect(a.summary, `${t}: ${a.type} has no summary`).toBeTruthy();
+        expect(a.summary, `${t}: ${a.type} fell back to its type name`).not.toBe(a.type);
+        expect(a.encrypted, `${t}: ${a.type}'s summary is not ciphertext`).toBe(true);
+        expect(inPlaintext(run.raw, a.summary!), `${t}: "${a.summary}" readable in storage`).toBe(false);
+      }
+    }
+    const summaries = (t: string) => Object.fromEntries(runs[t]!.activities.map((a) => [a.type, a.summary]));
+    expect(summaries('allocation')).toMatchObject({ createCustomerAccount: expect.stringMatching(new RegExp(`^create account ${who} for c[0-9a-f]{6}$`)), injectCustomerKeys: `inject SSH keys for ${who}`, verifyCustomerLogin: `verify login of ${who}` });
+    expect(summaries('reclaim')).toMatchObject({
+      checkRunningTasks: `check running tasks of ${who}`,
+      revokeCustomerKeys: `revoke SSH keys of ${who}`,
+      lockCustomerAccount: `lock account ${who}`,
+      stopCustomerTasks: `stop processes of ${who}`,
+      deleteCustomerAccount: `delete account ${who}`,
+      verifyReclaimClean: `verify nothing of ${who} is left`,
+      notifyRunningTasks: expect.stringMatching(new RegExp(`^tell ${user.username} about \\d+ running task\\(s\\), grace until `)),
+    });
+    // Timers say what they wait for: the lease's next reminder or end, the reclaim's grace period.
+    expect(runs.lease!.timers.length).toBeGreaterThan(0);
+    for (const t of runs.lease!.timers) expect(t.summary).toMatch(new RegExp(`^wait for the (\\w+ reminder to|end of the term of) ${who} \\(due \\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}\\)$`));
+    expect(runs.reclaim!.timers.map((t) => t.summary)).toEqual([expect.stringMatching(new RegExp(`^grace period for the running tasks of ${who} \\(due `))]);
+    for (const t of [...runs.lease!.timers, ...runs.reclaim!.timers]) expect(t.encrypted).toBe(true);
+    // Child starts (patches allocation-lease-memo, lease-reclaim-memo): a human memo with the rental's names, encrypted.
+    const leaseStart = runs.allocation!.children.find((c) => c.type === 'lease')!;
+    expect(leaseStart.memo).toMatchObject({ host, username: user.username, customer: expect.stringMatching(/^c[0-9a-f]{6}$/), allocationId, summary: expect.stringMatching(new RegExp(`^Lease of ${host} to c[0-9a-f]{6} \\(account ${user.username}\\) until \\d{4}-\\d{2}-\\d{2}$`)) });
+    expect(leaseStart.summary).toBe(leaseStart.memo.summary);
+    const reclaimStart = runs.lease!.children.find((c) => c.type === 'reclaim')!;
+    expect(reclaimStart.memo).toMatchObject({ host, username: user.username, summary: `Reclaim of ${host} from ${leaseStart.memo.customer} (account ${user.username})` });
+    for (const [t, c] of [['allocation', leaseStart], ['lease', reclaimStart]] as const) {
+      expect(c.encrypted, `${c.type}'s memo is not ciphertext`).toBe(true);
+      expect(inPlaintext(runs[t]!.raw, c.memo.summary as string)).toBe(false);
+    }
+    // The child sees it as its own memo (the Web UI's memo panel).
+    expect((await p.client.workflow.getHandle(`reclaim/${allocationId}`).describe()).memo).toMatchObject({ host, username: user.username });
   });
 
   it('a reclaim re-run after a crash mid-cleanup (keys revoked, account already deleted) finishes without errors', { timeout: 120_000 }, async () => {

@@ -3,7 +3,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { startSshd, sshExec, type SshTestHost } from '../helpers/sshd.js';
 import { fileURLToPath } from 'node:url';
 import { HostSchema, HostCredentialSchema, NotificationSchema, OnboardingStepSchema } from '../../db/entities/index.js';
-import { assertNoSecretsInHistory, captureHistories } from '../helpers/history.js';
+import { assertNoSecretsInHistory, captureHistories, inPlaintext, readableRun } from '../helpers/history.js';
 
 const csvEscape = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
 
@@ -162,6 +162,23 @@ describe('host inventory and onboarding (real Temporal, real sshd hosts)', () =>
     const events = (await p.client.workflow.getHandle(`host-onboarding/${ids[0]}`).fetchHistory()).events ?? [];
     expect(events.flatMap((e) => (e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name] : []))).toEqual(['onboardConnect', 'collectHostFacts', 'configureRemoteAccess', 'verifyHost', 'notify']);
     expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toHaveLength(2);
+
+    // Patch batch-child-memo: each child starts with a memo naming its host (encrypted), so its
+    // activities read "collect facts of node-00" in the Web UI, not only the host id.
+    const batchRun = await readableRun(p.client, started.body.data.workflow_id);
+    const c0 = batchRun.children.find((c) => c.workflowId === `host-onboarding/${ids[0]}`)!;
+    expect(c0.memo).toEqual({ slug: 'node-00', batch: started.body.data.workflow_id, summary: `Onboard host node-00 (batch ${started.body.data.batch_id})` });
+    expect(c0.summary).toBe(c0.memo.summary);
+    expect(c0.encrypted).toBe(true);
+    expect(inPlaintext(batchRun.raw, c0.memo.summary as string)).toBe(false);
+    const run0 = await readableRun(p.client, `host-onboarding/${ids[0]}`);
+    expect(Object.fromEntries(run0.activities.map((x) => [x.type, x.summary]))).toEqual({
+      onboardConnect: 'connect and pin host key of node-00',
+      collectHostFacts: 'collect facts of node-00',
+      configureRemoteAccess: 'configure remote access of node-00',
+      verifyHost: 'verify host of node-00',
+      notify: 'notify host.onboarded',
+    });
 
     // Patch onboarding-notify: the outcome reaches whoever may onboard hosts (host.write), once per host.
     const inbox = await p.db.em.fork().find(NotificationSchema, { userId: p.users.operator, channel: 'inbox', event: { $in: ['host.onboarded', 'host.onboarding_failed'] } });

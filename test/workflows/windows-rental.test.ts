@@ -18,6 +18,7 @@ import { SshExecutor } from '../../activities/ssh/ssh-executor.js';
 import { WinRmExecutor } from '../../activities/winrm/winrm-executor.js';
 import { createLogger } from '../../config/logger.js';
 import { testDataConverter } from '../helpers/temporal.js';
+import { readableRun } from '../helpers/history.js';
 import type { allocation as allocationWorkflow } from '../../workflows/allocation.workflow.js';
 import { RECLAIM_STEPS, type reclaim as reclaimWorkflow } from '../../workflows/reclaim.workflow.js';
 import type { lease as leaseWorkflow } from '../../workflows/lease.workflow.js';
@@ -73,6 +74,8 @@ describe('Windows rental: allocate, reveal, log on, reminders (time skipping), r
       workflowId: `allocation/${a.id}`,
       taskQueue,
       args: [{ allocationId: a.id, hostId: host.id, customerId: customer.id, startsAtMs: now, endsAtMs: now + 10 * DAY, bufferMs: DAY, graceMs: 2_000 }],
+      // The names the API puts in the memo (api/routes/allocations/service.ts): the lease and the reclaim inherit them.
+      memo: { host: 'win-lease', customer: 'acme', username: 'dana' },
     });
     const provisioned = await alloc.result();
     expect(provisioned).toMatchObject({ result: 'done', steps: { 'clean-previous': 'done', 'create-account': 'done', 'inject-keys': 'skipped', 'verify-login': 'done', 'send-summary': 'done' } });
@@ -115,5 +118,18 @@ describe('Windows rental: allocate, reveal, log on, reminders (time skipping), r
     const row = await db.em.fork().findOneOrFail(AllocationSchema, { id: a.id });
     expect(row.status).toBe('reclaimed');
     expect((await db.em.fork().findOneOrFail(HostAccountSchema, { id: acct.id })).secretCiphertext).toBeNull();
+
+    // The Windows path reads like the Linux one in the Web UI: the same lifecycle activities (HostOps
+    // behind them), worded from the memo the allocation passed to the lease and the lease to the reclaim.
+    const timeline = async (id: string) => Object.fromEntries((await readableRun(env.client, id)).activities.map((x) => [x.type, x.summary]));
+    expect(await timeline(`allocation/${a.id}`)).toMatchObject({ createCustomerAccount: 'create account dana on win-lease for acme', verifyCustomerLogin: 'verify login of dana on win-lease' });
+    expect(await timeline(`lease/${a.id}`)).toMatchObject({ recordLeaseEvent: expect.stringMatching(/^send (the \w+ reminder|end-of-term notice) to dana on win-lease/) });
+    expect(await timeline(`reclaim/${a.id}`)).toMatchObject({
+      checkRunningTasks: 'check running tasks of dana on win-lease',
+      stopCustomerTasks: 'stop processes of dana on win-lease',
+      lockCustomerAccount: 'lock account dana on win-lease',
+      deleteCustomerAccount: 'delete account dana on win-lease',
+      verifyReclaimClean: 'verify nothing of dana on win-lease is left',
+    });
   }, 300_000);
 });

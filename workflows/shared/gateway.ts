@@ -1,4 +1,5 @@
-import { executeChild, log, ParentClosePolicy } from '@temporalio/workflow';
+import { executeChild, log, ParentClosePolicy, patched } from '@temporalio/workflow';
+import { RENTAL_MEMO_FIELDS, childRunSummary, inheritedMemo } from './child-summary.js';
 import type { GatewaySyncResult } from '../../activities/gateway/gateway.activities.js';
 
 /**
@@ -8,7 +9,10 @@ import type { GatewaySyncResult } from '../../activities/gateway/gateway.activit
  */
 export async function syncGatewayFrom(trigger: string, reason: string): Promise<{ gateway: GatewaySyncResult['status'] | 'failed'; error?: string }> {
   try {
+    // Patch `gateway-sync-memo`: the sync says whose change it carries (the caller's names).
+    const names = patched('gateway-sync-memo') ? inheritedMemo(RENTAL_MEMO_FIELDS) : null;
     const r = await executeChild('gatewaySync', {
+      ...(names ? childRunSummary(`Gateway sync for the ${reason} of ${names.host ?? trigger}${names.customer ? ` (${names.customer})` : ''}`, names) : {}),
       workflowId: `gateway-sync/${trigger}`,
       args: [{ reason }],
       parentClosePolicy: ParentClosePolicy.ABANDON,

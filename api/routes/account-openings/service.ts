@@ -5,7 +5,7 @@
 // Is the username free on the host: refused at submit what provisioning would refuse.
 import { raw } from '@mikro-orm/core';
 import type { SqlEntityManager } from '@mikro-orm/sql';
-import { eagerStartOptions } from '../../../config/temporal.js';
+import { eagerStartOptions, runSummary } from '../../../config/temporal.js';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
 import { forbidden, validationError, type FieldError } from '../../errors.js';
@@ -111,6 +111,7 @@ async function lookupOnHost(deps: Pick<AppDeps, 'temporal' | 'logger'>, host: Ho
       args: [{ hostId: host.id, username }],
       typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
       workflowExecutionTimeout: '1 minute',
+      ...runSummary(`Is there a user ${username} on ${host.slug}?`, { host: host.slug, username }),
     });
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), USER_LOOKUP_WAIT_MS);

@@ -184,7 +184,7 @@ export async function createAllocation(deps: AllocationServiceDeps, input: { bod
       args: [{ allocationId: row.id, hostId: host!.id, customerId: customer!.id, startsAtMs: startsAt, endsAtMs: endsAt, bufferMs: row.bufferSeconds * 1000, graceMs: row.graceSeconds * 1000, ...(reminderOffsets ? { reminderOffsetsMinutes: reminderOffsets } : {}), ...(body.vnc ? { vnc: true } : {}) }],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: searchAttributes(host!.id, customer!.id, 'pending'),
-      ...runSummary(`Rental of ${host!.slug} to ${customer!.name} (${customer!.code}) until ${new Date(endsAt).toISOString().slice(0, 10)}`, { host: host!.slug, customer: customer!.code }),
+      ...runSummary(`Rental of ${host!.slug} to ${customer!.name} (${customer!.code}) until ${new Date(endsAt).toISOString().slice(0, 10)}`, { host: host!.slug, customer: customer!.code, username: osUsername }),
     });
   } catch (err) {
     row.status = 'cancelled';
@@ -231,7 +231,7 @@ async function startReclaimDirectly(deps: AllocationServiceDeps, a: AllocationRo
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: searchAttributes(a.host.id, a.customer.id, 'reclaiming'),
-      ...runSummary(`Reclaim of ${a.host.slug} from ${a.customer.code}`, { host: a.host.slug, customer: a.customer.code }),
+      ...runSummary(`Reclaim of ${a.host.slug} from ${a.customer.code}`, { host: a.host.slug, customer: a.customer.code, username: a.osUsername }),
     });
   } catch (err) {
     await em.nativeUpdate(AllocationSchema, { id: a.id, status: 'reclaiming' }, { status: a.status });
@@ -296,7 +296,7 @@ export async function retryAllocation(deps: AllocationServiceDeps, input: { allo
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       typedSearchAttributes: searchAttributes(a.host.id, a.customer.id, 'provisioning'),
-      ...runSummary(`Rental of ${a.host.slug} to ${a.customer.code} (retry) until ${a.endsAt.toISOString().slice(0, 10)}`, { host: a.host.slug, customer: a.customer.code }),
+      ...runSummary(`Rental of ${a.host.slug} to ${a.customer.code} (retry) until ${a.endsAt.toISOString().slice(0, 10)}`, { host: a.host.slug, customer: a.customer.code, username: a.osUsername }),
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw conflict('the allocation is already being provisioned');

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { eagerStartOptions } from '../../../config/temporal.js';
+import { eagerStartOptions, runSummary } from '../../../config/temporal.js';
 import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import type { AppDeps } from '../../deps.js';
@@ -88,6 +88,7 @@ export function cloudUserRoutes(deps: AppDeps, registry: OpenAPIRegistry): Route
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: account.host.id }]),
         workflowExecutionTimeout: '10 minutes',
+        ...runSummary(`${op} account ${account.username} on ${account.host.slug}`, { host: account.host.slug, username: account.username }),
       });
       status = result.status;
     } catch (err) {

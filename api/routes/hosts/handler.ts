@@ -466,7 +466,7 @@ export function hostRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
         args: [{ hostId: host.id }],
         typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: host.id }]),
         workflowExecutionTimeout: '2 minutes',
-        ...runSummary(`Ping ${host.slug}`),
+        ...runSummary(`Ping ${host.slug}`, { host: host.slug }),
       });
       try {
         const result = await handle.result();

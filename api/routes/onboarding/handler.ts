@@ -126,7 +126,7 @@ export function onboardingRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         workflowId,
         taskQueue: deps.temporal.taskQueue,
         ...eagerStartOptions(deps.temporal),
-        args: [{ concurrency: body.concurrency, hosts: hosts.map((h) => ({ hostId: h.id, templateId: h.templateId ?? null, remoteAccess: toSpec(body.remote_access) })) }],
+        args: [{ concurrency: body.concurrency, hosts: hosts.map((h) => ({ hostId: h.id, slug: h.slug, templateId: h.templateId ?? null, remoteAccess: toSpec(body.remote_access) })) }],
         ...runSummary(`Onboard ${hosts.length} hosts: ${hosts.slice(0, 5).map((h) => h.slug).join(', ')}${hosts.length > 5 ? ', …' : ''}`),
       });
       recordAudit(em, { actor: user!.username, action: 'host.onboard-batch', targetType: 'batch', targetId: batchId, ip: req.ip, requestId: req.requestId, detail: { hosts: ids.length } });

@@ -1,6 +1,6 @@
 // Remote access domain operations: the per-host switch and gateway-sync starts (shared by routes, CLI, tests).
 import type { AppDeps } from '../../deps.js';
-import { eagerStartOptions } from '../../../config/temporal.js';
+import { eagerStartOptions, runSummary } from '../../../config/temporal.js';
 import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { ApiError, conflict, forbidden, notFound } from '../../errors.js';
@@ -23,6 +23,7 @@ export async function startGatewaySync(deps: Pick<AppDeps, 'temporal'>, trigger:
     taskQueue: deps.temporal.taskQueue,
     ...eagerStartOptions(deps.temporal),
     args: [{ reason, ...(actor ? { actor } : {}) }],
+    ...runSummary(`Gateway sync: ${reason}${actor ? ` (by ${actor})` : ''}`),
   });
   if (!wait) return { workflow_id: workflowId };
   // The wait is bounded: a sync that takes longer (nginx slow to reload, a worker busy or gone)
@@ -117,6 +118,7 @@ export async function resetVncPassword(deps: Pick<AppDeps, 'em' | 'temporal'>, i
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
       typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: a.hostId }]),
       workflowExecutionTimeout: '5 minutes',
+      ...runSummary(`Reset the VNC password of ${row.osUsername}`, { username: row.osUsername }),
     });
   } catch (err) {
     recordAudit(em, { actor: input.actor, action: 'allocation.vnc_reset', targetType: 'allocation', targetId: a.id, ip: input.ip, requestId: input.requestId, result: 'failure', detail: { workflowId } });

@@ -124,7 +124,7 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           taskQueue: deps.temporal.taskQueue,
           args: [{ keyId: row.id }],
           workflowIdConflictPolicy: 'USE_EXISTING',
-          ...runSummary(`Add SSH key ${row.fingerprint} to its owner's rented hosts`),
+          ...runSummary(`Add SSH key ${row.fingerprint} to its owner's rented hosts`, { fingerprint: row.fingerprint }),
         });
       } catch (err) {
         await deps.em.fork().nativeDelete(SshKeySchema, { id: row.id });
@@ -174,7 +174,7 @@ export function sshKeyRoutes(deps: AppDeps, registry: OpenAPIRegistry): Router {
           taskQueue: deps.temporal.taskQueue,
           args: [{ keyId: k.id }],
           workflowIdConflictPolicy: 'USE_EXISTING',
-          ...runSummary(`Revoke SSH key ${k.fingerprint} from the hosts it was put on`),
+          ...runSummary(`Revoke SSH key ${k.fingerprint} from the hosts it was put on`, { fingerprint: k.fingerprint }),
         });
       } catch (err) {
         rethrowMapped(err);
