@@ -151,8 +151,10 @@ async function main() {
     const reply = <T>(type: string) =>
       new Promise<T>((resolve, reject) => {
         const on = (m: { type: string; error?: string }) => {
-          if (m.type === type) (kid.off('message', on), resolve(m as T));
-          else if (m.type === 'error') (kid.off('message', on), reject(new Error(`client process: ${m.error}`)));
+          if (m.type !== type && m.type !== 'error') return;
+          kid.off('message', on);
+          if (m.type === type) resolve(m as T);
+          else reject(new Error(`client process: ${m.error}`));
         };
         kid.on('message', on);
         kid.once('exit', (code) => reject(new Error(`client process exited (${code})`)));

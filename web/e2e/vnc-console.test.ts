@@ -26,7 +26,8 @@ describe('VNC in the console: the allocation form option, the VNC entry, reveal 
   const contexts: BrowserContext[] = [];
   const tag = randomBytes(3).toString('hex');
   const member = `vc${tag}`;
-  const slug = `vnc-ui-${tag}`;
+  const hostName = `vnc-ui-${tag}`;
+  let slug = '';
   const users: Record<string, { id: string; password: string }> = {};
   let customerCode = '';
   let allocId = '';
@@ -81,8 +82,9 @@ describe('VNC in the console: the allocation form option, the VNC entry, reveal 
     const u = await p.api('POST', `/api/v1/customers/${c.body.data.id}/users`, { body: { username: member, email: `${member}@labs.example`, role: 'customer_member' } });
     expect(u.status, JSON.stringify(u.body)).toBe(201);
     users[member] = { id: u.body.data.id, password: await settle(member, u.body.data.initial_password) };
-    const h = await p.api('POST', '/api/v1/hosts', { body: { name: slug, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
+    const h = await p.api('POST', '/api/v1/hosts', { body: { name: hostName, address: sshd.host, port: sshd.port, username: sshd.adminUser, private_key: sshd.adminPrivateKey } });
     expect(h.status, JSON.stringify(h.body)).toBe(201);
+    slug = h.body.data.slug;
     for (const status of ['onboarding', 'online']) expect((await p.api('POST', `/api/v1/hosts/${h.body.data.id}/status`, { body: { status } })).status).toBe(200);
   }, 300_000);
 
