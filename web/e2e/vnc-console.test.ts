@@ -128,7 +128,8 @@ describe('VNC in the console: the allocation form option, the VNC entry, reveal 
     }, 150_000);
     // The operator's page: the VNC entry, running; reset and restart, but no reveal (not the customer user).
     await op.waitForSelector(`${sel('vnc-card')}[data-status="running"]`, { timeout: 20_000 });
-    expect(await op.locator(sel('vnc-restart')).count()).toBe(1);
+    // (the page polls the allocation and its VNC entry separately: the buttons come with status active)
+    await op.waitForSelector(sel('vnc-restart'), { timeout: 20_000 });
     expect(await op.locator(sel('vnc-reset')).count()).toBe(1);
     expect(await op.locator(sel('vnc-reveal')).count()).toBe(0);
 
@@ -137,6 +138,7 @@ describe('VNC in the console: the allocation form option, the VNC entry, reveal 
     await cust.waitForSelector(`${sel('vnc-card')}[data-status="running"]`, { timeout: 20_000 });
     const display = (await cust.textContent(sel('vnc-display')))!;
     expect(display).toMatch(/^:\d+ \(RFB \d+\)$/);
+    await cust.waitForSelector(sel('vnc-reveal'), { timeout: 20_000 });
     await cust.click(sel('vnc-reveal'));
     const shown = (await cust.locator(sel('vnc-revealed-password')).textContent({ timeout: 15_000 }))!.trim();
     expect(shown).toMatch(/^[A-Za-z0-9]{8}$/);
