@@ -17,118 +17,38 @@
  *      terminal (recording on, as always) vs direct; MB/s of pty output received and the recording's
  *      size on disk.
  *   3. BENCH_TERM_SESSIONS (default 100) concurrent terminal sessions on the one API process: RSS and
- *      CPU of the process idle with them open, then while every session types one key every 500 ms
- *      for 10 s (offsets spread), and the echo p50/p99 under that load. The clients live in the same
- *      process as the API, so RSS and CPU include the 100 client sockets (the baseline before the
- *      sessions opened is printed next to them).
+ *      CPU of the API process idle with them open, then while every session types one key every
+ *      500 ms for 10 s (offsets spread), and the echo p50/p99 under that load. The 100 clients run in
+ *      a separate process (bench/terminal-clients.ts, forked over IPC), so the RSS and CPU figures
+ *      are the API process's own (API + PGlite in memory + Temporal client); the baseline before
+ *      the sessions opened is printed next to them, with the load average.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2, { type Client as SshClient, type ClientChannel } from 'ssh2';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../scripts/temporal-cli.js';
 import { startTestPlatform, type TestPlatform } from '../test/helpers/platform.js';
 import { freePort, sshConnect, startSshd, type SshTestHost } from '../test/helpers/sshd.js';
 import { TermClient } from '../test/helpers/term-client.js';
-import { AllocationSchema, CustomerSchema, HostSchema, UserSchema } from '../db/entities/index.js';
+import { AllocationSchema, CustomerSchema, HostSchema, RemoteSessionSchema, UserSchema } from '../db/entities/index.js';
 import { ensureTerminalKey } from '../db/terminal-keys.js';
 import { generateKeyring } from '../db/vault.js';
 import { cleanUpOnExit } from './exit.js';
+import { echoOnce, pct, prepare, shellOf, sleep, termShell, type Shell } from './terminal-shell.js';
 
 const N = Number(process.env.BENCH_TERM_N ?? 400);
 const MB = Number(process.env.BENCH_TERM_MB ?? 50);
 const SESSIONS = Number(process.env.BENCH_TERM_SESSIONS ?? 100);
 const log = (s: string) => process.stderr.write(`[bench/terminal] ${s}\n`);
-const pct = (xs: number[], q: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-};
 const ms = (x: number) => x.toFixed(2).padStart(8);
-const sleep = (t: number) => new Promise((r) => setTimeout(r, t));
-
-/** A shell that can be typed into and whose output can be awaited, event-driven (no polling). */
-interface Shell {
-  name: string;
-  write(s: string): void;
-  /** Resolves when `pred` holds for the output received since the call; returns ms elapsed and bytes. */
-  until(pred: (tail: string) => boolean, timeoutMs?: number): { sent(): void; done: Promise<{ ms: number; bytes: number }> };
-  close(): void;
-}
-
-function shellOf(name: string, onData: (f: (chunk: Buffer) => void) => void, write: (s: string) => void, close: () => void): Shell {
-  let waiter: ((chunk: Buffer) => void) | null = null;
-  onData((chunk) => waiter?.(chunk));
-  return {
-    name,
-    write,
-    close,
-    until(pred, timeoutMs = 30_000) {
-      let t0 = 0;
-      let bytes = 0;
-      let tail = '';
-      let resolve!: (v: { ms: number; bytes: number }) => void;
-      let reject!: (e: Error) => void;
-      const done = new Promise<{ ms: number; bytes: number }>((res, rej) => ((resolve = res), (reject = rej)));
-      const timer = setTimeout(() => {
-        waiter = null;
-        reject(new Error(`${name}: timed out; tail ${JSON.stringify(tail.slice(-200))}`));
-      }, timeoutMs);
-      waiter = (chunk) => {
-        bytes += chunk.length;
-        tail = (tail + chunk.toString('latin1')).slice(-256);
-        if (pred(tail)) {
-          const elapsed = performance.now() - t0;
-          waiter = null;
-          clearTimeout(timer);
-          resolve({ ms: elapsed, bytes });
-        }
-      };
-      return { sent: () => void (t0 = performance.now()), done };
-    },
-  };
-}
-
-function termShell(c: TermClient): Shell {
-  return shellOf(
-    `terminal ${c.sessionId.slice(0, 8)}`,
-    (f) =>
-      c.ws.on('message', (d: Buffer, binary: boolean) => {
-        if (binary) {
-          f(d);
-          c.out = ''; // TermClient keeps all output; the bench reads it event by event instead
-        }
-      }),
-    (s) => c.send(s),
-    () => c.ws.close(),
-  );
-}
 
 async function directShell(client: SshClient): Promise<Shell> {
   const ch = await new Promise<ClientChannel>((res, rej) => client.shell({ term: 'xterm-256color', cols: 100, rows: 30 }, (err, s) => (err ? rej(err) : res(s))));
   return shellOf('direct', (f) => ch.on('data', f), (s) => void ch.write(s), () => client.end());
-}
-
-/** Prompt set, readline ready: `P> ` at the end of the output. */
-async function prepare(sh: Shell): Promise<void> {
-  const w = sh.until((t) => /HF-READY-7\r?\n(\x1b\[\?2004h)?P> $/.test(t), 15_000);
-  sh.write("export PS1='P> '; echo HF-READY-$((3+4))\n");
-  w.sent();
-  await w.done;
-}
-
-async function echoOnce(sh: Shell, typed: { n: number }): Promise<number> {
-  if (typed.n >= 60) {
-    // Keep the line short: Ctrl-U clears it; wait for readline's redraw to settle.
-    sh.write('\x15');
-    await sleep(30);
-    typed.n = 0;
-  }
-  const w = sh.until((t) => t.endsWith('a'), 5000);
-  w.sent();
-  sh.write('a');
-  typed.n++;
-  return (await w.done).ms;
 }
 
 async function main() {
@@ -136,7 +56,9 @@ async function main() {
   let p: TestPlatform | undefined;
   let sshd: SshTestHost | undefined;
   const clients: TermClient[] = [];
+  let child: ChildProcess | undefined;
   cleanUpOnExit(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
     if (dev && dev.process.exitCode === null) dev.process.kill('SIGKILL');
   });
   try {
@@ -220,52 +142,48 @@ async function main() {
     term.close();
     dsh.close();
 
-    // ---- 3. concurrent sessions ----
+    // ---- 3. concurrent sessions (clients in their own process) ----
     await sleep(1500);
     const base = { rss: process.memoryUsage().rss };
-    log(`3. opening ${SESSIONS} concurrent terminal sessions`);
-    const many: Shell[] = [];
-    let opened = 0;
-    let openError = '';
-    const tOpen = performance.now();
-    try {
-      for (let i = 0; i < SESSIONS; i += 5) {
-        const batch = await Promise.all(Array.from({ length: Math.min(5, SESSIONS - i) }, async () => {
-          const sh = termShell(await openTerm());
-          await prepare(sh);
-          return sh;
-        }));
-        many.push(...batch);
-        opened = many.length;
-      }
-    } catch (err) {
-      openError = (err as Error).message;
-    }
-    const openSecs = (performance.now() - tOpen) / 1000;
+    log(`3. opening ${SESSIONS} concurrent terminal sessions from a client process`);
+    child = fork(fileURLToPath(new URL('./terminal-clients.ts', import.meta.url)), [p.baseUrl, alloc.id, token], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const kid = child;
+    const reply = <T>(type: string) =>
+      new Promise<T>((resolve, reject) => {
+        const on = (m: { type: string; error?: string }) => {
+          if (m.type !== type && m.type !== 'error') return;
+          kid.off('message', on);
+          if (m.type === type) resolve(m as T);
+          else reject(new Error(`client process: ${m.error}`));
+        };
+        kid.on('message', on);
+        kid.once('exit', (code) => reject(new Error(`client process exited (${code})`)));
+      });
+    await reply('up');
+    const opening = reply<{ opened: number; error: string; secs: number }>('opened');
+    kid.send({ cmd: 'open', n: SESSIONS });
+    const { opened, error: openError, secs: openSecs } = await opening;
     await sleep(2000);
     const idleCpu0 = process.cpuUsage();
     const idleT0 = performance.now();
     await sleep(5000);
     const idle = { rss: process.memoryUsage().rss, cpu: cpuPct(process.cpuUsage(idleCpu0), performance.now() - idleT0) };
-    const loadLat: number[] = [];
     const loadCpu0 = process.cpuUsage();
     const loadT0 = performance.now();
-    await Promise.all(many.map(async (sh, i) => {
-      const counter = { n: 0 };
-      await sleep((500 * i) / many.length);
-      const until = loadT0 + 10_000;
-      while (performance.now() < until) {
-        const t = performance.now();
-        loadLat.push(await echoOnce(sh, counter));
-        await sleep(Math.max(0, 500 - (performance.now() - t)));
-      }
-    }));
-    const load = { rss: process.memoryUsage().rss, cpu: cpuPct(process.cpuUsage(loadCpu0), performance.now() - loadT0) };
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
+    const typing = reply<{ lat: number[]; rss: number }>('typed');
+    kid.send({ cmd: 'type', ms: 10_000 });
+    const { lat: loadLat, rss: clientRss } = await typing;
+    clearInterval(sampler);
+    const load = { rss: process.memoryUsage().rss, peak: Math.max(peakRss, process.memoryUsage().rss), cpu: cpuPct(process.cpuUsage(loadCpu0), performance.now() - loadT0) };
+    const liveRows = await p.db.em.fork().count(RemoteSessionSchema, { status: { $in: ['active', 'idle'] } });
+    const loadAvg = os.loadavg();
 
     // ---- report ----
     const mbps = (bytes: number, t: number) => (bytes / 1e6 / (t / 1000)).toFixed(1);
     console.log(`\nbench/terminal — ${new Date().toISOString()}, ${os.cpus().length} CPU(s) (${os.cpus()[0]?.model ?? '?'}), load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-    console.log(`loopback sshd ${sshd.port}; API ${p.baseUrl} (PGlite in memory); clients in the same process\n`);
+    console.log(`loopback sshd ${sshd.port}; API ${p.baseUrl} (PGlite in memory); the clients of 1. and 2. in this process, those of 3. in a child process\n`);
     console.log(`1. keystroke → echo, ${N} samples each (ms)`);
     console.log(`                        p50      p99     mean`);
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -278,12 +196,19 @@ async function main() {
     console.log(`   direct ssh2                 ${(dCat.ms / 1000).toFixed(2)} s  ${mbps(dCat.bytes, dCat.ms)} MB/s  (${(dCat.bytes / 1e6).toFixed(1)} MB pty output)`);
     console.log(`   web terminal, recording on  ${(tCat.ms / 1000).toFixed(2)} s  ${mbps(tCat.bytes, tCat.ms)} MB/s  (${(tCat.bytes / 1e6).toFixed(1)} MB; recording of both runs ${((recAfter - recBefore) / 1e6).toFixed(1)} MB on disk, compressed + encrypted)`);
     console.log(`   terminal / direct time      ${(tCat.ms / dCat.ms).toFixed(2)}×`);
-    console.log(`\n3. ${opened} of ${SESSIONS} concurrent terminal sessions on one API process (opened in ${openSecs.toFixed(1)} s, 5 at a time)${openError ? `; stopped opening: ${openError}` : ''}`);
-    console.log(`   RSS before the sessions       ${(base.rss / 2 ** 20).toFixed(0)} MiB`);
-    console.log(`   RSS, sessions open, idle      ${(idle.rss / 2 ** 20).toFixed(0)} MiB  (+${((idle.rss - base.rss) / 2 ** 20 / Math.max(1, opened)).toFixed(2)} MiB/session); CPU ${idle.cpu}% of one core`);
-    console.log(`   typing: 1 key / 500 ms each   RSS ${(load.rss / 2 ** 20).toFixed(0)} MiB; CPU ${load.cpu}% of one core; ${loadLat.length} echoes: p50 ${pct(loadLat, 0.5).toFixed(2)} ms, p99 ${pct(loadLat, 0.99).toFixed(2)} ms`);
-    for (const sh of many) sh.close();
+    console.log(`\n3. ${opened} of ${SESSIONS} concurrent terminal sessions on one API process (${liveRows} live session rows; opened in ${openSecs.toFixed(1)} s, 5 at a time; the clients in a separate process)${openError ? `; stopped opening: ${openError}` : ''}`);
+    console.log(`   load average while typing     ${loadAvg.map((x) => x.toFixed(2)).join(' ')}`);
+    console.log(`   API RSS before the sessions   ${(base.rss / 2 ** 20).toFixed(0)} MiB`);
+    console.log(`   API RSS, sessions open, idle  ${(idle.rss / 2 ** 20).toFixed(0)} MiB  (${idle.rss >= base.rss ? '+' : ''}${((idle.rss - base.rss) / 2 ** 20 / Math.max(1, opened)).toFixed(2)} MiB/session); API CPU ${idle.cpu}% of one core`);
+    console.log(`   typing: 1 key / 500 ms each   API RSS ${(load.rss / 2 ** 20).toFixed(0)} MiB (peak ${(load.peak / 2 ** 20).toFixed(0)} MiB); API CPU ${load.cpu}% of one core; ${loadLat.length} echoes: p50 ${pct(loadLat, 0.5).toFixed(2)} ms, p99 ${pct(loadLat, 0.99).toFixed(2)} ms, max ${Math.max(...loadLat).toFixed(2)} ms`);
+    console.log(`   (client process RSS ${(clientRss / 2 ** 20).toFixed(0)} MiB, not counted above)`);
   } finally {
+    if (child && child.exitCode === null) {
+      const gone = new Promise((r) => child!.once('exit', r));
+      child.send({ cmd: 'close' });
+      await Promise.race([gone, sleep(3000)]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
     for (const c of clients) c.ws.terminate();
     await sleep(500);
     await sshd?.stop().catch(() => undefined);

@@ -5,17 +5,20 @@ import { remoteRetry } from './shared/policies.js';
 /**
  * host-account/<accountId>/<op>/<ts>: one change to a managed OS account (disable, enable,
  * reset-password, delete, reset-vnc-password: a new password for the account's platform-deployed VNC
- * server). Only accounts the platform created are touched (checked by the activity).
+ * server, restart-vnc: that server started again when it is not running, e.g. after a host reboot).
+ * Only accounts the platform created are touched (checked by the activity).
  */
-export type HostAccountOp = 'disable' | 'enable' | 'reset-password' | 'delete' | 'reset-vnc-password';
+export type HostAccountOp = 'disable' | 'enable' | 'reset-password' | 'delete' | 'reset-vnc-password' | 'restart-vnc';
 
 export interface HostAccountOpResult {
   accountId: string;
   op: HostAccountOp;
   status: string;
+  /** What the op found and did on the host (restart-vnc: running/started, display, port). */
+  detail?: Record<string, unknown>;
 }
 
-const remote = proxyActivities<Pick<Activities, 'setHostAccountEnabled' | 'resetHostAccountPassword' | 'deleteHostAccount' | 'resetVncPassword'>>({
+const remote = proxyActivities<Pick<Activities, 'setHostAccountEnabled' | 'resetHostAccountPassword' | 'deleteHostAccount' | 'resetVncPassword' | 'restartVncServer'>>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
   retry: remoteRetry,
@@ -41,6 +44,11 @@ export async function hostAccountOperation(input: { accountId: string; op: HostA
     case 'reset-vnc-password': {
       await remote.resetVncPassword(accountId);
       return { accountId, op, status: 'active' };
+    }
+    // A new op (new runs only), like reset-vnc-password.
+    case 'restart-vnc': {
+      const detail = await remote.restartVncServer(accountId);
+      return { accountId, op, status: 'active', detail };
     }
   }
 }

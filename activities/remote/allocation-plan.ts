@@ -14,11 +14,13 @@ import { generatePassword } from './passwords.js';
 import { allocationRef } from './allocation.activities.js';
 import type { PlannedCommand } from './account-plan.js';
 import * as linux from './linux.js';
+import * as vnc from './vnc.js';
 
 export const ALLOCATION_PASSWORD_PLACEHOLDER = '<generated password, 20 chars>';
 export const VERIFICATION_KEY_PLACEHOLDER = '<throwaway ed25519 verification key, generated at run time>';
 export const TERMINAL_KEY_PLACEHOLDER = '<web terminal key, generated at provisioning>';
 export const UID_PLACEHOLDER = '<uid found on the host>';
+export const VNC_PASSWORD_FILE_PLACEHOLDER = '<VNC password file (vncpasswd format, base64), generated at deploy>';
 
 export interface PlannedStepCommand extends Omit<PlannedCommand, 'sha256'> {
   /** SHA-256 of `command` (what remote.exec audit rows record); null when a placeholder is in the command itself. */
@@ -38,6 +40,8 @@ export interface AllocationPlanInput {
   leftovers: Array<{ username: string; uid: number | null; allocationId: string }>;
   /** The uid provisioning recorded on the account row (null: not yet). */
   uid: number | null;
+  /** The allocation asked for VNC auto-deployment and its service is not removed (deploy-vnc / stop-vnc run). */
+  vnc?: boolean;
 }
 
 export interface AllocationPlan {
@@ -95,6 +99,7 @@ export async function planAllocation(input: AllocationPlanInput, steps: readonly
   const run = (cmd: string, stdin?: string) => rec.exec.exec(a.host.id, cmd, { stdin });
   const password = generatePassword(20);
   const verifyKey = ssh2.utils.generateKeyPairSync('ed25519', { comment: `hostflow-verify-${a.id}` }).public.trim();
+  const vncFile = vnc.vncPasswordFile(vnc.generateVncPassword());
   const terminalKey = input.terminalKey ?? ssh2.utils.generateKeyPairSync('ed25519', { comment: `hostflow-terminal-${a.id}` }).public.trim();
   for (const step of steps) {
     rec.at(step);
@@ -120,9 +125,18 @@ export async function planAllocation(input: AllocationPlanInput, steps: readonly
       const rm = linux.removeAuthorizedKeys(a.osUsername, [verifyKey]);
       await run(rm.script, rm.stdin);
       await run(linux.listAuthorizedKeys(a.osUsername));
+    } else if (step === 'deploy-vnc') {
+      // The activity's one command: the password file travels on stdin (generated there, never planned).
+      const cmd = vnc.deployVnc(a.osUsername, vncFile);
+      await run(cmd.script, cmd.stdin);
     }
   }
-  const commands = toPlanned(rec.out, [[password, ALLOCATION_PASSWORD_PLACEHOLDER], [verifyKey, VERIFICATION_KEY_PLACEHOLDER], ...(input.terminalKey ? [] : [[terminalKey, TERMINAL_KEY_PLACEHOLDER] as [string, string]])]);
+  const commands = toPlanned(rec.out, [
+    [password, ALLOCATION_PASSWORD_PLACEHOLDER],
+    [verifyKey, VERIFICATION_KEY_PLACEHOLDER],
+    [vncFile.toString('base64'), VNC_PASSWORD_FILE_PLACEHOLDER],
+    ...(input.terminalKey ? [] : [[terminalKey, TERMINAL_KEY_PLACEHOLDER] as [string, string]]),
+  ]);
   if (commands.some((c) => c.command.includes(password))) throw new Error('a password reached a command line'); // never: setPassword takes it on stdin
   return {
     allocation_id: a.id,
@@ -133,6 +147,9 @@ export async function planAllocation(input: AllocationPlanInput, steps: readonly
       `If ${a.osUsername} exists already with this allocation's marker (a re-run), its marker is read and the stored password set again (hostflow-set-password) instead of hostflow-create-user.`,
       'A key revoked while inject-keys runs is taken off again right after (hostflow-remove-authorized-keys).',
       'send-summary runs no host command (the gateway opens the entries, the summary is mailed).',
+      ...(steps.includes('deploy-vnc')
+        ? [`deploy-vnc installs tigervnc-standalone-server (apt-get) only when the host has no Xvnc, starts Xvnc as ${a.osUsername} on the first free display from :${vnc.VNC_FIRST_DISPLAY} (RFB port 5900 + display) unless its platform server runs already, and adds the host's vnc remote-access entry; the password is generated there and stored encrypted only.`]
+        : []),
     ],
   };
 }
@@ -150,7 +167,9 @@ export async function planReclaim(input: AllocationPlanInput, steps: readonly st
   };
   for (const step of steps) {
     rec.at(step);
-    if (step === 'check-tasks') {
+    if (step === 'stop-vnc') {
+      await run(vnc.removeVnc(a.osUsername));
+    } else if (step === 'check-tasks') {
       await run(linux.tenantFootprint({ username: a.osUsername, uid, allocationId: a.id, files: 'outside-home-tmp' }));
     } else if (step === 'stop-tasks') {
       await run(linux.tenantFootprint({ username: a.osUsername, uid, allocationId: a.id, files: 'none' }));
@@ -186,6 +205,7 @@ export async function planReclaim(input: AllocationPlanInput, steps: readonly st
       'verify-clean reads the footprint up to 3 times, 2 s apart, until nothing of the tenant is left.',
       'restore-template applies the host\'s environment template if it has one; release-host runs no host command.',
       `If the allocation never created ${a.osUsername} (or it is gone), the account steps do nothing to the host.`,
+      ...(steps.includes('stop-vnc') ? ["stop-vnc also deletes the host's vnc remote-access entry and wipes the stored VNC password (no host command)."] : []),
     ],
   };
 }

@@ -94,6 +94,60 @@ export function createVncActivities(deps: VncActivityDeps) {
       });
     },
 
+    /**
+     * (Re)starts the allocation's VNC server (POST /allocations/:id/vnc/restart → host-account op
+     * `restart-vnc`), idempotently: a running, listening server is left alone; a dead one (host
+     * reboot, crash, killed) starts again on its display when free, else on the next free one
+     * (the remote-access entry follows: same public port, new target port). The password file is
+     * kept; when it is gone, a new password is generated (stored encrypted, revealed once) and
+     * written. Only for a running service of an active allocation.
+     */
+    async restartVncServer(accountId: string): Promise<{ state: 'running' | 'started'; display: number; port: number; previousPort: number | null; killedHung: boolean; staleRemoved: number; passwordRotated: boolean; version: number }> {
+      return classified(async () => {
+        const em = deps.em.fork();
+        const account = await em.findOne(HostAccountSchema, { id: accountId });
+        if (!account?.createdFromAllocationId) throw ApplicationFailure.nonRetryable(`account ${accountId} belongs to no allocation`, 'NotFound');
+        const { a, row } = await load(em, account.createdFromAllocationId);
+        if (!row || row.status !== 'running') throw ApplicationFailure.nonRetryable(`allocation ${a.id} has no running VNC service`, 'NotRunning');
+        if (!['active', 'buffer'].includes(a.status)) throw ApplicationFailure.nonRetryable(`allocation ${a.id} is ${a.status}: its VNC server is not restarted`, 'NotRunning');
+        const exec = (passwordFile?: Buffer) => {
+          const cmd = vnc.restartVnc(a.osUsername, { display: row.display, ...(passwordFile ? { passwordFile } : {}) });
+          return deps.ssh.exec(a.host.id, cmd.script, { timeoutMs: 120_000, stdin: cmd.stdin });
+        };
+        let r = await exec();
+        let passwordRotated = false;
+        if (r.exitCode === 12 && /HOSTFLOW_VNC_NO_PASSWORD_FILE/.test(r.stdout)) {
+          // The file is gone (the customer removed ~/.vnc): a new password, revealed once like the first.
+          r = await exec(vnc.vncPasswordFile(await rotatePassword(em, deps.vault, row)));
+          passwordRotated = true;
+        }
+        if (r.exitCode === 10) throw ApplicationFailure.nonRetryable(`Xvnc is no longer installed on ${a.host.slug}`, 'VncNotInstalled');
+        const m = parseMarkers(check(r, `restart VNC for ${a.osUsername}`).stdout);
+        const display = Number(m.find((x) => x.marker === 'VNC_DISPLAY')?.value);
+        const port = Number(m.find((x) => x.marker === 'VNC_PORT')?.value);
+        if (!Number.isInteger(display) || !Number.isInteger(port)) throw ApplicationFailure.retryable(`restarting VNC for ${a.osUsername} reported no display/port`, 'VncDeployFailed');
+        const previousPort = row.rfbPort ?? null;
+        if (previousPort !== port) {
+          // Same public port (the customer's gateway address stays), new upstream.
+          const moved = previousPort ? await em.nativeUpdate(RemoteAccessSchema, { host: a.host.id, protocol: 'vnc', targetPort: previousPort }, { targetPort: port }) : 0;
+          if (!moved) await ensureEntry(deps.em, a.host.id, { protocol: 'vnc', targetPort: port }, { ...(deps.gatewayPorts ?? defaultGatewayPorts(deps.baseDomain)), baseDomain: deps.baseDomain });
+        }
+        row.display = display;
+        row.rfbPort = port;
+        await em.flush();
+        return {
+          state: m.some((x) => x.marker === 'VNC_RUNNING') ? 'running' : 'started',
+          display,
+          port,
+          previousPort,
+          killedHung: m.some((x) => x.marker === 'VNC_KILLED_HUNG'),
+          staleRemoved: Number(m.find((x) => x.marker === 'VNC_STALE_REMOVED')?.value ?? 0),
+          passwordRotated,
+          version: row.passwordVersion,
+        };
+      });
+    },
+
     /** A new VNC password (POST /allocations/:id/vnc/password/reset → host-account op `reset-vnc-password`): stored, then written to the host. */
     async resetVncPassword(accountId: string): Promise<{ version: number }> {
       return classified(async () => {

@@ -91,39 +91,15 @@ if [ -f "$home/.vnc/hostflow-vnc.pid" ]; then
   if [ -n "$p" ] && [ "$(ps -o uid= -p "$p" 2>/dev/null | tr -d ' ')" = "$uid" ] && [ "$(ps -o comm= -p "$p" 2>/dev/null)" = Xvnc ]; then running=$p; fi
 fi`;
 
+/** `busy <port>`: something listens on the TCP port. */
+const BUSY = `busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q . ; }`;
+
 /**
- * Deploys and starts the customer's VNC server (check-then-act): installs TigerVNC when Xvnc is
- * missing (apt-get, Debian/Ubuntu), writes the password file, starts Xvnc as the user unless its
- * platform server already runs, and waits until it listens. Markers: `VNC_INSTALLED`,
- * `VNC_RUNNING` (found running) or `VNC_STARTED`, `VNC_DISPLAY <n>`, `VNC_PORT <port>`.
- * stdin: the base64 of `vncPasswordFile(password)`.
+ * Starts Xvnc as the user on the first free display from $n (at most 3 attempts), waits until it
+ * listens, then starts an executable ~/.vnc/xstartup on it. Needs $user, $home, $xvnc, busy().
+ * Markers: `VNC_STARTED` (+ `VNC_SESSION_STARTED`), `VNC_DISPLAY`, `VNC_PORT`; else exit 11.
  */
-export function deployVnc(username: string, passwordFile: Buffer): StdinCommand {
-  const user = validate(linuxUsername, username, 'username');
-  if (passwordFile.length !== 8) throw new InvalidInputError('passwordFile', 'a VNC password file is 8 bytes');
-  const script = `set -eu
-user=$1
-${REQUIRE_HOME}
-if ! command -v Xvnc >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tigervnc-standalone-server >/dev/null 2>&1 && command -v Xvnc >/dev/null 2>&1; then
-    echo HOSTFLOW_VNC_INSTALLED
-  else
-    echo HOSTFLOW_VNC_NOT_INSTALLABLE
-    exit 10
-  fi
-fi
-xvnc=$(command -v Xvnc)
-${WRITE_PASSWD}
-${FIND_RUNNING}
-if [ -n "$running" ] && [ -f "$home/.vnc/hostflow-vnc.display" ]; then
-  read -r n port < "$home/.vnc/hostflow-vnc.display"
-  echo HOSTFLOW_VNC_RUNNING
-  printf 'HOSTFLOW_VNC_DISPLAY %s\\nHOSTFLOW_VNC_PORT %s\\n' "$n" "$port"
-  exit 0
-fi
-busy() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q . ; }
-n=${VNC_FIRST_DISPLAY}
-tries=0
+const START_FROM_N = `tries=0
 while [ "$n" -lt 200 ]; do
   port=$((5900 + n))
   if [ -e "/tmp/.X$n-lock" ] || [ -e "/tmp/.X11-unix/X$n" ] || busy "$port"; then n=$((n + 1)); continue; fi
@@ -155,6 +131,40 @@ printf "%s %s\\n" "$2" "$3" > "$HOME/.vnc/hostflow-vnc.display"' hostflow-vnc-st
 done
 echo HOSTFLOW_VNC_START_FAILED
 exit 11`;
+
+/**
+ * Deploys and starts the customer's VNC server (check-then-act): installs TigerVNC when Xvnc is
+ * missing (apt-get, Debian/Ubuntu), writes the password file, starts Xvnc as the user unless its
+ * platform server already runs, and waits until it listens. Markers: `VNC_INSTALLED`,
+ * `VNC_RUNNING` (found running) or `VNC_STARTED`, `VNC_DISPLAY <n>`, `VNC_PORT <port>`.
+ * stdin: the base64 of `vncPasswordFile(password)`.
+ */
+export function deployVnc(username: string, passwordFile: Buffer): StdinCommand {
+  const user = validate(linuxUsername, username, 'username');
+  if (passwordFile.length !== 8) throw new InvalidInputError('passwordFile', 'a VNC password file is 8 bytes');
+  const script = `set -eu
+user=$1
+${REQUIRE_HOME}
+if ! command -v Xvnc >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tigervnc-standalone-server >/dev/null 2>&1 && command -v Xvnc >/dev/null 2>&1; then
+    echo HOSTFLOW_VNC_INSTALLED
+  else
+    echo HOSTFLOW_VNC_NOT_INSTALLABLE
+    exit 10
+  fi
+fi
+xvnc=$(command -v Xvnc)
+${WRITE_PASSWD}
+${FIND_RUNNING}
+if [ -n "$running" ] && [ -f "$home/.vnc/hostflow-vnc.display" ]; then
+  read -r n port < "$home/.vnc/hostflow-vnc.display"
+  echo HOSTFLOW_VNC_RUNNING
+  printf 'HOSTFLOW_VNC_DISPLAY %s\\nHOSTFLOW_VNC_PORT %s\\n' "$n" "$port"
+  exit 0
+fi
+${BUSY}
+n=${VNC_FIRST_DISPLAY}
+${START_FROM_N}`;
   return { script: sudoSh('hostflow-vnc-deploy', script, [user]), stdin: passwordFile.toString('base64') + '\n' };
 }
 
@@ -167,6 +177,65 @@ user=$1
 ${REQUIRE_HOME}
 ${WRITE_PASSWD}`;
   return { script: sudoSh('hostflow-vnc-password', script, [user]), stdin: passwordFile.toString('base64') + '\n' };
+}
+
+/**
+ * (Re)starts the user's platform VNC server, idempotently (POST /allocations/:id/vnc/restart): a
+ * server that runs and listens is left alone (`VNC_RUNNING`); one that runs but no longer listens
+ * is killed (`VNC_KILLED_HUNG`); then, as after a host reboot or a crash, the display lock and X
+ * socket that a dead server of this uid left on `display` are removed (`VNC_STALE_REMOVED`) and
+ * Xvnc starts again, on `display` when it is free, else on the next free one. The password file
+ * stays as it is; `passwordFile` rewrites it first (when it is missing the script answers
+ * `VNC_NO_PASSWORD_FILE`, exit 12, and the activity comes back with a new password). It never
+ * installs anything: no Xvnc is `VNC_NOT_INSTALLED`, exit 10.
+ */
+export function restartVnc(username: string, opts: { display?: number | null; passwordFile?: Buffer } = {}): StdinCommand {
+  const user = validate(linuxUsername, username, 'username');
+  const display = opts.display ?? VNC_FIRST_DISPLAY;
+  if (!Number.isInteger(display) || display < 1 || display > 199) throw new InvalidInputError('display', 'a VNC display is 1 to 199');
+  if (opts.passwordFile && opts.passwordFile.length !== 8) throw new InvalidInputError('passwordFile', 'a VNC password file is 8 bytes');
+  const script = `set -eu
+user=$1
+first=$2
+${REQUIRE_HOME}
+command -v Xvnc >/dev/null 2>&1 || { echo HOSTFLOW_VNC_NOT_INSTALLED; exit 10; }
+xvnc=$(command -v Xvnc)
+IFS= read -r b64 || true
+if [ -n "$b64" ]; then
+  printf '%s\\n' "$b64" | sudo -n -u "$user" sh -c 'umask 077; mkdir -p -- "$1/.vnc"; chmod 700 -- "$1/.vnc"; base64 -d > "$1/.vnc/hostflow-passwd.tmp" && mv -f -- "$1/.vnc/hostflow-passwd.tmp" "$1/.vnc/hostflow-passwd"' hostflow-vnc-passwd "$home"
+  echo HOSTFLOW_VNC_PASSWORD_WRITTEN
+elif [ ! -s "$home/.vnc/hostflow-passwd" ]; then
+  echo HOSTFLOW_VNC_NO_PASSWORD_FILE
+  exit 12
+fi
+${BUSY}
+${FIND_RUNNING}
+if [ -n "$running" ] && [ -f "$home/.vnc/hostflow-vnc.display" ]; then
+  read -r n port < "$home/.vnc/hostflow-vnc.display"
+  if busy "$port"; then
+    echo HOSTFLOW_VNC_RUNNING
+    printf 'HOSTFLOW_VNC_DISPLAY %s\\nHOSTFLOW_VNC_PORT %s\\n' "$n" "$port"
+    exit 0
+  fi
+fi
+if [ -n "$running" ]; then
+  kill -TERM "$running" 2>/dev/null || true
+  i=0
+  while [ "$i" -lt 50 ] && kill -0 "$running" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+  kill -KILL "$running" 2>/dev/null || true
+  echo HOSTFLOW_VNC_KILLED_HUNG
+fi
+# What a dead server of this uid left on its display (no Xvnc of the uid runs any more).
+if ! pgrep -u "$uid" -x Xvnc >/dev/null 2>&1; then
+  stale=0
+  for f in "/tmp/.X$first-lock" "/tmp/.X11-unix/X$first"; do
+    if [ -e "$f" ] && [ "$(stat -c %u -- "$f")" = "$uid" ]; then rm -f -- "$f"; stale=$((stale + 1)); fi
+  done
+  [ "$stale" -eq 0 ] || printf 'HOSTFLOW_VNC_STALE_REMOVED %s\\n' "$stale"
+fi
+n=$first
+${START_FROM_N}`;
+  return { script: sudoSh('hostflow-vnc-restart', script, [user, String(display)]), stdin: opts.passwordFile ? opts.passwordFile.toString('base64') + '\n' : '\n' };
 }
 
 /**

@@ -43,6 +43,7 @@ export const PERMISSIONS = {
   'ssh_key.manage': 'Add, list and revoke SSH keys (within the row scope)',
   'session.connect': 'See how to connect to an allocated host (connection summary) and open its web terminal',
   'vnc.password_reset': "Reset an allocation's VNC password (VNC auto-deployment); the customer user reveals the new one once",
+  'vnc.restart': "Start an allocation's VNC server again when it is not running, e.g. after a host reboot (VNC auto-deployment)",
   'remote_session.manage': 'See remote sessions (web terminal, VNC), force-disconnect them and play back recordings',
   'audit.read': 'Read the audit trail',
   'audit.export': 'Export the audit trail',
@@ -84,7 +85,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     name: 'operator',
     description: 'Runs the fleet: hosts, onboarding, templates, customers, allocations, managed accounts',
     parent: 'viewer',
-    permissions: ['host.write', 'host_group.manage', 'template.write', 'allocation.create', 'allocation.manage', 'allocation.return', 'account_opening.create', 'account_opening.manage', 'cloud_user.manage', 'customer.write', 'ssh_key.manage', 'session.connect', 'pii.read', 'host.command_read', 'vnc.password_reset'],
+    permissions: ['host.write', 'host_group.manage', 'template.write', 'allocation.create', 'allocation.manage', 'allocation.return', 'account_opening.create', 'account_opening.manage', 'cloud_user.manage', 'customer.write', 'ssh_key.manage', 'session.connect', 'pii.read', 'host.command_read', 'vnc.password_reset', 'vnc.restart'],
   },
   { name: 'approver', description: 'Decides account opening requests (never their own)', parent: 'viewer', permissions: ['account_opening.approve', 'account_opening.create', 'pii.read'] },
   { name: 'auditor', description: 'Reads and exports the audit trail and the user list', parent: 'viewer', permissions: ['audit.read', 'audit.export', 'user.read', 'temporal.decode'] },
@@ -93,7 +94,7 @@ export const BUILTIN_ROLES: BuiltinRole[] = [
     name: 'customer_member',
     description: 'A customer\'s person: sees only what is allocated to them, manages their own SSH keys',
     parent: null,
-    permissions: ['host.read', 'allocation.read', 'allocation.return', 'session.connect', 'credential.reveal', 'ssh_key.manage', 'account_opening.create', 'account_opening.read', 'vnc.password_reset'],
+    permissions: ['host.read', 'allocation.read', 'allocation.return', 'session.connect', 'credential.reveal', 'ssh_key.manage', 'account_opening.create', 'account_opening.read', 'vnc.password_reset', 'vnc.restart'],
   },
   { name: 'customer_owner', description: 'A customer\'s owner: everything a member can, for the whole company, and its member list', parent: 'customer_member', permissions: ['scope.company', 'customer.read', 'pii.read'] },
 ];
@@ -108,6 +109,6 @@ export const BUILTIN_ROLE_NAMES = BUILTIN_ROLES.map((r) => r.name);
  */
 export const TENANT_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>([
   'host.read', 'host.command_read', 'onboarding.read', 'remote_access.read', 'template.read', 'report.read',
-  'allocation.read', 'allocation.return', 'session.connect', 'vnc.password_reset', 'remote_session.manage', 'credential.reveal', 'ssh_key.manage',
+  'allocation.read', 'allocation.return', 'session.connect', 'vnc.password_reset', 'vnc.restart', 'remote_session.manage', 'credential.reveal', 'ssh_key.manage',
   'account_opening.create', 'account_opening.read', 'customer.read', 'pii.read', 'scope.company',
 ]);

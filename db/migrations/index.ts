@@ -25,6 +25,7 @@ import { Migration20261201172000_security_alert_delivery } from './Migration2026
 import { Migration20261201172100_reminder_policy } from './Migration20261201172100_reminder_policy.js';
 import { Migration20261202130000_notify_rate_index } from './Migration20261202130000_notify_rate_index.js';
 import { Migration20261202140000_vnc_services } from './Migration20261202140000_vnc_services.js';
+import { Migration20261203140000_vnc_restart } from './Migration20261203140000_vnc_restart.js';
 
 /** Every migration, in order. `npm run migration:create` generates one and adds it here. */
 export const migrationsList: MigrationObject[] = [
@@ -54,5 +55,6 @@ export const migrationsList: MigrationObject[] = [
   { name: 'Migration20261202130000_notify_rate_index', class: Migration20261202130000_notify_rate_index },
   { name: 'Migration20261202140000_vnc_services', class: Migration20261202140000_vnc_services },
   { name: 'Migration20261202110000_host_account_sid', class: Migration20261202110000_host_account_sid },
+  { name: 'Migration20261203140000_vnc_restart', class: Migration20261203140000_vnc_restart },
   // (new migrations above)
 ];

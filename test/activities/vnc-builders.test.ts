@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createDecipheriv } from 'node:crypto';
-import { deployVnc, generateVncPassword, removeVnc, vncAuthResponse, vncPasswordFile, writeVncPassword } from '../../activities/remote/vnc.js';
+import { deployVnc, generateVncPassword, removeVnc, restartVnc, vncAuthResponse, vncPasswordFile, writeVncPassword } from '../../activities/remote/vnc.js';
 import { InvalidInputError } from '../../activities/remote/validation.js';
 
 describe('VNC auto-deployment command builders and password formats (pure)', () => {
@@ -34,6 +34,7 @@ describe('VNC auto-deployment command builders and password formats (pure)', () 
       expect(() => deployVnc(bad, vncPasswordFile('abcdefgh'))).toThrow(InvalidInputError);
       expect(() => removeVnc(bad)).toThrow(InvalidInputError);
       expect(() => writeVncPassword(bad, vncPasswordFile('abcdefgh'))).toThrow(InvalidInputError);
+      expect(() => restartVnc(bad)).toThrow(InvalidInputError);
     }
     const file = vncPasswordFile('abcdefgh');
     const cmd = deployVnc('ana', file);
@@ -46,5 +47,23 @@ describe('VNC auto-deployment command builders and password formats (pure)', () 
     expect(cmd.script).toContain('-SecurityTypes VncAuth');
     expect(() => deployVnc('ana', Buffer.alloc(7))).toThrow(InvalidInputError);
     expect(removeVnc('ana')).toMatch(/ 'hostflow-vnc-remove' 'ana'$/);
+  });
+  it('restart: the user and the display are quoted arguments, the password file (if any) only on stdin; a bad display is refused', () => {
+    const keep = restartVnc('ana', { display: 12 });
+    expect(keep.script.startsWith("sudo -n sh -c '")).toBe(true);
+    expect(keep.script.endsWith(" 'hostflow-vnc-restart' 'ana' '12'")).toBe(true);
+    expect(keep.stdin).toBe('\n'); // an empty line: keep the password file on the host
+    expect(restartVnc('ana').script.endsWith(" 'hostflow-vnc-restart' 'ana' '10'")).toBe(true); // the first display by default
+    const file = vncPasswordFile('abcdefgh');
+    const rewrite = restartVnc('ana', { display: 12, passwordFile: file });
+    expect(rewrite.script).toBe(keep.script); // same command: what changes is stdin
+    expect(rewrite.stdin).toBe(`${file.toString('base64')}\n`);
+    expect(rewrite.script).not.toContain(file.toString('base64'));
+    // The same start as deploy (the platform's Xvnc flags), and it never installs packages.
+    expect(keep.script).toContain('-rfbauth');
+    expect(keep.script).toContain('-SecurityTypes VncAuth');
+    expect(keep.script).not.toContain('apt-get');
+    for (const display of [0, 200, 1.5, -1, Number.NaN]) expect(() => restartVnc('ana', { display })).toThrow(InvalidInputError);
+    expect(() => restartVnc('ana', { passwordFile: Buffer.alloc(9) })).toThrow(InvalidInputError);
   });
 });

@@ -3,6 +3,9 @@
 // in order, names the same builder and has the same SHA-256 as the command record the executor
 // wrote for `allocation/<id>` and `reclaim/<id>` (command_records: builder + command_sha256, in
 // the order they ran). Only the placeholders differ, and they sit in stdin, which is not hashed.
+// The allocation asks for VNC auto-deployment, so the plans also carry deploy-vnc (provisioning's
+// last step: Xvnc really starts as the tenant on this machine) and stop-vnc (reclaim's first); the
+// other steps are the same builders with or without VNC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import ssh2 from 'ssh2';
@@ -51,7 +54,7 @@ describe('allocation and reclaim plans equal what ran', () => {
     expect((await p.api('POST', '/api/v1/ssh-keys', { token, body: { public_key: key.public } })).status).toBe(201);
     // Starts in a few seconds: the plan is read while the allocation waits, as an operator reads it.
     const a = await p.api('POST', '/api/v1/allocations', {
-      body: { host_id: h.body.data.id, customer_id: c.body.data.id, customer_user_id: u.body.data.id, starts_at: new Date(Date.now() + 6_000).toISOString(), ends_at: new Date(Date.now() + 30 * 86_400_000).toISOString() },
+      body: { host_id: h.body.data.id, customer_id: c.body.data.id, customer_user_id: u.body.data.id, starts_at: new Date(Date.now() + 6_000).toISOString(), ends_at: new Date(Date.now() + 30 * 86_400_000).toISOString(), vnc: true },
     });
     expect(a.status, JSON.stringify(a.body)).toBe(201);
     allocationId = a.body.data.id;
@@ -73,6 +76,7 @@ describe('allocation and reclaim plans equal what ran', () => {
     const plan = res.body.data as { commands: Planned[] };
     expect(JSON.stringify(plan)).toContain('<generated password, 20 chars>');
     expect(JSON.stringify(plan)).toContain('<throwaway ed25519 verification key, generated at run time>');
+    expect(JSON.stringify(plan)).toContain('<VNC password file (vncpasswd format, base64), generated at deploy>');
     expect(await executed(`allocation/${allocationId}`)).toEqual([]);
 
     await until('allocation active', async () => {
@@ -83,7 +87,7 @@ describe('allocation and reclaim plans equal what ran', () => {
     const ran = await executed(`allocation/${allocationId}`);
     expect(ran.every((r) => r.exit === 0), JSON.stringify(ran)).toBe(true);
     const planned = changes(plan);
-    expect(planned.map((c) => c.builder)).toEqual(['hostflow-create-user', 'hostflow-set-password', 'hostflow-add-authorized-keys', 'hostflow-add-authorized-keys', 'hostflow-remove-authorized-keys']);
+    expect(planned.map((c) => c.builder)).toEqual(['hostflow-create-user', 'hostflow-set-password', 'hostflow-add-authorized-keys', 'hostflow-add-authorized-keys', 'hostflow-remove-authorized-keys', 'hostflow-vnc-deploy']);
     expect(planned.every((c) => typeof c.sha256 === 'string')).toBe(true);
     expect(ran.map(({ builder, sha256 }) => ({ builder, sha256 }))).toEqual(planned);
     // the placeholder stood for the real password, which the plan never carried
@@ -91,6 +95,11 @@ describe('allocation and reclaim plans equal what ran', () => {
     expect(rev.status, JSON.stringify(rev.body)).toBe(200);
     expect(rev.body.data.password).toHaveLength(20);
     expect(JSON.stringify(plan)).not.toContain(rev.body.data.password);
+    // deploy-vnc really started the tenant's Xvnc; its password was never in the plan either.
+    const vnc = await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reveal`, { token });
+    expect(vnc.status, JSON.stringify(vnc.body)).toBe(200);
+    expect(JSON.stringify(plan)).not.toContain(vnc.body.data.password);
+    expect((await sshExec(sshd, `pgrep -u ${username} -x Xvnc >/dev/null && echo up || echo down`)).stdout.trim()).toBe('up');
   });
 
   it('reclaim: the plan read while the lease runs = the commands reclaim/<id> ran (builder and SHA-256, in order)', { timeout: 150_000 }, async () => {
@@ -110,7 +119,7 @@ describe('allocation and reclaim plans equal what ran', () => {
     const ran = await executed(`reclaim/${allocationId}`);
     const planned = changes(plan);
     expect(planned.map((c) => c.builder)).toEqual([
-      'hostflow-remove-authorized-keys', 'hostflow-lock-user', 'hostflow-end-tenant-activity', 'hostflow-cleanup-user-leftovers', 'hostflow-remove-tenant-files', 'hostflow-kill-user-processes', 'hostflow-delete-user',
+      'hostflow-vnc-remove', 'hostflow-remove-authorized-keys', 'hostflow-lock-user', 'hostflow-end-tenant-activity', 'hostflow-cleanup-user-leftovers', 'hostflow-remove-tenant-files', 'hostflow-kill-user-processes', 'hostflow-delete-user',
     ]);
     expect(ran.map(({ builder, sha256 }) => ({ builder, sha256 }))).toEqual(planned);
     expect((await sshExec(sshd, `id -u ${username} >/dev/null 2>&1 && echo present || echo absent`)).stdout.trim()).toBe('absent');

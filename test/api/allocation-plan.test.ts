@@ -4,8 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import ssh2 from 'ssh2';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
-import { AllocationSchema, CustomerSchema, HostAccountSchema, HostSchema, SshKeySchema, TerminalKeySchema, UserSchema } from '../../db/entities/index.js';
+import { AllocationSchema, CustomerSchema, HostAccountSchema, HostSchema, SshKeySchema, TerminalKeySchema, UserSchema, VncServiceSchema } from '../../db/entities/index.js';
 import * as linux from '../../activities/remote/linux.js';
+import * as vnc from '../../activities/remote/vnc.js';
 
 describe('allocation plan previews', () => {
   let p: TestPlatform;
@@ -85,5 +86,37 @@ describe('allocation plan previews', () => {
     expect(plan.commands.find((c: { builder: string }) => c.builder === 'hostflow-remove-tenant-files').command).toBe(linux.removeTenantFiles({ username: 'tenant1', uid: 4321 }));
     expect(plan.commands.every((c: { sha256: string | null }) => typeof c.sha256 === 'string')).toBe(true);
     expect((await p.api('GET', `/api/v1/allocations/${id.a}/reclaim-plan`, { token: t.b })).status).toBe(404);
+  });
+  it('an allocation with VNC: provisioning ends with deploy-vnc (hostflow-vnc-deploy, the password file as a stdin placeholder), reclaim starts with stop-vnc (hostflow-vnc-remove); without VNC neither appears', async () => {
+    const em = p.db.em.fork();
+    em.create(VncServiceSchema, { allocationId: id.a!, hostId: id.h!, osUsername: 'tenant1', status: 'requested' });
+    await em.flush();
+    try {
+      const res = await p.api('GET', `/api/v1/allocations/${id.a}/plan`, { token: p.tokens.operator });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const cmds = res.body.data.commands as Array<{ step: string; builder: string; change: boolean; command: string; stdin: string | null; sha256: string | null }>;
+      const last = cmds.at(-1)!;
+      expect(`${last.step}:${last.builder}`).toBe('deploy-vnc:hostflow-vnc-deploy');
+      expect(last.change).toBe(true);
+      // The very builder the activity calls (its script does not depend on the password), so its hash is the audit's.
+      expect(last.command).toBe(vnc.deployVnc('tenant1', vnc.vncPasswordFile('abcdefgh')).script);
+      expect(last.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(last.stdin).toBe('<VNC password file (vncpasswd format, base64), generated at deploy>\n');
+      expect(res.body.data.notes.join(' ')).toContain('deploy-vnc');
+      const rec = await p.api('GET', `/api/v1/allocations/${id.a}/reclaim-plan`, { token: p.tokens.operator });
+      expect(rec.status, JSON.stringify(rec.body)).toBe(200);
+      const first = rec.body.data.commands[0];
+      expect(`${first.step}:${first.builder}`).toBe('stop-vnc:hostflow-vnc-remove');
+      expect(first.command).toBe(vnc.removeVnc('tenant1'));
+      expect(rec.body.data.commands.filter((c: { step: string }) => c.step === 'stop-vnc')).toHaveLength(1);
+      // A removed service (after reclaim's stop-vnc) is no longer planned.
+      await p.db.em.fork().nativeUpdate(VncServiceSchema, { allocationId: id.a! }, { status: 'removed' });
+      const after = await p.api('GET', `/api/v1/allocations/${id.a}/reclaim-plan`, { token: p.tokens.operator });
+      expect(after.body.data.commands.some((c: { step: string }) => c.step === 'stop-vnc')).toBe(false);
+      const prov = await p.api('GET', `/api/v1/allocations/${id.a}/plan`, { token: p.tokens.operator });
+      expect(prov.body.data.commands.some((c: { step: string }) => c.step === 'deploy-vnc')).toBe(false);
+    } finally {
+      await p.db.em.fork().nativeDelete(VncServiceSchema, { allocationId: id.a! });
+    }
   });
 });

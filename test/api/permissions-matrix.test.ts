@@ -86,6 +86,8 @@ const FIXTURES: Record<string, Fixture> = {
   'POST /api/v1/allocations/:id/vnc/ticket': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc/ticket`, target: allocA },
   'POST /api/v1/allocations/:id/vnc/password/reveal': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc/password/reveal`, target: allocA, ownerOnly: true },
   'POST /api/v1/allocations/:id/vnc/password/reset': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc/password/reset`, target: allocA },
+  'POST /api/v1/allocations/:id/vnc/restart': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc/restart`, target: allocA },
+  'GET /api/v1/allocations/:id/vnc': { path: (i) => `/api/v1/allocations/${i.allocA}/vnc`, target: allocA },
   'POST /api/v1/allocations/:id/files': { path: (i) => `/api/v1/allocations/${i.allocA}/files?path=matrix.txt`, target: allocA },
   'GET /api/v1/allocations/:id/rdp': { path: (i) => `/api/v1/allocations/${i.allocA}/rdp`, target: allocA },
   'GET /api/v1/allocations/:id/files': { path: (i) => `/api/v1/allocations/${i.allocA}/files?path=matrix.txt`, target: allocA },

@@ -10,14 +10,16 @@ import WebSocket from 'ws';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { sshExec, startSshd, type SshTestHost } from '../helpers/sshd.js';
 import { Rfb } from '../helpers/rfb.js';
-import { RemoteAccessSchema, VncServiceSchema } from '../../db/entities/index.js';
+import { AuditEventSchema, RemoteAccessSchema, VncServiceSchema } from '../../db/entities/index.js';
 
 /**
  * VNC service auto-deployment (seed 001 §3.2) end to end, against the real TigerVNC Xvnc of this
  * machine (Debian's tigervnc-standalone-server) on a loopback sshd test host: an allocation with
  * `vnc: true` starts Xvnc as the customer's account with a platform-managed password; the customer
  * reveals it once and authenticates through the API's VNC proxy (RFB VNC Authentication: the right
- * password is accepted, a wrong one refused); a reset replaces it; reclaim stops the server first
+ * password is accepted, a wrong one refused); a reset replaces it; a restart leaves a running
+ * server alone and brings a killed one back (as a host reboot leaves it) on its display, with a new
+ * password when its file is gone; reclaim stops the server first
  * (no grace-period wait for the platform's own Xvnc) and removes its files and its gateway entry.
  */
 
@@ -43,6 +45,7 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
   let uid = 0;
   const passwords: string[] = [];
   let resetWorkflowId = '';
+  let restartWorkflowId = '';
   // Deleting the tenant frees its uid for accounts other test files create meanwhile (see reclaim.test.ts).
   const guard = `hfv${randomBytes(3).toString('hex')}`;
   const steps = async (): Promise<Step[]> => (await p.api('GET', `/api/v1/allocations/${allocationId}/progress`)).body.data.steps as Step[];
@@ -152,6 +155,57 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
     expect(JSON.stringify(records.body)).not.toContain(password);
   });
 
+  it('restart: a running server is left alone; killed as a reboot leaves it (lock and socket stay), it starts again on its display and the revealed password still works; a lost password file gets a new password', { timeout: 150_000 }, async () => {
+    const row = await p.db.em.fork().findOneOrFail(VncServiceSchema, { allocationId });
+    const pidOf = async () => (await sshExec(sshd, `pgrep -u ${uid} -x Xvnc || true`)).stdout.trim();
+    const restart = () => p.api('POST', `/api/v1/allocations/${allocationId}/vnc/restart`, { token });
+    const pid0 = await pidOf();
+    expect(pid0).toMatch(/^\d+$/);
+
+    const r1 = await restart();
+    expect(r1.status, JSON.stringify(r1.body)).toBe(200);
+    expect(r1.body.data).toMatchObject({ state: 'running', display: row.display, rfb_port: row.rfbPort, moved: false, killed_hung: false, password_rotated: false });
+    expect(await pidOf()).toBe(pid0);
+    restartWorkflowId = r1.body.data.workflow_id;
+    expect(restartWorkflowId).toMatch(/^host-account\/.+\/restart-vnc$/);
+
+    // The "reboot": the server dies without cleaning up after itself.
+    await sshExec(sshd, `sudo -n kill -KILL ${pid0}`);
+    await until('Xvnc gone', async () => (await pidOf()) === '');
+    expect((await sshExec(sshd, `ls /tmp/.X${row.display}-lock /tmp/.X11-unix/X${row.display}`)).stdout.trim().split('\n')).toHaveLength(2);
+    const r2 = await restart();
+    expect(r2.status, JSON.stringify(r2.body)).toBe(200);
+    expect(r2.body.data).toMatchObject({ state: 'started', display: row.display, rfb_port: row.rfbPort, moved: false, password_rotated: false, gateway_sync: null });
+    expect(r2.body.data.stale_removed).toBe(2);
+    const pid1 = await pidOf();
+    expect(pid1).toMatch(/^\d+$/);
+    expect(pid1).not.toBe(pid0);
+    // The password the customer revealed before still opens it (the file stayed), through the same entry.
+    expect((await connect(passwords[1]!)).result).toBe(0);
+    expect(await p.db.em.fork().findOne(RemoteAccessSchema, { host: hostId, protocol: 'vnc' })).toMatchObject({ targetPort: row.rfbPort });
+
+    // The customer wiped ~/.vnc and the server is gone: a new password, revealed once, opens it.
+    await sshExec(sshd, `sudo -n kill -KILL ${pid1}; sudo -n rm -f ~${username}/.vnc/hostflow-passwd`);
+    await until('Xvnc gone', async () => (await pidOf()) === '');
+    const before = await p.db.em.fork().findOneOrFail(VncServiceSchema, { allocationId });
+    const r3 = await restart();
+    expect(r3.status, JSON.stringify(r3.body)).toBe(200);
+    expect(r3.body.data).toMatchObject({ state: 'started', display: row.display, password_rotated: true, password_version: before.passwordVersion + 1 });
+    const rev = await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reveal`, { token });
+    expect(rev.status, JSON.stringify(rev.body)).toBe(200);
+    const fresh = rev.body.data.password as string;
+    expect(passwords).not.toContain(fresh);
+    passwords.push(fresh);
+    expect((await connect(fresh)).result).toBe(0);
+    expect((await connect(passwords[1]!)).result).toBe(1);
+    expect((await sshExec(sshd, `sudo -n stat -c '%U %a %s' ~${username}/.vnc/hostflow-passwd`)).stdout.trim()).toBe(`${username} 600 8`);
+
+    // Each restart is an audit event against the allocation.
+    const audits = await p.db.em.fork().find(AuditEventSchema, { action: 'allocation.vnc_restart', targetId: allocationId }, { orderBy: { id: 'asc' } });
+    expect(audits.map((a) => a.result)).toEqual(['success', 'success', 'success']);
+    expect(JSON.stringify(audits.map((a) => a.detail))).not.toContain(fresh);
+  });
+
   it('reclaim stops the VNC server first (no grace wait), removes its files, lock and gateway entry, and wipes the password', { timeout: 150_000 }, async () => {
     const row = await p.db.em.fork().findOneOrFail(VncServiceSchema, { allocationId });
     const started = Date.now();
@@ -178,11 +232,11 @@ describe('VNC auto-deployment: allocate with vnc, reveal, RFB auth through the p
     expect((await p.api('POST', `/api/v1/allocations/${allocationId}/vnc/password/reset`, { token })).status).toBe(409);
 
     // Neither VNC password ever entered Temporal history (generated and stored inside the activities).
-    expect(passwords).toHaveLength(2);
+    expect(passwords).toHaveLength(3);
     expect(await assertNoSecretsInHistory(p.client, p.taskQueue, passwords)).toBeGreaterThan(2);
-    // Replay fixtures of the VNC paths (patches allocation-vnc, reclaim-vnc; the reset-vnc-password op).
+    // Replay fixtures of the VNC paths (patches allocation-vnc, reclaim-vnc; the reset-vnc-password and restart-vnc ops).
     if (process.env.CAPTURE_HISTORIES) {
-      for (const [id, name] of [[`allocation/${allocationId}`, 'allocation-vnc'], [`reclaim/${allocationId}`, 'reclaim-vnc'], [resetWorkflowId, 'hostAccountOperation-reset-vnc-password']] as const) {
+      for (const [id, name] of [[`allocation/${allocationId}`, 'allocation-vnc'], [`reclaim/${allocationId}`, 'reclaim-vnc'], [resetWorkflowId, 'hostAccountOperation-reset-vnc-password'], [restartWorkflowId, 'hostAccountOperation-restart-vnc']] as const) {
         const file = `test/replay/histories/${name}.json`;
         if (existsSync(file)) continue;
         const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--address', inject('temporalAddress'), '-w', id, '--output', 'json']);

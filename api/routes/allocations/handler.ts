@@ -24,8 +24,8 @@ import { allocationPlanInput, allocationStats, cancelAllocation, createAllocatio
 import { connectionSummary } from '../../../db/connection-summary.js';
 import { hostAccountSecretContext } from '../../../activities/remote/host-targets.js';
 import { extendUpdate, leaseStateQuery, returnEarlyUpdate, type LeaseState } from '../../../workflows/lease.workflow.js';
-import { RECLAIM_STEPS, forceUpdate, reclaimProgressQuery } from '../../../workflows/reclaim.workflow.js';
-import { ALLOCATION_STEPS } from '../../../workflows/allocation.workflow.js';
+import { RECLAIM_STEPS, RECLAIM_STEPS_WITH_VNC, forceUpdate, reclaimProgressQuery } from '../../../workflows/reclaim.workflow.js';
+import { ALLOCATION_STEPS, ALLOCATION_STEPS_WITH_VNC } from '../../../workflows/allocation.workflow.js';
 import { planAllocation, planReclaim } from '../../../activities/remote/allocation-plan.js';
 import { InvalidInputError } from '../../../activities/remote/validation.js';
 import type { StepsProgress } from '../../../workflows/shared/steps.js';
@@ -387,7 +387,7 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
   const AllocationPlan = z
     .object({ allocation_id: z.string(), status: z.string(), os_username: z.string(), host: z.object({ id: z.string(), slug: z.string() }), commands: z.array(PlanCommand), notes: z.array(z.string()) })
     .openapi('AllocationPlan');
-  const planRoute = (path: string, summary: string, build: typeof planAllocation, steps: readonly string[]) =>
+  const planRoute = (path: string, summary: string, build: typeof planAllocation, steps: (vnc: boolean) => readonly string[]) =>
     defineRoute(r, registry, {
       method: 'get',
       path,
@@ -399,7 +399,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
       handler: async ({ params, scope }) => {
         const a = await load(params.id, scope);
         try {
-          const plan = await build(await allocationPlanInput(deps.em, a), steps);
+          const input = await allocationPlanInput(deps.em, a);
+          const plan = await build(input, steps(Boolean(input.vnc)));
           return { ...plan, status: a.status, host: { id: a.host.id, slug: a.host.slug } };
         } catch (err) {
           // The builders refuse what the activities would refuse too: say so instead of a 500.
@@ -408,8 +409,8 @@ export function allocationRoutes(deps: AppDeps, registry: OpenAPIRegistry): Rout
         }
       },
     });
-  planRoute('/api/v1/allocations/:id/plan', 'The commands provisioning runs on the host (clean-previous … verify-login), from the same builders; secrets and run-time keys as placeholders', planAllocation, ALLOCATION_STEPS);
-  planRoute('/api/v1/allocations/:id/reclaim-plan', 'The commands reclaim runs on the host, in its step order, from the same builders; run-time values as placeholders', planReclaim, RECLAIM_STEPS);
+  planRoute('/api/v1/allocations/:id/plan', 'The commands provisioning runs on the host (clean-previous … verify-login, then deploy-vnc when the allocation asked for VNC), from the same builders; secrets and run-time keys as placeholders', planAllocation, (vnc) => (vnc ? ALLOCATION_STEPS_WITH_VNC : ALLOCATION_STEPS));
+  planRoute('/api/v1/allocations/:id/reclaim-plan', 'The commands reclaim runs on the host, in its step order (stop-vnc first when the allocation has a VNC service), from the same builders; run-time values as placeholders', planReclaim, (vnc) => (vnc ? RECLAIM_STEPS_WITH_VNC : RECLAIM_STEPS));
 
   defineRoute(r, registry, {
     method: 'get',

@@ -417,12 +417,13 @@ export async function allocationStats(em: SqlEntityManager, days = 14): Promise<
 export async function allocationPlanInput(em: SqlEntityManager, a: AllocationRow): Promise<AllocationPlanInput> {
   if (a.host.os !== 'linux') throw conflict(`host ${a.host.slug} is ${a.host.os}: allocation supports Linux hosts`);
   const e = em.fork();
-  const [active, all, terminal, leftovers, account] = await Promise.all([
+  const [active, all, terminal, leftovers, account, vnc] = await Promise.all([
     e.find(SshKeySchema, { user: a.customerUser.id, revokedAt: null }, { orderBy: { createdAt: 'asc' } }),
     e.find(SshKeySchema, { user: a.customerUser.id }, { fields: ['fingerprint'] }),
     e.findOne(TerminalKeySchema, { allocationId: a.id }),
     e.find(HostAccountSchema, { host: a.host.id, createdFromAllocationId: { $ne: null, $nin: [a.id] }, status: { $ne: 'deleted' } }),
     e.findOne(HostAccountSchema, { host: a.host.id, username: a.osUsername, createdFromAllocationId: a.id }),
+    e.count(VncServiceSchema, { allocationId: a.id, status: { $ne: 'removed' } }),
   ]);
   return {
     allocation: { id: a.id, osUsername: a.osUsername, host: a.host },
@@ -432,5 +433,6 @@ export async function allocationPlanInput(em: SqlEntityManager, a: AllocationRow
     terminalKey: terminal?.publicKey ?? null,
     leftovers: leftovers.map((l) => ({ username: l.username, uid: l.uid ?? null, allocationId: l.createdFromAllocationId! })),
     uid: account?.uid ?? null,
+    vnc: vnc > 0,
   };
 }

@@ -134,3 +134,75 @@ export async function resetVncPassword(deps: Pick<AppDeps, 'em' | 'temporal'>, i
   const after = await deps.em.fork().findOneOrFail(VncServiceSchema, { allocationId: a.id });
   return { version: after.passwordVersion, workflow_id: workflowId };
 }
+
+/**
+ * (Re)starts the allocation's VNC server on its host, idempotently: `host-account/<accountId>/restart-vnc`
+ * (one at a time per account: a second request while one runs is 40901). A running server is left
+ * alone; a dead one (host reboot, crash) starts again. When it had to move to another display, the
+ * gateway is re-synced (same public port, new upstream). Audited as `allocation.vnc_restart`.
+ */
+export async function restartVnc(deps: Pick<AppDeps, 'em' | 'temporal'>, input: { allocation: VncAllocation; actor: string; ip?: string; requestId?: string }) {
+  const a = input.allocation;
+  if (!['active', 'buffer'].includes(a.status)) throw conflict(`allocation is ${a.status}; VNC servers are restarted on active allocations`);
+  const em = deps.em.fork();
+  const row = await em.findOne(VncServiceSchema, { allocationId: a.id });
+  if (!row || row.status !== 'running' || !a.hostAccountId) throw conflict('this allocation has no running VNC service (allocate with "vnc": true)');
+  const workflowId = `host-account/${a.hostAccountId}/restart-vnc`;
+  const audit = async (result: 'success' | 'failure', detail: Record<string, unknown>) => {
+    recordAudit(em, { actor: input.actor, action: 'allocation.vnc_restart', targetType: 'allocation', targetId: a.id, ip: input.ip, requestId: input.requestId, result, detail: { workflowId, ...detail } });
+    await em.flush();
+  };
+  let out: Awaited<ReturnType<typeof hostAccountOperation>>;
+  try {
+    out = await deps.temporal.client.workflow.execute<typeof hostAccountOperation>('hostAccountOperation', {
+      workflowId,
+      taskQueue: deps.temporal.taskQueue,
+      ...eagerStartOptions(deps.temporal),
+      args: [{ accountId: a.hostAccountId, op: 'restart-vnc' }],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      typedSearchAttributes: new TypedSearchAttributes([{ key: HostIdKey, value: a.hostId }]),
+      workflowExecutionTimeout: '5 minutes',
+    });
+  } catch (err) {
+    if (err instanceof WorkflowFailedError) {
+      const cause = (err.cause as { cause?: { type?: string; message?: string } } | undefined)?.cause;
+      await audit('failure', { error_type: cause?.type ?? null });
+      throw new ApiError(409, 40901, `restarting the VNC server failed: ${cause?.message ?? err.message}`, undefined, { workflow_id: workflowId, error_type: cause?.type ?? null });
+    }
+    await audit('failure', { reason: 'not started' });
+    rethrowMapped(err);
+  }
+  const d = (out.detail ?? {}) as { state?: 'running' | 'started'; display?: number; port?: number; previousPort?: number | null; passwordRotated?: boolean; version?: number; killedHung?: boolean; staleRemoved?: number };
+  const moved = d.previousPort != null && d.port !== d.previousPort;
+  await audit('success', { state: d.state, display: d.display, moved, password_rotated: Boolean(d.passwordRotated) });
+  const gateway = moved ? await startGatewaySync(deps, `vnc-${a.id}`, 'VNC server moved to another display', input.actor) : null;
+  return {
+    state: d.state ?? 'started',
+    display: d.display!,
+    rfb_port: d.port!,
+    moved,
+    killed_hung: Boolean(d.killedHung),
+    stale_removed: d.staleRemoved ?? 0,
+    password_rotated: Boolean(d.passwordRotated),
+    password_version: d.version ?? row.passwordVersion,
+    workflow_id: workflowId,
+    gateway_sync: gateway?.workflow_id ?? null,
+  };
+}
+
+/** The allocation's VNC service as the console shows it (no secret): status, display, whether a password waits to be revealed, the gateway address. */
+export async function vncStatus(deps: Pick<AppDeps, 'em'>, a: VncAllocation) {
+  const em = deps.em.fork();
+  const row = await em.findOne(VncServiceSchema, { allocationId: a.id });
+  if (!row) return { status: 'none' as const, display: null, rfb_port: null, password_version: 0, password_available: false, password_revealed_at: null, gateway: null };
+  const entry = row.rfbPort ? await em.findOne(RemoteAccessSchema, { host: a.hostId, protocol: 'vnc', targetPort: row.rfbPort }) : null;
+  return {
+    status: row.status,
+    display: row.display ?? null,
+    rfb_port: row.rfbPort ?? null,
+    password_version: row.passwordVersion,
+    password_available: row.passwordCiphertext != null,
+    password_revealed_at: row.passwordRevealedAt?.toISOString() ?? null,
+    gateway: entry ? { domain: entry.publicDomain, port: entry.publicPort } : null,
+  };
+}

@@ -6,8 +6,8 @@ import { defineRoute } from '../../route.js';
 import type { Scope } from '../../authz/scope.js';
 import { conflict, notFound, validationError } from '../../errors.js';
 import { recordAudit } from '../../../db/audit.js';
-import { revealVncPassword, resetVncPassword, type VncAllocation } from './service.js';
-import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, VncServiceSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, type RemoteSession } from '../../../db/entities/index.js';
+import { restartVnc, revealVncPassword, resetVncPassword, vncStatus, type VncAllocation } from './service.js';
+import { AllocationSchema, HostSchema, RemoteAccessSchema, RemoteSessionSchema, VncServiceSchema, REMOTE_SESSION_STATUSES, REMOTE_SESSION_PROTOCOLS, VNC_SERVICE_STATUSES, type RemoteSession } from '../../../db/entities/index.js';
 import { TransferError, type TerminalService, type TransferCaller } from '../../remote/terminal.js';
 import { readRecording } from '../../remote/recording.js';
 import { allocationRdpFile } from '../../../db/connection-summary.js';
@@ -150,6 +150,53 @@ export function remoteSessionRoutes(deps: AppDeps, registry: OpenAPIRegistry, te
     response: z.object({ version: z.number(), workflow_id: z.string() }).openapi('VncPasswordReset'),
     handler: async ({ params, principal, scope, req }) =>
       resetVncPassword(deps, { allocation: await vncAllocation(params.id, scope), actor: principal!.username, ip: req.ip, requestId: req.requestId }),
+  });
+
+  defineRoute(r, registry, {
+    method: 'post',
+    path: '/api/v1/allocations/:id/vnc/restart',
+    summary:
+      "VNC auto-deployment: (re)start the allocation's VNC server on its host, idempotently (after a host reboot or a crash it does not come back by itself): a running server is left alone (`state: running`), a dead one starts again on its display, or the next free one (`moved`: the gateway is re-synced, same public port). A missing password file gets a new password (`password_rotated`: the customer user reveals it once). One restart at a time per allocation (40901). Members: own allocations; owners: the company's; staff in scope. Audited as allocation.vnc_restart",
+    tags,
+    permission: 'vnc.restart',
+    params: Id,
+    response: z
+      .object({
+        state: z.enum(['running', 'started']),
+        display: z.number(),
+        rfb_port: z.number(),
+        moved: z.boolean(),
+        killed_hung: z.boolean(),
+        stale_removed: z.number(),
+        password_rotated: z.boolean(),
+        password_version: z.number(),
+        workflow_id: z.string(),
+        gateway_sync: z.string().nullable(),
+      })
+      .openapi('VncRestart'),
+    handler: async ({ params, principal, scope, req }) =>
+      restartVnc(deps, { allocation: await vncAllocation(params.id, scope), actor: principal!.username, ip: req.ip, requestId: req.requestId }),
+  });
+
+  defineRoute(r, registry, {
+    method: 'get',
+    path: '/api/v1/allocations/:id/vnc',
+    summary: "VNC auto-deployment: the allocation's VNC service (status `none` when it was not asked for): display, RFB port, whether a password waits to be revealed, the gateway's public address. No secret",
+    tags,
+    permission: 'allocation.read',
+    params: Id,
+    response: z
+      .object({
+        status: z.enum(['none', ...VNC_SERVICE_STATUSES]),
+        display: z.number().nullable(),
+        rfb_port: z.number().nullable(),
+        password_version: z.number(),
+        password_available: z.boolean().openapi({ description: 'A password is stored and not yet revealed (the customer user can reveal it once)' }),
+        password_revealed_at: z.string().nullable(),
+        gateway: z.object({ domain: z.string(), port: z.number() }).nullable(),
+      })
+      .openapi('VncStatus'),
+    handler: async ({ params, scope }) => vncStatus(deps, await vncAllocation(params.id, scope)),
   });
 
   /** The caller of a file transfer, authorized like a terminal ticket (scope: own / company's / staff in scope). */

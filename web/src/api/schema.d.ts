@@ -1845,7 +1845,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The commands provisioning runs on the host (clean-previous … verify-login), from the same builders; secrets and run-time keys as placeholders
+         * The commands provisioning runs on the host (clean-previous … verify-login, then deploy-vnc when the allocation asked for VNC), from the same builders; secrets and run-time keys as placeholders
          * @description Permission: `allocation.read` (See allocations and their progress).
          */
         get: {
@@ -2177,7 +2177,7 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The commands reclaim runs on the host, in its step order, from the same builders; run-time values as placeholders
+         * The commands reclaim runs on the host, in its step order (stop-vnc first when the allocation has a VNC service), from the same builders; run-time values as placeholders
          * @description Permission: `allocation.read` (See allocations and their progress).
          */
         get: {
@@ -2734,6 +2734,88 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/allocations/{id}/vnc": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * VNC auto-deployment: the allocation's VNC service (status `none` when it was not asked for): display, RFB port, whether a password waits to be revealed, the gateway's public address. No secret
+         * @description Permission: `allocation.read` (See allocations and their progress).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["VncStatus"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `allocation.read` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/allocations/{id}/vnc/password/reset": {
         parameters: {
             query?: never;
@@ -2882,6 +2964,97 @@ export interface paths {
                     };
                 };
                 /** @description Forbidden (40301): needs `credential.reveal` */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Not found, or not in your scope (40401) */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Conflict with the current state (40901) */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/allocations/{id}/vnc/restart": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * VNC auto-deployment: (re)start the allocation's VNC server on its host, idempotently (after a host reboot or a crash it does not come back by itself): a running server is left alone (`state: running`), a dead one starts again on its display, or the next free one (`moved`: the gateway is re-synced, same public port). A missing password file gets a new password (`password_rotated`: the customer user reveals it once). One restart at a time per allocation (40901). Members: own allocations; owners: the company's; staff in scope. Audited as allocation.vnc_restart
+         * @description Permission: `vnc.restart` (Start an allocation's VNC server again when it is not running, e.g. after a host reboot (VNC auto-deployment)).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @enum {number} */
+                            code: 0;
+                            data: components["schemas"]["VncRestart"];
+                            message: string;
+                        };
+                    };
+                };
+                /** @description Validation failed (code 40001, naming the field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Unauthenticated (40101) */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Forbidden (40301): needs `vnc.restart` */
                 403: {
                     headers: {
                         [name: string]: unknown;
@@ -14819,6 +14992,33 @@ export interface components {
             password: string;
             revealed_at: string;
             rfb_port: number;
+        };
+        VncRestart: {
+            display: number;
+            gateway_sync: string | null;
+            killed_hung: boolean;
+            moved: boolean;
+            password_rotated: boolean;
+            password_version: number;
+            rfb_port: number;
+            stale_removed: number;
+            /** @enum {string} */
+            state: "running" | "started";
+            workflow_id: string;
+        };
+        VncStatus: {
+            display: number | null;
+            gateway: {
+                domain: string;
+                port: number;
+            } | null;
+            /** @description A password is stored and not yet revealed (the customer user can reveal it once) */
+            password_available: boolean;
+            password_revealed_at: string | null;
+            password_version: number;
+            rfb_port: number | null;
+            /** @enum {string} */
+            status: "none" | "requested" | "running" | "removed";
         };
     };
     responses: never;

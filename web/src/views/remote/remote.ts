@@ -52,3 +52,15 @@ export async function downloadRdp(allocationId: string): Promise<void> {
   const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') ?? '')?.[1] ?? 'host.rdp';
   saveBlob(data as Blob, name);
 }
+
+/**
+ * A VNC password the user just revealed, handed from the allocation page to the noVNC page in
+ * memory only (never stored): the VNC page answers the server's password request with it once.
+ */
+const vncHandoff = new Map<string, string>();
+export const handOffVncPassword = (allocationId: string, password: string) => void vncHandoff.set(allocationId, password);
+export function takeVncPassword(allocationId: string): string | null {
+  const p = vncHandoff.get(allocationId) ?? null;
+  vncHandoff.delete(allocationId);
+  return p;
+}
