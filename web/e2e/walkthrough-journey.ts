@@ -181,6 +181,7 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     await rq.click(sel('ao-groups'));
     await rq.keyboard.type('users');
     await rq.keyboard.press('Enter');
+    await rq.click('.el-dialog:visible .el-dialog__title'); // closes the groups dropdown
     await rq.click(sel('ao-submit'));
     await rq.waitForSelector(`${sel('ao-table')} >> text=${requester}`, { timeout: 15_000 });
     osUsers.push(requester);
@@ -244,15 +245,19 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     await an.click(sel('ssh-key-add'));
     await an.waitForSelector(`${sel('ssh-key-table')} >> text=SHA256:`, { timeout: 15_000 });
 
-    // 10. The admin rents the host out from its page.
+    // 10. The admin rents the host out: Allocations → New allocation.
     log('10. rent the host to the customer');
-    await ad.goto(`/hosts/${hostId}`);
-    await ad.click(sel('host-rent'), { timeout: 15_000 });
+    await ad.click(sel('menu-allocations'));
+    await ad.click(sel('alloc-new'), { timeout: 15_000 });
     await ad.waitForSelector(sel('alloc-new-dialog'));
-    await pick(ad, 'alloc-customer', `(${customerCode})`);
-    await pick(ad, 'alloc-user', customerUser);
+    await ad.click(sel('alloc-new-host'));
+    await ad.click(sel(`alloc-new-host-${o.host.name}`));
+    await ad.click(sel('alloc-new-customer'));
+    await ad.click(sel(`alloc-new-customer-${customerCode}`));
+    await ad.click(sel('alloc-new-user'));
+    await ad.click(sel(`alloc-new-user-${customerUser}`));
     await shot(ad, '10-rent-form');
-    await ad.click(sel('alloc-submit'));
+    await ad.click(sel('alloc-new-submit'));
     await ad.waitForURL(/\/allocations\/[0-9a-f-]{36}$/, { timeout: 15_000 });
     const allocationId = idFromUrl(ad);
     osUsers.push(customerUser);
