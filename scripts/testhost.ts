@@ -68,20 +68,25 @@ if (token) {
 }
 console.log('Ctrl-C stops it and removes its users.');
 
-/** Users that logged in through this host's sshd (the platform proves every account it creates by logging in as it). */
-function loggedInUsers(): string[] {
+/**
+ * Users that logged in through this host's sshd (the platform proves every account it creates by
+ * logging in as it). Collected while it runs: on a signal the sshd helper's safety net removes the
+ * host's directory, log included, before this script's own handler gets to read it.
+ */
+const seenLogins = new Set<string>();
+function collectLogins(): void {
   const log = join(sshd.dir, 'sshd.log');
   const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
-  const names = new Set<string>();
-  for (const m of text.matchAll(/Accepted \S+ for (\S+) from /g)) if (m[1] !== sshd.adminUser) names.add(m[1]!);
-  return [...names];
+  for (const m of text.matchAll(/Accepted \S+ for (\S+) from /g)) if (m[1] !== sshd.adminUser) seenLogins.add(m[1]!);
 }
+setInterval(collectLogins, 1000).unref();
 
 const exists = (user: string) => spawnSync('id', ['-u', user], { stdio: 'ignore' }).status === 0;
 
 /** Removes the OS accounts the platform created on this host (best effort; says what it could not do). */
 async function removePlatformAccounts() {
-  const names = new Set(loggedInUsers().filter((u) => existsSync(join(LINUX_MARKER_DIR, u))));
+  collectLogins();
+  const names = new Set([...seenLogins].filter((u) => existsSync(join(LINUX_MARKER_DIR, u))));
   if (hostId) {
     try {
       const page = (await call('GET', `/api/v1/cloud-users?host_id=${hostId}&page_size=100`)) as unknown as { items: Array<{ username: string; origin: string; status: string }> };

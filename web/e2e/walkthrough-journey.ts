@@ -47,7 +47,8 @@ const sel = (id: string) => `[data-test="${id}"]`;
 const check = (cond: unknown, what: string) => {
   if (!cond) throw new Error(`walkthrough: ${what}`);
 };
-const newPassword = (who: string) => `Walk-${who}-${Math.random().toString(36).slice(2, 8)}-Pw9!`;
+// (the password policy refuses one that contains the username)
+const newPassword = () => `Walk-${Math.random().toString(36).slice(2, 10)}-Pw9!`;
 
 function sshRun(h: TestHostDetails, auth: { username: string; password?: string; privateKey?: string }, command: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -94,7 +95,7 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     await pg.fill(sel('password'), oneTime);
     await pg.click(sel('login-submit'));
     await pg.waitForURL(/\/change-password$/, { timeout: 15_000 });
-    const pw = newPassword(username);
+    const pw = newPassword();
     await pg.fill(sel('pw-current'), oneTime);
     await pg.fill(sel('pw-new'), pw);
     await pg.fill(sel('pw-repeat'), pw);
@@ -150,7 +151,7 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     log('3. onboard it');
     await ad.click(sel('host-onboard'));
     await ad.waitForSelector(sel('onboarding-steps'), { timeout: 30_000 });
-    await ad.waitForSelector('h2 .el-tag:text-is("online")', { timeout: 150_000 });
+    await ad.waitForSelector('h2 >> text="online"', { timeout: 150_000 });
     await ad.waitForSelector(`${sel('onboarding-steps')} >> text=mark-online`);
     check((await ad.textContent(`${sel('onboarding-steps')}`))?.includes('connect'), 'the onboarding steps are listed');
     await shot(ad, '03-host-onboarded');
@@ -261,7 +262,7 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     await ad.waitForURL(/\/allocations\/[0-9a-f-]{36}$/, { timeout: 15_000 });
     const allocationId = idFromUrl(ad);
     osUsers.push(customerUser);
-    await ad.waitForSelector('h2 .el-tag:text-is("active")', { timeout: 180_000 });
+    await ad.waitForSelector('h2 >> text="active"', { timeout: 180_000 });
     await ad.waitForSelector(sel('lease-reminder-7d'));
     await ad.waitForSelector(sel('connection-summary'), { timeout: 15_000 });
     await shot(ad, '10-allocation-active');
@@ -302,7 +303,7 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     await an.goto(`/allocations/${allocationId}`);
     await an.click(sel('alloc-return'), { timeout: 15_000 });
     await messageBox(an, null, 'primary');
-    await an.waitForSelector('h2 .el-tag:text-is("reclaimed")', { timeout: 240_000 });
+    await an.waitForSelector('h2 >> text="reclaimed"', { timeout: 240_000 });
     await shot(an, '12-reclaimed');
     check(await sshRun(o.host, { username: customerUser, privateKey }, 'id -un').then(() => false, () => true), "the customer's login is gone after the reclaim");
 
@@ -330,6 +331,11 @@ export async function runConsoleWalkthrough(o: JourneyOptions): Promise<JourneyR
     await shot(ad, '13-audit-request');
     log('done');
     return { hostId, requestId: reqId, allocationId, customerId, requester, customerUser, osUsers };
+  } catch (err) {
+    // Where each window was when it broke.
+    if (o.screenshots) for (const [i, pg] of pages.entries()) await pg.screenshot({ path: join(o.screenshots, `walkthrough-failed-${i}.png`), fullPage: true }).catch(() => undefined);
+    for (const [i, pg] of pages.entries()) log(`window ${i} at ${pg.url()}: ${((await pg.textContent('body').catch(() => '')) ?? '').replace(/\s+/g, ' ').slice(0, 400)}`);
+    throw err;
   } finally {
     for (const pg of pages) await pg.context().close().catch(() => undefined);
   }
