@@ -39,6 +39,8 @@ export interface StartSshdOptions {
   users?: SshTestUser[];
   /** Appended verbatim to the generated sshd_config. */
   extraConfig?: string;
+  /** sshd's LogLevel (default ERROR). INFO logs every accepted login ("Accepted publickey for <user> …"), which `npm run testhost` reads to find the accounts used through it. */
+  logLevel?: 'ERROR' | 'INFO' | 'VERBOSE';
 }
 
 export interface SshTestHost {
@@ -590,7 +592,7 @@ export async function startSshd(opts: StartSshdOptions = {}): Promise<SshTestHos
         `MaxStartups 200:30:400`,
         `MaxSessions 200`,
         `StrictModes no`,
-        `LogLevel ERROR`,
+        `LogLevel ${opts.logLevel ?? 'ERROR'}`,
         `UseDNS no`,
         `AuthorizedKeysFile .ssh/authorized_keys`,
         `Subsystem sftp internal-sftp`,
