@@ -133,6 +133,7 @@ export const ACTIVITY_SUMMARIES: { [K in keyof Activities]?: Describer<K> } = {
   resetHostAccountPassword: ([accountId], m) => `reset the password of ${accountOf(m, accountId)}`,
   deleteHostAccount: ([accountId], m) => `delete ${accountOf(m, accountId)}`,
   resetVncPassword: ([accountId], m) => `reset the VNC password of ${accountOf(m, accountId)}`,
+  restartVncServer: ([accountId], m) => `restart the VNC server of ${accountOf(m, accountId)}`,
 
   // Registration and role grants.
   setRegistrationStatus: ([id, patch]) => `registration ${id}${patch.status ? ` → ${patch.status}` : ': update'}`,
