@@ -158,7 +158,7 @@ async function main() {
     const line = (r: Row) => {
       const per = (n: number) => (n / r.seconds).toFixed(0).padStart(7);
       const d = (xs: number[]) => (xs.length ? (pct(xs, 99) / 1000).toFixed(1) : '-').padStart(6);
-      return `${r.name.padEnd(16)} ${(N / r.seconds).toFixed(0).padStart(6)} ${per(r.mails)} ${per(r.hooks)} ${per(r.posts)} ${pct(r.lat, 50).toFixed(1).padStart(9)} ${pct(r.lat, 99).toFixed(1).padStart(9)} |                   ${d(r.due.mail)} ${d(r.due.hook)} ${d(r.due.slack)} | ${String(r.dup).padStart(3)}  ${(r.queries === undefined ? '-' : r.queries.toFixed(1)).padStart(7)} |            ${r.cpu ? r.cpu.node.toFixed(1).padStart(6) : '     -'} ${r.cpu?.pg == null ? '    -' : r.cpu.pg.toFixed(1).padStart(5)} | ${r.cpu ? r.cpu.loopP99.toFixed(0).padStart(11) : '-'}`;
+      return `${r.name.padEnd(16)} ${(N / r.seconds).toFixed(0).padStart(6)} ${per(r.mails)} ${per(r.hooks)} ${per(r.posts)} ${pct(r.lat, 50).toFixed(1).padStart(9)} ${pct(r.lat, 99).toFixed(1).padStart(9)} |                   ${d(r.due.mail)} ${d(r.due.hook)} ${d(r.due.slack)} | ${String(r.dup).padStart(3)}  ${(r.queries === undefined ? '-' : r.queries.toFixed(1)).padStart(7)} |            ${r.cpu ? r.cpu.node.toFixed(1).padStart(6) : '     -'} ${(r.cpu?.pg ?? null) === null ? '    -' : r.cpu!.pg!.toFixed(1).padStart(5)} | ${r.cpu ? r.cpu.loopP99.toFixed(0).padStart(11) : '-'}`;
     };
     // Each row is printed when it is done too (a 10,000-reminder run takes long on a loaded machine).
     const done = (r: Row) => {
@@ -187,7 +187,7 @@ async function main() {
     for (const pooled of [true, false]) {
       const name = pooled ? 'center-pooled' : 'center-1session';
       if (!ROWS.includes(name)) continue;
-      const mailer = createMailer(smtp.url, { pool: pooled })!;
+      const mailer = createMailer(smtp.url, { pool: pooled, maxConnections: Number(process.env.BENCH_SMTP_POOL ?? 5) })!;
       const emit = createEmitter({ em: db.em, vault, logger, mailer, mailFrom: 'Hostflow <hostflow@bench>', notifySettings: settings, onStage });
       const run = randomUUID().slice(0, 8);
       // Warm-up (connections, link key, template lookups), then one profiled occurrence.

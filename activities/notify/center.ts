@@ -412,7 +412,7 @@ export function createCenter(deps: CenterDeps) {
     const wantsSlack = [...people.values()].some((c) => c.has('slack'));
     const [users, prefRows, slackBots] = await Promise.all([
       Promise.all(personIds.map((id) => shared.users.load(id))).then((us) => us.filter((u): u is User => u !== null)),
-      Promise.all(personIds.map(async (id) => ({ userId: id, language: await shared.languages.load(id) }))).then((ps) => ps.filter((p) => p.language !== null)),
+      Promise.all(personIds.map(async (id) => ({ userId: id, language: await shared.languages.load(id) }))).then((ps) => ps.flatMap((p) => (p.language ? [{ userId: p.userId, language: p.language }] : []))),
       wantsSlack ? em.find(NotificationEndpointSchema, { kind: 'slack' }, { orderBy: { createdAt: 'asc' } }) : [],
     ]);
     const dmBot = slackBots.find((e) => e.config.channel === SLACK_DM_CHANNEL);

@@ -241,7 +241,7 @@ describe('notification center', () => {
       return orig.call(this, q, ctx);
     };
     const run = randomUUID().slice(0, 8);
-    let results;
+    let results: Array<{ status: string }> = [];
     try {
       results = await Promise.all(people.map((u, i) => notify({ event: 'notification.test', key: `burst/${run}/${i}`, to: { userIds: [u] }, data: { by: 'burst', note: String(i) } })));
     } finally {
