@@ -273,7 +273,7 @@ async function main() {
     const loaders = Object.entries(sharedReads(db.em)).filter(([, l]) => l.stats.loads > 0);
     if (loaders.length) {
       console.log('Shared reads over the whole run (activities/notify/batch.ts): statements run for the keys concurrent emits asked');
-      for (const [name, l] of loaders) console.log(`  ${name.padEnd(16)} ${String(l.stats.loads).padStart(7)} statements for ${String(l.stats.keys).padStart(7)} keys (${(l.stats.keys / l.stats.loads).toFixed(1)} per statement)`);
+      for (const [name, l] of loaders) console.log(`  ${name.padEnd(16)} ${String(l.stats.loads).padStart(7)} statements answered ${String(l.stats.asks).padStart(7)} asks (${(l.stats.asks / l.stats.loads).toFixed(1)} per statement, ${(l.stats.keys / l.stats.loads).toFixed(1)} distinct keys)`);
       console.log('');
     }
     if (tookProfile.length) {

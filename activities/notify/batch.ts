@@ -7,8 +7,8 @@
 
 export interface BatchLoader<K, V> {
   load(key: K): Promise<V>;
-  /** Loads (and queries) run so far; bench/notify.ts reports the sharing. */
-  readonly stats: { loads: number; keys: number };
+  /** Loads (queries) run so far, the distinct keys they asked, and the load() calls they answered: bench/notify.ts reports the sharing. */
+  readonly stats: { loads: number; keys: number; asks: number };
 }
 
 /**
@@ -26,7 +26,7 @@ export function batchLoader<K, V>(
   const queue = new Map<string, { key: K; waiters: Array<{ resolve: (v: V) => void; reject: (e: unknown) => void }> }>();
   let running = 0;
   let scheduled = false;
-  const stats = { loads: 0, keys: 0 };
+  const stats = { loads: 0, keys: 0, asks: 0 };
 
   const dispatch = () => {
     scheduled = false;
@@ -60,6 +60,7 @@ export function batchLoader<K, V>(
   return {
     stats,
     load(key: K): Promise<V> {
+      stats.asks++;
       return new Promise<V>((resolve, reject) => {
         const k = id(key);
         let entry = queue.get(k);
