@@ -33,6 +33,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createTransport } from 'nodemailer';
 import { initORM } from '../db/orm.js';
 import { Vault, generateKeyring } from '../db/vault.js';
@@ -40,6 +42,7 @@ import { CustomerSchema, NotificationSubscriptionSchema, UserSchema } from '../d
 import { createLogger } from '../config/logger.js';
 import { createMailer } from '../config/mailer.js';
 import { createEmitter } from '../activities/notify/notify.activities.js';
+import { sharedReads } from '../activities/notify/center.js';
 import { createEndpoint } from '../api/routes/notifications/service.js';
 import { startSmtp } from '../test/helpers/smtp.js';
 import { createDatabase, startPostgres } from '../test/helpers/postgres.js';
@@ -86,6 +89,24 @@ interface Row {
   dup: number;
   queries?: number;
   due: { mail: number[]; hook: number[]; slack: number[] };
+  /** CPU ms per occurrence: this process (center + SMTP server + receivers), and the PostgreSQL backends. */
+  cpu?: { node: number; pg: number | null; loopP99: number };
+}
+
+/** utime + stime (ms) of PostgreSQL backend processes, read from /proc (the cluster runs on this machine). */
+function procCpuMs(pids: number[]): Map<number, number> {
+  const tick = 100; // USER_HZ on Linux
+  const out = new Map<number, number>();
+  for (const pid of pids) {
+    try {
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+      out.set(pid, ((Number(rest[11]) + Number(rest[12])) * 1000) / tick);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
 }
 
 async function main() {
@@ -133,17 +154,29 @@ async function main() {
     await em2.flush();
 
     const rows: Row[] = [];
-    const header = 'row               occ/s  mail/s  hook/s slack/s  emit p50  emit p99 | due→delivered p99 s: mail   hook  slack | dup  SQL/occ';
+    const header = 'row               occ/s  mail/s  hook/s slack/s  emit p50  emit p99 | due→delivered p99 s: mail   hook  slack | dup  SQL/occ | CPU ms/occ: node    pg | loop p99 ms';
     const line = (r: Row) => {
       const per = (n: number) => (n / r.seconds).toFixed(0).padStart(7);
       const d = (xs: number[]) => (xs.length ? (pct(xs, 99) / 1000).toFixed(1) : '-').padStart(6);
-      return `${r.name.padEnd(16)} ${(N / r.seconds).toFixed(0).padStart(6)} ${per(r.mails)} ${per(r.hooks)} ${per(r.posts)} ${pct(r.lat, 50).toFixed(1).padStart(9)} ${pct(r.lat, 99).toFixed(1).padStart(9)} |                   ${d(r.due.mail)} ${d(r.due.hook)} ${d(r.due.slack)} | ${String(r.dup).padStart(3)}  ${r.queries === undefined ? '-' : r.queries.toFixed(1)}`;
+      return `${r.name.padEnd(16)} ${(N / r.seconds).toFixed(0).padStart(6)} ${per(r.mails)} ${per(r.hooks)} ${per(r.posts)} ${pct(r.lat, 50).toFixed(1).padStart(9)} ${pct(r.lat, 99).toFixed(1).padStart(9)} |                   ${d(r.due.mail)} ${d(r.due.hook)} ${d(r.due.slack)} | ${String(r.dup).padStart(3)}  ${(r.queries === undefined ? '-' : r.queries.toFixed(1)).padStart(7)} |            ${r.cpu ? r.cpu.node.toFixed(1).padStart(6) : '     -'} ${(r.cpu?.pg ?? null) === null ? '    -' : r.cpu!.pg!.toFixed(1).padStart(5)} | ${r.cpu ? r.cpu.loopP99.toFixed(0).padStart(11) : '-'}`;
     };
     // Each row is printed when it is done too (a 10,000-reminder run takes long on a loaded machine).
     const done = (r: Row) => {
       rows.push(r);
       console.log(`[${new Date().toISOString()}] load ${loadavg()[0]!.toFixed(1)}  ${line(r)}`);
     };
+    // Wall time per stage of an emit (CenterDeps.onStage), over the first center row.
+    const stages = new Map<string, { n: number; ms: number }>();
+    let collectStages = false;
+    const onStage = (name: string, ms: number) => {
+      if (!collectStages) return;
+      const t = stages.get(name) ?? { n: 0, ms: 0 };
+      t.n++;
+      t.ms += ms;
+      stages.set(name, t);
+    };
+    const backendPids = async () =>
+      databaseUrl ? (await db.em.fork().getConnection().execute<Array<{ pid: number }>>('select pid from pg_stat_activity where datname = current_database()')).map((r) => Number(r.pid)) : [];
     let profile: string[] = [];
     let tookProfile: Array<[string, { n: number; ms: number }]> = [];
     const data = (i: number) => ({ host: `GPU box ${i}`, hostSlug: `gpu-${i}`, days: 7, daysText: '7 days', endsAt: Date.now() + 7 * 86_400_000, allocationId: randomUUID() });
@@ -154,8 +187,8 @@ async function main() {
     for (const pooled of [true, false]) {
       const name = pooled ? 'center-pooled' : 'center-1session';
       if (!ROWS.includes(name)) continue;
-      const mailer = createMailer(smtp.url, { pool: pooled })!;
-      const emit = createEmitter({ em: db.em, vault, logger, mailer, mailFrom: 'Hostflow <hostflow@bench>', notifySettings: settings });
+      const mailer = createMailer(smtp.url, { pool: pooled, maxConnections: Number(process.env.BENCH_SMTP_POOL ?? 5) })!;
+      const emit = createEmitter({ em: db.em, vault, logger, mailer, mailFrom: 'Hostflow <hostflow@bench>', notifySettings: settings, onStage });
       const run = randomUUID().slice(0, 8);
       // Warm-up (connections, link key, template lookups), then one profiled occurrence.
       await emit({ event: 'lease.reminder', key: `bench/${run}/warmup`, to: { userIds: [users[0]!] }, data: data(-1) });
@@ -164,6 +197,11 @@ async function main() {
       if (!profile.length) profile = capture;
       capture = null;
       took.clear();
+      collectStages = stages.size === 0;
+      const pg0 = procCpuMs(await backendPids());
+      const cpu0 = process.cpuUsage();
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       const m0 = smtp.messages.length;
       const h0 = hook.accepted.length;
       const hr0 = hook.received.length;
@@ -184,12 +222,18 @@ async function main() {
         }
       });
       const q = queries - q0;
+      loop.disable();
+      const cpu1 = process.cpuUsage(cpu0);
+      const pg1 = procCpuMs(await backendPids());
+      const pgMs = databaseUrl ? [...pg1].reduce((a, [pid, ms]) => a + ms - (pg0.get(pid) ?? 0), 0) : null;
+      collectStages = false;
+      const cpu = { node: (cpu1.user + cpu1.system) / 1000 / N, pg: pgMs === null ? null : pgMs / N, loopP99: loop.percentile(99) / 1e6 };
       if (!tookProfile.length) tookProfile = [...took].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
       if (retries) console.log(`${name}: ${retries} emit(s) retried (a channel failed once; see the send log)`);
       const raws = smtp.messages.slice(m0).map((m) => m.raw);
       const since = (xs: number[]) => xs.map((t) => t - r.t0);
       done({
-        name, ...r, queries: q / N, mails: raws.length, hooks: hook.accepted.length - h0, posts: slack.posts.length - p0,
+        name, ...r, cpu, queries: q / N, mails: raws.length, hooks: hook.accepted.length - h0, posts: slack.posts.length - p0,
         dup: dupes(messageIds(raws)) + (hook.received.length - hr0 - (hook.accepted.length - h0)),
         due: { mail: since(mailTimes.slice(m0)), hook: since(hook.accepted.slice(h0).map((x) => x.at)), slack: since(slack.posts.slice(p0).map((x) => x.at)) },
       });
@@ -202,11 +246,16 @@ async function main() {
       const run = randomUUID().slice(0, 8);
       await mailer.sendMail({ from: 'hostflow@bench', to: 'bench@notify.test', subject: 'warm-up', text: 'x', messageId: `<${run}.w@bench>` });
       const m0 = smtp.messages.length;
+      const cpu0 = process.cpuUsage();
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       const r = await pool(N, C, async (i) => {
         await mailer.sendMail({ from: 'Hostflow <hostflow@bench>', to: `bench-${i % U}@notify.test`, subject: `Your lease of GPU box ${i} ends in 7 days`, text: `Your lease of host GPU box ${i} (gpu-${i}) ends on 2026-12-24 21:00.\nAsk your account manager to extend it.`, html: `<p>Your lease of host <b>GPU box ${i}</b> ends soon.</p>`, messageId: `<${run}.${i}@bench>` });
       });
+      loop.disable();
+      const cpu1 = process.cpuUsage(cpu0);
       const raws = smtp.messages.slice(m0).map((m) => m.raw);
-      done({ name, ...r, mails: raws.length, hooks: 0, posts: 0, dup: dupes(messageIds(raws)), due: { mail: mailTimes.slice(m0).map((t) => t - r.t0), hook: [], slack: [] } });
+      done({ name, ...r, cpu: { node: (cpu1.user + cpu1.system) / 1000 / N, pg: null, loopP99: loop.percentile(99) / 1e6 }, mails: raws.length, hooks: 0, posts: 0, dup: dupes(messageIds(raws)), due: { mail: mailTimes.slice(m0).map((t) => t - r.t0), hook: [], slack: [] } });
       mailer.close();
     }
 
@@ -214,6 +263,17 @@ async function main() {
     if (profile.length) {
       console.log(`one occurrence's SQL (after warm-up; ${profile.length} statements):`);
       for (const s of profile) console.log(`  ${s}`);
+      console.log('');
+    }
+    if (stages.size) {
+      console.log('Wall time per stage of one emit, over the first center row (mean ms per call; concurrent emits overlap, so waiting shows here):');
+      for (const [name, t] of [...stages].sort((a, b) => b[1].ms - a[1].ms)) console.log(`  ${(t.ms / t.n).toFixed(1).padStart(8)} ms  ${String(t.n).padStart(6)}x  ${name}`);
+      console.log('');
+    }
+    const loaders = Object.entries(sharedReads(db.em)).filter(([, l]) => l.stats.loads > 0);
+    if (loaders.length) {
+      console.log('Shared reads over the whole run (activities/notify/batch.ts): statements run for the keys concurrent emits asked');
+      for (const [name, l] of loaders) console.log(`  ${name.padEnd(16)} ${String(l.stats.loads).padStart(7)} statements answered ${String(l.stats.asks).padStart(7)} asks (${(l.stats.asks / l.stats.loads).toFixed(1)} per statement, ${(l.stats.keys / l.stats.loads).toFixed(1)} distinct keys)`);
       console.log('');
     }
     if (tookProfile.length) {

@@ -8,16 +8,12 @@ import type { SqlEntityManager } from '@mikro-orm/sql';
 import { UniqueConstraintViolationException } from '@mikro-orm/core';
 import {
   AccountOpeningRequestSchema,
-  AllocationSchema,
   CustomerSchema,
   HostSchema,
   NotificationAttemptSchema,
   NotificationEndpointSchema,
-  NotificationPreferenceSchema,
   NotificationSchema,
-  NotificationSubscriptionSchema,
   NotificationTemplateSchema,
-  NotificationUnsubscribeSchema,
   RoleSchema,
   SecurityEventSchema,
   SshKeySchema,
@@ -36,6 +32,8 @@ import { escapeFor, render, textToHtml, TemplateError, type Format } from './ren
 import { formatInZone } from './format.js';
 import { ChannelError, type ChannelSender, type OutgoingMessage } from './channels/channel.js';
 import { linkKey, newJti, signLink, type ActionPayload, type UnsubscribePayload } from './links.js';
+import { consoleUrl, ROBOT_LINK_LABEL } from './console-links.js';
+import { batchLoader, groupBy } from './batch.js';
 
 export interface NotifySettings {
   defaultLanguage: Language;
@@ -56,6 +54,8 @@ export interface CenterDeps {
   senders: Partial<Record<NotifyChannel, ChannelSender>>;
   publicBaseUrl?: string | (() => string);
   notifySettings?: Partial<NotifySettings>;
+  /** Called with the wall time of each stage of an emit (bench/notify.ts profiles with it). */
+  onStage?: (stage: string, ms: number) => void;
 }
 
 export interface EmitResult {
@@ -131,13 +131,14 @@ export interface PickedTemplate {
  * else the built-in text (version 0). One query for the newest versions, one more only for
  * versions this process has not read yet.
  */
-export async function pickTemplates(em: SqlEntityManager, event: string, pairs: ReadonlyArray<readonly [NotifyChannel, Language]>): Promise<(channel: NotifyChannel, language: Language) => PickedTemplate> {
+export async function pickTemplates(
+  em: SqlEntityManager,
+  event: string,
+  pairs: ReadonlyArray<readonly [NotifyChannel, Language]>,
+  newestOf: { load(event: string): Promise<Map<string, number>> } = { load: (e) => newestVersions(em, [e]).then((m) => m.get(e) ?? new Map()) },
+): Promise<(channel: NotifyChannel, language: Language) => PickedTemplate> {
   const def = (EVENTS as Record<string, EventDef>)[event]!;
-  const newest = new Map<string, number>();
-  if (pairs.length) {
-    const rows = await em.getConnection().execute<Array<{ channel: string; language: string; version: number }>>('select "channel", "language", max("version")::int as "version" from "notification_templates" where "event" = ? group by "channel", "language"', [event]);
-    for (const r of rows) newest.set(`${r.channel}|${r.language}`, Number(r.version));
-  }
+  const newest = pairs.length ? await newestOf.load(event) : new Map<string, number>();
   const ck = (channel: string, language: string, version: number) => `${event}|${channel}|${language}|${version}`;
   const missing = [...new Set(pairs.map(([c, l]) => `${c}|${l}`))].flatMap((pair) => {
     const v = newest.get(pair);
@@ -153,6 +154,122 @@ export async function pickTemplates(em: SqlEntityManager, event: string, pairs: 
     if (v !== undefined && hit) return { version: v, ...hit, custom: true };
     const [subject, body] = def.text[language];
     return { version: 0, subject, body, custom: false };
+  };
+}
+
+/** The newest stored version per `channel|language` of each event: one grouped query. */
+async function newestVersions(em: SqlEntityManager, events: string[]): Promise<Map<string, Map<string, number>>> {
+  const rows = await em.getConnection().execute<Array<{ event: string; channel: string; language: string; version: number }>>(
+    `select "event", "channel", "language", max("version")::int as "version" from "notification_templates" where "event" in (${events.map(() => '?').join(', ')}) group by "event", "channel", "language"`,
+    events,
+  );
+  const out = new Map<string, Map<string, number>>();
+  for (const r of rows) {
+    const m = out.get(r.event) ?? new Map<string, number>();
+    m.set(`${r.channel}|${r.language}`, Number(r.version));
+    out.set(r.event, m);
+  }
+  return out;
+}
+
+/**
+ * The reads every fan-out makes, shared between concurrent emits (batch.ts: gathered while a load
+ * runs, never cached). Each load reads through a fresh fork of the root EntityManager; the entities
+ * it returns are only read by the emits (rows an emit changes are read into its own fork).
+ */
+export function sharedReads(root: SqlEntityManager) {
+  let loaders = sharedByRoot.get(root);
+  if (!loaders) {
+    loaders = makeSharedReads(root);
+    sharedByRoot.set(root, loaders);
+  }
+  return loaders;
+}
+
+/** One set of loaders per database (root EntityManager): every center of a worker shares them. */
+const sharedByRoot = new WeakMap<SqlEntityManager, ReturnType<typeof makeSharedReads>>();
+
+/** What a fan-out reads of a person (the shared read selects these columns only). */
+export type Person = Pick<User, 'id' | 'email' | 'timezone' | 'disabledAt'>;
+type Subscription = Pick<NotificationSubscription, 'event' | 'channel' | 'subjectType' | 'subjectId'>;
+
+// The hot reads are plain SQL selecting the columns used (no entity hydration, no identity map:
+// the profile of bench/notify put MikroORM's find path at ~11% of the center's CPU).
+function makeSharedReads(root: SqlEntityManager) {
+  const byId = <T extends { id: string }>(rows: T[]) => new Map(rows.map((r) => [r.id, r]));
+  const sql = <T>(query: string, params: unknown[]) => root.getConnection().execute<T[]>(query, params);
+  const list = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+  return {
+    subscriptions: batchLoader<string, Subscription[]>(
+      async (events) => {
+        const rows = await sql<{ event: string; channel: NotifyChannel; subject_type: Subscription['subjectType']; subject_id: string }>(`select "event", "channel", "subject_type", "subject_id" from "notification_subscriptions" where "event" in (${list(events.length + 1)})`, [...events, '*']);
+        const subs = rows.map((r) => ({ event: r.event, channel: r.channel, subjectType: r.subject_type, subjectId: r.subject_id }));
+        return new Map(events.map((e) => [e, subs.filter((s) => s.event === e || s.event === '*')]));
+      },
+      { empty: () => [] },
+    ),
+    endpoints: batchLoader<string, NotificationEndpoint | null>(async (ids) => byId(await root.fork().find(NotificationEndpointSchema, { id: { $in: ids } })), { empty: () => null }),
+    users: batchLoader<string, Person | null>(
+      async (ids) => byId((await sql<{ id: string; email: string | null; timezone: string | null; disabled_at: Date | null }>(`select "id", "email", "timezone", "disabled_at" from "users" where "id" in (${list(ids.length)})`, ids)).map((u) => ({ id: u.id, email: u.email, timezone: u.timezone, disabledAt: u.disabled_at }))),
+      { empty: () => null },
+    ),
+    languages: batchLoader<string, string | null>(async (ids) => new Map((await sql<{ user_id: string; language: string }>(`select "user_id", "language" from "notification_preferences" where "user_id" in (${list(ids.length)})`, ids)).map((p) => [p.user_id, p.language])), { empty: () => null }),
+    /** An allocation's host names and its customer user (enrichment of `allocationId`). */
+    allocations: batchLoader<string, { id: string; hostName: string; hostSlug: string; customerUserId: string } | null>(
+      async (ids) =>
+        byId(
+          (await sql<{ id: string; host_name: string; host_slug: string; customer_user_id: string }>(`select "a"."id", "h"."name" as "host_name", "h"."slug" as "host_slug", "a"."customer_user_id" from "allocations" "a" join "hosts" "h" on "h"."id" = "a"."host_id" where "a"."id" in (${list(ids.length)})`, ids)).map((r) => ({ id: r.id, hostName: r.host_name, hostSlug: r.host_slug, customerUserId: r.customer_user_id })),
+        ),
+      { empty: () => null },
+    ),
+    /** Whether an occurrence (event key) has any message rows yet. */
+    occurrences: batchLoader<string, boolean>(
+      async (keys) => {
+        const rows = await root.getConnection().execute<Array<{ event_key: string }>>(`select distinct "event_key" from "notifications" where "event_key" in (${keys.map(() => '?').join(', ')})`, keys);
+        return new Map(rows.map((r) => [r.event_key, true]));
+      },
+      { empty: () => false },
+    ),
+    newestTemplates: batchLoader<string, Map<string, number>>((events) => newestVersions(root.fork(), events), { empty: () => new Map() }),
+    /** Unsubscribes of a recipient (`user:<id>` or an address), filtered by event and channel by the caller. */
+    unsubscribes: batchLoader<string, Array<{ recipient: string; event: string; channel: string }>>(async (recipients) => groupBy(await sql<{ recipient: string; event: string; channel: string }>(`select "recipient", "event", "channel" from "notification_unsubscribes" where "recipient" in (${list(recipients.length)})`, recipients), (u) => u.recipient), { empty: () => [] }),
+    /**
+     * Optimistic claims of one delivery attempt each: `attempts` moves from the value the claimant
+     * read to the next, only while the message is queued. Two claimants of one row in one batch (two
+     * attempts of an activity racing) get one success between them, as two statements would.
+     */
+    claims: batchLoader<{ id: string; attempts: number; nonce: string }, boolean>(
+      async (asks) => {
+        const distinct = [...new Map(asks.map((a) => [`${a.id}:${a.attempts}`, a])).values()];
+        const won = new Set(
+          (
+            await root.getConnection().execute<Array<{ id: string; attempts: number }>>(
+              `update "notifications" set "attempts" = "attempts" + 1 where "status" = 'queued' and ("id", "attempts") in (${distinct.map(() => '(?::uuid, ?::int)').join(', ')}) returning "id", "attempts" - 1 as "attempts"`,
+              distinct.flatMap((a) => [a.id, a.attempts]),
+            )
+          ).map((r) => `${r.id}:${Number(r.attempts)}`),
+        );
+        const out = new Map<string, boolean>();
+        for (const a of asks) {
+          const k = `${a.id}:${a.attempts}`;
+          out.set(a.nonce, won.delete(k)); // the first asker of a won row gets it, a second one does not
+        }
+        return out;
+      },
+      { id: (a) => a.nonce, empty: () => false },
+    ),
+    /** Messages sent to `recipient\nchannel` in the last hour (the rate limit). */
+    sentLastHour: batchLoader<string, number>(
+      async (pairs) => {
+        const split = pairs.map((p) => p.split('\n') as [string, string]);
+        const rows = await root.getConnection().execute<Array<{ recipient: string; channel: string; n: number }>>(
+          `select "recipient", "channel", count(*)::int as "n" from "notifications" where "status" = 'sent' and "sent_at" > ? and ("recipient", "channel") in (${split.map(() => '(?, ?)').join(', ')}) group by "recipient", "channel"`,
+          [new Date(Date.now() - 3_600_000).toISOString(), ...split.flat()],
+        );
+        return new Map(rows.map((r) => [`${r.recipient}\n${r.channel}`, Number(r.n)]));
+      },
+      { empty: () => 0 },
+    ),
   };
 }
 
@@ -189,8 +306,24 @@ async function templateVersion(em: SqlEntityManager, event: string, channel: Not
   return { version, ...hit, custom: true };
 }
 
-/** Renders one message; dates in the recipient's zone; a missing variable throws TemplateError. */
-export function renderMessage(def: EventDef, tpl: { subject: string; body: string; custom: boolean }, data: EmitInput['data'], channel: NotifyChannel, tz: string | null | undefined) {
+const ROBOTS: ReadonlySet<NotifyChannel> = new Set(['dingtalk', 'wecom', 'feishu']);
+
+/**
+ * Renders one message; dates in the recipient's zone; a missing variable throws TemplateError. A
+ * group robot's message ends with the link to the console page about the occurrence (`consoleUrl`,
+ * a page that requires signing in: console-links.ts), whatever its template says.
+ */
+export function renderMessage(def: EventDef, tpl: { subject: string; body: string; custom: boolean }, data: EmitInput['data'], channel: NotifyChannel, tz: string | null | undefined, language?: string) {
+  const r = renderBody(def, tpl, data, channel, tz);
+  const url = data.consoleUrl;
+  if (ROBOTS.has(channel) && typeof url === 'string' && url) {
+    const target = encodeURI(decodeURI(url)).replace(/[()]/g, (c) => (c === '(' ? '%28' : '%29'));
+    r.body += `\n\n[${ROBOT_LINK_LABEL[language ?? 'en'] ?? ROBOT_LINK_LABEL.en}](${target})`;
+  }
+  return r;
+}
+
+function renderBody(def: EventDef, tpl: { subject: string; body: string; custom: boolean }, data: EmitInput['data'], channel: NotifyChannel, tz: string | null | undefined): { subject: string; body: string; html: string | null } {
   const vars: Record<string, string | number | null> = { ...data };
   for (const d of def.dates ?? []) {
     const v = data[d];
@@ -212,7 +345,19 @@ const htmlToText = (html: string) => html.replace(/<br\s*\/?>/gi, '\n').replace(
 
 export function createCenter(deps: CenterDeps) {
   const settings: NotifySettings = { ...DEFAULT_NOTIFY_SETTINGS, ...deps.notifySettings };
+  const onStage = deps.onStage;
+  /** Runs one stage, reporting its wall time to onStage (when set). */
+  const stage = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    if (!onStage) return fn();
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      onStage(name, performance.now() - t);
+    }
+  };
   const baseOf = () => ((typeof deps.publicBaseUrl === 'function' ? deps.publicBaseUrl() : deps.publicBaseUrl) || 'http://127.0.0.1:3000').replace(/\/+$/, '');
+  const shared = sharedReads(deps.em);
 
   /** Users and roles, read once per fan-out and only when a role or permission addresses someone. */
   function directory(em: SqlEntityManager) {
@@ -247,14 +392,14 @@ export function createCenter(deps: CenterDeps) {
     // The lifecycle's own audience: email and the in-app inbox.
     for (const id of [...(input.to?.userIds ?? []), ...(input.to?.owner ? owners : [])]) add(id, ['email', 'inbox']);
     for (const u of await usersWith(input.to?.roles, input.to?.permission)) add(u.id, ['email', 'inbox']);
-    const subs = await em.find(NotificationSubscriptionSchema, { event: { $in: [input.event, '*'] } });
+    const subs = await shared.subscriptions.load(input.event);
     const ids = (type: NotificationSubscription['subjectType']) => [...new Set(subs.filter((s) => s.subjectType === type).map((s) => s.subjectId))];
     const customerIds = ids('customer');
     const endpointIds = ids('endpoint');
     const [customers, customerUsers, endpoints] = await Promise.all([
       customerIds.length ? em.find(CustomerSchema, { id: { $in: customerIds } }) : [],
       customerIds.length ? em.find(UserSchema, { customerId: { $in: customerIds }, disabledAt: null }) : [],
-      endpointIds.length ? em.find(NotificationEndpointSchema, { id: { $in: endpointIds } }) : [],
+      Promise.all(endpointIds.map((id) => shared.endpoints.load(id))).then((es) => es.filter((e): e is NotificationEndpoint => e !== null)),
     ]);
     const customerById = new Map(customers.map((c) => [c.id, c]));
     const endpointById = new Map(endpoints.map((e) => [e.id, e]));
@@ -275,8 +420,8 @@ export function createCenter(deps: CenterDeps) {
     // Slack for a person: a DM through the workspace bot (the Slack endpoint whose channel is `@email`).
     const wantsSlack = [...people.values()].some((c) => c.has('slack'));
     const [users, prefRows, slackBots] = await Promise.all([
-      personIds.length ? em.find(UserSchema, { id: { $in: personIds } }) : [],
-      personIds.length ? em.find(NotificationPreferenceSchema, { userId: { $in: personIds } }) : [],
+      Promise.all(personIds.map((id) => shared.users.load(id))).then((us) => us.filter((u): u is Person => u !== null)),
+      Promise.all(personIds.map(async (id) => ({ userId: id, language: await shared.languages.load(id) }))).then((ps) => ps.flatMap((p) => (p.language ? [{ userId: p.userId, language: p.language }] : []))),
       wantsSlack ? em.find(NotificationEndpointSchema, { kind: 'slack' }, { orderBy: { createdAt: 'asc' } }) : [],
     ]);
     const dmBot = slackBots.find((e) => e.config.channel === SLACK_DM_CHANNEL);
@@ -318,7 +463,7 @@ export function createCenter(deps: CenterDeps) {
     const ask = open();
     if (!ask.length) return reasons;
     const recipients = [...new Set(ask.flatMap((i) => [items[i]!.row.recipient, ...(items[i]!.row.userId ? [`user:${items[i]!.row.userId}`] : [])]))];
-    const unsubs = transactional ? [] : await em.find(NotificationUnsubscribeSchema, { recipient: { $in: recipients }, event: { $in: [event, '*'] }, channel: { $in: [...new Set(ask.map((i) => items[i]!.row.channel))] } });
+    const unsubs = transactional ? [] : (await Promise.all(recipients.map((r) => shared.unsubscribes.load(r)))).flat().filter((u) => u.event === event || u.event === '*');
     for (const i of ask) {
       const { row } = items[i]!;
       const mine = [row.recipient, ...(row.userId ? [`user:${row.userId}`] : [])];
@@ -333,12 +478,8 @@ export function createCenter(deps: CenterDeps) {
     }
     const limited = open();
     if (settings.rateLimitPerHour > 0 && limited.length) {
-      const pairs = limited.map((i) => items[i]!.row);
-      const rows = await em.getConnection().execute<Array<{ recipient: string; channel: string; n: number }>>(
-        `select "recipient", "channel", count(*)::int as "n" from "notifications" where "status" = 'sent' and "sent_at" > ? and ("recipient", "channel") in (${pairs.map(() => '(?, ?)').join(', ')}) group by "recipient", "channel"`,
-        [new Date(Date.now() - 3_600_000).toISOString(), ...pairs.flatMap((r) => [r.recipient, r.channel])],
-      );
-      const sent = new Map(rows.map((r) => [`${r.recipient}\n${r.channel}`, Number(r.n)]));
+      const pairs = [...new Set(limited.map((i) => `${items[i]!.row.recipient}\n${items[i]!.row.channel}`))];
+      const sent = new Map(await Promise.all(pairs.map(async (k) => [k, await shared.sentLastHour.load(k)] as const)));
       for (const i of limited) {
         const { row } = items[i]!;
         const n = sent.get(`${row.recipient}\n${row.channel}`) ?? 0;
@@ -363,7 +504,7 @@ export function createCenter(deps: CenterDeps) {
       // carries a new token, which may replace the old one), so its Message-ID names the attempt:
       // the receiver keeps both and the newest one's link works.
       const tpl = await templateVersion(em, row.event ?? '', row.channel, (LANGUAGES as readonly string[]).includes(row.language) ? (row.language as Language) : settings.defaultLanguage, row.templateVersion, def);
-      const real = renderMessage(def, tpl, withSecrets(def, data, await opts.secrets()), row.channel, t.timezone);
+      const real = renderMessage(def, tpl, withSecrets(def, data, await opts.secrets()), row.channel, t.timezone, row.language);
       msg.subject = real.subject.slice(0, 300);
       msg.body = real.body;
       msg.html = real.html;
@@ -421,14 +562,18 @@ export function createCenter(deps: CenterDeps) {
     const { row, t } = p;
     // Claimed right before its send, not when inserted: `attempts` counts tries that really began, so
     // after a crash only the message that was in flight shows a second attempt.
-    const claimed = await em.nativeUpdate(NotificationSchema, { id: row.id, attempts: row.attempts, status: 'queued' }, { attempts: row.attempts + 1 });
+    // Claims issued at the same moment (other channels, other emits) go out as one statement.
+    const claimed = await stage('claim', () => shared.claims.load({ id: row.id, attempts: row.attempts, nonce: randomUUID() }));
     if (!claimed) return; // another attempt of this activity is on it
     row.attempts += 1;
     const started = performance.now();
     try {
       let response = 'stored in the inbox';
-      if (row.channel !== 'inbox') response = (await deps.senders[row.channel]!.send(await outgoing(em, row, t, def, data, opts))).response;
-      await record(em, row, { status: 'sent', detail: null, response, latencyMs: Math.round(performance.now() - started) });
+      if (row.channel !== 'inbox') {
+        const msg = await stage('outgoing', () => outgoing(em, row, t, def, data, opts));
+        response = (await stage(`send:${row.channel}`, () => deps.senders[row.channel]!.send(msg))).response;
+      }
+      await stage('record', () => record(em, row, { status: 'sent', detail: null, response, latencyMs: Math.round(performance.now() - started) }));
       result.sent++;
     } catch (err) {
       const latencyMs = Math.round(performance.now() - started);
@@ -448,16 +593,36 @@ export function createCenter(deps: CenterDeps) {
    * inbox messages stored as sent (the inbox is this database). Returns what still has to be sent.
    * Reads: the occurrence's existing rows, the newest template versions, unsubscribes, rate counts.
    */
-  async function plan(em: SqlEntityManager, input: EmitInput, def: EventDef, ts: Target[], result: EmitResult): Promise<Planned[]> {
+  async function plan(em: SqlEntityManager, input: EmitInput, def: EventDef, ts: Target[], result: EmitResult, vars: EmitInput['data']): Promise<Planned[]> {
     const keyOf = (recipient: string, channel: string) => `${recipient}\n${channel}`;
-    const existing = new Map((await em.find(NotificationSchema, { eventKey: input.key })).map((r) => [keyOf(r.recipient, r.channel), r]));
+    // Whether the occurrence has rows is asked together with concurrent emits; the rows themselves
+    // (rare: a repeat or a retry) are read into this emit's own EntityManager, which updates them.
+    const rows = (await shared.occurrences.load(input.key)) ? await em.find(NotificationSchema, { eventKey: input.key }) : [];
+    const existing = new Map(rows.map((r) => [keyOf(r.recipient, r.channel), r]));
     const languageOf = (t: Target): Language => ((LANGUAGES as readonly string[]).includes(t.language ?? '') ? (t.language as Language) : settings.defaultLanguage);
-    const fresh = ts.filter((t) => !existing.has(keyOf(t.recipient, t.channel)));
-    const template = await pickTemplates(em, input.event, fresh.map((t) => [t.channel, languageOf(t)] as const));
+    // A row an earlier release's email-only path (registration notices before they were catalogue
+    // events) inserted and never sent: no event, still queued. It is this message; render it now.
+    const unrendered = (r: Notification | undefined) => !!r && r.status === 'queued' && !r.event;
+    const toRender = ts.filter((t) => {
+      const r = existing.get(keyOf(t.recipient, t.channel));
+      return !r || unrendered(r);
+    });
+    const template = await pickTemplates(em, input.event, toRender.map((t) => [t.channel, languageOf(t)] as const), shared.newestTemplates);
+    const rendered = (t: Target) => {
+      const language = languageOf(t);
+      const tpl = template(t.channel, language);
+      const m = renderMessage(def, tpl, withSecrets(def, vars, null), t.channel, t.timezone, language);
+      return { language, templateVersion: tpl.version, subject: m.subject.slice(0, 300), body: m.body, html: m.html };
+    };
     const metrics: Array<[NotifyChannel, AttemptStatus]> = [];
     const candidates: Planned[] = [];
     for (const t of ts) {
       const found = existing.get(keyOf(t.recipient, t.channel));
+      if (found && unrendered(found)) {
+        Object.assign(found, { ...rendered(t), event: input.event, userId: found.userId ?? t.userId ?? null, endpointId: t.endpoint?.id ?? null, payload: input.data });
+        candidates.push({ t, row: found, fresh: false });
+        continue;
+      }
       if (found) {
         found.duplicates += 1;
         if (found.status !== 'queued') {
@@ -467,16 +632,13 @@ export function createCenter(deps: CenterDeps) {
         } else candidates.push({ t, row: found, fresh: false });
         continue;
       }
-      const language = languageOf(t);
-      const tpl = template(t.channel, language);
-      const rendered = renderMessage(def, tpl, withSecrets(def, input.data, null), t.channel, t.timezone);
       const row = em.create(NotificationSchema, {
         eventKey: input.key, recipient: t.recipient, channel: t.channel, event: input.event, userId: t.userId ?? null, endpointId: t.endpoint?.id ?? null,
-        language, templateVersion: tpl.version, subject: rendered.subject.slice(0, 300), body: rendered.body, html: rendered.html, payload: input.data,
+        ...rendered(t), payload: input.data,
       });
       candidates.push({ t, row, fresh: true });
     }
-    const reasons = await suppressReasons(em, candidates, input.event, def.transactional === true);
+    const reasons = await stage('plan:suppress', () => suppressReasons(em, candidates, input.event, def.transactional === true));
     const send: Planned[] = [];
     candidates.forEach((p, i) => {
       const reason = reasons[i];
@@ -497,7 +659,7 @@ export function createCenter(deps: CenterDeps) {
         result.sent++;
       } else send.push(p);
     });
-    await em.flush();
+    await stage('plan:flush', () => em.flush());
     for (const [channel, outcome] of metrics) notificationsTotal.inc({ channel, outcome });
     return send;
   }
@@ -526,11 +688,11 @@ export function createCenter(deps: CenterDeps) {
       }
     }
     if (uuid(data.allocationId)) {
-      const a = await em.findOne(AllocationSchema, { id: data.allocationId }, { populate: ['host', 'customerUser'] });
+      const a = await shared.allocations.load(data.allocationId);
       if (a) {
-        data.host ??= a.host.name;
-        data.hostSlug ??= a.host.slug;
-        owners.push(a.customerUser.id);
+        data.host ??= a.hostName;
+        data.hostSlug ??= a.hostSlug;
+        owners.push(a.customerUserId);
       }
     }
     if (uuid(data.hostId) && data.host === undefined) {
@@ -564,14 +726,17 @@ export function createCenter(deps: CenterDeps) {
     const def = (EVENTS as Record<string, EventDef>)[raw.event];
     if (!def) throw new ChannelError(`unknown event ${raw.event}`, false);
     const em = deps.em.fork();
-    const { input, owners } = await enrich(em, raw);
-    const ts = await targets(em, input, owners);
+    const { input, owners } = await stage('enrich', () => enrich(em, raw));
+    const ts = await stage('targets', () => targets(em, input, owners));
+    // What templates render from: the event's data and the center's own variables (CENTER_VARS);
+    // the stored payload (and a webhook's `data`) stays the event's data.
+    const vars: EmitInput['data'] = { ...input.data, consoleUrl: consoleUrl(baseOf(), input.event, input.data) };
     const fresh = (): EmitResult => ({ messages: ts.length, sent: 0, suppressed: 0, failed: 0, deduplicated: 0, retrying: 0 });
     let result = fresh();
     let send: Planned[] = [];
     for (let round = 1; ; round++) {
       try {
-        send = await plan(em, input, def, ts, result);
+        send = await stage('plan', () => plan(em, input, def, ts, result, vars));
         break;
       } catch (err) {
         // Another attempt of this occurrence inserted some of its rows first: read them and plan again.
@@ -580,7 +745,12 @@ export function createCenter(deps: CenterDeps) {
         result = fresh();
       }
     }
-    for (const p of send) await deliver(em, p, def, input.data, result, opts);
+    // Channels in parallel (an occurrence's email does not wait for its webhook); the messages of
+    // one channel one after another, in order, as before.
+    const byChannel = groupBy(send, (p) => p.row.channel);
+    await Promise.all([...byChannel.values()].map(async (list) => {
+      for (const p of list) await deliver(em, p, def, vars, result, opts);
+    }));
     return result;
   }
 

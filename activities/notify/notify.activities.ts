@@ -40,6 +40,8 @@ export interface NotifyDeps {
   mailFrom: string;
   publicBaseUrl?: string | (() => string);
   notifySettings?: Partial<NotifySettings>;
+  /** Wall time per stage of each emit (benchmarks). */
+  onStage?: (stage: string, ms: number) => void;
   /** Channel senders replacing the defaults (tests, benchmarks). */
   senders?: Partial<Record<NotifyChannel, ChannelSender>>;
 }

@@ -13,6 +13,8 @@ import { createLogger } from '../../config/logger.js';
 import { createMailer } from '../../config/mailer.js';
 import { AccountOpeningRequestSchema, HostSchema, NotificationSchema, UserSchema } from '../../db/entities/index.js';
 import type { EmitInput } from '../../activities/notify/events.js';
+import { sharedReads } from '../../activities/notify/center.js';
+import { consolePath } from '../../activities/notify/console-links.js';
 
 const SLACK_TOKEN = 'xoxb-test-token-123';
 const SIGNING = 'slack-signing-secret-for-tests';
@@ -177,6 +179,99 @@ describe('notification center', () => {
     } finally {
       await Promise.all([ding.stop(), fei.stop(), wc.stop()]);
     }
+  });
+
+  it('robots: a group message ends with the console page of its occurrence (sign-in required), never a signed action link; the approver\'s own email keeps its action links', async () => {
+    const ding = await startDingtalk('SEClinks-secret', 'tok-links');
+    const fei = await startFeishu('feishu-links');
+    const wc = await startWecom('wecom-links');
+    try {
+      const ids: string[] = [];
+      for (const [kind, url, secret, language] of [['dingtalk', ding.robotUrl, 'SEClinks-secret', 'zh-CN'], ['feishu', fei.hookUrl, 'feishu-links', 'en'], ['wecom', wc.sendUrl, 'wecom-links', 'en']] as const) {
+        const e = await p.api('POST', '/api/v1/notifications/endpoints', { body: { name: `${kind}-links-${randomUUID().slice(0, 8)}`, kind, url, secret, language } });
+        expect(e.status, JSON.stringify(e.body)).toBe(201);
+        ids.push(e.body.data.id);
+        for (const event of ['account_opening.submitted', 'lease.reminder']) expect((await p.api('POST', '/api/v1/notifications/subscriptions', { body: { event, subject_type: 'endpoint', subject_id: e.body.data.id } })).status).toBe(201);
+      }
+      // An approval request: the approver gets signed approve / reject links by email; the groups get the queue page.
+      const em = p.db.em.fork();
+      const approver = em.create(UserSchema, { username: `appr-${randomUUID().slice(0, 6)}`, roles: ['approver'], email: `appr-${randomUUID().slice(0, 6)}@notify.test` });
+      await em.flush();
+      const requestId = randomUUID();
+      const key = `account-opening/${requestId}/submitted`;
+      const r = await notify({ event: 'account_opening.submitted', key, to: { userIds: [approver.id] }, data: { applicant: 'Bob', username: 'bob', host: 'gpu-links', requestId, expiresAt: Date.now() + 86_400_000 } });
+      expect(r).toMatchObject({ status: 'sent', sent: 5 }); // email + inbox + 3 robots
+      const [approverMail] = await mailsTo(approver.email!, 'gpu-links');
+      expect(approverMail!.text).toMatch(/Approve: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/notifications\/actions\/[\w.-]+/);
+      const queue = `${p.baseUrl}/account-openings`;
+      const dingText = (ding.accepted.at(-1)!.body.markdown as { text: string }).text;
+      expect(dingText.trimEnd().endsWith(`[在 Hostflow 中查看（需登录）](${queue})`)).toBe(true);
+      const feiText = JSON.stringify(fei.accepted.at(-1)!.body.card);
+      expect(feiText).toContain(`[Open in Hostflow (sign-in required)](${queue})`);
+      const wcText = (wc.accepted.at(-1)!.body.markdown as { content: string }).content;
+      expect(wcText.trimEnd().endsWith(`[Open in Hostflow (sign-in required)](${queue})`)).toBe(true);
+      for (const payload of [dingText, feiText, wcText]) expect(payload).not.toMatch(/notifications\/actions|token=|unsubscribe/);
+      // The send log keeps the link with the render.
+      const stored = await p.db.em.fork().find(NotificationSchema, { eventKey: key, channel: { $in: ['dingtalk', 'feishu', 'wecom'] } });
+      expect(stored).toHaveLength(3);
+      for (const row of stored) expect(row.body).toContain(`](${queue})`);
+
+      // A lease reminder links to its allocation's page.
+      const allocationId = randomUUID();
+      await notify({ event: 'lease.reminder', key: `lease/${allocationId}/reminder-1d`, to: {}, data: { host: 'gpu-links', hostSlug: 'gpu-links', days: 1, daysText: '1 day', endsAt: Date.now() + 86_400_000, allocationId } });
+      expect((ding.accepted.at(-1)!.body.markdown as { text: string }).text.trimEnd().endsWith(`[在 Hostflow 中查看（需登录）](${p.baseUrl}/allocations/${allocationId})`)).toBe(true);
+      // The pages exist in the console router, and events name their ids, not people.
+      expect([consolePath('host.offline', { hostId: allocationId }), consolePath('security.new_ip_login', {}), consolePath('registration.role_approval', {}), consolePath('host.offline', { hostId: 'not-a-uuid' })]).toEqual([`/hosts/${allocationId}`, '/audit', '/admin/registrations', '/']);
+      for (const id of ids) await p.api('DELETE', `/api/v1/notifications/endpoints/${id}`);
+    } finally {
+      await Promise.all([ding.stop(), fei.stop(), wc.stop()]);
+    }
+  });
+
+  it('concurrent emits share their reads (subscriptions, users, templates… asked once per round, not once per emit); every message still goes out once; two racing claims of one message: one wins', async () => {
+    const em = p.db.em.fork();
+    const emails = Array.from({ length: 24 }, (_, i) => `burst-${i}-${randomUUID().slice(0, 6)}@notify.test`);
+    const people = emails.map((email, i) => em.create(UserSchema, { username: `burst-${i}-${randomUUID().slice(0, 6)}`, roles: ['requester'], email, timezone: 'UTC' }).id);
+    await em.flush();
+    const conn = p.db.em.getDriver().getConnection() as unknown as { logQuery: (q: string, ctx?: unknown) => void };
+    const orig = conn.logQuery;
+    const seen: string[] = [];
+    conn.logQuery = function (this: unknown, q: string, ctx?: unknown) {
+      seen.push(q);
+      return orig.call(this, q, ctx);
+    };
+    const run = randomUUID().slice(0, 8);
+    let results: Array<{ status: string }> = [];
+    try {
+      results = await Promise.all(people.map((u, i) => notify({ event: 'notification.test', key: `burst/${run}/${i}`, to: { userIds: [u] }, data: { by: 'burst', note: String(i) } })));
+    } finally {
+      conn.logQuery = orig;
+    }
+    expect(results.map((r) => r.status)).toEqual(people.map(() => 'sent'));
+    const count = (re: RegExp) => seen.filter((q) => re.test(q)).length;
+    const subsQueries = count(/from "notification_subscriptions"/);
+    const userQueries = count(/from "users"/);
+    console.log(`[notify] ${people.length} concurrent emits: ${subsQueries} subscription queries, ${userQueries} user queries, ${count(/update "notifications" set "attempts"/)} claim statements, ${seen.length} statements in all`);
+    expect(subsQueries).toBeGreaterThan(0);
+    expect(subsQueries).toBeLessThan(people.length / 2);
+    expect(userQueries).toBeLessThan(people.length / 2);
+    const rows = await p.db.em.fork().find(NotificationSchema, { eventKey: { $like: `burst/${run}/%` } });
+    expect(rows).toHaveLength(people.length * 2);
+    expect(rows.every((r) => r.status === 'sent' && r.attempts === 1)).toBe(true);
+    const mails = smtp.messages.filter((m) => emails.some((e) => m.to.includes(e)));
+    expect(mails).toHaveLength(people.length);
+    expect(new Set(mails.map((m) => /^Message-ID:\s*(\S+)/im.exec(m.raw)?.[1])).size).toBe(people.length);
+
+    // The claim: two attempts of one message asking at the same moment share a statement; one gets it.
+    const row = em.create(NotificationSchema, { eventKey: `claim/${run}`, recipient: 'claim@notify.test', channel: 'email', subject: 's', body: 'b' });
+    await em.flush();
+    const { claims } = sharedReads(p.db.em);
+    const loads0 = claims.stats.loads;
+    const won = await Promise.all([claims.load({ id: row.id, attempts: 0, nonce: 'a' }), claims.load({ id: row.id, attempts: 0, nonce: 'b' })]);
+    expect(won.sort()).toEqual([false, true]);
+    expect(claims.stats.loads - loads0).toBe(1);
+    expect((await p.db.em.fork().findOneOrFail(NotificationSchema, { id: row.id })).attempts).toBe(1);
+    expect(await claims.load({ id: row.id, attempts: 0, nonce: 'c' })).toBe(false); // stale: someone moved it on
   });
 
   it('Slack: Block Kit via @slack/web-api against the stand-in, a 429 Retry-After is waited out', async () => {

@@ -37,6 +37,8 @@ export interface Mail {
 export interface Harness {
   env: TestWorkflowEnvironment;
   db: Db;
+  /** The worker's vault (endpoint secrets, the link-signing key). */
+  vault: Vault;
   taskQueue: string;
   smtp: Awaited<ReturnType<typeof startSmtp>>;
   // Envelopes are read loosely in tests (each assertion names what it expects).
@@ -120,6 +122,7 @@ export async function startHarness(taskQueue: string): Promise<Harness> {
   return {
     env,
     db,
+    vault,
     taskQueue,
     smtp,
     api: async (method, path, token, body) => {

@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTransport } from 'nodemailer';
 import { NotificationSchema, RegistrationSchema, UserSchema } from '../../db/entities/index.js';
+import { createRegistrationMailActivities } from '../../activities/notify/registration-mail.activities.js';
+import { createLogger } from '../../config/logger.js';
+import { startDingtalk, startWebhookReceiver } from '../helpers/notify-receivers.js';
 import { consumePasswordToken } from '../../api/routes/auth/password-tokens.js';
 import type { RegistrationState } from '../../workflows/user-registration.workflow.js';
 import { PUBLIC_BASE, startHarness, type Harness, type Mail } from './registration-harness.js';
@@ -288,6 +292,86 @@ describe('user-registration workflow through the API (time-skipping server, real
     }
     const noDept = await h.api('POST', '/api/v1/registrations', null, { email: 'x@example.com', full_name: 'X', department_id: '00000000-0000-4000-8000-000000000000', requested_roles: ['operator'], reason: 'x' });
     expect([noDept.status, noDept.body.errors?.[0]?.field]).toEqual([400, 'department_id']);
+  });
+
+  it('reviewer and applicant notices are catalogue events: zh-CN reviewer on email + inbox, a subscribed DingTalk robot (console link, no action link) and webhook; send log; exactly once; a queued row of the old email-only path is rendered and sent once', { timeout: 120_000 }, async () => {
+    const ding = await startDingtalk('SECreg-robot-secret', 'regtok');
+    const hook = await startWebhookReceiver('to-be-replaced');
+    try {
+      // A department whose admin reads Chinese; a robot (zh-CN) and a webhook subscribed to its review notices.
+      const wang = await h.user('wang', ['operator'], 'Wang.Reviewer@Example.com');
+      expect((await h.api('PUT', '/api/v1/messages/preferences', wang.token, { language: 'zh-CN' })).status).toBe(200);
+      const robotics = await h.department('Robotics', [wang.id]);
+      const robot = await h.api('POST', '/api/v1/notifications/endpoints', admin.token, { name: 'reg-dingtalk', kind: 'dingtalk', url: ding.robotUrl, secret: 'SECreg-robot-secret', language: 'zh-CN' });
+      expect(robot.status, JSON.stringify(robot.body)).toBe(201);
+      const wh = await h.api('POST', '/api/v1/notifications/endpoints', admin.token, { name: 'reg-hook', kind: 'webhook', url: `${hook.url}/hostflow` });
+      expect(wh.status, JSON.stringify(wh.body)).toBe(201);
+      hook.state.secret = wh.body.data.secret;
+      for (const [event, id] of [['registration.department_review', robot.body.data.id], ['registration.department_review', wh.body.data.id], ['registration.rejected', wh.body.data.id]]) {
+        const sub = await h.api('POST', '/api/v1/notifications/subscriptions', admin.token, { event, subject_type: 'endpoint', subject_id: id });
+        expect(sub.status, JSON.stringify(sub.body)).toBe(201);
+      }
+
+      const email = 'robo.applicant@example.com';
+      expect((await h.api('POST', '/api/v1/registrations', null, { email, full_name: 'Robo Applicant', department_id: robotics, requested_roles: ['operator'], reason: 'builds robots' })).status).toBe(202);
+      const verify = await h.waitForMail((m) => m.to === email && m.subject.includes('Confirm'), 'verify mail');
+      const v = await h.api('POST', '/api/v1/registrations/verify', null, { token: tokenIn(verify.text, 'rt') });
+      expect(v.status).toBe(200);
+      const id = v.body.data.id as string;
+      workflowIds.push(`user-registration/${id}`);
+
+      // Email, in the reviewer's language, linking to the console's review page.
+      const mail = await h.waitForMail((m) => m.to === 'wang.reviewer@example.com' && m.text.includes(id), 'zh-CN review notice');
+      expect(mail.subject).toBe('Robo Applicant 的注册申请等待部门审核');
+      expect(mail.text).toContain(`请在 Hostflow 中审核：${PUBLIC_BASE}/admin/registrations（API：GET /api/v1/registrations/${id}）`);
+      expect(mail.text).toContain('理由：builds robots');
+      // The in-app inbox.
+      const inbox = await h.until(async () => (await h.api('GET', '/api/v1/messages', wang.token)).body.data.items.find((m: { event: string }) => m.event === 'registration.department_review'), 'inbox message');
+      expect(inbox.subject).toBe('Robo Applicant 的注册申请等待部门审核');
+      // The group robot: signed (the stand-in checks it), markdown, ending with the console link; never a signed action link.
+      await h.until(async () => ding.accepted.length === 1 && hook.accepted.length === 1, 'robot and webhook');
+      const md = (ding.accepted[0]!.body.markdown as { text: string }).text;
+      expect(md).toContain('Robo Applicant <robo.applicant@example.com>'.replace(/[<>]/g, (c) => `\\${c}`));
+      expect(md.trimEnd().endsWith(`[在 Hostflow 中查看（需登录）](${PUBLIC_BASE}/admin/registrations)`)).toBe(true);
+      expect(md).not.toMatch(/token=|\/notifications\/actions\//);
+      expect(hook.accepted[0]!.body).toMatchObject({ event: 'registration.department_review', event_key: `user-registration/${id}/department-review/1`, data: { registrationId: id, name: 'Robo Applicant' } });
+      // The send log explains each message.
+      const log = await h.api('GET', `/api/v1/notifications/log?event_key=${encodeURIComponent(`user-registration/${id}/department-review/1`)}`, admin.token);
+      expect(log.body.data.items.map((r: { channel: string; status: string; language: string }) => `${r.channel}:${r.status}:${r.language}`).sort()).toEqual(['dingtalk:sent:zh-CN', 'email:sent:zh-CN', 'inbox:sent:zh-CN', 'webhook:sent:en']);
+
+      // The same activity again (a retry after the sends): nothing goes out twice.
+      const acts = createRegistrationMailActivities({ em: h.db.em, vault: h.vault, logger: createLogger({ level: 'silent' }), mailer: createTransport(h.smtp.url), mailFrom: 'hostflow@test', publicBaseUrl: PUBLIC_BASE });
+      const mailsBefore = h.smtp.messages.length;
+      expect(await acts.notifyRegistrationReviewers({ registrationId: id, event: 'department-review', round: 1 })).toEqual({ sent: 0, skipped: 0, duplicate: 4 });
+      expect([h.smtp.messages.length, ding.accepted.length, ding.received.length]).toEqual([mailsBefore, 1, 1]);
+
+      // Rejection: the applicant (an address, not a user) is told in a transactional mail (no opt-out); the webhook hears it.
+      expect((await h.api('POST', `/api/v1/registrations/${id}/department-review`, wang.token, { decision: 'reject', comment: 'not this year' })).status).toBe(200);
+      const rejected = await h.waitForMail((m) => m.to === email && m.subject === 'Your Hostflow registration was rejected', 'rejection');
+      expect(rejected.text).toContain('Reason: not this year');
+      expect(rejected.text).not.toContain('Unsubscribe');
+      await h.until(async () => hook.accepted.some((r) => r.body.event === 'registration.rejected'), 'rejection webhook');
+      const [rejRow] = await h.db.em.fork().find(NotificationSchema, { eventKey: `user-registration/${id}/rejected`, channel: 'email' });
+      expect(rejRow).toMatchObject({ event: 'registration.rejected', recipient: email, status: 'sent', attempts: 1 });
+
+      // A notice the old email-only path (sendOnce) had inserted but not sent when the worker stopped:
+      // the center finds it by its key, renders it from the catalogue and sends it, once.
+      const em = h.db.em.fork();
+      const legacyKey = `user-registration/${id}/department-reminder/1`;
+      em.create(NotificationSchema, { eventKey: legacyKey, recipient: 'wang.reviewer@example.com', channel: 'email', subject: 'Reminder: registration of Robo Applicant waits for department review', body: '(not rendered yet)' });
+      await em.flush();
+      const r = await acts.notifyRegistrationReviewers({ registrationId: id, event: 'department-reminder', round: 1 });
+      expect(r).toEqual({ sent: 2, skipped: 0, duplicate: 0 }); // the legacy email row + the inbox
+      const reminder = await h.waitForMail((m) => m.to === 'wang.reviewer@example.com' && m.subject.startsWith('提醒：'), 'reminder from the legacy row');
+      expect(reminder.text).not.toContain('(not rendered yet)');
+      const rows = await h.db.em.fork().find(NotificationSchema, { eventKey: legacyKey });
+      expect(rows.map((x) => `${x.channel}:${x.status}:${x.event}:${x.attempts}`).sort()).toEqual(['email:sent:registration.department_reminder:1', 'inbox:sent:registration.department_reminder:1']);
+      expect((await acts.notifyRegistrationReviewers({ registrationId: id, event: 'department-reminder', round: 1 })).duplicate).toBe(2);
+      expect((await h.mails()).filter((m) => m.subject.startsWith('提醒：') && m.text.includes(id))).toHaveLength(1);
+    } finally {
+      await ding.stop();
+      await hook.stop();
+    }
   });
 
   it('no token (verify, resubmit, activation) is in any registration workflow history', async () => {

@@ -14,7 +14,7 @@ import {
   NotificationTemplateSchema,
   UserSchema,
 } from '../../../db/entities/index.js';
-import { EVENTS, EVENT_NAMES, type EventDef } from '../../../activities/notify/events.js';
+import { EVENTS, EVENT_NAMES, templateVarsOf, type EventDef } from '../../../activities/notify/events.js';
 import { createEmitter } from '../../../activities/notify/notify.activities.js';
 import { escapeHtml } from '../../../activities/notify/render.js';
 import { Channel, Endpoint, EndpointCreate, EndpointCreated, Language, LogEntry, Message, RotateSecret, Stats, Subscription, SubscriptionCreate, Template, TemplateCreate, TestSend } from './schema.js';
@@ -84,7 +84,7 @@ export function notificationRoutes(deps: AppDeps & AuthDeps & { roleCache: RoleC
   defineRoute(r, registry, {
     method: 'get', path: '/api/v1/notifications/events', tags, permission: 'notification.read', summary: 'The event catalogue: every event, its variables and built-in texts',
     response: z.object({ items: z.array(z.object({ event: z.string(), vars: z.array(z.string()), dates: z.array(z.string()), text: z.record(z.string(), z.array(z.string())) })) }),
-    handler: async () => ({ items: EVENT_NAMES.map((e) => { const d = EVENTS[e] as EventDef; return { event: e, vars: [...d.vars], dates: [...(d.dates ?? [])], text: Object.fromEntries(Object.entries(d.text).map(([k, v]) => [k, [...v]])) }; }) }),
+    handler: async () => ({ items: EVENT_NAMES.map((e) => { const d = EVENTS[e] as EventDef; return { event: e, vars: templateVarsOf(d), dates: [...(d.dates ?? [])], text: Object.fromEntries(Object.entries(d.text).map(([k, v]) => [k, [...v]])) }; }) }),
   });
   defineRoute(r, registry, {
     method: 'get', path: '/api/v1/notifications/log', tags, permission: 'notification.read', summary: 'The send log: every message, its status, attempts and provider answer',

@@ -18,7 +18,7 @@ import {
 } from '../../../db/entities/index.js';
 import type { Vault } from '../../../db/vault.js';
 import { recordAudit } from '../../../db/audit.js';
-import { EVENTS, type EventDef } from '../../../activities/notify/events.js';
+import { EVENTS, templateVarsOf, type EventDef } from '../../../activities/notify/events.js';
 import { checkTemplate, render, TemplateError } from '../../../activities/notify/render.js';
 import { linkKey, verifyLink, type ActionPayload, type UnsubscribePayload } from '../../../activities/notify/links.js';
 import { approveUpdate, rejectUpdate } from '../../../workflows/account-opening.workflow.js';
@@ -115,14 +115,14 @@ export async function createSubscription(deps: Em, input: { event: string; chann
 // ---- templates --------------------------------------------------------------------------------
 
 /** Sample values for a template check: every variable filled, dates as now. */
-const sample = (def: EventDef) => Object.fromEntries(def.vars.map((v) => [v, (def.dates ?? []).includes(v) ? new Date().toISOString() : `<${v}>`]));
+const sample = (def: EventDef) => Object.fromEntries(templateVarsOf(def).map((v) => [v, (def.dates ?? []).includes(v) ? new Date().toISOString() : `<${v}>`]));
 
 export async function createTemplateVersion(deps: Em, input: { event: string; channel: NotifyChannel; language: string; subject: string; body: string }, by: string) {
   const def = (EVENTS as Record<string, EventDef>)[input.event];
   if (!def) throw validationError([{ field: 'event', message: 'unknown event' }]);
   for (const field of ['subject', 'body'] as const) {
     try {
-      checkTemplate(input[field], def.vars);
+      checkTemplate(input[field], templateVarsOf(def));
       render(input[field], sample(def), 'text');
     } catch (err) {
       if (err instanceof TemplateError) throw validationError([{ field, message: err.message }]);
