@@ -100,6 +100,10 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
 
   /** The `provisioning` status write when it runs beside the host work (approval-fast-path). */
   let provisioningWritten: Promise<void> = Promise.resolve();
+  /** The applicant's "approved" notice when it is sent beside the host work: "done"/"failed" wait for it. */
+  let approvedNoticeSent: Promise<void> = Promise.resolve();
+  /** The decision's fields, carried by the fast path's later writes (it has no separate `approved` write). */
+  let decisionFields: { approvedById?: string | null; decidedAt?: string | null; approvalNotes?: string | null } = {};
   let notes: string | null = null;
   let reason: string | null = null;
   const requirePending = () => {
@@ -179,18 +183,16 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       // six activities one after the other before the first command (bench/remote-exec figure 4).
       if (state.phase === 'approved' && notifyEvents && patched('approval-fast-path')) {
         const approvedNotice = tell('account_opening.approved', input.requestId, { userIds: [input.applicantId] });
+        approvedNoticeSent = approvedNotice;
         try {
           state.phase = 'provisioning';
           upsertSearchAttributes([{ key: LifecycleStatusKey, value: 'provisioning' }]);
           // The final status writes of provision() wait for this one, so `provisioning` never lands last.
-          provisioningWritten = final.setRequestStatus(input.requestId, {
-            status: 'provisioning',
-            approvedById: state.decidedBy ?? null,
-            decidedAt: state.decidedAt ?? null,
-            approvalNotes: notes,
-            resultMessage: null,
-            failureType: null,
-          });
+          decisionFields = { approvedById: state.decidedBy ?? null, decidedAt: state.decidedAt ?? null, approvalNotes: notes };
+          provisioningWritten = final.setRequestStatus(input.requestId, { status: 'provisioning', ...decisionFields, resultMessage: null, failureType: null });
+          // Handled at once: a write rejected (cancelled, row gone) while the host work runs must not
+          // be an unhandled rejection; the final writes await it again (and ignore its failure).
+          provisioningWritten.catch(() => undefined);
           return await provisionUnderLock(input.hostId ?? (await db.requestHostId(input.requestId)));
         } finally {
           await approvedNotice;
@@ -240,8 +242,9 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       state.error = { type: (err as { cause?: { type?: string } }).cause?.type ?? (err as Error).name, message: 'cancelled while waiting for the host change lock' };
       await CancellationScope.nonCancellable(async () => {
         await provisioningWritten.catch(() => undefined);
-        await final.setRequestStatus(input.requestId, { status: 'failed', failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` });
+        await final.setRequestStatus(input.requestId, { status: 'failed', ...decisionFields, failureType: state.error!.type, resultMessage: `wait-host-lock failed: ${state.error!.message}` });
       });
+      await approvedNoticeSent;
       if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }
@@ -256,12 +259,13 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
       await remote.verifyAccountLogin.executeWithOptions(summary('verify login of', who()), [provisioned.hostAccountId]);
       state.phase = 'done';
       state.step = undefined;
-      await provisioningWritten;
+      await provisioningWritten.catch(() => undefined);
       await CancellationScope.nonCancellable(() => final.setRequestStatus(input.requestId, {
         status: 'done',
         hostAccountId: provisioned.hostAccountId,
         resultMessage: provisioned.preExisting ? 'account already existed (created by this request earlier); verified' : 'account created and login verified',
       }));
+      await approvedNoticeSent;
       await tell('account_opening.done', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     } catch (err) {
@@ -286,10 +290,12 @@ export async function accountOpening(input: AccountOpeningInput): Promise<Accoun
         await provisioningWritten.catch(() => undefined);
         await final.setRequestStatus(input.requestId, {
           status: 'failed',
+          ...decisionFields,
           failureType: state.error!.type,
           resultMessage: `${state.step ?? 'provisioning'} failed: ${state.error!.message}${rolledBack}`,
         });
       });
+      await approvedNoticeSent;
       if (notifyEvents) await tell('account_opening.failed', input.requestId, { userIds: [input.applicantId] });
       return publish(state);
     }

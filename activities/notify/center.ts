@@ -748,9 +748,13 @@ export function createCenter(deps: CenterDeps) {
     // Channels in parallel (an occurrence's email does not wait for its webhook); the messages of
     // one channel one after another, in order, as before.
     const byChannel = groupBy(send, (p) => p.row.channel);
-    await Promise.all([...byChannel.values()].map(async (list) => {
+    // Every channel settles before a failure is thrown: a retried attempt must not find a message
+    // of another channel still being sent by this one (it would claim and send it again).
+    const settled = await Promise.allSettled([...byChannel.values()].map(async (list) => {
       for (const p of list) await deliver(em, p, def, vars, result, opts);
     }));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     return result;
   }
 
