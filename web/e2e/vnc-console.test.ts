@@ -61,8 +61,19 @@ describe('VNC in the console: the allocation form option, the VNC entry, reveal 
   }
   /** Picks an option of an Element Plus select by its visible text. */
   async function pick(pg: Page, select: string, text: string) {
-    await pg.click(sel(select));
-    await pg.locator('.el-select-dropdown__item:visible', { hasText: text }).first().click();
+    // The dropdown can close under the click when the dialog re-renders (its lists load while it
+    // opens): try again, and count the pick as made once the select shows the text.
+    for (let attempt = 0; ; attempt++) {
+      if ((await pg.locator(sel(select)).innerText()).includes(text)) return;
+      await pg.click(sel(select));
+      try {
+        await pg.locator('.el-select-dropdown__item:visible', { hasText: text }).first().click({ timeout: 5_000 });
+      } catch (err) {
+        if (attempt >= 4) throw err;
+        await pg.keyboard.press('Escape');
+      }
+      await pg.waitForTimeout(200);
+    }
   }
 
   beforeAll(async () => {
