@@ -5,6 +5,7 @@
 // file; an admin force-disconnects the session from the sessions list (the customer's page sees it
 // close) and plays its recording back; noVNC renders Xvnc's framebuffer and a keypress reaches X.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlePassword } from './api.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -35,18 +36,7 @@ describe('remote access in a real browser: web terminal, recording playback, for
   let allocId = '';
   let sessionId = '';
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely typed JSON
-  async function raw(path: string, body: unknown, token?: string): Promise<{ status: number; body: any }> {
-    const res = await fetch(p.baseUrl + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
-    return { status: res.status, body: await res.json() };
-  }
-  async function settle(username: string, initial: string): Promise<string> {
-    const first = await raw('/api/v1/auth/login', { username, password: initial });
-    expect(first.status, JSON.stringify(first.body)).toBe(200);
-    const password = `Rm-${randomBytes(4).toString('hex')}-Pw-9!q`;
-    expect((await raw('/api/v1/auth/password/change', { current_password: initial, new_password: password }, first.body.data.access_token)).status).toBe(200);
-    return password;
-  }
+  const settle = (username: string, initial: string) => settlePassword(p.baseUrl, username, initial, 'Rm');
   async function page(): Promise<Page> {
     const ctx = await browser.newContext({ baseURL: p.baseUrl, viewport: { width: 1440, height: 900 }, locale: 'en-US', timezoneId: 'UTC', acceptDownloads: true });
     await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: p.baseUrl });

@@ -5,6 +5,7 @@
 // the customer's account); the customer's allocation page shows the VNC entry, reveals the password
 // once (a second reveal is refused), opens noVNC with it and restarts the server from the page.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settlePassword } from './api.js';
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,18 +33,7 @@ describe('VNC in the console: the allocation form option, the VNC entry, reveal 
   let customerCode = '';
   let allocId = '';
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loosely typed JSON
-  async function raw(path: string, body: unknown, token?: string): Promise<{ status: number; body: any }> {
-    const res = await fetch(p.baseUrl + path, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
-    return { status: res.status, body: await res.json() };
-  }
-  async function settle(username: string, initial: string): Promise<string> {
-    const first = await raw('/api/v1/auth/login', { username, password: initial });
-    expect(first.status, JSON.stringify(first.body)).toBe(200);
-    const password = `Vc-${randomBytes(4).toString('hex')}-Pw-9!q`;
-    expect((await raw('/api/v1/auth/password/change', { current_password: initial, new_password: password }, first.body.data.access_token)).status).toBe(200);
-    return password;
-  }
+  const settle = (username: string, initial: string) => settlePassword(p.baseUrl, username, initial, 'Vc');
   async function page(): Promise<Page> {
     const ctx = await browser.newContext({ baseURL: p.baseUrl, viewport: { width: 1440, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
     await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: p.baseUrl });
